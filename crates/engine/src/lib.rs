@@ -1,1 +1,56 @@
-//! placeholder
+//! The sans-IO conversation engine of brazen.
+//!
+//! A [`Session`] is a plain state machine. It owns the session configuration, the conversation,
+//! the input audio buffer with turn detection, the response lifecycle, function calling and
+//! barge-in. It has no sockets, threads, async runtime or wall clock: everything arrives as an
+//! [`Input`] with the current time, and everything it wants done comes out of
+//! [`Session::poll_output`] as an [`Output`]:
+//!
+//! - [`Output::Event`]: a protocol event to send to the client;
+//! - [`Output::StartAsr`] / [`Output::StartLlm`] / [`Output::StartTts`]: work for an engine
+//!   (see [`providers`]); the driver runs it and feeds each streamed result back as
+//!   [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] with the same job id;
+//! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored.
+//!
+//! The driver's loop is therefore:
+//!
+//! ```
+//! use brazen_engine::{Input, Output, Session, SessionOptions, Limits};
+//! use brazen_protocol::client;
+//! use std::time::Instant;
+//!
+//! let now = Instant::now();
+//! let mut session = Session::new(
+//!     SessionOptions {
+//!         session_id: "sess_demo".into(),
+//!         model: "echo".into(),
+//!         vad: Box::new(brazen_audio::EnergyVad),
+//!         limits: Limits::default(),
+//!     },
+//!     now,
+//! );
+//! let frame = r#"{"type":"response.create","response":{"modalities":["text"]}}"#;
+//! session.handle(Input::Client(client::parse(frame).unwrap()), now);
+//! while let Some(output) = session.poll_output() {
+//!     match output {
+//!         Output::Event(event) => { /* encode in the connection's dialect and send */ }
+//!         Output::StartLlm(job, request) => { /* run the model; feed Input::Llm(job, …) */ }
+//!         _ => {}
+//!     }
+//! }
+//! ```
+//!
+//! Time is only an input, so tests drive sessions with a fake clock and scripted engine events,
+//! faster than real time. Audio samples are the clock of speech: turn detection places
+//! `audio_start_ms` / `audio_end_ms` on the input audio, and barge-in truncates the assistant's
+//! audio at the last sample the client could have played (see [`playback`]).
+
+pub mod conversation;
+pub mod echo;
+pub mod playback;
+pub mod providers;
+mod session;
+pub mod text;
+pub mod turn;
+
+pub use session::{Input, JobId, Limits, Output, Session, SessionOptions};

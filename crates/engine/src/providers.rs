@@ -1,0 +1,138 @@
+//! The engines the session asks for work: speech recognition, the language model and speech
+//! synthesis. Each is a trait with one streaming, cancellable method; cancelling is dropping the
+//! stream. The session never calls them: it emits `Start*` outputs with these requests, and the
+//! driver feeds the streamed events back as inputs.
+
+use brazen_protocol::{Item, Tool, ToolChoice, Voice};
+use futures_core::Stream;
+use std::pin::Pin;
+
+/// A stream of engine events; dropping it cancels the work.
+pub type EngineStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+
+/// Transcribe one user utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsrRequest {
+    /// The user item the audio belongs to.
+    pub item_id: String,
+    /// Mono 16-bit samples.
+    pub samples: Vec<i16>,
+    /// Their rate.
+    pub sample_rate: u32,
+    /// Language hint (BCP-47).
+    pub language: Option<String>,
+    /// Prompt / vocabulary hint.
+    pub prompt: Option<String>,
+}
+
+/// What a speech recogniser streams back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AsrEvent {
+    /// More of the transcript.
+    Delta(String),
+    /// The final transcript.
+    Done(String),
+    /// Recognition failed.
+    Failed(String),
+}
+
+/// Speech recognition.
+pub trait Asr: Send + Sync {
+    /// Transcribes one utterance.
+    fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent>;
+}
+
+/// Generate the assistant's next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmRequest {
+    /// The system prompt.
+    pub instructions: String,
+    /// The conversation so far, oldest first (user audio carries its transcript).
+    pub items: Vec<Item>,
+    /// Functions it may call.
+    pub tools: Vec<Tool>,
+    /// Tool choice.
+    pub tool_choice: ToolChoice,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Output token cap.
+    pub max_output_tokens: Option<u64>,
+}
+
+/// Token counts reported by a language model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LlmUsage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Prompt tokens served from a cache.
+    pub cached_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// What a language model streams back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmEvent {
+    /// More assistant text.
+    TextDelta(String),
+    /// A function call begins.
+    ToolCallStart {
+        /// Its id.
+        call_id: String,
+        /// The function.
+        name: String,
+    },
+    /// More of a call's JSON arguments.
+    ToolCallArguments {
+        /// The call.
+        call_id: String,
+        /// New argument text.
+        delta: String,
+    },
+    /// Generation finished.
+    Done {
+        /// Token counts.
+        usage: LlmUsage,
+        /// It stopped at the token cap.
+        hit_token_cap: bool,
+    },
+    /// Generation failed.
+    Failed(String),
+}
+
+/// A language model.
+pub trait Llm: Send + Sync {
+    /// Streams the next assistant turn.
+    fn generate(&self, request: LlmRequest) -> EngineStream<LlmEvent>;
+}
+
+/// Speak one phrase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TtsRequest {
+    /// What to say.
+    pub text: String,
+    /// How.
+    pub voice: Voice,
+}
+
+/// What a speech synthesiser streams back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TtsEvent {
+    /// Audio, in order.
+    Audio {
+        /// Mono 16-bit samples.
+        samples: Vec<i16>,
+        /// Their rate.
+        sample_rate: u32,
+    },
+    /// The phrase is fully spoken.
+    Done,
+    /// Synthesis failed.
+    Failed(String),
+}
+
+/// Speech synthesis.
+pub trait Tts: Send + Sync {
+    /// Streams the audio of one phrase.
+    fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent>;
+}

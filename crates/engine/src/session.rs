@@ -1,0 +1,1004 @@
+//! [`Session`]: one conversation's state machine.
+
+use crate::conversation::{Conversation, Entry, Position, not_found};
+use crate::playback::{Playback, Segment, transcript_until};
+use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest};
+use crate::text::take_phrase;
+use crate::turn::{InputAudio, TurnEvent};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use brazen_audio::{Resampler, SampleFormat, Vad};
+use brazen_protocol::error::code;
+use brazen_protocol::{
+    AudioFormat, ClientEvent, ClientMessage, Content, ConversationMode, Item, ItemBody, ItemStatus, PartRef,
+    ProtocolError, Response, ResponseOptions, ResponseStatus, Role, ServerEvent, SessionConfig, Usage,
+};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// Identifies one piece of engine work (an ASR, LLM or TTS stream) within a session.
+pub type JobId = u64;
+
+/// Something that happened to the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A parsed client event.
+    Client(ClientMessage),
+    /// A client frame that could not be parsed; answered with an `error` event.
+    Invalid(ProtocolError),
+    /// A speech recogniser's event for a job.
+    Asr(JobId, AsrEvent),
+    /// A language model's event for a job.
+    Llm(JobId, LlmEvent),
+    /// A speech synthesiser's event for a job.
+    Tts(JobId, TtsEvent),
+}
+
+/// Something the session asks of its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send this event to the client.
+    Event(ServerEvent),
+    /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
+    StartAsr(JobId, AsrRequest),
+    /// Start generating; feed the events back as [`Input::Llm`].
+    StartLlm(JobId, LlmRequest),
+    /// Start synthesising; feed the events back as [`Input::Tts`].
+    StartTts(JobId, TtsRequest),
+    /// Stop this job and drop its stream; later events for it are ignored.
+    Cancel(JobId),
+}
+
+/// Limits that protect the server from one client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Sustained client events per second.
+    pub events_per_second: f64,
+    /// Events a client may send in a burst above the sustained rate.
+    pub burst: f64,
+    /// Most audio the input buffer holds without a commit, in ms.
+    pub max_buffer_ms: f64,
+    /// Longest `instructions`, in bytes.
+    pub max_instructions_bytes: usize,
+    /// Longest audio delta sent to the client, in ms.
+    pub audio_delta_ms: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            events_per_second: 500.0,
+            burst: 2_000.0,
+            max_buffer_ms: 15.0 * 60_000.0,
+            max_instructions_bytes: 256 * 1024,
+            audio_delta_ms: 200.0,
+        }
+    }
+}
+
+/// How to create a session.
+pub struct SessionOptions {
+    /// `sess_…`, unique on the server.
+    pub session_id: String,
+    /// The model name the client asked for.
+    pub model: String,
+    /// The voice-activity detector for server turn detection.
+    pub vad: Box<dyn Vad>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Output tokens per second of assistant audio, and input tokens per second of user audio, as
+/// the Realtime API counts them.
+const AUDIO_OUT_TOKENS_PER_S: f64 = 20.0;
+const AUDIO_IN_TOKENS_PER_S: f64 = 10.0;
+/// Shortest audio a manual commit accepts, in ms.
+const MIN_COMMIT_MS: f64 = 100.0;
+
+struct AsrJob {
+    item_id: String,
+    audio_seconds: f64,
+}
+
+struct TtsJob {
+    job: JobId,
+    phrase: String,
+    started: bool,
+}
+
+struct MessageOut {
+    item_id: String,
+    output_index: u32,
+    audio: bool,
+    /// All text produced (text modality) or spoken so far (audio transcript).
+    text: String,
+    /// Text not yet split into a phrase.
+    pending: String,
+    queue: VecDeque<String>,
+    tts: Option<TtsJob>,
+    resampler: Option<(u32, Resampler)>,
+    audio_ms: f64,
+    segments: Vec<Segment>,
+}
+
+struct CallOut {
+    item_id: String,
+    output_index: u32,
+    call_id: String,
+    name: String,
+    arguments: String,
+}
+
+struct Active {
+    id: String,
+    config: SessionConfig,
+    in_conversation: bool,
+    metadata: Option<serde_json::Value>,
+    llm_job: Option<JobId>,
+    waiting_for_asr: bool,
+    llm_done: bool,
+    hit_cap: bool,
+    llm_usage: LlmUsage,
+    message: Option<MessageOut>,
+    calls: Vec<CallOut>,
+    next_output_index: u32,
+}
+
+/// One Realtime session: configuration, conversation, input audio, turn detection, responses.
+///
+/// Drive it with [`Session::handle`] and drain [`Session::poll_output`] after every call.
+pub struct Session {
+    config: SessionConfig,
+    conversation_id: String,
+    limits: Limits,
+    conversation: Conversation,
+    input: InputAudio,
+    speech_item: Option<String>,
+    active: Option<Active>,
+    playback: Option<Playback>,
+    asr_jobs: HashMap<JobId, AsrJob>,
+    outputs: VecDeque<Output>,
+    tag: String,
+    counter: u64,
+    tokens: f64,
+    tokens_at: Instant,
+    rate_limited_at: Option<Instant>,
+}
+
+impl Session {
+    /// A new session; `session.created` (and `conversation.created`) are ready to poll.
+    pub fn new(options: SessionOptions, now: Instant) -> Self {
+        let SessionOptions { session_id, model, vad, limits } = options;
+        let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
+        let config = SessionConfig::new(session_id, model);
+        let input = InputAudio::new(vad, config.input_audio_format.sample_rate());
+        let mut session = Session {
+            conversation_id: format!("conv_{tag}"),
+            config,
+            limits,
+            conversation: Conversation::default(),
+            input,
+            speech_item: None,
+            active: None,
+            playback: None,
+            asr_jobs: HashMap::new(),
+            outputs: VecDeque::new(),
+            tag,
+            counter: 0,
+            tokens: limits.burst,
+            tokens_at: now,
+            rate_limited_at: None,
+        };
+        session.emit(ServerEvent::SessionCreated(Box::new(session.config.clone())));
+        let conversation_id = session.conversation_id.clone();
+        session.emit(ServerEvent::ConversationCreated { conversation_id });
+        session
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Whether a response is in progress.
+    pub fn has_active_response(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Number of conversation items.
+    pub fn item_count(&self) -> usize {
+        self.conversation.len()
+    }
+
+    /// The next thing to do, if any. Drain it after every [`Session::handle`].
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Handles one input at time `now`.
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Client(msg) => {
+                if self.admit(now) {
+                    let event_id = msg.event_id.clone();
+                    if let Err(e) = self.on_client(msg.event, now) {
+                        self.error(e.with_event_id(event_id.as_deref()));
+                    }
+                }
+            }
+            Input::Invalid(e) => {
+                if self.admit(now) {
+                    self.error(e);
+                }
+            }
+            Input::Asr(job, event) => self.on_asr(job, event),
+            Input::Llm(job, event) => self.on_llm(job, event),
+            Input::Tts(job, event) => self.on_tts(job, event, now),
+        }
+    }
+
+    /// Token-bucket flood control: whether to accept one more client event.
+    fn admit(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.tokens_at).as_secs_f64();
+        self.tokens_at = now;
+        self.tokens = (self.tokens + elapsed * self.limits.events_per_second).min(self.limits.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        // One error a second at most, so the answer to a flood is not a flood.
+        if self.rate_limited_at.is_none_or(|t| now.saturating_duration_since(t).as_secs_f64() >= 1.0) {
+            self.rate_limited_at = Some(now);
+            self.error(ProtocolError::invalid(
+                code::RATE_LIMIT_EXCEEDED,
+                format!(
+                    "Too many events: the limit is {} a second (bursts of {}); events are being dropped.",
+                    self.limits.events_per_second, self.limits.burst
+                ),
+            ));
+        }
+        false
+    }
+
+    fn emit(&mut self, event: ServerEvent) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn error(&mut self, e: ProtocolError) {
+        self.emit(ServerEvent::Error(e));
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}_{}{:04}", self.tag, self.counter)
+    }
+
+    fn next_job(&mut self) -> JobId {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn on_client(&mut self, event: ClientEvent, now: Instant) -> Result<(), ProtocolError> {
+        match event {
+            ClientEvent::SessionUpdate(patch) => self.update_session(*patch),
+            ClientEvent::InputAudioAppend { audio } => self.append_audio(&audio, now),
+            ClientEvent::InputAudioCommit => self.commit_manually(),
+            ClientEvent::InputAudioClear => {
+                self.input.clear();
+                self.speech_item = None;
+                self.emit(ServerEvent::InputAudioCleared);
+                Ok(())
+            }
+            ClientEvent::ItemCreate { previous_item_id, id, body } => self.create_item(previous_item_id, id, body),
+            ClientEvent::ItemRetrieve { item_id } => {
+                let entry = self.conversation.get(&item_id).ok_or_else(|| not_found(&item_id, "item_id"))?;
+                let item = entry.item.clone();
+                self.emit(ServerEvent::ItemRetrieved { item });
+                Ok(())
+            }
+            ClientEvent::ItemTruncate { item_id, content_index, audio_end_ms } => {
+                self.truncate(&item_id, content_index, audio_end_ms as f64)
+            }
+            ClientEvent::ItemDelete { item_id } => {
+                self.conversation.remove(&item_id).ok_or_else(|| not_found(&item_id, "item_id"))?;
+                self.emit(ServerEvent::ItemDeleted { item_id });
+                Ok(())
+            }
+            ClientEvent::ResponseCreate(options) => self.create_response(*options),
+            ClientEvent::ResponseCancel { response_id } => {
+                let active_id = self.active.as_ref().map(|a| a.id.clone());
+                match (active_id, response_id) {
+                    (Some(active), Some(asked)) if active != asked => Err(ProtocolError::invalid(
+                        code::RESPONSE_CANCEL_NOT_ACTIVE,
+                        format!("Response '{asked}' is not in progress (the active one is '{active}')."),
+                    )
+                    .with_param("response_id")),
+                    (Some(_), _) => {
+                        self.close_response(ResponseStatus::Cancelled { reason: "client_cancelled" });
+                        Ok(())
+                    }
+                    (None, _) => Err(ProtocolError::invalid(
+                        code::RESPONSE_CANCEL_NOT_ACTIVE,
+                        "Cancellation failed: no active response found.",
+                    )),
+                }
+            }
+            ClientEvent::OutputAudioClear => {
+                let response_id = self.playback.take().map(|p| p.response_id);
+                self.emit(ServerEvent::OutputAudioCleared { response_id });
+                Ok(())
+            }
+            ClientEvent::AvatarConnect { .. } => Err(ProtocolError::invalid(
+                code::UNSUPPORTED,
+                "Avatar video is not available in this build yet; text and audio responses work.",
+            )
+            .with_param("client_sdp")),
+        }
+    }
+
+    fn update_session(&mut self, patch: brazen_protocol::SessionPatch) -> Result<(), ProtocolError> {
+        if let brazen_protocol::read::Field::Set(text) = &patch.instructions {
+            if text.len() > self.limits.max_instructions_bytes {
+                return Err(ProtocolError::invalid(
+                    code::INVALID_VALUE,
+                    format!(
+                        "Instructions of {} bytes are longer than the {} allowed.",
+                        text.len(),
+                        self.limits.max_instructions_bytes
+                    ),
+                )
+                .with_param("session.instructions"));
+            }
+        }
+        let before = (self.config.input_audio_format, self.config.turn_detection.is_some());
+        self.config.apply(patch);
+        let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
+        if before.0 != after.0 {
+            self.input.set_rate(self.config.input_audio_format.sample_rate());
+            self.speech_item = None;
+        } else if before.1 != after.1 {
+            self.input.clear();
+            self.speech_item = None;
+        }
+        self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
+        Ok(())
+    }
+
+    fn decode_input(&self, bytes: &[u8], param: &str) -> Result<Vec<i16>, ProtocolError> {
+        let format = match self.config.input_audio_format {
+            AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,
+            AudioFormat::G711Ulaw => SampleFormat::Ulaw,
+            AudioFormat::G711Alaw => SampleFormat::Alaw,
+        };
+        let mut samples = Vec::with_capacity(bytes.len() / format.bytes_per_sample());
+        format.decode_into(bytes, &mut samples).map_err(|e| {
+            ProtocolError::invalid(code::INVALID_AUDIO, format!("Invalid audio for input format pcm16: {e}."))
+                .with_param(param)
+        })?;
+        Ok(samples)
+    }
+
+    fn append_audio(&mut self, bytes: &[u8], now: Instant) -> Result<(), ProtocolError> {
+        let samples = self.decode_input(bytes, "audio")?;
+        let added_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
+        if self.input.buffered_ms() + added_ms > self.limits.max_buffer_ms {
+            return Err(ProtocolError::invalid(
+                code::INVALID_AUDIO,
+                format!(
+                    "The input audio buffer is full ({} s); commit or clear it first.",
+                    self.limits.max_buffer_ms / 1000.0
+                ),
+            )
+            .with_param("audio"));
+        }
+        let detection = self.config.turn_detection.clone();
+        for event in self.input.append(&samples, detection.as_ref()) {
+            match event {
+                TurnEvent::SpeechStarted { audio_start_ms } => {
+                    let item_id = self.next_id("item");
+                    self.speech_item = Some(item_id.clone());
+                    self.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id });
+                    if detection.as_ref().is_some_and(|t| t.interrupt_response) {
+                        self.barge_in(now);
+                    }
+                }
+                TurnEvent::SpeechStopped { audio_end_ms, turn_start_ms } => {
+                    let item_id = self.speech_item.take().unwrap_or_else(|| self.next_id("item"));
+                    self.emit(ServerEvent::SpeechStopped { audio_end_ms, item_id: item_id.clone() });
+                    let (samples, _) = self.input.take(Some(turn_start_ms));
+                    self.commit(item_id, samples)?;
+                    if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
+                        self.create_response(ResponseOptions::default())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The user spoke while the assistant was talking: stop the response and, if asked,
+    /// truncate what was said at what the client had played.
+    fn barge_in(&mut self, now: Instant) {
+        if self.active.is_some() {
+            self.close_response(ResponseStatus::Cancelled { reason: "turn_detected" });
+        }
+        let Some(playback) = self.playback.take() else { return };
+        let auto_truncate = self.config.turn_detection.as_ref().is_some_and(|t| t.auto_truncate);
+        if !playback.is_playing(now) {
+            return;
+        }
+        if auto_truncate {
+            let played = playback.played_ms(now).floor();
+            if let Some(entry) = self.conversation.get_mut(&playback.item_id) {
+                cut_audio(entry, played);
+                self.emit(ServerEvent::ItemTruncated {
+                    item_id: playback.item_id.clone(),
+                    content_index: playback.content_index,
+                    audio_end_ms: played as u64,
+                });
+            }
+        }
+        if self.config.avatar.is_some() {
+            self.emit(ServerEvent::OutputAudioCleared { response_id: Some(playback.response_id) });
+        }
+    }
+
+    fn commit_manually(&mut self) -> Result<(), ProtocolError> {
+        let buffered = self.input.buffered_ms();
+        if buffered < MIN_COMMIT_MS {
+            return Err(ProtocolError::invalid(
+                code::INPUT_AUDIO_BUFFER_COMMIT_EMPTY,
+                format!(
+                    "Error committing input audio buffer: buffer too small. Expected at least {MIN_COMMIT_MS}ms of audio, but buffer only has {buffered:.2}ms of audio."
+                ),
+            ));
+        }
+        let item_id = self.speech_item.take().unwrap_or_else(|| self.next_id("item"));
+        let (samples, _) = self.input.take(None);
+        self.commit(item_id, samples)
+    }
+
+    /// Turns committed audio into a user item and starts its transcription.
+    fn commit(&mut self, item_id: String, samples: Vec<i16>) -> Result<(), ProtocolError> {
+        let item = Item::message(
+            item_id.clone(),
+            Role::User,
+            vec![Content::InputAudio { audio: None, transcript: None }],
+            ItemStatus::Completed,
+        );
+        let mut entry = Entry::new(item.clone());
+        entry.audio_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
+        let previous_item_id = self.conversation.insert(Position::End, entry)?;
+        self.emit(ServerEvent::InputAudioCommitted { previous_item_id: previous_item_id.clone(), item_id: item_id.clone() });
+        self.announce_item(previous_item_id, item);
+        self.transcribe(item_id, samples, self.input.rate());
+        Ok(())
+    }
+
+    fn announce_item(&mut self, previous_item_id: Option<String>, item: Item) {
+        self.emit(ServerEvent::ItemCreated { previous_item_id: previous_item_id.clone(), item: item.clone() });
+        self.emit(ServerEvent::ItemDone { previous_item_id, item });
+    }
+
+    fn transcribe(&mut self, item_id: String, samples: Vec<i16>, sample_rate: u32) {
+        let job = self.next_job();
+        let audio_seconds = samples.len() as f64 / sample_rate as f64;
+        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds });
+        let t = self.config.input_audio_transcription.as_ref();
+        let request = AsrRequest {
+            item_id,
+            samples,
+            sample_rate,
+            language: t.and_then(|t| t.language.clone()),
+            prompt: t.and_then(|t| t.prompt.clone()),
+        };
+        self.outputs.push_back(Output::StartAsr(job, request));
+    }
+
+    fn create_item(
+        &mut self,
+        previous_item_id: Option<String>,
+        id: Option<String>,
+        mut body: ItemBody,
+    ) -> Result<(), ProtocolError> {
+        // Audio sent inside the item is transcribed like committed audio.
+        let mut audio = None;
+        if let ItemBody::Message { content, .. } = &mut body {
+            for (i, part) in content.iter_mut().enumerate() {
+                if let Content::InputAudio { audio: inline @ Some(_), transcript: None } = part {
+                    let bytes = inline.take().unwrap_or_default();
+                    audio = Some(self.decode_input(&bytes, &format!("item.content[{i}].audio"))?);
+                }
+            }
+        }
+        let id = match id {
+            Some(id) => id,
+            None => self.next_id("item"),
+        };
+        let item = Item { id: id.clone(), status: ItemStatus::Completed, body };
+        let at = Position::from_previous(previous_item_id.as_deref());
+        let mut entry = Entry::new(item.clone());
+        entry.audio_ms = audio.as_ref().map_or(0.0, |s| s.len() as f64 * 1000.0 / self.input.rate() as f64);
+        let previous = self.conversation.insert(at, entry)?;
+        self.announce_item(previous, item);
+        if let Some(samples) = audio {
+            self.transcribe(id, samples, self.input.rate());
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, item_id: &str, content_index: u64, audio_end_ms: f64) -> Result<(), ProtocolError> {
+        let producing = self.active.as_ref().and_then(|a| a.message.as_ref()).is_some_and(|m| m.item_id == item_id);
+        if producing {
+            // The client stopped playing an answer that is still being produced.
+            self.close_response(ResponseStatus::Cancelled { reason: "client_cancelled" });
+        }
+        let entry = self.conversation.get_mut(item_id).ok_or_else(|| not_found(item_id, "item_id"))?;
+        let has_audio = match &entry.item.body {
+            ItemBody::Message { role: Role::Assistant, content } => {
+                matches!(content.get(content_index as usize), Some(Content::Audio { .. }))
+            }
+            _ => false,
+        };
+        if !has_audio {
+            return Err(ProtocolError::invalid(
+                code::INVALID_TRUNCATE,
+                format!("Item '{item_id}' has no assistant audio at content_index {content_index}."),
+            )
+            .with_param("content_index"));
+        }
+        if audio_end_ms > entry.audio_ms.ceil() {
+            return Err(ProtocolError::invalid(
+                code::INVALID_TRUNCATE,
+                format!(
+                    "audio_end_ms {audio_end_ms} is beyond the end of the item's audio ({} ms).",
+                    entry.audio_ms.round()
+                ),
+            )
+            .with_param("audio_end_ms"));
+        }
+        cut_audio(entry, audio_end_ms);
+        if self.playback.as_ref().is_some_and(|p| p.item_id == item_id) {
+            self.playback = None;
+        }
+        self.emit(ServerEvent::ItemTruncated {
+            item_id: item_id.to_owned(),
+            content_index: content_index as u32,
+            audio_end_ms: audio_end_ms as u64,
+        });
+        Ok(())
+    }
+
+    fn create_response(&mut self, options: ResponseOptions) -> Result<(), ProtocolError> {
+        if let Some(active) = &self.active {
+            return Err(ProtocolError::invalid(
+                code::ACTIVE_RESPONSE,
+                format!("Conversation already has an active response in progress: {}.", active.id),
+            ));
+        }
+        let mut config = self.config.clone();
+        config.apply(options.overrides);
+        let id = self.next_id("resp");
+        let active = Active {
+            id,
+            config,
+            in_conversation: options.conversation == ConversationMode::Auto,
+            metadata: options.metadata,
+            llm_job: None,
+            waiting_for_asr: false,
+            llm_done: false,
+            hit_cap: false,
+            llm_usage: LlmUsage::default(),
+            message: None,
+            calls: Vec::new(),
+            next_output_index: 0,
+        };
+        let response = self.response_object(&active, ResponseStatus::InProgress, Vec::new(), None);
+        self.active = Some(active);
+        self.emit(ServerEvent::ResponseCreated(Box::new(response)));
+        if let Some(text) = options.pre_generated_text {
+            self.on_llm_text(text);
+            self.on_llm_done(LlmUsage::default(), false);
+        } else if self.asr_jobs.is_empty() {
+            self.start_llm();
+        } else if let Some(a) = self.active.as_mut() {
+            a.waiting_for_asr = true;
+        }
+        Ok(())
+    }
+
+    fn response_object(&self, a: &Active, status: ResponseStatus, output: Vec<Item>, usage: Option<Usage>) -> Response {
+        Response {
+            id: a.id.clone(),
+            status,
+            output,
+            usage,
+            conversation_id: a.in_conversation.then(|| self.conversation_id.clone()),
+            modalities: a.config.modalities.clone(),
+            voice: a.config.voice.clone(),
+            output_audio_format: a.config.output_audio_format,
+            temperature: a.config.temperature,
+            max_output_tokens: a.config.max_output_tokens,
+            metadata: a.metadata.clone(),
+        }
+    }
+
+    fn start_llm(&mut self) {
+        let job = self.next_job();
+        let items = self.conversation.items();
+        let Some(a) = self.active.as_mut() else { return };
+        a.waiting_for_asr = false;
+        a.llm_job = Some(job);
+        let request = LlmRequest {
+            instructions: a.config.instructions.clone(),
+            items,
+            tools: a.config.tools.clone(),
+            tool_choice: a.config.tool_choice.clone(),
+            temperature: a.config.temperature,
+            max_output_tokens: a.config.max_output_tokens,
+        };
+        self.outputs.push_back(Output::StartLlm(job, request));
+    }
+
+    fn on_asr(&mut self, job: JobId, event: AsrEvent) {
+        let Some(asr) = self.asr_jobs.get(&job) else { return };
+        let item_id = asr.item_id.clone();
+        let report = self.config.input_audio_transcription.is_some();
+        match event {
+            AsrEvent::Delta(delta) => {
+                if report {
+                    self.emit(ServerEvent::TranscriptionDelta { item_id, content_index: 0, delta });
+                }
+                return;
+            }
+            AsrEvent::Done(transcript) => {
+                let audio_seconds = asr.audio_seconds;
+                if let Some(entry) = self.conversation.get_mut(&item_id) {
+                    set_user_transcript(&mut entry.item, &transcript);
+                }
+                if report {
+                    self.emit(ServerEvent::TranscriptionCompleted { item_id, content_index: 0, transcript, audio_seconds });
+                }
+            }
+            AsrEvent::Failed(message) => {
+                if report {
+                    let error = ProtocolError::server(code::ENGINE_ERROR, format!("Transcription failed: {message}"));
+                    self.emit(ServerEvent::TranscriptionFailed { item_id, content_index: 0, error });
+                }
+            }
+        }
+        self.asr_jobs.remove(&job);
+        if self.asr_jobs.is_empty() && self.active.as_ref().is_some_and(|a| a.waiting_for_asr) {
+            self.start_llm();
+        }
+    }
+
+    fn on_llm(&mut self, job: JobId, event: LlmEvent) {
+        if self.active.as_ref().and_then(|a| a.llm_job) != Some(job) || self.active.as_ref().is_some_and(|a| a.llm_done) {
+            return;
+        }
+        match event {
+            LlmEvent::TextDelta(delta) => self.on_llm_text(delta),
+            LlmEvent::ToolCallStart { call_id, name } => self.on_call_start(call_id, name),
+            LlmEvent::ToolCallArguments { call_id, delta } => self.on_call_arguments(call_id, delta),
+            LlmEvent::Done { usage, hit_token_cap } => self.on_llm_done(usage, hit_token_cap),
+            LlmEvent::Failed(message) => {
+                let error = ProtocolError::server(code::ENGINE_ERROR, format!("The language model failed: {message}"));
+                self.close_response(ResponseStatus::Failed { error });
+            }
+        }
+    }
+
+    fn open_message(&mut self) {
+        let item_id = self.next_id("item");
+        let last = self.conversation.last_id();
+        let Some(a) = self.active.as_mut() else { return };
+        if a.message.is_some() {
+            return;
+        }
+        let audio = a.config.has_audio();
+        let output_index = a.next_output_index;
+        a.next_output_index += 1;
+        let message = MessageOut {
+            item_id: item_id.clone(),
+            output_index,
+            audio,
+            text: String::new(),
+            pending: String::new(),
+            queue: VecDeque::new(),
+            tts: None,
+            resampler: None,
+            audio_ms: 0.0,
+            segments: Vec::new(),
+        };
+        let response_id = a.id.clone();
+        let in_conversation = a.in_conversation;
+        let part = if audio { Content::Audio { transcript: String::new() } } else { Content::Text(String::new()) };
+        let item = Item::message(item_id.clone(), Role::Assistant, Vec::new(), ItemStatus::InProgress);
+        a.message = Some(message);
+        self.emit(ServerEvent::OutputItemAdded { response_id: response_id.clone(), output_index, item: item.clone() });
+        if in_conversation {
+            let mut stored = item.clone();
+            stored.body = ItemBody::Message { role: Role::Assistant, content: vec![part.clone()] };
+            if self.conversation.insert(Position::End, Entry::new(stored)).is_ok() {
+                self.emit(ServerEvent::ItemCreated { previous_item_id: last, item });
+            }
+        }
+        let at = PartRef { response_id, item_id, output_index, content_index: 0 };
+        self.emit(ServerEvent::ContentPartAdded { at, part });
+    }
+
+    fn on_llm_text(&mut self, delta: String) {
+        if delta.is_empty() {
+            return;
+        }
+        self.open_message();
+        let Some(a) = self.active.as_mut() else { return };
+        let Some(m) = a.message.as_mut() else { return };
+        if m.audio {
+            m.pending.push_str(&delta);
+            while let Some(phrase) = take_phrase(&mut m.pending) {
+                m.queue.push_back(phrase);
+            }
+            self.pump_tts();
+        } else {
+            m.text.push_str(&delta);
+            let at = PartRef { response_id: a.id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+            self.emit(ServerEvent::TextDelta { at, delta });
+        }
+    }
+
+    fn on_call_start(&mut self, call_id: String, name: String) {
+        let item_id = self.next_id("item");
+        let last = self.conversation.last_id();
+        let Some(a) = self.active.as_mut() else { return };
+        let output_index = a.next_output_index;
+        a.next_output_index += 1;
+        let item = Item {
+            id: item_id.clone(),
+            status: ItemStatus::InProgress,
+            body: ItemBody::FunctionCall { call_id: call_id.clone(), name: name.clone(), arguments: String::new() },
+        };
+        a.calls.push(CallOut { item_id, output_index, call_id, name, arguments: String::new() });
+        let response_id = a.id.clone();
+        let in_conversation = a.in_conversation;
+        self.emit(ServerEvent::OutputItemAdded { response_id, output_index, item: item.clone() });
+        if in_conversation && self.conversation.insert(Position::End, Entry::new(item.clone())).is_ok() {
+            self.emit(ServerEvent::ItemCreated { previous_item_id: last, item });
+        }
+    }
+
+    fn on_call_arguments(&mut self, call_id: String, delta: String) {
+        let Some(a) = self.active.as_mut() else { return };
+        let response_id = a.id.clone();
+        let Some(call) = a.calls.iter_mut().find(|c| c.call_id == call_id) else { return };
+        call.arguments.push_str(&delta);
+        let event = ServerEvent::FunctionCallArgumentsDelta {
+            response_id,
+            item_id: call.item_id.clone(),
+            output_index: call.output_index,
+            call_id,
+            delta,
+        };
+        self.emit(event);
+    }
+
+    fn on_llm_done(&mut self, usage: LlmUsage, hit_token_cap: bool) {
+        let Some(a) = self.active.as_mut() else { return };
+        a.llm_done = true;
+        a.llm_job = None;
+        a.llm_usage = usage;
+        a.hit_cap = hit_token_cap;
+        if let Some(m) = a.message.as_mut() {
+            let rest = std::mem::take(&mut m.pending);
+            if !rest.trim().is_empty() {
+                m.queue.push_back(rest.trim().to_owned());
+            }
+        }
+        self.pump_tts();
+        self.try_finish();
+    }
+
+    /// Starts synthesising the next queued phrase if none is being synthesised.
+    fn pump_tts(&mut self) {
+        let job = self.next_job();
+        let Some(a) = self.active.as_mut() else { return };
+        let voice = a.config.voice.clone();
+        let Some(m) = a.message.as_mut() else { return };
+        if m.tts.is_some() {
+            return;
+        }
+        let Some(phrase) = m.queue.pop_front() else { return };
+        m.tts = Some(TtsJob { job, phrase: phrase.clone(), started: false });
+        self.outputs.push_back(Output::StartTts(job, TtsRequest { text: phrase, voice }));
+    }
+
+    fn on_tts(&mut self, job: JobId, event: TtsEvent, now: Instant) {
+        let current = self.active.as_ref().and_then(|a| a.message.as_ref()).and_then(|m| m.tts.as_ref()).map(|t| t.job);
+        if current != Some(job) {
+            return;
+        }
+        match event {
+            TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate, now),
+            TtsEvent::Done => {
+                if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
+                    m.tts = None;
+                }
+                self.pump_tts();
+                self.try_finish();
+            }
+            TtsEvent::Failed(message) => {
+                let error = ProtocolError::server(code::ENGINE_ERROR, format!("Speech synthesis failed: {message}"));
+                self.close_response(ResponseStatus::Failed { error });
+            }
+        }
+    }
+
+    fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32, now: Instant) {
+        let delta_ms = self.limits.audio_delta_ms;
+        let Some(a) = self.active.as_mut() else { return };
+        let format = a.config.output_audio_format;
+        let response_id = a.id.clone();
+        let Some(m) = a.message.as_mut() else { return };
+        let at = PartRef { response_id: response_id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+        let mut events = Vec::new();
+        if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
+            tts.started = true;
+            let delta = if m.text.is_empty() { tts.phrase.clone() } else { format!(" {}", tts.phrase) };
+            m.text.push_str(&delta);
+            m.segments.push(Segment { start_ms: m.audio_ms, duration_ms: 0.0, text: tts.phrase.clone() });
+            events.push(ServerEvent::AudioTranscriptDelta { at: at.clone(), delta });
+        }
+        let out_rate = format.sample_rate();
+        if m.resampler.as_ref().is_none_or(|(rate, _)| *rate != sample_rate) {
+            m.resampler = Some((sample_rate, Resampler::new(sample_rate, out_rate)));
+        }
+        let mut converted = Vec::with_capacity(samples.len());
+        if let Some((_, r)) = m.resampler.as_mut() {
+            r.process_i16(&samples, &mut converted);
+        }
+        let wire = match format {
+            AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,
+            AudioFormat::G711Ulaw => SampleFormat::Ulaw,
+            AudioFormat::G711Alaw => SampleFormat::Alaw,
+        };
+        let chunk = ((delta_ms * out_rate as f64 / 1000.0) as usize).max(1);
+        let playback = self.playback.get_or_insert_with(|| Playback::new(response_id.clone(), m.item_id.clone(), 0));
+        if playback.item_id != m.item_id {
+            *playback = Playback::new(response_id, m.item_id.clone(), 0);
+        }
+        for piece in converted.chunks(chunk) {
+            let ms = piece.len() as f64 * 1000.0 / out_rate as f64;
+            m.audio_ms += ms;
+            if let Some(seg) = m.segments.last_mut() {
+                seg.duration_ms += ms;
+            }
+            playback.sent(ms, now);
+            events.push(ServerEvent::AudioDelta { at: at.clone(), delta: B64.encode(wire.encode(piece)) });
+        }
+        for e in events {
+            self.emit(e);
+        }
+    }
+
+    fn try_finish(&mut self) {
+        let Some(a) = self.active.as_ref() else { return };
+        let speaking = a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty());
+        if a.llm_done && !speaking {
+            let status = if a.hit_cap { ResponseStatus::Incomplete { reason: "max_output_tokens" } } else { ResponseStatus::Completed };
+            self.close_response(status);
+        }
+    }
+
+    /// Ends the active response with `status`: stops its jobs, closes its items and sends
+    /// `response.done`.
+    fn close_response(&mut self, status: ResponseStatus) {
+        let Some(mut a) = self.active.take() else { return };
+        if let Some(job) = a.llm_job.take() {
+            self.outputs.push_back(Output::Cancel(job));
+        }
+        if let Some(tts) = a.message.as_mut().and_then(|m| m.tts.take()) {
+            self.outputs.push_back(Output::Cancel(tts.job));
+        }
+        let item_status = if status == ResponseStatus::Completed { ItemStatus::Completed } else { ItemStatus::Incomplete };
+        let mut output: Vec<(u32, Item)> = Vec::new();
+        if let Some(m) = a.message.take() {
+            let at = PartRef { response_id: a.id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+            let part = if m.audio {
+                self.emit(ServerEvent::AudioDone { at: at.clone() });
+                self.emit(ServerEvent::AudioTranscriptDone { at: at.clone(), transcript: m.text.clone() });
+                Content::Audio { transcript: m.text.clone() }
+            } else {
+                self.emit(ServerEvent::TextDone { at: at.clone(), text: m.text.clone() });
+                Content::Text(m.text.clone())
+            };
+            self.emit(ServerEvent::ContentPartDone { at, part: part.clone() });
+            let item = Item::message(m.item_id.clone(), Role::Assistant, vec![part], item_status);
+            if let Some(entry) = self.conversation.get_mut(&m.item_id) {
+                entry.item = item.clone();
+                entry.audio_ms = m.audio_ms;
+                entry.segments = m.segments;
+            }
+            output.push((m.output_index, item));
+        }
+        for call in std::mem::take(&mut a.calls) {
+            self.emit(ServerEvent::FunctionCallArgumentsDone {
+                response_id: a.id.clone(),
+                item_id: call.item_id.clone(),
+                output_index: call.output_index,
+                call_id: call.call_id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            });
+            let item = Item {
+                id: call.item_id.clone(),
+                status: item_status,
+                body: ItemBody::FunctionCall { call_id: call.call_id, name: call.name, arguments: call.arguments },
+            };
+            if let Some(entry) = self.conversation.get_mut(&call.item_id) {
+                entry.item = item.clone();
+            }
+            output.push((call.output_index, item));
+        }
+        output.sort_by_key(|(i, _)| *i);
+        let last = self.conversation.last_id();
+        for (output_index, item) in &output {
+            self.emit(ServerEvent::OutputItemDone { response_id: a.id.clone(), output_index: *output_index, item: item.clone() });
+            if a.in_conversation && self.conversation.contains(&item.id) {
+                self.emit(ServerEvent::ItemDone { previous_item_id: last.clone(), item: item.clone() });
+            }
+        }
+        let usage = self.usage(&a, &output);
+        let response = self.response_object(&a, status, output.into_iter().map(|(_, i)| i).collect(), Some(usage));
+        self.emit(ServerEvent::ResponseDone(Box::new(response)));
+    }
+
+    fn usage(&self, a: &Active, output: &[(u32, Item)]) -> Usage {
+        let audio_out_ms: f64 = output
+            .iter()
+            .filter_map(|(_, i)| self.conversation.get(&i.id))
+            .map(|e| e.audio_ms)
+            .sum();
+        let input_audio_seconds: f64 = self
+            .conversation
+            .entries()
+            .filter(|e| e.item.role() == Some(Role::User))
+            .map(|e| e.audio_ms / 1000.0)
+            .sum();
+        Usage {
+            input_text_tokens: a.llm_usage.input_tokens,
+            input_audio_tokens: (input_audio_seconds * AUDIO_IN_TOKENS_PER_S) as u64,
+            cached_tokens: a.llm_usage.cached_tokens,
+            output_text_tokens: a.llm_usage.output_tokens,
+            output_audio_tokens: (audio_out_ms / 1000.0 * AUDIO_OUT_TOKENS_PER_S).round() as u64,
+        }
+    }
+}
+
+/// Cuts an assistant item's audio (and transcript) at `end_ms`.
+fn cut_audio(entry: &mut Entry, end_ms: f64) {
+    let transcript = transcript_until(&entry.segments, end_ms);
+    entry.audio_ms = end_ms.min(entry.audio_ms);
+    entry.segments.retain(|s| s.start_ms < end_ms);
+    if let Some(last) = entry.segments.last_mut() {
+        last.duration_ms = last.duration_ms.min(end_ms - last.start_ms);
+    }
+    if let ItemBody::Message { content, .. } = &mut entry.item.body {
+        for part in content.iter_mut() {
+            if let Content::Audio { transcript: t } = part {
+                *t = transcript.clone();
+            }
+        }
+    }
+    entry.item.status = ItemStatus::Incomplete;
+}
+
+fn set_user_transcript(item: &mut Item, transcript: &str) {
+    if let ItemBody::Message { content, .. } = &mut item.body {
+        for part in content.iter_mut() {
+            if let Content::InputAudio { transcript: t, .. } = part {
+                *t = Some(transcript.to_owned());
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The input audio buffer and server-side turn detection.
+//!
+//! Audio is placed on the session's audio clock: milliseconds since the first sample the client
+//! appended (the clock of `audio_start_ms` / `audio_end_ms`). The detector runs the VAD over every
+//! frame and moves through three states:
+//!
+//! - **silence**: the buffer keeps only the last `prefix_padding_ms` (plus the onset window), so
+//!   an idle stream costs constant memory;
+//! - **onset**: speech frames are adding up; after `speech_duration_ms` of them (gaps of at most
+//!   100 ms allowed) it reports `SpeechStarted` at the first speech frame;
+//! - **speech**: after `silence_duration_ms` without a speech frame it reports `SpeechStopped` at
+//!   the end of the last speech frame, and the turn's audio runs from `prefix_padding_ms` before
+//!   the start to the present.
+
+use brazen_audio::{Vad, VadStream};
+use brazen_protocol::TurnDetection;
+
+/// Longest pause inside an onset before it is abandoned, in ms.
+const ONSET_GAP_MS: f64 = 100.0;
+
+/// What the detector saw in the audio just appended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TurnEvent {
+    /// Speech began at this point of the audio clock.
+    SpeechStarted {
+        /// ms.
+        audio_start_ms: u64,
+    },
+    /// Speech ended at this point; the turn is ready to commit.
+    SpeechStopped {
+        /// ms.
+        audio_end_ms: u64,
+        /// Where the turn's audio begins (start minus prefix padding), ms.
+        turn_start_ms: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Silence,
+    Onset { start_ms: f64, speech_ms: f64, last_speech_ms: f64 },
+    Speech { start_ms: f64, last_speech_ms: f64 },
+}
+
+/// The input audio buffer with its turn detector.
+pub struct InputAudio {
+    rate: u32,
+    samples: Vec<i16>,
+    /// Audio-clock position of `samples[0]`, in ms.
+    start_ms: f64,
+    /// Audio-clock position of the end of all audio appended, in ms.
+    clock_ms: f64,
+    vad: VadStream,
+    /// Audio-clock position where the VAD stream's own clock began, in ms.
+    vad_origin_ms: f64,
+    state: State,
+}
+
+impl InputAudio {
+    /// An empty buffer for audio at `rate` Hz, detecting speech with `vad`.
+    pub fn new(vad: Box<dyn Vad>, rate: u32) -> Self {
+        InputAudio {
+            rate,
+            samples: Vec::new(),
+            start_ms: 0.0,
+            clock_ms: 0.0,
+            vad: VadStream::new(vad, rate),
+            vad_origin_ms: 0.0,
+            state: State::Silence,
+        }
+    }
+
+    /// The sample rate of the buffer.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Milliseconds of audio waiting in the buffer.
+    pub fn buffered_ms(&self) -> f64 {
+        self.samples.len() as f64 * 1000.0 / self.rate as f64
+    }
+
+    /// Whether speech is in progress (started and not yet stopped).
+    pub fn in_speech(&self) -> bool {
+        matches!(self.state, State::Speech { .. })
+    }
+
+    /// Changes the input rate: the buffer is emptied and detection restarts.
+    pub fn set_rate(&mut self, rate: u32) {
+        self.rate = rate;
+        self.clear();
+        self.vad.set_input_rate(rate);
+        self.vad_origin_ms = self.clock_ms;
+    }
+
+    /// Empties the buffer and forgets any speech in progress.
+    pub fn clear(&mut self) {
+        self.samples.clear();
+        self.start_ms = self.clock_ms;
+        self.state = State::Silence;
+        self.vad.reset();
+    }
+
+    /// Appends samples; with `detection` set, runs the detector and reports what it saw.
+    pub fn append(&mut self, samples: &[i16], detection: Option<&TurnDetection>) -> Vec<TurnEvent> {
+        self.samples.extend_from_slice(samples);
+        self.clock_ms += samples.len() as f64 * 1000.0 / self.rate as f64;
+        let Some(td) = detection else {
+            return Vec::new();
+        };
+        let frame_ms = self.vad.frame_ms();
+        let mut events = Vec::new();
+        for frame in self.vad.push(samples) {
+            let end = self.vad_origin_ms + frame.end_ms;
+            let begin = end - frame_ms;
+            let speech = f64::from(frame.probability) >= td.threshold;
+            self.state = match (self.state, speech) {
+                (State::Silence, false) => State::Silence,
+                (State::Silence, true) => State::Onset { start_ms: begin, speech_ms: frame_ms, last_speech_ms: end },
+                (State::Onset { start_ms, speech_ms, .. }, true) => {
+                    State::Onset { start_ms, speech_ms: speech_ms + frame_ms, last_speech_ms: end }
+                }
+                (State::Onset { last_speech_ms, .. }, false) if end - last_speech_ms > ONSET_GAP_MS => State::Silence,
+                (onset @ State::Onset { .. }, false) => onset,
+                (State::Speech { start_ms, .. }, true) => State::Speech { start_ms, last_speech_ms: end },
+                (State::Speech { start_ms, last_speech_ms }, false) => {
+                    if end - last_speech_ms >= td.silence_duration_ms as f64 {
+                        events.push(TurnEvent::SpeechStopped {
+                            audio_end_ms: last_speech_ms.round() as u64,
+                            turn_start_ms: (start_ms - td.prefix_padding_ms as f64).max(self.start_ms),
+                        });
+                        State::Silence
+                    } else {
+                        State::Speech { start_ms, last_speech_ms }
+                    }
+                }
+            };
+            if let State::Onset { start_ms, speech_ms, last_speech_ms } = self.state {
+                if speech_ms >= td.speech_duration_ms as f64 {
+                    events.push(TurnEvent::SpeechStarted { audio_start_ms: start_ms.round() as u64 });
+                    self.state = State::Speech { start_ms, last_speech_ms };
+                }
+            }
+        }
+        if self.state == State::Silence && events.is_empty() {
+            // Keep only what a future turn could need as prefix padding.
+            let keep_ms = td.prefix_padding_ms as f64 + td.speech_duration_ms as f64 + ONSET_GAP_MS + frame_ms;
+            self.drop_before(self.clock_ms - keep_ms);
+        }
+        events
+    }
+
+    fn drop_before(&mut self, ms: f64) {
+        if ms <= self.start_ms {
+            return;
+        }
+        let n = (((ms - self.start_ms) * self.rate as f64 / 1000.0) as usize).min(self.samples.len());
+        self.samples.drain(..n);
+        self.start_ms += n as f64 * 1000.0 / self.rate as f64;
+    }
+
+    /// Takes the buffered audio from `from_ms` (clock) to the end, leaving the buffer empty.
+    /// Returns the samples and the clock position of the first one.
+    pub fn take(&mut self, from_ms: Option<f64>) -> (Vec<i16>, f64) {
+        if let Some(ms) = from_ms {
+            self.drop_before(ms);
+        }
+        let start = self.start_ms;
+        let samples = std::mem::take(&mut self.samples);
+        self.start_ms = self.clock_ms;
+        if !matches!(self.state, State::Silence) {
+            self.state = State::Silence;
+            self.vad.reset();
+        }
+        (samples, start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brazen_audio::EnergyVad;
+
+    fn tone(ms: usize) -> Vec<i16> {
+        (0..ms * 24).map(|i| ((i as f32 * 0.07).sin() * 10_000.0) as i16).collect()
+    }
+
+    fn silence(ms: usize) -> Vec<i16> {
+        vec![0; ms * 24]
+    }
+
+    fn feed(input: &mut InputAudio, td: &TurnDetection, audio: &[i16]) -> Vec<TurnEvent> {
+        audio.chunks(2_400).flat_map(|c| input.append(c, Some(td))).collect()
+    }
+
+    #[test]
+    fn a_turn_starts_and_stops_where_the_speech_is() {
+        let td = TurnDetection::default();
+        let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
+        let mut events = feed(&mut input, &td, &silence(1_000));
+        events.extend(feed(&mut input, &td, &tone(800)));
+        events.extend(feed(&mut input, &td, &silence(700)));
+        assert_eq!(
+            events,
+            vec![
+                TurnEvent::SpeechStarted { audio_start_ms: 1_000 },
+                TurnEvent::SpeechStopped { audio_end_ms: 1_800, turn_start_ms: 700.0 },
+            ]
+        );
+        let (samples, start) = input.take(Some(700.0));
+        assert_eq!(start, 700.0);
+        assert_eq!(samples.len(), (300 + 800 + 700) * 24);
+    }
+
+    #[test]
+    fn short_blips_do_not_start_a_turn() {
+        let td = TurnDetection::default(); // 200 ms of speech needed
+        let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
+        let mut events = Vec::new();
+        for _ in 0..5 {
+            events.extend(feed(&mut input, &td, &tone(100)));
+            events.extend(feed(&mut input, &td, &silence(300)));
+        }
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn silence_keeps_the_buffer_bounded() {
+        let td = TurnDetection::default();
+        let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
+        feed(&mut input, &td, &silence(60_000));
+        assert!(input.buffered_ms() <= 700.0, "{}", input.buffered_ms());
+    }
+
+    #[test]
+    fn without_detection_everything_is_kept() {
+        let mut input = InputAudio::new(Box::new(EnergyVad), 16_000);
+        assert!(input.append(&vec![1_000; 16_000], None).is_empty());
+        assert_eq!(input.buffered_ms(), 1_000.0);
+    }
+}
