@@ -219,7 +219,8 @@ impl Voice {
     }
 
     fn to_json(&self, dialect: Dialect) -> Value {
-        if dialect == Dialect::Ga || self.kind.is_none() && self.rate.is_none() && self.extra.is_empty() {
+        let plain = self.kind.is_none() && self.rate.is_none() && self.pitch.is_none() && self.volume.is_none() && self.extra.is_empty();
+        if dialect != Dialect::VoiceLive || plain {
             return Value::String(self.name.clone());
         }
         let mut m = self.extra.clone();
@@ -581,6 +582,7 @@ impl SessionConfig {
             avatar,
             animation,
             extra,
+            ga_shape: _,
         } = patch;
         if let Field::Set(m) = model {
             self.model = m;
@@ -629,7 +631,12 @@ impl SessionConfig {
             "id": self.id,
             "object": "realtime.session",
             "model": self.model,
-            "modalities": self.modalities.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            "modalities": self
+                .modalities
+                .iter()
+                .filter(|m| dialect == Dialect::VoiceLive || matches!(m, Modality::Text | Modality::Audio))
+                .map(|m| m.name())
+                .collect::<Vec<_>>(),
             "instructions": self.instructions,
             "voice": self.voice.to_json(dialect),
             "input_audio_format": self.input_audio_format.input_name(),
@@ -648,12 +655,8 @@ impl SessionConfig {
             m.insert("avatar".into(), self.avatar.clone().unwrap_or(Value::Null));
             m.insert("animation".into(), self.animation.clone().unwrap_or(Value::Null));
         } else {
-            if self.input_audio_transcription.is_none() {
-                m.insert("input_audio_transcription".into(), Value::Null);
-            }
-            if let Some(a) = &self.avatar {
-                m.insert("avatar".into(), a.clone());
-            }
+            // The beta SDK types `model` as a closed list of OpenAI model names: leave it out.
+            m.remove("model");
         }
         Value::Object(m)
     }
@@ -742,6 +745,8 @@ pub struct SessionPatch {
     pub animation: Field<Value>,
     /// Other known keys, kept as sent.
     pub extra: Vec<(String, Field<Value>)>,
+    /// The object had the GA shape (`type: "realtime"`, `audio`, or `output_modalities`).
+    pub ga_shape: bool,
 }
 
 /// Session keys kept as sent and echoed back.
@@ -763,6 +768,9 @@ impl SessionPatch {
     /// Reads a session object in the flat (Voice Live / beta) or nested (GA) shape.
     pub fn read(o: Obj<'_>) -> Result<SessionPatch, ProtocolError> {
         let mut p = SessionPatch {
+            ga_shape: o.raw("type").and_then(Value::as_str) == Some("realtime")
+                || o.has("audio")
+                || o.has("output_modalities"),
             model: o.str("model")?.map(str::to_owned),
             instructions: o.str("instructions")?.map(str::to_owned),
             ..SessionPatch::default()

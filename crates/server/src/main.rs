@@ -1,1 +1,123 @@
-fn main() {}
+//! `brazen`: a self-hosted voice agent that speaks the Azure Voice Live / OpenAI Realtime protocol.
+
+mod app;
+mod auth;
+mod config;
+mod connection;
+mod metrics;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "brazen", version, about = "A self-hosted voice agent speaking the Voice Live / OpenAI Realtime protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Realtime WebSocket API, /health and /metrics.
+    Serve {
+        /// Address to bind (default 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to bind; 0 picks a free one (default 8080).
+        #[arg(long)]
+        port: Option<u16>,
+        /// A TOML configuration file.
+        #[arg(long, env = "BRAZEN_CONFIG")]
+        config: Option<PathBuf>,
+        /// An accepted API key (repeat for several).
+        #[arg(long = "api-key")]
+        api_keys: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BRAZEN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve { host, port, config, api_keys } => {
+            let overrides = config::Overrides { host, port, api_keys };
+            let cfg = match config::load(config.as_deref(), overrides) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("brazen: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(mut cfg: config::Config) -> Result<(), String> {
+    let ip: IpAddr = cfg.host.parse().map_err(|_| format!("--host {:?} is not an IP address", cfg.host))?;
+    let ip = if cfg.api_keys.is_empty() && !ip.is_loopback() {
+        tracing::warn!("no API key configured: refusing to listen on {ip}; binding 127.0.0.1 only");
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    };
+    cfg.host = ip.to_string();
+    if cfg.api_keys.is_empty() {
+        tracing::warn!(
+            "NO API KEY IS CONFIGURED: any local process can use this server. Set one with --api-key, BRAZEN_API_KEYS or api_keys in the config file."
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
+        .await
+        .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = app::AppState::new(cfg, app::Engines::echo());
+    tracing::warn!(
+        "engine: echo (labelled stand-in): replies repeat the user, audio is a tone, transcripts give the duration; local models are not wired in yet"
+    );
+    println!("brazen listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    axum::serve(listener, app::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+    tracing::info!("shutting down");
+}

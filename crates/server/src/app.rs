@@ -1,0 +1,233 @@
+//! The HTTP surface: routes, the WebSocket upgrade with authentication and dialect choice,
+//! health and metrics.
+
+use crate::auth;
+use crate::config::Config;
+use crate::connection;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use brazen_audio::Vad;
+use brazen_engine::providers::{Asr, Llm, Tts};
+use brazen_protocol::Dialect;
+use serde_json::json;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The engines a session uses.
+#[derive(Clone)]
+pub struct Engines {
+    /// What `/health` reports (`echo` until real models are wired in).
+    pub name: &'static str,
+    /// Speech recognition.
+    pub asr: Arc<dyn Asr>,
+    /// The language model.
+    pub llm: Arc<dyn Llm>,
+    /// Speech synthesis.
+    pub tts: Arc<dyn Tts>,
+    /// Makes one voice-activity detector per session.
+    pub vad: fn() -> Box<dyn Vad>,
+}
+
+impl Engines {
+    /// The echo engines (see `brazen_engine::echo`).
+    pub fn echo() -> Self {
+        use brazen_engine::echo::{EchoAsr, EchoLlm, ToneTts};
+        Engines {
+            name: "echo",
+            asr: Arc::new(EchoAsr),
+            llm: Arc::new(EchoLlm),
+            tts: Arc::new(ToneTts),
+            vad: || Box::new(brazen_audio::EnergyVad),
+        }
+    }
+}
+
+/// Shared state of the server.
+pub struct AppState {
+    /// Configuration in force.
+    pub config: Config,
+    /// Engines.
+    pub engines: Engines,
+    /// Metrics.
+    pub metrics: Metrics,
+    sessions: AtomicUsize,
+    ids: AtomicU64,
+    random: RandomState,
+}
+
+impl AppState {
+    /// State for a server with this configuration and these engines.
+    pub fn new(config: Config, engines: Engines) -> Arc<Self> {
+        Arc::new(AppState {
+            config,
+            engines,
+            metrics: Metrics::new(),
+            sessions: AtomicUsize::new(0),
+            ids: AtomicU64::new(0),
+            random: RandomState::new(),
+        })
+    }
+
+    /// A fresh, unguessable session id.
+    pub fn session_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        format!("sess_{:016x}{:04x}", self.random.hash_one(n), n & 0xffff)
+    }
+
+    /// Counts a session in; `None` when the server is full.
+    pub fn admit_session(self: &Arc<Self>) -> Option<SessionSlot> {
+        let prev = self.sessions.fetch_add(1, Ordering::AcqRel);
+        if prev >= self.config.max_sessions {
+            self.sessions.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        self.metrics.sessions_active.inc();
+        Some(SessionSlot(self.clone()))
+    }
+}
+
+/// A held place among the sessions; released on drop.
+pub struct SessionSlot(Arc<AppState>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.sessions_active.dec();
+    }
+}
+
+/// The router: `/health`, `/metrics`, and the Realtime WebSocket at any path ending in
+/// `/voice-live/realtime`, `/v1/realtime`, `/openai/realtime` or `/openai/v1/realtime`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(realtime)
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "engine": state.engines.name,
+        "sessions": state.sessions.load(Ordering::Relaxed),
+        "auth": !state.config.api_keys.is_empty(),
+    }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// A JSON error response: `{"error": {"code", "message"}}`.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+/// The dialect a request asks for, or `None` if the path is not a Realtime endpoint.
+pub fn dialect_for(path: &str, query: Option<&str>, headers: &HeaderMap) -> Option<Dialect> {
+    let path = path.trim_end_matches('/');
+    let beta_header = headers
+        .get("openai-beta")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("realtime"));
+    let query_value = |key: &str| {
+        query?.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_owned()))
+    };
+    let base = if path.ends_with("/voice-live/realtime") {
+        Dialect::VoiceLive
+    } else if path.ends_with("/openai/v1/realtime") || path.ends_with("/v1/realtime") {
+        Dialect::Ga
+    } else if path.ends_with("/openai/realtime") {
+        // Azure OpenAI: the preview api-versions speak the beta protocol.
+        let preview = query_value("api-version").is_none_or(|v| v.contains("preview"));
+        if preview { Dialect::Beta } else { Dialect::Ga }
+    } else {
+        return None;
+    };
+    Some(if beta_header && base != Dialect::VoiceLive { Dialect::Beta } else { base })
+}
+
+async fn realtime(
+    State(state): State<Arc<AppState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let query = uri.query();
+    let Some(dialect) = dialect_for(uri.path(), query, &headers) else {
+        state.metrics.refused_total.with_label_values(&["not_found"]).inc();
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such endpoint. Realtime WebSockets live at /voice-live/realtime, /v1/realtime, /openai/realtime and /openai/v1/realtime.",
+        );
+    };
+    if !state.config.api_keys.is_empty() {
+        let key = auth::presented_key(&headers, query);
+        if !auth::key_accepted(&state.config.api_keys, key.as_deref()) {
+            state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+            let message = if key.is_some() { "The API key is not valid." } else {
+                "Missing API key: send it as the api-key header, Authorization: Bearer, the api-key query parameter, or the openai-insecure-api-key.<key> subprotocol."
+            };
+            return json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        }
+    }
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => {
+            return json_error(StatusCode::BAD_REQUEST, "websocket_required", &format!("This endpoint takes a WebSocket upgrade: {e}."));
+        }
+    };
+    let Some(slot) = state.admit_session() else {
+        state.metrics.refused_total.with_label_values(&["capacity"]).inc();
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "capacity", "The server is at its session limit; try again later.");
+    };
+    let model = query
+        .and_then(|q| {
+            q.split('&').find_map(|p| match p.split_once('=') {
+                Some(("model" | "deployment", v)) if !v.is_empty() => Some(auth::percent_decode(v)),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| "brazen".to_owned());
+    let upgrade = match auth::chosen_protocol(&headers) {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
+    upgrade
+        .read_buffer_size(connection::READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(connection::HARD_FRAME_LIMIT)
+        .max_frame_size(connection::HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| connection::run(socket, state, slot, dialect, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn dialect_by_path_header_and_api_version() {
+        let none = HeaderMap::new();
+        let mut beta = HeaderMap::new();
+        beta.insert("openai-beta", HeaderValue::from_static("realtime=v1"));
+        assert_eq!(dialect_for("/voice-live/realtime", None, &none), Some(Dialect::VoiceLive));
+        assert_eq!(dialect_for("/some/prefix/voice-live/realtime/", None, &beta), Some(Dialect::VoiceLive));
+        assert_eq!(dialect_for("/v1/realtime", Some("model=gpt-realtime"), &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/v1/realtime", None, &beta), Some(Dialect::Beta));
+        assert_eq!(dialect_for("/openai/v1/realtime", None, &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/openai/realtime", Some("api-version=2025-04-01-preview"), &none), Some(Dialect::Beta));
+        assert_eq!(dialect_for("/openai/realtime", Some("api-version=2025-08-28"), &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/realtime", None, &none), None);
+        assert_eq!(dialect_for("/health", None, &none), None);
+    }
+}

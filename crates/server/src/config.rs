@@ -1,0 +1,99 @@
+//! Server configuration: defaults, then a TOML file, then `BRAZEN_*` environment variables, then
+//! command-line flags (each overriding the one before).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything `brazen serve` can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// Accepted API keys; empty means no authentication (and loopback only).
+    pub api_keys: Vec<String>,
+    /// Most concurrent sessions; more are refused with HTTP 503.
+    pub max_sessions: usize,
+    /// Sustained client events per second per session.
+    pub events_per_second: f64,
+    /// Burst of client events above the sustained rate.
+    pub event_burst: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            api_keys: Vec::new(),
+            max_sessions: 10_000,
+            events_per_second: 500.0,
+            event_burst: 2_000.0,
+        }
+    }
+}
+
+/// Flags given on the command line (only those set override).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `--port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `--api-key` (repeatable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<String>,
+}
+
+/// Loads the configuration; a config file that is named but missing is an error.
+pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(format!("config file {} does not exist", path.display()));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    figment = figment
+        .merge(Env::prefixed("BRAZEN_").ignore(&["LOG"]).split("__"))
+        .merge(Serialized::defaults(overrides));
+    figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("brazen.toml", "port = 9000\nhost = \"0.0.0.0\"\napi_keys = [\"from-file\"]")?;
+            jail.set_env("BRAZEN_PORT", "9100");
+            let cfg = load(Some(Path::new("brazen.toml")), Overrides::default()).unwrap();
+            assert_eq!((cfg.host.as_str(), cfg.port), ("0.0.0.0", 9100));
+            assert_eq!(cfg.api_keys, vec!["from-file".to_string()]);
+            let flags = Overrides { port: Some(7000), api_keys: vec!["k".into()], ..Default::default() };
+            let cfg = load(Some(Path::new("brazen.toml")), flags).unwrap();
+            assert_eq!((cfg.port, cfg.api_keys.clone()), (7000, vec!["k".to_string()]));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "prot = 1")?;
+            let err = load(Some(Path::new("bad.toml")), Overrides::default()).unwrap_err();
+            assert!(err.contains("prot"), "{err}");
+            let err = load(Some(Path::new("missing.toml")), Overrides::default()).unwrap_err();
+            assert!(err.contains("does not exist"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,203 @@
+//! One Realtime WebSocket: moves frames between the client and its engine [`Session`], and runs
+//! the engine jobs the session asks for. All protocol rules live in the session; this loop only
+//! reads, writes, spawns and cancels.
+
+use crate::app::{AppState, SessionSlot};
+use axum::extract::ws::{Message, WebSocket};
+use brazen_engine::providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
+use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
+use brazen_protocol::error::code;
+use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// Read buffer per connection: small, so idle sessions cost little memory.
+pub const READ_BUFFER: usize = 4 * 1024;
+/// Client frames above this are answered with an `error` event (the session goes on).
+pub const SOFT_FRAME_LIMIT: usize = 15 * 1024 * 1024;
+/// Client frames above this close the connection (WebSocket status 1009).
+pub const HARD_FRAME_LIMIT: usize = 64 * 1024 * 1024;
+/// Server frames are kept under this (the Python Voice Live SDK's limit is 4 MiB).
+pub const MAX_SERVER_FRAME: usize = 4 * 1024 * 1024 - 4 * 1024;
+
+enum JobEvent {
+    Asr(AsrEvent),
+    Llm(LlmEvent),
+    Tts(TtsEvent),
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+struct Driver {
+    state: Arc<AppState>,
+    session: Session,
+    dialect: Dialect,
+    tag: String,
+    seq: u64,
+    jobs: HashMap<JobId, AbortHandle>,
+    job_tx: mpsc::UnboundedSender<(JobId, JobEvent)>,
+}
+
+/// Serves one connection until the client leaves.
+pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dialect: Dialect, model: String) {
+    let _slot = slot;
+    let session_id = state.session_id();
+    state.metrics.sessions_total.with_label_values(&[dialect.name()]).inc();
+    tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
+    let limits = Limits {
+        events_per_second: state.config.events_per_second,
+        burst: state.config.event_burst,
+        ..Limits::default()
+    };
+    let options = SessionOptions { session_id: session_id.clone(), model, vad: (state.engines.vad)(), limits };
+    let (job_tx, mut job_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        session: Session::new(options, Instant::now()),
+        tag: session_id.trim_start_matches("sess_").chars().take(8).collect(),
+        state,
+        dialect,
+        seq: 0,
+        jobs: HashMap::new(),
+        job_tx,
+    };
+    let (mut sink, mut stream) = socket.split();
+    if driver.flush(&mut sink).await.is_err() {
+        return;
+    }
+    loop {
+        let (input, from_client) = tokio::select! {
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => (driver.read(text.as_str()), true),
+                Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
+                    Ok(text) => (driver.read(text), true),
+                    Err(_) => (Input::Invalid(ProtocolError::invalid(
+                        code::UNSUPPORTED_FRAME,
+                        "Binary frames must hold UTF-8 JSON events; send events as text frames.",
+                    )), true),
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(session = %session_id, "connection error: {e}");
+                    break;
+                }
+            },
+            Some((job, event)) = job_rx.recv() => (match event {
+                JobEvent::Asr(e) => Input::Asr(job, e),
+                JobEvent::Llm(e) => Input::Llm(job, e),
+                JobEvent::Tts(e) => Input::Tts(job, e),
+            }, false),
+        };
+        let started = Instant::now();
+        if from_client {
+            driver.state.metrics.client_events_total.inc();
+        }
+        driver.session.handle(input, started);
+        if driver.flush(&mut sink).await.is_err() {
+            break;
+        }
+        if from_client {
+            driver.state.metrics.handle_seconds.observe(started.elapsed().as_secs_f64());
+        }
+    }
+    for (_, job) in driver.jobs.drain() {
+        job.abort();
+    }
+    tracing::info!(session = %session_id, "session closed");
+}
+
+impl Driver {
+    /// Turns a text frame into an input; a GA-shaped `session.update` switches the dialect.
+    fn read(&mut self, text: &str) -> Input {
+        if text.len() > SOFT_FRAME_LIMIT {
+            return Input::Invalid(ProtocolError::invalid(
+                code::FRAME_TOO_LARGE,
+                format!("The event is {} bytes; the limit is {SOFT_FRAME_LIMIT} bytes (15 MiB).", text.len()),
+            ));
+        }
+        match client::parse(text) {
+            Ok(msg) => {
+                if let ClientEvent::SessionUpdate(patch) = &msg.event {
+                    if patch.ga_shape && self.dialect != Dialect::Ga {
+                        self.dialect = Dialect::Ga;
+                    }
+                }
+                Input::Client(msg)
+            }
+            Err(e) => Input::Invalid(e),
+        }
+    }
+
+    /// Carries out everything the session asked for; sends its events.
+    async fn flush(&mut self, sink: &mut Sink) -> Result<(), axum::Error> {
+        let mut sent = false;
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Event(event) => {
+                    if let Some(frame) = self.encode(&event) {
+                        sink.feed(Message::Text(frame.into())).await?;
+                        sent = true;
+                    }
+                }
+                Output::StartAsr(job, request) => {
+                    let stream = self.state.engines.asr.transcribe(request);
+                    self.spawn(job, stream, JobEvent::Asr);
+                }
+                Output::StartLlm(job, request) => {
+                    let stream = self.state.engines.llm.generate(request);
+                    self.spawn(job, stream, JobEvent::Llm);
+                }
+                Output::StartTts(job, request) => {
+                    let stream = self.state.engines.tts.synthesize(request);
+                    self.spawn(job, stream, JobEvent::Tts);
+                }
+                Output::Cancel(job) => {
+                    if let Some(handle) = self.jobs.remove(&job) {
+                        handle.abort();
+                    }
+                }
+            }
+        }
+        self.jobs.retain(|_, h| !h.is_finished());
+        if sent {
+            sink.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, event: &ServerEvent) -> Option<String> {
+        self.seq += 1;
+        let event_id = format!("event_{}_{}", self.tag, self.seq);
+        let frame = event.encode(self.dialect, &event_id)?;
+        self.state.metrics.server_events_total.inc();
+        if let ServerEvent::Error(e) = event {
+            self.state.metrics.errors_total.with_label_values(&[e.code]).inc();
+        }
+        if frame.len() <= MAX_SERVER_FRAME {
+            return Some(frame);
+        }
+        let kind = event.wire_type(self.dialect).unwrap_or("event");
+        let error = ProtocolError::server(
+            code::FRAME_TOO_LARGE,
+            format!("A {kind} event of {} bytes was not sent: server frames are kept under 4 MiB.", frame.len()),
+        );
+        ServerEvent::Error(error).encode(self.dialect, &event_id)
+    }
+
+    fn spawn<E: Send + 'static>(&mut self, job: JobId, mut stream: EngineStream<E>, wrap: fn(E) -> JobEvent) {
+        let tx = self.job_tx.clone();
+        let handle = tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                if tx.send((job, wrap(event))).is_err() {
+                    break;
+                }
+            }
+        });
+        self.jobs.insert(job, handle.abort_handle());
+    }
+}
