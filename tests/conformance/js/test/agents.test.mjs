@@ -156,6 +156,20 @@ describe('@openai/agents-realtime (websocket transport)', () => {
     });
   });
 
+  test('text-only output (outputModalities: ["text"])', async () => {
+    await withSession('agents/text-only', { config: { outputModalities: ['text'] } }, async (s) => {
+      await s.q.waitFor((e) => e.type === 'session.updated' && (e.session?.tools ?? []).length > 0);
+      const n = s.ends.length;
+      s.session.sendMessage('text only please');
+      const { ev: done, seen } = await s.q.waitFor('response.done');
+      assert.equal(done.response.status, 'completed');
+      assert.equal(ofType(seen, 'response.output_text.delta').map((e) => e.delta).join(''), 'You said: text only please');
+      assert.equal(ofType(seen, 'response.output_audio.delta').length, 0);
+      await waitUntil(() => s.ends.length > n, 'agent_end');
+      assert.equal(s.ends.at(-1), 'You said: text only please');
+    });
+  });
+
   test('audio turn committed by server VAD', async () => {
     await withSession('agents/audio', { config: serverVadConfig }, async (s) => {
       await s.q.waitFor((e) => e.type === 'session.updated' && e.session?.audio?.input?.turn_detection?.type === 'server_vad');

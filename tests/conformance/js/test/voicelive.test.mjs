@@ -156,6 +156,20 @@ const scenarios = {
     await textTurn(s, 'hello brazen');
     await textTurn(s, 'second message');
   },
+  async text_only(s) {
+    await s.session.updateSession({ modalities: ['text'] });
+    await s.q.waitFor('session.updated');
+    const text = 'text only please';
+    await userText(s, text);
+    await s.session.sendEvent({ type: 'response.create' });
+    const { ev: done, seen } = await s.q.waitFor('response.done');
+    assert.equal(done.response.status, 'completed');
+    assert.equal(ofType(seen, 'response.text.delta').map((e) => e.delta).join(''), `You said: ${text}`);
+    assert.equal(ofType(seen, 'response.text.done').at(-1)?.text, `You said: ${text}`);
+    assert.equal(ofType(seen, 'response.audio.delta').length, 0, 'audio deltas in a text-only response');
+    assert.equal(done.response.output?.[0]?.content?.[0]?.type, 'text');
+    assert.equal(done.response.output?.[0]?.content?.[0]?.text, `You said: ${text}`);
+  },
   async audio_vad_turn(s) {
     await s.session.updateSession(vadSession);
     await s.q.waitFor('session.updated');
