@@ -92,9 +92,9 @@ mod tests {
         assert!((p.played_ms(ms(150)) - 150.0).abs() < 0.01);
         assert!((p.played_ms(ms(390)) - 390.0).abs() < 0.01);
         assert!(p.is_playing(ms(399)));
-        // A gap: the next chunk arrives at 1000 ms, after playback ran dry at 400.
-        p.sent(100.0, ms(1_000)); // plays 1000..1100
+        // A gap: playback runs dry at 400; the next chunk arrives at 1000 ms.
         assert!((p.played_ms(ms(999)) - 400.0).abs() < 0.01);
+        p.sent(100.0, ms(1_000)); // plays 1000..1100
         assert!((p.played_ms(ms(1_050)) - 450.0).abs() < 0.01);
         assert!(!p.is_playing(ms(1_100)));
         assert_eq!(p.played_ms(ms(5_000)), 500.0);

@@ -197,9 +197,17 @@ mod tests {
     fn a_turn_starts_and_stops_where_the_speech_is() {
         let td = TurnDetection::default();
         let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
-        let mut events = feed(&mut input, &td, &silence(1_000));
-        events.extend(feed(&mut input, &td, &tone(800)));
-        events.extend(feed(&mut input, &td, &silence(700)));
+        let audio = [silence(1_000), tone(800), silence(700)].concat();
+        let mut events = Vec::new();
+        let mut turn = None;
+        for chunk in audio.chunks(2_400) {
+            for event in input.append(chunk, Some(&td)) {
+                if let TurnEvent::SpeechStopped { turn_start_ms, .. } = event {
+                    turn = Some(input.take(Some(turn_start_ms)));
+                }
+                events.push(event);
+            }
+        }
         assert_eq!(
             events,
             vec![
@@ -207,9 +215,11 @@ mod tests {
                 TurnEvent::SpeechStopped { audio_end_ms: 1_800, turn_start_ms: 700.0 },
             ]
         );
-        let (samples, start) = input.take(Some(700.0));
+        // Decided at 2300 ms (500 ms after the speech), which ends a 100 ms chunk.
+        let (samples, start) = turn.unwrap();
         assert_eq!(start, 700.0);
-        assert_eq!(samples.len(), (300 + 800 + 700) * 24);
+        assert_eq!(samples.len(), (2_300 - 700) * 24);
+        assert_eq!(input.buffered_ms(), 200.0, "audio after the turn waits for the next one");
     }
 
     #[test]

@@ -1,0 +1,610 @@
+//! The conversation rules, exercised through `Session`'s public surface with a fake clock and
+//! scripted engine results.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use brazen_audio::Vad;
+use brazen_engine::providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
+use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
+use brazen_protocol::{Content, Dialect, ItemBody, ResponseStatus, ServerEvent, client};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// A detector whose speech probability is the value of the frame's first sample, so a test
+/// chooses the probability by the constant it sends.
+struct ProbeVad;
+
+impl Vad for ProbeVad {
+    fn sample_rate(&self) -> u32 {
+        16_000
+    }
+    fn frame_len(&self) -> usize {
+        320
+    }
+    fn process(&mut self, frame: &[f32]) -> f32 {
+        frame[0].clamp(0.0, 1.0)
+    }
+    fn reset(&mut self) {}
+}
+
+struct Harness {
+    session: Session,
+    now: Instant,
+    out: Vec<Output>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Self {
+        let now = Instant::now();
+        let session = Session::new(
+            SessionOptions { session_id: "sess_test".into(), model: "m".into(), vad: Box::new(ProbeVad), limits },
+            now,
+        );
+        let mut h = Harness { session, now, out: Vec::new() };
+        h.drain();
+        h.out.clear();
+        h
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut new = Vec::new();
+        while let Some(o) = self.session.poll_output() {
+            new.push(o);
+        }
+        self.out.extend(new.iter().cloned());
+        new
+    }
+
+    fn input(&mut self, input: Input) -> Vec<Output> {
+        self.session.handle(input, self.now);
+        self.drain()
+    }
+
+    fn send(&mut self, event: Value) -> Vec<Output> {
+        let input = match client::parse(&event.to_string()) {
+            Ok(msg) => Input::Client(msg),
+            Err(e) => Input::Invalid(e),
+        };
+        self.input(input)
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+    }
+
+    /// Appends `ms` of 24 kHz audio whose detector probability is `p`, in 100 ms chunks.
+    fn audio(&mut self, ms: usize, p: f32) -> Vec<Output> {
+        let value = (p * 32_767.0) as i16;
+        let mut out = Vec::new();
+        for _ in 0..ms / 100 {
+            let bytes: Vec<u8> = std::iter::repeat_n(value, 2_400).flat_map(|s| s.to_le_bytes()).collect();
+            out.extend(self.send(json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})));
+        }
+        out
+    }
+}
+
+fn events(outputs: &[Output]) -> Vec<ServerEvent> {
+    outputs.iter().filter_map(|o| if let Output::Event(e) = o { Some(e.clone()) } else { None }).collect()
+}
+
+fn types(outputs: &[Output]) -> Vec<&'static str> {
+    events(outputs).iter().filter_map(|e| e.wire_type(Dialect::Beta)).collect()
+}
+
+fn errors(outputs: &[Output]) -> Vec<(String, Option<String>, Option<String>)> {
+    events(outputs)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Error(e) => Some((e.code.to_owned(), e.param, e.event_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn llm_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::LlmRequest) {
+    outputs
+        .iter()
+        .find_map(|o| if let Output::StartLlm(j, r) = o { Some((*j, r.clone())) } else { None })
+        .expect("an LLM job was started")
+}
+
+fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
+    outputs.iter().filter_map(|o| if let Output::StartTts(j, r) = o { Some((*j, r.text.clone())) } else { None }).collect()
+}
+
+fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
+    outputs
+        .iter()
+        .find_map(|o| if let Output::StartAsr(j, r) = o { Some((*j, r.clone())) } else { None })
+        .expect("an ASR job was started")
+}
+
+fn done(outputs: &[Output]) -> brazen_protocol::Response {
+    events(outputs)
+        .into_iter()
+        .find_map(|e| if let ServerEvent::ResponseDone(r) = e { Some(*r) } else { None })
+        .expect("response.done")
+}
+
+fn say(h: &mut Harness, job: JobId, text: &str) -> Vec<Output> {
+    let mut out = h.input(Input::Llm(job, LlmEvent::TextDelta(text.into())));
+    out.extend(h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage { input_tokens: 5, cached_tokens: 0, output_tokens: 3 }, hit_token_cap: false })));
+    out
+}
+
+fn user_text(h: &mut Harness, text: &str) {
+    h.send(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}));
+}
+
+/// Plays `ms` of TTS audio at 24 kHz for a job.
+fn tts_audio(h: &mut Harness, job: JobId, ms: usize) -> Vec<Output> {
+    h.input(Input::Tts(job, TtsEvent::Audio { samples: vec![100; ms * 24], sample_rate: 24_000 }))
+}
+
+#[test]
+fn new_session_announces_itself() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionOptions { session_id: "sess_x".into(), model: "m".into(), vad: Box::new(ProbeVad), limits: Limits::default() },
+        now,
+    );
+    let first: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    assert_eq!(types(&first), ["session.created", "conversation.created"]);
+    assert!(matches!(&events(&first)[0], ServerEvent::SessionCreated(c) if c.id == "sess_x"));
+}
+
+#[test]
+fn session_update_merges_partial_updates_and_null_unsets() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"instructions": "Be brief.", "voice": "verse"}}));
+    h.send(json!({"type": "session.update", "session": {"temperature": 0.6}}));
+    let c = h.session.config();
+    assert_eq!((c.instructions.as_str(), c.voice.name.as_str(), c.temperature), ("Be brief.", "verse", 0.6));
+    let out = h.send(json!({"type": "session.update", "session": {"instructions": null, "turn_detection": null}}));
+    assert_eq!(types(&out), ["session.updated"]);
+    let c = h.session.config();
+    assert_eq!(c.instructions, "");
+    assert_eq!(c.voice.name, "verse", "fields not named keep their value");
+    assert!(c.turn_detection.is_none());
+    // With turn detection off, speech starts no turn.
+    let out = h.audio(1_500, 0.9);
+    assert!(types(&out).is_empty(), "{:?}", types(&out));
+}
+
+#[test]
+fn session_update_errors_name_the_field_and_change_nothing() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "session.update", "event_id": "e7", "session": {"instructions": "x", "turn_detection": {"type": "server_vad", "threshold": 3}}}));
+    assert_eq!(errors(&out), [("invalid_value".into(), Some("session.turn_detection.threshold".into()), Some("e7".into()))]);
+    assert_eq!(h.session.config().instructions, "", "a rejected update applies nothing");
+}
+
+#[test]
+fn input_audio_formats_are_validated() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "input_audio_buffer.append", "audio": B64.encode([1u8, 2, 3])}));
+    assert_eq!(errors(&out)[0].0, "invalid_audio");
+    let out = h.send(json!({"type": "input_audio_buffer.append", "audio": "%%%not base64"}));
+    assert_eq!(errors(&out)[0].0, "invalid_audio");
+    // G.711: any byte count is whole samples at 8 kHz.
+    h.send(json!({"type": "session.update", "session": {"input_audio_format": "g711_ulaw", "turn_detection": null}}));
+    h.send(json!({"type": "input_audio_buffer.append", "audio": B64.encode(vec![0xFFu8; 801])}));
+    let out = h.send(json!({"type": "input_audio_buffer.commit"}));
+    let (_, req) = asr_job(&out);
+    assert_eq!((req.sample_rate, req.samples.len()), (8_000, 801));
+    // Voice Live: pcm16 at 16 kHz.
+    h.send(json!({"type": "session.update", "session": {"input_audio_format": "pcm16", "input_audio_sampling_rate": 16000}}));
+    h.send(json!({"type": "input_audio_buffer.append", "audio": B64.encode(vec![0u8; 3_200])}));
+    let out = h.send(json!({"type": "input_audio_buffer.commit"}));
+    let (_, req) = asr_job(&out);
+    assert_eq!((req.sample_rate, req.samples.len()), (16_000, 1_600));
+    let out = h.send(json!({"type": "session.update", "session": {"input_audio_sampling_rate": 44100}}));
+    assert_eq!(errors(&out)[0].1.as_deref(), Some("session.input_audio_sampling_rate"));
+}
+
+#[test]
+fn commit_needs_100_ms_and_clear_empties_the_buffer() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": null}}));
+    let out = h.send(json!({"type": "input_audio_buffer.commit", "event_id": "c1"}));
+    assert_eq!(errors(&out), [("input_audio_buffer_commit_empty".into(), None, Some("c1".into()))]);
+    h.audio(200, 0.0);
+    assert_eq!(types(&h.send(json!({"type": "input_audio_buffer.clear"}))), ["input_audio_buffer.cleared"]);
+    assert_eq!(errors(&h.send(json!({"type": "input_audio_buffer.commit"})))[0].0, "input_audio_buffer_commit_empty");
+    h.audio(300, 0.0);
+    let out = h.send(json!({"type": "input_audio_buffer.commit"}));
+    assert_eq!(types(&out), ["input_audio_buffer.committed", "conversation.item.created"]);
+    let (_, req) = asr_job(&out);
+    assert_eq!(req.samples.len(), 300 * 24);
+}
+
+#[test]
+fn items_are_ordered_by_previous_item_id() {
+    let mut h = Harness::new();
+    let create = |id: &str, prev: Option<&str>| {
+        let mut e = json!({"type": "conversation.item.create", "item": {"id": id, "type": "message", "role": "user", "content": [{"type": "input_text", "text": id}]}});
+        if let Some(p) = prev {
+            e["previous_item_id"] = json!(p);
+        }
+        e
+    };
+    h.send(create("a", None));
+    h.send(create("c", None));
+    let out = h.send(create("b", Some("a")));
+    assert!(matches!(&events(&out)[0], ServerEvent::ItemCreated { previous_item_id: Some(p), .. } if p == "a"));
+    let out = h.send(create("first", Some("root")));
+    assert!(matches!(&events(&out)[0], ServerEvent::ItemCreated { previous_item_id: None, .. }));
+    assert_eq!(errors(&h.send(create("x", Some("nope"))))[0], ("item_not_found".into(), Some("previous_item_id".into()), None));
+    assert_eq!(errors(&h.send(create("a", None)))[0].0, "duplicate_item_id");
+    // The LLM sees the conversation in that order.
+    let out = h.send(json!({"type": "response.create"}));
+    let (_, req) = llm_job(&out);
+    let order: Vec<_> = req.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(order, ["first", "a", "b", "c"]);
+}
+
+#[test]
+fn retrieve_and_delete() {
+    let mut h = Harness::new();
+    user_text(&mut h, "hello");
+    let id = match &events(&h.out)[0] {
+        ServerEvent::ItemCreated { item, .. } => item.id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": id}));
+    assert!(matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "hello"));
+    assert_eq!(types(&h.send(json!({"type": "conversation.item.delete", "item_id": id}))), ["conversation.item.deleted"]);
+    assert_eq!(h.session.item_count(), 0);
+    let out = h.send(json!({"type": "conversation.item.delete", "item_id": id, "event_id": "d2"}));
+    assert_eq!(errors(&out), [("item_not_found".into(), Some("item_id".into()), Some("d2".into()))]);
+    assert_eq!(errors(&h.send(json!({"type": "conversation.item.retrieve", "item_id": "zz"})))[0].0, "item_not_found");
+}
+
+#[test]
+fn a_text_response_streams_then_completes() {
+    let mut h = Harness::new();
+    user_text(&mut h, "hi");
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"], "instructions": "Answer in French."}}));
+    assert_eq!(types(&out), ["response.created"]);
+    let (job, req) = llm_job(&out);
+    assert_eq!(req.instructions, "Answer in French.", "per-response overrides reach the model");
+    assert_eq!(h.session.config().instructions, "", "and do not change the session");
+    let out = say(&mut h, job, "Bonjour");
+    assert_eq!(
+        types(&out),
+        [
+            "response.output_item.added",
+            "conversation.item.created",
+            "response.content_part.added",
+            "response.text.delta",
+            "response.text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.done",
+        ]
+    );
+    let r = done(&out);
+    assert_eq!(r.status, ResponseStatus::Completed);
+    assert_eq!(r.output[0].text(), "Bonjour");
+    assert_eq!(r.usage.unwrap().output_text_tokens, 3);
+    assert!(!h.session.has_active_response());
+}
+
+#[test]
+fn only_one_response_at_a_time() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "response.create"}));
+    let out = h.send(json!({"type": "response.create", "event_id": "r2"}));
+    assert_eq!(errors(&out), [("conversation_already_has_active_response".into(), None, Some("r2".into()))]);
+}
+
+#[test]
+fn cancel_stops_the_jobs_and_reports_cancelled() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("One. Two".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    tts_audio(&mut h, tts, 100);
+    let out = h.send(json!({"type": "response.cancel"}));
+    assert!(out.contains(&Output::Cancel(job)) && out.contains(&Output::Cancel(tts)));
+    let r = done(&out);
+    assert_eq!(r.status, ResponseStatus::Cancelled { reason: "client_cancelled" });
+    assert_eq!(r.output[0].status.name(), "incomplete");
+    // Late results of the cancelled jobs change nothing.
+    assert!(say(&mut h, job, "late").is_empty());
+    assert!(tts_audio(&mut h, tts, 100).is_empty());
+    assert_eq!(errors(&h.send(json!({"type": "response.cancel"})))[0].0, "response_cancel_not_active");
+}
+
+#[test]
+fn out_of_band_responses_stay_out_of_the_conversation() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create", "response": {"conversation": "none", "modalities": ["text"], "metadata": {"k": "v"}}}));
+    let (job, _) = llm_job(&out);
+    let out = say(&mut h, job, "aside");
+    assert!(!types(&out).contains(&"conversation.item.created"));
+    let r = done(&out);
+    assert_eq!((r.conversation_id, r.metadata), (None, Some(json!({"k": "v"}))));
+    assert_eq!(h.session.item_count(), 0);
+}
+
+#[test]
+fn token_cap_and_failures_end_the_response_with_their_status() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"], "max_response_output_tokens": 1}}));
+    let (job, req) = llm_job(&out);
+    assert_eq!(req.max_output_tokens, Some(1));
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Cut".into())));
+    let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: true }));
+    assert_eq!(done(&out).status, ResponseStatus::Incomplete { reason: "max_output_tokens" });
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    let out = h.input(Input::Llm(job, LlmEvent::Failed("out of memory".into())));
+    match done(&out).status {
+        ResponseStatus::Failed { error } => assert!(error.message.contains("out of memory")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn function_calls_stream_and_their_outputs_feed_the_next_response() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}}));
+    user_text(&mut h, "find order 7");
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, req) = llm_job(&out);
+    assert_eq!(req.tools[0].name, "lookup");
+    h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "call_1".into(), name: "lookup".into() }));
+    h.input(Input::Llm(job, LlmEvent::ToolCallArguments { call_id: "call_1".into(), delta: "{\"id\":".into() }));
+    h.input(Input::Llm(job, LlmEvent::ToolCallArguments { call_id: "call_1".into(), delta: "7}".into() }));
+    let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    let r = done(&out);
+    assert!(matches!(&r.output[0].body, ItemBody::FunctionCall { arguments, call_id, .. } if arguments == "{\"id\":7}" && call_id == "call_1"));
+    let evs = events(&h.out);
+    let deltas: Vec<_> = evs.iter().filter_map(|e| if let ServerEvent::FunctionCallArgumentsDelta { delta, .. } = e { Some(delta.as_str()) } else { None }).collect();
+    assert_eq!(deltas, ["{\"id\":", "7}"]);
+    assert!(evs.iter().any(|e| matches!(e, ServerEvent::FunctionCallArgumentsDone { name, .. } if name == "lookup")));
+    h.send(json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "call_1", "output": "{\"status\":\"shipped\"}"}}));
+    let out = h.send(json!({"type": "response.create"}));
+    let (_, req) = llm_job(&out);
+    assert!(matches!(&req.items.last().unwrap().body, ItemBody::FunctionCallOutput { output, .. } if output.contains("shipped")));
+}
+
+#[test]
+fn server_vad_commits_turns_with_prefix_padding_and_answers() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 200, "silence_duration_ms": 400, "speech_duration_ms": 100}}}));
+    h.audio(1_000, 0.4); // below the threshold: not speech
+    assert!(types(&h.out).iter().all(|t| *t == "session.updated"));
+    let out = h.audio(600, 0.7);
+    assert_eq!(types(&out), ["input_audio_buffer.speech_started"]);
+    assert!(matches!(events(&out)[0], ServerEvent::SpeechStarted { audio_start_ms: 1_000, .. }));
+    let out = h.audio(500, 0.0);
+    assert_eq!(
+        types(&out),
+        ["input_audio_buffer.speech_stopped", "input_audio_buffer.committed", "conversation.item.created", "response.created"]
+    );
+    assert!(matches!(events(&out)[0], ServerEvent::SpeechStopped { audio_end_ms: 1_600, .. }));
+    // 200 ms of prefix, 600 ms of speech, and the silence up to the decision (400 ms + 1 frame).
+    let (asr, req) = asr_job(&out);
+    let ms = req.samples.len() / 24;
+    assert!((1_200..=1_300).contains(&ms), "{ms} ms committed");
+    // The response waits for the transcript before asking the model.
+    assert!(!out.iter().any(|o| matches!(o, Output::StartLlm(..))));
+    let out = h.input(Input::Asr(asr, AsrEvent::Done("where is my order".into())));
+    let (_, llm) = llm_job(&out);
+    assert_eq!(llm.items.last().unwrap().text(), "where is my order");
+    assert!(!types(&out).contains(&"conversation.item.input_audio_transcription.completed"), "not asked for");
+}
+
+#[test]
+fn transcription_events_when_asked() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"input_audio_transcription": {"model": "whisper-1", "language": "en"}, "turn_detection": {"type": "server_vad", "create_response": false}}}));
+    h.audio(500, 0.9);
+    let out = h.audio(700, 0.0);
+    assert!(!types(&out).contains(&"response.created"), "create_response: false");
+    let (job, req) = asr_job(&out);
+    assert_eq!(req.language.as_deref(), Some("en"));
+    let out = h.input(Input::Asr(job, AsrEvent::Delta("hel".into())));
+    assert_eq!(types(&out), ["conversation.item.input_audio_transcription.delta"]);
+    let out = h.input(Input::Asr(job, AsrEvent::Done("hello".into())));
+    assert!(matches!(&events(&out)[0], ServerEvent::TranscriptionCompleted { transcript, .. } if transcript == "hello"));
+    h.audio(500, 0.9);
+    let out = h.audio(700, 0.0);
+    let (job, _) = asr_job(&out);
+    let out = h.input(Input::Asr(job, AsrEvent::Failed("model missing".into())));
+    assert_eq!(types(&out), ["conversation.item.input_audio_transcription.failed"]);
+}
+
+/// Starts an audio response whose TTS job has sent `ms` of audio at the harness's current time.
+fn speaking(h: &mut Harness, ms: usize) -> (String, JobId) {
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("one two three four. five six seven eight. ".into())));
+    let (tts, _) = tts_jobs(&h.out).last().cloned().unwrap();
+    let out = tts_audio(h, tts, ms);
+    let item_id = events(&out)
+        .iter()
+        .find_map(|e| if let ServerEvent::AudioDelta { at, .. } = e { Some(at.item_id.clone()) } else { None })
+        .unwrap();
+    (item_id, tts)
+}
+
+#[test]
+fn audio_is_chunked_and_converted_to_the_output_format() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"output_audio_format": "g711_ulaw"}}));
+    speaking(&mut h, 1_000);
+    let deltas: Vec<usize> = events(&h.out)
+        .iter()
+        .filter_map(|e| if let ServerEvent::AudioDelta { delta, .. } = e { Some(B64.decode(delta).unwrap().len()) } else { None })
+        .collect();
+    assert_eq!(deltas, [1_600; 5], "1 s at 8 kHz µ-law in 200 ms deltas");
+}
+
+#[test]
+fn barge_in_cancels_and_truncates_at_what_was_played() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "auto_truncate": true, "speech_duration_ms": 100}}}));
+    let (item_id, tts) = speaking(&mut h, 2_000); // "one two three four." arrives, 2 s of audio
+    h.advance(600); // the client has played 600 ms
+    let out = h.audio(200, 0.9); // the user speaks over it; detection takes 100 ms of speech
+    let evs = events(&out);
+    assert_eq!(
+        types(&out)[..3],
+        ["input_audio_buffer.speech_started", "response.audio.done", "response.audio_transcript.done"]
+    );
+    assert!(out.contains(&Output::Cancel(tts)));
+    assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "turn_detected" });
+    let truncated = evs.iter().find_map(|e| if let ServerEvent::ItemTruncated { item_id, audio_end_ms, .. } = e { Some((item_id.clone(), *audio_end_ms)) } else { None });
+    assert_eq!(truncated, Some((item_id.clone(), 600)));
+    // 600 of the phrase's 2000 ms: the first 30% of its four words.
+    let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
+    match &events(&out)[0] {
+        ServerEvent::ItemRetrieved { item } => {
+            assert_eq!(item.text(), "one");
+            assert_eq!(item.status.name(), "incomplete");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!types(&out).contains(&"output_audio_buffer.cleared"), "the client plays the audio itself");
+}
+
+#[test]
+fn barge_in_with_an_avatar_clears_the_server_side_audio() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}, "turn_detection": {"type": "server_vad", "speech_duration_ms": 100}}}));
+    speaking(&mut h, 1_000);
+    h.advance(200);
+    let out = h.audio(200, 0.9);
+    assert!(types(&out).contains(&"output_audio_buffer.cleared"));
+    assert!(!types(&out).contains(&"conversation.item.truncated"), "auto_truncate is off");
+}
+
+#[test]
+fn no_barge_in_when_interrupt_response_is_off_or_playback_ended() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "interrupt_response": false, "speech_duration_ms": 100}}}));
+    speaking(&mut h, 1_000);
+    let out = h.audio(200, 0.9);
+    assert!(!types(&out).contains(&"response.done"));
+    // Interrupt on, but the answer has finished playing: nothing to truncate.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "auto_truncate": true, "speech_duration_ms": 100}}}));
+    let (_, tts) = speaking(&mut h, 500);
+    h.input(Input::Tts(tts, TtsEvent::Done));
+    let (tts2, _) = tts_jobs(&h.out).last().cloned().unwrap();
+    tts_audio(&mut h, tts2, 500);
+    h.input(Input::Tts(tts2, TtsEvent::Done));
+    let (job, _) = llm_job(&h.out);
+    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    h.advance(1_500);
+    let out = h.audio(200, 0.9);
+    assert_eq!(types(&out), ["input_audio_buffer.speech_started"]);
+}
+
+#[test]
+fn phrases_are_spoken_in_order_one_at_a_time() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("First one. Second".into())));
+    h.input(Input::Llm(job, LlmEvent::TextDelta(" one! Third".into())));
+    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    assert_eq!(tts_jobs(&h.out).len(), 1, "one phrase at a time");
+    let mut spoken = Vec::new();
+    for _ in 0..3 {
+        let (tts, text) = tts_jobs(&h.out).last().cloned().unwrap();
+        spoken.push(text);
+        tts_audio(&mut h, tts, 100);
+        h.input(Input::Tts(tts, TtsEvent::Done));
+    }
+    assert_eq!(spoken, ["First one.", "Second one!", "Third"]);
+    let r = done(&h.out);
+    assert!(matches!(&r.output[0].body, ItemBody::Message { content, .. } if content == &[Content::Audio { transcript: "First one. Second one! Third".into() }]));
+    let transcript: String = events(&h.out)
+        .iter()
+        .filter_map(|e| if let ServerEvent::AudioTranscriptDelta { delta, .. } = e { Some(delta.clone()) } else { None })
+        .collect();
+    assert_eq!(transcript, "First one. Second one! Third");
+}
+
+#[test]
+fn client_truncate_checks_the_audio_and_cuts_the_transcript() {
+    let mut h = Harness::new();
+    let (item_id, tts) = speaking(&mut h, 1_000);
+    h.input(Input::Tts(tts, TtsEvent::Done));
+    let (tts2, _) = tts_jobs(&h.out).last().cloned().unwrap();
+    tts_audio(&mut h, tts2, 1_000);
+    h.input(Input::Tts(tts2, TtsEvent::Done));
+    let (job, _) = llm_job(&h.out);
+    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 2_500}));
+    assert_eq!(errors(&out)[0].1.as_deref(), Some("audio_end_ms"));
+    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 1, "audio_end_ms": 10}));
+    assert_eq!(errors(&out)[0].0, "invalid_truncate");
+    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 1_500}));
+    assert!(matches!(events(&out)[0], ServerEvent::ItemTruncated { audio_end_ms: 1_500, .. }));
+    let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
+    assert!(matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "one two three four. five six"));
+    // A user item has no assistant audio.
+    user_text(&mut h, "hello");
+    let user_id = match events(&h.out).last().unwrap() {
+        ServerEvent::ItemCreated { item, .. } | ServerEvent::ItemDone { item, .. } => item.id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": user_id, "audio_end_ms": 0}));
+    assert_eq!(errors(&out)[0].0, "invalid_truncate");
+}
+
+#[test]
+fn pre_generated_messages_are_spoken_without_the_model() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": {"content": [{"type": "text", "text": "Welcome back."}]}}}));
+    assert!(!out.iter().any(|o| matches!(o, Output::StartLlm(..))));
+    assert_eq!(tts_jobs(&out)[0].1, "Welcome back.");
+}
+
+#[test]
+fn floods_are_limited_with_one_error_a_second() {
+    let mut h = Harness::with_limits(Limits { events_per_second: 10.0, burst: 20.0, ..Limits::default() });
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        out.extend(h.send(json!({"type": "input_audio_buffer.clear"})));
+    }
+    assert_eq!(types(&out).iter().filter(|t| **t == "input_audio_buffer.cleared").count(), 20);
+    assert_eq!(errors(&out).iter().filter(|e| e.0 == "rate_limit_exceeded").count(), 1);
+    h.advance(1_000);
+    let out = h.send(json!({"type": "input_audio_buffer.clear"}));
+    assert_eq!(types(&out), ["input_audio_buffer.cleared"], "tokens refill with time");
+}
+
+#[test]
+fn invalid_frames_become_errors_and_the_session_goes_on() {
+    let mut h = Harness::new();
+    let cases = [
+        json!({"type": "no.such.event", "event_id": "a"}),
+        json!({"type": "session.update", "session": {"voice": 5}}),
+        json!({"type": "conversation.item.create"}),
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "robot", "content": []}}),
+        json!({"type": "conversation.item.truncate", "item_id": "x"}),
+        json!({"event_id": "no-type"}),
+    ];
+    for case in cases {
+        let out = h.send(case.clone());
+        assert_eq!(errors(&out).len(), 1, "{case}");
+    }
+    let out = h.input(Input::Invalid(client::parse("{not json").unwrap_err()));
+    assert_eq!(errors(&out)[0].0, "invalid_json");
+    user_text(&mut h, "still here");
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    assert_eq!(done(&say(&mut h, job, "yes")).status, ResponseStatus::Completed);
+}
