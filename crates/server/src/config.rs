@@ -37,6 +37,10 @@ impl Default for Config {
     }
 }
 
+/// The configuration keys read from `BRAZEN_<KEY>` variables; other `BRAZEN_*` variables
+/// (`BRAZEN_LOG`, a test harness's own) are left alone.
+const ENV_KEYS: &[&str] = &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst"];
+
 /// Flags given on the command line (only those set override).
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -61,7 +65,7 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
         figment = figment.merge(Toml::file(path));
     }
     figment = figment
-        .merge(Env::prefixed("BRAZEN_").ignore(&["LOG"]).split("__"))
+        .merge(Env::prefixed("BRAZEN_").only(ENV_KEYS))
         .merge(Serialized::defaults(overrides));
     figment.extract().map_err(|e| format!("invalid configuration: {e}"))
 }
@@ -75,6 +79,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("brazen.toml", "port = 9000\nhost = \"0.0.0.0\"\napi_keys = [\"from-file\"]")?;
             jail.set_env("BRAZEN_PORT", "9100");
+            jail.set_env("BRAZEN_BIN", "/somewhere/else");
             let cfg = load(Some(Path::new("brazen.toml")), Overrides::default()).unwrap();
             assert_eq!((cfg.host.as_str(), cfg.port), ("0.0.0.0", 9100));
             assert_eq!(cfg.api_keys, vec!["from-file".to_string()]);
