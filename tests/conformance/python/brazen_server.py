@@ -18,6 +18,7 @@ from pathlib import Path
 LISTEN_RE = re.compile(r"brazen listening on (http://127\.0\.0\.1:(\d+))")
 API_KEY = "conformance-test-key"
 SECOND_KEY = "conformance-second-key"
+HARNESS_VARS = {"BRAZEN_BIN", "BRAZEN_CACHE"}
 
 
 class BrazenServer:
@@ -40,7 +41,9 @@ class BrazenServer:
             cmd += ["--api-key", k]
         log = open(self.log_path, "w", buffering=1)
         log.write("$ " + " ".join(cmd) + "\n")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        # The harness's own variables are not server configuration; keep them out of its environment.
+        env = {k: v for k, v in os.environ.items() if k not in HARNESS_VARS and not k.startswith("BRAZEN_CONF_")}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
         found = threading.Event()
 
         def drain():

@@ -19,7 +19,9 @@ export async function startBrazen(name, { timeoutMs = 30000 } = {}) {
   const log = fs.createWriteStream(logPath);
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The harness's own variables are not server configuration; keep them out of its environment.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_')));
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stderr.on('data', (d) => log.write(d));
   const rl = readline.createInterface({ input: child.stdout });
   const baseUrl = await new Promise((resolve, reject) => {

@@ -222,9 +222,11 @@ const scenarios = {
   },
   async cancel(s) {
     await userText(s, 'please keep talking for a long time '.repeat(12));
+    await s.q.waitFor((e) => e.type === 'conversation.item.created' && e.item?.role === 'user');
+    // Cancel right behind the create: the echo engine can finish a reply within milliseconds.
     await s.session.sendEvent({ type: 'response.create' });
-    const { ev: created } = await s.q.waitFor('response.created');
     await s.session.sendEvent({ type: 'response.cancel' });
+    const { ev: created } = await s.q.waitFor('response.created');
     const { ev: done } = await s.q.waitFor('response.done');
     assert.equal(done.response.id, created.response.id);
     assert.equal(done.response.status, 'cancelled');
