@@ -1,0 +1,293 @@
+//! `brazen serve` over real sockets: endpoints, authentication, dialects, and bad input that
+//! must be answered with `error` events while the session keeps working.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+/// A running `brazen serve`, stopped by PID when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env_remove("BRAZEN_API_KEYS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("brazen starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Server { child, port }
+    }
+
+    /// A plain HTTP/1.1 GET: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(port: u16, path: &str, headers: &[(&'static str, &str)]) -> Result<(Ws, Option<String>), String> {
+    let mut req = format!("ws://127.0.0.1:{port}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, resp)) => {
+            let proto = resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap().to_owned());
+            Ok((ws, proto))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+            Err(format!("{} {body}", resp.status().as_u16()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn next_event(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event within 10 s");
+        match msg.expect("socket open").expect("frame") {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Pong(_) | Message::Ping(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Reads events until one of type `kind`; returns all of them.
+async fn until(ws: &mut Ws, kind: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_event(ws).await;
+        let done = e["type"] == kind;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, event: Value) {
+    ws.send(Message::Text(event.to_string().into())).await.unwrap();
+}
+
+async fn expect_error(ws: &mut Ws, code: &str) -> Value {
+    let e = next_event(ws).await;
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["error"]["code"], code, "{e}");
+    assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    e
+}
+
+async fn text_turn(ws: &mut Ws, text: &str) -> Vec<Value> {
+    send(ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})).await;
+    send(ws, json!({"type": "response.create", "response": {"modalities": ["text"]}})).await;
+    until(ws, "response.done").await
+}
+
+#[test]
+fn health_metrics_and_unknown_paths() {
+    let server = Server::start(&[]);
+    let (status, body) = server.get("/health");
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((health["status"].as_str(), health["engine"].as_str()), (Some("ok"), Some("echo")));
+    let (status, body) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("brazen_sessions_active 0"), "{body}");
+    let (status, body) = server.get("/nope");
+    assert_eq!(status, 404);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "not_found");
+    let (status, body) = server.get("/v1/realtime");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "websocket_required");
+}
+
+#[test]
+fn without_keys_only_loopback_is_bound() {
+    let server = Server::start(&["--host", "0.0.0.0"]);
+    assert!(server.port > 0, "Server::start checked the address is 127.0.0.1");
+}
+
+#[tokio::test]
+async fn api_keys_are_required_in_any_of_the_four_places() {
+    let server = Server::start(&["--api-key", "s3cret", "--api-key", "other"]);
+    let port = server.port;
+    let refused = connect(port, "/v1/realtime", &[]).await.unwrap_err();
+    assert!(refused.starts_with("401") && refused.contains("unauthorized"), "{refused}");
+    let wrong = connect(port, "/v1/realtime", &[("api-key", "nope")]).await.unwrap_err();
+    assert!(wrong.starts_with("401"), "{wrong}");
+    for (path, headers) in [
+        ("/voice-live/realtime", vec![("api-key", "s3cret")]),
+        ("/v1/realtime", vec![("authorization", "Bearer other")]),
+        ("/voice-live/realtime?api-version=2026-07-15&api-key=s3cret", vec![]),
+    ] {
+        let (mut ws, _) = connect(port, path, &headers).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(next_event(&mut ws).await["type"], "session.created");
+    }
+    let (mut ws, proto) = connect(
+        port,
+        "/v1/realtime?model=gpt-realtime",
+        &[("sec-websocket-protocol", "realtime, openai-insecure-api-key.s3cret, openai-beta.realtime-v1")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(proto.as_deref(), Some("realtime"));
+    assert_eq!(next_event(&mut ws).await["session"]["type"], "realtime");
+}
+
+#[tokio::test]
+async fn each_path_speaks_its_dialect() {
+    let server = Server::start(&[]);
+    let cases = [
+        ("/some/prefix/voice-live/realtime", vec![], "response.text.delta", "conversation.item.created"),
+        ("/v1/realtime", vec![("openai-beta", "realtime=v1")], "response.text.delta", "conversation.item.created"),
+        ("/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
+        ("/openai/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
+        ("/openai/realtime?api-version=2025-04-01-preview&deployment=d", vec![], "response.text.delta", "conversation.item.created"),
+    ];
+    for (path, headers, delta, created) in cases {
+        let (mut ws, _) = connect(server.port, path, &headers).await.unwrap();
+        until(&mut ws, "session.created").await;
+        let events = text_turn(&mut ws, "hi").await;
+        let types: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+        assert!(types.contains(&delta.to_owned()) && types.contains(&created.to_owned()), "{path}: {types:?}");
+        let answer: String = events.iter().filter(|e| e["type"] == delta).map(|e| e["delta"].as_str().unwrap()).collect();
+        assert_eq!(answer, "You said: hi", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_ga_session_update_switches_the_connection_to_ga() {
+    let server = Server::start(&[]);
+    let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})).await;
+    let updated = until(&mut ws, "session.updated").await.pop().unwrap();
+    assert_eq!(updated["session"]["type"], "realtime");
+    let events = text_turn(&mut ws, "x").await;
+    assert!(events.iter().any(|e| e["type"] == "response.output_text.done"));
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_and_the_session_survives() {
+    let server = Server::start(&[]);
+    let (mut ws, _) = connect(server.port, "/v1/realtime", &[("openai-beta", "realtime=v1")]).await.unwrap();
+    until(&mut ws, "conversation.created").await;
+
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    expect_error(&mut ws, "invalid_json").await;
+    send(&mut ws, json!({"type": "bogus.event", "event_id": "evt_1"})).await;
+    assert_eq!(expect_error(&mut ws, "invalid_event_type").await["error"]["event_id"], "evt_1");
+    send(&mut ws, json!({"type": "session.update", "session": {"temperature": "hot"}})).await;
+    assert_eq!(expect_error(&mut ws, "invalid_value").await["error"]["param"], "session.temperature");
+    send(&mut ws, json!({"type": "session.update", "session": {"turn_detection": []}})).await;
+    assert_eq!(expect_error(&mut ws, "invalid_type").await["error"]["param"], "session.turn_detection");
+    send(&mut ws, json!({"type": "input_audio_buffer.append", "audio": "!!!"})).await;
+    expect_error(&mut ws, "invalid_audio").await;
+    send(&mut ws, json!({"type": "input_audio_buffer.append", "audio": B64.encode([0u8; 3])})).await;
+    expect_error(&mut ws, "invalid_audio").await;
+    send(&mut ws, json!({"type": "input_audio_buffer.commit", "event_id": "c"})).await;
+    expect_error(&mut ws, "input_audio_buffer_commit_empty").await;
+    send(&mut ws, json!({"type": "conversation.item.truncate", "item_id": "missing", "content_index": 0, "audio_end_ms": 10})).await;
+    expect_error(&mut ws, "item_not_found").await;
+    ws.send(Message::Binary(Bytes::from_static(&[0xff, 0xfe, 0x00]))).await.unwrap();
+    expect_error(&mut ws, "unsupported_frame").await;
+
+    // A response with audio, truncated beyond its end, and a second response while it runs.
+    send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}})).await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    send(&mut ws, json!({"type": "response.create", "event_id": "second"})).await;
+    let events = until(&mut ws, "response.done").await;
+    let rejected = events.iter().find(|e| e["type"] == "error").expect("the second response.create is refused");
+    assert_eq!(rejected["error"]["code"], "conversation_already_has_active_response");
+    let item_id = events.iter().find(|e| e["type"] == "response.output_item.done").unwrap()["item"]["id"].clone();
+    send(&mut ws, json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 999_999})).await;
+    assert_eq!(expect_error(&mut ws, "invalid_truncate").await["error"]["param"], "audio_end_ms");
+
+    // A frame over 15 MiB.
+    let huge = json!({"type": "input_audio_buffer.append", "audio": "A".repeat(16 * 1024 * 1024)});
+    send(&mut ws, huge).await;
+    expect_error(&mut ws, "frame_too_large").await;
+
+    // A flood: more events than the burst allows are dropped with one rate-limit error.
+    for _ in 0..2_500 {
+        send(&mut ws, json!({"type": "input_audio_buffer.clear"})).await;
+    }
+    let mut cleared = 0;
+    let mut limited = 0;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+        let Message::Text(t) = frame.unwrap() else { continue };
+        let e: Value = serde_json::from_str(&t).unwrap();
+        match e["type"].as_str().unwrap() {
+            "input_audio_buffer.cleared" => cleared += 1,
+            "error" => {
+                assert_eq!(e["error"]["code"], "rate_limit_exceeded");
+                limited += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(limited >= 1 && cleared >= 2_000 && cleared < 2_500, "{cleared} cleared, {limited} rate-limit errors");
+
+    // Pings are answered, and the same socket still completes a normal turn.
+    ws.send(Message::Ping(Bytes::from_static(b"are you there"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // let the token bucket refill
+    let mut pong = false;
+    let events = {
+        send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "still there?"}]}})).await;
+        send(&mut ws, json!({"type": "response.create", "response": {"modalities": ["text"]}})).await;
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap() {
+                Message::Pong(p) => pong = p.as_ref() == b"are you there",
+                Message::Text(t) => {
+                    let e: Value = serde_json::from_str(&t).unwrap();
+                    let done = e["type"] == "response.done";
+                    seen.push(e);
+                    if done {
+                        break seen;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert!(pong, "the ping was answered");
+    let done = events.last().unwrap();
+    assert_eq!(done["response"]["status"], "completed");
+    assert_eq!(done["response"]["output"][0]["content"][0]["text"], "You said: still there?");
+    let (_, metrics) = server.get("/metrics");
+    assert!(metrics.contains("brazen_error_events_total{code=\"invalid_json\"} 1"), "{metrics}");
+}
