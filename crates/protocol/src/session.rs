@@ -583,6 +583,7 @@ impl SessionConfig {
             animation,
             extra,
             ga_shape: _,
+            flat_shape: _,
         } = patch;
         if let Field::Set(m) = model {
             self.model = m;
@@ -747,7 +748,21 @@ pub struct SessionPatch {
     pub extra: Vec<(String, Field<Value>)>,
     /// The object had the GA shape (`type: "realtime"`, `audio`, or `output_modalities`).
     pub ga_shape: bool,
+    /// The object had the flat shape of Voice Live and the beta (`modalities`,
+    /// `input_audio_format`, `turn_detection`, `voice`, … at the top level).
+    pub flat_shape: bool,
 }
+
+/// Keys that only the flat (Voice Live / beta) session shape has at its top level.
+const FLAT_ONLY_KEYS: &[&str] = &[
+    "modalities",
+    "voice",
+    "input_audio_format",
+    "output_audio_format",
+    "input_audio_transcription",
+    "turn_detection",
+    "max_response_output_tokens",
+];
 
 /// Session keys kept as sent and echoed back.
 const KEPT_KEYS: &[&str] = &[
@@ -771,6 +786,7 @@ impl SessionPatch {
             ga_shape: o.raw("type").and_then(Value::as_str) == Some("realtime")
                 || o.has("audio")
                 || o.has("output_modalities"),
+            flat_shape: FLAT_ONLY_KEYS.iter().any(|k| o.has(k)),
             model: o.str("model")?.map(str::to_owned),
             instructions: o.str("instructions")?.map(str::to_owned),
             ..SessionPatch::default()

@@ -132,23 +132,21 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The dialect a request asks for, or `None` if the path is not a Realtime endpoint.
-pub fn dialect_for(path: &str, query: Option<&str>, headers: &HeaderMap) -> Option<Dialect> {
+///
+/// `/voice-live/...` speaks Voice Live; an `OpenAI-Beta: realtime=…` header asks for the beta;
+/// every other endpoint starts in GA (the `openai` SDKs' GA clients send no header, whatever
+/// `api-version` they carry). The connection then follows the shape of the client's
+/// `session.update` (see `connection`).
+pub fn dialect_for(path: &str, headers: &HeaderMap) -> Option<Dialect> {
     let path = path.trim_end_matches('/');
     let beta_header = headers
         .get("openai-beta")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("realtime"));
-    let query_value = |key: &str| {
-        query?.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_owned()))
-    };
     let base = if path.ends_with("/voice-live/realtime") {
         Dialect::VoiceLive
-    } else if path.ends_with("/openai/v1/realtime") || path.ends_with("/v1/realtime") {
+    } else if ["/openai/v1/realtime", "/v1/realtime", "/openai/realtime"].iter().any(|p| path.ends_with(p)) {
         Dialect::Ga
-    } else if path.ends_with("/openai/realtime") {
-        // Azure OpenAI: the preview api-versions speak the beta protocol.
-        let preview = query_value("api-version").is_none_or(|v| v.contains("preview"));
-        if preview { Dialect::Beta } else { Dialect::Ga }
     } else {
         return None;
     };
@@ -162,7 +160,7 @@ async fn realtime(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let query = uri.query();
-    let Some(dialect) = dialect_for(uri.path(), query, &headers) else {
+    let Some(dialect) = dialect_for(uri.path(), &headers) else {
         state.metrics.refused_total.with_label_values(&["not_found"]).inc();
         return json_error(
             StatusCode::NOT_FOUND,
@@ -216,18 +214,18 @@ mod tests {
     use axum::http::HeaderValue;
 
     #[test]
-    fn dialect_by_path_header_and_api_version() {
+    fn dialect_by_path_and_header() {
         let none = HeaderMap::new();
         let mut beta = HeaderMap::new();
         beta.insert("openai-beta", HeaderValue::from_static("realtime=v1"));
-        assert_eq!(dialect_for("/voice-live/realtime", None, &none), Some(Dialect::VoiceLive));
-        assert_eq!(dialect_for("/some/prefix/voice-live/realtime/", None, &beta), Some(Dialect::VoiceLive));
-        assert_eq!(dialect_for("/v1/realtime", Some("model=gpt-realtime"), &none), Some(Dialect::Ga));
-        assert_eq!(dialect_for("/v1/realtime", None, &beta), Some(Dialect::Beta));
-        assert_eq!(dialect_for("/openai/v1/realtime", None, &none), Some(Dialect::Ga));
-        assert_eq!(dialect_for("/openai/realtime", Some("api-version=2025-04-01-preview"), &none), Some(Dialect::Beta));
-        assert_eq!(dialect_for("/openai/realtime", Some("api-version=2025-08-28"), &none), Some(Dialect::Ga));
-        assert_eq!(dialect_for("/realtime", None, &none), None);
-        assert_eq!(dialect_for("/health", None, &none), None);
+        assert_eq!(dialect_for("/voice-live/realtime", &none), Some(Dialect::VoiceLive));
+        assert_eq!(dialect_for("/some/prefix/voice-live/realtime/", &beta), Some(Dialect::VoiceLive));
+        assert_eq!(dialect_for("/v1/realtime", &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/v1/realtime", &beta), Some(Dialect::Beta));
+        assert_eq!(dialect_for("/openai/v1/realtime", &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/openai/realtime", &none), Some(Dialect::Ga));
+        assert_eq!(dialect_for("/openai/realtime", &beta), Some(Dialect::Beta));
+        assert_eq!(dialect_for("/realtime", &none), None);
+        assert_eq!(dialect_for("/health", &none), None);
     }
 }

@@ -70,7 +70,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         return;
     }
     loop {
+        // Client frames first: a response.cancel already on the socket must win over the
+        // engine events of the response it cancels.
         let (input, from_client) = tokio::select! {
+            biased;
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => (driver.read(text.as_str()), true),
                 Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
@@ -112,7 +115,9 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
 }
 
 impl Driver {
-    /// Turns a text frame into an input; a GA-shaped `session.update` switches the dialect.
+    /// Turns a text frame into an input. A `session.update` in the GA shape switches the
+    /// connection to GA; one in the flat shape switches a GA connection to the beta (Voice Live
+    /// connections keep their dialect).
     fn read(&mut self, text: &str) -> Input {
         if text.len() > SOFT_FRAME_LIMIT {
             return Input::Invalid(ProtocolError::invalid(
@@ -123,8 +128,10 @@ impl Driver {
         match client::parse(text) {
             Ok(msg) => {
                 if let ClientEvent::SessionUpdate(patch) = &msg.event {
-                    if patch.ga_shape && self.dialect != Dialect::Ga {
+                    if patch.ga_shape {
                         self.dialect = Dialect::Ga;
+                    } else if patch.flat_shape && self.dialect == Dialect::Ga {
+                        self.dialect = Dialect::Beta;
                     }
                 }
                 Input::Client(msg)

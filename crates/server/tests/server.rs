@@ -175,7 +175,8 @@ async fn each_path_speaks_its_dialect() {
         ("/v1/realtime", vec![("openai-beta", "realtime=v1")], "response.text.delta", "conversation.item.created"),
         ("/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
         ("/openai/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
-        ("/openai/realtime?api-version=2025-04-01-preview&deployment=d", vec![], "response.text.delta", "conversation.item.created"),
+        ("/openai/realtime?api-version=2025-04-01-preview&deployment=d", vec![], "response.output_text.delta", "conversation.item.added"),
+        ("/openai/realtime?api-version=2025-04-01-preview", vec![("openai-beta", "realtime=v1")], "response.text.delta", "conversation.item.created"),
     ];
     for (path, headers, delta, created) in cases {
         let (mut ws, _) = connect(server.port, path, &headers).await.unwrap();
@@ -198,6 +199,18 @@ async fn a_ga_session_update_switches_the_connection_to_ga() {
     assert_eq!(updated["session"]["type"], "realtime");
     let events = text_turn(&mut ws, "x").await;
     assert!(events.iter().any(|e| e["type"] == "response.output_text.done"));
+}
+
+#[tokio::test]
+async fn a_flat_session_update_switches_a_ga_connection_to_beta() {
+    let server = Server::start(&[]);
+    let (mut ws, _) = connect(server.port, "/openai/realtime?api-version=2024-10-01-preview", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"modalities": ["text"], "voice": "alloy"}})).await;
+    let updated = until(&mut ws, "session.updated").await.pop().unwrap();
+    assert_eq!(updated["session"]["modalities"], json!(["text"]));
+    let events = text_turn(&mut ws, "x").await;
+    assert!(events.iter().any(|e| e["type"] == "response.text.done"));
 }
 
 #[tokio::test]
