@@ -15,7 +15,11 @@ import pytest
 from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.ai.voicelive.aio import connect
 from azure.ai.voicelive.models import (
+    AudioEchoCancellation,
     AudioInputTranscriptionOptions,
+    AudioNoiseReduction,
+    AzureSemanticVad,
+    AzureStandardVoice,
     FunctionCallOutputItem,
     FunctionTool,
     InputAudioFormat,
@@ -197,6 +201,9 @@ class VoiceLiveDriver(Driver):
     async def session_update(self, session):
         await self.conn.session.update(session=to_request_session(session))
 
+    async def session_update_typed(self, session: RequestSession):
+        await self.conn.session.update(session=session)
+
     async def user_text(self, text):
         await self.conn.conversation.item.create(item=UserMessageItem(content=[InputTextContentPart(text=text)]))
 
@@ -235,6 +242,33 @@ async def open_driver(server, auth):
 async def test_voicelive(server, auth, scenario):
     async with open_driver(server, auth) as d:
         await scenarios.SCENARIOS[scenario](d)
+
+
+@pytest.mark.parametrize("auth", ["api-key"])
+async def test_voicelive_session_extras(server, auth):
+    """A typical Voice Live session.update (Azure voice, azure_semantic_vad, noise suppression, echo
+    cancellation, explicit nulls from `RequestSession(avatar=None, ...)`) is accepted, then a turn works."""
+    async with open_driver(server, auth) as d:
+        await scenarios.expect_session_created(d)
+        session = RequestSession(
+            modalities=[Modality.TEXT, Modality.AUDIO],
+            instructions="Voice Live extras.",
+            voice=AzureStandardVoice(name="en-US-AvaMultilingualNeural"),
+            turn_detection=AzureSemanticVad(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500),
+            input_audio_noise_reduction=AudioNoiseReduction(type="azure_deep_noise_suppression"),
+            input_audio_echo_cancellation=AudioEchoCancellation(),
+            input_audio_transcription=AudioInputTranscriptionOptions(model="azure-speech"),
+            avatar=None,
+            tools=None,
+        )
+        await d.session_update_typed(session)
+        ev, _ = await d.wait_for("session.updated")
+        s = ev["session"]
+        assert s.get("instructions") == "Voice Live extras."
+        voice = s.get("voice")
+        assert isinstance(voice, dict) and voice.get("name") == "en-US-AvaMultilingualNeural", voice
+        assert (s.get("turn_detection") or {}).get("type") == "azure_semantic_vad", s.get("turn_detection")
+        await scenarios.text_turn(d, "hello voice live")
 
 
 async def test_voicelive_wrong_key_rejected(server):
