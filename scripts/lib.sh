@@ -1,0 +1,22 @@
+# Shared helpers for scripts/serve and scripts/test (sourced, not run).
+
+# Build output is shared between runs and clones, so repeated runs are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/brazen/target}"
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# apt_install PKG...: installs Debian packages that are missing (as root, or through sudo).
+apt_install() {
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  say "installing $* (apt)"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# need_cargo: a Rust toolchain new enough for edition 2024 (rustup's stable).
+need_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "brazen: cargo is not installed. Install Rust 1.90 or newer with rustup (https://rustup.rs), then run this again." >&2
+    exit 1
+  fi
+}
