@@ -72,6 +72,17 @@ impl Playback {
         (self.sent_ms - ahead).max(0.0)
     }
 
+    /// Milliseconds sent but not yet played at `now`: how far the client's buffer runs ahead.
+    pub fn ahead_ms(&self, now: Instant) -> f64 {
+        self.sent_ms - self.played_ms(now)
+    }
+
+    /// When the client's buffer will have drained to `lead_ms`, if it is above that now.
+    pub fn drains_to(&self, lead_ms: f64) -> Option<Instant> {
+        let end = self.play_end?;
+        Some(end.checked_sub(Duration::from_secs_f64(lead_ms / 1000.0)).unwrap_or(end))
+    }
+
     /// Whether the client is still playing at `now`.
     pub fn is_playing(&self, now: Instant) -> bool {
         self.play_end.is_some_and(|e| e > now)

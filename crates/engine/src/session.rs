@@ -32,6 +32,8 @@ pub enum Input {
     Llm(JobId, LlmEvent),
     /// A speech synthesiser's event for a job.
     Tts(JobId, TtsEvent),
+    /// Time has passed (the driver sends it at [`Session::poll_timeout`]).
+    Tick,
 }
 
 /// Something the session asks of its driver.
@@ -62,6 +64,10 @@ pub struct Limits {
     pub max_instructions_bytes: usize,
     /// Longest audio delta sent to the client, in ms.
     pub audio_delta_ms: f64,
+    /// How far ahead of the client's playback audio is sent, in ms. Audio is paced on the
+    /// playback clock, so a response is in progress while it is being spoken and a cancel or a
+    /// barge-in cuts audio that was never sent.
+    pub audio_lead_ms: f64,
 }
 
 impl Default for Limits {
@@ -72,6 +78,7 @@ impl Default for Limits {
             max_buffer_ms: 15.0 * 60_000.0,
             max_instructions_bytes: 256 * 1024,
             audio_delta_ms: 200.0,
+            audio_lead_ms: 500.0,
         }
     }
 }
@@ -106,17 +113,29 @@ struct TtsJob {
     started: bool,
 }
 
+/// Synthesised output waiting for its time on the playback clock.
+enum Paced {
+    /// A phrase's transcript, sent just before its first audio, and the length of its audio
+    /// synthesised so far in ms.
+    Phrase(String, f64),
+    /// An audio delta: base64 in the output format, and its length in ms.
+    Audio(String, f64),
+}
+
 struct MessageOut {
     item_id: String,
     output_index: u32,
     audio: bool,
-    /// All text produced (text modality) or spoken so far (audio transcript).
+    /// All text produced (text modality) or sent so far (audio transcript).
     text: String,
     /// Text not yet split into a phrase.
     pending: String,
     queue: VecDeque<String>,
     tts: Option<TtsJob>,
     resampler: Option<(u32, Resampler)>,
+    /// Synthesised but not yet sent.
+    paced: VecDeque<Paced>,
+    /// Milliseconds of audio sent.
     audio_ms: f64,
     segments: Vec<Segment>,
 }
@@ -233,7 +252,21 @@ impl Session {
             }
             Input::Asr(job, event) => self.on_asr(job, event),
             Input::Llm(job, event) => self.on_llm(job, event),
-            Input::Tts(job, event) => self.on_tts(job, event, now),
+            Input::Tts(job, event) => self.on_tts(job, event),
+            Input::Tick => {}
+        }
+        self.release_audio(now);
+    }
+
+    /// When the session next needs an [`Input::Tick`]: when paced audio is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let m = self.active.as_ref()?.message.as_ref()?;
+        if m.paced.is_empty() {
+            return None;
+        }
+        match &self.playback {
+            Some(p) => p.drains_to(self.limits.audio_lead_ms),
+            None => None,
         }
     }
 
@@ -708,6 +741,7 @@ impl Session {
             queue: VecDeque::new(),
             tts: None,
             resampler: None,
+            paced: VecDeque::new(),
             audio_ms: 0.0,
             segments: Vec::new(),
         };
@@ -813,13 +847,13 @@ impl Session {
         self.outputs.push_back(Output::StartTts(job, TtsRequest { text: phrase, voice }));
     }
 
-    fn on_tts(&mut self, job: JobId, event: TtsEvent, now: Instant) {
+    fn on_tts(&mut self, job: JobId, event: TtsEvent) {
         let current = self.active.as_ref().and_then(|a| a.message.as_ref()).and_then(|m| m.tts.as_ref()).map(|t| t.job);
         if current != Some(job) {
             return;
         }
         match event {
-            TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate, now),
+            TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate),
             TtsEvent::Done => {
                 if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
                     m.tts = None;
@@ -834,20 +868,15 @@ impl Session {
         }
     }
 
-    fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32, now: Instant) {
+    /// Converts synthesised audio to the output format and queues it for pacing.
+    fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32) {
         let delta_ms = self.limits.audio_delta_ms;
         let Some(a) = self.active.as_mut() else { return };
         let format = a.config.output_audio_format;
-        let response_id = a.id.clone();
         let Some(m) = a.message.as_mut() else { return };
-        let at = PartRef { response_id: response_id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
-        let mut events = Vec::new();
         if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
             tts.started = true;
-            let delta = if m.text.is_empty() { tts.phrase.clone() } else { format!(" {}", tts.phrase) };
-            m.text.push_str(&delta);
-            m.segments.push(Segment { start_ms: m.audio_ms, duration_ms: 0.0, text: tts.phrase.clone() });
-            events.push(ServerEvent::AudioTranscriptDelta { at: at.clone(), delta });
+            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0));
         }
         let out_rate = format.sample_rate();
         if m.resampler.as_ref().is_none_or(|(rate, _)| *rate != sample_rate) {
@@ -862,28 +891,65 @@ impl Session {
             AudioFormat::G711Ulaw => SampleFormat::Ulaw,
             AudioFormat::G711Alaw => SampleFormat::Alaw,
         };
-        let chunk = ((delta_ms * out_rate as f64 / 1000.0) as usize).max(1);
-        let playback = self.playback.get_or_insert_with(|| Playback::new(response_id.clone(), m.item_id.clone(), 0));
-        if playback.item_id != m.item_id {
-            *playback = Playback::new(response_id, m.item_id.clone(), 0);
+        // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a
+        // proportional share of its words.
+        let synthesised = converted.len() as f64 * 1000.0 / out_rate as f64;
+        match m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(_, ms) = p { Some(ms) } else { None }) {
+            Some(ms) => *ms += synthesised,
+            None => {
+                if let Some(seg) = m.segments.last_mut() {
+                    seg.duration_ms += synthesised;
+                }
+            }
         }
+        let chunk = ((delta_ms * out_rate as f64 / 1000.0) as usize).max(1);
         for piece in converted.chunks(chunk) {
             let ms = piece.len() as f64 * 1000.0 / out_rate as f64;
-            m.audio_ms += ms;
-            if let Some(seg) = m.segments.last_mut() {
-                seg.duration_ms += ms;
+            m.paced.push_back(Paced::Audio(B64.encode(wire.encode(piece)), ms));
+        }
+    }
+
+    /// Sends queued transcript and audio while the client's buffer is under the lead.
+    fn release_audio(&mut self, now: Instant) {
+        let lead = self.limits.audio_lead_ms;
+        let Some(a) = self.active.as_mut() else { return };
+        let response_id = a.id.clone();
+        let Some(m) = a.message.as_mut() else { return };
+        if m.paced.is_empty() {
+            return;
+        }
+        let at = PartRef { response_id: response_id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+        if self.playback.as_ref().is_none_or(|p| p.item_id != m.item_id) {
+            self.playback = Some(Playback::new(response_id, m.item_id.clone(), 0));
+        }
+        let Some(playback) = self.playback.as_mut() else { return };
+        let mut events = Vec::new();
+        while let Some(next) = m.paced.front() {
+            match next {
+                Paced::Phrase(phrase, duration_ms) => {
+                    let delta = if m.text.is_empty() { phrase.clone() } else { format!(" {phrase}") };
+                    m.text.push_str(&delta);
+                    m.segments.push(Segment { start_ms: m.audio_ms, duration_ms: *duration_ms, text: phrase.clone() });
+                    events.push(ServerEvent::AudioTranscriptDelta { at: at.clone(), delta });
+                }
+                Paced::Audio(_, _) if playback.ahead_ms(now) >= lead => break,
+                Paced::Audio(b64, ms) => {
+                    m.audio_ms += ms;
+                    playback.sent(*ms, now);
+                    events.push(ServerEvent::AudioDelta { at: at.clone(), delta: b64.clone() });
+                }
             }
-            playback.sent(ms, now);
-            events.push(ServerEvent::AudioDelta { at: at.clone(), delta: B64.encode(wire.encode(piece)) });
+            m.paced.pop_front();
         }
         for e in events {
             self.emit(e);
         }
+        self.try_finish();
     }
 
     fn try_finish(&mut self) {
         let Some(a) = self.active.as_ref() else { return };
-        let speaking = a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty());
+        let speaking = a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty() || !m.paced.is_empty());
         if a.llm_done && !speaking {
             let status = if a.hit_cap { ResponseStatus::Incomplete { reason: "max_output_tokens" } } else { ResponseStatus::Completed };
             self.close_response(status);

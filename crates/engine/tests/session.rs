@@ -72,8 +72,14 @@ impl Harness {
         self.input(input)
     }
 
-    fn advance(&mut self, ms: u64) {
-        self.now += Duration::from_millis(ms);
+    /// Lets `ms` pass, ticking every 10 ms as a driver would (paced audio goes out).
+    fn advance(&mut self, ms: u64) -> Vec<Output> {
+        let mut out = Vec::new();
+        for _ in 0..ms / 10 {
+            self.now += Duration::from_millis(10);
+            out.extend(self.input(Input::Tick));
+        }
+        out
     }
 
     /// Appends `ms` of 24 kHz audio whose detector probability is `p`, in 100 ms chunks.
@@ -442,11 +448,37 @@ fn audio_is_chunked_and_converted_to_the_output_format() {
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"output_audio_format": "g711_ulaw"}}));
     speaking(&mut h, 1_000);
-    let deltas: Vec<usize> = events(&h.out)
-        .iter()
-        .filter_map(|e| if let ServerEvent::AudioDelta { delta, .. } = e { Some(B64.decode(delta).unwrap().len()) } else { None })
-        .collect();
-    assert_eq!(deltas, [1_600; 5], "1 s at 8 kHz µ-law in 200 ms deltas");
+    let deltas = |outputs: &[Output]| -> Vec<usize> {
+        events(outputs)
+            .iter()
+            .filter_map(|e| if let ServerEvent::AudioDelta { delta, .. } = e { Some(B64.decode(delta).unwrap().len()) } else { None })
+            .collect()
+    };
+    assert_eq!(deltas(&h.out), [1_600; 3], "sent until 500 ms are queued ahead of playback");
+    let later = h.advance(1_000);
+    assert_eq!(deltas(&later), [1_600; 2], "the rest follows as the client plays: 1 s at 8 kHz µ-law, 200 ms deltas");
+}
+
+#[test]
+fn audio_is_paced_on_the_playback_clock() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    say(&mut h, job, "Ten seconds of speech.");
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    tts_audio(&mut h, tts, 10_000);
+    h.input(Input::Tts(tts, TtsEvent::Done));
+    let sent = |outputs: &[Output]| events(outputs).iter().filter(|e| matches!(e, ServerEvent::AudioDelta { .. })).count();
+    assert_eq!(sent(&h.out), 3);
+    assert!(h.session.has_active_response(), "a response is in progress while it is spoken");
+    let due = h.session.poll_timeout().expect("the session asks to be woken");
+    assert_eq!(due, h.now + Duration::from_millis(100), "when 500 ms are left in the client's buffer");
+    let out = h.advance(5_000);
+    assert_eq!(sent(&out), 25, "200 ms per 200 ms of playback");
+    let out = h.advance(5_000);
+    assert_eq!(sent(&out), 22);
+    assert_eq!(done(&out).status, ResponseStatus::Completed);
+    assert_eq!(h.session.poll_timeout(), None);
 }
 
 #[test]
@@ -546,6 +578,7 @@ fn client_truncate_checks_the_audio_and_cuts_the_transcript() {
     h.input(Input::Tts(tts2, TtsEvent::Done));
     let (job, _) = llm_job(&h.out);
     h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    h.advance(2_000);
     let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 2_500}));
     assert_eq!(errors(&out)[0].1.as_deref(), Some("audio_end_ms"));
     let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 1, "audio_end_ms": 10}));

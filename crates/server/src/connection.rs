@@ -72,6 +72,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
     loop {
         // Client frames first: a response.cancel already on the socket must win over the
         // engine events of the response it cancels.
+        let timeout = driver.session.poll_timeout();
         let (input, from_client) = tokio::select! {
             biased;
             frame = stream.next() => match frame {
@@ -95,6 +96,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
                 JobEvent::Llm(e) => Input::Llm(job, e),
                 JobEvent::Tts(e) => Input::Tts(job, e),
             }, false),
+            () = sleep_until(timeout) => (Input::Tick, false),
         };
         let started = Instant::now();
         if from_client {
@@ -112,6 +114,14 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         job.abort();
     }
     tracing::info!(session = %session_id, "session closed");
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Driver {

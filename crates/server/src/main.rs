@@ -98,6 +98,12 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     );
     println!("brazen listening on http://{addr}");
     std::io::stdout().flush().ok();
+    // Events are small and latency-bound: send each write at once (no Nagle delay).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app::router(state))
         .with_graceful_shutdown(shutdown())
         .await

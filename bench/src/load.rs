@@ -1,0 +1,270 @@
+//! Load benchmark: many concurrent Realtime sessions against one `brazen serve`.
+//!
+//! Starts the server, opens `--sessions` WebSockets, measures the server's resident memory with
+//! every session idle, then has each session stream a 100 ms PCM16 chunk every 100 ms for
+//! `--seconds`: 1 s of speech-level tone, then 1.5 s of silence, over and over. Server VAD turns
+//! the tone into `speech_started` and the silence into `speech_stopped` (+ commit). The latency
+//! of a turn event is the time from sending the chunk that completes the onset or the trailing
+//! silence to receiving the event — the server's whole path: WebSocket read, JSON parse, base64
+//! decode, VAD, turn detection, encoding, write. With `--responses` every turn also gets an echo
+//! response (transcript, tone audio), which multiplies the outgoing traffic.
+//!
+//! Run: `bench/load.sh` (release build), or
+//! `cargo run --release -p brazen-bench --bin load -- --brazen target/release/brazen`.
+
+use base64::Engine as _;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+struct Args {
+    /// The brazen binary to start (or give `--addr` and `--pid` of a running one).
+    #[arg(long)]
+    brazen: Option<String>,
+    /// Address of a running `brazen serve` (with `--pid`).
+    #[arg(long, requires = "pid")]
+    addr: Option<String>,
+    /// Its process id, for memory and CPU readings.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
+    /// Seconds of streaming.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Let every turn produce an echo response.
+    #[arg(long)]
+    responses: bool,
+}
+
+struct Stats {
+    latencies_us: Vec<u64>,
+    events: u64,
+    errors: Vec<String>,
+    chunks: u64,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// The server's own view (`brazen_event_handle_seconds`): frame read to its events written.
+async fn server_histogram(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return "unavailable".into() };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text).await;
+    let bucket = |le: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("brazen_event_handle_seconds_bucket{{le=\"{le}\"}}")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let total = bucket("+Inf");
+    if total == 0.0 {
+        return "no samples".into();
+    }
+    let share = |le: &str| 100.0 * bucket(le) / total;
+    format!(
+        "{total:.0} client frames: {:.2}% within 1 ms, {:.2}% within 5 ms, {:.3}% over 10 ms",
+        share("0.001"),
+        share("0.005"),
+        100.0 - share("0.01")
+    )
+}
+
+fn frame(samples: impl Iterator<Item = i16>) -> String {
+    let bytes: Vec<u8> = samples.flat_map(|s| s.to_le_bytes()).collect();
+    json!({"type": "input_audio_buffer.append", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)}).to_string()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let (mut server, addr, pid) = match (&args.brazen, &args.addr, args.pid) {
+        (_, Some(addr), Some(pid)) => (None, addr.clone(), pid),
+        (Some(brazen), _, _) => {
+            let mut child = Command::new(brazen)
+                .args(["serve", "--port", "0"])
+                .env("BRAZEN_MAX_SESSIONS", "100000")
+                .env("BRAZEN_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start brazen");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let addr = line.trim().trim_start_matches("brazen listening on http://").to_owned();
+            let pid = child.id();
+            (Some(child), addr, pid)
+        }
+        _ => panic!("give --brazen PATH, or --addr and --pid"),
+    };
+    let url = format!("ws://{addr}/v1/realtime?model=bench");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_empty = rss_kib(pid);
+
+    let tone = Arc::new(frame((0..2_400).map(|i| ((i as f32 * 0.0576).sin() * 8_000.0) as i16)));
+    let silence = Arc::new(frame(std::iter::repeat_n(0i16, 2_400)));
+    let update = json!({"type": "session.update", "session": {"modalities": ["text", "audio"], "turn_detection": {
+        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+        "create_response": args.responses}}})
+    .to_string();
+
+    let n = args.sessions;
+    let connected = Arc::new(Barrier::new(n + 1));
+    let measured = Arc::new(Barrier::new(n + 1));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (url, tone, silence, update) = (url.clone(), tone.clone(), silence.clone(), update.clone());
+        let (connected, measured) = (connected.clone(), measured.clone());
+        let seconds = args.seconds;
+        tasks.push(tokio::spawn(async move {
+            let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await.expect("connect");
+            let (mut tx, mut rx) = ws.split();
+            let mut errors = Vec::new();
+            let mut events = 0u64;
+            let read_until = async |rx: &mut futures_util::stream::SplitStream<_>, kind: &str| loop {
+                let Some(Ok(Message::Text(t))) = rx.next().await else { panic!("socket closed") };
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == kind {
+                    break;
+                }
+            };
+            read_until(&mut rx, "session.created").await;
+            tx.send(Message::Text(update.into())).await.unwrap();
+            read_until(&mut rx, "session.updated").await;
+            connected.wait().await;
+            measured.wait().await;
+
+            let last_send = Arc::new(AtomicU64::new(0));
+            let start = Instant::now();
+            let reader_last = last_send.clone();
+            let reader = tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while let Some(Ok(msg)) = rx.next().await {
+                    let Message::Text(t) = msg else { continue };
+                    let now = start.elapsed().as_micros() as u64;
+                    events += 1;
+                    // Parse only what is needed: the type is near the front of short events.
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    match v["type"].as_str().unwrap_or("") {
+                        "input_audio_buffer.speech_started" | "input_audio_buffer.speech_stopped" => {
+                            latencies.push(now.saturating_sub(reader_last.load(Ordering::Relaxed)));
+                        }
+                        "error" => errors.push(v["error"]["message"].as_str().unwrap_or("?").to_owned()),
+                        _ => {}
+                    }
+                }
+                (latencies, events, errors)
+            });
+            // Spread the sessions over the 100 ms tick.
+            tokio::time::sleep(Duration::from_micros((i as u64 * 100_000) / n as u64)).await;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let total = seconds * 10;
+            let mut chunks = 0u64;
+            for k in 0..total {
+                tick.tick().await;
+                let chunk = if k % 25 < 10 { &tone } else { &silence };
+                last_send.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if tx.send(Message::Text(chunk.as_str().into())).await.is_err() {
+                    break;
+                }
+                chunks += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            tx.send(Message::Close(None)).await.ok();
+            let (latencies, events, errors) = reader.await.unwrap();
+            Stats { latencies_us: latencies, events, errors, chunks }
+        }));
+    }
+    connected.wait().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = rss_kib(pid);
+    let cpu_before = cpu_seconds(pid);
+    let client_cpu_before = cpu_seconds(std::process::id());
+    let wall = Instant::now();
+    measured.wait().await;
+    let mut rss_peak = 0;
+    let mut all = Stats { latencies_us: Vec::new(), events: 0, errors: Vec::new(), chunks: 0 };
+    let sampler = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss_peak = rss_peak.max(rss_kib(pid));
+        }
+    };
+    let joined = async {
+        for t in tasks {
+            let s = t.await.expect("session task");
+            all.latencies_us.extend(s.latencies_us);
+            all.events += s.events;
+            all.errors.extend(s.errors);
+            all.chunks += s.chunks;
+        }
+    };
+    tokio::select! { _ = joined => {}, _ = sampler => {} }
+    let elapsed = wall.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
+    let handled = server_histogram(&addr).await;
+    if let Some(server) = server.as_mut() {
+        server.kill().ok();
+        server.wait().ok();
+    }
+
+    all.latencies_us.sort_unstable();
+    let l = &all.latencies_us;
+    println!("sessions                 {n}");
+    println!("streaming                {} s, {} chunks sent ({:.0}/s), responses: {}", args.seconds, all.chunks, all.chunks as f64 / elapsed, args.responses);
+    println!("server events received   {}", all.events);
+    println!("turn events timed        {}", l.len());
+    println!(
+        "latency chunk -> event   p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(l, 0.5) as f64 / 1000.0,
+        percentile(l, 0.9) as f64 / 1000.0,
+        percentile(l, 0.99) as f64 / 1000.0,
+        l.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("server RSS               empty {rss_empty} KiB, {n} idle sessions {rss_idle} KiB, peak under load {rss_peak} KiB");
+    println!("RSS per idle session     {:.1} KiB", (rss_idle.saturating_sub(rss_empty)) as f64 / n as f64);
+    println!("server CPU under load    {:.2} cores; load generator {:.2} cores (2 in all)", cpu / elapsed, client_cpu / elapsed);
+    println!("server-side handling     {handled}");
+    println!("errors                   {}", all.errors.len());
+    for e in all.errors.iter().take(5) {
+        println!("  {e}");
+    }
+    if !all.errors.is_empty() {
+        std::process::exit(1);
+    }
+}
