@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
@@ -47,7 +46,8 @@ struct Args {
 }
 
 struct Stats {
-    latencies_us: Vec<u64>,
+    /// Latency in µs, and whether it was a `speech_stopped` (else `speech_started`).
+    latencies_us: Vec<(u64, bool)>,
     events: u64,
     errors: Vec<String>,
     chunks: u64,
@@ -167,45 +167,60 @@ async fn main() {
             connected.wait().await;
             measured.wait().await;
 
-            let last_send = Arc::new(AtomicU64::new(0));
+            // One task drives the socket: it sends a chunk at every tick and reads events in
+            // between, as a real client does.
             let start = Instant::now();
-            let reader_last = last_send.clone();
-            let reader = tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while let Some(Ok(msg)) = rx.next().await {
-                    let Message::Text(t) = msg else { continue };
-                    let now = start.elapsed().as_micros() as u64;
-                    events += 1;
-                    // Parse only what is needed: the type is near the front of short events.
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    match v["type"].as_str().unwrap_or("") {
-                        "input_audio_buffer.speech_started" | "input_audio_buffer.speech_stopped" => {
-                            latencies.push(now.saturating_sub(reader_last.load(Ordering::Relaxed)));
-                        }
-                        "error" => errors.push(v["error"]["message"].as_str().unwrap_or("?").to_owned()),
-                        _ => {}
+            let mut last_send = 0u64;
+            let mut latencies = Vec::new();
+            let mut on_event = |text: &str, latencies: &mut Vec<(u64, bool)>, last_send: u64| {
+                let now = start.elapsed().as_micros() as u64;
+                events += 1;
+                let v: Value = serde_json::from_str(text).unwrap();
+                match v["type"].as_str().unwrap_or("") {
+                    "input_audio_buffer.speech_started" | "input_audio_buffer.speech_stopped" => {
+                        let stopped = v["type"] == "input_audio_buffer.speech_stopped";
+                        latencies.push((now.saturating_sub(last_send), stopped));
                     }
+                    "error" => errors.push(v["error"]["message"].as_str().unwrap_or("?").to_owned()),
+                    _ => {}
                 }
-                (latencies, events, errors)
-            });
+            };
             // Spread the sessions over the 100 ms tick.
             tokio::time::sleep(Duration::from_micros((i as u64 * 100_000) / n as u64)).await;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let total = seconds * 10;
             let mut chunks = 0u64;
-            for k in 0..total {
-                tick.tick().await;
-                let chunk = if k % 25 < 10 { &tone } else { &silence };
-                last_send.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-                if tx.send(Message::Text(chunk.as_str().into())).await.is_err() {
-                    break;
+            while chunks < total {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let chunk = if chunks % 25 < 10 { &tone } else { &silence };
+                        last_send = start.elapsed().as_micros() as u64;
+                        if tx.send(Message::Text(chunk.as_str().into())).await.is_err() {
+                            break;
+                        }
+                        chunks += 1;
+                    }
+                    msg = rx.next() => match msg {
+                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, last_send),
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
                 }
-                chunks += 1;
             }
-            tokio::time::sleep(Duration::from_millis(700)).await;
+            let drain = tokio::time::sleep(Duration::from_millis(700));
+            tokio::pin!(drain);
+            loop {
+                tokio::select! {
+                    _ = &mut drain => break,
+                    msg = rx.next() => match msg {
+                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, last_send),
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
             tx.send(Message::Close(None)).await.ok();
-            let (latencies, events, errors) = reader.await.unwrap();
             Stats { latencies_us: latencies, events, errors, chunks }
         }));
     }
@@ -243,8 +258,14 @@ async fn main() {
         server.wait().ok();
     }
 
-    all.latencies_us.sort_unstable();
-    let l = &all.latencies_us;
+    let mut l: Vec<u64> = all.latencies_us.iter().map(|(us, _)| *us).collect();
+    l.sort_unstable();
+    let by_kind = |stopped: bool| -> String {
+        let mut v: Vec<u64> = all.latencies_us.iter().filter(|(_, s)| *s == stopped).map(|(us, _)| *us).collect();
+        v.sort_unstable();
+        format!("p50 {:.2} ms, p99 {:.2} ms", percentile(&v, 0.5) as f64 / 1000.0, percentile(&v, 0.99) as f64 / 1000.0)
+    };
+    let l = &l;
     println!("sessions                 {n}");
     println!("streaming                {} s, {} chunks sent ({:.0}/s), responses: {}", args.seconds, all.chunks, all.chunks as f64 / elapsed, args.responses);
     println!("server events received   {}", all.events);
@@ -256,6 +277,8 @@ async fn main() {
         percentile(l, 0.99) as f64 / 1000.0,
         l.last().copied().unwrap_or(0) as f64 / 1000.0
     );
+    println!("  speech_started         {}", by_kind(false));
+    println!("  speech_stopped         {}", by_kind(true));
     println!("server RSS               empty {rss_empty} KiB, {n} idle sessions {rss_idle} KiB, peak under load {rss_peak} KiB");
     println!("RSS per idle session     {:.1} KiB", (rss_idle.saturating_sub(rss_empty)) as f64 / n as f64);
     println!("server CPU under load    {:.2} cores; load generator {:.2} cores (2 in all)", cpu / elapsed, client_cpu / elapsed);
