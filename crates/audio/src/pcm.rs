@@ -27,7 +27,7 @@ impl SampleFormat {
     pub fn decode_into(self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), OddLength> {
         match self {
             SampleFormat::Pcm16 => {
-                if bytes.len() % 2 != 0 {
+                if !bytes.len().is_multiple_of(2) {
                     return Err(OddLength(bytes.len()));
                 }
                 out.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));

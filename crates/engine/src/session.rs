@@ -370,8 +370,8 @@ impl Session {
     }
 
     fn update_session(&mut self, patch: brazen_protocol::SessionPatch) -> Result<(), ProtocolError> {
-        if let brazen_protocol::read::Field::Set(text) = &patch.instructions {
-            if text.len() > self.limits.max_instructions_bytes {
+        if let brazen_protocol::read::Field::Set(text) = &patch.instructions
+            && text.len() > self.limits.max_instructions_bytes {
                 return Err(ProtocolError::invalid(
                     code::INVALID_VALUE,
                     format!(
@@ -382,7 +382,6 @@ impl Session {
                 )
                 .with_param("session.instructions"));
             }
-        }
         let before = (self.config.input_audio_format, self.config.turn_detection.is_some());
         self.config.apply(patch);
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());

@@ -443,6 +443,17 @@ fn speaking(h: &mut Harness, ms: usize) -> (String, JobId) {
     (item_id, tts)
 }
 
+/// Finishes the answer `speaking` began: its first phrase ends, the second phrase gets `ms` of
+/// audio, and the model finishes.
+fn finish_speaking(h: &mut Harness, first_tts: JobId, ms: usize) {
+    h.input(Input::Tts(first_tts, TtsEvent::Done));
+    let (second, _) = tts_jobs(&h.out).last().cloned().unwrap();
+    tts_audio(h, second, ms);
+    h.input(Input::Tts(second, TtsEvent::Done));
+    let (job, _) = llm_job(&h.out);
+    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+}
+
 #[test]
 fn audio_is_chunked_and_converted_to_the_output_format() {
     let mut h = Harness::new();
@@ -531,12 +542,7 @@ fn no_barge_in_when_interrupt_response_is_off_or_playback_ended() {
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "auto_truncate": true, "speech_duration_ms": 100}}}));
     let (_, tts) = speaking(&mut h, 500);
-    h.input(Input::Tts(tts, TtsEvent::Done));
-    let (tts2, _) = tts_jobs(&h.out).last().cloned().unwrap();
-    tts_audio(&mut h, tts2, 500);
-    h.input(Input::Tts(tts2, TtsEvent::Done));
-    let (job, _) = llm_job(&h.out);
-    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    finish_speaking(&mut h, tts, 500);
     h.advance(1_500);
     let out = h.audio(200, 0.9);
     assert_eq!(types(&out), ["input_audio_buffer.speech_started"]);
@@ -572,12 +578,7 @@ fn phrases_are_spoken_in_order_one_at_a_time() {
 fn client_truncate_checks_the_audio_and_cuts_the_transcript() {
     let mut h = Harness::new();
     let (item_id, tts) = speaking(&mut h, 1_000);
-    h.input(Input::Tts(tts, TtsEvent::Done));
-    let (tts2, _) = tts_jobs(&h.out).last().cloned().unwrap();
-    tts_audio(&mut h, tts2, 1_000);
-    h.input(Input::Tts(tts2, TtsEvent::Done));
-    let (job, _) = llm_job(&h.out);
-    h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    finish_speaking(&mut h, tts, 1_000);
     h.advance(2_000);
     let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 2_500}));
     assert_eq!(errors(&out)[0].1.as_deref(), Some("audio_end_ms"));

@@ -235,11 +235,10 @@ impl Item {
     pub fn read(v: &Value, param: &str) -> Result<(Option<String>, ItemBody), ProtocolError> {
         let o = Obj::expect(v, param)?;
         let id = o.str("id")?.value().map(str::to_owned);
-        if let Some(id) = &id {
-            if id.is_empty() || id.len() > 64 {
+        if let Some(id) = &id
+            && (id.is_empty() || id.len() > 64) {
                 return Err(bad_value(&o.param("id"), "Invalid item id: use 1 to 64 characters."));
             }
-        }
         let kind = one_of(
             o.required_str("type")?,
             &["message", "function_call", "function_call_output"],

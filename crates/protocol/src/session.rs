@@ -800,11 +800,10 @@ impl SessionPatch {
             }
             p.modalities = Field::Set(list);
         }
-        if let Field::Set(m) = &p.modalities {
-            if m == &[Modality::Audio] {
+        if let Field::Set(m) = &p.modalities
+            && m == &[Modality::Audio] {
                 return Err(bad_value(&o.param("modalities"), "Invalid modalities: ['audio'] alone is not supported; use ['text', 'audio']."));
             }
-        }
         p.voice = o.field("voice", Voice::read)?;
         p.input_audio_format = o.field("input_audio_format", |v, path| AudioFormat::read(v, path, false))?;
         p.input_sampling_rate = match o.u64("input_audio_sampling_rate")?.value() {

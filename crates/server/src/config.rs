@@ -71,6 +71,7 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
