@@ -88,8 +88,11 @@ impl Conversation {
             Position::End => self.entries.len(),
             Position::Root => 0,
             Position::After(id) => self.index(id).map(|i| i + 1).ok_or_else(|| {
-                ProtocolError::invalid(code::ITEM_NOT_FOUND, format!("Previous item '{id}' is not in the conversation."))
-                    .with_param("previous_item_id")
+                ProtocolError::invalid(
+                    code::ITEM_NOT_FOUND,
+                    format!("Previous item '{id}' is not in the conversation."),
+                )
+                .with_param("previous_item_id")
             })?,
         };
         let previous = index.checked_sub(1).map(|i| self.entries[i].item.id.clone());

@@ -70,9 +70,11 @@ fn first_json_object(text: &str) -> Option<String> {
 impl EchoLlm {
     /// The reply the echo model gives to a request.
     pub fn reply(request: &LlmRequest) -> EchoReply {
-        let last = request.items.iter().rev().find(|i| {
-            matches!(i.body, ItemBody::FunctionCallOutput { .. }) || i.role() == Some(Role::User)
-        });
+        let last = request
+            .items
+            .iter()
+            .rev()
+            .find(|i| matches!(i.body, ItemBody::FunctionCallOutput { .. }) || i.role() == Some(Role::User));
         match last.map(|i| &i.body) {
             Some(ItemBody::FunctionCallOutput { call_id, output }) => {
                 let name = request
@@ -136,7 +138,8 @@ impl Llm for EchoLlm {
                 output_tokens = 1 + arguments.len() as u64 / 4;
             }
         }
-        events.push(LlmEvent::Done { usage: LlmUsage { input_tokens, cached_tokens: 0, output_tokens }, hit_token_cap });
+        events
+            .push(LlmEvent::Done { usage: LlmUsage { input_tokens, cached_tokens: 0, output_tokens }, hit_token_cap });
         Box::pin(stream::iter(events))
     }
 }

@@ -371,17 +371,18 @@ impl Session {
 
     fn update_session(&mut self, patch: brazen_protocol::SessionPatch) -> Result<(), ProtocolError> {
         if let brazen_protocol::read::Field::Set(text) = &patch.instructions
-            && text.len() > self.limits.max_instructions_bytes {
-                return Err(ProtocolError::invalid(
-                    code::INVALID_VALUE,
-                    format!(
-                        "Instructions of {} bytes are longer than the {} allowed.",
-                        text.len(),
-                        self.limits.max_instructions_bytes
-                    ),
-                )
-                .with_param("session.instructions"));
-            }
+            && text.len() > self.limits.max_instructions_bytes
+        {
+            return Err(ProtocolError::invalid(
+                code::INVALID_VALUE,
+                format!(
+                    "Instructions of {} bytes are longer than the {} allowed.",
+                    text.len(),
+                    self.limits.max_instructions_bytes
+                ),
+            )
+            .with_param("session.instructions"));
+        }
         let before = (self.config.input_audio_format, self.config.turn_detection.is_some());
         self.config.apply(patch);
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
@@ -501,7 +502,10 @@ impl Session {
         let mut entry = Entry::new(item.clone());
         entry.audio_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
         let previous_item_id = self.conversation.insert(Position::End, entry)?;
-        self.emit(ServerEvent::InputAudioCommitted { previous_item_id: previous_item_id.clone(), item_id: item_id.clone() });
+        self.emit(ServerEvent::InputAudioCommitted {
+            previous_item_id: previous_item_id.clone(),
+            item_id: item_id.clone(),
+        });
         self.announce_item(previous_item_id, item);
         self.transcribe(item_id, samples, self.input.rate());
         Ok(())
@@ -689,7 +693,12 @@ impl Session {
                     set_user_transcript(&mut entry.item, &transcript);
                 }
                 if report {
-                    self.emit(ServerEvent::TranscriptionCompleted { item_id, content_index: 0, transcript, audio_seconds });
+                    self.emit(ServerEvent::TranscriptionCompleted {
+                        item_id,
+                        content_index: 0,
+                        transcript,
+                        audio_seconds,
+                    });
                 }
             }
             AsrEvent::Failed(message) => {
@@ -706,7 +715,8 @@ impl Session {
     }
 
     fn on_llm(&mut self, job: JobId, event: LlmEvent) {
-        if self.active.as_ref().and_then(|a| a.llm_job) != Some(job) || self.active.as_ref().is_some_and(|a| a.llm_done) {
+        if self.active.as_ref().and_then(|a| a.llm_job) != Some(job) || self.active.as_ref().is_some_and(|a| a.llm_done)
+        {
             return;
         }
         match event {
@@ -776,7 +786,12 @@ impl Session {
             self.pump_tts();
         } else {
             m.text.push_str(&delta);
-            let at = PartRef { response_id: a.id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+            let at = PartRef {
+                response_id: a.id.clone(),
+                item_id: m.item_id.clone(),
+                output_index: m.output_index,
+                content_index: 0,
+            };
             self.emit(ServerEvent::TextDelta { at, delta });
         }
     }
@@ -917,7 +932,12 @@ impl Session {
         if m.paced.is_empty() {
             return;
         }
-        let at = PartRef { response_id: response_id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+        let at = PartRef {
+            response_id: response_id.clone(),
+            item_id: m.item_id.clone(),
+            output_index: m.output_index,
+            content_index: 0,
+        };
         if self.playback.as_ref().is_none_or(|p| p.item_id != m.item_id) {
             self.playback = Some(Playback::new(response_id, m.item_id.clone(), 0));
         }
@@ -948,9 +968,14 @@ impl Session {
 
     fn try_finish(&mut self) {
         let Some(a) = self.active.as_ref() else { return };
-        let speaking = a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty() || !m.paced.is_empty());
+        let speaking =
+            a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty() || !m.paced.is_empty());
         if a.llm_done && !speaking {
-            let status = if a.hit_cap { ResponseStatus::Incomplete { reason: "max_output_tokens" } } else { ResponseStatus::Completed };
+            let status = if a.hit_cap {
+                ResponseStatus::Incomplete { reason: "max_output_tokens" }
+            } else {
+                ResponseStatus::Completed
+            };
             self.close_response(status);
         }
     }
@@ -965,10 +990,16 @@ impl Session {
         if let Some(tts) = a.message.as_mut().and_then(|m| m.tts.take()) {
             self.outputs.push_back(Output::Cancel(tts.job));
         }
-        let item_status = if status == ResponseStatus::Completed { ItemStatus::Completed } else { ItemStatus::Incomplete };
+        let item_status =
+            if status == ResponseStatus::Completed { ItemStatus::Completed } else { ItemStatus::Incomplete };
         let mut output: Vec<(u32, Item)> = Vec::new();
         if let Some(m) = a.message.take() {
-            let at = PartRef { response_id: a.id.clone(), item_id: m.item_id.clone(), output_index: m.output_index, content_index: 0 };
+            let at = PartRef {
+                response_id: a.id.clone(),
+                item_id: m.item_id.clone(),
+                output_index: m.output_index,
+                content_index: 0,
+            };
             let part = if m.audio {
                 self.emit(ServerEvent::AudioDone { at: at.clone() });
                 self.emit(ServerEvent::AudioTranscriptDone { at: at.clone(), transcript: m.text.clone() });
@@ -1008,7 +1039,11 @@ impl Session {
         output.sort_by_key(|(i, _)| *i);
         let last = self.conversation.last_id();
         for (output_index, item) in &output {
-            self.emit(ServerEvent::OutputItemDone { response_id: a.id.clone(), output_index: *output_index, item: item.clone() });
+            self.emit(ServerEvent::OutputItemDone {
+                response_id: a.id.clone(),
+                output_index: *output_index,
+                item: item.clone(),
+            });
             if a.in_conversation && self.conversation.contains(&item.id) {
                 self.emit(ServerEvent::ItemDone { previous_item_id: last.clone(), item: item.clone() });
             }
@@ -1019,11 +1054,8 @@ impl Session {
     }
 
     fn usage(&self, a: &Active, output: &[(u32, Item)]) -> Usage {
-        let audio_out_ms: f64 = output
-            .iter()
-            .filter_map(|(_, i)| self.conversation.get(&i.id))
-            .map(|e| e.audio_ms)
-            .sum();
+        let audio_out_ms: f64 =
+            output.iter().filter_map(|(_, i)| self.conversation.get(&i.id)).map(|e| e.audio_ms).sum();
         let input_audio_seconds: f64 = self
             .conversation
             .entries()

@@ -136,10 +136,11 @@ impl InputAudio {
                 }
             };
             if let State::Onset { start_ms, speech_ms, last_speech_ms } = self.state
-                && speech_ms >= td.speech_duration_ms as f64 {
-                    events.push(TurnEvent::SpeechStarted { audio_start_ms: start_ms.round() as u64 });
-                    self.state = State::Speech { start_ms, last_speech_ms };
-                }
+                && speech_ms >= td.speech_duration_ms as f64
+            {
+                events.push(TurnEvent::SpeechStarted { audio_start_ms: start_ms.round() as u64 });
+                self.state = State::Speech { start_ms, last_speech_ms };
+            }
         }
         if self.state == State::Silence && events.is_empty() {
             // Keep only what a future turn could need as prefix padding.

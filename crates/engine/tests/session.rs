@@ -120,7 +120,10 @@ fn llm_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::LlmRequest) 
 }
 
 fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
-    outputs.iter().filter_map(|o| if let Output::StartTts(j, r) = o { Some((*j, r.text.clone())) } else { None }).collect()
+    outputs
+        .iter()
+        .filter_map(|o| if let Output::StartTts(j, r) = o { Some((*j, r.text.clone())) } else { None })
+        .collect()
 }
 
 fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
@@ -139,7 +142,13 @@ fn done(outputs: &[Output]) -> brazen_protocol::Response {
 
 fn say(h: &mut Harness, job: JobId, text: &str) -> Vec<Output> {
     let mut out = h.input(Input::Llm(job, LlmEvent::TextDelta(text.into())));
-    out.extend(h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage { input_tokens: 5, cached_tokens: 0, output_tokens: 3 }, hit_token_cap: false })));
+    out.extend(h.input(Input::Llm(
+        job,
+        LlmEvent::Done {
+            usage: LlmUsage { input_tokens: 5, cached_tokens: 0, output_tokens: 3 },
+            hit_token_cap: false,
+        },
+    )));
     out
 }
 
@@ -156,7 +165,12 @@ fn tts_audio(h: &mut Harness, job: JobId, ms: usize) -> Vec<Output> {
 fn new_session_announces_itself() {
     let now = Instant::now();
     let mut s = Session::new(
-        SessionOptions { session_id: "sess_x".into(), model: "m".into(), vad: Box::new(ProbeVad), limits: Limits::default() },
+        SessionOptions {
+            session_id: "sess_x".into(),
+            model: "m".into(),
+            vad: Box::new(ProbeVad),
+            limits: Limits::default(),
+        },
         now,
     );
     let first: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
@@ -186,7 +200,10 @@ fn session_update_merges_partial_updates_and_null_unsets() {
 fn session_update_errors_name_the_field_and_change_nothing() {
     let mut h = Harness::new();
     let out = h.send(json!({"type": "session.update", "event_id": "e7", "session": {"instructions": "x", "turn_detection": {"type": "server_vad", "threshold": 3}}}));
-    assert_eq!(errors(&out), [("invalid_value".into(), Some("session.turn_detection.threshold".into()), Some("e7".into()))]);
+    assert_eq!(
+        errors(&out),
+        [("invalid_value".into(), Some("session.turn_detection.threshold".into()), Some("e7".into()))]
+    );
     assert_eq!(h.session.config().instructions, "", "a rejected update applies nothing");
 }
 
@@ -245,7 +262,10 @@ fn items_are_ordered_by_previous_item_id() {
     assert!(matches!(&events(&out)[0], ServerEvent::ItemCreated { previous_item_id: Some(p), .. } if p == "a"));
     let out = h.send(create("first", Some("root")));
     assert!(matches!(&events(&out)[0], ServerEvent::ItemCreated { previous_item_id: None, .. }));
-    assert_eq!(errors(&h.send(create("x", Some("nope"))))[0], ("item_not_found".into(), Some("previous_item_id".into()), None));
+    assert_eq!(
+        errors(&h.send(create("x", Some("nope"))))[0],
+        ("item_not_found".into(), Some("previous_item_id".into()), None)
+    );
     assert_eq!(errors(&h.send(create("a", None)))[0].0, "duplicate_item_id");
     // The LLM sees the conversation in that order.
     let out = h.send(json!({"type": "response.create"}));
@@ -264,7 +284,10 @@ fn retrieve_and_delete() {
     };
     let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": id}));
     assert!(matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "hello"));
-    assert_eq!(types(&h.send(json!({"type": "conversation.item.delete", "item_id": id}))), ["conversation.item.deleted"]);
+    assert_eq!(
+        types(&h.send(json!({"type": "conversation.item.delete", "item_id": id}))),
+        ["conversation.item.deleted"]
+    );
     assert_eq!(h.session.item_count(), 0);
     let out = h.send(json!({"type": "conversation.item.delete", "item_id": id, "event_id": "d2"}));
     assert_eq!(errors(&out), [("item_not_found".into(), Some("item_id".into()), Some("d2".into()))]);
@@ -275,7 +298,9 @@ fn retrieve_and_delete() {
 fn a_text_response_streams_then_completes() {
     let mut h = Harness::new();
     user_text(&mut h, "hi");
-    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"], "instructions": "Answer in French."}}));
+    let out = h.send(
+        json!({"type": "response.create", "response": {"modalities": ["text"], "instructions": "Answer in French."}}),
+    );
     assert_eq!(types(&out), ["response.created"]);
     let (job, req) = llm_job(&out);
     assert_eq!(req.instructions, "Answer in French.", "per-response overrides reach the model");
@@ -343,7 +368,9 @@ fn out_of_band_responses_stay_out_of_the_conversation() {
 #[test]
 fn token_cap_and_failures_end_the_response_with_their_status() {
     let mut h = Harness::new();
-    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"], "max_response_output_tokens": 1}}));
+    let out = h.send(
+        json!({"type": "response.create", "response": {"modalities": ["text"], "max_response_output_tokens": 1}}),
+    );
     let (job, req) = llm_job(&out);
     assert_eq!(req.max_output_tokens, Some(1));
     h.input(Input::Llm(job, LlmEvent::TextDelta("Cut".into())));
@@ -371,15 +398,24 @@ fn function_calls_stream_and_their_outputs_feed_the_next_response() {
     h.input(Input::Llm(job, LlmEvent::ToolCallArguments { call_id: "call_1".into(), delta: "7}".into() }));
     let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
     let r = done(&out);
-    assert!(matches!(&r.output[0].body, ItemBody::FunctionCall { arguments, call_id, .. } if arguments == "{\"id\":7}" && call_id == "call_1"));
+    assert!(
+        matches!(&r.output[0].body, ItemBody::FunctionCall { arguments, call_id, .. } if arguments == "{\"id\":7}" && call_id == "call_1")
+    );
     let evs = events(&h.out);
-    let deltas: Vec<_> = evs.iter().filter_map(|e| if let ServerEvent::FunctionCallArgumentsDelta { delta, .. } = e { Some(delta.as_str()) } else { None }).collect();
+    let deltas: Vec<_> = evs
+        .iter()
+        .filter_map(|e| {
+            if let ServerEvent::FunctionCallArgumentsDelta { delta, .. } = e { Some(delta.as_str()) } else { None }
+        })
+        .collect();
     assert_eq!(deltas, ["{\"id\":", "7}"]);
     assert!(evs.iter().any(|e| matches!(e, ServerEvent::FunctionCallArgumentsDone { name, .. } if name == "lookup")));
     h.send(json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "call_1", "output": "{\"status\":\"shipped\"}"}}));
     let out = h.send(json!({"type": "response.create"}));
     let (_, req) = llm_job(&out);
-    assert!(matches!(&req.items.last().unwrap().body, ItemBody::FunctionCallOutput { output, .. } if output.contains("shipped")));
+    assert!(
+        matches!(&req.items.last().unwrap().body, ItemBody::FunctionCallOutput { output, .. } if output.contains("shipped"))
+    );
 }
 
 #[test]
@@ -394,7 +430,12 @@ fn server_vad_commits_turns_with_prefix_padding_and_answers() {
     let out = h.audio(500, 0.0);
     assert_eq!(
         types(&out),
-        ["input_audio_buffer.speech_stopped", "input_audio_buffer.committed", "conversation.item.created", "response.created"]
+        [
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.committed",
+            "conversation.item.created",
+            "response.created"
+        ]
     );
     assert!(matches!(events(&out)[0], ServerEvent::SpeechStopped { audio_end_ms: 1_600, .. }));
     // 200 ms of prefix, 600 ms of speech, and the silence up to the decision (400 ms + 1 frame).
@@ -421,7 +462,9 @@ fn transcription_events_when_asked() {
     let out = h.input(Input::Asr(job, AsrEvent::Delta("hel".into())));
     assert_eq!(types(&out), ["conversation.item.input_audio_transcription.delta"]);
     let out = h.input(Input::Asr(job, AsrEvent::Done("hello".into())));
-    assert!(matches!(&events(&out)[0], ServerEvent::TranscriptionCompleted { transcript, .. } if transcript == "hello"));
+    assert!(
+        matches!(&events(&out)[0], ServerEvent::TranscriptionCompleted { transcript, .. } if transcript == "hello")
+    );
     h.audio(500, 0.9);
     let out = h.audio(700, 0.0);
     let (job, _) = asr_job(&out);
@@ -462,7 +505,13 @@ fn audio_is_chunked_and_converted_to_the_output_format() {
     let deltas = |outputs: &[Output]| -> Vec<usize> {
         events(outputs)
             .iter()
-            .filter_map(|e| if let ServerEvent::AudioDelta { delta, .. } = e { Some(B64.decode(delta).unwrap().len()) } else { None })
+            .filter_map(|e| {
+                if let ServerEvent::AudioDelta { delta, .. } = e {
+                    Some(B64.decode(delta).unwrap().len())
+                } else {
+                    None
+                }
+            })
             .collect()
     };
     assert_eq!(deltas(&h.out), [1_600; 3], "sent until 500 ms are queued ahead of playback");
@@ -479,7 +528,8 @@ fn audio_is_paced_on_the_playback_clock() {
     let (tts, _) = tts_jobs(&h.out)[0].clone();
     tts_audio(&mut h, tts, 10_000);
     h.input(Input::Tts(tts, TtsEvent::Done));
-    let sent = |outputs: &[Output]| events(outputs).iter().filter(|e| matches!(e, ServerEvent::AudioDelta { .. })).count();
+    let sent =
+        |outputs: &[Output]| events(outputs).iter().filter(|e| matches!(e, ServerEvent::AudioDelta { .. })).count();
     assert_eq!(sent(&h.out), 3);
     assert!(h.session.has_active_response(), "a response is in progress while it is spoken");
     let due = h.session.poll_timeout().expect("the session asks to be woken");
@@ -506,7 +556,13 @@ fn barge_in_cancels_and_truncates_at_what_was_played() {
     );
     assert!(out.contains(&Output::Cancel(tts)));
     assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "turn_detected" });
-    let truncated = evs.iter().find_map(|e| if let ServerEvent::ItemTruncated { item_id, audio_end_ms, .. } = e { Some((item_id.clone(), *audio_end_ms)) } else { None });
+    let truncated = evs.iter().find_map(|e| {
+        if let ServerEvent::ItemTruncated { item_id, audio_end_ms, .. } = e {
+            Some((item_id.clone(), *audio_end_ms))
+        } else {
+            None
+        }
+    });
     assert_eq!(truncated, Some((item_id.clone(), 600)));
     // 600 of the phrase's 2000 ms: the first 30% of its four words.
     let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
@@ -566,10 +622,14 @@ fn phrases_are_spoken_in_order_one_at_a_time() {
     }
     assert_eq!(spoken, ["First one.", "Second one!", "Third"]);
     let r = done(&h.out);
-    assert!(matches!(&r.output[0].body, ItemBody::Message { content, .. } if content == &[Content::Audio { transcript: "First one. Second one! Third".into() }]));
+    assert!(
+        matches!(&r.output[0].body, ItemBody::Message { content, .. } if content == &[Content::Audio { transcript: "First one. Second one! Third".into() }])
+    );
     let transcript: String = events(&h.out)
         .iter()
-        .filter_map(|e| if let ServerEvent::AudioTranscriptDelta { delta, .. } = e { Some(delta.clone()) } else { None })
+        .filter_map(
+            |e| if let ServerEvent::AudioTranscriptDelta { delta, .. } = e { Some(delta.clone()) } else { None },
+        )
         .collect();
     assert_eq!(transcript, "First one. Second one! Third");
 }
@@ -580,14 +640,22 @@ fn client_truncate_checks_the_audio_and_cuts_the_transcript() {
     let (item_id, tts) = speaking(&mut h, 1_000);
     finish_speaking(&mut h, tts, 1_000);
     h.advance(2_000);
-    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 2_500}));
+    let out = h.send(
+        json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 2_500}),
+    );
     assert_eq!(errors(&out)[0].1.as_deref(), Some("audio_end_ms"));
-    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 1, "audio_end_ms": 10}));
+    let out = h.send(
+        json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 1, "audio_end_ms": 10}),
+    );
     assert_eq!(errors(&out)[0].0, "invalid_truncate");
-    let out = h.send(json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 1_500}));
+    let out = h.send(
+        json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 1_500}),
+    );
     assert!(matches!(events(&out)[0], ServerEvent::ItemTruncated { audio_end_ms: 1_500, .. }));
     let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
-    assert!(matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "one two three four. five six"));
+    assert!(
+        matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "one two three four. five six")
+    );
     // A user item has no assistant audio.
     user_text(&mut h, "hello");
     let user_id = match events(&h.out).last().unwrap() {

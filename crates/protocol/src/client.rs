@@ -97,9 +97,8 @@ pub const CLIENT_EVENT_TYPES: &[&str] = &[
 
 /// Parses one text frame into a client event.
 pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        ProtocolError::invalid(code::INVALID_JSON, format!("The event is not valid JSON: {e}."))
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::invalid(code::INVALID_JSON, format!("The event is not valid JSON: {e}.")))?;
     parse_value(&value)
 }
 
@@ -168,9 +167,9 @@ fn parse_event(o: Obj<'_>) -> Result<ClientEvent, ProtocolError> {
             };
             ClientEvent::ResponseCreate(Box::new(options))
         }
-        "response.cancel" => ClientEvent::ResponseCancel {
-            response_id: o.str("response_id")?.value().map(str::to_owned),
-        },
+        "response.cancel" => {
+            ClientEvent::ResponseCancel { response_id: o.str("response_id")?.value().map(str::to_owned) }
+        }
         "output_audio_buffer.clear" => ClientEvent::OutputAudioClear,
         other => {
             return Err(ProtocolError::invalid(

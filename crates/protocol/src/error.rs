@@ -61,13 +61,7 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// A client mistake (`invalid_request_error`).
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ProtocolError {
-            kind: "invalid_request_error",
-            code,
-            message: message.into(),
-            param: None,
-            event_id: None,
-        }
+        ProtocolError { kind: "invalid_request_error", code, message: message.into(), param: None, event_id: None }
     }
 
     /// A failure on the server's side (`server_error`).

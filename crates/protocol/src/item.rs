@@ -201,9 +201,7 @@ impl Item {
     /// The joined text (or transcripts) of a message.
     pub fn text(&self) -> String {
         match &self.body {
-            ItemBody::Message { content, .. } => {
-                content.iter().filter_map(Content::text).collect::<Vec<_>>().join(" ")
-            }
+            ItemBody::Message { content, .. } => content.iter().filter_map(Content::text).collect::<Vec<_>>().join(" "),
             ItemBody::FunctionCall { arguments, .. } => arguments.clone(),
             ItemBody::FunctionCallOutput { output, .. } => output.clone(),
         }
@@ -236,14 +234,12 @@ impl Item {
         let o = Obj::expect(v, param)?;
         let id = o.str("id")?.value().map(str::to_owned);
         if let Some(id) = &id
-            && (id.is_empty() || id.len() > 64) {
-                return Err(bad_value(&o.param("id"), "Invalid item id: use 1 to 64 characters."));
-            }
-        let kind = one_of(
-            o.required_str("type")?,
-            &["message", "function_call", "function_call_output"],
-            &o.param("type"),
-        )?;
+            && (id.is_empty() || id.len() > 64)
+        {
+            return Err(bad_value(&o.param("id"), "Invalid item id: use 1 to 64 characters."));
+        }
+        let kind =
+            one_of(o.required_str("type")?, &["message", "function_call", "function_call_output"], &o.param("type"))?;
         let body = match kind {
             "message" => {
                 let role = match one_of(o.required_str("role")?, &["system", "user", "assistant"], &o.param("role"))? {
@@ -276,7 +272,12 @@ impl Item {
                     // Some clients send the output as a JSON value; keep its text.
                     Some(other) => other.to_string(),
                 };
-                ItemBody::FunctionCallOutput { call_id: as_str(o.raw("call_id").unwrap_or(&Value::Null), &o.param("call_id")).map_err(|_| o.missing("call_id"))?.to_owned(), output }
+                ItemBody::FunctionCallOutput {
+                    call_id: as_str(o.raw("call_id").unwrap_or(&Value::Null), &o.param("call_id"))
+                        .map_err(|_| o.missing("call_id"))?
+                        .to_owned(),
+                    output,
+                }
             }
         };
         Ok((id, body))

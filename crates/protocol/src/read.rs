@@ -179,21 +179,15 @@ impl<'a> Obj<'a> {
     pub fn strings(&self, key: &str) -> Result<Field<Vec<String>>, ProtocolError> {
         self.field(key, |v, p| {
             let arr = v.as_array().ok_or_else(|| wrong_type(p, "an array of strings", v))?;
-            arr.iter()
-                .enumerate()
-                .map(|(i, s)| as_str(s, &format!("{p}[{i}]")).map(str::to_owned))
-                .collect()
+            arr.iter().enumerate().map(|(i, s)| as_str(s, &format!("{p}[{i}]")).map(str::to_owned)).collect()
         })
     }
 
     /// The error for a required field that is absent or null.
     pub fn missing(&self, key: &str) -> ProtocolError {
         let param = self.param(key);
-        ProtocolError::invalid(
-            code::MISSING_REQUIRED_PARAMETER,
-            format!("Missing required parameter: '{param}'."),
-        )
-        .with_param(param)
+        ProtocolError::invalid(code::MISSING_REQUIRED_PARAMETER, format!("Missing required parameter: '{param}'."))
+            .with_param(param)
     }
 }
 

@@ -265,7 +265,9 @@ impl ServerEvent {
             ServerEvent::Warning { .. } => (dialect == Dialect::VoiceLive).then_some("warning"),
             ServerEvent::SessionCreated(_) => Some("session.created"),
             ServerEvent::SessionUpdated(_) => Some("session.updated"),
-            ServerEvent::ConversationCreated { .. } => (dialect != Dialect::VoiceLive).then_some("conversation.created"),
+            ServerEvent::ConversationCreated { .. } => {
+                (dialect != Dialect::VoiceLive).then_some("conversation.created")
+            }
             ServerEvent::AvatarConnecting { .. } => Some("session.avatar.connecting"),
             ServerEvent::InputAudioCommitted { .. } => Some("input_audio_buffer.committed"),
             ServerEvent::InputAudioCleared => Some("input_audio_buffer.cleared"),
@@ -277,9 +279,7 @@ impl ServerEvent {
             ServerEvent::ItemTruncated { .. } => Some("conversation.item.truncated"),
             ServerEvent::ItemDeleted { .. } => Some("conversation.item.deleted"),
             ServerEvent::TranscriptionDelta { .. } => Some("conversation.item.input_audio_transcription.delta"),
-            ServerEvent::TranscriptionCompleted { .. } => {
-                Some("conversation.item.input_audio_transcription.completed")
-            }
+            ServerEvent::TranscriptionCompleted { .. } => Some("conversation.item.input_audio_transcription.completed"),
             ServerEvent::TranscriptionFailed { .. } => Some("conversation.item.input_audio_transcription.failed"),
             ServerEvent::ResponseCreated(_) => Some("response.created"),
             ServerEvent::ResponseDone(_) => Some("response.done"),

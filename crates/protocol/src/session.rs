@@ -219,7 +219,11 @@ impl Voice {
     }
 
     fn to_json(&self, dialect: Dialect) -> Value {
-        let plain = self.kind.is_none() && self.rate.is_none() && self.pitch.is_none() && self.volume.is_none() && self.extra.is_empty();
+        let plain = self.kind.is_none()
+            && self.rate.is_none()
+            && self.pitch.is_none()
+            && self.volume.is_none()
+            && self.extra.is_empty();
         if dialect != Dialect::VoiceLive || plain {
             return Value::String(self.name.clone());
         }
@@ -300,7 +304,10 @@ impl TurnDetection {
         }
         let ms = |key: &str| -> Result<Option<u64>, ProtocolError> {
             match o.u64(key)?.value() {
-                Some(x) if x > 60_000 => Err(bad_value(&o.param(key), format!("Invalid value for '{}': {x} ms is more than 60000.", o.param(key)))),
+                Some(x) if x > 60_000 => Err(bad_value(
+                    &o.param(key),
+                    format!("Invalid value for '{}': {x} ms is more than 60000.", o.param(key)),
+                )),
                 other => Ok(other),
             }
         };
@@ -326,8 +333,15 @@ impl TurnDetection {
         for (k, val) in o.raw_map() {
             if !matches!(
                 k.as_str(),
-                "type" | "threshold" | "prefix_padding_ms" | "silence_duration_ms" | "speech_duration_ms"
-                    | "create_response" | "interrupt_response" | "auto_truncate" | "idle_timeout_ms"
+                "type"
+                    | "threshold"
+                    | "prefix_padding_ms"
+                    | "silence_duration_ms"
+                    | "speech_duration_ms"
+                    | "create_response"
+                    | "interrupt_response"
+                    | "auto_truncate"
+                    | "idle_timeout_ms"
             ) {
                 t.extra.insert(k.clone(), val.clone());
             }
@@ -801,9 +815,13 @@ impl SessionPatch {
             p.modalities = Field::Set(list);
         }
         if let Field::Set(m) = &p.modalities
-            && m == &[Modality::Audio] {
-                return Err(bad_value(&o.param("modalities"), "Invalid modalities: ['audio'] alone is not supported; use ['text', 'audio']."));
-            }
+            && m == &[Modality::Audio]
+        {
+            return Err(bad_value(
+                &o.param("modalities"),
+                "Invalid modalities: ['audio'] alone is not supported; use ['text', 'audio'].",
+            ));
+        }
         p.voice = o.field("voice", Voice::read)?;
         p.input_audio_format = o.field("input_audio_format", |v, path| AudioFormat::read(v, path, false))?;
         p.input_sampling_rate = match o.u64("input_audio_sampling_rate")?.value() {
@@ -853,7 +871,10 @@ impl SessionPatch {
             self.input_audio_transcription = i.field("transcription", Transcription::read)?;
             self.turn_detection = i.field("turn_detection", TurnDetection::read)?;
             if let Some(v) = i.raw("noise_reduction") {
-                self.extra.push(("input_audio_noise_reduction".into(), if v.is_null() { Field::Null } else { Field::Set(v.clone()) }));
+                self.extra.push((
+                    "input_audio_noise_reduction".into(),
+                    if v.is_null() { Field::Null } else { Field::Set(v.clone()) },
+                ));
             }
         }
         let output_path = audio.param("output");

@@ -95,8 +95,14 @@ fn beta_update_and_session_shape() {
 #[test]
 fn formats_in_every_spelling() {
     let mut config = SessionConfig::new("s", "m");
-    apply(&mut config, r#"{"type":"session.update","session":{"input_audio_format":"g711_alaw","output_audio_format":"pcm16_16000hz"}}"#);
-    assert_eq!((config.input_audio_format, config.output_audio_format), (AudioFormat::G711Alaw, AudioFormat::Pcm16 { rate: 16_000 }));
+    apply(
+        &mut config,
+        r#"{"type":"session.update","session":{"input_audio_format":"g711_alaw","output_audio_format":"pcm16_16000hz"}}"#,
+    );
+    assert_eq!(
+        (config.input_audio_format, config.output_audio_format),
+        (AudioFormat::G711Alaw, AudioFormat::Pcm16 { rate: 16_000 })
+    );
     assert_eq!(config.to_json(Dialect::VoiceLive)["output_audio_format"], "pcm16_16000hz");
     apply(&mut config, r#"{"type":"session.update","session":{"audio":{"input":{"format":{"type":"audio/pcmu"}}}}}"#);
     assert_eq!(config.input_audio_format, AudioFormat::G711Ulaw);
@@ -113,12 +119,19 @@ fn tolerant_reading() {
         _ => unreachable!(),
     }
     // Avatar and animation listed as modalities.
-    match parse(r#"{"type":"session.update","session":{"modalities":["text","audio","avatar","animation"]}}"#).unwrap().event {
-        ClientEvent::SessionUpdate(p) => assert_eq!(p.modalities, Field::Set(vec![Modality::Text, Modality::Audio, Modality::Avatar, Modality::Animation])),
+    match parse(r#"{"type":"session.update","session":{"modalities":["text","audio","avatar","animation"]}}"#)
+        .unwrap()
+        .event
+    {
+        ClientEvent::SessionUpdate(p) => assert_eq!(
+            p.modalities,
+            Field::Set(vec![Modality::Text, Modality::Audio, Modality::Avatar, Modality::Animation])
+        ),
         _ => unreachable!(),
     }
     // The Voice Live avatar connect and a numeric event id.
-    let msg = parse(r#"{"client_sdp": "eyJ0eXBlIjoib2ZmZXIifQ==", "type": "session.avatar.connect", "event_id": 42}"#).unwrap();
+    let msg = parse(r#"{"client_sdp": "eyJ0eXBlIjoib2ZmZXIifQ==", "type": "session.avatar.connect", "event_id": 42}"#)
+        .unwrap();
     assert_eq!(msg.event_id.as_deref(), Some("42"));
     assert!(matches!(msg.event, ClientEvent::AvatarConnect { .. }));
     // response.create with no response object at all.
@@ -132,17 +145,50 @@ fn errors_name_the_field_and_keep_the_event_id() {
         (r#"{"event_id":"e1"}"#, "missing_required_parameter", Some("type")),
         (r#"{"type":"input_audio_buffer.append","event_id":"e1","audio":"@@"}"#, "invalid_audio", Some("audio")),
         (r#"{"type":"input_audio_buffer.append","event_id":"e1","audio":5}"#, "invalid_type", Some("audio")),
-        (r#"{"type":"session.update","event_id":"e1","session":{"voice":{"type":"azure-standard","name":"x","rate":"fast"}}}"#, "invalid_value", Some("session.voice.rate")),
-        (r#"{"type":"session.update","event_id":"e1","session":{"voice":{"name":"x","rate":3}}}"#, "invalid_value", Some("session.voice.rate")),
-        (r#"{"type":"session.update","event_id":"e1","session":{"modalities":["audio"]}}"#, "invalid_value", Some("session.modalities")),
-        (r#"{"type":"session.update","event_id":"e1","session":{"tools":[{"type":"mcp","server_label":"x"}]}}"#, "unsupported_feature", Some("session.tools[0].type")),
-        (r#"{"type":"conversation.item.create","event_id":"e1","item":{"type":"message","role":"assistant","content":[{"type":"input_text","text":"x"}]}}"#, "invalid_value", Some("item.content[0].type")),
-        (r#"{"type":"conversation.item.truncate","event_id":"e1","item_id":"i","audio_end_ms":-5}"#, "invalid_value", Some("audio_end_ms")),
-        (r#"{"type":"conversation.item.truncate","event_id":"e1","item_id":"i","audio_end_ms":"x"}"#, "invalid_type", Some("audio_end_ms")),
+        (
+            r#"{"type":"session.update","event_id":"e1","session":{"voice":{"type":"azure-standard","name":"x","rate":"fast"}}}"#,
+            "invalid_value",
+            Some("session.voice.rate"),
+        ),
+        (
+            r#"{"type":"session.update","event_id":"e1","session":{"voice":{"name":"x","rate":3}}}"#,
+            "invalid_value",
+            Some("session.voice.rate"),
+        ),
+        (
+            r#"{"type":"session.update","event_id":"e1","session":{"modalities":["audio"]}}"#,
+            "invalid_value",
+            Some("session.modalities"),
+        ),
+        (
+            r#"{"type":"session.update","event_id":"e1","session":{"tools":[{"type":"mcp","server_label":"x"}]}}"#,
+            "unsupported_feature",
+            Some("session.tools[0].type"),
+        ),
+        (
+            r#"{"type":"conversation.item.create","event_id":"e1","item":{"type":"message","role":"assistant","content":[{"type":"input_text","text":"x"}]}}"#,
+            "invalid_value",
+            Some("item.content[0].type"),
+        ),
+        (
+            r#"{"type":"conversation.item.truncate","event_id":"e1","item_id":"i","audio_end_ms":-5}"#,
+            "invalid_value",
+            Some("audio_end_ms"),
+        ),
+        (
+            r#"{"type":"conversation.item.truncate","event_id":"e1","item_id":"i","audio_end_ms":"x"}"#,
+            "invalid_type",
+            Some("audio_end_ms"),
+        ),
     ];
     for (frame, code, param) in cases {
         let e = parse(frame).expect_err(frame);
-        assert_eq!((e.code, e.param.as_deref(), e.event_id.as_deref()), (*code, *param, Some("e1")), "{frame}: {}", e.message);
+        assert_eq!(
+            (e.code, e.param.as_deref(), e.event_id.as_deref()),
+            (*code, *param, Some("e1")),
+            "{frame}: {}",
+            e.message
+        );
     }
     let e = parse("[1,2]").unwrap_err();
     assert_eq!(e.code, "invalid_json");
@@ -164,7 +210,12 @@ fn event_names_follow_the_dialect() {
     assert_eq!(encoded(&delta, Dialect::Ga)["type"], "response.output_audio.delta");
     let text = ServerEvent::TextDone { at: at(), text: "t".into() };
     assert_eq!(encoded(&text, Dialect::Ga)["type"], "response.output_text.done");
-    let item = Item::message("item_1", Role::Assistant, vec![Content::Audio { transcript: "hi".into() }], ItemStatus::Completed);
+    let item = Item::message(
+        "item_1",
+        Role::Assistant,
+        vec![Content::Audio { transcript: "hi".into() }],
+        ItemStatus::Completed,
+    );
     let created = ServerEvent::ItemCreated { previous_item_id: None, item: item.clone() };
     assert_eq!(encoded(&created, Dialect::Beta)["type"], "conversation.item.created");
     assert_eq!(encoded(&created, Dialect::Beta)["item"]["content"][0]["type"], "audio");
@@ -210,9 +261,19 @@ fn response_done_carries_every_nested_object_strict_clients_read() {
 
 #[test]
 fn errors_and_transcripts_have_their_required_fields() {
-    let e = brazen_protocol::ProtocolError::invalid("invalid_value", "bad").with_param("session.voice").with_event_id(Some("c1"));
+    let e = brazen_protocol::ProtocolError::invalid("invalid_value", "bad")
+        .with_param("session.voice")
+        .with_event_id(Some("c1"));
     let v = encoded(&ServerEvent::Error(e), Dialect::Ga);
-    assert_eq!(v["error"], json!({"type": "invalid_request_error", "code": "invalid_value", "message": "bad", "param": "session.voice", "event_id": "c1"}));
-    let t = ServerEvent::TranscriptionCompleted { item_id: "i".into(), content_index: 0, transcript: "hi".into(), audio_seconds: 1.5 };
+    assert_eq!(
+        v["error"],
+        json!({"type": "invalid_request_error", "code": "invalid_value", "message": "bad", "param": "session.voice", "event_id": "c1"})
+    );
+    let t = ServerEvent::TranscriptionCompleted {
+        item_id: "i".into(),
+        content_index: 0,
+        transcript: "hi".into(),
+        audio_seconds: 1.5,
+    };
     assert_eq!(encoded(&t, Dialect::Ga)["usage"], json!({"type": "duration", "seconds": 1.5}));
 }

@@ -18,7 +18,9 @@ pub fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String>
             return Some(token.trim().to_owned());
         }
     }
-    if let Some(k) = offered_protocols(headers).into_iter().find_map(|p| p.strip_prefix(KEY_PROTOCOL).map(str::to_owned)) {
+    if let Some(k) =
+        offered_protocols(headers).into_iter().find_map(|p| p.strip_prefix(KEY_PROTOCOL).map(str::to_owned))
+    {
         return Some(k);
     }
     query?.split('&').find_map(|pair| {

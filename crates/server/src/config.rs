@@ -64,9 +64,7 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment
-        .merge(Env::prefixed("BRAZEN_").only(ENV_KEYS))
-        .merge(Serialized::defaults(overrides));
+    figment = figment.merge(Env::prefixed("BRAZEN_").only(ENV_KEYS)).merge(Serialized::defaults(overrides));
     figment.extract().map_err(|e| format!("invalid configuration: {e}"))
 }
 

@@ -25,15 +25,20 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let sessions_active = IntGauge::new("brazen_sessions_active", "Realtime sessions open now").expect("valid metric");
+        let sessions_active =
+            IntGauge::new("brazen_sessions_active", "Realtime sessions open now").expect("valid metric");
         let sessions_total =
-            IntCounterVec::new(Opts::new("brazen_sessions_total", "Realtime sessions opened"), &["dialect"]).expect("valid metric");
+            IntCounterVec::new(Opts::new("brazen_sessions_total", "Realtime sessions opened"), &["dialect"])
+                .expect("valid metric");
         let refused_total =
-            IntCounterVec::new(Opts::new("brazen_connections_refused_total", "Connections refused"), &["reason"]).expect("valid metric");
-        let client_events_total = IntCounter::new("brazen_client_events_total", "Client events received").expect("valid metric");
-        let server_events_total = IntCounter::new("brazen_server_events_total", "Server events sent").expect("valid metric");
-        let errors_total =
-            IntCounterVec::new(Opts::new("brazen_error_events_total", "error events sent"), &["code"]).expect("valid metric");
+            IntCounterVec::new(Opts::new("brazen_connections_refused_total", "Connections refused"), &["reason"])
+                .expect("valid metric");
+        let client_events_total =
+            IntCounter::new("brazen_client_events_total", "Client events received").expect("valid metric");
+        let server_events_total =
+            IntCounter::new("brazen_server_events_total", "Server events sent").expect("valid metric");
+        let errors_total = IntCounterVec::new(Opts::new("brazen_error_events_total", "error events sent"), &["code"])
+            .expect("valid metric");
         let handle_seconds = Histogram::with_opts(
             HistogramOpts::new("brazen_event_handle_seconds", "Client frame in to its events sent")
                 .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]),

@@ -30,7 +30,8 @@ impl Server {
             .expect("brazen starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
+        let addr =
+            line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         Server { child, port }
@@ -175,8 +176,18 @@ async fn each_path_speaks_its_dialect() {
         ("/v1/realtime", vec![("openai-beta", "realtime=v1")], "response.text.delta", "conversation.item.created"),
         ("/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
         ("/openai/v1/realtime", vec![], "response.output_text.delta", "conversation.item.added"),
-        ("/openai/realtime?api-version=2025-04-01-preview&deployment=d", vec![], "response.output_text.delta", "conversation.item.added"),
-        ("/openai/realtime?api-version=2025-04-01-preview", vec![("openai-beta", "realtime=v1")], "response.text.delta", "conversation.item.created"),
+        (
+            "/openai/realtime?api-version=2025-04-01-preview&deployment=d",
+            vec![],
+            "response.output_text.delta",
+            "conversation.item.added",
+        ),
+        (
+            "/openai/realtime?api-version=2025-04-01-preview",
+            vec![("openai-beta", "realtime=v1")],
+            "response.text.delta",
+            "conversation.item.created",
+        ),
     ];
     for (path, headers, delta, created) in cases {
         let (mut ws, _) = connect(server.port, path, &headers).await.unwrap();
@@ -184,7 +195,8 @@ async fn each_path_speaks_its_dialect() {
         let events = text_turn(&mut ws, "hi").await;
         let types: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
         assert!(types.contains(&delta.to_owned()) && types.contains(&created.to_owned()), "{path}: {types:?}");
-        let answer: String = events.iter().filter(|e| e["type"] == delta).map(|e| e["delta"].as_str().unwrap()).collect();
+        let answer: String =
+            events.iter().filter(|e| e["type"] == delta).map(|e| e["delta"].as_str().unwrap()).collect();
         assert_eq!(answer, "You said: hi", "{path}");
     }
 }
@@ -194,7 +206,8 @@ async fn a_ga_session_update_switches_the_connection_to_ga() {
     let server = Server::start(&[]);
     let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
     until(&mut ws, "session.created").await;
-    send(&mut ws, json!({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})).await;
+    send(&mut ws, json!({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+        .await;
     let updated = until(&mut ws, "session.updated").await.pop().unwrap();
     assert_eq!(updated["session"]["type"], "realtime");
     let events = text_turn(&mut ws, "x").await;
@@ -233,7 +246,11 @@ async fn bad_input_is_answered_and_the_session_survives() {
     expect_error(&mut ws, "invalid_audio").await;
     send(&mut ws, json!({"type": "input_audio_buffer.commit", "event_id": "c"})).await;
     expect_error(&mut ws, "input_audio_buffer_commit_empty").await;
-    send(&mut ws, json!({"type": "conversation.item.truncate", "item_id": "missing", "content_index": 0, "audio_end_ms": 10})).await;
+    send(
+        &mut ws,
+        json!({"type": "conversation.item.truncate", "item_id": "missing", "content_index": 0, "audio_end_ms": 10}),
+    )
+    .await;
     expect_error(&mut ws, "item_not_found").await;
     ws.send(Message::Binary(Bytes::from_static(&[0xff, 0xfe, 0x00]))).await.unwrap();
     expect_error(&mut ws, "unsupported_frame").await;
@@ -246,7 +263,11 @@ async fn bad_input_is_answered_and_the_session_survives() {
     let rejected = events.iter().find(|e| e["type"] == "error").expect("the second response.create is refused");
     assert_eq!(rejected["error"]["code"], "conversation_already_has_active_response");
     let item_id = events.iter().find(|e| e["type"] == "response.output_item.done").unwrap()["item"]["id"].clone();
-    send(&mut ws, json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 999_999})).await;
+    send(
+        &mut ws,
+        json!({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 999_999}),
+    )
+    .await;
     assert_eq!(expect_error(&mut ws, "invalid_truncate").await["error"]["param"], "audio_end_ms");
 
     // A frame over 15 MiB.
