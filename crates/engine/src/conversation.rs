@@ -100,6 +100,12 @@ impl Conversation {
         Ok(previous)
     }
 
+    /// The id of the item before this one (`None` for the first, or an unknown id).
+    pub fn previous_id(&self, id: &str) -> Option<String> {
+        let i = self.index(id)?;
+        i.checked_sub(1).map(|p| self.entries[p].item.id.clone())
+    }
+
     /// The entry with this id.
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.index(id).map(|i| &self.entries[i])

@@ -129,7 +129,7 @@ impl Llm for EchoLlm {
                 }
             }
             EchoReply::Call { name, arguments } => {
-                let call_id = format!("call_{:016x}", fxhash(&(input_tokens, &name, &arguments)));
+                let call_id = format!("call_{:016x}", stable_hash(&(input_tokens, &name, &arguments)));
                 events.push(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
                 for piece in arguments.as_bytes().chunks(16) {
                     let delta = String::from_utf8_lossy(piece).into_owned();
@@ -144,8 +144,8 @@ impl Llm for EchoLlm {
     }
 }
 
-/// A small deterministic hash for call ids.
-fn fxhash<T: std::hash::Hash>(value: &T) -> u64 {
+/// A hash that is the same in every run (SipHash with fixed keys), for call ids.
+fn stable_hash<T: std::hash::Hash>(value: &T) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
 }

@@ -398,11 +398,7 @@ impl Session {
     }
 
     fn decode_input(&self, bytes: &[u8], param: &str) -> Result<Vec<i16>, ProtocolError> {
-        let format = match self.config.input_audio_format {
-            AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,
-            AudioFormat::G711Ulaw => SampleFormat::Ulaw,
-            AudioFormat::G711Alaw => SampleFormat::Alaw,
-        };
+        let format = sample_format(self.config.input_audio_format);
         let mut samples = Vec::with_capacity(bytes.len() / format.bytes_per_sample());
         format.decode_into(bytes, &mut samples).map_err(|e| {
             ProtocolError::invalid(code::INVALID_AUDIO, format!("Invalid audio for input format pcm16: {e}."))
@@ -867,6 +863,10 @@ impl Session {
             return;
         }
         match event {
+            TtsEvent::Audio { sample_rate: 0, .. } => {
+                let error = ProtocolError::server(code::ENGINE_ERROR, "Speech synthesis returned audio at 0 Hz.");
+                self.close_response(ResponseStatus::Failed { error });
+            }
             TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate),
             TtsEvent::Done => {
                 if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
@@ -900,11 +900,7 @@ impl Session {
         if let Some((_, r)) = m.resampler.as_mut() {
             r.process_i16(&samples, &mut converted);
         }
-        let wire = match format {
-            AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,
-            AudioFormat::G711Ulaw => SampleFormat::Ulaw,
-            AudioFormat::G711Alaw => SampleFormat::Alaw,
-        };
+        let wire = sample_format(format);
         // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a
         // proportional share of its words.
         let synthesised = converted.len() as f64 * 1000.0 / out_rate as f64;
@@ -1037,7 +1033,6 @@ impl Session {
             output.push((call.output_index, item));
         }
         output.sort_by_key(|(i, _)| *i);
-        let last = self.conversation.last_id();
         for (output_index, item) in &output {
             self.emit(ServerEvent::OutputItemDone {
                 response_id: a.id.clone(),
@@ -1045,7 +1040,8 @@ impl Session {
                 item: item.clone(),
             });
             if a.in_conversation && self.conversation.contains(&item.id) {
-                self.emit(ServerEvent::ItemDone { previous_item_id: last.clone(), item: item.clone() });
+                let previous_item_id = self.conversation.previous_id(&item.id);
+                self.emit(ServerEvent::ItemDone { previous_item_id, item: item.clone() });
             }
         }
         let usage = self.usage(&a, &output);
@@ -1069,6 +1065,15 @@ impl Session {
             output_text_tokens: a.llm_usage.output_tokens,
             output_audio_tokens: (audio_out_ms / 1000.0 * AUDIO_OUT_TOKENS_PER_S).round() as u64,
         }
+    }
+}
+
+/// How samples of a wire format are laid out in bytes.
+fn sample_format(format: AudioFormat) -> SampleFormat {
+    match format {
+        AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,
+        AudioFormat::G711Ulaw => SampleFormat::Ulaw,
+        AudioFormat::G711Alaw => SampleFormat::Alaw,
     }
 }
 

@@ -667,6 +667,39 @@ fn client_truncate_checks_the_audio_and_cuts_the_transcript() {
 }
 
 #[test]
+fn item_done_names_each_items_own_predecessor() {
+    let mut h = Harness::new();
+    user_text(&mut h, "hi");
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hello".into())));
+    h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "c".into(), name: "f".into() }));
+    let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+    let done: Vec<(Option<String>, String)> = events(&out)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::ItemDone { previous_item_id, item } => Some((previous_item_id, item.id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[1].0.as_ref(), Some(&done[0].1), "the call follows the message");
+    assert_ne!(done[0].0, None, "the message follows the user's item");
+    assert_ne!(done[0].0.as_ref(), Some(&done[1].1));
+}
+
+#[test]
+fn an_engine_returning_audio_at_0_hz_fails_the_response() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hi there. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    let out = h.input(Input::Tts(tts, TtsEvent::Audio { samples: vec![0; 10], sample_rate: 0 }));
+    assert!(matches!(done(&out).status, ResponseStatus::Failed { .. }));
+}
+
+#[test]
 fn pre_generated_messages_are_spoken_without_the_model() {
     let mut h = Harness::new();
     let out = h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": {"content": [{"type": "text", "text": "Welcome back."}]}}}));
