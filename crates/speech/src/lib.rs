@@ -1,0 +1,32 @@
+//! Speech engines on ONNX Runtime: the Silero voice-activity detector now; Whisper ASR and
+//! Piper/Kokoro TTS next. ONNX Runtime is loaded at run time from the shared library that
+//! `brazen models install` places in the model store (`ort` with `load-dynamic`), so the build
+//! needs no native library and no download.
+
+mod onnx;
+mod silero;
+
+pub use onnx::environment;
+pub use silero::SileroVad;
+
+/// What can go wrong loading or running a speech engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    /// ONNX Runtime could not be loaded or failed.
+    #[error("ONNX Runtime: {0}")]
+    Onnx(String),
+    /// The model file is not what the engine expects.
+    #[error("model {path}: {message}")]
+    Model {
+        /// Which file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl From<ort::Error> for SpeechError {
+    fn from(e: ort::Error) -> Self {
+        SpeechError::Onnx(e.to_string())
+    }
+}
