@@ -7,7 +7,7 @@ mod onnx;
 mod silero;
 
 pub use onnx::environment;
-pub use silero::SileroVad;
+pub use silero::{SileroModel, SileroVad};
 
 /// What can go wrong loading or running a speech engine.
 #[derive(Debug, thiserror::Error)]

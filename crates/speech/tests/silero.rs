@@ -2,7 +2,7 @@
 
 use brazen_audio::{Resampler, Vad, VadStream};
 use brazen_models::{Manifest, Store, progress};
-use brazen_speech::SileroVad;
+use brazen_speech::{SileroModel, SileroVad};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -68,4 +68,21 @@ fn silero_drives_a_vad_stream_at_24_khz_and_resets() {
     let mut vad = SileroVad::load(&model, &runtime).unwrap();
     assert_eq!(vad.process(&[0.5; 100]), 0.0, "a wrong frame length is refused, not a panic");
     assert_eq!(vad.failures(), 1);
+}
+
+#[test]
+fn conversations_sharing_a_model_keep_their_own_state() {
+    let (model, runtime) = models();
+    let shared = SileroModel::load(&model, &runtime).unwrap();
+    let talk = speech("Can you help me with a refund?");
+    let (mut a, mut b, mut alone) = (shared.detector(), shared.detector(), SileroVad::load(&model, &runtime).unwrap());
+    let silence = vec![0.0f32; 512];
+    for frame in talk.chunks_exact(512) {
+        // `a` hears the speech, `b` hears silence at the same time, on the same sessions.
+        let pa = a.process(frame);
+        let pb = b.process(&silence);
+        let p = alone.process(frame);
+        assert!((pa - p).abs() < 1e-4, "sharing the model changes nothing: {pa} vs {p}");
+        assert!(pb < 0.2, "{pb}");
+    }
 }
