@@ -19,11 +19,14 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// Makes one voice-activity detector per session.
+pub type VadFactory = Arc<dyn Fn() -> Box<dyn Vad> + Send + Sync>;
+
 /// The engines a session uses.
 #[derive(Clone)]
 pub struct Engines {
-    /// What `/health` reports (`echo` until real models are wired in).
-    pub name: &'static str,
+    /// Which engine serves each stage, as `/health` reports it.
+    pub names: EngineNames,
     /// Speech recognition.
     pub asr: Arc<dyn Asr>,
     /// The language model.
@@ -31,20 +34,40 @@ pub struct Engines {
     /// Speech synthesis.
     pub tts: Arc<dyn Tts>,
     /// Makes one voice-activity detector per session.
-    pub vad: fn() -> Box<dyn Vad>,
+    pub vad: VadFactory,
+}
+
+/// The engine behind each stage, for `/health` and the start-up log.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EngineNames {
+    /// Voice-activity detection.
+    pub vad: &'static str,
+    /// Speech recognition.
+    pub asr: &'static str,
+    /// The language model.
+    pub llm: &'static str,
+    /// Speech synthesis.
+    pub tts: &'static str,
 }
 
 impl Engines {
-    /// The echo engines (see `brazen_engine::echo`).
+    /// The echo engines (see `brazen_engine::echo`) with the energy VAD.
     pub fn echo() -> Self {
         use brazen_engine::echo::{EchoAsr, EchoLlm, ToneTts};
         Engines {
-            name: "echo",
+            names: EngineNames { vad: "energy", asr: "echo", llm: "echo", tts: "tone" },
             asr: Arc::new(EchoAsr),
             llm: Arc::new(EchoLlm),
             tts: Arc::new(ToneTts),
-            vad: || Box::new(brazen_audio::EnergyVad),
+            vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
         }
+    }
+
+    /// The same engines with another voice-activity detector.
+    pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
+        self.names.vad = name;
+        self.vad = vad;
+        self
     }
 }
 
@@ -105,18 +128,14 @@ impl Drop for SessionSlot {
 /// The router: `/health`, `/metrics`, and the Realtime WebSocket at any path ending in
 /// `/voice-live/realtime`, `/v1/realtime`, `/openai/realtime` or `/openai/v1/realtime`.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .fallback(realtime)
-        .with_state(state)
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).fallback(realtime).with_state(state)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     axum::Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "engine": state.engines.name,
+        "engines": state.engines.names,
         "sessions": state.sessions.load(Ordering::Relaxed),
         "auth": !state.config.api_keys.is_empty(),
     }))
@@ -172,7 +191,9 @@ async fn realtime(
         let key = auth::presented_key(&headers, query);
         if !auth::key_accepted(&state.config.api_keys, key.as_deref()) {
             state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
-            let message = if key.is_some() { "The API key is not valid." } else {
+            let message = if key.is_some() {
+                "The API key is not valid."
+            } else {
                 "Missing API key: send it as the api-key header, Authorization: Bearer, the api-key query parameter, or the openai-insecure-api-key.<key> subprotocol."
             };
             return json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
@@ -181,12 +202,20 @@ async fn realtime(
     let upgrade = match upgrade {
         Ok(u) => u,
         Err(e) => {
-            return json_error(StatusCode::BAD_REQUEST, "websocket_required", &format!("This endpoint takes a WebSocket upgrade: {e}."));
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "websocket_required",
+                &format!("This endpoint takes a WebSocket upgrade: {e}."),
+            );
         }
     };
     let Some(slot) = state.admit_session() else {
         state.metrics.refused_total.with_label_values(&["capacity"]).inc();
-        return json_error(StatusCode::SERVICE_UNAVAILABLE, "capacity", "The server is at its session limit; try again later.");
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "capacity",
+            "The server is at its session limit; try again later.",
+        );
     };
     let model = query
         .and_then(|q| {

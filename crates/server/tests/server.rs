@@ -19,9 +19,12 @@ struct Server {
 }
 
 impl Server {
+    /// Starts with the energy VAD (no models needed) unless `args` choose another.
     fn start(args: &[&str]) -> Server {
+        let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
             .args(["serve", "--port", "0"])
+            .args(vad)
             .args(args)
             .env_remove("BRAZEN_API_KEYS")
             .stdout(Stdio::piped())
@@ -123,7 +126,8 @@ fn health_metrics_and_unknown_paths() {
     let (status, body) = server.get("/health");
     assert_eq!(status, 200);
     let health: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((health["status"].as_str(), health["engine"].as_str()), (Some("ok"), Some("echo")));
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["engines"], json!({"vad": "energy", "asr": "echo", "llm": "echo", "tts": "tone"}));
     let (status, body) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(body.contains("brazen_sessions_active 0"), "{body}");
@@ -331,7 +335,11 @@ fn models_cli_lists_the_manifest_and_names_unknown_models() {
     let dir = std::env::temp_dir().join(format!("brazen-models-cli-{}", std::process::id()));
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_brazen")).args(args).output().expect("brazen runs");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let dir_arg = dir.to_str().unwrap();
     let (code, stdout, _) = run(&["models", "list", "--dir", dir_arg]);
@@ -344,4 +352,49 @@ fn models_cli_lists_the_manifest_and_names_unknown_models() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no model named \"no-such-model\""), "{stderr}");
     assert!(!dir.join("no-such-model").exists());
+}
+
+#[tokio::test]
+async fn silero_vad_serves_a_spoken_turn() {
+    // The models come from the registries into the default store (once).
+    let server = Server::start(&["--vad", "silero"]);
+    let (_, body) = server.get("/health");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["engines"]["vad"], "silero");
+    let out = Command::new("espeak-ng").args(["-v", "en-us", "--stdout", "Where is my order?"]).output().unwrap();
+    let wav = out.stdout;
+    let rate = u32::from_le_bytes(wav[24..28].try_into().unwrap());
+    let data = wav.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let speech: Vec<i16> = wav[data..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    // To 24 kHz by repeating/skipping samples: plenty for a detector.
+    let at24: Vec<i16> =
+        (0..speech.len() * 24_000 / rate as usize).map(|i| speech[i * rate as usize / 24_000]).collect();
+    let audio = [vec![0i16; 12_000], at24, vec![0i16; 36_000]].concat();
+    let (mut ws, _) = connect(server.port, "/v1/realtime", &[("openai-beta", "realtime=v1")]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    for chunk in audio.chunks(2_400) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        send(&mut ws, json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})).await;
+    }
+    let events = until(&mut ws, "input_audio_buffer.committed").await;
+    let started = events.iter().find(|e| e["type"] == "input_audio_buffer.speech_started").expect("speech detected");
+    let start_ms = started["audio_start_ms"].as_u64().unwrap();
+    assert!((400..800).contains(&start_ms), "speech starts at 500 ms, detected at {start_ms}");
+    assert_eq!(events.iter().filter(|e| e["type"] == "input_audio_buffer.speech_started").count(), 1);
+}
+
+#[test]
+fn without_models_or_registries_serve_says_what_to_run() {
+    let dir = std::env::temp_dir().join(format!("brazen-no-models-{}", std::process::id()));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        .args(["serve", "--port", "0", "--vad", "silero", "--models-dir", dir.to_str().unwrap()])
+        .env("BRAZEN_PYPI_URL", format!("http://127.0.0.1:{closed}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("brazen models install --only silero-vad"), "{stderr}");
+    assert!(stderr.contains("--vad energy"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never said it was listening");
+    assert!(!dir.join("silero-vad").exists());
 }
