@@ -4,9 +4,11 @@
 //! needs no native library and no download.
 
 mod onnx;
+mod piper;
 mod silero;
 
 pub use onnx::environment;
+pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
 
 /// What can go wrong loading or running a speech engine.
@@ -15,6 +17,9 @@ pub enum SpeechError {
     /// ONNX Runtime could not be loaded or failed.
     #[error("ONNX Runtime: {0}")]
     Onnx(String),
+    /// The phonemizer (espeak-ng) is missing or failed.
+    #[error("phonemizer: {0}")]
+    Phonemizer(String),
     /// The model file is not what the engine expects.
     #[error("model {path}: {message}")]
     Model {

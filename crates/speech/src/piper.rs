@@ -1,0 +1,153 @@
+//! Piper voices (VITS, ONNX): text → espeak-ng IPA → phoneme ids → 16-bit audio.
+//!
+//! The phonemizer is the `espeak-ng` program, run as a separate process (it is GPL; brazen does
+//! not link it). espeak-ng prints one line of IPA per clause and drops the punctuation, so the
+//! text's clause punctuation is put back after each line, as Piper's own phonemizer does. The
+//! ids follow Piper: `^ _ (id _)* $` over the NFD-decomposed IPA.
+
+use crate::{SpeechError, onnx};
+use ort::session::Session;
+use ort::value::Tensor;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use unicode_normalization::UnicodeNormalization;
+
+/// A loaded Piper voice.
+pub struct PiperVoice {
+    session: Mutex<Session>,
+    ids: HashMap<char, Vec<i64>>,
+    sample_rate: u32,
+    noise_scale: f32,
+    length_scale: f32,
+    noise_w: f32,
+    espeak_voice: String,
+}
+
+const CLAUSE_PUNCTUATION: &[char] = &[',', '.', '!', '?', ';', ':'];
+
+impl PiperVoice {
+    /// Loads a voice (`*.onnx` and its `*.onnx.json`) on the ONNX Runtime library at `runtime`.
+    pub fn load(model: &Path, config: &Path, runtime: &Path) -> Result<PiperVoice, SpeechError> {
+        let bad = |path: &Path, message: String| SpeechError::Model { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(config).map_err(|e| bad(config, e.to_string()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(config, e.to_string()))?;
+        let mut ids = HashMap::new();
+        for (symbol, id) in json["phoneme_id_map"].as_object().ok_or_else(|| bad(config, "no phoneme_id_map".into()))? {
+            let mut chars = symbol.chars();
+            let (Some(c), None) = (chars.next(), chars.next()) else { continue };
+            let list: Vec<i64> = id.as_array().into_iter().flatten().filter_map(|v| v.as_i64()).collect();
+            ids.insert(c, list);
+        }
+        for required in ['^', '_', '$'] {
+            if !ids.contains_key(&required) {
+                return Err(bad(config, format!("phoneme_id_map lacks {required:?}")));
+            }
+        }
+        let f = |key: &str, default: f64| json["inference"][key].as_f64().unwrap_or(default) as f32;
+        let env = onnx::environment(runtime)?;
+        let session = Session::builder(env)?
+            .with_intra_threads(2)
+            .map_err(ort::Error::<()>::from)?
+            .commit_from_file(model)
+            .map_err(|e| bad(model, e.to_string()))?;
+        Ok(PiperVoice {
+            session: Mutex::new(session),
+            ids,
+            sample_rate: json["audio"]["sample_rate"].as_u64().unwrap_or(22_050) as u32,
+            noise_scale: f("noise_scale", 0.667),
+            length_scale: f("length_scale", 1.0),
+            noise_w: f("noise_w", 0.8),
+            espeak_voice: json["espeak"]["voice"].as_str().unwrap_or("en-us").to_owned(),
+        })
+    }
+
+    /// The voice's sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// The IPA of `text`, clause punctuation kept.
+    pub fn phonemes(&self, text: &str) -> Result<String, SpeechError> {
+        let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let mut child = Command::new("espeak-ng")
+            .args(["-q", "--ipa", "-v", &self.espeak_voice])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                SpeechError::Phonemizer(format!(
+                    "cannot run espeak-ng ({e}); install it with `apt-get install espeak-ng`"
+                ))
+            })?;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(text.as_bytes()).map_err(|e| SpeechError::Phonemizer(e.to_string()))?;
+        drop(stdin);
+        let out = child.wait_with_output().map_err(|e| SpeechError::Phonemizer(e.to_string()))?;
+        if !out.status.success() {
+            return Err(SpeechError::Phonemizer(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+        }
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        // The punctuation that ends each clause, in order (a '.' inside "59.99" ends none).
+        let chars: Vec<char> = text.trim_end().chars().collect();
+        let marks: Vec<char> = chars
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| CLAUSE_PUNCTUATION.contains(c) && chars.get(i + 1).is_none_or(|n| n.is_whitespace()))
+            .map(|(_, c)| *c)
+            .collect();
+        let mut ipa = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                ipa.push(' ');
+            }
+            ipa.push_str(line);
+            if let Some(mark) = marks.get(i) {
+                ipa.push(*mark);
+            }
+        }
+        Ok(ipa)
+    }
+
+    /// Piper phoneme ids of an IPA string: `^ _ (id _)* $`; unknown symbols are skipped.
+    pub fn ids(&self, phonemes: &str) -> Vec<i64> {
+        let mut out = self.ids[&'^'].clone();
+        out.extend(&self.ids[&'_']);
+        for c in phonemes.nfd() {
+            if let Some(id) = self.ids.get(&c) {
+                out.extend(id);
+                out.extend(&self.ids[&'_']);
+            }
+        }
+        out.extend(&self.ids[&'$']);
+        out
+    }
+
+    /// Speaks `text` at `rate` (1.0 = normal, 0.5–1.5) as 16-bit samples at
+    /// [`PiperVoice::sample_rate`].
+    pub fn synthesize(&self, text: &str, rate: f32) -> Result<Vec<i16>, SpeechError> {
+        let phonemes = self.phonemes(text)?;
+        if phonemes.chars().all(|c| c.is_whitespace() || CLAUSE_PUNCTUATION.contains(&c)) {
+            return Ok(Vec::new());
+        }
+        let ids = self.ids(&phonemes);
+        let n = ids.len();
+        let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.5, 1.5), self.noise_w];
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session.run(ort::inputs![
+            "input" => Tensor::from_array(([1usize, n], ids))?,
+            "input_lengths" => Tensor::from_array(([1usize], vec![n as i64]))?,
+            "scales" => Tensor::from_array(([3usize], scales))?,
+        ])?;
+        let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
+        Ok(audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect())
+    }
+}

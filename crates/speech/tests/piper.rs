@@ -1,0 +1,55 @@
+//! Piper on the installed voice: phonemes, ids, and speech that the Silero VAD hears as speech.
+
+use brazen_audio::{Resampler, Vad};
+use brazen_models::{Manifest, Store, progress};
+use brazen_speech::{PiperVoice, SileroVad};
+
+fn install(name: &str) -> std::path::PathBuf {
+    let store = Store::new(Store::default_root());
+    store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap()
+}
+
+fn voice() -> PiperVoice {
+    let dir = install("piper-en-us-joe-medium");
+    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort).unwrap()
+}
+
+#[test]
+fn phonemes_keep_clause_punctuation_and_map_to_piper_ids() {
+    let v = voice();
+    let ipa = v.phonemes("Hello, your order has shipped. It costs $59.99!").unwrap();
+    assert!(ipa.starts_with("həlˈoʊ,"), "{ipa}");
+    assert!(ipa.contains("ʃˈɪpt. ") && ipa.ends_with('!'), "{ipa}");
+    assert!(ipa.contains("fˈɪfti"), "numbers are read out: {ipa}");
+    let ids = v.ids("hə");
+    assert_eq!(ids.first(), Some(&1), "^");
+    assert_eq!(ids.last(), Some(&2), "$");
+    assert_eq!(ids.len(), 2 + 2 * 2 + 1, "^ _ h _ ə _ $");
+    let leading_dash = v.phonemes("-v and --help are words here").unwrap();
+    assert!(leading_dash.contains("hˈɛlp"), "text is never taken for options: {leading_dash}");
+}
+
+#[test]
+fn piper_speaks_what_a_detector_hears_as_speech() {
+    let v = voice();
+    let text = "Your order shipped yesterday and will arrive on Monday.";
+    let audio = v.synthesize(text, 1.0).unwrap();
+    let seconds = audio.len() as f64 / v.sample_rate() as f64;
+    assert!((1.5..6.0).contains(&seconds), "{seconds} s for {} characters", text.len());
+    let slower = v.synthesize(text, 0.5).unwrap();
+    assert!(slower.len() as f64 > audio.len() as f64 * 1.5, "rate 0.5 speaks slower");
+    assert!(v.synthesize(" , . ", 1.0).unwrap().is_empty());
+
+    let floats: Vec<f32> = audio.iter().map(|s| *s as f32 / 32_768.0).collect();
+    let mut at16 = Vec::new();
+    Resampler::new(v.sample_rate(), 16_000).process(&floats, &mut at16);
+    let mut vad = SileroVad::load(
+        &install("silero-vad").join("silero_vad.onnx"),
+        &install("onnxruntime").join("libonnxruntime.so.1.31.1"),
+    )
+    .unwrap();
+    let probs: Vec<f32> = at16.chunks_exact(512).map(|f| vad.process(f)).collect();
+    let voiced = probs.iter().filter(|p| **p > 0.5).count() as f64 / probs.len() as f64;
+    assert!(voiced > 0.6, "{:.0}% of frames heard as speech", voiced * 100.0);
+}
