@@ -63,6 +63,13 @@ impl Engines {
         }
     }
 
+    /// The same engines with another speech synthesiser.
+    pub fn with_tts(mut self, name: &'static str, tts: Arc<dyn Tts>) -> Self {
+        self.names.tts = name;
+        self.tts = tts;
+        self
+    }
+
     /// The same engines with another voice-activity detector.
     pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
         self.names.vad = name;

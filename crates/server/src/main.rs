@@ -41,6 +41,10 @@ enum Command {
         /// `energy` (loudness only, no model).
         #[arg(long)]
         vad: Option<String>,
+        /// Speech synthesis: `tone` (default for now: a labelled stand-in) or `piper` (the Piper
+        /// voice en_US joe; installed on first run).
+        #[arg(long)]
+        tts: Option<String>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
@@ -96,8 +100,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port, config, api_keys, vad, models_dir } => {
-            let overrides = config::Overrides { host, port, api_keys, vad, models_dir };
+        Command::Serve { host, port, config, api_keys, vad, tts, models_dir } => {
+            let overrides = config::Overrides { host, port, api_keys, vad, tts, models_dir };
             let cfg = match config::load(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -139,9 +143,11 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     }
     // Models first (a first run downloads them), so "listening" means ready.
     let engines = engines::from_config(&cfg)?;
-    tracing::info!("voice-activity detection: {}", engines.names.vad);
+    let names = &engines.names;
+    tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
     tracing::warn!(
-        "ASR, LLM and TTS: echo (labelled stand-ins): replies repeat the user, audio is a tone, transcripts give the duration; local models are not wired in yet"
+        "ASR and LLM are labelled echo stand-ins (transcripts give the duration, replies repeat the user){}; local models for them are not wired in yet",
+        if names.tts == "tone" { ", and TTS is a tone" } else { "" }
     );
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
         .await

@@ -398,3 +398,35 @@ fn without_models_or_registries_serve_says_what_to_run() {
     assert!(out.stdout.is_empty(), "it never said it was listening");
     assert!(!dir.join("silero-vad").exists());
 }
+
+#[tokio::test]
+async fn piper_speaks_the_reply() {
+    let server = Server::start(&["--tts", "piper"]);
+    let (_, body) = server.get("/health");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["engines"]["tts"], "piper");
+    let (mut ws, _) = connect(server.port, "/v1/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Is my parcel on its way?"}]}})).await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    let events = until(&mut ws, "response.done").await;
+    let pcm: Vec<i16> = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio.delta")
+        .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
+        .collect::<Vec<u8>>()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let transcript: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio_transcript.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(transcript, "You said: Is my parcel on its way?");
+    let seconds = pcm.len() as f64 / 24_000.0;
+    let tone_seconds = transcript.len() as f64 * 0.040;
+    assert!((1.0..5.0).contains(&seconds) && (seconds - tone_seconds).abs() > 0.05, "{seconds} s of audio");
+    let rms = (pcm.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt();
+    assert!(rms > 500.0, "audible speech, rms {rms}");
+    assert_eq!(events.last().unwrap()["response"]["status"], "completed");
+}
