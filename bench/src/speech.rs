@@ -1,0 +1,99 @@
+//! Speech-engine benchmark (issue 3): Silero VAD cost per live stream, Piper latency and
+//! real-time factor, and the peak memory of the loaded speech stack.
+//!
+//! Run: `bench/speech.sh` (release build). Models are installed into the default store first.
+
+use brazen_audio::{Resampler, Vad};
+use brazen_models::{Manifest, Store, progress};
+use brazen_speech::{PiperVoice, SileroModel};
+use std::time::Instant;
+
+fn install(name: &str) -> std::path::PathBuf {
+    Store::new(Store::default_root())
+        .install(Manifest::builtin().get(name).expect("in the manifest"), &progress())
+        .expect("installed")
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let piper_dir = install("piper-en-us-joe-medium");
+    let vad_dir = install("silero-vad");
+
+    // Piper: 12-word sentences, first audio = the sentence's synthesis (Piper is not streaming).
+    let t = Instant::now();
+    let voice =
+        PiperVoice::load(&piper_dir.join("en_US-joe-medium.onnx"), &piper_dir.join("en_US-joe-medium.onnx.json"), &ort)
+            .expect("Piper loads");
+    let piper_load = t.elapsed().as_secs_f64();
+    let sentences = [
+        "Your order of two blue running shoes shipped this morning from Leeds.",
+        "The refund for order number five four two will arrive within three days.",
+        "Our store on Main Street is open from nine in the morning today.",
+        "I can help you track a parcel, change an address, or return items.",
+    ];
+    voice.synthesize("Warm up.", 1.0).expect("synthesis");
+    let (mut latencies, mut audio_s, mut synth_s, mut phonemize) = (Vec::new(), 0.0, 0.0, Vec::new());
+    for round in 0..3 {
+        for s in sentences {
+            let t = Instant::now();
+            voice.phonemes(s).expect("phonemes");
+            phonemize.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            let samples = voice.synthesize(s, 1.0).expect("synthesis");
+            let took = t.elapsed().as_secs_f64();
+            latencies.push(took * 1000.0);
+            if round > 0 {
+                synth_s += took;
+                audio_s += samples.len() as f64 / voice.sample_rate() as f64;
+            }
+        }
+    }
+
+    // Silero: per-frame cost on speech-like input, as a share of one core per live stream.
+    let model = SileroModel::load(&vad_dir.join("silero_vad.onnx"), &ort).expect("Silero loads");
+    let mut vad = model.detector();
+    let speech = voice.synthesize(sentences[0], 1.0).expect("synthesis");
+    let floats: Vec<f32> = speech.iter().map(|s| *s as f32 / 32_768.0).collect();
+    let mut at16 = Vec::new();
+    Resampler::new(voice.sample_rate(), 16_000).process(&floats, &mut at16);
+    let frames: Vec<&[f32]> = at16.chunks_exact(512).collect();
+    let mut per_frame = Vec::new();
+    for _ in 0..20 {
+        for f in &frames {
+            let t = Instant::now();
+            vad.process(f);
+            per_frame.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let mean_frame = per_frame.iter().sum::<f64>() / per_frame.len() as f64;
+
+    println!("piper load                 {:.2} s", piper_load);
+    println!(
+        "piper 12-word sentence     first audio p50 {:.0} ms, p95 {:.0} ms (whole sentence; espeak-ng phonemes p50 {:.1} ms)",
+        percentile(latencies.clone(), 0.5),
+        percentile(latencies, 0.95),
+        percentile(phonemize, 0.5)
+    );
+    println!("piper real-time factor     {:.3} ({:.1} s of audio in {:.2} s)", synth_s / audio_s, audio_s, synth_s);
+    println!(
+        "silero per 32 ms frame     mean {:.3} ms, p99 {:.3} ms = {:.2}% of one core per live stream",
+        mean_frame,
+        percentile(per_frame, 0.99),
+        mean_frame / 32.0 * 100.0
+    );
+    println!("peak RSS (Piper + Silero)  {:.0} MiB", peak_rss_kib() as f64 / 1024.0);
+}
