@@ -3,6 +3,7 @@
 //! `brazen models install` places in the model store (`ort` with `load-dynamic`), so the build
 //! needs no native library and no download.
 
+pub mod normalize;
 mod onnx;
 mod piper;
 mod silero;

@@ -132,9 +132,10 @@ impl PiperVoice {
     }
 
     /// Speaks `text` at `rate` (1.0 = normal, 0.5–1.5) as 16-bit samples at
-    /// [`PiperVoice::sample_rate`].
+    /// [`PiperVoice::sample_rate`]. Prices, times and codes are read as a person would
+    /// ([`crate::normalize::speakable`]).
     pub fn synthesize(&self, text: &str, rate: f32) -> Result<Vec<i16>, SpeechError> {
-        let phonemes = self.phonemes(text)?;
+        let phonemes = self.phonemes(&crate::normalize::speakable(text))?;
         if phonemes.chars().all(|c| c.is_whitespace() || CLAUSE_PUNCTUATION.contains(&c)) {
             return Ok(Vec::new());
         }
