@@ -53,7 +53,7 @@ fn main() {
             voice.phonemes(s).expect("phonemes");
             phonemize.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
-            let samples = voice.synthesize(s, 1.0).expect("synthesis");
+            let samples = voice.synthesize(s, 1.0).expect("synthesis").samples;
             let took = t.elapsed().as_secs_f64();
             latencies.push(took * 1000.0);
             if round > 0 {
@@ -66,7 +66,7 @@ fn main() {
     // Silero: per-frame cost on speech-like input, as a share of one core per live stream.
     let model = SileroModel::load(&vad_dir.join("silero_vad.onnx"), &ort).expect("Silero loads");
     let mut vad = model.detector();
-    let speech = voice.synthesize(sentences[0], 1.0).expect("synthesis");
+    let speech = voice.synthesize(sentences[0], 1.0).expect("synthesis").samples;
     let floats: Vec<f32> = speech.iter().map(|s| *s as f32 / 32_768.0).collect();
     let mut at16 = Vec::new();
     Resampler::new(voice.sample_rate(), 16_000).process(&floats, &mut at16);

@@ -6,10 +6,11 @@
 pub mod normalize;
 mod onnx;
 mod piper;
+mod protobuf;
 mod silero;
 
 pub use onnx::environment;
-pub use piper::PiperVoice;
+pub use piper::{PhonemeSpan, PiperVoice, Speech};
 pub use silero::{SileroModel, SileroVad};
 
 /// What can go wrong loading or running a speech engine.

@@ -4,6 +4,11 @@
 //! not link it). espeak-ng prints one line of IPA per clause and drops the punctuation, so the
 //! text's clause punctuation is put back after each line, as Piper's own phonemizer does. The
 //! ids follow Piper: `^ _ (id _)* $` over the NFD-decomposed IPA.
+//!
+//! Timing comes from the model itself: its duration predictor's output (`/Ceil_output_0`, the
+//! frames each phoneme id lasts) is made a graph output when the voice is loaded, so every
+//! phoneme is placed on the audio's sample clock (frames of 256 samples), and the spans add up
+//! to the audio's length.
 
 use crate::{SpeechError, onnx};
 use ort::session::Session;
@@ -14,6 +19,37 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use unicode_normalization::UnicodeNormalization;
+
+/// Samples per frame of the duration predictor (all Piper VITS voices).
+const HOP: usize = 256;
+/// The duration predictor's output inside Piper graphs.
+const DURATIONS: &str = "/Ceil_output_0";
+
+/// One phoneme of synthesised speech on the audio's sample clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhonemeSpan {
+    /// The IPA symbol; `^` is the silence before the first phoneme, `$` the silence after the
+    /// last, `' '` a word break.
+    pub phoneme: char,
+    /// First sample.
+    pub start: usize,
+    /// Samples it lasts.
+    pub len: usize,
+}
+
+/// What a voice said: the audio, and when each phoneme is heard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speech {
+    /// 16-bit mono samples.
+    pub samples: Vec<i16>,
+    /// Their rate.
+    pub sample_rate: u32,
+    /// The IPA that was spoken.
+    pub ipa: String,
+    /// The phonemes in order, covering the whole audio (empty if the voice has no duration
+    /// output).
+    pub phonemes: Vec<PhonemeSpan>,
+}
 
 /// A loaded Piper voice.
 pub struct PiperVoice {
@@ -48,10 +84,13 @@ impl PiperVoice {
         }
         let f = |key: &str, default: f64| json["inference"][key].as_f64().unwrap_or(default) as f32;
         let env = onnx::environment(runtime)?;
+        let bytes = std::fs::read(model).map_err(|e| bad(model, e.to_string()))?;
+        let bytes = crate::protobuf::with_extra_output(&bytes, DURATIONS, crate::protobuf::FLOAT)
+            .map_err(|e| bad(model, format!("not an ONNX model: {e}")))?;
         let session = Session::builder(env)?
             .with_intra_threads(2)
             .map_err(ort::Error::<()>::from)?
-            .commit_from_file(model)
+            .commit_from_memory(&bytes)
             .map_err(|e| bad(model, e.to_string()))?;
         Ok(PiperVoice {
             session: Mutex::new(session),
@@ -119,27 +158,39 @@ impl PiperVoice {
 
     /// Piper phoneme ids of an IPA string: `^ _ (id _)* $`; unknown symbols are skipped.
     pub fn ids(&self, phonemes: &str) -> Vec<i64> {
-        let mut out = self.ids[&'^'].clone();
-        out.extend(&self.ids[&'_']);
-        for c in phonemes.nfd() {
-            if let Some(id) = self.ids.get(&c) {
-                out.extend(id);
-                out.extend(&self.ids[&'_']);
+        self.ids_with_symbols(phonemes).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The ids, each with the symbol it stands for (`_` pads and `^`/`$` included).
+    fn ids_with_symbols(&self, phonemes: &str) -> Vec<(i64, char)> {
+        let mut out = Vec::new();
+        let mut push = |c: char| {
+            if let Some(ids) = self.ids.get(&c) {
+                out.extend(ids.iter().map(|id| (*id, c)));
+            }
+        };
+        push('^');
+        push('_');
+        for c in phonemes.nfd().filter(|c| *c != '^' && *c != '$' && *c != '_') {
+            if self.ids.contains_key(&c) {
+                push(c);
+                push('_');
             }
         }
-        out.extend(&self.ids[&'$']);
+        push('$');
         out
     }
 
-    /// Speaks `text` at `rate` (1.0 = normal, 0.5–1.5) as 16-bit samples at
-    /// [`PiperVoice::sample_rate`]. Prices, times and codes are read as a person would
-    /// ([`crate::normalize::speakable`]).
-    pub fn synthesize(&self, text: &str, rate: f32) -> Result<Vec<i16>, SpeechError> {
-        let phonemes = self.phonemes(&crate::normalize::speakable(text))?;
-        if phonemes.chars().all(|c| c.is_whitespace() || CLAUSE_PUNCTUATION.contains(&c)) {
-            return Ok(Vec::new());
+    /// Speaks `text` at `rate` (1.0 = normal, 0.5–1.5). Prices, times and codes are read as a
+    /// person would ([`crate::normalize::speakable`]).
+    pub fn synthesize(&self, text: &str, rate: f32) -> Result<Speech, SpeechError> {
+        let ipa = self.phonemes(&crate::normalize::speakable(text))?;
+        let mut speech = Speech { samples: Vec::new(), sample_rate: self.sample_rate, ipa, phonemes: Vec::new() };
+        if speech.ipa.chars().all(|c| c.is_whitespace() || CLAUSE_PUNCTUATION.contains(&c)) {
+            return Ok(speech);
         }
-        let ids = self.ids(&phonemes);
+        let symbols = self.ids_with_symbols(&speech.ipa);
+        let ids: Vec<i64> = symbols.iter().map(|(id, _)| *id).collect();
         let n = ids.len();
         let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.5, 1.5), self.noise_w];
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
@@ -149,6 +200,30 @@ impl PiperVoice {
             "scales" => Tensor::from_array(([3usize], scales))?,
         ])?;
         let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
-        Ok(audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect())
+        speech.samples = audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect();
+        if let Some(durations) = outputs.get(DURATIONS) {
+            let (_, frames) = durations.try_extract_tensor::<f32>()?;
+            if frames.len() == symbols.len() {
+                speech.phonemes = spans(&symbols, frames);
+            }
+        }
+        Ok(speech)
     }
+}
+
+/// Phoneme spans from per-id frame counts: each pad's time goes to the phoneme before it;
+/// `^` and the first pad are the leading silence, `$` the trailing one.
+fn spans(symbols: &[(i64, char)], frames: &[f32]) -> Vec<PhonemeSpan> {
+    let mut out: Vec<PhonemeSpan> = Vec::new();
+    let mut at = 0usize;
+    for ((_, symbol), f) in symbols.iter().zip(frames) {
+        let len = f.max(0.0).round() as usize * HOP;
+        match (symbol, out.last_mut()) {
+            ('_', Some(last)) => last.len += len,
+            ('_', None) => out.push(PhonemeSpan { phoneme: '^', start: at, len }),
+            (c, _) => out.push(PhonemeSpan { phoneme: *c, start: at, len }),
+        }
+        at += len;
+    }
+    out
 }

@@ -34,12 +34,12 @@ fn phonemes_keep_clause_punctuation_and_map_to_piper_ids() {
 fn piper_speaks_what_a_detector_hears_as_speech() {
     let v = voice();
     let text = "Your order shipped yesterday and will arrive on Monday.";
-    let audio = v.synthesize(text, 1.0).unwrap();
+    let audio = v.synthesize(text, 1.0).unwrap().samples;
     let seconds = audio.len() as f64 / v.sample_rate() as f64;
     assert!((1.5..6.0).contains(&seconds), "{seconds} s for {} characters", text.len());
-    let slower = v.synthesize(text, 0.5).unwrap();
+    let slower = v.synthesize(text, 0.5).unwrap().samples;
     assert!(slower.len() as f64 > audio.len() as f64 * 1.5, "rate 0.5 speaks slower");
-    assert!(v.synthesize(" , . ", 1.0).unwrap().is_empty());
+    assert!(v.synthesize(" , . ", 1.0).unwrap().samples.is_empty());
 
     let floats: Vec<f32> = audio.iter().map(|s| *s as f32 / 32_768.0).collect();
     let mut at16 = Vec::new();
@@ -52,4 +52,25 @@ fn piper_speaks_what_a_detector_hears_as_speech() {
     let probs: Vec<f32> = at16.chunks_exact(512).map(|f| vad.process(f)).collect();
     let voiced = probs.iter().filter(|p| **p > 0.5).count() as f64 / probs.len() as f64;
     assert!(voiced > 0.6, "{:.0}% of frames heard as speech", voiced * 100.0);
+}
+
+#[test]
+fn phoneme_timings_cover_the_audio_exactly() {
+    let v = voice();
+    for text in ["Your refund of $24.50 was approved.", "Hi!", "The store opens at 9:30am, and closes at 6."] {
+        let speech = v.synthesize(text, 1.0).unwrap();
+        let p = &speech.phonemes;
+        assert!(!p.is_empty(), "{text}: no timings");
+        assert_eq!(p.first().unwrap().phoneme, '^');
+        assert_eq!(p.last().unwrap().phoneme, '$');
+        for pair in p.windows(2) {
+            assert_eq!(pair[0].start + pair[0].len, pair[1].start, "{text}: spans are contiguous");
+        }
+        let covered = p.last().map(|s| s.start + s.len).unwrap();
+        let diff = covered.abs_diff(speech.samples.len());
+        assert!(diff <= 256, "{text}: timings cover {covered} samples, audio has {} (±1 frame)", speech.samples.len());
+        // One span per phoneme the IPA holds (pads merged, word breaks kept).
+        let symbols = speech.ipa.chars().filter(|c| v.ids(&c.to_string()).len() > 3).count();
+        assert_eq!(p.len(), symbols + 2, "{text}: {}", speech.ipa);
+    }
 }
