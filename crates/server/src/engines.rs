@@ -77,12 +77,12 @@ impl Tts for PiperTts {
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
         let voice = self.0.clone();
         let rate = request.voice.rate.unwrap_or(1.0) as f32;
-        let work = tokio::task::spawn_blocking(move || {
-            voice.synthesize(&request.text, rate).map(|s| (s, voice.sample_rate()))
-        });
+        let work = tokio::task::spawn_blocking(move || voice.synthesize(&request.text, rate));
         let events = async move {
             let events = match work.await {
-                Ok(Ok((samples, sample_rate))) => vec![TtsEvent::Audio { samples, sample_rate }, TtsEvent::Done],
+                Ok(Ok(speech)) => {
+                    vec![TtsEvent::Audio { samples: speech.samples, sample_rate: speech.sample_rate }, TtsEvent::Done]
+                }
                 Ok(Err(e)) => vec![TtsEvent::Failed(e.to_string())],
                 Err(e) => vec![TtsEvent::Failed(format!("synthesis stopped: {e}"))],
             };
