@@ -10,7 +10,7 @@ mod protobuf;
 mod silero;
 
 pub use onnx::environment;
-pub use piper::{PhonemeSpan, PiperVoice, Speech};
+pub use piper::{PhonemeSpan, PiperVoice, Speech, WordSpan};
 pub use silero::{SileroModel, SileroVad};
 
 /// What can go wrong loading or running a speech engine.

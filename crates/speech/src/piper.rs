@@ -51,6 +51,88 @@ pub struct Speech {
     pub phonemes: Vec<PhonemeSpan>,
 }
 
+/// A word of the text and when it is heard, in samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordSpan {
+    /// The word as written (a whitespace-separated token of the text, punctuation included).
+    pub text: String,
+    /// First sample.
+    pub start: usize,
+    /// Samples it lasts (up to the next word, so pauses belong to the word before them).
+    pub len: usize,
+}
+
+impl Speech {
+    /// When each word of `text` (the text this speech was made from) is heard. The spoken
+    /// words (groups of phonemes between word breaks) are matched to the text's words one to
+    /// one when they are as many; otherwise (a price or a code is spoken as several words) the
+    /// text's words share the speech in proportion to their length.
+    pub fn words(&self, text: &str) -> Vec<WordSpan> {
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        let total = self.samples.len();
+        if tokens.is_empty() {
+            return Vec::new();
+        }
+        let mut spoken: Vec<(usize, usize)> = Vec::new(); // (start, end) of each spoken word
+        let mut open = false;
+        for p in &self.phonemes {
+            match p.phoneme {
+                '^' | '$' => open = false,
+                ' ' => {
+                    open = false;
+                    if let Some(last) = spoken.last_mut() {
+                        last.1 = p.start + p.len;
+                    }
+                }
+                c if CLAUSE_PUNCTUATION.contains(&c) => {
+                    if let Some(last) = spoken.last_mut() {
+                        last.1 = p.start + p.len;
+                    }
+                }
+                _ if open => {
+                    if let Some(last) = spoken.last_mut() {
+                        last.1 = p.start + p.len;
+                    }
+                }
+                _ => {
+                    open = true;
+                    spoken.push((p.start, p.start + p.len));
+                }
+            }
+        }
+        let (first, last) = match (spoken.first(), spoken.last()) {
+            (Some(f), Some(l)) => (f.0, l.1),
+            _ => (0, total),
+        };
+        let bounds: Vec<(usize, usize)> = if spoken.len() == tokens.len() {
+            spoken
+        } else {
+            let weights: Vec<usize> = tokens.iter().map(|t| t.chars().count().max(1)).collect();
+            let sum: usize = weights.iter().sum();
+            let mut at = first;
+            weights
+                .iter()
+                .map(|w| {
+                    let len = (last - first) * w / sum;
+                    at += len;
+                    (at - len, at)
+                })
+                .collect()
+        };
+        let mut words: Vec<WordSpan> = tokens
+            .iter()
+            .zip(&bounds)
+            .map(|(t, (s, e))| WordSpan { text: (*t).to_owned(), start: *s, len: e.saturating_sub(*s) })
+            .collect();
+        // Each word lasts until the next one starts; the last until the end of the audio.
+        for i in 0..words.len() {
+            let end = words.get(i + 1).map_or(total, |n| n.start);
+            words[i].len = end.saturating_sub(words[i].start);
+        }
+        words
+    }
+}
+
 /// A loaded Piper voice.
 pub struct PiperVoice {
     session: Mutex<Session>,

@@ -74,3 +74,26 @@ fn phoneme_timings_cover_the_audio_exactly() {
         assert_eq!(p.len(), symbols + 2, "{text}: {}", speech.ipa);
     }
 }
+
+#[test]
+fn words_are_placed_on_the_audio() {
+    let v = voice();
+    let text = "Your parcel arrives tomorrow morning.";
+    let speech = v.synthesize(text, 1.0).unwrap();
+    let words = speech.words(text);
+    let names: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(names, ["Your", "parcel", "arrives", "tomorrow", "morning."]);
+    assert!(words[0].start > 0 && words[0].start < 22_050 / 2, "leading silence is short: {}", words[0].start);
+    for pair in words.windows(2) {
+        assert_eq!(pair[0].start + pair[0].len, pair[1].start);
+    }
+    let last = words.last().unwrap();
+    assert_eq!(last.start + last.len, speech.samples.len());
+    // "tomorrow" (3 syllables) takes longer than "Your" (1).
+    assert!(words[3].len > words[0].len, "{words:?}");
+    // A price is spoken as several words; the text keeps its own words, in proportion.
+    let text = "Only $24.50 today";
+    let speech = v.synthesize(text, 1.0).unwrap();
+    let names: Vec<String> = speech.words(text).into_iter().map(|w| w.text).collect();
+    assert_eq!(names, ["Only", "$24.50", "today"]);
+}
