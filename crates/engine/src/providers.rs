@@ -115,9 +115,23 @@ pub struct TtsRequest {
     pub voice: Voice,
 }
 
+/// When a word of a phrase is heard, relative to the start of the phrase's audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordTiming {
+    /// The word as written in the phrase (its whitespace-separated tokens, in order).
+    pub text: String,
+    /// Start, ms from the phrase's first sample.
+    pub start_ms: f64,
+    /// Duration, ms.
+    pub duration_ms: f64,
+}
+
 /// What a speech synthesiser streams back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TtsEvent {
+    /// When each word of the phrase is heard (before or with its audio). Without it, the
+    /// phrase's transcript is sent whole, just before its audio.
+    Words(Vec<WordTiming>),
     /// Audio, in order.
     Audio {
         /// Mono 16-bit samples.

@@ -2,7 +2,7 @@
 
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
-use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest};
+use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
 use crate::text::take_phrase;
 use crate::turn::{InputAudio, TurnEvent};
 use base64::Engine as _;
@@ -115,9 +115,9 @@ struct TtsJob {
 
 /// Synthesised output waiting for its time on the playback clock.
 enum Paced {
-    /// A phrase's transcript, sent just before its first audio, and the length of its audio
-    /// synthesised so far in ms.
-    Phrase(String, f64),
+    /// A phrase: its text, the length of its audio synthesised so far (ms), and its word
+    /// timings if the synthesiser gave them.
+    Phrase(String, f64, Vec<WordTiming>),
     /// An audio delta: base64 in the output format, and its length in ms.
     Audio(String, f64),
 }
@@ -135,6 +135,8 @@ struct MessageOut {
     resampler: Option<(u32, Resampler)>,
     /// Synthesised but not yet sent.
     paced: VecDeque<Paced>,
+    /// Words of released phrases waiting for their audio: (start ms in the item's audio, timing).
+    words: VecDeque<(f64, WordTiming)>,
     /// Milliseconds of audio sent.
     audio_ms: f64,
     segments: Vec<Segment>,
@@ -747,6 +749,7 @@ impl Session {
             tts: None,
             resampler: None,
             paced: VecDeque::new(),
+            words: VecDeque::new(),
             audio_ms: 0.0,
             segments: Vec::new(),
         };
@@ -868,6 +871,7 @@ impl Session {
                 self.close_response(ResponseStatus::Failed { error });
             }
             TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate),
+            TtsEvent::Words(words) => self.on_tts_words(words),
             TtsEvent::Done => {
                 if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
                     m.tts = None;
@@ -882,6 +886,20 @@ impl Session {
         }
     }
 
+    /// Attaches word timings to the phrase being synthesised (queuing its marker if needed).
+    fn on_tts_words(&mut self, words: Vec<WordTiming>) {
+        let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) else { return };
+        let Some(tts) = m.tts.as_mut() else { return };
+        if !tts.started {
+            tts.started = true;
+            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0, words));
+        } else if let Some(Paced::Phrase(_, _, slot)) =
+            m.paced.iter_mut().rev().find(|p| matches!(p, Paced::Phrase(..)))
+        {
+            *slot = words;
+        }
+    }
+
     /// Converts synthesised audio to the output format and queues it for pacing.
     fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32) {
         let delta_ms = self.limits.audio_delta_ms;
@@ -890,7 +908,7 @@ impl Session {
         let Some(m) = a.message.as_mut() else { return };
         if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
             tts.started = true;
-            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0));
+            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0, Vec::new()));
         }
         let out_rate = format.sample_rate();
         if m.resampler.as_ref().is_none_or(|(rate, _)| *rate != sample_rate) {
@@ -904,7 +922,7 @@ impl Session {
         // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a
         // proportional share of its words.
         let synthesised = converted.len() as f64 * 1000.0 / out_rate as f64;
-        match m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(_, ms) = p { Some(ms) } else { None }) {
+        match m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(_, ms, _) = p { Some(ms) } else { None }) {
             Some(ms) => *ms += synthesised,
             None => {
                 if let Some(seg) = m.segments.last_mut() {
@@ -919,13 +937,16 @@ impl Session {
         }
     }
 
-    /// Sends queued transcript and audio while the client's buffer is under the lead.
+    /// Sends queued transcript and audio while the client's buffer is under the lead. A phrase
+    /// with word timings releases each word (transcript delta, and timestamp when asked) as the
+    /// audio that holds it goes out; a phrase without them releases its text before its audio.
     fn release_audio(&mut self, now: Instant) {
         let lead = self.limits.audio_lead_ms;
         let Some(a) = self.active.as_mut() else { return };
+        let timestamps = a.config.output_audio_timestamp_types.iter().any(|t| t == "word");
         let response_id = a.id.clone();
         let Some(m) = a.message.as_mut() else { return };
-        if m.paced.is_empty() {
+        if m.paced.is_empty() && m.words.is_empty() {
             return;
         }
         let at = PartRef {
@@ -939,16 +960,46 @@ impl Session {
         }
         let Some(playback) = self.playback.as_mut() else { return };
         let mut events = Vec::new();
-        while let Some(next) = m.paced.front() {
-            match next {
-                Paced::Phrase(phrase, duration_ms) => {
-                    let delta = if m.text.is_empty() { phrase.clone() } else { format!(" {phrase}") };
-                    m.text.push_str(&delta);
-                    m.segments.push(Segment { start_ms: m.audio_ms, duration_ms: *duration_ms, text: phrase.clone() });
-                    events.push(ServerEvent::AudioTranscriptDelta { at: at.clone(), delta });
+        let say = |m: &mut MessageOut, text: &str, start_ms: f64, duration_ms: f64, events: &mut Vec<ServerEvent>| {
+            let delta = if m.text.is_empty() { text.to_owned() } else { format!(" {text}") };
+            m.text.push_str(&delta);
+            m.segments.push(Segment { start_ms, duration_ms, text: text.to_owned() });
+            events.push(ServerEvent::AudioTranscriptDelta { at: at.clone(), delta });
+        };
+        loop {
+            // Words are due once the audio they start in goes out; when synthesis has finished
+            // and everything is sent, the rest are due (a timing may end past the audio).
+            let held = matches!(m.paced.front(), Some(Paced::Audio(..))) && playback.ahead_ms(now) >= lead;
+            let sent_until = match m.paced.front() {
+                Some(Paced::Audio(_, ms)) if !held => m.audio_ms + ms,
+                None if m.tts.is_none() => f64::INFINITY,
+                _ => m.audio_ms,
+            };
+            while m.words.front().is_some_and(|(start, _)| *start < sent_until) {
+                let Some((start, w)) = m.words.pop_front() else { break };
+                say(m, &w.text, start, w.duration_ms, &mut events);
+                if timestamps {
+                    events.push(ServerEvent::AudioTimestampDelta {
+                        at: at.clone(),
+                        audio_offset_ms: start.round() as u64,
+                        audio_duration_ms: w.duration_ms.round() as u64,
+                        text: w.text,
+                    });
                 }
-                Paced::Audio(_, _) if playback.ahead_ms(now) >= lead => break,
-                Paced::Audio(b64, ms) => {
+            }
+            match m.paced.front() {
+                None => break,
+                Some(Paced::Phrase(phrase, duration_ms, words)) => {
+                    if words.is_empty() {
+                        let (phrase, duration_ms) = (phrase.clone(), *duration_ms);
+                        say(m, &phrase, m.audio_ms, duration_ms, &mut events);
+                    } else {
+                        let base = m.audio_ms;
+                        m.words.extend(words.iter().map(|w| (base + w.start_ms, w.clone())));
+                    }
+                }
+                Some(Paced::Audio(_, _)) if held => break,
+                Some(Paced::Audio(b64, ms)) => {
                     m.audio_ms += ms;
                     playback.sent(*ms, now);
                     events.push(ServerEvent::AudioDelta { at: at.clone(), delta: b64.clone() });
@@ -964,8 +1015,10 @@ impl Session {
 
     fn try_finish(&mut self) {
         let Some(a) = self.active.as_ref() else { return };
-        let speaking =
-            a.message.as_ref().is_some_and(|m| m.tts.is_some() || !m.queue.is_empty() || !m.paced.is_empty());
+        let speaking = a
+            .message
+            .as_ref()
+            .is_some_and(|m| m.tts.is_some() || !m.queue.is_empty() || !m.paced.is_empty() || !m.words.is_empty());
         if a.llm_done && !speaking {
             let status = if a.hit_cap {
                 ResponseStatus::Incomplete { reason: "max_output_tokens" }
@@ -998,6 +1051,9 @@ impl Session {
             };
             let part = if m.audio {
                 self.emit(ServerEvent::AudioDone { at: at.clone() });
+                if a.config.output_audio_timestamp_types.iter().any(|t| t == "word") {
+                    self.emit(ServerEvent::AudioTimestampDone { at: at.clone() });
+                }
                 self.emit(ServerEvent::AudioTranscriptDone { at: at.clone(), transcript: m.text.clone() });
                 Content::Audio { transcript: m.text.clone() }
             } else {

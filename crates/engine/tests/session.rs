@@ -743,3 +743,64 @@ fn invalid_frames_become_errors_and_the_session_goes_on() {
     let (job, _) = llm_job(&out);
     assert_eq!(done(&say(&mut h, job, "yes")).status, ResponseStatus::Completed);
 }
+
+#[test]
+fn word_timings_release_the_transcript_with_the_audio_and_cut_it_at_a_word() {
+    use brazen_engine::providers::WordTiming;
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"output_audio_timestamp_types": ["word"], "turn_detection": {"type": "server_vad", "auto_truncate": true, "speech_duration_ms": 100}}}));
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Your parcel arrives tomorrow. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    let word =
+        |text: &str, start: f64, end: f64| WordTiming { text: text.into(), start_ms: start, duration_ms: end - start };
+    h.input(Input::Tts(
+        tts,
+        TtsEvent::Words(vec![
+            word("Your", 0.0, 200.0),
+            word("parcel", 200.0, 600.0),
+            word("arrives", 600.0, 1_000.0),
+            word("tomorrow.", 1_000.0, 2_000.0),
+        ]),
+    ));
+    let out = tts_audio(&mut h, tts, 2_000);
+    let transcript = |outputs: &[Output]| -> Vec<String> {
+        events(outputs)
+            .into_iter()
+            .filter_map(|e| if let ServerEvent::AudioTranscriptDelta { delta, .. } = e { Some(delta) } else { None })
+            .collect()
+    };
+    let stamps = |outputs: &[Output]| -> Vec<(u64, u64, String)> {
+        events(outputs)
+            .into_iter()
+            .filter_map(|e| match e {
+                ServerEvent::AudioTimestampDelta { audio_offset_ms, audio_duration_ms, text, .. } => {
+                    Some((audio_offset_ms, audio_duration_ms, text))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(transcript(&out), ["Your", " parcel"], "only the words whose audio went out (600 ms)");
+    assert_eq!(stamps(&out), [(0, 200, "Your".to_owned()), (200, 400, "parcel".to_owned())]);
+    let stamp = events(&out).into_iter().find(|e| matches!(e, ServerEvent::AudioTimestampDelta { .. })).unwrap();
+    assert_eq!(stamp.wire_type(Dialect::VoiceLive), Some("response.audio_timestamp.delta"));
+    assert_eq!(stamp.wire_type(Dialect::Ga), None, "OpenAI has no such event");
+    let out = h.advance(200);
+    assert_eq!(transcript(&out), [" arrives"]);
+    // The user speaks at 700 ms of playback: the item keeps the words heard in full.
+    h.advance(500);
+    let out = h.audio(200, 0.9);
+    assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "turn_detected" });
+    let item_id = events(&out)
+        .iter()
+        .find_map(|e| if let ServerEvent::ItemTruncated { item_id, .. } = e { Some(item_id.clone()) } else { None })
+        .expect("truncated");
+    let out = h.send(json!({"type": "conversation.item.retrieve", "item_id": item_id}));
+    assert!(
+        matches!(&events(&out)[0], ServerEvent::ItemRetrieved { item } if item.text() == "Your parcel"),
+        "{:?}",
+        events(&out)[0]
+    );
+}

@@ -69,13 +69,13 @@ impl Http {
                 let html = self.get_text(&index)?;
                 let (href, sha) = find_link(&html, &part.archive)
                     .ok_or_else(|| ModelError::Registry(format!("{} is not listed at {index}", part.archive)))?;
-                if let Some(sha) = sha {
-                    if sha != part.archive_sha256 {
-                        return Err(ModelError::Registry(format!(
-                            "{index} lists {} with sha256 {sha}, but the manifest pins {}",
-                            part.archive, part.archive_sha256
-                        )));
-                    }
+                if let Some(sha) = sha
+                    && sha != part.archive_sha256
+                {
+                    return Err(ModelError::Registry(format!(
+                        "{index} lists {} with sha256 {sha}, but the manifest pins {}",
+                        part.archive, part.archive_sha256
+                    )));
                 }
                 Ok(join_url(&index, &href))
             }

@@ -213,6 +213,22 @@ pub enum ServerEvent {
         /// The whole transcript.
         transcript: String,
     },
+    /// `response.audio_timestamp.delta` (Voice Live): when a word of the audio is heard.
+    AudioTimestampDelta {
+        /// Where.
+        at: PartRef,
+        /// Start of the word in the item's audio, ms.
+        audio_offset_ms: u64,
+        /// How long it is heard, ms.
+        audio_duration_ms: u64,
+        /// The word.
+        text: String,
+    },
+    /// `response.audio_timestamp.done` (Voice Live).
+    AudioTimestampDone {
+        /// Where.
+        at: PartRef,
+    },
     /// `response.function_call_arguments.delta`.
     FunctionCallArgumentsDelta {
         /// The response.
@@ -296,6 +312,12 @@ impl ServerEvent {
             }
             ServerEvent::AudioTranscriptDone { .. } => {
                 pick("response.audio_transcript.done", "response.output_audio_transcript.done")
+            }
+            ServerEvent::AudioTimestampDelta { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.audio_timestamp.delta")
+            }
+            ServerEvent::AudioTimestampDone { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.audio_timestamp.done")
             }
             ServerEvent::FunctionCallArgumentsDelta { .. } => Some("response.function_call_arguments.delta"),
             ServerEvent::FunctionCallArgumentsDone { .. } => Some("response.function_call_arguments.done"),
@@ -388,6 +410,14 @@ impl ServerEvent {
             ServerEvent::TextDone { at, text } => at_part(at, one("text", json!(text))),
             ServerEvent::AudioDone { at } => at_part(at, Map::new()),
             ServerEvent::AudioTranscriptDone { at, transcript } => at_part(at, one("transcript", json!(transcript))),
+            ServerEvent::AudioTimestampDelta { at, audio_offset_ms, audio_duration_ms, text } => {
+                let mut fields = one("audio_offset_ms", json!(audio_offset_ms));
+                fields.insert("audio_duration_ms".into(), json!(audio_duration_ms));
+                fields.insert("text".into(), json!(text));
+                fields.insert("timestamp_type".into(), json!("word"));
+                at_part(at, fields)
+            }
+            ServerEvent::AudioTimestampDone { at } => at_part(at, Map::new()),
             ServerEvent::FunctionCallArgumentsDelta { response_id, item_id, output_index, call_id, delta } => json!({
                 "response_id": response_id, "item_id": item_id, "output_index": output_index,
                 "call_id": call_id, "delta": delta,

@@ -2,7 +2,7 @@
 
 use crate::app::Engines;
 use crate::config::Config;
-use brazen_engine::providers::{EngineStream, Tts, TtsEvent, TtsRequest};
+use brazen_engine::providers::{EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
 use brazen_speech::PiperVoice;
 use futures_util::StreamExt;
@@ -77,12 +77,23 @@ impl Tts for PiperTts {
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
         let voice = self.0.clone();
         let rate = request.voice.rate.unwrap_or(1.0) as f32;
-        let work = tokio::task::spawn_blocking(move || voice.synthesize(&request.text, rate));
+        let work = tokio::task::spawn_blocking(move || {
+            let speech = voice.synthesize(&request.text, rate)?;
+            let ms = |samples: usize| samples as f64 * 1000.0 / speech.sample_rate as f64;
+            let words = speech
+                .words(&request.text)
+                .into_iter()
+                .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
+                .collect::<Vec<_>>();
+            Ok::<_, brazen_speech::SpeechError>((speech, words))
+        });
         let events = async move {
             let events = match work.await {
-                Ok(Ok(speech)) => {
-                    vec![TtsEvent::Audio { samples: speech.samples, sample_rate: speech.sample_rate }, TtsEvent::Done]
-                }
+                Ok(Ok((speech, words))) => vec![
+                    TtsEvent::Words(words),
+                    TtsEvent::Audio { samples: speech.samples, sample_rate: speech.sample_rate },
+                    TtsEvent::Done,
+                ],
                 Ok(Err(e)) => vec![TtsEvent::Failed(e.to_string())],
                 Err(e) => vec![TtsEvent::Failed(format!("synthesis stopped: {e}"))],
             };

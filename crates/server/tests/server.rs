@@ -259,8 +259,9 @@ async fn bad_input_is_answered_and_the_session_survives() {
     ws.send(Message::Binary(Bytes::from_static(&[0xff, 0xfe, 0x00]))).await.unwrap();
     expect_error(&mut ws, "unsupported_frame").await;
 
-    // A response with audio, truncated beyond its end, and a second response while it runs.
-    send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}})).await;
+    // A response with audio (2 s of it, paced: in progress for 1.5 s), truncated beyond its end,
+    // and a second response while it runs.
+    send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there, how are you today?"}]}})).await;
     send(&mut ws, json!({"type": "response.create"})).await;
     send(&mut ws, json!({"type": "response.create", "event_id": "second"})).await;
     let events = until(&mut ws, "response.done").await;
@@ -429,4 +430,39 @@ async fn piper_speaks_the_reply() {
     let rms = (pcm.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / pcm.len() as f64).sqrt();
     assert!(rms > 500.0, "audible speech, rms {rms}");
     assert_eq!(events.last().unwrap()["response"]["status"], "completed");
+}
+
+#[tokio::test]
+async fn piper_word_timestamps_in_voice_live() {
+    let server = Server::start(&["--tts", "piper"]);
+    let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"output_audio_timestamp_types": ["word"]}})).await;
+    until(&mut ws, "session.updated").await;
+    send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Track order 5423198 please"}]}})).await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    let events = until(&mut ws, "response.done").await;
+    let stamps: Vec<&Value> = events.iter().filter(|e| e["type"] == "response.audio_timestamp.delta").collect();
+    let words: Vec<&str> = stamps.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert_eq!(words, ["You", "said:", "Track", "order", "5423198", "please"]);
+    let offsets: Vec<u64> = stamps.iter().map(|e| e["audio_offset_ms"].as_u64().unwrap()).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    assert!(stamps.iter().all(|e| e["timestamp_type"] == "word" && e["audio_duration_ms"].as_u64().unwrap() > 0));
+    // The number is read digit by digit: it takes longer than the word before it.
+    assert!(stamps[4]["audio_duration_ms"].as_u64() > stamps[3]["audio_duration_ms"].as_u64());
+    let audio_ms = events
+        .iter()
+        .filter(|e| e["type"] == "response.audio.delta")
+        .map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap().len() as u64 / 48)
+        .sum::<u64>();
+    let last = stamps.last().unwrap();
+    let end = last["audio_offset_ms"].as_u64().unwrap() + last["audio_duration_ms"].as_u64().unwrap();
+    assert!(end.abs_diff(audio_ms) <= 20, "words end at {end} ms, audio is {audio_ms} ms");
+    assert!(events.iter().any(|e| e["type"] == "response.audio_timestamp.done"));
+    let transcript: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.audio_transcript.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(transcript, "You said: Track order 5423198 please");
 }
