@@ -5,12 +5,14 @@
 
 pub mod normalize;
 mod onnx;
+mod phonemes;
 mod piper;
 mod protobuf;
 mod silero;
 
 pub use onnx::environment;
-pub use piper::{PhonemeSpan, PiperVoice, Speech, WordSpan};
+pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
+pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
 
 /// What can go wrong loading or running a speech engine.
