@@ -25,8 +25,9 @@ pub struct Config {
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
-    /// Speech synthesis: `tone` (the labelled stand-in, 40 ms of tone per character) or `piper`
-    /// (the Piper voice en_US joe, installed on first run).
+    /// Speech synthesis: `tone` (the labelled stand-in, 40 ms of tone per character), `piper`
+    /// (the Piper voice en_US joe) or `kokoro` (Kokoro-82M; the session's voice picks one of its
+    /// voices), installed on first run.
     pub tts: String,
     /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
     pub models_dir: Option<std::path::PathBuf>,

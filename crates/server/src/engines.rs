@@ -4,7 +4,7 @@ use crate::app::Engines;
 use crate::config::Config;
 use brazen_engine::providers::{EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
-use brazen_speech::PiperVoice;
+use brazen_speech::{KokoroVoice, PiperVoice, Speech, SpeechError};
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,9 +24,19 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
                 &dirs[1].join("libonnxruntime.so.1.31.1"),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
-            Ok(engines.with_tts("piper", Arc::new(PiperTts(Arc::new(voice)))))
+            Ok(engines
+                .with_tts("piper", Arc::new(VoiceTts(Arc::new(move |text, _, rate| voice.synthesize(text, rate))))))
         }
-        other => Err(format!("tts = {other:?} is not an option: use \"piper\" or \"tone\"")),
+        "kokoro" => {
+            let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;
+            let voice = KokoroVoice::load(&dirs[0], &dirs[1].join("libonnxruntime.so.1.31.1"), "af_heart")
+                .map_err(|e| format!("cannot load Kokoro: {e}"))?;
+            Ok(engines.with_tts(
+                "kokoro",
+                Arc::new(VoiceTts(Arc::new(move |text, name, rate| voice.synthesize(text, name, rate)))),
+            ))
+        }
+        other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\" or \"tone\"")),
     }
 }
 
@@ -70,15 +80,19 @@ fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -
     Ok(dirs)
 }
 
-/// A Piper voice as a streaming [`Tts`]: each phrase is synthesised on the blocking pool.
-struct PiperTts(Arc<PiperVoice>);
+/// Speaks a phrase: (text, voice name, rate) → speech with timings.
+type Speak = dyn Fn(&str, &str, f32) -> Result<Speech, SpeechError> + Send + Sync;
 
-impl Tts for PiperTts {
+/// A voice from `brazen_speech` as a streaming [`Tts`]: each phrase is synthesised on the
+/// blocking pool, and its word timings go out before its audio.
+struct VoiceTts(Arc<Speak>);
+
+impl Tts for VoiceTts {
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
-        let voice = self.0.clone();
+        let speak = self.0.clone();
         let rate = request.voice.rate.unwrap_or(1.0) as f32;
         let work = tokio::task::spawn_blocking(move || {
-            let speech = voice.synthesize(&request.text, rate)?;
+            let speech = speak(&request.text, &request.voice.name, rate)?;
             let ms = |samples: usize| samples as f64 * 1000.0 / speech.sample_rate as f64;
             let words = speech
                 .words(&request.text)

@@ -41,8 +41,9 @@ enum Command {
         /// `energy` (loudness only, no model).
         #[arg(long)]
         vad: Option<String>,
-        /// Speech synthesis: `tone` (default for now: a labelled stand-in) or `piper` (the Piper
-        /// voice en_US joe; installed on first run).
+        /// Speech synthesis: `tone` (default for now: a labelled stand-in), `piper` (the Piper
+        /// voice en_US joe) or `kokoro` (Kokoro-82M, voices af_heart, af_bella, am_michael,
+        /// bf_emma, bm_george); models are installed on first run.
         #[arg(long)]
         tts: Option<String>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).

@@ -466,3 +466,33 @@ async fn piper_word_timestamps_in_voice_live() {
         .collect();
     assert_eq!(transcript, "You said: Track order 5423198 please");
 }
+
+#[tokio::test]
+async fn kokoro_speaks_in_the_sessions_voice() {
+    let server = Server::start(&["--tts", "kokoro"]);
+    let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    let mut spoken = Vec::new();
+    for voice in ["af_heart", "bm_george"] {
+        send(
+            &mut ws,
+            json!({"type": "session.update", "session": {"voice": {"type": "azure-standard", "name": voice}}}),
+        )
+        .await;
+        until(&mut ws, "session.updated").await;
+        send(
+            &mut ws,
+            json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Your order is ready."}}),
+        )
+        .await;
+        let events = until(&mut ws, "response.done").await;
+        let pcm: Vec<u8> = events
+            .iter()
+            .filter(|e| e["type"] == "response.audio.delta")
+            .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
+            .collect();
+        assert!(pcm.len() > 48_000, "{voice}: {} bytes", pcm.len());
+        spoken.push(pcm);
+    }
+    assert_ne!(spoken[0], spoken[1], "two voices, two sounds");
+}

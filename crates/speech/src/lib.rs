@@ -3,6 +3,7 @@
 //! `brazen models install` places in the model store (`ort` with `load-dynamic`), so the build
 //! needs no native library and no download.
 
+mod kokoro;
 pub mod normalize;
 mod onnx;
 mod phonemes;
@@ -10,6 +11,7 @@ mod piper;
 mod protobuf;
 mod silero;
 
+pub use kokoro::KokoroVoice;
 pub use onnx::environment;
 pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
