@@ -51,6 +51,23 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The engines `/health` reports.
+    fn engines(&self) -> Value {
+        let (_, body) = self.get("/health");
+        serde_json::from_str::<Value>(&body).unwrap()["engines"].clone()
+    }
+}
+
+/// The audio bytes of the `kind` deltas among `events`.
+fn audio_bytes(events: &[Value], kind: &str) -> Vec<u8> {
+    events
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -359,8 +376,7 @@ fn models_cli_lists_the_manifest_and_names_unknown_models() {
 async fn silero_vad_serves_a_spoken_turn() {
     // The models come from the registries into the default store (once).
     let server = Server::start(&["--vad", "silero"]);
-    let (_, body) = server.get("/health");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["engines"]["vad"], "silero");
+    assert_eq!(server.engines()["vad"], "silero");
     let out = Command::new("espeak-ng").args(["-v", "en-us", "--stdout", "Where is my order?"]).output().unwrap();
     let wav = out.stdout;
     let rate = u32::from_le_bytes(wav[24..28].try_into().unwrap());
@@ -403,18 +419,13 @@ fn without_models_or_registries_serve_says_what_to_run() {
 #[tokio::test]
 async fn piper_speaks_the_reply() {
     let server = Server::start(&["--tts", "piper"]);
-    let (_, body) = server.get("/health");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["engines"]["tts"], "piper");
+    assert_eq!(server.engines()["tts"], "piper");
     let (mut ws, _) = connect(server.port, "/v1/realtime", &[]).await.unwrap();
     until(&mut ws, "session.created").await;
     send(&mut ws, json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Is my parcel on its way?"}]}})).await;
     send(&mut ws, json!({"type": "response.create"})).await;
     let events = until(&mut ws, "response.done").await;
-    let pcm: Vec<i16> = events
-        .iter()
-        .filter(|e| e["type"] == "response.output_audio.delta")
-        .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
-        .collect::<Vec<u8>>()
+    let pcm: Vec<i16> = audio_bytes(&events, "response.output_audio.delta")
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect();
@@ -450,11 +461,7 @@ async fn piper_word_timestamps_in_voice_live() {
     assert!(stamps.iter().all(|e| e["timestamp_type"] == "word" && e["audio_duration_ms"].as_u64().unwrap() > 0));
     // The number is read digit by digit: it takes longer than the word before it.
     assert!(stamps[4]["audio_duration_ms"].as_u64() > stamps[3]["audio_duration_ms"].as_u64());
-    let audio_ms = events
-        .iter()
-        .filter(|e| e["type"] == "response.audio.delta")
-        .map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap().len() as u64 / 48)
-        .sum::<u64>();
+    let audio_ms = audio_bytes(&events, "response.audio.delta").len() as u64 / 48;
     let last = stamps.last().unwrap();
     let end = last["audio_offset_ms"].as_u64().unwrap() + last["audio_duration_ms"].as_u64().unwrap();
     assert!(end.abs_diff(audio_ms) <= 20, "words end at {end} ms, audio is {audio_ms} ms");
@@ -486,11 +493,7 @@ async fn kokoro_speaks_in_the_sessions_voice() {
         )
         .await;
         let events = until(&mut ws, "response.done").await;
-        let pcm: Vec<u8> = events
-            .iter()
-            .filter(|e| e["type"] == "response.audio.delta")
-            .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
-            .collect();
+        let pcm = audio_bytes(&events, "response.audio.delta");
         assert!(pcm.len() > 48_000, "{voice}: {} bytes", pcm.len());
         spoken.push(pcm);
     }
