@@ -905,6 +905,7 @@ impl Session {
         let delta_ms = self.limits.audio_delta_ms;
         let Some(a) = self.active.as_mut() else { return };
         let format = a.config.output_audio_format;
+        let gain = a.config.voice.gain();
         let Some(m) = a.message.as_mut() else { return };
         if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
             tts.started = true;
@@ -917,6 +918,9 @@ impl Session {
         let mut converted = Vec::with_capacity(samples.len());
         if let Some((_, r)) = m.resampler.as_mut() {
             r.process_i16(&samples, &mut converted);
+        }
+        if gain < 1.0 {
+            converted.iter_mut().for_each(|s| *s = (*s as f32 * gain) as i16);
         }
         let wire = sample_format(format);
         // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a

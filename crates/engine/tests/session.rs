@@ -804,3 +804,25 @@ fn word_timings_release_the_transcript_with_the_audio_and_cut_it_at_a_word() {
         events(&out)[0]
     );
 }
+
+#[test]
+fn voice_volume_scales_the_audio() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"voice": {"type": "azure-standard", "name": "v", "volume": "50"}}}));
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hi there. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    let out = h.input(Input::Tts(tts, TtsEvent::Audio { samples: vec![10_000; 2_400], sample_rate: 24_000 }));
+    let pcm: Vec<i16> = events(&out)
+        .iter()
+        .filter_map(
+            |e| if let ServerEvent::AudioDelta { delta, .. } = e { Some(B64.decode(delta).unwrap()) } else { None },
+        )
+        .flatten()
+        .collect::<Vec<u8>>()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert!(pcm.len() > 2_000 && pcm[100..].iter().all(|s| *s == 5_000), "half volume");
+}

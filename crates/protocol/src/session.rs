@@ -184,7 +184,41 @@ impl Default for Voice {
     }
 }
 
+/// The gain of an Azure-style `volume`: `silent`, `x-soft`, `soft`, `medium`, `loud`, `x-loud`,
+/// `default`, an absolute 0–100 (100 = full, the default), or relative to full: `-20%`, `+0%`,
+/// `-30` (units of the 0–100 scale). `None` if it is none of these.
+pub fn volume_gain(volume: &str) -> Option<f32> {
+    let v = volume.trim().to_ascii_lowercase();
+    let level = match v.as_str() {
+        "silent" => 0.0,
+        "x-soft" => 20.0,
+        "soft" => 40.0,
+        "medium" => 60.0,
+        "loud" => 80.0,
+        "x-loud" | "default" => 100.0,
+        _ => {
+            let relative = v.starts_with(['+', '-']);
+            let (number, percent) = match v.strip_suffix('%') {
+                Some(n) => (n, true),
+                None => (v.as_str(), false),
+            };
+            let x: f32 = number.parse().ok().filter(|x: &f32| x.is_finite())?;
+            match (relative, percent) {
+                (true, true) => 100.0 * (1.0 + x / 100.0),
+                (true, false) => 100.0 + x,
+                (false, _) => x,
+            }
+        }
+    };
+    Some((level / 100.0).clamp(0.0, 1.0))
+}
+
 impl Voice {
+    /// The gain its `volume` asks for (1.0 when none is set).
+    pub fn gain(&self) -> f32 {
+        self.volume.as_deref().and_then(volume_gain).unwrap_or(1.0)
+    }
+
     /// Reads `"alloy"`, `{"type":"azure-standard","name":…,"rate":"1.0",…}` or GA `{"id":…}`.
     fn read(v: &Value, param: &str) -> Result<Voice, ProtocolError> {
         if let Some(name) = v.as_str() {
@@ -208,14 +242,18 @@ impl Voice {
                 extra.insert(k.clone(), val.clone());
             }
         }
-        Ok(Voice {
-            name,
-            kind: o.str("type")?.value().map(str::to_owned),
-            rate,
-            pitch: text("pitch")?,
-            volume: text("volume")?,
-            extra,
-        })
+        let volume = text("volume")?;
+        if let Some(v) = &volume
+            && volume_gain(v).is_none()
+        {
+            return Err(bad_value(
+                &o.param("volume"),
+                format!(
+                    "Invalid volume '{v}': use silent, x-soft, soft, medium, loud, x-loud, 0-100, or a change such as -20%."
+                ),
+            ));
+        }
+        Ok(Voice { name, kind: o.str("type")?.value().map(str::to_owned), rate, pitch: text("pitch")?, volume, extra })
     }
 
     fn to_json(&self, dialect: Dialect) -> Value {

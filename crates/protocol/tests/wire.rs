@@ -277,3 +277,20 @@ fn errors_and_transcripts_have_their_required_fields() {
     };
     assert_eq!(encoded(&t, Dialect::Ga)["usage"], json!({"type": "duration", "seconds": 1.5}));
 }
+
+#[test]
+fn voice_volume_is_validated_and_becomes_a_gain() {
+    use brazen_protocol::session::volume_gain;
+    assert_eq!(volume_gain("soft"), Some(0.4));
+    assert_eq!(volume_gain("x-loud"), Some(1.0));
+    assert_eq!(volume_gain("50"), Some(0.5));
+    assert_eq!(volume_gain("-20%"), Some(0.8));
+    assert_eq!(volume_gain("-30"), Some(0.7));
+    assert_eq!(volume_gain("+10%"), Some(1.0), "full is the most");
+    assert_eq!(volume_gain("loudish"), None);
+    let e = parse(
+        r#"{"type":"session.update","session":{"voice":{"type":"azure-standard","name":"x","volume":"loudish"}}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("session.voice.volume"));
+}
