@@ -2,12 +2,14 @@
 //!
 //! Starts the server, opens `--sessions` WebSockets, measures the server's resident memory with
 //! every session idle, then has each session stream a 100 ms PCM16 chunk every 100 ms for
-//! `--seconds`: 1 s of speech-level tone, then 1.5 s of silence, over and over. Server VAD turns
-//! the tone into `speech_started` and the silence into `speech_stopped` (+ commit). The latency
-//! of a turn event is the time from sending the chunk that completes the onset or the trailing
-//! silence to receiving the event — the server's whole path: WebSocket read, JSON parse, base64
-//! decode, VAD, turn detection, encoding, write. With `--responses` every turn also gets an echo
-//! response (transcript, tone audio), which multiplies the outgoing traffic.
+//! `--seconds`: 1 s of speech-level tone, then 1.5 s of silence, over and over, each session
+//! starting at its own point of that cycle (`--in-phase`: all in step). Server VAD turns the tone
+//! into `speech_started` and the silence into `speech_stopped` (+ commit). The latency of a turn
+//! event is the time from sending the chunk that completes the onset or the trailing silence
+//! (found from the event's `audio_start_ms` / `audio_end_ms`, not the latest chunk sent) to
+//! receiving the event — the server's whole path, queueing included: WebSocket read, JSON parse,
+//! base64 decode, VAD, turn detection, encoding, write. With `--responses` every turn also gets
+//! an echo response (transcript, tone audio), which multiplies the outgoing traffic.
 //!
 //! Run: `bench/load.sh` (release build), or
 //! `cargo run --release -p brazen-bench --bin load -- --brazen target/release/brazen`.
@@ -43,6 +45,15 @@ struct Args {
     /// Let every turn produce an echo response.
     #[arg(long)]
     responses: bool,
+    /// Log this session's sends and turn events (Unix time in µs) to stderr, with its local
+    /// port, to line them up with a packet capture (`tcpdump -i lo -tt port N`).
+    #[arg(long)]
+    trace_one: Option<usize>,
+    /// Run every session's speech/silence cycle in step (all turns end within the same 100 ms),
+    /// instead of starting each session at its own point of the cycle: a worst case in which
+    /// every turn's response work arrives at once.
+    #[arg(long)]
+    in_phase: bool,
 }
 
 struct Stats {
@@ -96,9 +107,31 @@ async fn server_histogram(addr: &str) -> String {
     )
 }
 
+/// Speech needed to start a turn, and silence to end one (server VAD settings), in ms.
+const ONSET_MS: u64 = 200;
+const SILENCE_MS: u64 = 500;
+/// Audio per chunk, in ms.
+const CHUNK_MS: u64 = 100;
+/// The speech/silence cycle, in chunks: 1 s of tone, then 1.5 s of silence.
+const CYCLE_CHUNKS: usize = 25;
+const TONE_CHUNKS: u64 = 10;
+
+/// The chunk whose arrival lets the server report a turn event: the one holding the audio
+/// instant `ONSET_MS` after the speech began (`speech_started`) or `SILENCE_MS` after it ended
+/// (`speech_stopped`). Chunk `k` carries the audio from `k * CHUNK_MS` to `(k + 1) * CHUNK_MS`.
+fn trigger_chunk(event: &Value) -> Option<usize> {
+    let at = match event["type"].as_str()? {
+        "input_audio_buffer.speech_started" => event["audio_start_ms"].as_u64()? + ONSET_MS,
+        "input_audio_buffer.speech_stopped" => event["audio_end_ms"].as_u64()? + SILENCE_MS,
+        _ => return None,
+    };
+    Some((at.div_ceil(CHUNK_MS) as usize).saturating_sub(1))
+}
+
 fn frame(samples: impl Iterator<Item = i16>) -> String {
     let bytes: Vec<u8> = samples.flat_map(|s| s.to_le_bytes()).collect();
-    json!({"type": "input_audio_buffer.append", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)}).to_string()
+    json!({"type": "input_audio_buffer.append", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)})
+        .to_string()
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -137,8 +170,8 @@ async fn main() {
     let tone = Arc::new(frame((0..2_400).map(|i| ((i as f32 * 0.0576).sin() * 8_000.0) as i16)));
     let silence = Arc::new(frame(std::iter::repeat_n(0i16, 2_400)));
     let update = json!({"type": "session.update", "session": {"modalities": ["text", "audio"], "turn_detection": {
-        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
-        "create_response": args.responses}}})
+        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": SILENCE_MS,
+        "speech_duration_ms": ONSET_MS, "create_response": args.responses}}})
     .to_string();
 
     let n = args.sessions;
@@ -149,8 +182,17 @@ async fn main() {
         let (url, tone, silence, update) = (url.clone(), tone.clone(), silence.clone(), update.clone());
         let (connected, measured) = (connected.clone(), measured.clone());
         let seconds = args.seconds;
+        let trace = args.trace_one == Some(i);
+        // Where in the 2.5 s cycle the session starts (in chunks): spread over the cycle, as
+        // independent speakers are, unless `--in-phase`.
+        let phase = if args.in_phase { 0 } else { (i * CYCLE_CHUNKS / n) as u64 };
         tasks.push(tokio::spawn(async move {
             let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await.expect("connect");
+            if let (true, tokio_tungstenite::MaybeTlsStream::Plain(tcp)) = (trace, ws.get_ref()) {
+                eprintln!("trace: session {i} local port {}", tcp.local_addr().unwrap().port());
+            }
+            let wall_us = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+            let mut log: Vec<String> = Vec::new();
             let (mut tx, mut rx) = ws.split();
             let mut errors = Vec::new();
             let mut events = 0u64;
@@ -170,16 +212,25 @@ async fn main() {
             // One task drives the socket: it sends a chunk at every tick and reads events in
             // between, as a real client does.
             let start = Instant::now();
-            let mut last_send = 0u64;
+            // When each chunk was sent (µs since `start`): a turn event's latency runs from the
+            // chunk that triggered it, which need not be the latest one sent.
+            let mut sent_at: Vec<u64> = Vec::new();
             let mut latencies = Vec::new();
-            let mut on_event = |text: &str, latencies: &mut Vec<(u64, bool)>, last_send: u64| {
+            let mut on_event = |text: &str, latencies: &mut Vec<(u64, bool)>, log: &mut Vec<String>, sent_at: &[u64]| {
                 let now = start.elapsed().as_micros() as u64;
                 events += 1;
                 let v: Value = serde_json::from_str(text).unwrap();
                 match v["type"].as_str().unwrap_or("") {
                     "input_audio_buffer.speech_started" | "input_audio_buffer.speech_stopped" => {
                         let stopped = v["type"] == "input_audio_buffer.speech_stopped";
-                        latencies.push((now.saturating_sub(last_send), stopped));
+                        let Some(&sent) = trigger_chunk(&v).and_then(|k| sent_at.get(k)) else {
+                            errors.push(format!("{} for audio not yet sent: {text}", v["type"]));
+                            return;
+                        };
+                        if trace {
+                            log.push(format!("{} recv {} latency_us {}", wall_us(), v["type"].as_str().unwrap_or(""), now - sent));
+                        }
+                        latencies.push((now.saturating_sub(sent), stopped));
                     }
                     "error" => errors.push(v["error"]["message"].as_str().unwrap_or("?").to_owned()),
                     _ => {}
@@ -194,15 +245,19 @@ async fn main() {
             while chunks < total {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let chunk = if chunks % 25 < 10 { &tone } else { &silence };
-                        last_send = start.elapsed().as_micros() as u64;
+                        let chunk = if (chunks + phase) % (CYCLE_CHUNKS as u64) < TONE_CHUNKS { &tone } else { &silence };
+                        sent_at.push(start.elapsed().as_micros() as u64);
+                        let t0 = wall_us();
                         if tx.send(Message::Text(chunk.as_str().into())).await.is_err() {
                             break;
+                        }
+                        if trace {
+                            log.push(format!("{t0} send chunk {chunks} took_us {}", wall_us() - t0));
                         }
                         chunks += 1;
                     }
                     msg = rx.next() => match msg {
-                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, last_send),
+                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, &mut log, &sent_at),
                         Some(Ok(_)) => {}
                         _ => break,
                     },
@@ -214,13 +269,16 @@ async fn main() {
                 tokio::select! {
                     _ = &mut drain => break,
                     msg = rx.next() => match msg {
-                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, last_send),
+                        Some(Ok(Message::Text(t))) => on_event(&t, &mut latencies, &mut log, &sent_at),
                         Some(Ok(_)) => {}
                         _ => break,
                     },
                 }
             }
             tx.send(Message::Close(None)).await.ok();
+            for line in &log {
+                eprintln!("trace: {line}");
+            }
             Stats { latencies_us: latencies, events, errors, chunks }
         }));
     }
@@ -267,7 +325,14 @@ async fn main() {
     };
     let l = &l;
     println!("sessions                 {n}");
-    println!("streaming                {} s, {} chunks sent ({:.0}/s), responses: {}", args.seconds, all.chunks, all.chunks as f64 / elapsed, args.responses);
+    println!(
+        "streaming                {} s, {} chunks sent ({:.0}/s), responses: {}, turns: {}",
+        args.seconds,
+        all.chunks,
+        all.chunks as f64 / elapsed,
+        args.responses,
+        if args.in_phase { "in phase" } else { "staggered" }
+    );
     println!("server events received   {}", all.events);
     println!("turn events timed        {}", l.len());
     println!(
@@ -279,9 +344,15 @@ async fn main() {
     );
     println!("  speech_started         {}", by_kind(false));
     println!("  speech_stopped         {}", by_kind(true));
-    println!("server RSS               empty {rss_empty} KiB, {n} idle sessions {rss_idle} KiB, peak under load {rss_peak} KiB");
+    println!(
+        "server RSS               empty {rss_empty} KiB, {n} idle sessions {rss_idle} KiB, peak under load {rss_peak} KiB"
+    );
     println!("RSS per idle session     {:.1} KiB", (rss_idle.saturating_sub(rss_empty)) as f64 / n as f64);
-    println!("server CPU under load    {:.2} cores; load generator {:.2} cores (2 in all)", cpu / elapsed, client_cpu / elapsed);
+    println!(
+        "server CPU under load    {:.2} cores; load generator {:.2} cores (2 in all)",
+        cpu / elapsed,
+        client_cpu / elapsed
+    );
     println!("server-side handling     {handled}");
     println!("errors                   {}", all.errors.len());
     for e in all.errors.iter().take(5) {
