@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "brazen", version, about = "A self-hosted voice agent speaking the Voice Live / OpenAI Realtime protocol")]
+#[command(
+    name = "brazen",
+    version,
+    about = "A self-hosted voice agent speaking the Voice Live / OpenAI Realtime protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,9 +86,7 @@ enum ModelsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BRAZEN_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BRAZEN_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
