@@ -1,39 +1,131 @@
 //! What the voices share: espeak-ng as the phonemizer, and speech placed on its sample clock
 //! (phoneme spans from a model's per-symbol durations, and the text's words on top of them).
 //!
-//! espeak-ng runs as a separate process (it is GPL; brazen does not link it). It prints one line
-//! of IPA per clause and drops the punctuation, so the text's clause punctuation is put back
-//! after each line, as Piper's own phonemizer does. Text goes in on stdin, so a text that starts
-//! with `-` is never read as an option.
+//! espeak-ng runs as a separate, long-lived process per voice (it is GPL; brazen does not link
+//! it). It prints one line of IPA per clause and drops the punctuation, so the text's clause
+//! punctuation is put back after each line, as Piper's own phonemizer does. Text goes in on
+//! stdin, so a text that starts with `-` is never read as an option.
 
 use crate::SpeechError;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
 
 /// Punctuation that ends a clause.
 pub(crate) const CLAUSE_PUNCTUATION: &[char] = &[',', '.', '!', '?', ';', ':'];
 
+/// A word no text says, sent after each phrase: its IPA line marks the end of the phrase's lines.
+const MARKER: &str = "Qxbrazenmark.";
+/// How long espeak-ng may take to answer one phrase before it is restarted.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A long-lived `espeak-ng --ipa` for one voice. espeak-ng reads stdin line by line and answers
+/// each line at once (≈ 2 ms, against ≈ 16 ms to start a process per phrase); a reader thread
+/// forwards its lines, so a stalled process times out instead of hanging synthesis.
+struct Espeak {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    marker: String,
+}
+
+impl Espeak {
+    fn start(voice: &str) -> Result<Espeak, SpeechError> {
+        let mut child = Command::new("espeak-ng")
+            .args(["-q", "--ipa", "-v", voice])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                SpeechError::Phonemizer(format!(
+                    "cannot run espeak-ng ({e}); install it with `apt-get install espeak-ng`"
+                ))
+            })?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut espeak = Espeak { child, stdin, lines, marker: String::new() };
+        espeak.send(MARKER)?;
+        espeak.marker = espeak.next_line()?.trim().to_owned();
+        Ok(espeak)
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), SpeechError> {
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| SpeechError::Phonemizer(e.to_string()))
+    }
+
+    fn next_line(&self) -> Result<String, SpeechError> {
+        self.lines
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| SpeechError::Phonemizer("espeak-ng stopped answering".into()))
+    }
+
+    /// The IPA lines (one per clause) of one line of text.
+    fn ask(&mut self, text: &str) -> Result<Vec<String>, SpeechError> {
+        self.send(text)?;
+        self.send(MARKER)?;
+        let mut out = Vec::new();
+        loop {
+            let line = self.next_line()?;
+            let line = line.trim();
+            if line == self.marker {
+                return Ok(out);
+            }
+            if !line.is_empty() {
+                out.push(line.to_owned());
+            }
+        }
+    }
+}
+
+impl Drop for Espeak {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The running espeak-ng processes, by voice.
+static PROCESSES: Mutex<Option<HashMap<String, Espeak>>> = Mutex::new(None);
+
+/// The IPA lines of `text` from the voice's long-lived process, restarting it once if it fails.
+fn clause_lines(voice: &str, text: &str) -> Result<Vec<String>, SpeechError> {
+    let mut processes = PROCESSES.lock().unwrap_or_else(|e| e.into_inner());
+    let map = processes.get_or_insert_with(HashMap::new);
+    let mut last_error = None;
+    for _ in 0..2 {
+        if !map.contains_key(voice) {
+            map.insert(voice.to_owned(), Espeak::start(voice)?);
+        }
+        let espeak = map.get_mut(voice).expect("just inserted");
+        match espeak.ask(text) {
+            Ok(lines) => return Ok(lines),
+            Err(e) => {
+                map.remove(voice);
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(last_error.expect("tried"))
+}
+
 /// The IPA of `text` in espeak-ng's `voice`, with the clause punctuation put back.
 pub fn ipa(voice: &str, text: &str) -> Result<String, SpeechError> {
     let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let mut child = Command::new("espeak-ng")
-        .args(["-q", "--ipa", "-v", voice])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            SpeechError::Phonemizer(format!("cannot run espeak-ng ({e}); install it with `apt-get install espeak-ng`"))
-        })?;
-    let mut stdin = child.stdin.take().expect("piped");
-    stdin.write_all(text.as_bytes()).map_err(|e| SpeechError::Phonemizer(e.to_string()))?;
-    drop(stdin);
-    let out = child.wait_with_output().map_err(|e| SpeechError::Phonemizer(e.to_string()))?;
-    if !out.status.success() {
-        return Err(SpeechError::Phonemizer(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
-    }
-    let lines: Vec<&str> =
-        std::str::from_utf8(&out.stdout).unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines = clause_lines(voice, &text)?;
     // The punctuation that ends each clause, in order (a '.' inside "59.99" ends none).
     let chars: Vec<char> = text.trim_end().chars().collect();
     let marks: Vec<char> = chars
