@@ -25,9 +25,9 @@ pub struct Config {
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
-    /// Speech synthesis: `tone` (the labelled stand-in, 40 ms of tone per character), `piper`
-    /// (the Piper voice en_US joe) or `kokoro` (Kokoro-82M; the session's voice picks one of its
-    /// voices), installed on first run.
+    /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M;
+    /// the session's voice picks one of its voices), both installed on first run, or `tone` (the
+    /// labelled stand-in, 40 ms of tone per character, no model).
     pub tts: String,
     /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
     pub models_dir: Option<std::path::PathBuf>,
@@ -43,7 +43,7 @@ impl Default for Config {
             events_per_second: 500.0,
             event_burst: 2_000.0,
             vad: "silero".into(),
-            tts: "tone".into(),
+            tts: "piper".into(),
             models_dir: None,
         }
     }

@@ -45,9 +45,9 @@ enum Command {
         /// `energy` (loudness only, no model).
         #[arg(long)]
         vad: Option<String>,
-        /// Speech synthesis: `tone` (default for now: a labelled stand-in), `piper` (the Piper
-        /// voice en_US joe) or `kokoro` (Kokoro-82M, voices af_heart, af_bella, am_michael,
-        /// bf_emma, bm_george); models are installed on first run.
+        /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M,
+        /// voices af_heart, af_bella, am_michael, bf_emma, bm_george) — models installed on
+        /// first run — or `tone` (a labelled stand-in, no model).
         #[arg(long)]
         tts: Option<String>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
@@ -150,7 +150,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
     tracing::warn!(
         "ASR and LLM are labelled echo stand-ins (transcripts give the duration, replies repeat the user){}; local models for them are not wired in yet",
-        if names.tts == "tone" { ", and TTS is a tone" } else { "" }
+        if names.tts == "tone" { ", and TTS is a tone (--tts tone)" } else { "" }
     );
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
         .await

@@ -19,12 +19,15 @@ struct Server {
 }
 
 impl Server {
-    /// Starts with the energy VAD (no models needed) unless `args` choose another.
+    /// Starts with the energy VAD and the tone voice (no models needed) unless `args` choose
+    /// others.
     fn start(args: &[&str]) -> Server {
         let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
+        let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
             .args(["serve", "--port", "0"])
             .args(vad)
+            .args(tts)
             .args(args)
             .env_remove("BRAZEN_API_KEYS")
             .stdout(Stdio::piped())

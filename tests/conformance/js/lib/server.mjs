@@ -1,5 +1,5 @@
 // Start and stop one `brazen serve` process per test file (shared by every JS suite).
-// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --api-key KEY`, reads the bound address from
+// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --tts tone --api-key KEY`, reads the bound address from
 // the stdout line `brazen listening on http://127.0.0.1:PORT`, stops it by PID.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,7 +17,8 @@ export async function startBrazen(name, { timeoutMs = 30000 } = {}) {
   fs.mkdirSync(logDir, { recursive: true });
   const logPath = path.join(logDir, `server-${name}.log`);
   const log = fs.createWriteStream(logPath);
-  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--api-key', API_KEY, '--api-key', SECOND_KEY];
+  // The tone voice: the scenarios check reply audio by its length (40 ms per character).
+  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--tts', 'tone', '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
   // The harness's own variables are not server configuration; keep them out of its environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_')));
