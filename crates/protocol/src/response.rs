@@ -3,7 +3,7 @@
 
 use crate::Dialect;
 use crate::error::ProtocolError;
-use crate::item::{Item, ItemBody};
+use crate::item::Item;
 use crate::read::{Field, Obj, one_of};
 use crate::session::{AudioFormat, Modality, SessionPatch, Voice};
 use serde_json::{Value, json};
@@ -150,14 +150,6 @@ impl Response {
             m.insert("temperature".into(), json!(self.temperature));
         }
         v
-    }
-
-    /// The call ids of the function calls in the output.
-    pub fn function_calls(&self) -> impl Iterator<Item = &str> {
-        self.output.iter().filter_map(|i| match &i.body {
-            ItemBody::FunctionCall { call_id, .. } => Some(call_id.as_str()),
-            _ => None,
-        })
     }
 }
 

@@ -45,11 +45,6 @@ impl AudioFormat {
         }
     }
 
-    /// Milliseconds of audio in `bytes` bytes.
-    pub fn bytes_to_ms(self, bytes: usize) -> u64 {
-        (bytes / self.bytes_per_sample()) as u64 * 1000 / self.sample_rate() as u64
-    }
-
     /// The flat (Voice Live / beta) name of an input format.
     fn input_name(self) -> &'static str {
         match self {
