@@ -20,3 +20,8 @@ need_cargo() {
     exit 1
   fi
 }
+
+# need_espeak: the phonemizer of the Piper and Kokoro voices (a separate process; GPL, not linked).
+need_espeak() {
+  if ! command -v espeak-ng >/dev/null 2>&1; then apt_install espeak-ng; fi
+}
