@@ -5,62 +5,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-/// A running `brazen serve`, stopped by PID when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// Starts with the energy VAD and the tone voice (no models needed) unless `args` choose
-    /// others.
-    fn start(args: &[&str]) -> Server {
-        let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
-        let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
-            .args(["serve", "--port", "0"])
-            .args(vad)
-            .args(tts)
-            .args(args)
-            .env_remove("BRAZEN_API_KEYS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("brazen starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr =
-            line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
-        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server { child, port }
-    }
-
-    /// A plain HTTP/1.1 GET: (status, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let status = text[9..12].parse().unwrap();
-        (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
-    }
-}
-
-impl Server {
-    /// The engines `/health` reports.
-    fn engines(&self) -> Value {
-        let (_, body) = self.get("/health");
-        serde_json::from_str::<Value>(&body).unwrap()["engines"].clone()
-    }
-}
+mod common;
+use common::Server;
 
 /// The audio bytes of the `kind` deltas among `events`.
 fn audio_bytes(events: &[Value], kind: &str) -> Vec<u8> {
@@ -69,13 +20,6 @@ fn audio_bytes(events: &[Value], kind: &str) -> Vec<u8> {
         .filter(|e| e["type"] == kind)
         .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
         .collect()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

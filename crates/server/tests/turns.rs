@@ -7,10 +7,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+
+mod common;
+use common::Server;
 
 const SENTENCES: [&str; 30] = [
     "Hi, I would like to check the status of my order.",
@@ -44,34 +45,6 @@ const SENTENCES: [&str; 30] = [
     "Thank you, that is all for today.",
     "Goodbye, and have a nice evening.",
 ];
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
-            .args(["serve", "--port", "0", "--vad", "silero", "--tts", "piper"])
-            .env_remove("BRAZEN_API_KEYS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("brazen starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{line}"));
-        Server { child, port }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -148,7 +121,7 @@ fn framed(speech: &[i16]) -> Vec<i16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_spoken_sentence_is_one_turn_and_silence_or_noise_none() {
-    let server = Server::start();
+    let server = Server::start(&["--vad", "silero", "--tts", "piper"]);
     let port = server.port;
     let spoken: Vec<Vec<i16>> =
         futures_util::future::join_all(SENTENCES.iter().map(|s| async move { speak(port, s).await })).await;

@@ -1,0 +1,66 @@
+//! Shared by the socket tests: a `brazen serve` on a free loopback port, stopped by PID.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+/// A running `brazen serve`, stopped by PID when dropped.
+pub struct Server {
+    child: Child,
+    /// The bound port.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts with the energy VAD and the tone voice (no models needed) unless `args` choose
+    /// others.
+    pub fn start(args: &[&str]) -> Server {
+        let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
+        let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
+            .args(["serve", "--port", "0"])
+            .args(vad)
+            .args(tts)
+            .args(args)
+            .env_remove("BRAZEN_API_KEYS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("brazen starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr =
+            line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Server { child, port }
+    }
+
+    /// A plain HTTP/1.1 GET: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+}
+
+impl Server {
+    /// The engines `/health` reports.
+    pub fn engines(&self) -> Value {
+        let (_, body) = self.get("/health");
+        serde_json::from_str::<Value>(&body).unwrap()["engines"].clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
