@@ -1,13 +1,12 @@
 """Driver over the `openai` Python package's realtime connection (works for 1.x and 3.x)."""
 from __future__ import annotations
 
-import base64
 import contextlib
 
-from scenarios import Driver
+from scenarios import ConnectionDriver
 
 
-class OpenAIDriver(Driver):
+class OpenAIDriver(ConnectionDriver):
     def __init__(self, conn, dialect: str, validator, label: str):
         super().__init__()
         self.conn = conn
@@ -34,25 +33,11 @@ class OpenAIDriver(Driver):
             item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
         )
 
-    async def response_create(self):
-        await self.conn.response.create()
-
-    async def response_cancel(self):
-        await self.conn.response.cancel()
-
-    async def truncate(self, item_id, content_index, audio_end_ms):
-        await self.conn.conversation.item.truncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
-
-    async def append_audio(self, pcm):
-        await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
-
     async def function_output(self, call_id, output):
         await self.conn.conversation.item.create(
             item={"type": "function_call_output", "call_id": call_id, "output": output}
         )
 
-    async def send_raw(self, event):
-        await self.conn.send(event)
 
 
 @contextlib.asynccontextmanager

@@ -535,3 +535,23 @@ SCENARIOS = {
     "truncate": scenario_truncate,
     "bad_event": scenario_bad_event,
 }
+
+
+class ConnectionDriver(Driver):
+    """A driver over an SDK connection object (`self.conn`) with the calls both the `openai` and
+    `azure-ai-voicelive` packages offer; subclasses add what differs (items, session, checks)."""
+
+    async def response_create(self):
+        await self.conn.response.create()
+
+    async def response_cancel(self):
+        await self.conn.response.cancel()
+
+    async def truncate(self, item_id, content_index, audio_end_ms):
+        await self.conn.conversation.item.truncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
+
+    async def append_audio(self, pcm):
+        await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+
+    async def send_raw(self, event):
+        await self.conn.send(event)

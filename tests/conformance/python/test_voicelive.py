@@ -35,7 +35,7 @@ from azure.ai.voicelive.models import (
 
 import scenarios
 from brazen_server import API_KEY
-from scenarios import Driver
+from scenarios import ConnectionDriver
 
 KNOWN_TYPES = {t.value for t in ServerEventType}
 MODEL = "gpt-4o-realtime-preview"
@@ -184,7 +184,7 @@ def to_request_session(cfg: dict) -> RequestSession:
     return RequestSession(**kw)
 
 
-class VoiceLiveDriver(Driver):
+class VoiceLiveDriver(ConnectionDriver):
     dialect = "voicelive"
 
     def __init__(self, conn, label):
@@ -207,23 +207,9 @@ class VoiceLiveDriver(Driver):
     async def user_text(self, text):
         await self.conn.conversation.item.create(item=UserMessageItem(content=[InputTextContentPart(text=text)]))
 
-    async def response_create(self):
-        await self.conn.response.create()
-
-    async def response_cancel(self):
-        await self.conn.response.cancel()
-
-    async def truncate(self, item_id, content_index, audio_end_ms):
-        await self.conn.conversation.item.truncate(item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms)
-
-    async def append_audio(self, pcm):
-        await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
-
     async def function_output(self, call_id, output):
         await self.conn.conversation.item.create(item=FunctionCallOutputItem(call_id=call_id, output=output))
 
-    async def send_raw(self, event):
-        await self.conn.send(event)
 
 
 @contextlib.asynccontextmanager
