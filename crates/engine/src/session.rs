@@ -873,6 +873,7 @@ impl Session {
             TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate),
             TtsEvent::Words(words) => self.on_tts_words(words),
             TtsEvent::Done => {
+                self.end_tts_audio();
                 if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
                     m.tts = None;
                 }
@@ -900,18 +901,15 @@ impl Session {
         }
     }
 
-    /// Converts synthesised audio to the output format and queues it for pacing.
+    /// Converts synthesised audio to the output rate and queues it for pacing.
     fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32) {
-        let delta_ms = self.limits.audio_delta_ms;
         let Some(a) = self.active.as_mut() else { return };
-        let format = a.config.output_audio_format;
-        let gain = a.config.voice.gain();
+        let out_rate = a.config.output_audio_format.sample_rate();
         let Some(m) = a.message.as_mut() else { return };
         if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
             tts.started = true;
             m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0, Vec::new()));
         }
-        let out_rate = format.sample_rate();
         if m.resampler.as_ref().is_none_or(|(rate, _)| *rate != sample_rate) {
             m.resampler = Some((sample_rate, Resampler::new(sample_rate, out_rate)));
         }
@@ -919,6 +917,30 @@ impl Session {
         if let Some((_, r)) = m.resampler.as_mut() {
             r.process_i16(&samples, &mut converted);
         }
+        self.queue_audio(converted);
+    }
+
+    /// The phrase's audio is complete: releases what the resampler held back for look-ahead.
+    fn end_tts_audio(&mut self) {
+        let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) else { return };
+        let mut tail = Vec::new();
+        if let Some((_, r)) = m.resampler.as_mut() {
+            r.flush_i16(&mut tail);
+        }
+        self.queue_audio(tail);
+    }
+
+    /// Applies the volume, encodes audio at the output rate and queues it for pacing.
+    fn queue_audio(&mut self, mut converted: Vec<i16>) {
+        let delta_ms = self.limits.audio_delta_ms;
+        let Some(a) = self.active.as_mut() else { return };
+        let format = a.config.output_audio_format;
+        let gain = a.config.voice.gain();
+        let Some(m) = a.message.as_mut() else { return };
+        if converted.is_empty() {
+            return;
+        }
+        let out_rate = format.sample_rate();
         if gain < 1.0 {
             converted.iter_mut().for_each(|s| *s = (*s as f32 * gain) as i16);
         }

@@ -215,11 +215,12 @@ mod tests {
                 TurnEvent::SpeechStopped { audio_end_ms: 1_800, turn_start_ms: 700.0 },
             ]
         );
-        // Decided at 2300 ms (500 ms after the speech), which ends a 100 ms chunk.
+        // Decided by the frame ending at 2300 ms (500 ms after the speech); the resampler's
+        // half-millisecond look-ahead completes it with the chunk that ends at 2400 ms.
         let (samples, start) = turn.unwrap();
         assert_eq!(start, 700.0);
-        assert_eq!(samples.len(), (2_300 - 700) * 24);
-        assert_eq!(input.buffered_ms(), 200.0, "audio after the turn waits for the next one");
+        assert_eq!(samples.len(), (2_400 - 700) * 24);
+        assert_eq!(input.buffered_ms(), 100.0, "audio after the turn waits for the next one");
     }
 
     #[test]

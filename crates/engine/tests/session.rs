@@ -501,7 +501,7 @@ fn finish_speaking(h: &mut Harness, first_tts: JobId, ms: usize) {
 fn audio_is_chunked_and_converted_to_the_output_format() {
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"output_audio_format": "g711_ulaw"}}));
-    speaking(&mut h, 1_000);
+    let (_, tts) = speaking(&mut h, 1_000);
     let deltas = |outputs: &[Output]| -> Vec<usize> {
         events(outputs)
             .iter()
@@ -516,7 +516,12 @@ fn audio_is_chunked_and_converted_to_the_output_format() {
     };
     assert_eq!(deltas(&h.out), [1_600; 3], "sent until 500 ms are queued ahead of playback");
     let later = h.advance(1_000);
-    assert_eq!(deltas(&later), [1_600; 2], "the rest follows as the client plays: 1 s at 8 kHz µ-law, 200 ms deltas");
+    // 1 s at 8 kHz µ-law in 200 ms deltas; the resampler keeps its 0.5 ms look-ahead until the
+    // phrase ends.
+    assert_eq!(deltas(&later), [1_600, 1_596], "the rest follows as the client plays");
+    let mut done = h.input(Input::Tts(tts, TtsEvent::Done));
+    done.extend(h.advance(100));
+    assert_eq!(deltas(&done), [4], "the end of the phrase releases the tail");
 }
 
 #[test]

@@ -12,12 +12,14 @@
 //! when the model is missing or damaged.
 
 mod archive;
+pub mod ct2;
 mod fetch;
 pub mod manifest;
 mod store;
+pub mod whisper_ggml;
 
 pub use fetch::Registries;
-pub use manifest::{FileSpec, Manifest, ModelSpec, Part, Source};
+pub use manifest::{Conversion, FileSpec, Installed, Manifest, Method, ModelSpec, Part, Source};
 pub use store::{Status, Store, progress};
 
 use std::path::Path;

@@ -30,6 +30,41 @@ pub struct ModelSpec {
     /// Its files.
     #[serde(rename = "file")]
     pub files: Vec<FileSpec>,
+    /// A file made from the others after they are verified (a format conversion).
+    pub convert: Option<Conversion>,
+}
+
+/// How a model's runtime file is made from its downloaded files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    /// The converter.
+    pub method: Method,
+    /// The file it writes, inside the model's directory.
+    pub file: String,
+    /// Size in bytes of the result.
+    pub size: u64,
+    /// sha256 of the result (conversions are deterministic).
+    pub sha256: String,
+}
+
+/// The converters brazen has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// CTranslate2 Whisper (`model.bin` + `tokenizer.json`) → whisper.cpp's ggml format.
+    WhisperCt2ToGgml,
+}
+
+/// A file a model directory must hold once installed: downloaded or converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed<'a> {
+    /// File name.
+    pub name: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256, lowercase hex.
+    pub sha256: &'a str,
 }
 
 /// One file of a model.
@@ -131,6 +166,11 @@ impl Manifest {
             if m.files.is_empty() {
                 return Err(format!("model {} has no files", m.name));
             }
+            if let Some(c) = &m.convert
+                && (!is_plain_name(&c.file) || !is_sha256(&c.sha256) || m.files.iter().any(|f| f.name == c.file))
+            {
+                return Err(format!("model {}: the conversion's file needs a safe, new name and a sha256", m.name));
+            }
             let mut files = std::collections::HashSet::new();
             for f in &m.files {
                 if !is_plain_name(&f.name) || !files.insert(f.name.as_str()) {
@@ -179,9 +219,21 @@ impl Manifest {
 }
 
 impl ModelSpec {
-    /// Total size of its files in bytes.
+    /// Total size of what is downloaded, in bytes.
     pub fn size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Every file of the installed model: the downloaded ones, then the converted one.
+    pub fn installed_files(&self) -> impl Iterator<Item = Installed<'_>> {
+        let files = self.files.iter().map(|f| Installed { name: &f.name, size: f.size, sha256: &f.sha256 });
+        let converted = self.convert.iter().map(|c| Installed { name: &c.file, size: c.size, sha256: &c.sha256 });
+        files.chain(converted)
+    }
+
+    /// Size on disk once installed, in bytes.
+    pub fn installed_size(&self) -> u64 {
+        self.installed_files().map(|f| f.size).sum()
     }
 }
 

@@ -8,8 +8,8 @@
 //! - `.lock`: held while installing, so two installers do not interleave.
 
 use crate::fetch::{Http, Registries, sha256_file};
-use crate::manifest::ModelSpec;
-use crate::{ModelError, archive};
+use crate::manifest::{Conversion, Method, ModelSpec};
+use crate::{ModelError, archive, whisper_ggml};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
@@ -43,6 +43,38 @@ struct StampFile {
 struct Stamp {
     model: String,
     files: Vec<StampFile>,
+}
+
+/// Runs a model's conversion in its staging directory and checks the result.
+fn convert(
+    model: &ModelSpec,
+    conversion: &Conversion,
+    staging: &Path,
+    progress: &MultiProgress,
+) -> Result<StampFile, ModelError> {
+    let bar = progress.add(ProgressBar::new_spinner());
+    bar.set_message(format!("{}: converting to {}", model.name, conversion.file));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let target = staging.join(&conversion.file);
+    let file = File::create(&target).map_err(|e| ModelError::io(&target, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let result = match conversion.method {
+        Method::WhisperCt2ToGgml => whisper_ggml::convert(staging, &mut out),
+    };
+    bar.finish_and_clear();
+    result.map_err(|e| ModelError::Corrupt(format!("converting model {}: {e}", model.name)))?;
+    let file = out.into_inner().map_err(|e| ModelError::io(&target, e.into_error()))?;
+    file.sync_all().map_err(|e| ModelError::io(&target, e))?;
+    drop(file);
+    let sha = sha256_file(&target)?;
+    if sha != conversion.sha256 {
+        return Err(ModelError::Corrupt(format!(
+            "converting model {} made {} with sha256 {sha}, the manifest pins {}",
+            model.name, conversion.file, conversion.sha256
+        )));
+    }
+    let size = fs::metadata(&target).map_err(|e| ModelError::io(&target, e))?.len();
+    Ok(StampFile { name: conversion.file.clone(), size, sha256: sha, mtime_ns: mtime_ns(&target).unwrap_or_default() })
 }
 
 /// Where models are installed.
@@ -101,8 +133,8 @@ impl Store {
             Some(s) => s,
             None => return Status::Damaged("its stamp is missing or unreadable".into()),
         };
-        for spec in &model.files {
-            let path = dir.join(&spec.name);
+        for spec in model.installed_files() {
+            let path = dir.join(spec.name);
             let Some(recorded) = stamp.files.iter().find(|f| f.name == spec.name) else {
                 return Status::Damaged(format!("{} was not installed by this version", spec.name));
             };
@@ -113,7 +145,7 @@ impl Store {
             if size != Some(spec.size) {
                 return Status::Damaged(format!("{} is missing or has the wrong size", spec.name));
             }
-            if mtime_ns(&path) != Some(recorded.mtime_ns) && sha256_file(&path).ok().as_deref() != Some(&spec.sha256) {
+            if mtime_ns(&path) != Some(recorded.mtime_ns) && sha256_file(&path).ok().as_deref() != Some(spec.sha256) {
                 return Status::Damaged(format!("{} does not match its sha256", spec.name));
             }
         }
@@ -186,6 +218,9 @@ impl Store {
             }
             let mtime = mtime_ns(&target).unwrap_or_default();
             stamp.files.push(StampFile { name: spec.name.clone(), size: spec.size, sha256: sha, mtime_ns: mtime });
+        }
+        if let Some(conversion) = &model.convert {
+            stamp.files.push(convert(model, conversion, &staging, progress)?);
         }
         let stamp_path = staging.join(STAMP);
         let json = serde_json::to_vec_pretty(&stamp).expect("stamps serialise");

@@ -10,12 +10,15 @@ mod phonemes;
 mod piper;
 mod protobuf;
 mod silero;
+pub mod wer;
+pub mod whisper;
 
 pub use kokoro::KokoroVoice;
 pub use onnx::environment;
 pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
+pub use whisper::{Decode, Recognizer, Transcript, WhisperModel};
 
 /// What can go wrong loading or running a speech engine.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,9 @@ pub enum SpeechError {
     /// The phonemizer (espeak-ng) is missing or failed.
     #[error("phonemizer: {0}")]
     Phonemizer(String),
+    /// The engine failed on this input (the message says why).
+    #[error("{0}")]
+    Engine(String),
     /// The model file is not what the engine expects.
     #[error("model {path}: {message}")]
     Model {

@@ -1,0 +1,355 @@
+//! Converting a CTranslate2 Whisper model (faster-whisper's `model.bin` + `tokenizer.json`) into
+//! the ggml file whisper.cpp loads, so the registries' CT2 packages run on whisper.cpp.
+//!
+//! The ggml file is: magic `ggml`, eleven `i32` hyper-parameters (vocabulary, audio context,
+//! audio width, heads, layers, text context, text width, heads, layers, mel bins, weight type),
+//! the mel filterbank (`i32` bins, `i32` FFT bins, f32 values), the vocabulary (`i32` count,
+//! then `u32` length + bytes per token, ordinary tokens only: whisper.cpp names the special ones
+//! itself), then the tensors under OpenAI's names, each as `i32` rank, `i32` name length, `i32`
+//! type (0 f32, 1 f16), the dimensions innermost first, the name and the data. Matrices are f16;
+//! biases, norms, positional embeddings and the conv biases (stored as `[n, 1]`) are f32.
+//!
+//! CTranslate2 fuses some projections: self-attention's query/key/value are one `[3d, d]`
+//! matrix and cross-attention's key/value one `[2d, d]`; they are split here. Whisper's key
+//! projections have no bias (CTranslate2 stores zeros there), and the output projection is tied
+//! to the token embedding.
+
+use crate::ct2::Ct2Model;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+const GGML_MAGIC: u32 = 0x6767_6d6c;
+const SAMPLE_RATE: f64 = 16_000.0;
+const N_FFT: usize = 400;
+
+/// Converts the CTranslate2 Whisper model in `dir` (`model.bin`, `tokenizer.json`) into a ggml
+/// file written to `out`.
+pub fn convert(dir: &Path, out: &mut impl Write) -> Result<(), String> {
+    let bytes = std::fs::read(dir.join("model.bin")).map_err(|e| format!("{}: {e}", dir.join("model.bin").display()))?;
+    let model = Ct2Model::parse(bytes)?;
+    if model.spec != "WhisperSpec" {
+        return Err(format!("model.bin is a {} model, not Whisper", model.spec));
+    }
+    let tokenizer = std::fs::read(dir.join("tokenizer.json"))
+        .map_err(|e| format!("{}: {e}", dir.join("tokenizer.json").display()))?;
+    let vocab = ordinary_tokens(&tokenizer)?;
+    write_ggml(&model, &vocab, out)
+}
+
+struct Shape {
+    vocab: usize,
+    audio_ctx: usize,
+    width: usize,
+    audio_heads: usize,
+    audio_layers: usize,
+    text_ctx: usize,
+    text_heads: usize,
+    text_layers: usize,
+    mels: usize,
+}
+
+fn count_layers(model: &Ct2Model, stack: &str) -> usize {
+    (0..).take_while(|i| model.has(&format!("{stack}/layer_{i}/ffn/linear_0/weight"))).count()
+}
+
+fn shape(model: &Ct2Model) -> Result<Shape, String> {
+    let embed = &model.var("decoder/embeddings/weight")?.dims;
+    let conv1 = &model.var("encoder/conv1/weight")?.dims;
+    let audio_pos = &model.var("encoder/position_encodings/encodings")?.dims;
+    let text_pos = &model.var("decoder/position_encodings/encodings")?.dims;
+    if embed.len() != 2 || conv1.len() != 3 || audio_pos.len() != 2 || text_pos.len() != 2 {
+        return Err("model.bin has unexpected tensor ranks for Whisper".into());
+    }
+    let heads = |name: &str| model.int(name).and_then(|h| usize::try_from(h).map_err(|_| format!("{name} is {h}")));
+    Ok(Shape {
+        vocab: embed[0],
+        audio_ctx: audio_pos[0],
+        width: embed[1],
+        audio_heads: heads("encoder/num_heads")?,
+        audio_layers: count_layers(model, "encoder"),
+        text_ctx: text_pos[0],
+        text_heads: heads("decoder/num_heads")?,
+        text_layers: count_layers(model, "decoder"),
+        mels: conv1[1],
+    })
+}
+
+/// The byte each character of GPT-2's byte-level alphabet stands for.
+fn byte_decoder() -> HashMap<char, u8> {
+    let mut printable: Vec<u32> = (u32::from('!')..=u32::from('~')).collect();
+    printable.extend(u32::from('¡')..=u32::from('¬'));
+    printable.extend(u32::from('®')..=u32::from('ÿ'));
+    let mut map = HashMap::new();
+    let mut extra = 0;
+    for b in 0..=255u32 {
+        let c = if printable.contains(&b) {
+            b
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        map.insert(char::from_u32(c).expect("valid char"), b as u8);
+    }
+    map
+}
+
+/// The ordinary (non-special) tokens of a byte-level BPE `tokenizer.json`, as bytes, in id order:
+/// every id below `<|endoftext|>`.
+fn ordinary_tokens(tokenizer_json: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(tokenizer_json).map_err(|e| format!("tokenizer.json is not JSON: {e}"))?;
+    let vocab = json
+        .pointer("/model/vocab")
+        .and_then(|v| v.as_object())
+        .ok_or("tokenizer.json has no model.vocab")?;
+    let mut eot = vocab.get("<|endoftext|>").and_then(|v| v.as_u64());
+    if let Some(added) = json.get("added_tokens").and_then(|a| a.as_array()) {
+        for t in added {
+            if t.get("content").and_then(|c| c.as_str()) == Some("<|endoftext|>") {
+                eot = t.get("id").and_then(|i| i.as_u64());
+            }
+        }
+    }
+    let eot = eot.ok_or("tokenizer.json has no <|endoftext|> token")? as usize;
+    let decoder = byte_decoder();
+    let mut tokens = vec![Vec::new(); eot];
+    for (text, id) in vocab {
+        let Some(id) = id.as_u64().map(|i| i as usize).filter(|&i| i < eot) else { continue };
+        tokens[id] = text
+            .chars()
+            .map(|c| decoder.get(&c).copied().ok_or_else(|| format!("token {text:?} is not byte-level BPE")))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(tokens)
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    // Slaney's scale: linear below 1 kHz, logarithmic above.
+    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = 6.4f64.ln() / 27.0;
+    if hz >= min_log_hz { min_log_mel + (hz / min_log_hz).ln() / logstep } else { hz / f_sp }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = 6.4f64.ln() / 27.0;
+    if mel >= min_log_mel { min_log_hz * (logstep * (mel - min_log_mel)).exp() } else { f_sp * mel }
+}
+
+/// Whisper's mel filterbank (librosa's `filters.mel(sr=16000, n_fft=400, n_mels)`: Slaney scale
+/// and area normalisation), `n_mels × (N_FFT/2 + 1)`, row-major.
+pub fn mel_filters(n_mels: usize) -> Vec<f32> {
+    let bins = N_FFT / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..bins).map(|i| i as f64 * SAMPLE_RATE / N_FFT as f64).collect();
+    let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2.0));
+    let mel_f: Vec<f64> =
+        (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
+    let mut out = Vec::with_capacity(n_mels * bins);
+    for m in 0..n_mels {
+        let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
+        for &f in &fft_freqs {
+            let lower = (f - mel_f[m]) / (mel_f[m + 1] - mel_f[m]);
+            let upper = (mel_f[m + 2] - f) / (mel_f[m + 2] - mel_f[m + 1]);
+            // librosa stores the triangle as f32, then scales it in f64.
+            let w = lower.min(upper).max(0.0) as f32;
+            out.push((f64::from(w) * enorm) as f32);
+        }
+    }
+    out
+}
+
+struct Ggml<'a, W: Write> {
+    out: &'a mut W,
+}
+
+impl<W: Write> Ggml<'_, W> {
+    fn i32(&mut self, v: usize) -> Result<(), String> {
+        let v = i32::try_from(v).map_err(|_| format!("{v} does not fit the ggml header"))?;
+        self.out.write_all(&v.to_le_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// Writes a tensor; `dims` outermost first (PyTorch order), as f16 or f32.
+    fn tensor(&mut self, name: &str, dims: &[usize], values: &[f32], f16: bool) -> Result<(), String> {
+        if dims.iter().product::<usize>() != values.len() {
+            return Err(format!("tensor {name}: {} values do not fill {dims:?}", values.len()));
+        }
+        self.i32(dims.len())?;
+        self.i32(name.len())?;
+        self.i32(usize::from(f16))?;
+        for &d in dims.iter().rev() {
+            self.i32(d)?;
+        }
+        self.out.write_all(name.as_bytes()).map_err(|e| e.to_string())?;
+        let data: Vec<u8> = if f16 {
+            values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect()
+        } else {
+            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
+        self.out.write_all(&data).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+fn dims(model: &Ct2Model, name: &str) -> Result<Vec<usize>, String> {
+    Ok(model.var(name)?.dims.clone())
+}
+
+/// Copies a CT2 linear layer (`weight` and, unless `bias` is false, `bias`) under `to`.
+fn linear(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str, bias: bool) -> Result<(), String> {
+    let w = format!("{from}/weight");
+    g.tensor(&format!("{to}.weight"), &dims(model, &w)?, &model.f32(&w)?, true)?;
+    if bias {
+        let b = format!("{from}/bias");
+        g.tensor(&format!("{to}.bias"), &dims(model, &b)?, &model.f32(&b)?, false)?;
+    }
+    Ok(())
+}
+
+fn norm(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str) -> Result<(), String> {
+    let (gamma, beta) = (format!("{from}/gamma"), format!("{from}/beta"));
+    g.tensor(&format!("{to}.weight"), &dims(model, &gamma)?, &model.f32(&gamma)?, false)?;
+    g.tensor(&format!("{to}.bias"), &dims(model, &beta)?, &model.f32(&beta)?, false)
+}
+
+/// Splits a fused `[k·d, d]` projection (and its `[k·d]` bias) into `k` linear layers named
+/// `to.{names}`; `None` in `biases` drops that part's bias.
+fn split(
+    g: &mut Ggml<impl Write>,
+    model: &Ct2Model,
+    from: &str,
+    to: &str,
+    names: &[(&str, bool)],
+    d: usize,
+) -> Result<(), String> {
+    let w = model.f32(&format!("{from}/weight"))?;
+    let b = model.f32(&format!("{from}/bias"))?;
+    if w.len() != names.len() * d * d || b.len() != names.len() * d {
+        return Err(format!("{from} is not {} fused {d}×{d} projections", names.len()));
+    }
+    for (i, &(name, has_bias)) in names.iter().enumerate() {
+        g.tensor(&format!("{to}.{name}.weight"), &[d, d], &w[i * d * d..(i + 1) * d * d], true)?;
+        if has_bias {
+            g.tensor(&format!("{to}.{name}.bias"), &[d], &b[i * d..(i + 1) * d], false)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Result<(), String> {
+    let s = shape(model)?;
+    let d = s.width;
+    let mut g = Ggml { out };
+    g.out.write_all(&GGML_MAGIC.to_le_bytes()).map_err(|e| e.to_string())?;
+    for v in [
+        s.vocab,
+        s.audio_ctx,
+        d,
+        s.audio_heads,
+        s.audio_layers,
+        s.text_ctx,
+        d,
+        s.text_heads,
+        s.text_layers,
+        s.mels,
+        1, // f16 weights
+    ] {
+        g.i32(v)?;
+    }
+    g.i32(s.mels)?;
+    g.i32(N_FFT / 2 + 1)?;
+    for v in mel_filters(s.mels) {
+        g.out.write_all(&v.to_le_bytes()).map_err(|e| e.to_string())?;
+    }
+    g.i32(vocab.len())?;
+    for token in vocab {
+        g.i32(token.len())?;
+        g.out.write_all(token).map_err(|e| e.to_string())?;
+    }
+
+    // Encoder.
+    let pos = "encoder/position_encodings/encodings";
+    g.tensor("encoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, false)?;
+    for conv in ["conv1", "conv2"] {
+        let w = format!("encoder/{conv}/weight");
+        g.tensor(&format!("encoder.{conv}.weight"), &dims(model, &w)?, &model.f32(&w)?, true)?;
+        let b = format!("encoder/{conv}/bias");
+        g.tensor(&format!("encoder.{conv}.bias"), &[d, 1], &model.f32(&b)?, false)?;
+    }
+    for i in 0..s.audio_layers {
+        let (from, to) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
+        norm(&mut g, model, &format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
+        let qkv = [("query", true), ("key", false), ("value", true)];
+        split(&mut g, model, &format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &qkv, d)?;
+        linear(&mut g, model, &format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"), true)?;
+        norm(&mut g, model, &format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
+        linear(&mut g, model, &format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"), true)?;
+        linear(&mut g, model, &format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"), true)?;
+    }
+    norm(&mut g, model, "encoder/layer_norm", "encoder.ln_post")?;
+
+    // Decoder.
+    let pos = "decoder/position_encodings/encodings";
+    g.tensor("decoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, false)?;
+    let emb = "decoder/embeddings/weight";
+    g.tensor("decoder.token_embedding.weight", &dims(model, emb)?, &model.f32(emb)?, true)?;
+    for i in 0..s.text_layers {
+        let (from, to) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
+        norm(&mut g, model, &format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
+        let qkv = [("query", true), ("key", false), ("value", true)];
+        split(&mut g, model, &format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &qkv, d)?;
+        linear(&mut g, model, &format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"), true)?;
+        norm(&mut g, model, &format!("{from}/attention/layer_norm"), &format!("{to}.cross_attn_ln"))?;
+        linear(&mut g, model, &format!("{from}/attention/linear_0"), &format!("{to}.cross_attn.query"), true)?;
+        let kv = [("key", false), ("value", true)];
+        split(&mut g, model, &format!("{from}/attention/linear_1"), &format!("{to}.cross_attn"), &kv, d)?;
+        linear(&mut g, model, &format!("{from}/attention/linear_2"), &format!("{to}.cross_attn.out"), true)?;
+        norm(&mut g, model, &format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
+        linear(&mut g, model, &format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"), true)?;
+        linear(&mut g, model, &format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"), true)?;
+    }
+    norm(&mut g, model, "decoder/layer_norm", "decoder.ln")?;
+
+    g.out.flush().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_alphabet_round_trips_every_byte() {
+        let d = byte_decoder();
+        assert_eq!(d.len(), 256);
+        assert_eq!(d[&'Ġ'], b' ');
+        assert_eq!(d[&'Ċ'], b'\n');
+        assert_eq!(d[&'a'], b'a');
+    }
+
+    #[test]
+    fn ordinary_tokens_stop_at_end_of_text() {
+        let json = br#"{"model":{"vocab":{"!":0,"\u0120the":1,"<|endoftext|>":2}},"added_tokens":[{"id":2,"content":"<|endoftext|>"}]}"#;
+        let t = ordinary_tokens(json).unwrap();
+        assert_eq!(t, vec![b"!".to_vec(), b" the".to_vec()]);
+        assert!(ordinary_tokens(br#"{"model":{"vocab":{"a":0}}}"#).unwrap_err().contains("endoftext"));
+    }
+
+    #[test]
+    fn mel_filters_match_whispers_own() {
+        // Values of `mel_80` in openai-whisper's assets/mel_filters.npz (librosa-made).
+        let f = mel_filters(80);
+        assert_eq!(f.len(), 80 * 201);
+        let row = |m: usize| &f[m * 201..(m + 1) * 201];
+        let peak = |m: usize| row(m).iter().enumerate().fold((0, 0f32), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        assert!((f[1] - 0.024_862_59).abs() < 1e-7, "{}", f[1]);
+        assert_eq!((f[0], f[2]), (0.0, 0.0));
+        let (bin, value) = peak(40);
+        assert_eq!(bin, 43);
+        assert!((value - 0.014_735_566).abs() < 1e-7, "{value}");
+        let (bin, value) = peak(79);
+        assert_eq!(bin, 192);
+        assert!((value - 0.003_164_711_9).abs() < 1e-8, "{value}");
+    }
+}

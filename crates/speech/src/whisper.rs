@@ -1,0 +1,389 @@
+//! Whisper speech recognition on whisper.cpp (through `whisper-rs`), tuned for short turns.
+//!
+//! Standard Whisper pads every utterance to 30 s; on two CPU cores the encoder alone then takes
+//! ≈500 ms. Here the encoder runs only over the audio there is (`audio_ctx` = its length), which
+//! takes a 3 s turn from ≈510 ms to ≈60 ms (`../shared/reference/ASR.md`). Without the padding,
+//! tiny.en tends to repeat the utterance on trailing silence, so every decode is guarded:
+//!
+//! - **tight trim**: leading and trailing silence are cut (keeping a short margin);
+//! - **token cap**: at most [`TOKENS_PER_SECOND`] per second of audio (+ [`EXTRA_TOKENS`]);
+//! - **repeat stop**: once the newest tokens repeat the opening ones, or repeat the span right
+//!   before them, decoding is stopped (end-of-text forced) and the repeat dropped;
+//! - **padded fallback**: when the cap is hit anyway, or nothing was recognised in audio that
+//!   has speech energy, the turn is decoded once more the standard way (30 s context).
+
+use crate::SpeechError;
+use std::ffi::{c_int, c_void};
+use std::path::Path;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState, WhisperSysContext,
+    WhisperSysState, WhisperTokenData,
+};
+
+/// Whisper's input rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// Token budget per second of audio.
+pub const TOKENS_PER_SECOND: f64 = 6.0;
+/// Tokens allowed on top of the per-second budget.
+pub const EXTRA_TOKENS: usize = 10;
+/// Longest audio one decode takes (Whisper's window); longer turns are cut into windows.
+pub const WINDOW_SECONDS: f64 = 30.0;
+/// Silence kept before and after the speech when trimming, in seconds.
+const TRIM_MARGIN_SECONDS: f64 = 0.15;
+/// Trim frame, in samples (20 ms).
+const TRIM_FRAME: usize = 320;
+/// Frames quieter than this fraction of the loudest frame's RMS count as silence.
+const TRIM_RELATIVE: f32 = 0.03;
+/// Frames quieter than this RMS (of full scale) are silence whatever the loudest frame.
+const SILENCE_RMS: f32 = 0.003;
+
+/// A loaded Whisper model; recognisers made from it share its weights.
+pub struct WhisperModel {
+    ctx: WhisperContext,
+    /// For each text token, the id of the first token with the same lower-case, trimmed text,
+    /// so the repeat stop sees " your" and "Your" as the same word.
+    canonical: Vec<i32>,
+}
+
+/// What to recognise and how.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decode {
+    /// Language as BCP-47 (`en`, `de-DE`); several comma-separated, or none, mean "detect".
+    pub language: Option<String>,
+    /// Text that primes the decoder (names, vocabulary).
+    pub prompt: Option<String>,
+    /// CPU threads for this decode.
+    pub threads: usize,
+}
+
+/// How a decode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The model ended the text itself.
+    Natural,
+    /// The repeat stop fired; the repeat was dropped.
+    RepeatStopped,
+    /// The short-context decode misbehaved and the padded 30 s decode was used.
+    PaddedFallback,
+}
+
+/// A recognised utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// The text, trimmed.
+    pub text: String,
+    /// How decoding ended.
+    pub ending: Ending,
+    /// Seconds of audio decoded after trimming.
+    pub speech_seconds: f64,
+}
+
+impl WhisperModel {
+    /// Loads a ggml Whisper model (as `brazen models install` converts it).
+    pub fn load(path: &Path) -> Result<WhisperModel, SpeechError> {
+        whisper_rs::install_logging_hooks();
+        if !path.is_file() {
+            return Err(SpeechError::Model { path: path.display().to_string(), message: "no such file".into() });
+        }
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default()).map_err(|e| {
+            SpeechError::Model { path: path.display().to_string(), message: format!("not a Whisper ggml model ({e})") }
+        })?;
+        let eot = ctx.token_eot().max(0);
+        let mut first = std::collections::HashMap::new();
+        let canonical = (0..eot)
+            .map(|id| {
+                let text = ctx.token_to_bytes(id).map(|b| String::from_utf8_lossy(b).trim().to_lowercase());
+                *first.entry(text.unwrap_or_default()).or_insert(id)
+            })
+            .collect();
+        Ok(WhisperModel { ctx, canonical })
+    }
+
+    /// Whether the model knows languages other than English.
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
+    /// A recogniser: its own decoding state (a few MB), for one thread of work at a time.
+    pub fn recognizer(&self) -> Result<Recognizer<'_>, SpeechError> {
+        let state = self.ctx.create_state().map_err(|e| SpeechError::Engine(format!("whisper state: {e}")))?;
+        Ok(Recognizer { model: self, state })
+    }
+}
+
+/// Decodes utterances with one model; not shared between threads.
+pub struct Recognizer<'m> {
+    model: &'m WhisperModel,
+    state: WhisperState,
+}
+
+/// The part of `audio` that holds speech energy, with a margin: `None` when all of it is silence.
+pub fn speech_range(audio: &[f32]) -> Option<std::ops::Range<usize>> {
+    let rms: Vec<f32> = audio
+        .chunks(TRIM_FRAME)
+        .map(|f| (f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32).sqrt())
+        .collect();
+    let loudest = rms.iter().copied().fold(0.0, f32::max);
+    if loudest < SILENCE_RMS {
+        return None;
+    }
+    let floor = (loudest * TRIM_RELATIVE).max(SILENCE_RMS);
+    let first = rms.iter().position(|&r| r >= floor)?;
+    let last = rms.iter().rposition(|&r| r >= floor)?;
+    let margin = (TRIM_MARGIN_SECONDS * SAMPLE_RATE as f64) as usize;
+    let start = (first * TRIM_FRAME).saturating_sub(margin);
+    let end = ((last + 1) * TRIM_FRAME + margin).min(audio.len());
+    Some(start..end)
+}
+
+/// How many of the newest text tokens repeat earlier ones: the opening coming round again
+/// (its first 8 tokens, or the first half when shorter), or a span of 4 or more repeated right
+/// after itself. `None` when no repeat.
+pub fn repeated_tail(tokens: &[i32]) -> Option<usize> {
+    let n = tokens.len();
+    // Speech often reuses a few opening words ("It was the best…, it was the worst…"); a
+    // decoding loop repeats the whole utterance, so the match must be long.
+    let opening = (n / 2).min(OPENING_REPEAT);
+    if opening >= 3 && tokens[n - opening..] == tokens[..opening] {
+        return Some(opening);
+    }
+    (4..=n / 2).find(|&m| tokens[n - m..] == tokens[n - 2 * m..n - m])
+}
+
+/// Tokens of the opening that must come round again to count as a loop.
+const OPENING_REPEAT: usize = 8;
+
+/// What the logits filter sees and records during one decode.
+struct Guard<'a> {
+    canonical: &'a [i32],
+    eot: i32,
+    vocab: usize,
+    cap: usize,
+    /// Text tokens dropped as a repeat.
+    dropped: Option<usize>,
+    capped: bool,
+}
+
+unsafe extern "C" fn guard_logits(
+    _ctx: *mut WhisperSysContext,
+    _state: *mut WhisperSysState,
+    tokens: *const WhisperTokenData,
+    n_tokens: c_int,
+    logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    // SAFETY: whisper.cpp passes the `Guard` we registered (alive for the whole `full` call),
+    // `n_tokens` valid token records, and a logits row of the model's vocabulary size.
+    let guard = unsafe { &mut *(user_data as *mut Guard) };
+    let ids: Vec<i32> = if n_tokens > 0 {
+        unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) }.iter().map(|t| t.id).collect()
+    } else {
+        Vec::new()
+    };
+    let text: Vec<i32> = ids.into_iter().filter(|&t| t < guard.eot).map(|t| guard.canonical[t as usize]).collect();
+    let stop = if guard.dropped.is_some() || guard.capped {
+        true
+    } else if let Some(k) = repeated_tail(&text) {
+        guard.dropped = Some(k);
+        true
+    } else if text.len() >= guard.cap {
+        guard.capped = true;
+        true
+    } else {
+        false
+    };
+    if stop {
+        let vocab = unsafe { std::slice::from_raw_parts_mut(logits, guard.vocab) };
+        for (id, l) in vocab.iter_mut().enumerate() {
+            if id as i32 != guard.eot {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+/// Whisper's language code for a BCP-47 tag list: `Some("de")` for `de-DE`, `None` (detect) for
+/// none or several.
+fn language_code(language: Option<&str>) -> Option<String> {
+    let tag = language?.trim();
+    if tag.is_empty() || tag.contains(',') {
+        return None;
+    }
+    let primary = tag.split(['-', '_']).next()?.to_ascii_lowercase();
+    Some(primary)
+}
+
+impl Recognizer<'_> {
+    /// Transcribes 16 kHz mono audio (one turn; windows of 30 s for longer ones).
+    pub fn transcribe(&mut self, audio: &[f32], decode: &Decode) -> Result<Transcript, SpeechError> {
+        let lang = language_code(decode.language.as_deref());
+        if let Some(code) = &lang {
+            if !self.model.is_multilingual() && code != "en" {
+                return Err(SpeechError::Engine(format!(
+                    "the English-only Whisper model cannot transcribe language {code:?}; start brazen with a multilingual model (--asr whisper-base)"
+                )));
+            }
+            if whisper_rs::get_lang_id(code).is_none() {
+                return Err(SpeechError::Engine(format!("Whisper does not know language {code:?}")));
+            }
+        }
+        let Some(range) = speech_range(audio) else {
+            return Ok(Transcript { text: String::new(), ending: Ending::Natural, speech_seconds: 0.0 });
+        };
+        let speech = &audio[range];
+        let window = (WINDOW_SECONDS * SAMPLE_RATE as f64) as usize;
+        let mut texts = Vec::new();
+        let mut ending = Ending::Natural;
+        for chunk in split_windows(speech, window) {
+            let (text, e) = self.decode_window(chunk, decode, lang.as_deref())?;
+            if e != Ending::Natural {
+                ending = e;
+            }
+            if !text.is_empty() {
+                texts.push(text);
+            }
+        }
+        Ok(Transcript { text: texts.join(" "), ending, speech_seconds: speech.len() as f64 / SAMPLE_RATE as f64 })
+    }
+
+    fn decode_window(&mut self, audio: &[f32], decode: &Decode, lang: Option<&str>) -> Result<(String, Ending), SpeechError> {
+        let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
+        let cap = (seconds * TOKENS_PER_SECOND).ceil() as usize + EXTRA_TOKENS;
+        // One encoder position per 20 ms; whole positions, and a floor for very short clips.
+        let audio_ctx = audio.len().div_ceil(320).clamp(64, 1500);
+        let (text, guard) = self.run(audio, decode, lang, Some(audio_ctx as c_int), cap)?;
+        // The caller trimmed silence, so an empty text from half a second or more is a miss.
+        if guard.capped || (text.is_empty() && seconds >= 0.5) {
+            let (text, _) = self.run(audio, decode, lang, None, cap)?;
+            return Ok((text, Ending::PaddedFallback));
+        }
+        let ending = if guard.dropped.is_some() { Ending::RepeatStopped } else { Ending::Natural };
+        Ok((text, ending))
+    }
+
+    /// One `whisper_full` call; `audio_ctx` `None` is the standard 30 s context.
+    fn run(
+        &mut self,
+        audio: &[f32],
+        decode: &Decode,
+        lang: Option<&str>,
+        audio_ctx: Option<c_int>,
+        cap: usize,
+    ) -> Result<(String, Guard<'_>), SpeechError> {
+        let ctx = &self.model.ctx;
+        let mut guard = Guard { canonical: &self.model.canonical, eot: ctx.token_eot(), vocab: ctx.n_vocab().max(0) as usize, cap, dropped: None, capped: false };
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(decode.threads.max(1) as c_int);
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_no_timestamps(true);
+        params.set_single_segment(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_audio_ctx(audio_ctx.unwrap_or(0));
+        params.set_language(Some(lang.unwrap_or(if self.model.is_multilingual() { "auto" } else { "en" })));
+        if let Some(prompt) = decode.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+            params.set_initial_prompt(prompt);
+        }
+        // SAFETY: the callback only reads the tokens and writes the logits row it is given;
+        // `guard` outlives the `full` call below, which is the only place it is used.
+        unsafe {
+            params.set_filter_logits_callback(Some(guard_logits));
+            params.set_filter_logits_callback_user_data(&mut guard as *mut Guard as *mut c_void);
+        }
+        self.state.full(params, audio).map_err(|e| SpeechError::Engine(format!("whisper: {e}")))?;
+        let mut tokens = Vec::new();
+        for segment in self.state.as_iter() {
+            for i in 0..segment.n_tokens() {
+                if let Some(token) = segment.get_token(i) {
+                    let id = token.token_id();
+                    if id < guard.eot {
+                        tokens.push(token.to_bytes().map(<[u8]>::to_vec).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        if let Some(k) = guard.dropped {
+            tokens.truncate(tokens.len().saturating_sub(k));
+        }
+        let text = String::from_utf8_lossy(&tokens.concat()).trim().to_owned();
+        Ok((text, guard))
+    }
+}
+
+/// Cuts audio longer than one window into windows, each ending at the quietest 20 ms frame of
+/// its last 5 s, so words are rarely split.
+fn split_windows(audio: &[f32], window: usize) -> Vec<&[f32]> {
+    let mut out = Vec::new();
+    let mut rest = audio;
+    while rest.len() > window {
+        let search = window.saturating_sub(5 * SAMPLE_RATE as usize)..window;
+        let cut = search
+            .step_by(TRIM_FRAME)
+            .min_by(|&a, &b| {
+                let energy = |at: usize| rest[at..(at + TRIM_FRAME).min(rest.len())].iter().map(|x| x * x).sum::<f32>();
+                energy(a).total_cmp(&energy(b))
+            })
+            .unwrap_or(window);
+        let (head, tail) = rest.split_at(cut.max(TRIM_FRAME));
+        out.push(head);
+        rest = tail;
+    }
+    out.push(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_found_at_the_opening_or_right_behind() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2, 3, 4, 5, 6, 7, 8]), Some(8));
+        // Reusing the first words is speech, not a loop.
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3]), None);
+        assert_eq!(repeated_tail(&[9, 1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6]), None);
+        // Short echoes ("no, no") are speech, not a loop.
+        assert_eq!(repeated_tail(&[7, 8, 8, 8]), None);
+        assert_eq!(repeated_tail(&[]), None);
+    }
+
+    #[test]
+    fn silence_is_trimmed_to_a_margin() {
+        let mut audio = vec![0.0f32; 16_000];
+        audio.extend((0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3));
+        audio.extend(vec![0.0f32; 32_000]);
+        let r = speech_range(&audio).unwrap();
+        let margin = (TRIM_MARGIN_SECONDS * 16_000.0) as usize;
+        assert!(r.start.abs_diff(16_000 - margin) <= TRIM_FRAME, "{r:?}");
+        assert!(r.end.abs_diff(32_000 + margin) <= TRIM_FRAME, "{r:?}");
+        assert_eq!(speech_range(&vec![0.0005; 16_000]), None);
+    }
+
+    #[test]
+    fn languages_map_to_whisper_codes() {
+        assert_eq!(language_code(Some("de-DE")).as_deref(), Some("de"));
+        assert_eq!(language_code(Some("EN")).as_deref(), Some("en"));
+        assert_eq!(language_code(Some("en,zh")), None);
+        assert_eq!(language_code(None), None);
+    }
+
+    #[test]
+    fn long_audio_is_cut_into_windows_at_quiet_points() {
+        let mut audio: Vec<f32> = (0..40 * 16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        for x in &mut audio[27 * 16_000..27 * 16_000 + 640] {
+            *x = 0.0;
+        }
+        let windows = split_windows(&audio, 30 * 16_000);
+        assert_eq!(windows.len(), 2);
+        assert!(windows[0].len().abs_diff(27 * 16_000) <= 320, "{}", windows[0].len());
+        assert_eq!(windows.iter().map(|w| w.len()).sum::<usize>(), audio.len());
+    }
+}

