@@ -19,6 +19,9 @@ pub struct EchoAsr;
 
 impl Asr for EchoAsr {
     fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent> {
+        if request.preview {
+            return Box::pin(stream::iter([AsrEvent::Done(String::new())]));
+        }
         let seconds = request.samples.len() as f64 / request.sample_rate.max(1) as f64;
         let text = format!("[speech {seconds:.1} s]");
         Box::pin(stream::iter([AsrEvent::Delta(text.clone()), AsrEvent::Done(text)]))

@@ -23,6 +23,9 @@ pub struct AsrRequest {
     pub language: Option<String>,
     /// Prompt / vocabulary hint.
     pub prompt: Option<String>,
+    /// A preview of a turn still being spoken (the audio so far): answer with `Done` only, or
+    /// with an empty `Done` to give no preview.
+    pub preview: bool,
 }
 
 /// What a speech recogniser streams back.

@@ -101,10 +101,31 @@ const AUDIO_OUT_TOKENS_PER_S: f64 = 20.0;
 const AUDIO_IN_TOKENS_PER_S: f64 = 10.0;
 /// Shortest audio a manual commit accepts, in ms.
 const MIN_COMMIT_MS: f64 = 100.0;
+/// New speech between two transcript previews, in ms.
+const PREVIEW_STEP_MS: f64 = 700.0;
+/// Turns longer than this get no more previews (the final transcript still comes), in ms.
+const PREVIEW_MAX_MS: f64 = 30_000.0;
 
 struct AsrJob {
     item_id: String,
     audio_seconds: f64,
+    /// Transcript already sent as deltas (from previews while the user spoke, or the engine's).
+    sent: String,
+}
+
+/// A turn the detector is hearing: its item id (announced with `speech_started`) and the
+/// previews of its transcript decoded while the user speaks.
+struct SpeechTurn {
+    item_id: String,
+    /// The preview being decoded.
+    preview_job: Option<JobId>,
+    /// Samples of the turn the last preview was asked for.
+    previewed_samples: usize,
+    /// The last preview's words.
+    words: Vec<String>,
+    /// How many of them were sent as deltas (the stable prefix), and as what text.
+    sent_words: usize,
+    sent: String,
 }
 
 struct TtsJob {
@@ -174,7 +195,7 @@ pub struct Session {
     limits: Limits,
     conversation: Conversation,
     input: InputAudio,
-    speech_item: Option<String>,
+    speech: Option<SpeechTurn>,
     active: Option<Active>,
     playback: Option<Playback>,
     asr_jobs: HashMap<JobId, AsrJob>,
@@ -199,7 +220,7 @@ impl Session {
             limits,
             conversation: Conversation::default(),
             input,
-            speech_item: None,
+            speech: None,
             active: None,
             playback: None,
             asr_jobs: HashMap::new(),
@@ -320,7 +341,7 @@ impl Session {
             ClientEvent::InputAudioCommit => self.commit_manually(),
             ClientEvent::InputAudioClear => {
                 self.input.clear();
-                self.speech_item = None;
+                self.end_speech();
                 self.emit(ServerEvent::InputAudioCleared);
                 Ok(())
             }
@@ -390,10 +411,10 @@ impl Session {
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
         if before.0 != after.0 {
             self.input.set_rate(self.config.input_audio_format.sample_rate());
-            self.speech_item = None;
+            self.end_speech();
         } else if before.1 != after.1 {
             self.input.clear();
-            self.speech_item = None;
+            self.end_speech();
         }
         self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
         Ok(())
@@ -427,24 +448,89 @@ impl Session {
             match event {
                 TurnEvent::SpeechStarted { audio_start_ms } => {
                     let item_id = self.next_id("item");
-                    self.speech_item = Some(item_id.clone());
+                    self.end_speech();
+                    self.speech = Some(SpeechTurn {
+                        item_id: item_id.clone(),
+                        preview_job: None,
+                        previewed_samples: 0,
+                        words: Vec::new(),
+                        sent_words: 0,
+                        sent: String::new(),
+                    });
                     self.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id });
                     if detection.as_ref().is_some_and(|t| t.interrupt_response) {
                         self.barge_in(now);
                     }
                 }
                 TurnEvent::SpeechStopped { audio_end_ms, turn_start_ms } => {
-                    let item_id = self.speech_item.take().unwrap_or_else(|| self.next_id("item"));
+                    let (item_id, sent) = self.end_speech().unwrap_or_else(|| (self.next_id("item"), String::new()));
                     self.emit(ServerEvent::SpeechStopped { audio_end_ms, item_id: item_id.clone() });
                     let (samples, _) = self.input.take(Some(turn_start_ms));
-                    self.commit(item_id, samples)?;
+                    self.commit(item_id, samples, sent)?;
                     if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
                         self.create_response(ResponseOptions::default())?;
                     }
                 }
             }
         }
+        if let Some(td) = &detection {
+            self.preview(td.prefix_padding_ms as f64);
+        }
         Ok(())
+    }
+
+    /// While the user speaks (and transcripts are asked for), decodes the turn so far every
+    /// [`PREVIEW_STEP_MS`], one preview at a time; what successive previews agree on is sent as
+    /// transcription deltas.
+    fn preview(&mut self, prefix_padding_ms: f64) {
+        if self.config.input_audio_transcription.is_none() || !self.input.in_speech() {
+            return;
+        }
+        let rate = self.input.rate();
+        let Some(turn) = self.speech.as_mut() else { return };
+        let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
+        let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
+        let Some(samples) = self.input.speech_audio(prefix_padding_ms) else { return };
+        if turn.preview_job.is_some() || samples.len() < turn.previewed_samples + step || samples.len() > longest {
+            return;
+        }
+        turn.previewed_samples = samples.len();
+        let item_id = turn.item_id.clone();
+        let job = self.next_job();
+        if let Some(turn) = self.speech.as_mut() {
+            turn.preview_job = Some(job);
+        }
+        let request = self.asr_request(item_id, samples, rate, true);
+        self.outputs.push_back(Output::StartAsr(job, request));
+    }
+
+    /// A preview came back: sends the words it shares with the previous one as a delta.
+    fn on_preview(&mut self, event: AsrEvent) {
+        let Some(turn) = self.speech.as_mut() else { return };
+        turn.preview_job = None;
+        let AsrEvent::Done(text) = event else { return };
+        let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
+        turn.words = words;
+        if agreed <= turn.sent_words {
+            return;
+        }
+        let new = turn.words[turn.sent_words..agreed].join(" ");
+        let delta = if turn.sent.is_empty() { new } else { format!(" {new}") };
+        turn.sent.push_str(&delta);
+        turn.sent_words = agreed;
+        let item_id = turn.item_id.clone();
+        self.emit(ServerEvent::TranscriptionDelta { item_id, content_index: 0, delta });
+    }
+
+    /// The detected turn is over (committed or dropped): stops its preview and returns its item
+    /// id and what was sent of its transcript.
+    fn end_speech(&mut self) -> Option<(String, String)> {
+        let turn = self.speech.take()?;
+        if let Some(job) = turn.preview_job {
+            self.outputs.push_back(Output::Cancel(job));
+        }
+        Some((turn.item_id, turn.sent))
     }
 
     /// The user spoke while the assistant was talking: stop the response and, if asked,
@@ -484,13 +570,14 @@ impl Session {
                 ),
             ));
         }
-        let item_id = self.speech_item.take().unwrap_or_else(|| self.next_id("item"));
+        let (item_id, sent) = self.end_speech().unwrap_or_else(|| (self.next_id("item"), String::new()));
         let (samples, _) = self.input.take(None);
-        self.commit(item_id, samples)
+        self.commit(item_id, samples, sent)
     }
 
-    /// Turns committed audio into a user item and starts its transcription.
-    fn commit(&mut self, item_id: String, samples: Vec<i16>) -> Result<(), ProtocolError> {
+    /// Turns committed audio into a user item and starts its transcription (`sent`: what
+    /// previews already sent of it).
+    fn commit(&mut self, item_id: String, samples: Vec<i16>, sent: String) -> Result<(), ProtocolError> {
         let item = Item::message(
             item_id.clone(),
             Role::User,
@@ -505,7 +592,7 @@ impl Session {
             item_id: item_id.clone(),
         });
         self.announce_item(previous_item_id, item);
-        self.transcribe(item_id, samples, self.input.rate());
+        self.transcribe(item_id, samples, self.input.rate(), sent);
         Ok(())
     }
 
@@ -514,19 +601,24 @@ impl Session {
         self.emit(ServerEvent::ItemDone { previous_item_id, item });
     }
 
-    fn transcribe(&mut self, item_id: String, samples: Vec<i16>, sample_rate: u32) {
+    fn transcribe(&mut self, item_id: String, samples: Vec<i16>, sample_rate: u32, sent: String) {
         let job = self.next_job();
         let audio_seconds = samples.len() as f64 / sample_rate as f64;
-        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds });
+        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds, sent });
+        let request = self.asr_request(item_id, samples, sample_rate, false);
+        self.outputs.push_back(Output::StartAsr(job, request));
+    }
+
+    fn asr_request(&self, item_id: String, samples: Vec<i16>, sample_rate: u32, preview: bool) -> AsrRequest {
         let t = self.config.input_audio_transcription.as_ref();
-        let request = AsrRequest {
+        AsrRequest {
             item_id,
             samples,
             sample_rate,
             language: t.and_then(|t| t.language.clone()),
             prompt: t.and_then(|t| t.prompt.clone()),
-        };
-        self.outputs.push_back(Output::StartAsr(job, request));
+            preview,
+        }
     }
 
     fn create_item(
@@ -556,7 +648,7 @@ impl Session {
         let previous = self.conversation.insert(at, entry)?;
         self.announce_item(previous, item);
         if let Some(samples) = audio {
-            self.transcribe(id, samples, self.input.rate());
+            self.transcribe(id, samples, self.input.rate(), String::new());
         }
         Ok(())
     }
@@ -675,11 +767,15 @@ impl Session {
     }
 
     fn on_asr(&mut self, job: JobId, event: AsrEvent) {
-        let Some(asr) = self.asr_jobs.get(&job) else { return };
-        let item_id = asr.item_id.clone();
+        if self.speech.as_ref().is_some_and(|t| t.preview_job == Some(job)) {
+            return self.on_preview(event);
+        }
         let report = self.config.input_audio_transcription.is_some();
+        let Some(asr) = self.asr_jobs.get_mut(&job) else { return };
+        let item_id = asr.item_id.clone();
         match event {
             AsrEvent::Delta(delta) => {
+                asr.sent.push_str(&delta);
                 if report {
                     self.emit(ServerEvent::TranscriptionDelta { item_id, content_index: 0, delta });
                 }
@@ -687,10 +783,15 @@ impl Session {
             }
             AsrEvent::Done(transcript) => {
                 let audio_seconds = asr.audio_seconds;
+                // The rest of the transcript, when it continues what was sent.
+                let rest = transcript.strip_prefix(asr.sent.as_str()).filter(|r| !r.is_empty()).map(str::to_owned);
                 if let Some(entry) = self.conversation.get_mut(&item_id) {
                     set_user_transcript(&mut entry.item, &transcript);
                 }
                 if report {
+                    if let Some(delta) = rest {
+                        self.emit(ServerEvent::TranscriptionDelta { item_id: item_id.clone(), content_index: 0, delta });
+                    }
                     self.emit(ServerEvent::TranscriptionCompleted {
                         item_id,
                         content_index: 0,
@@ -1175,6 +1276,12 @@ fn cut_audio(entry: &mut Entry, end_ms: f64) {
         }
     }
     entry.item.status = ItemStatus::Incomplete;
+}
+
+/// Whether two words of successive previews are the same word (case and punctuation aside).
+fn same_word(a: &str, b: &str) -> bool {
+    let key = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+    key(a) == key(b)
 }
 
 fn set_user_transcript(item: &mut Item, transcript: &str) {

@@ -126,10 +126,14 @@ fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
         .collect()
 }
 
+/// The (final, not preview) transcription job started.
 fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
     outputs
         .iter()
-        .find_map(|o| if let Output::StartAsr(j, r) = o { Some((*j, r.clone())) } else { None })
+        .find_map(|o| match o {
+            Output::StartAsr(j, r) if !r.preview => Some((*j, r.clone())),
+            _ => None,
+        })
         .expect("an ASR job was started")
 }
 
@@ -462,8 +466,9 @@ fn transcription_events_when_asked() {
     let out = h.input(Input::Asr(job, AsrEvent::Delta("hel".into())));
     assert_eq!(types(&out), ["conversation.item.input_audio_transcription.delta"]);
     let out = h.input(Input::Asr(job, AsrEvent::Done("hello".into())));
+    assert!(matches!(&events(&out)[0], ServerEvent::TranscriptionDelta { delta, .. } if delta == "lo"), "the rest");
     assert!(
-        matches!(&events(&out)[0], ServerEvent::TranscriptionCompleted { transcript, .. } if transcript == "hello")
+        matches!(&events(&out)[1], ServerEvent::TranscriptionCompleted { transcript, .. } if transcript == "hello")
     );
     h.audio(500, 0.9);
     let out = h.audio(700, 0.0);
@@ -830,4 +835,70 @@ fn voice_volume_scales_the_audio() {
         .map(|b| i16::from_le_bytes([b[0], b[1]]))
         .collect();
     assert!(pcm.len() > 2_000 && pcm[100..].iter().all(|s| *s == 5_000), "half volume");
+}
+
+#[test]
+fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {
+        "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "create_response": false}
+    }}));
+    let previews = |outputs: &[Output]| -> Vec<(JobId, usize)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::StartAsr(j, r) if r.preview => Some((*j, r.samples.len())),
+                _ => None,
+            })
+            .collect()
+    };
+    let deltas = |outputs: &[Output]| -> Vec<String> {
+        events(outputs)
+            .into_iter()
+            .filter_map(|e| if let ServerEvent::TranscriptionDelta { delta, .. } = e { Some(delta) } else { None })
+            .collect()
+    };
+    // Speech starts after 200 ms; the first preview asks for 700 ms of the turn.
+    let out = h.audio(800, 0.9);
+    let first = previews(&out);
+    assert_eq!(first.len(), 1, "{:?}", types(&out));
+    // One preview at a time: more speech while it is decoded asks for nothing.
+    assert!(previews(&h.audio(1_000, 0.9)).is_empty());
+    assert!(deltas(&h.input(Input::Asr(first[0].0, AsrEvent::Done("Where is".into())))).is_empty());
+    let second = previews(&h.audio(100, 0.9));
+    assert_eq!(second.len(), 1);
+    assert!(second[0].1 > first[0].1, "the next preview has more of the turn");
+    // What two previews agree on goes out, once.
+    let out = h.input(Input::Asr(second[0].0, AsrEvent::Done("where is my orders".into())));
+    assert_eq!(deltas(&out), ["where is"]);
+    let third = previews(&h.audio(700, 0.9));
+    let out = h.input(Input::Asr(third[0].0, AsrEvent::Done("Where is my order, please".into())));
+    assert_eq!(deltas(&out), [" my"]);
+    let fourth = previews(&h.audio(700, 0.9));
+    assert_eq!(fourth.len(), 1);
+
+    // The turn ends while a preview is decoded: it is cancelled, and the final transcript is
+    // asked for; its rest follows as a delta, then `completed` with the whole text.
+    let out = h.audio(600, 0.0);
+    assert!(out.iter().any(|o| matches!(o, Output::Cancel(j) if *j == fourth[0].0)));
+    let (job, request) = asr_job(&out);
+    assert!(!request.preview);
+    let out = h.input(Input::Asr(job, AsrEvent::Done("where is my order, please?".into())));
+    assert_eq!(deltas(&out), [" order, please?"]);
+    let completed = events(&out).into_iter().find_map(|e| match e {
+        ServerEvent::TranscriptionCompleted { transcript, .. } => Some(transcript),
+        _ => None,
+    });
+    assert_eq!(completed.as_deref(), Some("where is my order, please?"));
+    // A late preview result changes nothing.
+    assert!(h.input(Input::Asr(fourth[0].0, AsrEvent::Done("x".into()))).is_empty());
+}
+
+#[test]
+fn without_transcription_there_are_no_previews() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad"}}}));
+    let out = h.audio(3_000, 0.9);
+    assert!(!out.iter().any(|o| matches!(o, Output::StartAsr(..))), "{:?}", types(&out));
 }

@@ -21,7 +21,7 @@ pub fn list(dir: Option<PathBuf>) -> Result<(), String> {
             m.name,
             m.kind,
             state,
-            m.size() as f64 / 1e6,
+            m.installed_size() as f64 / 1e6,
             m.licence,
             m.description
         );

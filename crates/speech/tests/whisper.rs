@@ -115,3 +115,35 @@ fn a_missing_or_bad_model_file_is_a_clear_error() {
     std::fs::remove_file(&junk).unwrap();
     assert!(err.contains("not a Whisper ggml model"), "{err}");
 }
+
+/// German speech from espeak-ng (the phonemizer brazen already needs), as 16 kHz floats.
+fn espeak_german(text: &str) -> Vec<f32> {
+    let out = std::process::Command::new("espeak-ng").args(["-v", "de", "--stdout", text]).output().unwrap();
+    assert!(out.status.success());
+    let path = std::env::temp_dir().join(format!("brazen-de-{}.wav", std::process::id()));
+    // espeak writes a streaming header (unknown sizes); fix the data size before parsing.
+    let mut wav = out.stdout;
+    let data_len = (wav.len() - 44) as u32;
+    wav[40..44].copy_from_slice(&data_len.to_le_bytes());
+    std::fs::write(&path, &wav).unwrap();
+    let (audio, rate) = read_wav(&path);
+    std::fs::remove_file(&path).unwrap();
+    to_16k(&audio, rate)
+}
+
+#[test]
+fn the_multilingual_model_honours_the_language() {
+    let model = WhisperModel::load(&install("whisper-base").join("ggml-model.bin")).unwrap();
+    assert!(model.is_multilingual());
+    let mut rec = model.recognizer().unwrap();
+    let text = "Guten Morgen. Wo ist mein Paket?";
+    let audio = espeak_german(text);
+    let german = Decode { threads: 2, language: Some("de-DE".into()), ..Decode::default() };
+    let t = rec.transcribe(&audio, &german).unwrap();
+    let wer = word_error_rate(text, &t.text);
+    assert!(wer <= 0.34, "WER {:.0}%: {:?}", wer * 100.0, t.text);
+    // Told the speech is English, Whisper translates or spells it out: not the German words.
+    let english = Decode { threads: 2, language: Some("en".into()), ..Decode::default() };
+    let t_en = rec.transcribe(&audio, &english).unwrap();
+    assert_ne!(t_en.text, t.text);
+}
