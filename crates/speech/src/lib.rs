@@ -12,6 +12,7 @@ mod protobuf;
 mod silero;
 pub mod wer;
 pub mod whisper;
+mod whisper_pool;
 
 pub use kokoro::KokoroVoice;
 pub use onnx::environment;
@@ -19,6 +20,7 @@ pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
 pub use whisper::{Decode, Recognizer, Transcript, WhisperModel};
+pub use whisper_pool::{Job, Reply, WhisperPool, to_whisper_rate};
 
 /// What can go wrong loading or running a speech engine.
 #[derive(Debug, thiserror::Error)]

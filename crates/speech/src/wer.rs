@@ -2,7 +2,9 @@
 //!
 //! Both texts are normalised first, the way ASR evaluations usually are: lower case,
 //! punctuation removed (but kept inside numbers such as `59.99` and `10:30`), `-` and `/`
-//! between words split them, and a few spellings that mean the same word unified.
+//! between words split them, a few spellings that mean the same word unified, and digits
+//! compared one by one (`5423` and "five four two three" are the same four words, as are `6`
+//! and "six").
 
 /// A text as the words compared.
 pub fn normalized_words(text: &str) -> Vec<String> {
@@ -17,15 +19,24 @@ pub fn normalized_words(text: &str) -> Vec<String> {
         let keep = c.is_alphanumeric() || c == '\'' || c == '$' || c == '%' || (matches!(c, '.' | ':' | ',') && digit_on_both_sides);
         cleaned.push(if keep { c } else { ' ' });
     }
-    cleaned
-        .split_whitespace()
-        .map(|w| w.trim_matches('\'').replace(',', ""))
-        .filter(|w| !w.is_empty())
-        .map(|w| match w.as_str() {
-            "ok" | "okay" => "okay".to_owned(),
-            _ => w,
-        })
-        .collect()
+    const DIGITS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+    let mut words = Vec::new();
+    for w in cleaned.split_whitespace() {
+        let w = w.trim_matches('\'').replace(',', "");
+        if w.is_empty() {
+            continue;
+        }
+        if w.chars().all(|c| c.is_ascii_digit()) {
+            words.extend(w.chars().map(String::from));
+        } else if let Some(d) = DIGITS.iter().position(|d| *d == w) {
+            words.push(d.to_string());
+        } else if w == "ok" {
+            words.push("okay".to_owned());
+        } else {
+            words.push(w);
+        }
+    }
+    words
 }
 
 /// Word-level edit distance between `reference` and `hypothesis` divided by the reference's
@@ -55,7 +66,8 @@ mod tests {
     #[test]
     fn normalisation_keeps_numbers_and_drops_punctuation() {
         assert_eq!(normalized_words("Hello, World! It's $59.99 at 10:30."), ["hello", "world", "it's", "$59.99", "at", "10:30"]);
-        assert_eq!(normalized_words("state-of-the-art, 1,200 OK"), ["state", "of", "the", "art", "1200", "okay"]);
+        assert_eq!(normalized_words("state-of-the-art, 1,200 OK"), ["state", "of", "the", "art", "1", "2", "0", "0", "okay"]);
+        assert_eq!(normalized_words("order 5423, size six"), normalized_words("order five four two three size 6"));
     }
 
     #[test]

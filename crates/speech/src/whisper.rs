@@ -15,6 +15,7 @@
 use crate::SpeechError;
 use std::ffi::{c_int, c_void};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState, WhisperSysContext,
     WhisperSysState, WhisperTokenData,
@@ -136,9 +137,10 @@ pub fn speech_range(audio: &[f32]) -> Option<std::ops::Range<usize>> {
     Some(start..end)
 }
 
-/// How many of the newest text tokens repeat earlier ones: the opening coming round again
-/// (its first 8 tokens, or the first half when shorter), or a span of 4 or more repeated right
-/// after itself. `None` when no repeat.
+/// How many of the newest text tokens to drop as a decoding loop: the opening coming round
+/// again (its first 8 tokens, or the first half when shorter), a span of 4 or more tokens
+/// repeated right after itself, or a span of 2 or more repeated three times in a row (the
+/// copies after the first are dropped). `None` when there is no loop.
 pub fn repeated_tail(tokens: &[i32]) -> Option<usize> {
     let n = tokens.len();
     // Speech often reuses a few opening words ("It was the best…, it was the worst…"); a
@@ -147,7 +149,11 @@ pub fn repeated_tail(tokens: &[i32]) -> Option<usize> {
     if opening >= 3 && tokens[n - opening..] == tokens[..opening] {
         return Some(opening);
     }
-    (4..=n / 2).find(|&m| tokens[n - m..] == tokens[n - 2 * m..n - m])
+    let copy = |m: usize, k: usize| tokens[n - k * m..n - (k - 1) * m] == tokens[n - m..];
+    if let Some(m) = (4..=n / 2).find(|&m| copy(m, 2)) {
+        return Some(m);
+    }
+    (2..=n / 3).find(|&m| copy(m, 2) && copy(m, 3)).map(|m| 2 * m)
 }
 
 /// Tokens of the opening that must come round again to count as a loop.
@@ -213,9 +219,25 @@ fn language_code(language: Option<&str>) -> Option<String> {
     Some(primary)
 }
 
+/// Tells whisper.cpp to stop when the flag it is given is set.
+unsafe extern "C" fn abort_when_set(flag: *mut c_void) -> bool {
+    // SAFETY: the pointer is the `AtomicBool` passed to `run`, alive for its `full` call.
+    unsafe { &*(flag as *const AtomicBool) }.load(Ordering::Relaxed)
+}
+
 impl Recognizer<'_> {
     /// Transcribes 16 kHz mono audio (one turn; windows of 30 s for longer ones).
     pub fn transcribe(&mut self, audio: &[f32], decode: &Decode) -> Result<Transcript, SpeechError> {
+        self.transcribe_cancellable(audio, decode, &AtomicBool::new(false))
+    }
+
+    /// [`Recognizer::transcribe`], stopping with an error soon after `cancel` is set.
+    pub fn transcribe_cancellable(
+        &mut self,
+        audio: &[f32],
+        decode: &Decode,
+        cancel: &AtomicBool,
+    ) -> Result<Transcript, SpeechError> {
         let lang = language_code(decode.language.as_deref());
         if let Some(code) = &lang {
             if !self.model.is_multilingual() && code != "en" {
@@ -235,7 +257,7 @@ impl Recognizer<'_> {
         let mut texts = Vec::new();
         let mut ending = Ending::Natural;
         for chunk in split_windows(speech, window) {
-            let (text, e) = self.decode_window(chunk, decode, lang.as_deref())?;
+            let (text, e) = self.decode_window(chunk, decode, lang.as_deref(), cancel)?;
             if e != Ending::Natural {
                 ending = e;
             }
@@ -246,15 +268,21 @@ impl Recognizer<'_> {
         Ok(Transcript { text: texts.join(" "), ending, speech_seconds: speech.len() as f64 / SAMPLE_RATE as f64 })
     }
 
-    fn decode_window(&mut self, audio: &[f32], decode: &Decode, lang: Option<&str>) -> Result<(String, Ending), SpeechError> {
+    fn decode_window(
+        &mut self,
+        audio: &[f32],
+        decode: &Decode,
+        lang: Option<&str>,
+        cancel: &AtomicBool,
+    ) -> Result<(String, Ending), SpeechError> {
         let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
         let cap = (seconds * TOKENS_PER_SECOND).ceil() as usize + EXTRA_TOKENS;
         // One encoder position per 20 ms; whole positions, and a floor for very short clips.
         let audio_ctx = audio.len().div_ceil(320).clamp(64, 1500);
-        let (text, guard) = self.run(audio, decode, lang, Some(audio_ctx as c_int), cap)?;
+        let (text, guard) = self.run(audio, decode, lang, Some(audio_ctx as c_int), cap, cancel)?;
         // The caller trimmed silence, so an empty text from half a second or more is a miss.
         if guard.capped || (text.is_empty() && seconds >= 0.5) {
-            let (text, _) = self.run(audio, decode, lang, None, cap)?;
+            let (text, _) = self.run(audio, decode, lang, None, cap, cancel)?;
             return Ok((text, Ending::PaddedFallback));
         }
         let ending = if guard.dropped.is_some() { Ending::RepeatStopped } else { Ending::Natural };
@@ -269,6 +297,7 @@ impl Recognizer<'_> {
         lang: Option<&str>,
         audio_ctx: Option<c_int>,
         cap: usize,
+        cancel: &AtomicBool,
     ) -> Result<(String, Guard<'_>), SpeechError> {
         let ctx = &self.model.ctx;
         let mut guard = Guard { canonical: &self.model.canonical, eot: ctx.token_eot(), vocab: ctx.n_vocab().max(0) as usize, cap, dropped: None, capped: false };
@@ -295,8 +324,14 @@ impl Recognizer<'_> {
         unsafe {
             params.set_filter_logits_callback(Some(guard_logits));
             params.set_filter_logits_callback_user_data(&mut guard as *mut Guard as *mut c_void);
+            params.set_abort_callback(Some(abort_when_set));
+            params.set_abort_callback_user_data(cancel as *const AtomicBool as *mut c_void);
         }
-        self.state.full(params, audio).map_err(|e| SpeechError::Engine(format!("whisper: {e}")))?;
+        let result = self.state.full(params, audio);
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SpeechError::Engine("transcription cancelled".into()));
+        }
+        result.map_err(|e| SpeechError::Engine(format!("whisper: {e}")))?;
         let mut tokens = Vec::new();
         for segment in self.state.as_iter() {
             for i in 0..segment.n_tokens() {
@@ -350,8 +385,11 @@ mod tests {
         assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3]), None);
         assert_eq!(repeated_tail(&[9, 1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
         assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6]), None);
-        // Short echoes ("no, no") are speech, not a loop.
+        // Short echoes ("no, no", "bye bye bye") are speech, not a loop…
         assert_eq!(repeated_tail(&[7, 8, 8, 8]), None);
+        assert_eq!(repeated_tail(&[7, 8, 9, 8, 9]), None);
+        // …but a phrase a third time is ("after a week after a week after a week").
+        assert_eq!(repeated_tail(&[5, 1, 2, 3, 1, 2, 3, 1, 2, 3]), Some(6));
         assert_eq!(repeated_tail(&[]), None);
     }
 

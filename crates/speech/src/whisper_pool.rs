@@ -1,0 +1,151 @@
+//! A pool of Whisper workers: transcription runs on its own threads, never on the caller's.
+//!
+//! Each worker owns a [`Recognizer`] over the shared model and decodes one turn at a time with
+//! `threads` CPU threads. Final transcripts go before previews (a preview is only a courtesy
+//! while the user speaks); a job whose cancel flag is set before it starts is skipped, and one
+//! cancelled while it runs is aborted at whisper.cpp's next check.
+
+use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
+use crate::SpeechError;
+use brazen_audio::Resampler;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What a job's answer is handed to.
+pub type Reply = Box<dyn FnOnce(Result<Transcript, SpeechError>) + Send>;
+
+/// One utterance to transcribe.
+pub struct Job {
+    /// Mono 16-bit samples.
+    pub samples: Vec<i16>,
+    /// Their rate (converted to 16 kHz on the worker).
+    pub sample_rate: u32,
+    /// Language and prompt (threads are the pool's).
+    pub decode: Decode,
+    /// A preview of a turn still being spoken: runs only when no final transcript waits.
+    pub preview: bool,
+    /// Set it to drop the job (before it starts) or abort it (while it runs).
+    pub cancel: Arc<AtomicBool>,
+    /// Receives the transcript or the error.
+    pub reply: Reply,
+}
+
+#[derive(Default)]
+struct Queue {
+    finals: VecDeque<Job>,
+    previews: VecDeque<Job>,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+/// Whisper workers sharing one model.
+pub struct WhisperPool {
+    shared: Arc<Shared>,
+    multilingual: bool,
+}
+
+impl WhisperPool {
+    /// Starts `workers` threads, each decoding with `threads` CPU threads.
+    pub fn start(model: WhisperModel, workers: usize, threads: usize) -> Result<WhisperPool, SpeechError> {
+        let model = Arc::new(model);
+        let multilingual = model.is_multilingual();
+        let shared = Arc::new(Shared { queue: Mutex::new(Queue::default()), ready: Condvar::new() });
+        for i in 0..workers.max(1) {
+            let (model, shared) = (model.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("whisper-{i}"))
+                .spawn(move || work(&model, &shared, threads.max(1)))
+                .map_err(|e| SpeechError::Engine(format!("cannot start a Whisper worker: {e}")))?;
+        }
+        Ok(WhisperPool { shared, multilingual })
+    }
+
+    /// Whether the model knows languages other than English.
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Queues a job.
+    pub fn submit(&self, job: Job) {
+        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if job.preview {
+            q.previews.push_back(job);
+        } else {
+            q.finals.push_back(job);
+        }
+        drop(q);
+        self.shared.ready.notify_one();
+    }
+}
+
+impl Drop for WhisperPool {
+    fn drop(&mut self) {
+        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn next_job(shared: &Shared) -> Option<Job> {
+    let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if q.closed {
+            return None;
+        }
+        if let Some(job) = q.finals.pop_front().or_else(|| q.previews.pop_front()) {
+            return Some(job);
+        }
+        q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
+    let mut recognizer = match model.recognizer() {
+        Ok(r) => r,
+        Err(e) => {
+            // Answer every job with the reason rather than leave callers waiting.
+            while let Some(job) = next_job(shared) {
+                (job.reply)(Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
+            }
+            return;
+        }
+    };
+    while let Some(job) = next_job(shared) {
+        if job.cancel.load(Ordering::Relaxed) {
+            continue;
+        }
+        let audio = to_whisper_rate(&job.samples, job.sample_rate);
+        let decode = Decode { threads, ..job.decode };
+        let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
+        (job.reply)(result);
+    }
+}
+
+/// 16-bit samples at any rate as Whisper's 16 kHz floats.
+pub fn to_whisper_rate(samples: &[i16], rate: u32) -> Vec<f32> {
+    let floats: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    if rate == SAMPLE_RATE {
+        return floats;
+    }
+    let mut resampler = Resampler::new(rate, SAMPLE_RATE);
+    let mut out = Vec::with_capacity(floats.len() * SAMPLE_RATE as usize / rate.max(1) as usize + 32);
+    resampler.process(&floats, &mut out);
+    resampler.flush(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_is_converted_to_16_khz() {
+        assert_eq!(to_whisper_rate(&[16_384, -16_384], 16_000), vec![0.5, -0.5]);
+        assert_eq!(to_whisper_rate(&vec![0; 24_000], 24_000).len(), 16_000);
+        assert_eq!(to_whisper_rate(&vec![0; 8_000], 8_000).len(), 16_000);
+    }
+}
