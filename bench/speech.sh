@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speech-engine benchmark (issue 3): Silero VAD and Piper, release build.
+# Speech-engine benchmark (issue 3): Silero VAD, Whisper, Piper and Kokoro, release build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh

@@ -1,11 +1,13 @@
-//! Speech-engine benchmark (issue 3): Silero VAD cost per live stream, Piper latency and
-//! real-time factor, and the peak memory of the loaded speech stack.
+//! Speech-engine benchmark (issue 3): Silero VAD cost per live stream, Whisper tiny.en latency
+//! from the end of a ~3 s turn to its transcript, Piper latency and real-time factor, and the
+//! peak memory of the loaded speech stack.
 //!
 //! Run: `bench/speech.sh` (release build). Models are installed into the default store first.
 
 use brazen_audio::{Resampler, Vad};
 use brazen_models::{Manifest, Store, progress};
-use brazen_speech::{KokoroVoice, PiperVoice, SileroModel};
+use brazen_speech::wer::word_error_rate;
+use brazen_speech::{Decode, KokoroVoice, PiperVoice, SileroModel, WhisperModel, to_whisper_rate};
 use std::time::Instant;
 
 fn install(name: &str) -> std::path::PathBuf {
@@ -94,6 +96,55 @@ fn main() {
     }
     let mean_frame = per_frame.iter().sum::<f64>() / per_frame.len() as f64;
 
+    // Whisper tiny.en: turns of about 3 s as the server commits them (300 ms of prefix padding
+    // before the speech, 500 ms of silence after it), from 24 kHz samples to the transcript.
+    let t = Instant::now();
+    let whisper = WhisperModel::load(&install("whisper-tiny-en").join("ggml-model.bin")).expect("Whisper loads");
+    let whisper_load = t.elapsed().as_secs_f64();
+    let mut recognizer = whisper.recognizer().expect("state");
+    let turns = [
+        "Where is my order from last Tuesday?",
+        "Can I change the delivery address, please?",
+        "I would like to return the blue shoes.",
+        "Do you have these headphones in black?",
+        "How much is the express shipping to Leeds?",
+    ];
+    let framed: Vec<(String, Vec<i16>)> = turns
+        .iter()
+        .map(|text| {
+            let speech = voice.synthesize(text, 1.0).expect("synthesis");
+            let mut at24 = Vec::new();
+            Resampler::new(speech.sample_rate, 24_000).process_i16(&speech.samples, &mut at24);
+            (text.to_string(), [vec![0; 7_200], at24, vec![0; 12_000]].concat())
+        })
+        .collect();
+    let mut asr = std::collections::BTreeMap::new();
+    for threads in [2, 1] {
+        let decode = Decode { threads, ..Decode::default() };
+        let (mut took, mut wer, mut seconds) = (Vec::new(), 0.0, 0.0);
+        for round in 0..5 {
+            for (text, samples) in &framed {
+                let t = Instant::now();
+                let transcript = recognizer.transcribe(&to_whisper_rate(samples, 24_000), &decode).expect("transcript");
+                if round > 0 {
+                    took.push(t.elapsed().as_secs_f64() * 1000.0);
+                    wer += word_error_rate(text, &transcript.text) / (4 * framed.len()) as f64;
+                    seconds += samples.len() as f64 / 24_000.0 / (4 * framed.len()) as f64;
+                }
+            }
+        }
+        asr.insert(threads, (took, wer, seconds));
+    }
+
+    println!("whisper tiny.en load       {:.2} s", whisper_load);
+    for (threads, (took, wer, seconds)) in asr.iter().rev() {
+        println!(
+            "whisper tiny.en {threads} thread(s) turn of {seconds:.1} s → transcript p50 {:.0} ms, p95 {:.0} ms (WER {:.1}%)",
+            percentile(took.clone(), 0.5),
+            percentile(took.clone(), 0.95),
+            wer * 100.0
+        );
+    }
     println!("piper load                 {:.2} s", piper_load);
     println!(
         "piper 12-word sentence     first audio p50 {:.0} ms, p95 {:.0} ms (whole sentence; espeak-ng phonemes p50 {:.1} ms)",
@@ -115,5 +166,5 @@ fn main() {
         percentile(per_frame, 0.99),
         mean_frame / 32.0 * 100.0
     );
-    println!("peak RSS (Piper, Kokoro, Silero) {:.0} MiB", peak_rss_kib() as f64 / 1024.0);
+    println!("peak RSS (Piper, Kokoro, Silero, Whisper) {:.0} MiB", peak_rss_kib() as f64 / 1024.0);
 }

@@ -63,7 +63,7 @@ async fn session(port: u16, update: Value) -> Ws {
 
 async fn next(ws: &mut Ws) -> Option<Value> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await.ok()?? {
+        match tokio::time::timeout(Duration::from_secs(120), ws.next()).await.ok()?? {
             Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
             Ok(_) => continue,
             Err(_) => return None,
