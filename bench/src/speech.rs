@@ -119,8 +119,8 @@ fn main() {
         })
         .collect();
     let mut asr = std::collections::BTreeMap::new();
-    for threads in [2, 1] {
-        let decode = Decode { threads, ..Decode::default() };
+    for (threads, beam_size) in [(2, 1), (2, 3), (1, 1)] {
+        let decode = Decode { threads, beam_size, ..Decode::default() };
         let (mut took, mut wer, mut seconds) = (Vec::new(), 0.0, 0.0);
         for round in 0..5 {
             for (text, samples) in &framed {
@@ -133,13 +133,13 @@ fn main() {
                 }
             }
         }
-        asr.insert(threads, (took, wer, seconds));
+        asr.insert((threads, beam_size), (took, wer, seconds));
     }
 
     println!("whisper tiny.en load       {:.2} s", whisper_load);
-    for (threads, (took, wer, seconds)) in asr.iter().rev() {
+    for ((threads, beam), (took, wer, seconds)) in asr.iter().rev() {
         println!(
-            "whisper tiny.en {threads} thread(s) turn of {seconds:.1} s → transcript p50 {:.0} ms, p95 {:.0} ms (WER {:.1}%)",
+            "whisper tiny.en {threads} thread(s), beam {beam}: turn of {seconds:.1} s → transcript p50 {:.0} ms, p95 {:.0} ms (WER {:.1}%)",
             percentile(took.clone(), 0.5),
             percentile(took.clone(), 0.95),
             wer * 100.0

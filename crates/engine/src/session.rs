@@ -495,6 +495,7 @@ impl Session {
             return;
         }
         turn.previewed_samples = samples.len();
+        let samples = samples.to_vec();
         let item_id = turn.item_id.clone();
         let job = self.next_job();
         if let Some(turn) = self.speech.as_mut() {
@@ -790,7 +791,11 @@ impl Session {
                 }
                 if report {
                     if let Some(delta) = rest {
-                        self.emit(ServerEvent::TranscriptionDelta { item_id: item_id.clone(), content_index: 0, delta });
+                        self.emit(ServerEvent::TranscriptionDelta {
+                            item_id: item_id.clone(),
+                            content_index: 0,
+                            delta,
+                        });
                     }
                     self.emit(ServerEvent::TranscriptionCompleted {
                         item_id,

@@ -159,13 +159,13 @@ impl InputAudio {
         self.start_ms += n as f64 * 1000.0 / self.rate as f64;
     }
 
-    /// A copy of the speech in progress, from `prefix_padding_ms` before its start to the
-    /// present; `None` outside speech.
-    pub fn speech_audio(&self, prefix_padding_ms: f64) -> Option<Vec<i16>> {
+    /// The speech in progress, from `prefix_padding_ms` before its start to the present;
+    /// `None` outside speech.
+    pub fn speech_audio(&self, prefix_padding_ms: f64) -> Option<&[i16]> {
         let State::Speech { start_ms, .. } = self.state else { return None };
         let from = (start_ms - prefix_padding_ms).max(self.start_ms);
         let skip = (((from - self.start_ms) * self.rate as f64 / 1000.0) as usize).min(self.samples.len());
-        Some(self.samples[skip..].to_vec())
+        Some(&self.samples[skip..])
     }
 
     /// Takes the buffered audio from `from_ms` (clock) to the end, leaving the buffer empty.

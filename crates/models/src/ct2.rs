@@ -174,7 +174,9 @@ impl Ct2Model {
             DType::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect(),
             DType::F16 => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             DType::Bf16 => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            other => return Err(format!("variable {name} is {other:?}, not a float (quantized models are not supported)")),
+            other => {
+                return Err(format!("variable {name} is {other:?}, not a float (quantized models are not supported)"));
+            }
         })
     }
 

@@ -26,7 +26,8 @@ const N_FFT: usize = 400;
 /// Converts the CTranslate2 Whisper model in `dir` (`model.bin`, `tokenizer.json`) into a ggml
 /// file written to `out`.
 pub fn convert(dir: &Path, out: &mut impl Write) -> Result<(), String> {
-    let bytes = std::fs::read(dir.join("model.bin")).map_err(|e| format!("{}: {e}", dir.join("model.bin").display()))?;
+    let bytes =
+        std::fs::read(dir.join("model.bin")).map_err(|e| format!("{}: {e}", dir.join("model.bin").display()))?;
     let model = Ct2Model::parse(bytes)?;
     if model.spec != "WhisperSpec" {
         return Err(format!("model.bin is a {} model, not Whisper", model.spec));
@@ -99,10 +100,7 @@ fn byte_decoder() -> HashMap<char, u8> {
 fn ordinary_tokens(tokenizer_json: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let json: serde_json::Value =
         serde_json::from_slice(tokenizer_json).map_err(|e| format!("tokenizer.json is not JSON: {e}"))?;
-    let vocab = json
-        .pointer("/model/vocab")
-        .and_then(|v| v.as_object())
-        .ok_or("tokenizer.json has no model.vocab")?;
+    let vocab = json.pointer("/model/vocab").and_then(|v| v.as_object()).ok_or("tokenizer.json has no model.vocab")?;
     let mut eot = vocab.get("<|endoftext|>").and_then(|v| v.as_u64());
     if let Some(added) = json.get("added_tokens").and_then(|a| a.as_array()) {
         for t in added {
@@ -145,8 +143,7 @@ pub fn mel_filters(n_mels: usize) -> Vec<f32> {
     let bins = N_FFT / 2 + 1;
     let fft_freqs: Vec<f64> = (0..bins).map(|i| i as f64 * SAMPLE_RATE / N_FFT as f64).collect();
     let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2.0));
-    let mel_f: Vec<f64> =
-        (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
+    let mel_f: Vec<f64> = (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
     let mut out = Vec::with_capacity(n_mels * bins);
     for m in 0..n_mels {
         let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);

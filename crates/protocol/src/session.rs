@@ -208,7 +208,37 @@ pub fn volume_gain(volume: &str) -> Option<f32> {
     Some((level / 100.0).clamp(0.0, 1.0))
 }
 
+/// The pitch factor of an Azure/SSML-style `pitch`: `x-low` (0.8), `low` (0.9), `medium` /
+/// `default` (1), `high` (1.1), `x-high` (1.2), a relative change in percent (`+10%`) or
+/// semitones (`-2st`), kept within 0.5–2. `None` if it is none of these.
+pub fn pitch_factor(pitch: &str) -> Option<f32> {
+    let p = pitch.trim().to_ascii_lowercase();
+    let factor = match p.as_str() {
+        "x-low" => 0.8,
+        "low" => 0.9,
+        "medium" | "default" => 1.0,
+        "high" => 1.1,
+        "x-high" => 1.2,
+        _ => {
+            let number = |s: &str| s.parse::<f32>().ok().filter(|x| x.is_finite());
+            if let Some(n) = p.strip_suffix('%') {
+                1.0 + number(n)? / 100.0
+            } else if let Some(n) = p.strip_suffix("st") {
+                2f32.powf(number(n)? / 12.0)
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(factor.clamp(0.5, 2.0))
+}
+
 impl Voice {
+    /// The pitch factor its `pitch` asks for (1.0 when none is set).
+    pub fn pitch_factor(&self) -> f32 {
+        self.pitch.as_deref().and_then(pitch_factor).unwrap_or(1.0)
+    }
+
     /// The gain its `volume` asks for (1.0 when none is set).
     pub fn gain(&self) -> f32 {
         self.volume.as_deref().and_then(volume_gain).unwrap_or(1.0)
@@ -248,7 +278,16 @@ impl Voice {
                 ),
             ));
         }
-        Ok(Voice { name, kind: o.str("type")?.value().map(str::to_owned), rate, pitch: text("pitch")?, volume, extra })
+        let pitch = text("pitch")?;
+        if let Some(p) = &pitch
+            && pitch_factor(p).is_none()
+        {
+            return Err(bad_value(
+                &o.param("pitch"),
+                format!("Invalid pitch '{p}': use x-low, low, medium, high, x-high, or a change such as +10% or -2st."),
+            ));
+        }
+        Ok(Voice { name, kind: o.str("type")?.value().map(str::to_owned), rate, pitch, volume, extra })
     }
 
     fn to_json(&self, dialect: Dialect) -> Value {

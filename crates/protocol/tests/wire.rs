@@ -279,6 +279,21 @@ fn errors_and_transcripts_have_their_required_fields() {
 }
 
 #[test]
+fn voice_pitch_is_validated_and_becomes_a_factor() {
+    use brazen_protocol::session::pitch_factor;
+    assert_eq!(pitch_factor("high"), Some(1.1));
+    assert_eq!(pitch_factor("+10%"), Some(1.1));
+    assert_eq!(pitch_factor("-20%"), Some(0.8));
+    assert!((pitch_factor("+12st").unwrap() - 2.0).abs() < 1e-6);
+    assert_eq!(pitch_factor("-90%"), Some(0.5), "kept within 0.5–2");
+    assert_eq!(pitch_factor("600Hz"), None);
+    assert_eq!(pitch_factor("loud"), None);
+    let e = parse(r#"{"type":"session.update","session":{"voice":{"name":"x","pitch":"600Hz"}}}"#).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("session.voice.pitch"));
+    assert!(e.message.contains("+10%"), "{}", e.message);
+}
+
+#[test]
 fn voice_volume_is_validated_and_becomes_a_gain() {
     use brazen_protocol::session::volume_gain;
     assert_eq!(volume_gain("soft"), Some(0.4));

@@ -69,13 +69,17 @@ fn with_asr(cfg: &Config, engines: Engines) -> Result<Engines, String> {
         }
     };
     let dirs = ensure_models(cfg, &[name], &format!("--asr {name}"), fallback)?;
-    let model = WhisperModel::load(&dirs[0].join("ggml-model.bin"))
-        .map_err(|e| format!("cannot load Whisper ({name}): {e}; run `brazen models install --only {name}` to reinstall it"))?;
+    let model = WhisperModel::load(&dirs[0].join("ggml-model.bin")).map_err(|e| {
+        format!("cannot load Whisper ({name}): {e}; run `brazen models install --only {name}` to reinstall it")
+    })?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
     Ok(engines.with_asr(name, Arc::new(WhisperAsr(pool))))
 }
+
+/// Whisper's beam width for every decode (see bench/README.md for the measurements behind it).
+const ASR_BEAM: usize = 1;
 
 /// Whisper as a streaming [`Asr`]: the turn goes to the worker pool, the transcript comes back
 /// as one `Done`; dropping the stream cancels the job (skipped if queued, aborted if running).
@@ -97,7 +101,7 @@ impl Asr for WhisperAsr {
         self.0.submit(Job {
             samples: request.samples,
             sample_rate: request.sample_rate,
-            decode: Decode { language: request.language, prompt: request.prompt, threads: 0 },
+            decode: Decode { language: request.language, prompt: request.prompt, threads: 0, beam_size: ASR_BEAM },
             preview: request.preview,
             cancel: cancel.clone(),
             reply: Box::new(move |result| {
@@ -144,15 +148,19 @@ fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -
 type Speak = dyn Fn(&str, &str, f32) -> Result<Speech, SpeechError> + Send + Sync;
 
 /// A voice from `brazen_speech` as a streaming [`Tts`]: each phrase is synthesised on the
-/// blocking pool, and its word timings go out before its audio.
+/// blocking pool, and its word timings go out before its audio. A `pitch` factor `p` is made by
+/// synthesising `p` times slower and declaring the audio `p` times faster: the same duration,
+/// every frequency times `p`.
 struct VoiceTts(Arc<Speak>);
 
 impl Tts for VoiceTts {
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
         let speak = self.0.clone();
-        let rate = request.voice.rate.unwrap_or(1.0) as f32;
+        let pitch = request.voice.pitch_factor();
+        let rate = request.voice.rate.unwrap_or(1.0) as f32 / pitch;
         let work = tokio::task::spawn_blocking(move || {
-            let speech = speak(&request.text, &request.voice.name, rate)?;
+            let mut speech = speak(&request.text, &request.voice.name, rate)?;
+            speech.sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
             let ms = |samples: usize| samples as f64 * 1000.0 / speech.sample_rate as f64;
             let words = speech
                 .words(&request.text)

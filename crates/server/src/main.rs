@@ -153,7 +153,8 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let engines = engines::from_config(&cfg)?;
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
-    let mut stand_ins = vec!["the LLM is the echo stand-in (replies repeat the user; the local LLM is not wired in yet)"];
+    let mut stand_ins =
+        vec!["the LLM is the echo stand-in (replies repeat the user; the local LLM is not wired in yet)"];
     if names.asr == "echo" {
         stand_ins.push("ASR is the echo stand-in (transcripts give the audio's length; --asr echo)");
     }

@@ -390,6 +390,43 @@ async fn piper_speaks_the_reply() {
     assert_eq!(events.last().unwrap()["response"]["status"], "completed");
 }
 
+/// The audio of `text` spoken by the server's voice with `voice` settings (Voice Live).
+async fn spoken(port: u16, voice: Value, text: &str) -> Vec<i16> {
+    let (mut ws, _) = connect(port, "/voice-live/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"voice": voice}})).await;
+    until(&mut ws, "session.updated").await;
+    send(&mut ws, json!({"type": "response.create", "response": {"pre_generated_assistant_message": text}})).await;
+    let events = until(&mut ws, "response.done").await;
+    audio_bytes(&events, "response.audio.delta").chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+/// Sign changes per second of 24 kHz audio: scales with every frequency in it.
+fn crossings_per_second(pcm: &[i16]) -> f64 {
+    let n = pcm.windows(2).filter(|w| (w[0] >= 0) != (w[1] >= 0)).count();
+    n as f64 / (pcm.len() as f64 / 24_000.0)
+}
+
+#[tokio::test]
+async fn piper_honours_pitch_and_rate() {
+    let server = Server::start(&["--tts", "piper"]);
+    let text = "Your parcel left our warehouse this morning and arrives tomorrow.";
+    let voice = |extra: Value| {
+        let mut v = json!({"type": "azure-standard", "name": "en-US-AvaNeural"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let plain = spoken(server.port, voice(json!({})), text).await;
+    let high = spoken(server.port, voice(json!({"pitch": "+25%"})), text).await;
+    let fast = spoken(server.port, voice(json!({"rate": 1.5})), text).await;
+    let length = high.len() as f64 / plain.len() as f64;
+    assert!((0.85..1.15).contains(&length), "pitch keeps the length: ×{length:.2}");
+    let rise = crossings_per_second(&high) / crossings_per_second(&plain);
+    assert!((1.12..1.4).contains(&rise), "+25% raises every frequency: ×{rise:.2}");
+    let shorter = fast.len() as f64 / plain.len() as f64;
+    assert!((0.55..0.8).contains(&shorter), "rate 1.5 speaks faster: ×{shorter:.2}");
+}
+
 #[tokio::test]
 async fn piper_word_timestamps_in_voice_live() {
     let server = Server::start(&["--tts", "piper"]);

@@ -123,7 +123,7 @@ impl KokoroVoice {
         let outputs = session.run(ort::inputs![
             "tokens" => Tensor::from_array(([1usize, n], tokens))?,
             "style" => Tensor::from_array(([1usize, STYLE], style))?,
-            "speed" => Tensor::from_array(([1usize], vec![speed.clamp(0.5, 1.5)]))?,
+            "speed" => Tensor::from_array(([1usize], vec![speed.clamp(0.3, 3.0)]))?,
         ])?;
         let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
         speech.samples = audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect();

@@ -120,7 +120,7 @@ impl PiperVoice {
         let symbols = self.ids_with_symbols(&speech.ipa);
         let ids: Vec<i64> = symbols.iter().map(|(id, _)| *id).collect();
         let n = ids.len();
-        let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.5, 1.5), self.noise_w];
+        let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.3, 3.0), self.noise_w];
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let outputs = session.run(ort::inputs![
             "input" => Tensor::from_array(([1usize, n], ids))?,

@@ -12,11 +12,13 @@ pub fn normalized_words(text: &str) -> Vec<String> {
     let chars: Vec<char> = lower.chars().collect();
     let mut cleaned = String::with_capacity(lower.len());
     for (i, &c) in chars.iter().enumerate() {
-        let digit_on_both_sides = i > 0
-            && i + 1 < chars.len()
-            && chars[i - 1].is_ascii_digit()
-            && chars[i + 1].is_ascii_digit();
-        let keep = c.is_alphanumeric() || c == '\'' || c == '$' || c == '%' || (matches!(c, '.' | ':' | ',') && digit_on_both_sides);
+        let digit_on_both_sides =
+            i > 0 && i + 1 < chars.len() && chars[i - 1].is_ascii_digit() && chars[i + 1].is_ascii_digit();
+        let keep = c.is_alphanumeric()
+            || c == '\''
+            || c == '$'
+            || c == '%'
+            || (matches!(c, '.' | ':' | ',') && digit_on_both_sides);
         cleaned.push(if keep { c } else { ' ' });
     }
     const DIGITS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
@@ -65,8 +67,14 @@ mod tests {
 
     #[test]
     fn normalisation_keeps_numbers_and_drops_punctuation() {
-        assert_eq!(normalized_words("Hello, World! It's $59.99 at 10:30."), ["hello", "world", "it's", "$59.99", "at", "10:30"]);
-        assert_eq!(normalized_words("state-of-the-art, 1,200 OK"), ["state", "of", "the", "art", "1", "2", "0", "0", "okay"]);
+        assert_eq!(
+            normalized_words("Hello, World! It's $59.99 at 10:30."),
+            ["hello", "world", "it's", "$59.99", "at", "10:30"]
+        );
+        assert_eq!(
+            normalized_words("state-of-the-art, 1,200 OK"),
+            ["state", "of", "the", "art", "1", "2", "0", "0", "okay"]
+        );
         assert_eq!(normalized_words("order 5423, size six"), normalized_words("order five four two three size 6"));
     }
 

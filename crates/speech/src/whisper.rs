@@ -30,7 +30,7 @@ pub const EXTRA_TOKENS: usize = 10;
 /// Longest audio one decode takes (Whisper's window); longer turns are cut into windows.
 pub const WINDOW_SECONDS: f64 = 30.0;
 /// Silence kept before and after the speech when trimming, in seconds.
-const TRIM_MARGIN_SECONDS: f64 = 0.15;
+const TRIM_MARGIN_SECONDS: f64 = 0.4;
 /// Trim frame, in samples (20 ms).
 const TRIM_FRAME: usize = 320;
 /// Frames quieter than this fraction of the loudest frame's RMS count as silence.
@@ -55,6 +55,8 @@ pub struct Decode {
     pub prompt: Option<String>,
     /// CPU threads for this decode.
     pub threads: usize,
+    /// Beam search width (0 or 1: greedy).
+    pub beam_size: usize,
 }
 
 /// How a decode ended.
@@ -120,10 +122,8 @@ pub struct Recognizer<'m> {
 
 /// The part of `audio` that holds speech energy, with a margin: `None` when all of it is silence.
 pub fn speech_range(audio: &[f32]) -> Option<std::ops::Range<usize>> {
-    let rms: Vec<f32> = audio
-        .chunks(TRIM_FRAME)
-        .map(|f| (f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32).sqrt())
-        .collect();
+    let rms: Vec<f32> =
+        audio.chunks(TRIM_FRAME).map(|f| (f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32).sqrt()).collect();
     let loudest = rms.iter().copied().fold(0.0, f32::max);
     if loudest < SILENCE_RMS {
         return None;
@@ -159,15 +159,24 @@ pub fn repeated_tail(tokens: &[i32]) -> Option<usize> {
 /// Tokens of the opening that must come round again to count as a loop.
 const OPENING_REPEAT: usize = 8;
 
-/// What the logits filter sees and records during one decode.
+/// What the logits filter needs; it keeps no state, so each beam is judged on its own tokens.
 struct Guard<'a> {
     canonical: &'a [i32],
     eot: i32,
     vocab: usize,
     cap: usize,
-    /// Text tokens dropped as a repeat.
-    dropped: Option<usize>,
-    capped: bool,
+}
+
+impl Guard<'_> {
+    /// Text tokens, compared case- and space-blind.
+    fn text(&self, ids: impl Iterator<Item = i32>) -> Vec<i32> {
+        ids.filter(|&t| t >= 0 && t < self.eot).map(|t| self.canonical[t as usize]).collect()
+    }
+
+    /// Whether a sequence must end here: it loops, or it reached the cap.
+    fn must_stop(&self, text: &[i32]) -> bool {
+        repeated_tail(text).is_some() || text.len() >= self.cap
+    }
 }
 
 unsafe extern "C" fn guard_logits(
@@ -180,32 +189,25 @@ unsafe extern "C" fn guard_logits(
 ) {
     // SAFETY: whisper.cpp passes the `Guard` we registered (alive for the whole `full` call),
     // `n_tokens` valid token records, and a logits row of the model's vocabulary size.
-    let guard = unsafe { &mut *(user_data as *mut Guard) };
-    let ids: Vec<i32> = if n_tokens > 0 {
-        unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) }.iter().map(|t| t.id).collect()
-    } else {
-        Vec::new()
-    };
-    let text: Vec<i32> = ids.into_iter().filter(|&t| t < guard.eot).map(|t| guard.canonical[t as usize]).collect();
-    let stop = if guard.dropped.is_some() || guard.capped {
-        true
-    } else if let Some(k) = repeated_tail(&text) {
-        guard.dropped = Some(k);
-        true
-    } else if text.len() >= guard.cap {
-        guard.capped = true;
-        true
-    } else {
-        false
-    };
-    if stop {
-        let vocab = unsafe { std::slice::from_raw_parts_mut(logits, guard.vocab) };
-        for (id, l) in vocab.iter_mut().enumerate() {
+    let guard = unsafe { &*(user_data as *const Guard) };
+    let records = if n_tokens > 0 { unsafe { std::slice::from_raw_parts(tokens, n_tokens as usize) } } else { &[] };
+    if guard.must_stop(&guard.text(records.iter().map(|t| t.id))) {
+        let row = unsafe { std::slice::from_raw_parts_mut(logits, guard.vocab) };
+        for (id, l) in row.iter_mut().enumerate() {
             if id as i32 != guard.eot {
                 *l = f32::NEG_INFINITY;
             }
         }
     }
+}
+
+/// How a guarded decode came out.
+struct Decoded {
+    text: String,
+    /// Text tokens dropped as a loop.
+    dropped: Option<usize>,
+    /// The token cap ended it.
+    capped: bool,
 }
 
 /// Whisper's language code for a BCP-47 tag list: `Some("de")` for `de-DE`, `None` (detect) for
@@ -279,14 +281,14 @@ impl Recognizer<'_> {
         let cap = (seconds * TOKENS_PER_SECOND).ceil() as usize + EXTRA_TOKENS;
         // One encoder position per 20 ms; whole positions, and a floor for very short clips.
         let audio_ctx = audio.len().div_ceil(320).clamp(64, 1500);
-        let (text, guard) = self.run(audio, decode, lang, Some(audio_ctx as c_int), cap, cancel)?;
+        let short = self.run(audio, decode, lang, Some(audio_ctx as c_int), cap, cancel)?;
         // The caller trimmed silence, so an empty text from half a second or more is a miss.
-        if guard.capped || (text.is_empty() && seconds >= 0.5) {
-            let (text, _) = self.run(audio, decode, lang, None, cap, cancel)?;
-            return Ok((text, Ending::PaddedFallback));
+        if short.capped || (short.text.is_empty() && seconds >= 0.5) {
+            let padded = self.run(audio, decode, lang, None, cap, cancel)?;
+            return Ok((padded.text, Ending::PaddedFallback));
         }
-        let ending = if guard.dropped.is_some() { Ending::RepeatStopped } else { Ending::Natural };
-        Ok((text, ending))
+        let ending = if short.dropped.is_some() { Ending::RepeatStopped } else { Ending::Natural };
+        Ok((short.text, ending))
     }
 
     /// One `whisper_full` call; `audio_ctx` `None` is the standard 30 s context.
@@ -298,10 +300,15 @@ impl Recognizer<'_> {
         audio_ctx: Option<c_int>,
         cap: usize,
         cancel: &AtomicBool,
-    ) -> Result<(String, Guard<'_>), SpeechError> {
+    ) -> Result<Decoded, SpeechError> {
         let ctx = &self.model.ctx;
-        let mut guard = Guard { canonical: &self.model.canonical, eot: ctx.token_eot(), vocab: ctx.n_vocab().max(0) as usize, cap, dropped: None, capped: false };
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let guard =
+            Guard { canonical: &self.model.canonical, eot: ctx.token_eot(), vocab: ctx.n_vocab().max(0) as usize, cap };
+        let strategy = match decode.beam_size {
+            0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
+            n => SamplingStrategy::BeamSearch { beam_size: n as c_int, patience: -1.0 },
+        };
+        let mut params = FullParams::new(strategy);
         params.set_n_threads(decode.threads.max(1) as c_int);
         params.set_translate(false);
         params.set_no_context(true);
@@ -323,7 +330,7 @@ impl Recognizer<'_> {
         // `guard` outlives the `full` call below, which is the only place it is used.
         unsafe {
             params.set_filter_logits_callback(Some(guard_logits));
-            params.set_filter_logits_callback_user_data(&mut guard as *mut Guard as *mut c_void);
+            params.set_filter_logits_callback_user_data(&guard as *const Guard as *mut c_void);
             params.set_abort_callback(Some(abort_when_set));
             params.set_abort_callback_user_data(cancel as *const AtomicBool as *mut c_void);
         }
@@ -332,22 +339,27 @@ impl Recognizer<'_> {
             return Err(SpeechError::Engine("transcription cancelled".into()));
         }
         result.map_err(|e| SpeechError::Engine(format!("whisper: {e}")))?;
-        let mut tokens = Vec::new();
+        let (mut ids, mut pieces) = (Vec::new(), Vec::new());
         for segment in self.state.as_iter() {
             for i in 0..segment.n_tokens() {
                 if let Some(token) = segment.get_token(i) {
                     let id = token.token_id();
                     if id < guard.eot {
-                        tokens.push(token.to_bytes().map(<[u8]>::to_vec).unwrap_or_default());
+                        ids.push(id);
+                        pieces.push(token.to_bytes().map(<[u8]>::to_vec).unwrap_or_default());
                     }
                 }
             }
         }
-        if let Some(k) = guard.dropped {
-            tokens.truncate(tokens.len().saturating_sub(k));
+        // The sequence that won ended where the guard stopped it, if it did: find why again.
+        let text_ids = guard.text(ids.into_iter());
+        let dropped = repeated_tail(&text_ids);
+        let capped = dropped.is_none() && text_ids.len() >= cap;
+        if let Some(k) = dropped {
+            pieces.truncate(pieces.len().saturating_sub(k));
         }
-        let text = String::from_utf8_lossy(&tokens.concat()).trim().to_owned();
-        Ok((text, guard))
+        let text = String::from_utf8_lossy(&pieces.concat()).trim().to_owned();
+        Ok(Decoded { text, dropped, capped })
     }
 }
 

@@ -5,8 +5,8 @@
 //! while the user speaks); a job whose cancel flag is set before it starts is skipped, and one
 //! cancelled while it runs is aborted at whisper.cpp's next check.
 
-use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
 use crate::SpeechError;
+use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
 use brazen_audio::Resampler;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
