@@ -6,10 +6,13 @@
 //! above 8 kHz). The filter is tabulated for the `to / g` fractional positions, [`TAPS`] taps
 //! each, normalised to unit gain at DC.
 //!
-//! The output is time-aligned with the input (no delay), so each output needs `TAPS / 2` input
-//! samples of look-ahead: the last few outputs of a chunk wait for the next chunk, and
+//! [`Resampler::new`] is time-aligned with the input (no delay), so each output needs `TAPS / 2`
+//! input samples of look-ahead: the last few outputs of a chunk wait for the next chunk, and
 //! [`Resampler::flush`] releases them at the end of a stream (treating what follows as silence).
-//! Chunked and whole-buffer conversion give the same samples.
+//! [`Resampler::causal`] never waits: every output whose time has come is produced at once, and
+//! its content lags by `TAPS / 2` input samples (0.5 ms at 24 kHz) — what a live detector wants,
+//! since a decision must not wait for the next chunk. Chunked and whole-buffer conversion give the
+//! same samples.
 
 /// Filter taps per output sample.
 pub const TAPS: usize = 24;
@@ -38,25 +41,38 @@ pub struct Resampler {
     produced: u64,
     /// Input samples taken so far.
     consumed: u64,
+    /// Input samples each output reads ahead of its own time (`HALF`, or 0 when causal).
+    lookahead: usize,
 }
 
 impl Resampler {
-    /// A converter from `from` Hz to `to` Hz.
+    /// A time-aligned converter from `from` Hz to `to` Hz.
     pub fn new(from: u32, to: u32) -> Self {
+        Self::with_lookahead(from, to, HALF)
+    }
+
+    /// A converter from `from` Hz to `to` Hz that never holds output back (its content lags by
+    /// `TAPS / 2` input samples).
+    pub fn causal(from: u32, to: u32) -> Self {
+        Self::with_lookahead(from, to, 0)
+    }
+
+    fn with_lookahead(from: u32, to: u32, lookahead: usize) -> Self {
         assert!(from > 0 && to > 0, "sample rates must be positive");
         let g = gcd(from as u64, to as u64);
         let (down, up) = (from as u64 / g, to as u64 / g);
         let table = if from == to { Vec::new() } else { design(up, down) };
-        let mut r = Resampler { down, up, table, buffer: Vec::new(), base: 0, produced: 0, consumed: 0 };
+        let mut r = Resampler { down, up, table, buffer: Vec::new(), base: 0, produced: 0, consumed: 0, lookahead };
         r.reset();
         r
     }
 
     /// Forgets the stream so far (the next sample starts a new stream).
     pub fn reset(&mut self) {
+        let history = TAPS - self.lookahead - 1;
         self.buffer.clear();
-        self.buffer.resize(HALF - 1, 0.0);
-        self.base = -(HALF as i64 - 1);
+        self.buffer.resize(history, 0.0);
+        self.base = -(history as i64);
         self.produced = 0;
         self.consumed = 0;
     }
@@ -99,7 +115,7 @@ impl Resampler {
             let pos = self.produced * self.down; // in 1/up input samples
             let i = (pos / self.up) as i64;
             let phase = (pos % self.up) as usize;
-            let first = i - HALF as i64 + 1;
+            let first = i + self.lookahead as i64 - TAPS as i64 + 1;
             if first + TAPS as i64 > end {
                 break;
             }
@@ -110,7 +126,7 @@ impl Resampler {
             self.produced += 1;
         }
         // Drop input no later output needs.
-        let first_needed = ((self.produced * self.down) / self.up) as i64 - HALF as i64 + 1;
+        let first_needed = ((self.produced * self.down) / self.up) as i64 + self.lookahead as i64 - TAPS as i64 + 1;
         let drop = (first_needed - self.base).clamp(0, self.buffer.len() as i64) as usize;
         if drop > 0 {
             self.buffer.drain(..drop);
@@ -225,6 +241,23 @@ mod tests {
         let out = convert(24_000, 16_000, &sine(24_000, 6_000.0, 24_000));
         let level = rms(&out[1000..15_000]);
         assert!((level - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.05, "in-band level {level}");
+    }
+
+    #[test]
+    fn a_causal_converter_never_waits_and_lags_half_the_filter() {
+        let input = sine(24_000, 300.0, 24_000);
+        let aligned = convert(24_000, 16_000, &input);
+        let mut r = Resampler::causal(24_000, 16_000);
+        let mut out = Vec::new();
+        for chunk in input.chunks(2_400) {
+            let before = out.len();
+            r.process(chunk, &mut out);
+            assert_eq!(out.len() - before, 1_600, "every 100 ms chunk gives its 100 ms at once");
+        }
+        // Its content is the aligned output 12 input samples (8 output samples) later.
+        let lag = HALF * 16_000 / 24_000;
+        let err = (1_000..15_000).map(|n| (out[n] - aligned[n - lag]).abs()).fold(0.0, f32::max);
+        assert!(err < 1e-4, "max difference {err}");
     }
 
     #[test]

@@ -221,11 +221,12 @@ mod tests {
             events,
             vec![
                 TurnEvent::SpeechStarted { audio_start_ms: 1_000 },
-                TurnEvent::SpeechStopped { audio_end_ms: 1_800, turn_start_ms: 700.0 },
+                // The detector's resampler lags half a millisecond, so the tone's last 0.5 ms
+                // falls in the next 20 ms frame.
+                TurnEvent::SpeechStopped { audio_end_ms: 1_820, turn_start_ms: 700.0 },
             ]
         );
-        // Decided by the frame ending at 2300 ms (500 ms after the speech); the resampler's
-        // half-millisecond look-ahead completes it with the chunk that ends at 2400 ms.
+        // Decided at 2320 ms (500 ms after the speech), inside the chunk that ends at 2400 ms.
         let (samples, start) = turn.unwrap();
         assert_eq!(start, 700.0);
         assert_eq!(samples.len(), (2_400 - 700) * 24);

@@ -10,8 +10,9 @@ use brazen_protocol::{Content, Dialect, ItemBody, ResponseStatus, ServerEvent, c
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// A detector whose speech probability is the value of the frame's first sample, so a test
-/// chooses the probability by the constant it sends.
+/// A detector whose speech probability is the value of the frame's last sample, so a test
+/// chooses the probability by the constant it sends (the last, as the detector's resampler lags
+/// half a millisecond).
 struct ProbeVad;
 
 impl Vad for ProbeVad {
@@ -22,7 +23,7 @@ impl Vad for ProbeVad {
         320
     }
     fn process(&mut self, frame: &[f32]) -> f32 {
-        frame[0].clamp(0.0, 1.0)
+        frame[frame.len() - 1].clamp(0.0, 1.0)
     }
     fn reset(&mut self) {}
 }
