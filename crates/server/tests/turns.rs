@@ -241,3 +241,47 @@ async fn each_spoken_sentence_is_one_turn_transcribed_back_and_silence_or_noise_
         assert_eq!(turns(port, audio, false, Line::Wideband).await, Heard::default(), "{name} is no turn");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_question_gets_a_transcript_and_a_spoken_answer() {
+    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--tts", "piper"]);
+    let question = "Where is my parcel?";
+    let audio = framed(&speak(server.port, question).await);
+    let mut ws = session(
+        server.port,
+        json!({"turn_detection": {"type": "server_vad"}, "input_audio_transcription": {"model": "whisper-1"}}),
+    )
+    .await;
+    for chunk in audio.chunks(2_400) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let event = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
+        ws.send(Message::Text(event.to_string().into())).await.unwrap();
+    }
+    let (mut order, mut transcript, mut answer, mut audio_bytes) = (Vec::new(), String::new(), String::new(), 0);
+    while let Some(e) = next(&mut ws).await {
+        let kind = e["type"].as_str().unwrap_or("").to_owned();
+        match kind.as_str() {
+            "conversation.item.input_audio_transcription.completed" => {
+                transcript = e["transcript"].as_str().unwrap().to_owned();
+            }
+            "response.audio.delta" => audio_bytes += B64.decode(e["delta"].as_str().unwrap()).unwrap().len(),
+            "response.audio_transcript.done" => answer = e["transcript"].as_str().unwrap().to_owned(),
+            "error" => panic!("{e}"),
+            _ => {}
+        }
+        let done = kind == "response.done";
+        order.push(kind);
+        if done {
+            break;
+        }
+    }
+    let at = |t: &str| order.iter().position(|k| k == t).unwrap_or_else(|| panic!("no {t} in {order:?}"));
+    assert!(at("input_audio_buffer.speech_started") < at("input_audio_buffer.speech_stopped"));
+    assert!(at("input_audio_buffer.speech_stopped") < at("input_audio_buffer.committed"));
+    assert!(at("input_audio_buffer.committed") < at("conversation.item.input_audio_transcription.completed"));
+    assert!(at("conversation.item.input_audio_transcription.completed") < at("response.audio.delta"));
+    assert!(word_error_rate(question, &transcript) <= 0.25, "{transcript:?}");
+    // The stand-in responder answers from the transcript, and Piper speaks it.
+    assert!(answer.contains(transcript.trim_end_matches(['.', '?', '!'])), "{answer:?} / {transcript:?}");
+    assert!(audio_bytes > 24_000 * 2, "{audio_bytes} bytes of spoken answer");
+}
