@@ -235,6 +235,21 @@ fn split(
     Ok(())
 }
 
+/// A block's self-attention: its norm, the fused query/key/value split, the output projection.
+fn self_attention(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str, d: usize) -> Result<(), String> {
+    norm(g, model, &format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
+    let qkv = [("query", true), ("key", false), ("value", true)];
+    split(g, model, &format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &qkv, d)?;
+    linear(g, model, &format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"), true)
+}
+
+/// A block's feed-forward layer: its norm and two linear layers.
+fn feed_forward(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str) -> Result<(), String> {
+    norm(g, model, &format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
+    linear(g, model, &format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"), true)?;
+    linear(g, model, &format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"), true)
+}
+
 fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Result<(), String> {
     let s = shape(model)?;
     let d = s.width;
@@ -277,13 +292,8 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
     }
     for i in 0..s.audio_layers {
         let (from, to) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
-        norm(&mut g, model, &format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
-        let qkv = [("query", true), ("key", false), ("value", true)];
-        split(&mut g, model, &format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &qkv, d)?;
-        linear(&mut g, model, &format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"), true)?;
-        norm(&mut g, model, &format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
-        linear(&mut g, model, &format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"), true)?;
-        linear(&mut g, model, &format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"), true)?;
+        self_attention(&mut g, model, &from, &to, d)?;
+        feed_forward(&mut g, model, &from, &to)?;
     }
     norm(&mut g, model, "encoder/layer_norm", "encoder.ln_post")?;
 
@@ -294,18 +304,13 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
     g.tensor("decoder.token_embedding.weight", &dims(model, emb)?, &model.f32(emb)?, true)?;
     for i in 0..s.text_layers {
         let (from, to) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-        norm(&mut g, model, &format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
-        let qkv = [("query", true), ("key", false), ("value", true)];
-        split(&mut g, model, &format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &qkv, d)?;
-        linear(&mut g, model, &format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"), true)?;
+        self_attention(&mut g, model, &from, &to, d)?;
         norm(&mut g, model, &format!("{from}/attention/layer_norm"), &format!("{to}.cross_attn_ln"))?;
         linear(&mut g, model, &format!("{from}/attention/linear_0"), &format!("{to}.cross_attn.query"), true)?;
         let kv = [("key", false), ("value", true)];
         split(&mut g, model, &format!("{from}/attention/linear_1"), &format!("{to}.cross_attn"), &kv, d)?;
         linear(&mut g, model, &format!("{from}/attention/linear_2"), &format!("{to}.cross_attn.out"), true)?;
-        norm(&mut g, model, &format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
-        linear(&mut g, model, &format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"), true)?;
-        linear(&mut g, model, &format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"), true)?;
+        feed_forward(&mut g, model, &from, &to)?;
     }
     norm(&mut g, model, "decoder/layer_norm", "decoder.ln")?;
 
