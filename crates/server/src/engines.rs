@@ -4,8 +4,7 @@ use crate::app::Engines;
 use crate::config::Config;
 use brazen_engine::providers::{Asr, AsrEvent, AsrRequest, EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
-use brazen_speech::{Decode, Job, KokoroVoice, PiperVoice, Speech, SpeechError, WhisperModel, WhisperPool};
-use futures_util::StreamExt;
+use brazen_speech::{Decode, Job, KokoroVoice, PiperVoice, SpeechPart, Voice, WhisperModel, WhisperPool};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,17 +24,13 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
                 &dirs[1].join("libonnxruntime.so.1.31.1"),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
-            Ok(engines
-                .with_tts("piper", Arc::new(VoiceTts(Arc::new(move |text, _, rate| voice.synthesize(text, rate))))))
+            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice)))))
         }
         "kokoro" => {
             let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;
             let voice = KokoroVoice::load(&dirs[0], &dirs[1].join("libonnxruntime.so.1.31.1"), "af_heart")
                 .map_err(|e| format!("cannot load Kokoro: {e}"))?;
-            Ok(engines.with_tts(
-                "kokoro",
-                Arc::new(VoiceTts(Arc::new(move |text, name, rate| voice.synthesize(text, name, rate)))),
-            ))
+            Ok(engines.with_tts("kokoro", Arc::new(VoiceTts(Arc::new(voice)))))
         }
         other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\" or \"tone\"")),
     }
@@ -144,43 +139,44 @@ fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -
     Ok(dirs)
 }
 
-/// Speaks a phrase: (text, voice name, rate) → speech with timings.
-type Speak = dyn Fn(&str, &str, f32) -> Result<Speech, SpeechError> + Send + Sync;
-
-/// A voice from `brazen_speech` as a streaming [`Tts`]: each phrase is synthesised on the
-/// blocking pool, and its word timings go out before its audio. A `pitch` factor `p` is made by
-/// synthesising `p` times slower and declaring the audio `p` times faster: the same duration,
-/// every frequency times `p`.
-struct VoiceTts(Arc<Speak>);
+/// A voice from `brazen_speech` as a streaming [`Tts`]: each phrase is spoken on the blocking
+/// pool; its word timings go out first, then its audio chunk by chunk as the voice makes it.
+/// Dropping the stream (a barge-in) stops the synthesis at the next chunk. A `pitch` factor `p`
+/// is made by synthesising `p` times slower and declaring the audio `p` times faster: the same
+/// duration, every frequency times `p`.
+struct VoiceTts(Arc<dyn Voice>);
 
 impl Tts for VoiceTts {
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
-        let speak = self.0.clone();
+        let voice = self.0.clone();
         let pitch = request.voice.pitch_factor();
         let rate = request.voice.rate.unwrap_or(1.0) as f32 / pitch;
-        let work = tokio::task::spawn_blocking(move || {
-            let mut speech = speak(&request.text, &request.voice.name, rate)?;
-            speech.sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
-            let ms = |samples: usize| samples as f64 * 1000.0 / speech.sample_rate as f64;
-            let words = speech
-                .words(&request.text)
-                .into_iter()
-                .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
-                .collect::<Vec<_>>();
-            Ok::<_, brazen_speech::SpeechError>((speech, words))
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::task::spawn_blocking(move || {
+            let mut sample_rate = 0;
+            let result = voice.speak(&request.text, &request.voice.name, rate, &mut |part| {
+                let event = match part {
+                    SpeechPart::Timing(speech) => {
+                        sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
+                        let ms = |samples: usize| samples as f64 * 1000.0 / sample_rate as f64;
+                        TtsEvent::Words(
+                            speech
+                                .words(&request.text)
+                                .into_iter()
+                                .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
+                                .collect(),
+                        )
+                    }
+                    SpeechPart::Audio(samples) => TtsEvent::Audio { samples: samples.to_vec(), sample_rate },
+                };
+                tx.send(event).is_ok()
+            });
+            let _ = tx.send(match result {
+                Ok(()) => TtsEvent::Done,
+                Err(e) => TtsEvent::Failed(e.to_string()),
+            });
         });
-        let events = async move {
-            let events = match work.await {
-                Ok(Ok((speech, words))) => vec![
-                    TtsEvent::Words(words),
-                    TtsEvent::Audio { samples: speech.samples, sample_rate: speech.sample_rate },
-                    TtsEvent::Done,
-                ],
-                Ok(Err(e)) => vec![TtsEvent::Failed(e.to_string())],
-                Err(e) => vec![TtsEvent::Failed(format!("synthesis stopped: {e}"))],
-            };
-            futures_util::stream::iter(events)
-        };
-        Box::pin(futures_util::stream::once(events).flatten())
+        let mut rx = rx;
+        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
     }
 }

@@ -7,6 +7,7 @@
 //! exposed at load to place each phoneme on the audio's sample clock.
 
 use crate::phonemes::{CLAUSE_PUNCTUATION, Speech, ipa, spans};
+use crate::voice::{SpeechPart, Voice};
 use crate::{SpeechError, onnx};
 use ort::session::Session;
 use ort::value::Tensor;
@@ -72,11 +73,7 @@ impl KokoroVoice {
         let bytes = std::fs::read(&model).map_err(|e| bad(&model, e.to_string()))?;
         let bytes = crate::protobuf::with_extra_output(&bytes, DURATIONS, crate::protobuf::FLOAT)
             .map_err(|e| bad(&model, format!("not an ONNX model: {e}")))?;
-        let session = Session::builder(env)?
-            .with_intra_threads(2)
-            .map_err(ort::Error::<()>::from)?
-            .commit_from_memory(&bytes)
-            .map_err(|e| bad(&model, e.to_string()))?;
+        let session = onnx::synthesis_session(env, &bytes, &model)?;
         Ok(KokoroVoice { session: Mutex::new(session), vocab, voices, default_voice: default_voice.to_owned() })
     }
 
@@ -134,5 +131,23 @@ impl KokoroVoice {
             }
         }
         Ok(speech)
+    }
+}
+
+impl Voice for KokoroVoice {
+    /// Kokoro makes a phrase's audio in one run; the timing and then all of it are handed out.
+    fn speak(
+        &self,
+        text: &str,
+        voice: &str,
+        rate: f32,
+        sink: &mut dyn FnMut(SpeechPart<'_>) -> bool,
+    ) -> Result<(), SpeechError> {
+        let mut speech = self.synthesize(text, voice, rate)?;
+        let samples = std::mem::take(&mut speech.samples);
+        if sink(SpeechPart::Timing(&speech)) && !samples.is_empty() {
+            sink(SpeechPart::Audio(&samples));
+        }
+        Ok(())
     }
 }

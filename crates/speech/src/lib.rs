@@ -10,6 +10,7 @@ mod phonemes;
 mod piper;
 mod protobuf;
 mod silero;
+mod voice;
 pub mod wer;
 pub mod whisper;
 mod whisper_pool;
@@ -19,6 +20,7 @@ pub use onnx::environment;
 pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
+pub use voice::{SpeechPart, Voice};
 pub use whisper::{Decode, Recognizer, Transcript, WhisperModel};
 pub use whisper_pool::{Job, Reply, WhisperPool, to_whisper_rate};
 

@@ -2,6 +2,7 @@
 
 use crate::SpeechError;
 use ort::environment::Environment;
+use ort::session::Session;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -26,4 +27,17 @@ pub fn environment(library: &Path) -> Result<&'static Environment, SpeechError> 
         ))),
         Err(e) => Err(SpeechError::Onnx(e.clone())),
     }
+}
+
+/// A session for a synthesis model: two intra-op threads that sleep (rather than spin) between
+/// runs, so a voice that runs in several steps, or beside Whisper, does not take the cores
+/// from the next step. `model` names the file in errors.
+pub(crate) fn synthesis_session(env: &'static Environment, graph: &[u8], model: &Path) -> Result<Session, SpeechError> {
+    Session::builder(env)?
+        .with_intra_threads(2)
+        .map_err(ort::Error::<()>::from)?
+        .with_intra_op_spinning(false)
+        .map_err(ort::Error::<()>::from)?
+        .commit_from_memory(graph)
+        .map_err(|e| SpeechError::Model { path: model.display().to_string(), message: e.to_string() })
 }

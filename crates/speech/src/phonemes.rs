@@ -185,13 +185,24 @@ pub struct WordSpan {
 }
 
 impl Speech {
+    /// Its length in samples: the audio's, or where the timings end when the audio is still
+    /// to come.
+    pub fn len(&self) -> usize {
+        self.samples.len().max(self.phonemes.last().map_or(0, |p| p.start + p.len))
+    }
+
+    /// Whether nothing is said.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// When each word of `text` (the text this speech was made from) is heard. The spoken
     /// words (groups of phonemes between word breaks) are matched to the text's words one to
     /// one when they are as many; otherwise (a price or a code is spoken as several words) the
     /// text's words share the speech in proportion to their length.
     pub fn words(&self, text: &str) -> Vec<WordSpan> {
         let tokens: Vec<&str> = text.split_whitespace().collect();
-        let total = self.samples.len();
+        let total = self.len();
         if tokens.is_empty() {
             return Vec::new();
         }

@@ -1,16 +1,21 @@
-//! Piper voices (VITS, ONNX): text → espeak-ng IPA → phoneme ids → 16-bit audio.
+//! Piper voices (VITS, ONNX): text → espeak-ng IPA → phoneme ids → 16-bit audio, streamed.
 //!
 //! The phonemizer is the `espeak-ng` program, run as a separate process (it is GPL; brazen does
 //! not link it). espeak-ng prints one line of IPA per clause and drops the punctuation, so the
 //! text's clause punctuation is put back after each line, as Piper's own phonemizer does. The
 //! ids follow Piper: `^ _ (id _)* $` over the NFD-decomposed IPA.
 //!
-//! Timing comes from the model itself: its duration predictor's output (`/Ceil_output_0`, the
-//! frames each phoneme id lasts) is made a graph output when the voice is loaded, so every
-//! phoneme is placed on the audio's sample clock (frames of 256 samples), and the spans add up
-//! to the audio's length.
+//! The voice's graph is cut in two when it is loaded: the *encoder* (text encoder, duration
+//! predictor, flow) turns the ids into latent frames and the frames each phoneme id lasts
+//! (`/Ceil_output_0`); the *decoder* (HiFi-GAN) turns latent frames into audio, 256 samples a
+//! frame. The decoder is convolutional, so it runs on chunks of frames with [`CONTEXT`] frames
+//! of overlap on each side and gives exactly the audio of one whole run: the first words can be
+//! heard after the encoder and one short chunk, not after the whole sentence. The timing (every
+//! phoneme on the audio's sample clock, adding up to its length) is known before any audio.
 
 use crate::phonemes::{CLAUSE_PUNCTUATION, Speech, spans};
+use crate::protobuf::{FLOAT, extract, node_inputs};
+use crate::voice::{SpeechPart, Voice};
 use crate::{SpeechError, onnx};
 use ort::session::Session;
 use ort::value::Tensor;
@@ -23,16 +28,30 @@ use unicode_normalization::UnicodeNormalization;
 const HOP: usize = 256;
 /// The duration predictor's output inside Piper graphs.
 const DURATIONS: &str = "/Ceil_output_0";
+/// The decoder's first node; its first input is the latent the decoder reads.
+const DECODER_START: &str = "/dec/conv_pre/Conv";
+/// The graph's audio output.
+const AUDIO: &str = "output";
+/// Latent frames decoded on each side of a chunk for context. The decoder sees about 12
+/// frames each way; with 16, chunked audio equals whole audio (tested).
+pub const CONTEXT: usize = 16;
+/// Frames in the first chunk (≈ 0.37 s at 22,050 Hz): small, so the first audio comes soon.
+const FIRST_CHUNK: usize = 32;
+/// Frames in each later chunk: large, so the overlap costs little.
+const LATER_CHUNK: usize = 128;
 
 /// A loaded Piper voice.
 pub struct PiperVoice {
-    session: Mutex<Session>,
+    encoder: Mutex<Session>,
+    decoder: Mutex<Session>,
+    latent: String,
     ids: HashMap<char, Vec<i64>>,
     sample_rate: u32,
     noise_scale: f32,
     length_scale: f32,
     noise_w: f32,
     espeak_voice: String,
+    chunks: (usize, usize),
 }
 
 impl PiperVoice {
@@ -56,22 +75,45 @@ impl PiperVoice {
         let f = |key: &str, default: f64| json["inference"][key].as_f64().unwrap_or(default) as f32;
         let env = onnx::environment(runtime)?;
         let bytes = std::fs::read(model).map_err(|e| bad(model, e.to_string()))?;
-        let bytes = crate::protobuf::with_extra_output(&bytes, DURATIONS, crate::protobuf::FLOAT)
-            .map_err(|e| bad(model, format!("not an ONNX model: {e}")))?;
-        let session = Session::builder(env)?
-            .with_intra_threads(2)
-            .map_err(ort::Error::<()>::from)?
-            .commit_from_memory(&bytes)
-            .map_err(|e| bad(model, e.to_string()))?;
+        let not_piper = |e: String| bad(model, format!("not a Piper VITS voice brazen can stream: {e}"));
+        let latent = node_inputs(&bytes, DECODER_START)
+            .map_err(&not_piper)?
+            .and_then(|inputs| inputs.into_iter().next())
+            .ok_or_else(|| not_piper(format!("no node {DECODER_START}")))?;
+        let inputs = [("input", 7), ("input_lengths", 7), ("scales", FLOAT)];
+        let encoder = extract(&bytes, &inputs, &[(&latent, FLOAT), (DURATIONS, FLOAT)]).map_err(&not_piper)?;
+        let decoder = extract(&bytes, &[(&latent, FLOAT)], &[(AUDIO, FLOAT)]).map_err(&not_piper)?;
+        drop(bytes);
+        let session = |graph: &[u8]| onnx::synthesis_session(env, graph, model);
         Ok(PiperVoice {
-            session: Mutex::new(session),
+            encoder: Mutex::new(session(&encoder)?),
+            decoder: Mutex::new(session(&decoder)?),
+            latent,
             ids,
             sample_rate: json["audio"]["sample_rate"].as_u64().unwrap_or(22_050) as u32,
             noise_scale: f("noise_scale", 0.667),
             length_scale: f("length_scale", 1.0),
             noise_w: f("noise_w", 0.8),
             espeak_voice: json["espeak"]["voice"].as_str().unwrap_or("en-us").to_owned(),
+            chunks: (FIRST_CHUNK, LATER_CHUNK),
         })
+    }
+
+    /// The voice with its variation set: `noise_scale` (how the sound varies, the voice's
+    /// default ≈ 0.667) and `noise_w` (how the timing varies, ≈ 0.8). With both 0 the same text
+    /// always gives the same audio.
+    pub fn with_noise(mut self, noise_scale: f32, noise_w: f32) -> PiperVoice {
+        self.noise_scale = noise_scale.max(0.0);
+        self.noise_w = noise_w.max(0.0);
+        self
+    }
+
+    /// The voice decoding `first` latent frames (256 samples each) for the first audio chunk
+    /// and `later` for each one after it (defaults 32 and 128): smaller chunks give the first
+    /// audio sooner, larger ones cost less overlap.
+    pub fn with_chunks(mut self, first: usize, later: usize) -> PiperVoice {
+        self.chunks = (first.max(1), later.max(1));
+        self
     }
 
     /// The voice's sample rate.
@@ -109,32 +151,76 @@ impl PiperVoice {
         out
     }
 
-    /// Speaks `text` at `rate` (1.0 = normal, 0.5–1.5). Prices, times and codes are read as a
-    /// person would ([`crate::normalize::speakable`]).
+    /// Speaks `text` whole at `rate` (1.0 = normal, 0.5–1.5). Prices, times and codes are read
+    /// as a person would ([`crate::normalize::speakable`]).
     pub fn synthesize(&self, text: &str, rate: f32) -> Result<Speech, SpeechError> {
+        self.speak_all(text, "", rate)
+    }
+
+    /// Decodes latent frames `[from, to)` of `latent` (`channels × frames`, row-major) with
+    /// [`CONTEXT`] frames of context each side; returns their audio as floats.
+    fn decode(&self, latent: &[f32], frames: usize, from: usize, to: usize) -> Result<Vec<f32>, SpeechError> {
+        let channels = latent.len() / frames.max(1);
+        let (lo, hi) = (from.saturating_sub(CONTEXT), (to + CONTEXT).min(frames));
+        let mut window = Vec::with_capacity(channels * (hi - lo));
+        for row in latent.chunks_exact(frames) {
+            window.extend_from_slice(&row[lo..hi]);
+        }
+        let mut decoder = self.decoder.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs =
+            decoder.run(ort::inputs![self.latent.as_str() => Tensor::from_array(([1usize, channels, hi - lo], window))?])?;
+        let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
+        let start = ((from - lo) * HOP).min(audio.len());
+        let end = ((to - lo) * HOP).min(audio.len());
+        Ok(audio[start..end].to_vec())
+    }
+}
+
+impl Voice for PiperVoice {
+    fn speak(
+        &self,
+        text: &str,
+        _voice: &str,
+        rate: f32,
+        sink: &mut dyn FnMut(SpeechPart<'_>) -> bool,
+    ) -> Result<(), SpeechError> {
         let ipa = self.phonemes(&crate::normalize::speakable(text))?;
         let mut speech = Speech { samples: Vec::new(), sample_rate: self.sample_rate, ipa, phonemes: Vec::new() };
         if speech.ipa.chars().all(|c| c.is_whitespace() || CLAUSE_PUNCTUATION.contains(&c)) {
-            return Ok(speech);
+            sink(SpeechPart::Timing(&speech));
+            return Ok(());
         }
         let symbols = self.ids_with_symbols(&speech.ipa);
         let ids: Vec<i64> = symbols.iter().map(|(id, _)| *id).collect();
         let n = ids.len();
         let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.3, 3.0), self.noise_w];
-        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = session.run(ort::inputs![
-            "input" => Tensor::from_array(([1usize, n], ids))?,
-            "input_lengths" => Tensor::from_array(([1usize], vec![n as i64]))?,
-            "scales" => Tensor::from_array(([3usize], scales))?,
-        ])?;
-        let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
-        speech.samples = audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect();
-        if let Some(durations) = outputs.get(DURATIONS) {
-            let (_, frames) = durations.try_extract_tensor::<f32>()?;
-            if frames.len() == symbols.len() {
-                speech.phonemes = spans(&symbols, frames, HOP);
+        let (latent, frames) = {
+            let mut encoder = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+            let outputs = encoder.run(ort::inputs![
+                "input" => Tensor::from_array(([1usize, n], ids))?,
+                "input_lengths" => Tensor::from_array(([1usize], vec![n as i64]))?,
+                "scales" => Tensor::from_array(([3usize], scales))?,
+            ])?;
+            let (shape, latent) = outputs[0].try_extract_tensor::<f32>()?;
+            let (_, durations) = outputs[1].try_extract_tensor::<f32>()?;
+            if durations.len() == symbols.len() {
+                speech.phonemes = spans(&symbols, durations, HOP);
             }
+            (latent.to_vec(), shape.last().copied().unwrap_or(0).max(0) as usize)
+        };
+        if !sink(SpeechPart::Timing(&speech)) {
+            return Ok(());
         }
-        Ok(speech)
+        let mut from = 0;
+        while from < frames {
+            let to = (from + if from == 0 { self.chunks.0 } else { self.chunks.1 }).min(frames);
+            let audio = self.decode(&latent, frames, from, to)?;
+            let samples: Vec<i16> = audio.iter().map(|x| (x * 32_767.0).clamp(-32_768.0, 32_767.0) as i16).collect();
+            if !sink(SpeechPart::Audio(&samples)) {
+                return Ok(());
+            }
+            from = to;
+        }
+        Ok(())
     }
 }

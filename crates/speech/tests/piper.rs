@@ -2,7 +2,7 @@
 
 use brazen_audio::{Resampler, Vad};
 use brazen_models::{Manifest, Store, progress};
-use brazen_speech::{PiperVoice, SileroVad};
+use brazen_speech::{PiperVoice, SileroVad, SpeechPart, Voice};
 
 fn install(name: &str) -> std::path::PathBuf {
     let store = Store::new(Store::default_root());
@@ -96,4 +96,45 @@ fn words_are_placed_on_the_audio() {
     let speech = v.synthesize(text, 1.0).unwrap();
     let names: Vec<String> = speech.words(text).into_iter().map(|w| w.text).collect();
     assert_eq!(names, ["Only", "$24.50", "today"]);
+}
+
+#[test]
+fn streamed_audio_comes_after_the_timing_in_chunks_that_equal_one_whole_decode() {
+    let text = "Your order of two blue running shoes shipped this morning from Leeds, and it will arrive soon.";
+    let whole = voice().with_noise(0.0, 0.0).with_chunks(100_000, 100_000).synthesize(text, 1.0).unwrap();
+    let v = voice().with_noise(0.0, 0.0);
+    let mut parts = Vec::new();
+    let mut samples = Vec::new();
+    v.speak(text, "", 1.0, &mut |part| {
+        match part {
+            SpeechPart::Timing(t) => {
+                assert!(t.samples.is_empty() && samples.is_empty(), "the timing comes first, without audio");
+                assert_eq!(t.phonemes, whole.phonemes, "the same timing");
+                parts.push(t.len());
+            }
+            SpeechPart::Audio(chunk) => {
+                samples.extend_from_slice(chunk);
+                parts.push(chunk.len());
+            }
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(parts[0], whole.samples.len(), "the timing says how long the audio is");
+    assert_eq!(parts[1], 32 * 256, "a short first chunk: {parts:?}");
+    assert!(parts.len() >= 4, "several chunks: {parts:?}");
+    assert_eq!(samples.len(), whole.samples.len());
+    let worst = samples.iter().zip(&whole.samples).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    assert!(worst <= 2, "chunked audio differs from the whole decode by up to {worst} (of 32768)");
+
+    // A listener that goes away stops the synthesis at the next chunk.
+    let mut chunks = 0;
+    v.speak(text, "", 1.0, &mut |part| {
+        if let SpeechPart::Audio(_) = part {
+            chunks += 1;
+        }
+        chunks < 1
+    })
+    .unwrap();
+    assert_eq!(chunks, 1);
 }
