@@ -1,0 +1,31 @@
+//! brazen's local language model: Qwen2 GGUF weights on candle (CPU), the chat template from the
+//! model's metadata, KV-cache reuse across turns and sessions, and tool calls constrained by a
+//! grammar built from the tools' JSON Schemas, so a small model always answers with a valid
+//! call or a spoken reply.
+
+pub mod chat;
+pub mod grammar;
+mod local;
+pub mod model;
+pub mod vocab;
+
+pub use local::{Finish, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, ToolSpec, Turn};
+
+/// What can go wrong loading or running the model.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// The model file is missing or not what brazen runs.
+    #[error("model {path}: {message}")]
+    Model {
+        /// Which file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The conversation could not be made into a prompt.
+    #[error("prompt: {0}")]
+    Prompt(String),
+    /// Generation failed.
+    #[error("generation: {0}")]
+    Generation(String),
+}

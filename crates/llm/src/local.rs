@@ -1,0 +1,528 @@
+//! The local model at work: prompt → KV-cache reuse → grammar-constrained decoding → a spoken
+//! reply or a tool call, streamed.
+//!
+//! Every assistant turn is a call (Qwen's `<tool_call>` format): to a real tool, or to the
+//! `respond` pseudo-tool whose `text` is what the assistant says. The turn starts with a forced
+//! `<tool_call>` token and each next token is the best-scoring one that keeps the call valid
+//! under the tools' schemas ([`crate::grammar`]), so small models always produce a well-formed
+//! call with type-correct arguments, and choose between answering and calling a tool by the
+//! same mechanism. The text of `respond` streams out as it is generated.
+//!
+//! KV cache: the last few prompts' caches are kept with their tokens; a new prompt starts from
+//! the one it shares the longest prefix with (another session with the same system prompt and
+//! tools, or this conversation's previous turn) and only its new tokens are computed.
+
+use crate::chat::{ChatTemplate, Message, tool_json};
+use crate::grammar::{Check, Schema, ToolGrammar, check, quoted};
+use crate::model::{KvCache, Model};
+use crate::vocab::Vocab;
+use crate::LlmError;
+use candle_core::quantized::gguf_file;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The pseudo-tool whose `text` argument is the spoken reply.
+pub const RESPOND: &str = "respond";
+/// How many prompts' KV caches are kept for reuse.
+const CACHED_PROMPTS: usize = 4;
+/// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
+const PREFILL_CHUNK: usize = 256;
+/// Candidate tokens checked against the grammar before falling back to the whole vocabulary.
+const TOP_K: usize = 48;
+/// The most tokens one turn may generate.
+pub const MAX_TURN_TOKENS: usize = 400;
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Function name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub parameters: Value,
+}
+
+impl ToolSpec {
+    /// The `respond` pseudo-tool.
+    pub fn respond() -> ToolSpec {
+        let mut text = serde_json::Map::new();
+        text.insert("type".into(), "string".into());
+        text.insert("description".into(), "What to say, one or two short sentences".into());
+        let mut props = serde_json::Map::new();
+        props.insert("text".into(), Value::Object(text));
+        let mut parameters = serde_json::Map::new();
+        parameters.insert("type".into(), "object".into());
+        parameters.insert("properties".into(), Value::Object(props));
+        parameters.insert("required".into(), Value::Array(vec!["text".into()]));
+        ToolSpec {
+            name: RESPOND.into(),
+            description: "Say something to the customer without using a store tool (greetings, thanks, small talk, \
+                          general questions, or answering from a tool result)."
+                .into(),
+            parameters: Value::Object(parameters),
+        }
+    }
+}
+
+/// One assistant turn to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The conversation, system prompt first.
+    pub messages: Vec<Message>,
+    /// The tools listed in the prompt (`respond` included when it may be used).
+    pub tools: Vec<ToolSpec>,
+    /// The names the reply may call (a subset of `tools`).
+    pub allowed: Vec<String>,
+    /// Sampling temperature for the spoken text (0 = greedy); tool names and arguments are
+    /// always chosen greedily.
+    pub temperature: f64,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+}
+
+/// What a turn streams out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// More of the spoken reply.
+    Text(String),
+    /// The model is calling this tool (its arguments follow when complete).
+    CallStart(String),
+    /// The call's arguments, complete (JSON).
+    CallDone {
+        /// The function.
+        name: String,
+        /// Its arguments as the model wrote them.
+        arguments: String,
+    },
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Finish {
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Of those, taken from a cache.
+    pub cached_tokens: usize,
+    /// Tokens generated.
+    pub output_tokens: usize,
+    /// It stopped at `max_tokens`.
+    pub hit_token_cap: bool,
+    /// It was cancelled.
+    pub cancelled: bool,
+}
+
+/// A loaded local model.
+pub struct LocalModel {
+    model: Model,
+    vocab: Vocab,
+    template: ChatTemplate,
+    tool_call: u32,
+    caches: Mutex<Vec<(Vec<u32>, KvCache)>>,
+}
+
+impl LocalModel {
+    /// Loads a GGUF model (qwen2 architecture, with a chat template in its metadata).
+    pub fn load(path: &Path) -> Result<LocalModel, LlmError> {
+        let bad = |message: String| LlmError::Model { path: path.display().to_string(), message };
+        let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let ct = gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {e}")))?;
+        let template = match ct.metadata.get("tokenizer.chat_template") {
+            Some(v) => v.to_string().map_err(|e| bad(e.to_string()))?.clone(),
+            None => return Err(bad("no tokenizer.chat_template in the metadata".into())),
+        };
+        let template = ChatTemplate::new(&template).map_err(bad)?;
+        let vocab = Vocab::from_gguf(&ct).map_err(bad)?;
+        let tool_call = vocab.special("<tool_call>").ok_or_else(|| bad("the vocabulary has no <tool_call> token".into()))?;
+        let model = Model::load(&ct, &mut file).map_err(|e| bad(e.to_string()))?;
+        Ok(LocalModel { model, vocab, template, tool_call, caches: Mutex::new(Vec::new()) })
+    }
+
+    /// The tokenizer.
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    /// The prompt text of a turn (what the model reads before its forced `<tool_call>`).
+    pub fn prompt(&self, turn: &Turn) -> Result<String, LlmError> {
+        let tools: Vec<Value> = turn.tools.iter().map(|t| tool_json(&t.name, &t.description, &t.parameters)).collect();
+        self.template.render(&turn.messages, &tools).map_err(LlmError::Prompt)
+    }
+
+    /// Computes the prompt of `turn` into the cache without generating: done ahead (at start-up
+    /// for the system prompt, or while the user's silence is confirmed) so the turn itself
+    /// only computes what is new. Returns the tokens computed.
+    pub fn prefill(&self, turn: &Turn, cancel: &AtomicBool) -> Result<usize, LlmError> {
+        let tokens = self.prompt_tokens(turn)?;
+        let (mut cache, reused) = self.cache_for(&tokens)?;
+        let computed = self.feed(&tokens[reused..tokens.len() - 1], &mut cache, cancel)?;
+        if computed.is_some() {
+            self.keep(tokens[..tokens.len() - 1].to_vec(), cache);
+        }
+        Ok(tokens.len() - 1 - reused)
+    }
+
+    /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.
+    pub fn generate(&self, turn: &Turn, cancel: &AtomicBool, sink: &mut dyn FnMut(Output)) -> Result<Finish, LlmError> {
+        let allowed: Vec<ToolGrammar> = turn
+            .tools
+            .iter()
+            .filter(|t| turn.allowed.contains(&t.name))
+            .map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) })
+            .collect();
+        if allowed.is_empty() {
+            return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
+        }
+        let mut tokens = self.prompt_tokens(turn)?;
+        let mut finish = Finish { prompt_tokens: tokens.len(), ..Finish::default() };
+        let start = tokens.len();
+        let mut call: Vec<u8> = Vec::new();
+        // The call's opening is fixed: it is computed with the prompt.
+        if let Some((more, bytes)) = self.forced(&allowed, &call, &[]) {
+            tokens.extend(more);
+            call.extend(bytes);
+        }
+        let (mut cache, reused) = self.cache_for(&tokens)?;
+        finish.cached_tokens = reused.min(start);
+        let Some(mut logits) = self.feed(&tokens[reused..], &mut cache, cancel)? else {
+            finish.cancelled = true;
+            return Ok(finish);
+        };
+        let mut stream = CallStream::default();
+        let mut rng = Rng::seeded();
+        let max = turn.max_tokens.clamp(1, MAX_TURN_TOKENS);
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                finish.cancelled = true;
+                break;
+            }
+            if tokens.len() - start >= max {
+                finish.hit_token_cap = true;
+                break;
+            }
+            let temperature = if stream.speaking() { turn.temperature } else { 0.0 };
+            let Some(next) = self.choose(&logits, &allowed, &call, temperature, &mut rng) else {
+                return Err(LlmError::Generation("no token continues the call (grammar dead end)".into()));
+            };
+            call.extend_from_slice(self.vocab.bytes(next));
+            tokens.push(next);
+            let mut step = vec![next];
+            // What the grammar allows only one way is not left to the model: its tokens are
+            // computed in the same pass.
+            if let Some((more, bytes)) = self.forced(&allowed, &call, &tokens[start..]) {
+                step.extend_from_slice(&more);
+                tokens.extend(more);
+                call.extend(bytes);
+            }
+            let complete = check(&allowed, &call) == Check::Complete;
+            stream.advance(&call, complete, sink);
+            if complete {
+                break;
+            }
+            match self.model.forward(&step, &mut cache) {
+                Ok(l) => logits = l.to_vec1::<f32>().map_err(|e| LlmError::Generation(e.to_string()))?,
+                Err(e) => return Err(LlmError::Generation(e.to_string())),
+            }
+        }
+        finish.output_tokens = tokens.len() - start;
+        let computed = cache.len();
+        tokens.truncate(computed);
+        self.keep(tokens, cache);
+        Ok(finish)
+    }
+
+    /// The tokens of what must come next in the call whatever the model prefers (the grammar
+    /// allows one byte at a time), with their bytes: the call's fixed parts, such as
+    /// `", "arguments": {"text":` once `respond` is chosen. They are the canonical tokens of the
+    /// call so far plus the forced bytes, after the `generated` ones, minus the last (which
+    /// might merge with what the model writes next); `None` when that is nothing, or when the
+    /// canonical tokens disagree with what was generated.
+    fn forced(&self, tools: &[ToolGrammar], call: &[u8], generated: &[u32]) -> Option<(Vec<u32>, Vec<u8>)> {
+        let mut forced = Vec::new();
+        loop {
+            let mut next = call.to_vec();
+            next.extend_from_slice(&forced);
+            next.push(0);
+            let last = next.len() - 1;
+            let mut only = None;
+            for b in 0..=255u8 {
+                next[last] = b;
+                if check(tools, &next) != Check::Invalid {
+                    if only.is_some() {
+                        only = None;
+                        break;
+                    }
+                    only = Some(b);
+                }
+            }
+            match only {
+                Some(b) if forced.len() < 64 => forced.push(b),
+                _ => break,
+            }
+        }
+        if forced.is_empty() {
+            return None;
+        }
+        let mut text = call.to_vec();
+        text.extend_from_slice(&forced);
+        let text = String::from_utf8(text).ok()?;
+        let canonical = self.vocab.encode(&text).ok()?;
+        if canonical.len() <= generated.len() + 1 || canonical[..generated.len()] != *generated {
+            return None;
+        }
+        let more = canonical[generated.len()..canonical.len() - 1].to_vec();
+        let bytes: Vec<u8> = more.iter().flat_map(|id| self.vocab.bytes(*id).to_vec()).collect();
+        let ordinary = more.iter().all(|id| !self.vocab.is_special(*id));
+        (ordinary && forced.starts_with(&bytes)).then_some((more, bytes))
+    }
+
+    fn prompt_tokens(&self, turn: &Turn) -> Result<Vec<u32>, LlmError> {
+        let mut tokens = self.vocab.encode(&self.prompt(turn)?).map_err(LlmError::Prompt)?;
+        tokens.push(self.tool_call);
+        if tokens.len() >= self.model.config().context {
+            return Err(LlmError::Prompt(format!(
+                "the prompt is {} tokens, the model's context {}",
+                tokens.len(),
+                self.model.config().context
+            )));
+        }
+        Ok(tokens)
+    }
+
+    /// The cache to continue from for `tokens`, and how many of them it already holds (always
+    /// fewer than all, so the last one is run for its logits).
+    fn cache_for(&self, tokens: &[u32]) -> Result<(KvCache, usize), LlmError> {
+        let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        let best = caches
+            .iter()
+            .map(|(cached, cache)| (cached.iter().zip(tokens).take_while(|(a, b)| a == b).count(), cache))
+            .max_by_key(|(shared, _)| *shared);
+        match best {
+            Some((shared, cache)) if shared > 0 => {
+                let shared = shared.min(tokens.len() - 1);
+                let mut cache = cache.clone();
+                cache.truncate(shared).map_err(|e| LlmError::Generation(e.to_string()))?;
+                Ok((cache, shared))
+            }
+            _ => Ok((self.model.new_cache(), 0)),
+        }
+    }
+
+    /// Remembers a cache holding `tokens`, replacing one it extends, dropping the oldest.
+    fn keep(&self, tokens: Vec<u32>, cache: KvCache) {
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches.retain(|(cached, _)| !tokens.starts_with(cached));
+        caches.push((tokens, cache));
+        if caches.len() > CACHED_PROMPTS {
+            caches.remove(0);
+        }
+    }
+
+    /// Runs `tokens` into `cache` in chunks; the last token's logits, or `None` if cancelled.
+    fn feed(&self, tokens: &[u32], cache: &mut KvCache, cancel: &AtomicBool) -> Result<Option<Vec<f32>>, LlmError> {
+        let mut logits = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let l = self.model.forward(chunk, cache).map_err(|e| LlmError::Generation(e.to_string()))?;
+            logits = Some(l);
+        }
+        match logits {
+            Some(l) => Ok(Some(l.to_vec1::<f32>().map_err(|e| LlmError::Generation(e.to_string()))?)),
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    /// The next token: the best-scoring (or, with a temperature, a sampled) one that keeps the
+    /// call valid.
+    fn choose(&self, logits: &[f32], tools: &[ToolGrammar], call: &[u8], temperature: f64, rng: &mut Rng) -> Option<u32> {
+        let viable = |id: u32| -> bool {
+            let bytes = self.vocab.bytes(id);
+            if bytes.is_empty() {
+                return false;
+            }
+            let mut next = call.to_vec();
+            next.extend_from_slice(bytes);
+            check(tools, &next) != Check::Invalid
+        };
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        let k = TOP_K.min(order.len());
+        if k == 0 {
+            return None;
+        }
+        let by_score = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+        order.select_nth_unstable_by(k - 1, by_score);
+        let (top, rest) = order.split_at_mut(k);
+        top.sort_unstable_by(by_score);
+        let candidates: Vec<u32> = top.iter().copied().filter(|id| viable(*id)).collect();
+        if let Some(first) = candidates.first() {
+            if temperature <= 0.0 || candidates.len() == 1 {
+                return Some(*first);
+            }
+            let best = logits[*first as usize] as f64;
+            let weights: Vec<f64> =
+                candidates.iter().map(|id| ((logits[*id as usize] as f64 - best) / temperature).exp()).collect();
+            let mut pick = rng.next() * weights.iter().sum::<f64>();
+            for (id, w) in candidates.iter().zip(&weights) {
+                if pick < *w {
+                    return Some(*id);
+                }
+                pick -= w;
+            }
+            return Some(*first);
+        }
+        rest.sort_unstable_by(by_score);
+        rest.iter().copied().find(|id| viable(*id))
+    }
+}
+
+/// Turns the growing call into outputs: the spoken text of `respond` as it comes, a real
+/// tool's name as soon as it is known and its arguments once complete.
+#[derive(Default)]
+struct CallStream {
+    name: Option<String>,
+    spoken: usize,
+}
+
+/// What comes before a call's arguments.
+const NAME_PREFIX: &str = "\n{\"name\": ";
+const ARGUMENTS_PREFIX: &str = ", \"arguments\": ";
+
+impl CallStream {
+    fn speaking(&self) -> bool {
+        self.name.as_deref() == Some(RESPOND)
+    }
+
+    fn advance(&mut self, call: &[u8], complete: bool, sink: &mut dyn FnMut(Output)) {
+        let Ok(text) = std::str::from_utf8(call).or_else(|e| std::str::from_utf8(&call[..e.valid_up_to()])) else {
+            return;
+        };
+        if self.name.is_none() {
+            let Some(rest) = text.strip_prefix(NAME_PREFIX) else { return };
+            let Some(end) = rest.find(ARGUMENTS_PREFIX) else { return };
+            let name: String = serde_json::from_str(&rest[..end]).unwrap_or_default();
+            if name != RESPOND {
+                sink(Output::CallStart(name.clone()));
+            }
+            self.name = Some(name);
+        }
+        let Some(name) = self.name.clone() else { return };
+        let args_at = text.find(ARGUMENTS_PREFIX).map_or(text.len(), |i| i + ARGUMENTS_PREFIX.len());
+        let args = &text[args_at..];
+        if name == RESPOND {
+            let open = format!("{{{}: \"", quoted("text"));
+            if let Some(body) = args.strip_prefix(open.as_str()) {
+                let said = unescape_prefix(body);
+                if said.len() > self.spoken {
+                    sink(Output::Text(said[self.spoken..].to_owned()));
+                    self.spoken = said.len();
+                }
+            }
+        } else if complete {
+            let arguments = args.strip_suffix("}\n").unwrap_or(args).to_owned();
+            sink(Output::CallDone { name, arguments });
+        }
+    }
+}
+
+/// The text of a JSON string's body written so far (up to its closing quote, or up to the last
+/// complete escape).
+fn unescape_prefix(body: &str) -> String {
+    let mut out = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => {
+                let rest = chars.as_str();
+                let Some(e) = rest.chars().next() else { break };
+                let simple = match e {
+                    'n' => Some('\n'),
+                    't' => Some('\t'),
+                    'r' => Some('\r'),
+                    'b' => Some('\u{8}'),
+                    'f' => Some('\u{c}'),
+                    '"' | '\\' | '/' => Some(e),
+                    _ => None,
+                };
+                if let Some(s) = simple {
+                    out.push(s);
+                    chars.next();
+                } else if e == 'u' {
+                    let Some(hex) = rest.get(1..5) else { break };
+                    let Ok(code) = u32::from_str_radix(hex, 16) else { break };
+                    out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                    chars = rest[5..].chars();
+                } else {
+                    break;
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small xorshift generator for sampling (no need for a crate).
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        Rng(nanos | 1)
+    }
+
+    /// Uniform in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spoken_text_streams_as_the_call_grows() {
+        let call = "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"Hi \\\"you\\\", caf\\u00e9 \u{e9}!\"}}\n";
+        let mut out = Vec::new();
+        let mut stream = CallStream::default();
+        for n in 1..=call.len() {
+            if call.is_char_boundary(n) {
+                stream.advance(&call.as_bytes()[..n], n == call.len(), &mut |o| out.push(o));
+            }
+        }
+        let text: String = out
+            .iter()
+            .map(|o| match o {
+                Output::Text(t) => t.as_str(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(text, "Hi \"you\", café é!");
+        assert!(out.len() > 5, "streamed in pieces: {out:?}");
+    }
+
+    #[test]
+    fn a_tool_call_is_announced_then_completed() {
+        let call = "\n{\"name\": \"get_order_status\", \"arguments\": {\"order_id\": \"4419\"}}\n";
+        let mut out = Vec::new();
+        let mut stream = CallStream::default();
+        for n in 1..=call.len() {
+            stream.advance(&call.as_bytes()[..n], n == call.len(), &mut |o| out.push(o));
+        }
+        assert_eq!(
+            out,
+            [
+                Output::CallStart("get_order_status".into()),
+                Output::CallDone { name: "get_order_status".into(), arguments: "{\"order_id\": \"4419\"}".into() }
+            ]
+        );
+    }
+}

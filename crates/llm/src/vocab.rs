@@ -1,0 +1,95 @@
+//! The tokenizer (built from the GGUF's own vocabulary and merges) and the bytes each token
+//! stands for, which the grammar-constrained decoder needs.
+
+use candle_core::quantized::gguf_file;
+use candle_core::quantized::tokenizer::TokenizerFromGguf;
+use std::collections::HashMap;
+use tokenizers::Tokenizer;
+
+/// A tokenizer with each token's bytes.
+pub struct Vocab {
+    tokenizer: Tokenizer,
+    /// The bytes of each ordinary token (empty for special ones).
+    bytes: Vec<Vec<u8>>,
+    /// Special (control) tokens by their text.
+    special: HashMap<String, u32>,
+}
+
+/// GPT-2's byte-level alphabet: the character each byte is written as in the vocabulary.
+fn byte_alphabet() -> HashMap<char, u8> {
+    let mut printable: Vec<u32> = ('!' as u32..='~' as u32).collect();
+    printable.extend('¡' as u32..='¬' as u32);
+    printable.extend('®' as u32..='ÿ' as u32);
+    let mut map = HashMap::new();
+    let mut extra = 0;
+    for b in 0..=255u32 {
+        let c = if printable.contains(&b) {
+            b
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        map.insert(char::from_u32(c).expect("valid"), b as u8);
+    }
+    map
+}
+
+impl Vocab {
+    /// The vocabulary of a GGUF model (`gpt2`-style byte-level BPE).
+    pub fn from_gguf(ct: &gguf_file::Content) -> Result<Vocab, String> {
+        let tokenizer = Tokenizer::from_gguf(ct).map_err(|e| format!("cannot build the tokenizer: {e}"))?;
+        let alphabet = byte_alphabet();
+        let special: HashMap<String, u32> = tokenizer
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, t)| (t.content.clone(), *id))
+            .collect();
+        let size = tokenizer.get_vocab_size(true);
+        let mut bytes = vec![Vec::new(); size];
+        for (id, slot) in bytes.iter_mut().enumerate() {
+            if special.values().any(|s| *s as usize == id) {
+                continue;
+            }
+            if let Some(token) = tokenizer.id_to_token(id as u32) {
+                *slot = token.chars().map(|c| alphabet.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| token.into_bytes());
+            }
+        }
+        Ok(Vocab { tokenizer, bytes, special })
+    }
+
+    /// The ids of `text`; special tokens written in it (`<|im_start|>`) become their ids.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string())
+    }
+
+    /// The text of `ids` (special tokens included).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, false).unwrap_or_default()
+    }
+
+    /// The bytes token `id` stands for (empty for special tokens and unknown ids).
+    pub fn bytes(&self, id: u32) -> &[u8] {
+        self.bytes.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The id of a special token, by its text (`<|im_end|>`).
+    pub fn special(&self, text: &str) -> Option<u32> {
+        self.special.get(text).copied()
+    }
+
+    /// Whether `id` is a special token.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.bytes.get(id as usize).is_some_and(Vec::is_empty)
+    }
+
+    /// Tokens in the vocabulary.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the vocabulary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
