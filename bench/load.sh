@@ -9,7 +9,7 @@ source scripts/lib.sh
 cargo build --release --locked -p brazen-server -p brazen-bench
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 out=$(mktemp)
-BRAZEN_MAX_SESSIONS=100000 BRAZEN_LOG=warn "$CARGO_TARGET_DIR/release/brazen" serve --port 0 --vad "${BRAZEN_BENCH_VAD:-energy}" --asr "${BRAZEN_BENCH_ASR:-echo}" --tts "${BRAZEN_BENCH_TTS:-tone}" >"$out" 2>/dev/null &
+BRAZEN_MAX_SESSIONS=100000 BRAZEN_LOG=warn "$CARGO_TARGET_DIR/release/brazen" serve --port 0 --vad "${BRAZEN_BENCH_VAD:-energy}" --asr "${BRAZEN_BENCH_ASR:-echo}" --llm "${BRAZEN_BENCH_LLM:-echo}" --tts "${BRAZEN_BENCH_TTS:-tone}" >"$out" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done

@@ -3,7 +3,7 @@
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
 use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
-use crate::text::take_phrase;
+use crate::text::{speakable, take_phrase};
 use crate::turn::{InputAudio, TurnEvent};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -885,7 +885,9 @@ impl Session {
         let Some(m) = a.message.as_mut() else { return };
         if m.audio {
             m.pending.push_str(&delta);
-            while let Some(phrase) = take_phrase(&mut m.pending) {
+            loop {
+                let first = m.text.is_empty() && m.queue.is_empty() && m.tts.is_none() && m.paced.is_empty();
+                let Some(phrase) = take_phrase(&mut m.pending, first) else { break };
                 m.queue.push_back(phrase);
             }
             self.pump_tts();
@@ -943,9 +945,9 @@ impl Session {
         a.llm_usage = usage;
         a.hit_cap = hit_token_cap;
         if let Some(m) = a.message.as_mut() {
-            let rest = std::mem::take(&mut m.pending);
-            if !rest.trim().is_empty() {
-                m.queue.push_back(rest.trim().to_owned());
+            let rest = speakable(&std::mem::take(&mut m.pending));
+            if !rest.is_empty() {
+                m.queue.push_back(rest);
             }
         }
         self.pump_tts();

@@ -1,19 +1,63 @@
-//! Splitting streamed text into phrases to speak as soon as each is complete.
+//! Splitting streamed text into phrases to speak as soon as each is complete, and making each
+//! phrase speakable: what is sent as the transcript is exactly what the voice says.
+
+/// Words that end in a full stop without ending the sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "vs", "no", "e.g", "i.e", "approx", "apt", "ave", "mt", "ft",
+];
+
+/// Characters of text a phrase needs before a clause (`,` `;` `:`) may end it: the first phrase
+/// of a reply is cut early so the voice starts soon; later ones wait for a fuller clause.
+const FIRST_CLAUSE: usize = 24;
+const LATER_CLAUSE: usize = 80;
+
+/// Whether the full stop ending `word` ends a sentence.
+fn ends_sentence(word: &str, at_line_start: bool) -> bool {
+    let w = word.trim_start_matches(|c: char| !c.is_alphanumeric()).trim_end_matches('.');
+    let lower = w.to_lowercase();
+    if ABBREVIATIONS.contains(&lower.as_str()) {
+        return false;
+    }
+    // An initial ("J. Smith"), or a list number at the start of a line ("1. First").
+    let initial = w.chars().count() == 1 && w.chars().all(|c| c.is_uppercase());
+    let list_number = at_line_start && !w.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+    !initial && !list_number
+}
 
 /// Takes the longest prefix of `pending` that ends a sentence (`.`, `!`, `?`, `…`, or a line
-/// break, followed by whitespace), or a clause (`,` `;` `:`) once the text is long enough that
-/// waiting would delay speech. Returns `None` while no boundary is there yet.
-pub fn take_phrase(pending: &mut String) -> Option<String> {
+/// break, followed by whitespace; not after an abbreviation like "Dr." or "e.g."), or a
+/// clause (`,` `;` `:`) once the phrase is long enough that waiting would delay speech (sooner
+/// for the `first` phrase of a reply). Returns it [`speakable`], or `None` while no boundary is
+/// there yet; a phrase with nothing to say is skipped.
+pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
+    let clause = if first { FIRST_CLAUSE } else { LATER_CLAUSE };
     let mut cut = None;
+    let mut word_start = 0;
+    let mut line_start = true;
     let mut chars = pending.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let next_is_space = chars.peek().is_some_and(|(_, n)| n.is_whitespace());
         let end = i + c.len_utf8();
-        if c == '\n' || matches!(c, '.' | '!' | '?' | '…') && next_is_space {
+        if c == '\n' {
             cut = Some(end);
             break;
         }
-        if matches!(c, ',' | ';' | ':') && next_is_space && end >= 80 {
+        if c.is_whitespace() {
+            if !pending[word_start..i].trim().is_empty() {
+                line_start = false;
+            }
+            word_start = end;
+            continue;
+        }
+        if matches!(c, '!' | '?' | '…') && next_is_space {
+            cut = Some(end);
+            break;
+        }
+        if c == '.' && next_is_space && ends_sentence(&pending[word_start..end], line_start) {
+            cut = Some(end);
+            break;
+        }
+        if matches!(c, ',' | ';' | ':') && next_is_space && end >= clause {
             cut = Some(end);
             break;
         }
@@ -22,8 +66,70 @@ pub fn take_phrase(pending: &mut String) -> Option<String> {
     let phrase: String = pending.drain(..cut).collect();
     let trimmed = pending.trim_start().len();
     pending.drain(..pending.len() - trimmed);
-    let phrase = phrase.trim().to_owned();
-    if phrase.is_empty() { take_phrase(pending) } else { Some(phrase) }
+    let phrase = speakable(&phrase);
+    if phrase.is_empty() { take_phrase(pending, first) } else { Some(phrase) }
+}
+
+/// Whether `c` is an emoji or a pictograph (or a joiner / variation selector of one).
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0xFE00..=0xFE0F | 0x200D | 0x20E3 | 0xE0020..=0xE007F)
+}
+
+/// `text` as a voice should say it, and as the transcript should show it: markdown (emphasis,
+/// code marks, headings, list markers, links) and emoji removed, whitespace collapsed.
+pub fn speakable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut line = line.trim_start();
+        line = line.trim_start_matches('#').trim_start();
+        for marker in ["- ", "* ", "+ ", "> "] {
+            if let Some(rest) = line.strip_prefix(marker) {
+                line = rest;
+            }
+        }
+        let digits = line.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && line[digits..].starts_with(". ") {
+            line = &line[digits + 2..];
+        }
+        // Links: [text](url) → text.
+        let mut rest = line;
+        let mut unlinked = String::new();
+        while let Some(open) = rest.find('[') {
+            let Some(close) = rest[open..].find("](").map(|c| open + c) else { break };
+            let Some(end) = rest[close..].find(')').map(|e| close + e) else { break };
+            unlinked.push_str(&rest[..open]);
+            unlinked.push_str(&rest[open + 1..close]);
+            rest = &rest[end + 1..];
+        }
+        unlinked.push_str(rest);
+        let cleaned: String = unlinked
+            .replace("**", "")
+            .replace("__", "")
+            .chars()
+            .filter(|c| !matches!(c, '`' | '*') && !is_emoji(*c))
+            .collect();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&cleaned);
+    }
+    let mut joined = String::with_capacity(out.len());
+    for w in out.split_whitespace() {
+        // _emphasis_ loses its underscores; underscores inside a word (ord_555) stay.
+        let core_end = w.trim_end_matches(['.', ',', '!', '?', ';', ':']).len();
+        let (core, punctuation) = w.split_at(core_end);
+        let word = format!("{}{punctuation}", core.trim_matches('_'));
+        if word.is_empty() {
+            continue;
+        }
+        let bare_punctuation = core.trim_matches('_').is_empty();
+        if !joined.is_empty() && !bare_punctuation {
+            joined.push(' ');
+        }
+        joined.push_str(&word);
+    }
+    joined
 }
 
 #[cfg(test)]
@@ -33,18 +139,31 @@ mod tests {
     #[test]
     fn splits_on_sentence_ends_only_when_followed_by_space() {
         let mut s = String::from("It costs $59.99 today. Want it? Yes");
-        assert_eq!(take_phrase(&mut s).as_deref(), Some("It costs $59.99 today."));
-        assert_eq!(take_phrase(&mut s).as_deref(), Some("Want it?"));
-        assert_eq!(take_phrase(&mut s), None);
+        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("It costs $59.99 today."));
+        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Want it?"));
+        assert_eq!(take_phrase(&mut s, false), None);
         assert_eq!(s, "Yes");
     }
 
     #[test]
-    fn long_clauses_split_at_commas_short_ones_do_not() {
+    fn abbreviations_initials_and_ids_do_not_end_sentences() {
+        let mut s = String::from("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter. Order No. 5 ships to 12 Main St. Boston. Next");
+        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter."));
+        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Order No. 5 ships to 12 Main St. Boston."));
+        let mut id = String::from("Your order ORD.5589 is ready. ");
+        assert_eq!(take_phrase(&mut id, false).as_deref(), Some("Your order ORD.5589 is ready."));
+    }
+
+    #[test]
+    fn the_first_phrase_is_cut_at_an_early_clause_later_ones_wait() {
+        let mut first = String::from("Sure, I can help you with that order, it ships today");
+        assert_eq!(take_phrase(&mut first, true).as_deref(), Some("Sure, I can help you with that order,"));
         let mut short = String::from("Well, ");
-        assert_eq!(take_phrase(&mut short), None);
+        assert_eq!(take_phrase(&mut short, true), None, "too short even for a first phrase");
+        let mut later = String::from("Sure, I can help you with that order, it ships today");
+        assert_eq!(take_phrase(&mut later, false), None);
         let mut long = "word ".repeat(20) + ", and more";
-        let phrase = take_phrase(&mut long).unwrap();
+        let phrase = take_phrase(&mut long, false).unwrap();
         assert!(phrase.ends_with(','));
         assert_eq!(long, "and more");
     }
@@ -52,8 +171,20 @@ mod tests {
     #[test]
     fn newlines_end_phrases_and_blank_lines_are_skipped() {
         let mut s = String::from("First line\n\nSecond");
-        assert_eq!(take_phrase(&mut s).as_deref(), Some("First line"));
-        assert_eq!(take_phrase(&mut s), None);
+        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("First line"));
+        assert_eq!(take_phrase(&mut s, false), None);
         assert_eq!(s, "Second");
+    }
+
+    #[test]
+    fn markdown_and_emoji_are_not_spoken() {
+        assert_eq!(speakable("**Great** news 🎉! Your `ORD-12` _ships_ today 👍🏽."), "Great news! Your ORD-12 ships today.");
+        assert_eq!(speakable("Order ord_555 is here"), "Order ord_555 is here");
+        assert_eq!(speakable("## Options\n- The **Trailblazer** jacket\n2. See [our site](https://x.example)"), "Options The Trailblazer jacket See our site");
+        let mut list = String::from("1. First item\n2. Second item\n");
+        assert_eq!(take_phrase(&mut list, false).as_deref(), Some("First item"));
+        assert_eq!(take_phrase(&mut list, false).as_deref(), Some("Second item"));
+        let mut only_emoji = String::from("🎉🎉\nHello there. ");
+        assert_eq!(take_phrase(&mut only_emoji, true).as_deref(), Some("Hello there."));
     }
 }

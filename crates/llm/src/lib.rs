@@ -3,10 +3,14 @@
 //! grammar built from the tools' JSON Schemas, so a small model always answers with a valid
 //! call or a spoken reply.
 
+mod arguments;
 pub mod chat;
+pub mod eval;
 pub mod grammar;
 mod local;
 pub mod model;
+pub mod request;
+pub mod spoken;
 pub mod vocab;
 
 pub use local::{Finish, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, ToolSpec, Turn};

@@ -33,6 +33,9 @@ const PREFILL_CHUNK: usize = 256;
 const TOP_K: usize = 48;
 /// The most tokens one turn may generate.
 pub const MAX_TURN_TOKENS: usize = 400;
+/// The longest prompt kept (tokens): longer conversations lose their oldest messages. Well
+/// inside the model's context, so a turn's prefill stays quick on a CPU.
+const PROMPT_BUDGET: usize = 4096;
 
 /// A tool the model may call.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +62,9 @@ impl ToolSpec {
         parameters.insert("required".into(), Value::Array(vec!["text".into()]));
         ToolSpec {
             name: RESPOND.into(),
-            description: "Say something to the customer without using a store tool (greetings, thanks, small talk, \
-                          general questions, or answering from a tool result)."
+            description: "Say something to the customer without using a store tool: greetings, thanks, small talk, \
+                          general questions, or telling them what a tool returned (name the products, prices, \
+                          order ids and dates it gave)."
                 .into(),
             parameters: Value::Object(parameters),
         }
@@ -90,11 +94,11 @@ pub enum Output {
     Text(String),
     /// The model is calling this tool (its arguments follow when complete).
     CallStart(String),
-    /// The call's arguments, complete (JSON).
+    /// The call's arguments, complete (JSON), checked ([`crate::arguments`]).
     CallDone {
         /// The function.
         name: String,
-        /// Its arguments as the model wrote them.
+        /// Its arguments.
         arguments: String,
     },
 }
@@ -145,6 +149,30 @@ impl LocalModel {
         &self.vocab
     }
 
+    /// Runs the default system prompt through the model once: the first pass over the weights
+    /// is slower (they are repacked for the CPU's kernels), and sessions that keep the default
+    /// prompt then start from its cache.
+    pub fn warm_up(&self) -> Result<(), LlmError> {
+        let turn = Turn {
+            messages: vec![Message::text(crate::chat::Role::System, crate::request::DEFAULT_INSTRUCTIONS)],
+            tools: vec![ToolSpec::respond()],
+            allowed: vec![RESPOND.into()],
+            temperature: 0.0,
+            max_tokens: 1,
+        };
+        self.prefill(&turn, &AtomicBool::new(false)).map(|_| ())
+    }
+
+    /// The longest prompt (tokens) a turn may have; older messages are dropped beyond it.
+    pub fn context_budget(&self) -> usize {
+        PROMPT_BUDGET.min(self.model.config().context.saturating_sub(MAX_TURN_TOKENS))
+    }
+
+    /// A turn's prompt length in tokens (`usize::MAX` when it cannot be rendered).
+    pub fn prompt_len(&self, turn: &Turn) -> usize {
+        self.prompt(turn).ok().and_then(|p| self.vocab.encode(&p).ok()).map_or(usize::MAX, |t| t.len() + 1)
+    }
+
     /// The prompt text of a turn (what the model reads before its forced `<tool_call>`).
     pub fn prompt(&self, turn: &Turn) -> Result<String, LlmError> {
         let tools: Vec<Value> = turn.tools.iter().map(|t| tool_json(&t.name, &t.description, &t.parameters)).collect();
@@ -165,16 +193,57 @@ impl LocalModel {
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.
+    ///
+    /// A tool call is checked before it is handed out ([`crate::arguments`]): when it names an
+    /// id that appears nowhere in the conversation (the model made it up), the turn is decoded
+    /// again without that tool.
     pub fn generate(&self, turn: &Turn, cancel: &AtomicBool, sink: &mut dyn FnMut(Output)) -> Result<Finish, LlmError> {
-        let allowed: Vec<ToolGrammar> = turn
-            .tools
+        let heard: String = turn
+            .messages
             .iter()
-            .filter(|t| turn.allowed.contains(&t.name))
+            .filter(|m| matches!(m.role, crate::chat::Role::User | crate::chat::Role::Tool))
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let said = turn.messages.iter().rev().find(|m| m.role == crate::chat::Role::User).map_or("", |m| m.content.as_str());
+        let mut allowed: Vec<&ToolSpec> = turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)).collect();
+        let mut total = Finish::default();
+        loop {
+            if allowed.is_empty() {
+                return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
+            }
+            let (finish, call) = self.decode(turn, &allowed, cancel, sink)?;
+            total.prompt_tokens = finish.prompt_tokens;
+            total.cached_tokens = if total.output_tokens == 0 { finish.cached_tokens } else { total.cached_tokens };
+            total.output_tokens += finish.output_tokens;
+            total.hit_token_cap = finish.hit_token_cap;
+            total.cancelled = finish.cancelled;
+            let Some((name, arguments)) = call else { return Ok(total) };
+            let Some(tool) = allowed.iter().find(|t| t.name == name) else { return Ok(total) };
+            if !crate::arguments::grounded(&arguments, &heard) && allowed.len() > 1 {
+                allowed.retain(|t| t.name != name);
+                continue;
+            }
+            let arguments = crate::arguments::normalize(&tool.parameters, &arguments, said);
+            sink(Output::CallStart(name.clone()));
+            sink(Output::CallDone { name, arguments });
+            return Ok(total);
+        }
+    }
+
+    /// One decoding of a turn with `allowed` tools: the spoken text goes to `sink` as it comes;
+    /// a tool call is returned (name, arguments as written).
+    fn decode(
+        &self,
+        turn: &Turn,
+        allowed: &[&ToolSpec],
+        cancel: &AtomicBool,
+        sink: &mut dyn FnMut(Output),
+    ) -> Result<(Finish, Option<(String, String)>), LlmError> {
+        let allowed: Vec<ToolGrammar> = allowed
+            .iter()
             .map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) })
             .collect();
-        if allowed.is_empty() {
-            return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
-        }
         let mut tokens = self.prompt_tokens(turn)?;
         let mut finish = Finish { prompt_tokens: tokens.len(), ..Finish::default() };
         let start = tokens.len();
@@ -188,11 +257,12 @@ impl LocalModel {
         finish.cached_tokens = reused.min(start);
         let Some(mut logits) = self.feed(&tokens[reused..], &mut cache, cancel)? else {
             finish.cancelled = true;
-            return Ok(finish);
+            return Ok((finish, None));
         };
         let mut stream = CallStream::default();
         let mut rng = Rng::seeded();
         let max = turn.max_tokens.clamp(1, MAX_TURN_TOKENS);
+        let mut made = None;
         loop {
             if cancel.load(Ordering::Relaxed) {
                 finish.cancelled = true;
@@ -217,7 +287,7 @@ impl LocalModel {
                 call.extend(bytes);
             }
             let complete = check(&allowed, &call) == Check::Complete;
-            stream.advance(&call, complete, sink);
+            made = stream.advance(&call, complete, sink);
             if complete {
                 break;
             }
@@ -230,35 +300,33 @@ impl LocalModel {
         let computed = cache.len();
         tokens.truncate(computed);
         self.keep(tokens, cache);
-        Ok(finish)
+        Ok((finish, made))
     }
 
     /// The tokens of what must come next in the call whatever the model prefers (the grammar
     /// allows one byte at a time), with their bytes: the call's fixed parts, such as
     /// `", "arguments": {"text":` once `respond` is chosen. They are the canonical tokens of the
-    /// call so far plus the forced bytes, after the `generated` ones, minus the last (which
-    /// might merge with what the model writes next); `None` when that is nothing, or when the
+    /// call so far plus the forced bytes, after the `generated` ones, minus the last when it
+    /// might merge with what the model writes next; `None` when that is nothing, or when the
     /// canonical tokens disagree with what was generated.
     fn forced(&self, tools: &[ToolGrammar], call: &[u8], generated: &[u32]) -> Option<(Vec<u32>, Vec<u8>)> {
         let mut forced = Vec::new();
+        // The bytes that may follow the forced ones (more than one, or none at the end).
+        let mut next_bytes: Vec<u8>;
         loop {
             let mut next = call.to_vec();
             next.extend_from_slice(&forced);
             next.push(0);
             let last = next.len() - 1;
-            let mut only = None;
+            next_bytes = Vec::new();
             for b in 0..=255u8 {
                 next[last] = b;
                 if check(tools, &next) != Check::Invalid {
-                    if only.is_some() {
-                        only = None;
-                        break;
-                    }
-                    only = Some(b);
+                    next_bytes.push(b);
                 }
             }
-            match only {
-                Some(b) if forced.len() < 64 => forced.push(b),
+            match next_bytes.as_slice() {
+                [b] if forced.len() < 64 => forced.push(*b),
                 _ => break,
             }
         }
@@ -269,10 +337,25 @@ impl LocalModel {
         text.extend_from_slice(&forced);
         let text = String::from_utf8(text).ok()?;
         let canonical = self.vocab.encode(&text).ok()?;
-        if canonical.len() <= generated.len() + 1 || canonical[..generated.len()] != *generated {
+        if canonical.len() <= generated.len() || canonical[..generated.len()] != *generated {
             return None;
         }
-        let more = canonical[generated.len()..canonical.len() - 1].to_vec();
+        // The last token stays when the bytes the grammar allows next would not merge with it
+        // (the tokenizer splits there whatever follows); otherwise the model writes it with what
+        // follows.
+        // Judged on what usually follows (letters, digits, a space) when the grammar allows
+        // those: a rare continuation that would have merged is still written, as its own token.
+        let usual: Vec<u8> = next_bytes.iter().copied().filter(|b| b.is_ascii_alphanumeric() || *b == b' ').collect();
+        let probes = if usual.is_empty() { &next_bytes } else { &usual };
+        let stable = probes.iter().all(|b| {
+            let probe = if b.is_ascii() { char::from(*b) } else { 'é' };
+            self.vocab.encode(&format!("{text}{probe}")).is_ok_and(|t| t.starts_with(&canonical))
+        });
+        let end = if stable { canonical.len() } else { canonical.len() - 1 };
+        if end <= generated.len() {
+            return None;
+        }
+        let more = canonical[generated.len()..end].to_vec();
         let bytes: Vec<u8> = more.iter().flat_map(|id| self.vocab.bytes(*id).to_vec()).collect();
         let ordinary = more.iter().all(|id| !self.vocab.is_special(*id));
         (ordinary && forced.starts_with(&bytes)).then_some((more, bytes))
@@ -379,8 +462,8 @@ impl LocalModel {
     }
 }
 
-/// Turns the growing call into outputs: the spoken text of `respond` as it comes, a real
-/// tool's name as soon as it is known and its arguments once complete.
+/// Follows the growing call: the text of `respond` goes out as it comes; a tool call is
+/// returned once complete.
 #[derive(Default)]
 struct CallStream {
     name: Option<String>,
@@ -396,20 +479,18 @@ impl CallStream {
         self.name.as_deref() == Some(RESPOND)
     }
 
-    fn advance(&mut self, call: &[u8], complete: bool, sink: &mut dyn FnMut(Output)) {
-        let Ok(text) = std::str::from_utf8(call).or_else(|e| std::str::from_utf8(&call[..e.valid_up_to()])) else {
-            return;
+    /// Takes the call so far; returns a complete tool call (name, arguments).
+    fn advance(&mut self, call: &[u8], complete: bool, sink: &mut dyn FnMut(Output)) -> Option<(String, String)> {
+        let text = match std::str::from_utf8(call) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&call[..e.valid_up_to()]).ok()?,
         };
         if self.name.is_none() {
-            let Some(rest) = text.strip_prefix(NAME_PREFIX) else { return };
-            let Some(end) = rest.find(ARGUMENTS_PREFIX) else { return };
-            let name: String = serde_json::from_str(&rest[..end]).unwrap_or_default();
-            if name != RESPOND {
-                sink(Output::CallStart(name.clone()));
-            }
-            self.name = Some(name);
+            let rest = text.strip_prefix(NAME_PREFIX)?;
+            let end = rest.find(ARGUMENTS_PREFIX)?;
+            self.name = Some(serde_json::from_str(&rest[..end]).unwrap_or_default());
         }
-        let Some(name) = self.name.clone() else { return };
+        let name = self.name.clone()?;
         let args_at = text.find(ARGUMENTS_PREFIX).map_or(text.len(), |i| i + ARGUMENTS_PREFIX.len());
         let args = &text[args_at..];
         if name == RESPOND {
@@ -421,9 +502,11 @@ impl CallStream {
                     self.spoken = said.len();
                 }
             }
+            None
         } else if complete {
-            let arguments = args.strip_suffix("}\n").unwrap_or(args).to_owned();
-            sink(Output::CallDone { name, arguments });
+            Some((name, args.strip_suffix("}\n").unwrap_or(args).to_owned()))
+        } else {
+            None
         }
     }
 }
@@ -510,19 +593,15 @@ mod tests {
     }
 
     #[test]
-    fn a_tool_call_is_announced_then_completed() {
+    fn a_tool_call_is_returned_when_complete() {
         let call = "\n{\"name\": \"get_order_status\", \"arguments\": {\"order_id\": \"4419\"}}\n";
         let mut out = Vec::new();
         let mut stream = CallStream::default();
+        let mut made = Vec::new();
         for n in 1..=call.len() {
-            stream.advance(&call.as_bytes()[..n], n == call.len(), &mut |o| out.push(o));
+            made.extend(stream.advance(&call.as_bytes()[..n], n == call.len(), &mut |o| out.push(o)));
         }
-        assert_eq!(
-            out,
-            [
-                Output::CallStart("get_order_status".into()),
-                Output::CallDone { name: "get_order_status".into(), arguments: "{\"order_id\": \"4419\"}".into() }
-            ]
-        );
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(made, [("get_order_status".to_owned(), "{\"order_id\": \"4419\"}".to_owned())]);
     }
 }

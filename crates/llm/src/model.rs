@@ -201,7 +201,7 @@ impl Model {
             let m: Vec<f32> = (0..t)
                 .flat_map(|i| (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
                 .collect();
-            Some(Tensor::from_vec(m, (1, 1, t, past + t), dev)?)
+            Some(Tensor::from_vec(m, (1, 1, 1, t, past + t), dev)?)
         } else {
             None
         };
@@ -222,14 +222,16 @@ impl Model {
                 None => (k, v),
             };
             *slot = Some((k.clone(), v.clone()));
-            let k = repeat_kv(&k, h / kvh)?;
-            let v = repeat_kv(&v, h / kvh)?;
+            // Grouped-query attention without copying the keys and values per query head: the
+            // query heads that share a key/value head are stacked as rows of one matrix.
+            let group = h / kvh;
+            let q = q.reshape((1, kvh, group * t, hd))?;
             let mut att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
             if let Some(mask) = &mask {
-                att = att.broadcast_add(mask)?;
+                att = att.reshape((1, kvh, group, t, past + t))?.broadcast_add(mask)?.reshape((1, kvh, group * t, past + t))?;
             }
             let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, t, h * hd))?;
+            let y = att.matmul(&v)?.reshape((1, h, t, hd))?.transpose(1, 2)?.reshape((1, t, h * hd))?;
             x = (block.out.forward(&y)? + residual)?;
             let residual = x.clone();
             let y = block.ffn_norm.forward(&x)?;
@@ -245,13 +247,4 @@ impl Model {
     pub fn vocab(&self) -> usize {
         self.embeddings.dim(0).unwrap_or(0)
     }
-}
-
-/// Repeats each key/value head `n` times along the head axis (grouped-query attention).
-fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
-    if n == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kvh, len, hd) = x.dims4()?;
-    x.unsqueeze(2)?.expand((b, kvh, n, len, hd))?.reshape((b, kvh * n, len, hd))
 }

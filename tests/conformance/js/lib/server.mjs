@@ -1,5 +1,5 @@
 // Start and stop one `brazen serve` process per test file (shared by every JS suite).
-// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --tts tone --api-key KEY`, reads the bound address from
+// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --llm echo --tts tone --api-key KEY`, reads the bound address from
 // the stdout line `brazen listening on http://127.0.0.1:PORT`, stops it by PID.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,7 +18,7 @@ export async function startBrazen(name, { timeoutMs = 30000 } = {}) {
   const logPath = path.join(logDir, `server-${name}.log`);
   const log = fs.createWriteStream(logPath);
   // The tone voice: the scenarios check reply audio by its length (40 ms per character).
-  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', 'echo', '--tts', 'tone', '--api-key', API_KEY, '--api-key', SECOND_KEY];
+  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', 'echo', '--llm', 'echo', '--tts', 'tone', '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
   // The harness's own variables are not server configuration; keep them out of its environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_')));

@@ -1,0 +1,189 @@
+//! Local LLM benchmark (issue 4): on turn 2 and later of a conversation with a ≈600-token
+//! system prompt and the 5 retail tools, the time from the final transcript (the request) to
+//! the first token of the reply, to its first speakable phrase, and to a complete tool call;
+//! decode speed; load time and peak memory.
+//!
+//! Run: `bench/llm.sh [--rounds N]` (release build). The default model is installed first.
+
+use brazen_engine::providers::LlmRequest;
+use brazen_engine::text::take_phrase;
+use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
+use brazen_llm::request::turn_for;
+use brazen_llm::{LocalModel, Output};
+use brazen_models::{Manifest, Store, progress};
+use brazen_protocol::{Content, Item, ItemStatus, Role, ToolChoice};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// Store facts appended to the retail instructions: with the 5 tools (and `respond`) the
+/// system prompt is then ≈ 700 tokens.
+const STORE_FACTS: &str = "Store facts: Northwind Outfitters has stores in Portland, Seattle, Denver and Boston, open \
+nine to eight on weekdays and ten to six on weekends. Online orders over fifty dollars ship free within the United States. \
+When you call a tool, use exactly the ids and numbers the customer gave.";
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn message(role: Role, text: &str) -> Item {
+    let content = if role == Role::User { Content::InputText(text.into()) } else { Content::Audio { transcript: text.into() } };
+    Item::message("i", role, vec![content], ItemStatus::Completed)
+}
+
+/// What one turn took (seconds from the request).
+#[derive(Default, Debug)]
+struct Timing {
+    first_text: Option<f64>,
+    first_phrase: Option<f64>,
+    call: Option<f64>,
+    text: String,
+    tokens: usize,
+    prompt: usize,
+    cached: usize,
+    total: f64,
+}
+
+fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice) -> Timing {
+    let request = LlmRequest {
+        instructions: instructions.into(),
+        items: items.to_vec(),
+        tools: parse_tools(RETAIL_TOOLS).expect("tools"),
+        tool_choice: choice,
+        temperature: 0.0,
+        max_output_tokens: None,
+    };
+    let started = Instant::now();
+    let t = turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn");
+    let mut timing = Timing::default();
+    let mut pending = String::new();
+    let finish = model
+        .generate(&t, &AtomicBool::new(false), &mut |o| {
+            let now = started.elapsed().as_secs_f64();
+            match o {
+                Output::Text(piece) => {
+                    timing.first_text.get_or_insert(now);
+                    timing.text.push_str(&piece);
+                    pending.push_str(&piece);
+                    if timing.first_phrase.is_none() && take_phrase(&mut pending, true).is_some() {
+                        timing.first_phrase = Some(now);
+                    }
+                }
+                Output::CallStart(_) => {}
+                Output::CallDone { .. } => timing.call = Some(now),
+            }
+        })
+        .expect("generation");
+    timing.total = started.elapsed().as_secs_f64();
+    if timing.first_text.is_some() && timing.first_phrase.is_none() {
+        timing.first_phrase = Some(timing.total);
+    }
+    timing.tokens = finish.output_tokens;
+    timing.prompt = finish.prompt_tokens;
+    timing.cached = finish.cached_tokens;
+    timing
+}
+
+fn main() {
+    let rounds: usize = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(4);
+    let dir = Store::new(Store::default_root())
+        .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
+        .expect("installed");
+    let t = Instant::now();
+    let model = LocalModel::load(&dir.join("model.gguf")).expect("loads");
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    model.warm_up().expect("warm-up");
+    let warm = t.elapsed().as_secs_f64();
+    let instructions = format!("{} {STORE_FACTS}", RETAIL_INSTRUCTIONS.trim());
+
+    let greetings = ["hi there", "hello", "good morning", "hey"];
+    let small_talk = ["can you hear me okay", "how are you doing today", "what can you help me with", "thanks for picking up"];
+    let questions = [
+        "do you have any running shoes under sixty dollars",
+        "where is my order 7 7 3 1",
+        "what is your return policy",
+        "show me tents under one hundred fifty dollars",
+    ];
+    let (mut first_token, mut first_phrase, mut call, mut decode) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut prompt_tokens = 0;
+    let mut first_prefill = 0.0;
+    for round in 0..rounds {
+        let i = round % greetings.len();
+        // Turn 1 (a new conversation: the system prompt is cached after the first round).
+        let mut items = vec![message(Role::User, greetings[i])];
+        let t1 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        if round == 0 {
+            first_prefill = t1.first_text.unwrap_or(t1.total);
+        }
+        items.push(message(Role::Assistant, &t1.text));
+        // Turn 2: small talk, answered in speech.
+        items.push(message(Role::User, small_talk[i]));
+        let t2 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        if let (Some(a), Some(b)) = (t2.first_text, t2.first_phrase) {
+            first_token.push(a * 1000.0);
+            first_phrase.push(b * 1000.0);
+        }
+        if t2.tokens > 8 {
+            decode.push((t2.tokens - 1) as f64 / (t2.total - t2.first_text.unwrap_or(0.0)).max(1e-3));
+        }
+        items.push(message(Role::Assistant, &t2.text));
+        // Turn 3: a question that needs a tool.
+        items.push(message(Role::User, questions[i]));
+        let t3 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        if let Some(c) = t3.call {
+            call.push(c * 1000.0);
+        }
+        let request = LlmRequest {
+            instructions: instructions.clone(),
+            items: items.clone(),
+            tools: parse_tools(RETAIL_TOOLS).expect("tools"),
+            tool_choice: ToolChoice::Auto,
+            temperature: 0.0,
+            max_output_tokens: None,
+        };
+        prompt_tokens = model.prompt_len(&turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"));
+        eprintln!("round {round}: {t2:?}\n          {t3:?}");
+    }
+    let system_tokens = {
+        let request = LlmRequest {
+            instructions: instructions.clone(),
+            items: Vec::new(),
+            tools: parse_tools(RETAIL_TOOLS).expect("tools"),
+            tool_choice: ToolChoice::Auto,
+            temperature: 0.0,
+            max_output_tokens: None,
+        };
+        model.prompt_len(&turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"))
+    };
+    println!("llm load                    {load:.2} s (+ warm-up {warm:.2} s)");
+    println!("system prompt + 5 tools     {system_tokens} tokens; turn-3 prompt {prompt_tokens} tokens");
+    println!("first turn, nothing cached  first text {:.0} ms", first_prefill * 1000.0);
+    println!(
+        "turn 2, transcript → first token   p50 {:.0} ms, p95 {:.0} ms",
+        percentile(first_token.clone(), 0.5),
+        percentile(first_token, 0.95)
+    );
+    println!(
+        "turn 2, transcript → first phrase  p50 {:.0} ms, p95 {:.0} ms",
+        percentile(first_phrase.clone(), 0.5),
+        percentile(first_phrase, 0.95)
+    );
+    println!(
+        "turn 3, transcript → tool call     p50 {:.0} ms, p95 {:.0} ms",
+        percentile(call.clone(), 0.5),
+        percentile(call, 0.95)
+    );
+    println!("decode                      p50 {:.1} tokens/s", percentile(decode, 0.5));
+    println!("peak RSS (LLM engine)       {:.0} MiB", peak_rss_mib());
+}

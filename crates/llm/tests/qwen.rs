@@ -1,0 +1,158 @@
+//! The default local model (Qwen2.5-Coder-1.5B, installed from PyPI) through the public API:
+//! tool calls under the grammar, spoken replies streamed, the KV cache reused, cancellation,
+//! tool_choice, answers from tool results, and clear errors.
+
+use brazen_engine::providers::LlmRequest;
+use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
+use brazen_llm::request::turn_for;
+use brazen_llm::{LocalModel, Output, Turn};
+use brazen_models::{Manifest, Store, progress};
+use brazen_protocol::{Content, Item, ItemBody, ItemStatus, Role, ToolChoice};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn model() -> &'static LocalModel {
+    static MODEL: OnceLock<LocalModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let store = Store::new(Store::default_root());
+        let dir = store.install(Manifest::builtin().get("qwen2.5-coder-1.5b").unwrap(), &progress()).unwrap();
+        LocalModel::load(&dir.join("model.gguf")).unwrap()
+    })
+}
+
+fn user(text: &str) -> Item {
+    Item::message("u", Role::User, vec![Content::InputText(text.into())], ItemStatus::Completed)
+}
+
+fn turn(items: Vec<Item>, choice: ToolChoice) -> Turn {
+    let request = LlmRequest {
+        instructions: RETAIL_INSTRUCTIONS.trim().into(),
+        items,
+        tools: parse_tools(RETAIL_TOOLS).unwrap(),
+        tool_choice: choice,
+        temperature: 0.0,
+        max_output_tokens: None,
+    };
+    let m = model();
+    turn_for(&request, m.context_budget(), &|t| m.prompt_len(t)).unwrap()
+}
+
+/// Runs a turn; returns (spoken text pieces, calls, finish).
+fn run(turn: &Turn) -> (Vec<String>, Vec<(String, String)>, brazen_llm::Finish) {
+    let (mut said, mut calls) = (Vec::new(), Vec::new());
+    let finish = model()
+        .generate(turn, &AtomicBool::new(false), &mut |o| match o {
+            Output::Text(t) => said.push(t),
+            Output::CallStart(_) => {}
+            Output::CallDone { name, arguments } => calls.push((name, arguments)),
+        })
+        .unwrap();
+    (said, calls, finish)
+}
+
+#[test]
+fn a_request_for_products_is_a_valid_tool_call() {
+    let (said, calls, finish) = run(&turn(vec![user("do you have any running shoes under sixty dollars")], ToolChoice::Auto));
+    assert!(said.is_empty(), "{said:?}");
+    assert_eq!(calls.len(), 1);
+    let (name, arguments) = &calls[0];
+    assert_eq!(name, "search_products");
+    let args: serde_json::Value = serde_json::from_str(arguments).unwrap();
+    assert_eq!(args, serde_json::json!({"category": "Footwear", "max_price": 60}));
+    assert!(finish.output_tokens > 5 && !finish.hit_token_cap && !finish.cancelled, "{finish:?}");
+}
+
+#[test]
+fn small_talk_is_spoken_in_pieces_and_the_next_turn_reuses_the_cache() {
+    let first = turn(vec![user("hi there how are you doing today")], ToolChoice::Auto);
+    let (said, calls, _) = run(&first);
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(said.len() >= 3, "streamed in pieces: {said:?}");
+    let text = said.concat();
+    assert!(text.len() > 5 && !text.contains('{') && !text.contains("\\n"), "{text}");
+
+    // The next turn: the conversation so far is already in the cache.
+    let reply = Item::message("a", Role::Assistant, vec![Content::Audio { transcript: text }], ItemStatus::Completed);
+    let second = turn(vec![user("hi there how are you doing today"), reply, user("where is my order 7 7 3 1")], ToolChoice::Auto);
+    let (_, calls, finish) = run(&second);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "get_order_status");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&calls[0].1).unwrap()["order_id"], "7731");
+    assert!(
+        finish.cached_tokens * 10 >= finish.prompt_tokens * 9,
+        "most of the prompt came from the cache: {finish:?}"
+    );
+}
+
+#[test]
+fn an_answer_after_a_tool_result_uses_it() {
+    let mut items = vec![user("where is my order 4 4 1 9")];
+    items.push(Item {
+        id: "c".into(),
+        status: ItemStatus::Completed,
+        body: ItemBody::FunctionCall {
+            call_id: "call_1".into(),
+            name: "get_order_status".into(),
+            arguments: r#"{"order_id": "4419"}"#.into(),
+        },
+    });
+    items.push(Item {
+        id: "o".into(),
+        status: ItemStatus::Completed,
+        body: ItemBody::FunctionCallOutput {
+            call_id: "call_1".into(),
+            output: r#"{"order_id": "4419", "status": "shipped", "carrier": "UPS", "estimated_delivery": "Thursday, November 27"}"#.into(),
+        },
+    });
+    let (said, calls, _) = run(&turn(items, ToolChoice::Auto));
+    assert!(calls.is_empty(), "after a result the model answers: {calls:?}");
+    let text = said.concat().to_lowercase();
+    assert!(text.contains("shipped") && (text.contains("thursday") || text.contains("november 27")), "{text}");
+}
+
+#[test]
+fn tool_choice_is_honoured() {
+    let hello = vec![user("hello")];
+    let (_, calls, _) = run(&turn(hello.clone(), ToolChoice::Function("lookup_policy".into())));
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "lookup_policy", "the named function is called");
+    let (_, calls, _) = run(&turn(hello.clone(), ToolChoice::Required));
+    assert_eq!(calls.len(), 1, "some tool is called");
+    let (said, calls, _) = run(&turn(vec![user("where is my order 7731")], ToolChoice::None));
+    assert!(calls.is_empty() && !said.is_empty(), "none: only spoken");
+}
+
+#[test]
+fn cancelling_stops_within_a_token_and_a_cap_stops_the_turn() {
+    let t = turn(vec![user("tell me a long story about a dragon who sells hiking boots")], ToolChoice::None);
+    let cancel = AtomicBool::new(false);
+    let mut pieces = 0;
+    let finish = model()
+        .generate(&t, &cancel, &mut |o| {
+            if let Output::Text(_) = o {
+                pieces += 1;
+                cancel.store(true, Ordering::Relaxed);
+            }
+        })
+        .unwrap();
+    assert!(finish.cancelled, "{finish:?}");
+    assert_eq!(pieces, 1, "nothing after the cancel");
+
+    let mut capped = t.clone();
+    capped.max_tokens = 20;
+    let (_, _, finish) = run(&capped);
+    assert!(finish.hit_token_cap && finish.output_tokens == 20, "{finish:?}");
+}
+
+#[test]
+fn a_file_that_is_not_a_model_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("brazen-llm-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.gguf");
+    std::fs::write(&junk, b"not a gguf file at all").unwrap();
+    let err = LocalModel::load(&junk).err().unwrap().to_string();
+    assert!(err.contains("junk.gguf") && err.contains("not a GGUF"), "{err}");
+    let err = LocalModel::load(&dir.join("missing.gguf")).err().unwrap().to_string();
+    assert!(err.contains("missing.gguf"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

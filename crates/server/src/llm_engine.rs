@@ -1,0 +1,114 @@
+//! The local LLM as the engine's [`Llm`]: one worker thread owns the model and runs turns one
+//! at a time (a turn uses both cores); each request's stream receives its events as they are
+//! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
+//! one token.
+
+use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
+use brazen_llm::request::turn_for;
+use brazen_llm::{LocalModel, Output};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+/// One turn waiting for the worker.
+struct Job {
+    request: LlmRequest,
+    cancel: Arc<AtomicBool>,
+    events: tokio::sync::mpsc::UnboundedSender<LlmEvent>,
+}
+
+/// The local model behind a job queue.
+pub struct LocalLlm {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Sets a turn's cancel flag when the stream waiting for it is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl LocalLlm {
+    /// Starts the worker thread for `model`.
+    pub fn start(model: Arc<LocalModel>) -> Result<LocalLlm, String> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("llm".into())
+            .spawn(move || {
+                let ids = CallIds::default();
+                for job in queue {
+                    if !job.cancel.load(Ordering::Relaxed) {
+                        run(&model, job, &ids);
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
+        Ok(LocalLlm { jobs })
+    }
+}
+
+/// Fresh `call_…` ids.
+#[derive(Default)]
+struct CallIds(AtomicU64);
+
+impl CallIds {
+    fn next(&self) -> String {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        format!("call_{:016x}", h.finish())
+    }
+}
+
+fn run(model: &LocalModel, job: Job, ids: &CallIds) {
+    let send = |e: LlmEvent| {
+        let _ = job.events.send(e);
+    };
+    let turn = match turn_for(&job.request, model.context_budget(), &|t| model.prompt_len(t)) {
+        Ok(t) => t,
+        Err(e) => return send(LlmEvent::Failed(e.to_string())),
+    };
+    let mut call_id = String::new();
+    let result = model.generate(&turn, &job.cancel, &mut |o| match o {
+        Output::Text(t) => send(LlmEvent::TextDelta(t)),
+        Output::CallStart(name) => {
+            call_id = ids.next();
+            send(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
+        }
+        Output::CallDone { arguments, .. } => {
+            send(LlmEvent::ToolCallArguments { call_id: call_id.clone(), delta: arguments });
+        }
+    });
+    match result {
+        Ok(f) if f.cancelled => {}
+        Ok(f) => send(LlmEvent::Done {
+            usage: LlmUsage {
+                input_tokens: f.prompt_tokens as u64,
+                cached_tokens: f.cached_tokens as u64,
+                output_tokens: f.output_tokens as u64,
+            },
+            hit_token_cap: f.hit_token_cap,
+        }),
+        Err(e) => send(LlmEvent::Failed(e.to_string())),
+    }
+}
+
+impl Llm for LocalLlm {
+    fn generate(&self, request: LlmRequest) -> EngineStream<LlmEvent> {
+        let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        if self.jobs.send(Job { request, cancel: cancel.clone(), events: events.clone() }).is_err() {
+            let _ = events.send(LlmEvent::Failed("the LLM worker stopped".into()));
+        }
+        drop(events);
+        let guard = CancelOnDrop(cancel);
+        Box::pin(futures_util::stream::poll_fn(move |cx| {
+            let _keep = &guard;
+            rx.poll_recv(cx)
+        }))
+    }
+}
