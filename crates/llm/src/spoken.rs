@@ -92,9 +92,26 @@ fn group(words: &[String]) -> Option<(u64, usize)> {
     Some((value, i))
 }
 
-/// Number words in `text` as digits; spelt-out ids joined.
+/// Number words in `text` as digits; spelt-out ids joined; thousands separators dropped
+/// ("7,731" → 7731: recognisers write numbers that way, and ids are read out as numbers).
 pub fn normalize(text: &str) -> String {
-    join_spelled(&numbers_as_digits(text))
+    join_spelled(&numbers_as_digits(&without_separators(text)))
+}
+
+/// Removes the commas of digit groups: "7,731" and "1,250,000" lose them, "5, 6" and "1,2" keep them.
+fn without_separators(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in chars.iter().enumerate() {
+        if *c == ',' && i > 0 && chars[i - 1].is_ascii_digit() {
+            let group = chars[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+            if group == 3 {
+                continue;
+            }
+        }
+        out.push(*c);
+    }
+    out
 }
 
 fn numbers_as_digits(text: &str) -> String {
@@ -223,6 +240,8 @@ mod tests {
             ("i want a 2 pack", "i want a 2 pack"),
             ("order 2 2 0 8.", "order 2208."),
             ("item 5 0 2 please", "item 502 please"),
+            ("Where is my order 7,731?", "Where is my order 7731?"),
+            ("a 1,250,000 dollar tent, 5, 6 or 1,2", "a 1250000 dollar tent, 5, 6 or 1,2"),
         ] {
             assert_eq!(normalize(said), read, "{said}");
         }
