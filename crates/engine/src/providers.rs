@@ -107,6 +107,10 @@ pub enum LlmEvent {
 pub trait Llm: Send + Sync {
     /// Streams the next assistant turn.
     fn generate(&self, request: LlmRequest) -> EngineStream<LlmEvent>;
+
+    /// The next turn will likely start from this conversation: compute its prompt ahead if
+    /// that helps (a local model fills its KV cache). Does nothing by default.
+    fn prepare(&self, _request: LlmRequest) {}
 }
 
 /// Speak one phrase.

@@ -49,6 +49,10 @@ pub enum Output {
     StartTts(JobId, TtsRequest),
     /// Stop this job and drop its stream; later events for it are ignored.
     Cancel(JobId),
+    /// The next response will likely start from this conversation (new instructions or tools,
+    /// or what the user is saying so far): the language model may compute its prompt ahead.
+    /// Nothing comes back; an engine may ignore it.
+    PrepareLlm(LlmRequest),
 }
 
 /// Limits that protect the server from one client.
@@ -407,6 +411,7 @@ impl Session {
             .with_param("session.instructions"));
         }
         let before = (self.config.input_audio_format, self.config.turn_detection.is_some());
+        let prompt_before = (self.config.instructions.clone(), self.config.tools.clone());
         self.config.apply(patch);
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
         if before.0 != after.0 {
@@ -417,7 +422,28 @@ impl Session {
             self.end_speech();
         }
         self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
+        if prompt_before != (self.config.instructions.clone(), self.config.tools.clone()) {
+            self.prepare_llm(None);
+        }
         Ok(())
+    }
+
+    /// Asks the language model to compute ahead the prompt of the conversation as it is, with
+    /// `heard` as the user's next words when they are still speaking.
+    fn prepare_llm(&mut self, heard: Option<String>) {
+        let mut items = self.conversation.items();
+        if let Some(text) = heard {
+            items.push(Item::message("preview", Role::User, vec![Content::InputText(text)], ItemStatus::Completed));
+        }
+        let request = LlmRequest {
+            instructions: self.config.instructions.clone(),
+            items,
+            tools: self.config.tools.clone(),
+            tool_choice: self.config.tool_choice.clone(),
+            temperature: self.config.temperature,
+            max_output_tokens: self.config.max_output_tokens,
+        };
+        self.outputs.push_back(Output::PrepareLlm(request));
     }
 
     fn decode_input(&self, bytes: &[u8], param: &str) -> Result<Vec<i16>, ProtocolError> {
@@ -510,6 +536,10 @@ impl Session {
         let Some(turn) = self.speech.as_mut() else { return };
         turn.preview_job = None;
         let AsrEvent::Done(text) = event else { return };
+        if !text.trim().is_empty() && self.active.is_none() {
+            self.prepare_llm(Some(text.trim().to_owned()));
+        }
+        let Some(turn) = self.speech.as_mut() else { return };
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
         turn.words = words;

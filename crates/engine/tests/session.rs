@@ -903,3 +903,46 @@ fn without_transcription_there_are_no_previews() {
     let out = h.audio(3_000, 0.9);
     assert!(!out.iter().any(|o| matches!(o, Output::StartAsr(..))), "{:?}", types(&out));
 }
+
+#[test]
+fn the_model_is_asked_to_compute_prompts_ahead() {
+    let prepared = |outputs: &[Output]| -> Vec<brazen_engine::providers::LlmRequest> {
+        outputs.iter().filter_map(|o| if let Output::PrepareLlm(r) = o { Some(r.clone()) } else { None }).collect()
+    };
+    let mut h = Harness::new();
+    // New instructions or tools: the prompt can be computed before anyone speaks.
+    let out = h.send(json!({"type": "session.update", "session": {"instructions": "Be Ava.", "tools": [
+        {"type": "function", "name": "get_order_status", "parameters": {"type": "object"}}
+    ]}}));
+    let requests = prepared(&out);
+    assert_eq!(requests.len(), 1, "{:?}", types(&out));
+    assert_eq!(requests[0].instructions, "Be Ava.");
+    assert_eq!(requests[0].tools.len(), 1);
+    assert!(requests[0].items.is_empty());
+    // Other settings leave the prompt as it was.
+    assert!(prepared(&h.send(json!({"type": "session.update", "session": {"voice": "alloy"}}))).is_empty());
+
+    // While the user speaks, what they said so far is the next prompt's likely end.
+    h.send(json!({"type": "session.update", "session": {
+        "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "create_response": false}
+    }}));
+    let preview = |outputs: &[Output]| -> JobId {
+        outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::StartAsr(j, r) if r.preview => Some(*j),
+                _ => None,
+            })
+            .expect("a preview was asked for")
+    };
+    let job = preview(&h.audio(800, 0.9));
+    let out = h.input(Input::Asr(job, AsrEvent::Done("Where is my".into())));
+    let requests = prepared(&out);
+    assert_eq!(requests.len(), 1);
+    let last = requests[0].items.last().unwrap();
+    assert_eq!((last.role(), last.text()), (Some(brazen_protocol::Role::User), "Where is my".to_owned()));
+    // An empty preview asks for nothing.
+    let job = preview(&h.audio(800, 0.9));
+    assert!(prepared(&h.input(Input::Asr(job, AsrEvent::Done(" ".into())))).is_empty());
+}

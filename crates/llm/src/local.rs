@@ -29,6 +29,9 @@ pub const RESPOND: &str = "respond";
 const CACHED_PROMPTS: usize = 4;
 /// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
 const PREFILL_CHUNK: usize = 256;
+/// Prompt tokens per pass when computing ahead: small, so a turn that arrives meanwhile waits
+/// at most one short pass.
+const PREPARE_CHUNK: usize = 32;
 /// Candidate tokens checked against the grammar before falling back to the whole vocabulary.
 const TOP_K: usize = 48;
 /// The most tokens one turn may generate.
@@ -180,16 +183,23 @@ impl LocalModel {
     }
 
     /// Computes the prompt of `turn` into the cache without generating: done ahead (at start-up
-    /// for the system prompt, or while the user's silence is confirmed) so the turn itself
-    /// only computes what is new. Returns the tokens computed.
+    /// for the system prompt, when a session sets its instructions and tools, or while the user
+    /// is still speaking) so the turn itself only computes what is new. Stops between small
+    /// chunks when `cancel` is set, keeping what it computed. Returns the tokens computed.
     pub fn prefill(&self, turn: &Turn, cancel: &AtomicBool) -> Result<usize, LlmError> {
         let tokens = self.prompt_tokens(turn)?;
         let (mut cache, reused) = self.cache_for(&tokens)?;
-        let computed = self.feed(&tokens[reused..tokens.len() - 1], &mut cache, cancel)?;
-        if computed.is_some() {
-            self.keep(tokens[..tokens.len() - 1].to_vec(), cache);
+        let end = tokens.len() - 1;
+        let mut at = reused;
+        while at < end && !cancel.load(Ordering::Relaxed) {
+            let next = (at + PREPARE_CHUNK).min(end);
+            self.model.forward(&tokens[at..next], &mut cache).map_err(|e| LlmError::Generation(e.to_string()))?;
+            at = next;
         }
-        Ok(tokens.len() - 1 - reused)
+        if at > reused {
+            self.keep(tokens[..at].to_vec(), cache);
+        }
+        Ok(at - reused)
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.

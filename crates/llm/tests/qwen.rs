@@ -156,3 +156,15 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
     assert!(err.contains("missing.gguf"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_prompt_computed_ahead_is_not_computed_again() {
+    let t = turn(vec![user("what time do you open on sundays at the portland store")], ToolChoice::Auto);
+    let stop = AtomicBool::new(true);
+    assert_eq!(model().prefill(&t, &stop).unwrap(), 0, "stopped before it began");
+    let computed = model().prefill(&t, &AtomicBool::new(false)).unwrap();
+    assert!(computed > 0, "something new to compute");
+    assert_eq!(model().prefill(&t, &AtomicBool::new(false)).unwrap(), 0, "nothing left the second time");
+    let (_, _, finish) = run(&t);
+    assert_eq!(finish.cached_tokens, finish.prompt_tokens - 1, "all but the prompt's last token were ready: {finish:?}");
+}

@@ -173,6 +173,7 @@ impl Driver {
                     let stream = self.state.engines.tts.synthesize(request);
                     self.spawn(job, stream, JobEvent::Tts);
                 }
+                Output::PrepareLlm(request) => self.state.engines.llm.prepare(request),
                 Output::Cancel(job) => {
                     if let Some(handle) = self.jobs.remove(&job) {
                         handle.abort();

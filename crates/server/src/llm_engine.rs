@@ -1,7 +1,8 @@
 //! The local LLM as the engine's [`Llm`]: one worker thread owns the model and runs turns one
 //! at a time (a turn uses both cores); each request's stream receives its events as they are
 //! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
-//! one token.
+//! one token. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only the
+//! latest such request is kept, and a turn that arrives stops it after its current short pass.
 
 use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
 use brazen_llm::request::turn_for;
@@ -18,9 +19,19 @@ struct Job {
     events: tokio::sync::mpsc::UnboundedSender<LlmEvent>,
 }
 
+/// What the worker is asked to do.
+enum Work {
+    /// Generate a turn.
+    Turn(Job),
+    /// Compute a prompt ahead.
+    Prepare(LlmRequest),
+}
+
 /// The local model behind a job queue.
 pub struct LocalLlm {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
+    /// Set when a turn is queued: a prompt being computed ahead stops for it.
+    turn_waiting: Arc<AtomicBool>,
 }
 
 /// Sets a turn's cancel flag when the stream waiting for it is dropped.
@@ -35,19 +46,42 @@ impl Drop for CancelOnDrop {
 impl LocalLlm {
     /// Starts the worker thread for `model`.
     pub fn start(model: Arc<LocalModel>) -> Result<LocalLlm, String> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Work>();
+        let turn_waiting = Arc::new(AtomicBool::new(false));
+        let waiting = turn_waiting.clone();
         std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
                 let ids = CallIds::default();
-                for job in queue {
-                    if !job.cancel.load(Ordering::Relaxed) {
-                        run(&model, job, &ids);
+                let mut prepare: Option<LlmRequest> = None;
+                loop {
+                    // Turns first; of the prompts to compute ahead, only the latest matters. The
+                    // flag is cleared before looking, and a turn sets it before it is queued, so
+                    // a turn queued after the look still stops the prefill.
+                    waiting.store(false, Ordering::Relaxed);
+                    let work = match queue.try_recv() {
+                        Ok(w) => w,
+                        Err(mpsc::TryRecvError::Empty) => match prepare.take() {
+                            Some(request) => {
+                                prefill(&model, &request, &waiting);
+                                continue;
+                            }
+                            None => match queue.recv() {
+                                Ok(w) => w,
+                                Err(_) => return,
+                            },
+                        },
+                        Err(mpsc::TryRecvError::Disconnected) => return,
+                    };
+                    match work {
+                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job, &ids),
+                        Work::Turn(_) => {}
+                        Work::Prepare(request) => prepare = Some(request),
                     }
                 }
             })
             .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
-        Ok(LocalLlm { jobs })
+        Ok(LocalLlm { jobs, turn_waiting })
     }
 }
 
@@ -61,6 +95,18 @@ impl CallIds {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(n);
         format!("call_{:016x}", h.finish())
+    }
+}
+
+/// Computes a prompt ahead, stopping when a turn arrives; failures only cost the head start.
+fn prefill(model: &LocalModel, request: &LlmRequest, stop: &AtomicBool) {
+    match turn_for(request, model.context_budget(), &|t| model.prompt_len(t)) {
+        Ok(turn) => {
+            if let Err(e) = model.prefill(&turn, stop) {
+                tracing::debug!("computing a prompt ahead failed: {e}");
+            }
+        }
+        Err(e) => tracing::debug!("no prompt to compute ahead: {e}"),
     }
 }
 
@@ -101,7 +147,8 @@ impl Llm for LocalLlm {
     fn generate(&self, request: LlmRequest) -> EngineStream<LlmEvent> {
         let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        if self.jobs.send(Job { request, cancel: cancel.clone(), events: events.clone() }).is_err() {
+        self.turn_waiting.store(true, Ordering::Relaxed);
+        if self.jobs.send(Work::Turn(Job { request, cancel: cancel.clone(), events: events.clone() })).is_err() {
             let _ = events.send(LlmEvent::Failed("the LLM worker stopped".into()));
         }
         drop(events);
@@ -110,5 +157,9 @@ impl Llm for LocalLlm {
             let _keep = &guard;
             rx.poll_recv(cx)
         }))
+    }
+
+    fn prepare(&self, request: LlmRequest) {
+        let _ = self.jobs.send(Work::Prepare(request));
     }
 }

@@ -295,6 +295,7 @@ async fn a_spoken_question_is_answered_by_the_local_llm_through_a_tool() {
     assert_eq!(args["order_id"], "7731", "{args}");
     let done = &events[at("response.done")]["response"];
     assert!(done["usage"]["input_tokens"].as_u64().unwrap() > 300, "real token counts: {}", done["usage"]);
+    eprintln!("first turn usage (the prompt is computed ahead from session.update): {}", done["usage"]);
     assert!(done["usage"]["output_tokens"].as_u64().unwrap() > 5, "{}", done["usage"]);
 
     // The client answers the call; the model speaks from the result.
