@@ -54,7 +54,9 @@ struct Timing {
     total: f64,
 }
 
-fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice) -> Timing {
+/// A turn; with `ahead`, its prompt is first computed (as while the user is still speaking and
+/// a transcript preview already holds their words), and timing starts after that.
+fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice, ahead: bool) -> Timing {
     let request = LlmRequest {
         instructions: instructions.into(),
         items: items.to_vec(),
@@ -63,8 +65,11 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
         temperature: 0.0,
         max_output_tokens: None,
     };
-    let started = Instant::now();
     let t = turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn");
+    if ahead {
+        model.prefill(&t, &AtomicBool::new(false)).expect("prefill");
+    }
+    let started = Instant::now();
     let mut timing = Timing::default();
     let mut pending = String::new();
     let finish = model
@@ -95,7 +100,7 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
 }
 
 fn main() {
-    let rounds: usize = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(4);
+    let rounds: usize = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
     let dir = Store::new(Store::default_root())
         .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
         .expect("installed");
@@ -109,6 +114,8 @@ fn main() {
 
     let greetings = ["hi there", "hello", "good morning", "hey"];
     let small_talk = ["can you hear me okay", "how are you doing today", "what can you help me with", "thanks for picking up"];
+    // Odd rounds compute turn 2's prompt ahead; the small talk repeats every four rounds so both
+    // kinds see every sentence.
     let questions = [
         "do you have any running shoes under sixty dollars",
         "where is my order 7 7 3 1",
@@ -116,23 +123,26 @@ fn main() {
         "show me tents under one hundred fifty dollars",
     ];
     let (mut first_token, mut first_phrase, mut call, mut decode) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut first_token_ahead, mut first_phrase_ahead) = (Vec::new(), Vec::new());
     let mut prompt_tokens = 0;
     let mut first_prefill = 0.0;
     for round in 0..rounds {
-        let i = round % greetings.len();
+        let i = (round / 2) % greetings.len();
         // Turn 1 (a new conversation: the system prompt is cached after the first round).
         let mut items = vec![message(Role::User, greetings[i])];
-        let t1 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        let t1 = turn(&model, &instructions, &items, ToolChoice::Auto, false);
         if round == 0 {
             first_prefill = t1.first_text.unwrap_or(t1.total);
         }
         items.push(message(Role::Assistant, &t1.text));
         // Turn 2: small talk, answered in speech.
         items.push(message(Role::User, small_talk[i]));
-        let t2 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        let ahead = round % 2 == 1;
+        let t2 = turn(&model, &instructions, &items, ToolChoice::Auto, ahead);
         if let (Some(a), Some(b)) = (t2.first_text, t2.first_phrase) {
-            first_token.push(a * 1000.0);
-            first_phrase.push(b * 1000.0);
+            let (tokens, phrases) = if ahead { (&mut first_token_ahead, &mut first_phrase_ahead) } else { (&mut first_token, &mut first_phrase) };
+            tokens.push(a * 1000.0);
+            phrases.push(b * 1000.0);
         }
         if t2.tokens > 8 {
             decode.push((t2.tokens - 1) as f64 / (t2.total - t2.first_text.unwrap_or(0.0)).max(1e-3));
@@ -140,7 +150,7 @@ fn main() {
         items.push(message(Role::Assistant, &t2.text));
         // Turn 3: a question that needs a tool.
         items.push(message(Role::User, questions[i]));
-        let t3 = turn(&model, &instructions, &items, ToolChoice::Auto);
+        let t3 = turn(&model, &instructions, &items, ToolChoice::Auto, false);
         if let Some(c) = t3.call {
             call.push(c * 1000.0);
         }
@@ -178,6 +188,11 @@ fn main() {
         "turn 2, transcript → first phrase  p50 {:.0} ms, p95 {:.0} ms",
         percentile(first_phrase.clone(), 0.5),
         percentile(first_phrase, 0.95)
+    );
+    println!(
+        "turn 2, prompt computed ahead → first token p50 {:.0} ms, first phrase p50 {:.0} ms",
+        percentile(first_token_ahead, 0.5),
+        percentile(first_phrase_ahead, 0.5)
     );
     println!(
         "turn 3, transcript → tool call     p50 {:.0} ms, p95 {:.0} ms",
