@@ -15,30 +15,11 @@ pub struct Vocab {
     special: HashMap<String, u32>,
 }
 
-/// GPT-2's byte-level alphabet: the character each byte is written as in the vocabulary.
-fn byte_alphabet() -> HashMap<char, u8> {
-    let mut printable: Vec<u32> = ('!' as u32..='~' as u32).collect();
-    printable.extend('¡' as u32..='¬' as u32);
-    printable.extend('®' as u32..='ÿ' as u32);
-    let mut map = HashMap::new();
-    let mut extra = 0;
-    for b in 0..=255u32 {
-        let c = if printable.contains(&b) {
-            b
-        } else {
-            extra += 1;
-            255 + extra
-        };
-        map.insert(char::from_u32(c).expect("valid"), b as u8);
-    }
-    map
-}
-
 impl Vocab {
     /// The vocabulary of a GGUF model (`gpt2`-style byte-level BPE).
     pub fn from_gguf(ct: &gguf_file::Content) -> Result<Vocab, String> {
         let tokenizer = Tokenizer::from_gguf(ct).map_err(|e| format!("cannot build the tokenizer: {e}"))?;
-        let alphabet = byte_alphabet();
+        let alphabet = brazen_models::whisper_ggml::byte_decoder();
         let special: HashMap<String, u32> = tokenizer
             .get_added_tokens_decoder()
             .iter()

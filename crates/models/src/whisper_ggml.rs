@@ -76,8 +76,9 @@ fn shape(model: &Ct2Model) -> Result<Shape, String> {
     })
 }
 
-/// The byte each character of GPT-2's byte-level alphabet stands for.
-fn byte_decoder() -> HashMap<char, u8> {
+/// The byte each character of GPT-2's byte-level alphabet stands for (the alphabet byte-level
+/// BPE vocabularies — Whisper's, Qwen's — write their tokens in).
+pub fn byte_decoder() -> HashMap<char, u8> {
     let mut printable: Vec<u32> = (u32::from('!')..=u32::from('~')).collect();
     printable.extend(u32::from('¡')..=u32::from('¬'));
     printable.extend(u32::from('®')..=u32::from('ÿ'));
