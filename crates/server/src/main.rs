@@ -156,6 +156,13 @@ fn main() -> ExitCode {
             let llm_threads = if cfg.llm_threads == 0 { cores.min(4) } else { cfg.llm_threads };
             // SAFETY: single-threaded here: no runtime, no worker has started.
             unsafe { std::env::set_var("CANDLE_NUM_THREADS", llm_threads.to_string()) };
+            // candle's threads spin 25,000 rounds at each barrier by default; with the speech
+            // engines on the same cores that made decoding 7× slower (bench/README.md), so they
+            // give up sooner unless told otherwise.
+            if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+                // SAFETY: as above.
+                unsafe { std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000") };
+            }
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
