@@ -38,8 +38,21 @@ fn peak_rss_mib() -> f64 {
         / 1024.0
 }
 
+/// The engine's request for a conversation with the retail tools, greedy.
+fn request(instructions: &str, items: &[Item], choice: ToolChoice) -> LlmRequest {
+    LlmRequest {
+        instructions: instructions.into(),
+        items: items.to_vec(),
+        tools: parse_tools(RETAIL_TOOLS).expect("tools"),
+        tool_choice: choice,
+        temperature: 0.0,
+        max_output_tokens: None,
+    }
+}
+
 fn message(role: Role, text: &str) -> Item {
-    let content = if role == Role::User { Content::InputText(text.into()) } else { Content::Audio { transcript: text.into() } };
+    let content =
+        if role == Role::User { Content::InputText(text.into()) } else { Content::Audio { transcript: text.into() } };
     Item::message("i", role, vec![content], ItemStatus::Completed)
 }
 
@@ -59,15 +72,8 @@ struct Timing {
 /// A turn; with `ahead`, its prompt is first computed (as while the user is still speaking and
 /// a transcript preview already holds their words), and timing starts after that.
 fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice, ahead: bool) -> Timing {
-    let request = LlmRequest {
-        instructions: instructions.into(),
-        items: items.to_vec(),
-        tools: parse_tools(RETAIL_TOOLS).expect("tools"),
-        tool_choice: choice,
-        temperature: 0.0,
-        max_output_tokens: None,
-    };
-    let t = turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn");
+    let t = turn_for(&request(instructions, items, choice), model.context_budget(), &|t| model.prompt_len(t))
+        .expect("turn");
     if ahead {
         model.prefill(&t, &AtomicBool::new(false)).expect("prefill");
     }
@@ -102,7 +108,8 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
 }
 
 fn main() {
-    let rounds: usize = std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
+    let rounds: usize =
+        std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
     let dir = Store::new(Store::default_root())
         .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
         .expect("installed");
@@ -115,7 +122,8 @@ fn main() {
     let instructions = format!("{} {STORE_FACTS}", RETAIL_INSTRUCTIONS.trim());
 
     let greetings = ["hi there", "hello", "good morning", "hey"];
-    let small_talk = ["can you hear me okay", "how are you doing today", "what can you help me with", "thanks for picking up"];
+    let small_talk =
+        ["can you hear me okay", "how are you doing today", "what can you help me with", "thanks for picking up"];
     // Odd rounds compute turn 2's prompt ahead; the small talk repeats every four rounds so both
     // kinds see every sentence.
     let questions = [
@@ -142,7 +150,11 @@ fn main() {
         let ahead = round % 2 == 1;
         let t2 = turn(&model, &instructions, &items, ToolChoice::Auto, ahead);
         if let (Some(a), Some(b)) = (t2.first_text, t2.first_phrase) {
-            let (tokens, phrases) = if ahead { (&mut first_token_ahead, &mut first_phrase_ahead) } else { (&mut first_token, &mut first_phrase) };
+            let (tokens, phrases) = if ahead {
+                (&mut first_token_ahead, &mut first_phrase_ahead)
+            } else {
+                (&mut first_token, &mut first_phrase)
+            };
             tokens.push(a * 1000.0);
             phrases.push(b * 1000.0);
         }
@@ -156,27 +168,14 @@ fn main() {
         if let Some(c) = t3.call {
             call.push(c * 1000.0);
         }
-        let request = LlmRequest {
-            instructions: instructions.clone(),
-            items: items.clone(),
-            tools: parse_tools(RETAIL_TOOLS).expect("tools"),
-            tool_choice: ToolChoice::Auto,
-            temperature: 0.0,
-            max_output_tokens: None,
-        };
-        prompt_tokens = model.prompt_len(&turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"));
+        let r = request(&instructions, &items, ToolChoice::Auto);
+        prompt_tokens =
+            model.prompt_len(&turn_for(&r, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"));
         eprintln!("round {round}: {t2:?}\n          {t3:?}");
     }
     let system_tokens = {
-        let request = LlmRequest {
-            instructions: instructions.clone(),
-            items: Vec::new(),
-            tools: parse_tools(RETAIL_TOOLS).expect("tools"),
-            tool_choice: ToolChoice::Auto,
-            temperature: 0.0,
-            max_output_tokens: None,
-        };
-        model.prompt_len(&turn_for(&request, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"))
+        let r = request(&instructions, &[], ToolChoice::Auto);
+        model.prompt_len(&turn_for(&r, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"))
     };
     println!("llm load                    {load:.2} s (+ warm-up {warm:.2} s)");
     println!("system prompt + 5 tools     {system_tokens} tokens; turn-3 prompt {prompt_tokens} tokens");
@@ -224,7 +223,8 @@ fn main() {
         std::thread::spawn(move || {
             let mut seconds = 0.0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let speech = voice.synthesize("Your order of two blue running shoes shipped this morning from Leeds.", 1.0);
+                let speech =
+                    voice.synthesize("Your order of two blue running shoes shipped this morning from Leeds.", 1.0);
                 seconds += speech.map_or(0.0, |s| s.samples.len() as f64 / s.sample_rate as f64);
             }
             seconds

@@ -2,9 +2,8 @@
 //! phrase speakable: what is sent as the transcript is exactly what the voice says.
 
 /// Words that end in a full stop without ending the sentence.
-const ABBREVIATIONS: &[&str] = &[
-    "dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "vs", "no", "e.g", "i.e", "approx", "apt", "ave", "mt", "ft",
-];
+const ABBREVIATIONS: &[&str] =
+    &["dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "vs", "no", "e.g", "i.e", "approx", "apt", "ave", "mt", "ft"];
 
 /// Characters of text a phrase needs before a clause (`,` `;` `:`) may end it: the first phrase
 /// of a reply is cut early so the voice starts soon; later ones wait for a fuller clause.
@@ -147,8 +146,13 @@ mod tests {
 
     #[test]
     fn abbreviations_initials_and_ids_do_not_end_sentences() {
-        let mut s = String::from("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter. Order No. 5 ships to 12 Main St. Boston. Next");
-        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter."));
+        let mut s = String::from(
+            "Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter. Order No. 5 ships to 12 Main St. Boston. Next",
+        );
+        assert_eq!(
+            take_phrase(&mut s, false).as_deref(),
+            Some("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter.")
+        );
         assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Order No. 5 ships to 12 Main St. Boston."));
         let mut id = String::from("Your order ORD.5589 is ready. ");
         assert_eq!(take_phrase(&mut id, false).as_deref(), Some("Your order ORD.5589 is ready."));
@@ -178,9 +182,15 @@ mod tests {
 
     #[test]
     fn markdown_and_emoji_are_not_spoken() {
-        assert_eq!(speakable("**Great** news 🎉! Your `ORD-12` _ships_ today 👍🏽."), "Great news! Your ORD-12 ships today.");
+        assert_eq!(
+            speakable("**Great** news 🎉! Your `ORD-12` _ships_ today 👍🏽."),
+            "Great news! Your ORD-12 ships today."
+        );
         assert_eq!(speakable("Order ord_555 is here"), "Order ord_555 is here");
-        assert_eq!(speakable("## Options\n- The **Trailblazer** jacket\n2. See [our site](https://x.example)"), "Options The Trailblazer jacket See our site");
+        assert_eq!(
+            speakable("## Options\n- The **Trailblazer** jacket\n2. See [our site](https://x.example)"),
+            "Options The Trailblazer jacket See our site"
+        );
         let mut list = String::from("1. First item\n2. Second item\n");
         assert_eq!(take_phrase(&mut list, false).as_deref(), Some("First item"));
         assert_eq!(take_phrase(&mut list, false).as_deref(), Some("Second item"));

@@ -86,7 +86,10 @@ mod tests {
             r#"{"order_id":"1","quantity":1}"#,
             "100 was never said (1000 was)"
         );
-        assert_eq!(n(r#"{"order_id": "1", "max_price": 64.5, "quantity": 3}"#, "under 64.5"), r#"{"order_id":"1","max_price":64.5,"quantity":3}"#);
+        assert_eq!(
+            n(r#"{"order_id": "1", "max_price": 64.5, "quantity": 3}"#, "under 64.5"),
+            r#"{"order_id":"1","max_price":64.5,"quantity":3}"#
+        );
         assert_eq!(n("not json", ""), "not json");
     }
 

@@ -78,7 +78,8 @@ impl ChatTemplate {
         env.add_function("raise_exception", |message: String| -> Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
         });
-        env.add_template_owned("chat", source.to_owned()).map_err(|e| format!("the chat template does not compile: {e}"))?;
+        env.add_template_owned("chat", source.to_owned())
+            .map_err(|e| format!("the chat template does not compile: {e}"))?;
         Ok(ChatTemplate { env })
     }
 

@@ -128,7 +128,9 @@ fn item(id: String, body: ItemBody) -> Item {
 /// The engine request for a case.
 pub fn request(case: &Case, tools: &[Tool], instructions: &str) -> LlmRequest {
     let mut items = Vec::new();
-    let message = |n: usize, role: Role, content: Content| Item::message(format!("item_{n}"), role, vec![content], ItemStatus::Completed);
+    let message = |n: usize, role: Role, content: Content| {
+        Item::message(format!("item_{n}"), role, vec![content], ItemStatus::Completed)
+    };
     for (n, step) in case.history.iter().enumerate() {
         match step {
             Step::User { user } => items.push(message(n, Role::User, Content::InputText(user.clone()))),
@@ -145,7 +147,10 @@ pub fn request(case: &Case, tools: &[Tool], instructions: &str) -> LlmRequest {
                         arguments: call["arguments"].to_string(),
                     },
                 ));
-                items.push(item(format!("item_{n}o"), ItemBody::FunctionCallOutput { call_id, output: result.to_string() }));
+                items.push(item(
+                    format!("item_{n}o"),
+                    ItemBody::FunctionCallOutput { call_id, output: result.to_string() },
+                ));
             }
         }
     }
@@ -202,14 +207,11 @@ pub fn run_case(model: &LocalModel, case: &Case, tools: &[Tool], instructions: &
     let seconds = started.elapsed().as_secs_f64();
     let expect = &case.expect;
     let tool_ok = called.as_ref().map(|(n, _)| n) == expect.tool.as_ref();
-    let args: serde_json::Map<String, Value> = called
-        .as_ref()
-        .and_then(|(_, a)| serde_json::from_str(a).ok())
-        .unwrap_or_default();
+    let args: serde_json::Map<String, Value> =
+        called.as_ref().and_then(|(_, a)| serde_json::from_str(a).ok()).unwrap_or_default();
     let args_ok = expect.args.iter().all(|(k, v)| argument_ok(v, args.get(k)));
     let lower = said.to_lowercase();
-    let mentions_ok =
-        expect.mentions.iter().all(|m| m.split('|').any(|alt| lower.contains(&alt.to_lowercase())));
+    let mentions_ok = expect.mentions.iter().all(|m| m.split('|').any(|alt| lower.contains(&alt.to_lowercase())));
     Ok(Outcome {
         id: case.id.clone(),
         category: case.category.clone(),
@@ -261,7 +263,11 @@ mod tests {
         let tools = parse_tools(RETAIL_TOOLS).unwrap();
         assert!(cases.len() >= 60, "{} cases", cases.len());
         for t in &tools {
-            assert!(cases.iter().any(|c| c.expect.tool.as_deref() == Some(t.name.as_str())), "no case calls {}", t.name);
+            assert!(
+                cases.iter().any(|c| c.expect.tool.as_deref() == Some(t.name.as_str())),
+                "no case calls {}",
+                t.name
+            );
         }
         assert!(cases.iter().filter(|c| c.expect.tool.is_none() && c.history.is_empty()).count() >= 10, "small talk");
         assert!(cases.iter().any(|c| !c.expect.mentions.is_empty()), "answers from tool results");
@@ -281,7 +287,10 @@ mod tests {
         assert!(!argument_ok(&json!(60), Some(&json!(600))));
         assert!(argument_ok(&json!("ORD555"), Some(&json!("ord_555"))));
         assert!(!argument_ok(&json!("AB1234"), Some(&json!("A1234"))));
-        assert!(argument_ok(&json!({"contains": ["12 main", "springfield"]}), Some(&json!("12 Main Street, Springfield"))));
+        assert!(argument_ok(
+            &json!({"contains": ["12 main", "springfield"]}),
+            Some(&json!("12 Main Street, Springfield"))
+        ));
         assert!(!argument_ok(&json!({"contains": ["12 main", "boston"]}), Some(&json!("12 Main Street, Springfield"))));
         assert!(argument_ok(&json!({"any": ["warrant"]}), Some(&json!("What is the warranty?"))));
         assert!(!argument_ok(&json!("Footwear"), None));

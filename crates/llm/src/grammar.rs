@@ -245,7 +245,8 @@ impl Parser<'_> {
             if allowed.is_empty() {
                 return Err(Stop::Bad);
             }
-            let keys: Vec<Vec<u8>> = allowed.iter().map(|i| format!("{}: ", quoted(&props[*i].name)).into_bytes()).collect();
+            let keys: Vec<Vec<u8>> =
+                allowed.iter().map(|i| format!("{}: ", quoted(&props[*i].name)).into_bytes()).collect();
             let start = self.at;
             self.one_of(&keys)?;
             let key = &self.bytes[start..self.at];
@@ -493,19 +494,19 @@ mod tests {
     #[test]
     fn calls_outside_the_schemas_are_invalid() {
         for bad in [
-            "{\"name\"",                                                                // no newline first
-            "\n{\"name\": \"delete_everything\"",                                       // unknown tool
-            "\n{\"name\": \"search_products\", \"arguments\": {\"category\": \"Hats\"", // not in the enum
-            "\n{\"name\": \"search_products\", \"arguments\": {\"max_price\": 60",      // required category skipped
-            "\n{\"name\": \"search_products\", \"arguments\": {}}",                     // required missing
-            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 3.5",       // integer
-            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": \"318\"",   // a string
+            "{\"name\"",                                                                           // no newline first
+            "\n{\"name\": \"delete_everything\"",                                                  // unknown tool
+            "\n{\"name\": \"search_products\", \"arguments\": {\"category\": \"Hats\"",            // not in the enum
+            "\n{\"name\": \"search_products\", \"arguments\": {\"max_price\": 60", // required category skipped
+            "\n{\"name\": \"search_products\", \"arguments\": {}}",                // required missing
+            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 3.5",  // integer
+            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": \"318\"", // a string
             "\n{\"name\": \"create_order\", \"arguments\": {\"quantity\": 2, \"product_id\": 1}}", // order
-            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\":1",          // spacing
-            "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"a\nb\"}}",           // raw newline
-            "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"a\\q\"}}",           // bad escape
-            "\n{\"name\": \"ping\", \"arguments\": {}}\nmore",                          // trailing bytes
-            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 0123",     // leading zero
+            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\":1",     // spacing
+            "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"a\nb\"}}",      // raw newline
+            "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"a\\q\"}}",      // bad escape
+            "\n{\"name\": \"ping\", \"arguments\": {}}\nmore",                     // trailing bytes
+            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 0123", // leading zero
         ] {
             assert_eq!(c(bad), Check::Invalid, "{bad:?}");
         }

@@ -12,11 +12,11 @@
 //! the one it shares the longest prefix with (another session with the same system prompt and
 //! tools, or this conversation's previous turn) and only its new tokens are computed.
 
+use crate::LlmError;
 use crate::chat::{ChatTemplate, Message, tool_json};
 use crate::grammar::{Check, Schema, ToolGrammar, check, quoted};
 use crate::model::{KvCache, Model};
 use crate::vocab::Vocab;
-use crate::LlmError;
 use candle_core::quantized::gguf_file;
 use serde_json::Value;
 use std::path::Path;
@@ -142,14 +142,10 @@ impl LocalModel {
         };
         let template = ChatTemplate::new(&template).map_err(bad)?;
         let vocab = Vocab::from_gguf(&ct).map_err(bad)?;
-        let tool_call = vocab.special("<tool_call>").ok_or_else(|| bad("the vocabulary has no <tool_call> token".into()))?;
+        let tool_call =
+            vocab.special("<tool_call>").ok_or_else(|| bad("the vocabulary has no <tool_call> token".into()))?;
         let model = Model::load(&ct, &mut file).map_err(|e| bad(e.to_string()))?;
         Ok(LocalModel { model, vocab, template, tool_call, caches: Mutex::new(Vec::new()) })
-    }
-
-    /// The tokenizer.
-    pub fn vocab(&self) -> &Vocab {
-        &self.vocab
     }
 
     /// Runs the default system prompt through the model once: the first pass over the weights
@@ -215,7 +211,8 @@ impl LocalModel {
             .map(|m| m.content.as_str())
             .collect::<Vec<_>>()
             .join("\n");
-        let said = turn.messages.iter().rev().find(|m| m.role == crate::chat::Role::User).map_or("", |m| m.content.as_str());
+        let said =
+            turn.messages.iter().rev().find(|m| m.role == crate::chat::Role::User).map_or("", |m| m.content.as_str());
         let mut allowed: Vec<&ToolSpec> = turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)).collect();
         let mut total = Finish::default();
         loop {
@@ -431,7 +428,14 @@ impl LocalModel {
 
     /// The next token: the best-scoring (or, with a temperature, a sampled) one that keeps the
     /// call valid.
-    fn choose(&self, logits: &[f32], tools: &[ToolGrammar], call: &[u8], temperature: f64, rng: &mut Rng) -> Option<u32> {
+    fn choose(
+        &self,
+        logits: &[f32],
+        tools: &[ToolGrammar],
+        call: &[u8],
+        temperature: f64,
+        rng: &mut Rng,
+    ) -> Option<u32> {
         let viable = |id: u32| -> bool {
             let bytes = self.vocab.bytes(id);
             if bytes.is_empty() {
@@ -564,7 +568,8 @@ struct Rng(u64);
 
 impl Rng {
     fn seeded() -> Rng {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
         Rng(nanos | 1)
     }
 

@@ -169,7 +169,8 @@ impl Model {
         let hd = config.head_dim();
         let inv: Vec<f32> = (0..hd).step_by(2).map(|i| 1.0 / config.rope_base.powf(i as f32 / hd as f32)).collect();
         let positions = Tensor::arange(0u32, config.context as u32, dev)?.to_dtype(DType::F32)?;
-        let angles = positions.reshape((config.context, 1))?.matmul(&Tensor::new(inv.as_slice(), dev)?.reshape((1, hd / 2))?)?;
+        let angles =
+            positions.reshape((config.context, 1))?.matmul(&Tensor::new(inv.as_slice(), dev)?.reshape((1, hd / 2))?)?;
         Ok(Model { cos: angles.cos()?, sin: angles.sin()?, config, embeddings, blocks, norm, output })
     }
 
@@ -228,7 +229,12 @@ impl Model {
             let q = q.reshape((1, kvh, group * t, hd))?;
             let mut att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
             if let Some(mask) = &mask {
-                att = att.reshape((1, kvh, group, t, past + t))?.broadcast_add(mask)?.reshape((1, kvh, group * t, past + t))?;
+                att = att.reshape((1, kvh, group, t, past + t))?.broadcast_add(mask)?.reshape((
+                    1,
+                    kvh,
+                    group * t,
+                    past + t,
+                ))?;
             }
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let y = att.matmul(&v)?.reshape((1, h, t, hd))?.transpose(1, 2)?.reshape((1, t, h * hd))?;
@@ -241,10 +247,5 @@ impl Model {
         cache.len = past + t;
         let last = self.norm.forward(&x.i((.., t - 1..t, ..))?)?;
         self.output.forward(&last)?.squeeze(0)?.squeeze(0)?.to_dtype(DType::F32)
-    }
-
-    /// The logits' width (the vocabulary size).
-    pub fn vocab(&self) -> usize {
-        self.embeddings.dim(0).unwrap_or(0)
     }
 }

@@ -44,11 +44,7 @@ pub enum RequestError {
 
 /// The turn for `request`. `count` gives a turn's prompt length in tokens; messages are dropped
 /// from the oldest until it is at most `budget`.
-pub fn turn_for(
-    request: &LlmRequest,
-    budget: usize,
-    count: &dyn Fn(&Turn) -> usize,
-) -> Result<Turn, RequestError> {
+pub fn turn_for(request: &LlmRequest, budget: usize, count: &dyn Fn(&Turn) -> usize) -> Result<Turn, RequestError> {
     let system = if request.instructions.trim().is_empty() { DEFAULT_INSTRUCTIONS } else { &request.instructions };
     let mut messages = vec![Message::text(Role::System, system)];
     let mut names = std::collections::HashMap::new();
@@ -84,7 +80,11 @@ pub fn turn_for(
     let client: Vec<ToolSpec> = request
         .tools
         .iter()
-        .map(|t| ToolSpec { name: t.name.clone(), description: t.description.clone(), parameters: t.parameters.clone() })
+        .map(|t| ToolSpec {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        })
         .filter(|t| t.name != RESPOND)
         .collect();
     let allowed: Vec<String> = match &request.tool_choice {
@@ -118,7 +118,7 @@ pub fn turn_for(
 }
 
 /// An assistant message as the model writes one: a call to `respond`.
-pub fn respond_call(text: &str) -> Message {
+fn respond_call(text: &str) -> Message {
     let mut arguments = serde_json::Map::new();
     arguments.insert("text".into(), Value::String(text.to_owned()));
     Message {
@@ -167,7 +167,10 @@ mod tests {
             Item {
                 id: "o".into(),
                 status: ItemStatus::Completed,
-                body: ItemBody::FunctionCallOutput { call_id: "call_1".into(), output: "{\"status\": \"shipped\"}".into() },
+                body: ItemBody::FunctionCallOutput {
+                    call_id: "call_1".into(),
+                    output: "{\"status\": \"shipped\"}".into(),
+                },
             },
         ]
     }
@@ -200,10 +203,7 @@ mod tests {
         assert_eq!(allowed(ToolChoice::None).unwrap(), ["respond"]);
         assert_eq!(allowed(ToolChoice::Required).unwrap(), ["get_order_status"]);
         assert_eq!(allowed(ToolChoice::Function("get_order_status".into())).unwrap(), ["get_order_status"]);
-        assert_eq!(
-            allowed(ToolChoice::Function("nope".into())).unwrap_err(),
-            RequestError::UnknownTool("nope".into())
-        );
+        assert_eq!(allowed(ToolChoice::Function("nope".into())).unwrap_err(), RequestError::UnknownTool("nope".into()));
     }
 
     #[test]

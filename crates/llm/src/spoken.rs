@@ -7,8 +7,26 @@
 /// Units and teens.
 fn small(word: &str) -> Option<u64> {
     const WORDS: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
     WORDS.iter().position(|w| *w == word).map(|n| n as u64)
 }
@@ -29,7 +47,9 @@ struct Token<'a> {
 
 fn token(raw: &str) -> Token<'_> {
     let start = raw.find(|c: char| c.is_alphanumeric()).unwrap_or(raw.len());
-    let end = raw.rfind(|c: char| c.is_alphanumeric()).map_or(start, |i| i + raw[i..].chars().next().map_or(1, char::len_utf8));
+    let end = raw
+        .rfind(|c: char| c.is_alphanumeric())
+        .map_or(start, |i| i + raw[i..].chars().next().map_or(1, char::len_utf8));
     Token { lead: &raw[..start], core: raw[start..end.max(start)].to_lowercase(), trail: &raw[end.max(start)..], raw }
 }
 
@@ -73,7 +93,9 @@ fn group(words: &[String]) -> Option<(u64, usize)> {
         }
         *i += 1;
         let mut value = lead * 100;
-        if words.get(*i).map(String::as_str) == Some("and") && words.get(*i + 1).is_some_and(|w| small(w).is_some() || tens(w).is_some()) {
+        if words.get(*i).map(String::as_str) == Some("and")
+            && words.get(*i + 1).is_some_and(|w| small(w).is_some() || tens(w).is_some())
+        {
             *i += 1;
         }
         if let Some(rest) = below_hundred(words, i) {

@@ -26,14 +26,19 @@ impl Vocab {
             .filter(|(_, t)| t.special)
             .map(|(id, t)| (t.content.clone(), *id))
             .collect();
+        let special_ids: std::collections::HashSet<u32> = special.values().copied().collect();
         let size = tokenizer.get_vocab_size(true);
         let mut bytes = vec![Vec::new(); size];
         for (id, slot) in bytes.iter_mut().enumerate() {
-            if special.values().any(|s| *s as usize == id) {
+            if special_ids.contains(&(id as u32)) {
                 continue;
             }
             if let Some(token) = tokenizer.id_to_token(id as u32) {
-                *slot = token.chars().map(|c| alphabet.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| token.into_bytes());
+                *slot = token
+                    .chars()
+                    .map(|c| alphabet.get(&c).copied())
+                    .collect::<Option<Vec<u8>>>()
+                    .unwrap_or_else(|| token.into_bytes());
             }
         }
         Ok(Vocab { tokenizer, bytes, special })
@@ -42,11 +47,6 @@ impl Vocab {
     /// The ids of `text`; special tokens written in it (`<|im_start|>`) become their ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         self.tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string())
-    }
-
-    /// The text of `ids` (special tokens included).
-    pub fn decode(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids, false).unwrap_or_default()
     }
 
     /// The bytes token `id` stands for (empty for special tokens and unknown ids).
@@ -62,15 +62,5 @@ impl Vocab {
     /// Whether `id` is a special token.
     pub fn is_special(&self, id: u32) -> bool {
         self.bytes.get(id as usize).is_some_and(Vec::is_empty)
-    }
-
-    /// Tokens in the vocabulary.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Whether the vocabulary is empty.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
     }
 }

@@ -52,7 +52,8 @@ fn run(turn: &Turn) -> (Vec<String>, Vec<(String, String)>, brazen_llm::Finish) 
 
 #[test]
 fn a_request_for_products_is_a_valid_tool_call() {
-    let (said, calls, finish) = run(&turn(vec![user("do you have any running shoes under sixty dollars")], ToolChoice::Auto));
+    let (said, calls, finish) =
+        run(&turn(vec![user("do you have any running shoes under sixty dollars")], ToolChoice::Auto));
     assert!(said.is_empty(), "{said:?}");
     assert_eq!(calls.len(), 1);
     let (name, arguments) = &calls[0];
@@ -73,7 +74,10 @@ fn small_talk_is_spoken_in_pieces_and_the_next_turn_reuses_the_cache() {
 
     // The next turn: the conversation so far is already in the cache.
     let reply = Item::message("a", Role::Assistant, vec![Content::Audio { transcript: text }], ItemStatus::Completed);
-    let second = turn(vec![user("hi there how are you doing today"), reply, user("where is my order 7 7 3 1")], ToolChoice::Auto);
+    let second = turn(
+        vec![user("hi there how are you doing today"), reply, user("where is my order 7 7 3 1")],
+        ToolChoice::Auto,
+    );
     let (_, calls, finish) = run(&second);
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, "get_order_status");
@@ -166,5 +170,9 @@ fn a_prompt_computed_ahead_is_not_computed_again() {
     assert!(computed > 0, "something new to compute");
     assert_eq!(model().prefill(&t, &AtomicBool::new(false)).unwrap(), 0, "nothing left the second time");
     let (_, _, finish) = run(&t);
-    assert_eq!(finish.cached_tokens, finish.prompt_tokens - 1, "all but the prompt's last token were ready: {finish:?}");
+    assert_eq!(
+        finish.cached_tokens,
+        finish.prompt_tokens - 1,
+        "all but the prompt's last token were ready: {finish:?}"
+    );
 }

@@ -40,7 +40,8 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     println!("model {} loaded in {:.1} s; {} cases", path.display(), started.elapsed().as_secs_f64(), cases.len());
     let mut outcomes: Vec<Outcome> = Vec::new();
     for case in &cases {
-        let o = eval::run_case(&model, case, &tools, instructions.trim()).map_err(|e| format!("case {}: {e}", case.id))?;
+        let o =
+            eval::run_case(&model, case, &tools, instructions.trim()).map_err(|e| format!("case {}: {e}", case.id))?;
         let what = match &o.called {
             Some((name, arguments)) => format!("{name}({arguments})"),
             None => format!("says {:?}", o.said),

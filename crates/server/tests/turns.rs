@@ -260,7 +260,16 @@ async fn until_done(ws: &mut Ws) -> (Vec<String>, Vec<Value>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_question_is_answered_by_the_local_llm_through_a_tool() {
-    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--llm", "qwen2.5-coder-1.5b", "--tts", "piper"]);
+    let server = Server::start(&[
+        "--vad",
+        "silero",
+        "--asr",
+        "whisper-tiny-en",
+        "--llm",
+        "qwen2.5-coder-1.5b",
+        "--tts",
+        "piper",
+    ]);
     assert_eq!(server.engines()["llm"], "qwen2.5-coder-1.5b");
     let question = "Where is my order 7731?";
     let audio = framed(&speak(server.port, question).await);
@@ -286,7 +295,8 @@ async fn a_spoken_question_is_answered_by_the_local_llm_through_a_tool() {
     assert!(at("input_audio_buffer.speech_stopped") < at("input_audio_buffer.committed"));
     assert!(at("input_audio_buffer.committed") < at("conversation.item.input_audio_transcription.completed"));
     assert!(at("conversation.item.input_audio_transcription.completed") < at("response.function_call_arguments.done"));
-    let transcript = events[at("conversation.item.input_audio_transcription.completed")]["transcript"].as_str().unwrap();
+    let transcript =
+        events[at("conversation.item.input_audio_transcription.completed")]["transcript"].as_str().unwrap();
     assert!(word_error_rate(question, transcript) <= 0.25, "{transcript:?}");
     // The model called the order-status tool with the id it heard.
     let call = &events[at("response.function_call_arguments.done")];

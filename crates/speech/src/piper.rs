@@ -167,8 +167,8 @@ impl PiperVoice {
             window.extend_from_slice(&row[lo..hi]);
         }
         let mut decoder = self.decoder.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs =
-            decoder.run(ort::inputs![self.latent.as_str() => Tensor::from_array(([1usize, channels, hi - lo], window))?])?;
+        let outputs = decoder
+            .run(ort::inputs![self.latent.as_str() => Tensor::from_array(([1usize, channels, hi - lo], window))?])?;
         let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
         let start = ((from - lo) * HOP).min(audio.len());
         let end = ((to - lo) * HOP).min(audio.len());
