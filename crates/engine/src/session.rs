@@ -107,6 +107,9 @@ const AUDIO_IN_TOKENS_PER_S: f64 = 10.0;
 const MIN_COMMIT_MS: f64 = 100.0;
 /// New speech between two transcript previews, in ms.
 const PREVIEW_STEP_MS: f64 = 700.0;
+/// A pause in the speech this long gets a preview of the whole turn so far (it is likely the
+/// end of the turn, still being confirmed), in ms.
+const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
 
@@ -506,18 +509,28 @@ impl Session {
     }
 
     /// While the user speaks (and transcripts are asked for), decodes the turn so far every
-    /// [`PREVIEW_STEP_MS`], one preview at a time; what successive previews agree on is sent as
-    /// transcription deltas.
+    /// [`PREVIEW_STEP_MS`] of speech and once at each pause of [`PAUSE_PREVIEW_MS`], one preview
+    /// at a time; what successive previews agree on is sent as transcription deltas. A pause's
+    /// preview holds all the words of a turn that is about to end, so the language model can
+    /// compute its prompt while the silence is still being confirmed.
     fn preview(&mut self, prefix_padding_ms: f64) {
         if self.config.input_audio_transcription.is_none() || !self.input.in_speech() {
             return;
         }
         let rate = self.input.rate();
+        let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let Some(turn) = self.speech.as_mut() else { return };
         let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
         let Some(samples) = self.input.speech_audio(prefix_padding_ms) else { return };
-        if turn.preview_job.is_some() || samples.len() < turn.previewed_samples + step || samples.len() > longest {
+        // During a pause, once, if the last preview began before its words ended.
+        let due = if pause_ms >= PAUSE_PREVIEW_MS {
+            let spoken = samples.len().saturating_sub((pause_ms * rate as f64 / 1000.0) as usize);
+            turn.previewed_samples < spoken
+        } else {
+            samples.len() >= turn.previewed_samples + step
+        };
+        if turn.preview_job.is_some() || !due || samples.len() > longest {
             return;
         }
         turn.previewed_samples = samples.len();

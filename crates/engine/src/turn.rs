@@ -85,6 +85,13 @@ impl InputAudio {
         matches!(self.state, State::Speech { .. })
     }
 
+    /// How long the speech in progress has paused: ms since its last speech frame ended;
+    /// `None` outside speech.
+    pub fn pause_ms(&self) -> Option<f64> {
+        let State::Speech { last_speech_ms, .. } = self.state else { return None };
+        Some((self.clock_ms - last_speech_ms).max(0.0))
+    }
+
     /// Changes the input rate: the buffer is emptied and detection restarts.
     pub fn set_rate(&mut self, rate: u32) {
         self.rate = rate;

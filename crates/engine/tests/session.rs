@@ -905,6 +905,43 @@ fn without_transcription_there_are_no_previews() {
 }
 
 #[test]
+fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {
+        "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "create_response": false, "silence_duration_ms": 500}
+    }}));
+    let previews = |outputs: &[Output]| -> Vec<(JobId, usize)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::StartAsr(j, r) if r.preview => Some((*j, r.samples.len())),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = previews(&h.audio(800, 0.9));
+    assert_eq!(first.len(), 1);
+    h.input(Input::Asr(first[0].0, AsrEvent::Done("where is".into())));
+    // Less new speech than a step, and a pause shorter than 150 ms between words: nothing.
+    assert!(previews(&h.audio(200, 0.9)).is_empty());
+    assert!(previews(&h.audio(100, 0.0)).is_empty());
+    assert!(previews(&h.audio(100, 0.9)).is_empty());
+    // A longer pause: the whole turn so far is decoded while the silence is confirmed.
+    let out = h.audio(200, 0.0);
+    let pause = previews(&out);
+    assert_eq!(pause.len(), 1, "{:?}", types(&out));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    assert!(pause[0].1 >= first[0].1 + 400 * 24, "all the speech since: {} vs {}", pause[0].1, first[0].1);
+    h.input(Input::Asr(pause[0].0, AsrEvent::Done("where is my order".into())));
+    // Once per pause.
+    assert!(previews(&h.audio(200, 0.0)).is_empty());
+    let out = h.audio(100, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    assert!(previews(&out).is_empty());
+}
+
+#[test]
 fn the_model_is_asked_to_compute_prompts_ahead() {
     let prepared = |outputs: &[Output]| -> Vec<brazen_engine::providers::LlmRequest> {
         outputs.iter().filter_map(|o| if let Output::PrepareLlm(r) = o { Some(r.clone()) } else { None }).collect()

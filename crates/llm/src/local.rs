@@ -20,13 +20,13 @@ use crate::vocab::Vocab;
 use candle_core::quantized::gguf_file;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The pseudo-tool whose `text` argument is the spoken reply.
 pub const RESPOND: &str = "respond";
 /// How many prompts' KV caches are kept for reuse.
-const CACHED_PROMPTS: usize = 4;
+const CACHED_PROMPTS: usize = 5;
 /// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
 const PREFILL_CHUNK: usize = 256;
 /// Prompt tokens per pass when computing ahead: small, so a turn that arrives meanwhile waits
@@ -119,6 +119,9 @@ pub struct Finish {
     pub hit_token_cap: bool,
     /// It was cancelled.
     pub cancelled: bool,
+    /// Forward passes run for it: none before the first choice when its prompt and first step
+    /// were computed ahead ([`LocalModel::prefill`]).
+    pub passes: usize,
 }
 
 /// A loaded local model.
@@ -127,7 +130,25 @@ pub struct LocalModel {
     vocab: Vocab,
     template: ChatTemplate,
     tool_call: u32,
-    caches: Mutex<Vec<(Vec<u32>, KvCache)>>,
+    caches: Mutex<Vec<Cached>>,
+}
+
+/// A computed prompt kept for reuse.
+struct Cached {
+    tokens: Vec<u32>,
+    cache: KvCache,
+    /// The logits after the last token, when it was computed ahead ([`LocalModel::prefill`]):
+    /// a turn that reaches exactly these tokens needs no forward pass.
+    logits: Option<Arc<Vec<f32>>>,
+}
+
+/// The grammars of the tools a reply may call.
+fn grammars<'a>(tools: impl Iterator<Item = &'a ToolSpec>) -> Vec<ToolGrammar> {
+    tools.map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) }).collect()
+}
+
+fn generation(e: candle_core::Error) -> LlmError {
+    LlmError::Generation(e.to_string())
 }
 
 impl LocalModel {
@@ -182,20 +203,58 @@ impl LocalModel {
     /// for the system prompt, when a session sets its instructions and tools, or while the user
     /// is still speaking) so the turn itself only computes what is new. Stops between small
     /// chunks when `cancel` is set, keeping what it computed. Returns the tokens computed.
+    ///
+    /// Once the whole prompt is in, the reply's first step is taken speculatively too: the tool
+    /// the model chooses first (greedily, as the turn will) and the call's fixed text after it
+    /// (for `respond`, `", "arguments": {"text": "`) are computed, with the logits at both
+    /// points kept, so a turn whose prompt matches starts speaking without a forward pass.
     pub fn prefill(&self, turn: &Turn, cancel: &AtomicBool) -> Result<usize, LlmError> {
-        let tokens = self.prompt_tokens(turn)?;
-        let (mut cache, reused) = self.cache_for(&tokens)?;
-        let end = tokens.len() - 1;
-        let mut at = reused;
-        while at < end && !cancel.load(Ordering::Relaxed) {
-            let next = (at + PREPARE_CHUNK).min(end);
-            self.model.forward(&tokens[at..next], &mut cache).map_err(|e| LlmError::Generation(e.to_string()))?;
-            at = next;
+        let allowed = grammars(turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)));
+        let (mut tokens, start, mut call) = self.opening(turn, &allowed)?;
+        let mut computed = 0;
+        let (mut cache, logits) = match self.memo(&tokens) {
+            Some(ready) => ready,
+            None => {
+                let (mut cache, reused) = self.cache_for(&tokens)?;
+                let mut at = reused;
+                let mut logits = None;
+                while at < tokens.len() && !cancel.load(Ordering::Relaxed) {
+                    let next = (at + PREPARE_CHUNK).min(tokens.len());
+                    logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
+                    at = next;
+                }
+                computed = at - reused;
+                let logits = match logits {
+                    Some(l) if at == tokens.len() => Arc::new(l.to_vec1::<f32>().map_err(generation)?),
+                    _ => {
+                        if at > reused {
+                            self.keep(tokens[..at].to_vec(), cache, None);
+                        }
+                        return Ok(computed);
+                    }
+                };
+                self.keep(tokens.clone(), cache.clone(), Some(logits.clone()));
+                (cache, logits)
+            }
+        };
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(computed);
         }
-        if at > reused {
-            self.keep(tokens[..at].to_vec(), cache);
+        let Some(next) = self.choose(&logits, &allowed, &call, 0.0, &mut Rng::seeded()) else { return Ok(computed) };
+        tokens.push(next);
+        call.extend_from_slice(self.vocab.bytes(next));
+        let mut step = vec![next];
+        if let Some((more, bytes)) = self.forced(&allowed, &call, &tokens[start..]) {
+            step.extend_from_slice(&more);
+            tokens.extend(more);
+            call.extend(bytes);
         }
-        Ok(at - reused)
+        if self.memo(&tokens).is_some() || check(&allowed, &call) == Check::Complete {
+            return Ok(computed);
+        }
+        let logits = self.model.forward(&step, &mut cache).map_err(generation)?.to_vec1::<f32>().map_err(generation)?;
+        self.keep(tokens, cache, Some(Arc::new(logits)));
+        Ok(computed + step.len())
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.
@@ -225,6 +284,7 @@ impl LocalModel {
             total.output_tokens += finish.output_tokens;
             total.hit_token_cap = finish.hit_token_cap;
             total.cancelled = finish.cancelled;
+            total.passes += finish.passes;
             let Some((name, arguments)) = call else { return Ok(total) };
             let Some(tool) = allowed.iter().find(|t| t.name == name) else { return Ok(total) };
             if !crate::arguments::grounded(&arguments, &heard) && allowed.len() > 1 {
@@ -247,24 +307,24 @@ impl LocalModel {
         cancel: &AtomicBool,
         sink: &mut dyn FnMut(Output),
     ) -> Result<(Finish, Option<(String, String)>), LlmError> {
-        let allowed: Vec<ToolGrammar> = allowed
-            .iter()
-            .map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) })
-            .collect();
-        let mut tokens = self.prompt_tokens(turn)?;
-        let mut finish = Finish { prompt_tokens: tokens.len(), ..Finish::default() };
-        let start = tokens.len();
-        let mut call: Vec<u8> = Vec::new();
-        // The call's opening is fixed: it is computed with the prompt.
-        if let Some((more, bytes)) = self.forced(&allowed, &call, &[]) {
-            tokens.extend(more);
-            call.extend(bytes);
-        }
-        let (mut cache, reused) = self.cache_for(&tokens)?;
-        finish.cached_tokens = reused.min(start);
-        let Some(mut logits) = self.feed(&tokens[reused..], &mut cache, cancel)? else {
-            finish.cancelled = true;
-            return Ok((finish, None));
+        let allowed = grammars(allowed.iter().copied());
+        let (mut tokens, start, mut call) = self.opening(turn, &allowed)?;
+        let mut finish = Finish { prompt_tokens: start, ..Finish::default() };
+        let (mut cache, mut logits) = match self.memo(&tokens) {
+            Some(ready) => {
+                finish.cached_tokens = start;
+                ready
+            }
+            None => {
+                let (mut cache, reused) = self.cache_for(&tokens)?;
+                finish.cached_tokens = reused.min(start);
+                finish.passes = tokens[reused..].len().div_ceil(PREFILL_CHUNK);
+                let Some(logits) = self.feed(&tokens[reused..], &mut cache, cancel)? else {
+                    finish.cancelled = true;
+                    return Ok((finish, None));
+                };
+                (cache, Arc::new(logits))
+            }
         };
         let mut stream = CallStream::default();
         let mut rng = Rng::seeded();
@@ -298,15 +358,19 @@ impl LocalModel {
             if complete {
                 break;
             }
-            match self.model.forward(&step, &mut cache) {
-                Ok(l) => logits = l.to_vec1::<f32>().map_err(|e| LlmError::Generation(e.to_string()))?,
-                Err(e) => return Err(LlmError::Generation(e.to_string())),
+            match self.memo(&tokens) {
+                Some((ready, l)) => (cache, logits) = (ready, l),
+                None => {
+                    finish.passes += 1;
+                    let l = self.model.forward(&step, &mut cache).map_err(generation)?;
+                    logits = Arc::new(l.to_vec1::<f32>().map_err(generation)?);
+                }
             }
         }
         finish.output_tokens = tokens.len() - start;
         let computed = cache.len();
         tokens.truncate(computed);
-        self.keep(tokens, cache);
+        self.keep(tokens, cache, None);
         Ok((finish, made))
     }
 
@@ -381,30 +445,60 @@ impl LocalModel {
         Ok(tokens)
     }
 
+    /// The prompt's tokens followed by the call's fixed opening (`\n{"name": "`), where the
+    /// prompt ends, and the call's bytes so far.
+    fn opening(&self, turn: &Turn, allowed: &[ToolGrammar]) -> Result<(Vec<u32>, usize, Vec<u8>), LlmError> {
+        let mut tokens = self.prompt_tokens(turn)?;
+        let start = tokens.len();
+        let mut call = Vec::new();
+        if let Some((more, bytes)) = self.forced(allowed, &call, &[]) {
+            tokens.extend(more);
+            call.extend(bytes);
+        }
+        Ok((tokens, start, call))
+    }
+
     /// The cache to continue from for `tokens`, and how many of them it already holds (always
     /// fewer than all, so the last one is run for its logits).
     fn cache_for(&self, tokens: &[u32]) -> Result<(KvCache, usize), LlmError> {
         let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         let best = caches
             .iter()
-            .map(|(cached, cache)| (cached.iter().zip(tokens).take_while(|(a, b)| a == b).count(), cache))
+            .map(|c| (c.tokens.iter().zip(tokens).take_while(|(a, b)| a == b).count(), &c.cache))
             .max_by_key(|(shared, _)| *shared);
         match best {
             Some((shared, cache)) if shared > 0 => {
                 let shared = shared.min(tokens.len() - 1);
                 let mut cache = cache.clone();
-                cache.truncate(shared).map_err(|e| LlmError::Generation(e.to_string()))?;
+                cache.truncate(shared).map_err(generation)?;
                 Ok((cache, shared))
             }
             _ => Ok((self.model.new_cache(), 0)),
         }
     }
 
-    /// Remembers a cache holding `tokens`, replacing one it extends, dropping the oldest.
-    fn keep(&self, tokens: Vec<u32>, cache: KvCache) {
+    /// A cache holding exactly `tokens` with the logits after them, when they were computed
+    /// ahead.
+    fn memo(&self, tokens: &[u32]) -> Option<(KvCache, Arc<Vec<f32>>)> {
+        let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches.iter().find_map(|c| match &c.logits {
+            Some(l) if c.tokens == tokens => Some((c.cache.clone(), l.clone())),
+            _ => None,
+        })
+    }
+
+    /// Remembers a cache holding `tokens` (with the logits after them when computed ahead),
+    /// replacing the caches it extends, dropping the oldest. Of the ones computed ahead, only
+    /// those the new one extends stay (the prompt under its speculative first step); a turn's
+    /// cache replaces them all.
+    fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>) {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        caches.retain(|(cached, _)| !tokens.starts_with(cached));
-        caches.push((tokens, cache));
+        let ahead = logits.is_some();
+        caches.retain(|c| {
+            let extended = tokens.starts_with(&c.tokens);
+            if ahead && c.logits.is_some() { extended } else { !extended }
+        });
+        caches.push(Cached { tokens, cache, logits });
         if caches.len() > CACHED_PROMPTS {
             caches.remove(0);
         }
@@ -417,11 +511,11 @@ impl LocalModel {
             if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let l = self.model.forward(chunk, cache).map_err(|e| LlmError::Generation(e.to_string()))?;
+            let l = self.model.forward(chunk, cache).map_err(generation)?;
             logits = Some(l);
         }
         match logits {
-            Some(l) => Ok(Some(l.to_vec1::<f32>().map_err(|e| LlmError::Generation(e.to_string()))?)),
+            Some(l) => Ok(Some(l.to_vec1::<f32>().map_err(generation)?)),
             None => Ok(Some(Vec::new())),
         }
     }

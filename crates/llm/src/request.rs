@@ -57,7 +57,7 @@ pub fn turn_for(request: &LlmRequest, budget: usize, count: &dyn Fn(&Turn) -> us
                 }
                 messages.push(match role {
                     brazen_protocol::Role::System => Message::text(Role::System, text),
-                    brazen_protocol::Role::User => Message::text(Role::User, crate::spoken::normalize(&text)),
+                    brazen_protocol::Role::User => Message::text(Role::User, crate::spoken::normalize(text.trim())),
                     brazen_protocol::Role::Assistant => respond_call(&text),
                 });
             }
