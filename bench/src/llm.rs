@@ -75,7 +75,7 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
     let t = turn_for(&request(instructions, items, choice), model.context_budget(), &|t| model.prompt_len(t))
         .expect("turn");
     if ahead {
-        model.prefill(&t, &AtomicBool::new(false)).expect("prefill");
+        model.prefill(&t, &|| false).expect("prefill");
     }
     let started = Instant::now();
     let mut timing = Timing::default();

@@ -128,11 +128,23 @@ struct SpeechTurn {
     preview_job: Option<JobId>,
     /// Samples of the turn the last preview was asked for.
     previewed_samples: usize,
+    /// The preview asked for during the current pause: it holds every word of the turn if
+    /// the turn ends without more speech, and then serves as its final transcript.
+    covering: Option<Covering>,
     /// The last preview's words.
     words: Vec<String>,
     /// How many of them were sent as deltas (the stable prefix), and as what text.
     sent_words: usize,
     sent: String,
+}
+
+/// A preview of all the speech of a turn, asked for when the speaker paused.
+struct Covering {
+    job: JobId,
+    /// Where the speech it holds ends (audio clock, ms).
+    speech_end_ms: f64,
+    /// Its transcript, once decoded.
+    text: Option<String>,
 }
 
 struct TtsJob {
@@ -482,6 +494,7 @@ impl Session {
                         item_id: item_id.clone(),
                         preview_job: None,
                         previewed_samples: 0,
+                        covering: None,
                         words: Vec::new(),
                         sent_words: 0,
                         sent: String::new(),
@@ -491,11 +504,20 @@ impl Session {
                         self.barge_in(now);
                     }
                 }
-                TurnEvent::SpeechStopped { audio_end_ms, turn_start_ms } => {
+                TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms } => {
+                    // A preview asked for in this final pause already holds every word: it is
+                    // the final transcript (kept running if it is still being decoded).
+                    let covering = self.speech.as_mut().and_then(|t| {
+                        let c = t.covering.take().filter(|c| c.speech_end_ms == speech_end_ms)?;
+                        if t.preview_job == Some(c.job) {
+                            t.preview_job = None;
+                        }
+                        Some(c)
+                    });
                     let (item_id, sent) = self.end_speech().unwrap_or_else(|| (self.next_id("item"), String::new()));
                     self.emit(ServerEvent::SpeechStopped { audio_end_ms, item_id: item_id.clone() });
                     let (samples, _) = self.input.take(Some(turn_start_ms));
-                    self.commit(item_id, samples, sent)?;
+                    self.commit(item_id, samples, sent, covering)?;
                     if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
                         self.create_response(ResponseOptions::default())?;
                     }
@@ -519,12 +541,13 @@ impl Session {
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
+        let pausing = pause_ms >= PAUSE_PREVIEW_MS;
         let Some(turn) = self.speech.as_mut() else { return };
         let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
         let Some(samples) = self.input.speech_audio(prefix_padding_ms) else { return };
         // During a pause, once, if the last preview began before its words ended.
-        let due = if pause_ms >= PAUSE_PREVIEW_MS {
+        let due = if pausing {
             let spoken = samples.len().saturating_sub((pause_ms * rate as f64 / 1000.0) as usize);
             turn.previewed_samples < spoken
         } else {
@@ -542,13 +565,21 @@ impl Session {
         }
         let request = self.asr_request(item_id, samples, rate, true);
         self.outputs.push_back(Output::StartAsr(job, request));
+        if let (true, Some(speech_end_ms)) = (pausing, self.input.last_speech_ms())
+            && let Some(turn) = self.speech.as_mut()
+        {
+            turn.covering = Some(Covering { job, speech_end_ms, text: None });
+        }
     }
 
     /// A preview came back: sends the words it shares with the previous one as a delta.
     fn on_preview(&mut self, event: AsrEvent) {
         let Some(turn) = self.speech.as_mut() else { return };
-        turn.preview_job = None;
+        let job = turn.preview_job.take();
         let AsrEvent::Done(text) = event else { return };
+        if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
+            c.text = Some(text.clone());
+        }
         if !text.trim().is_empty() && self.active.is_none() {
             self.prepare_llm(Some(text.trim().to_owned()));
         }
@@ -616,12 +647,20 @@ impl Session {
         }
         let (item_id, sent) = self.end_speech().unwrap_or_else(|| (self.next_id("item"), String::new()));
         let (samples, _) = self.input.take(None);
-        self.commit(item_id, samples, sent)
+        self.commit(item_id, samples, sent, None)
     }
 
     /// Turns committed audio into a user item and starts its transcription (`sent`: what
     /// previews already sent of it).
-    fn commit(&mut self, item_id: String, samples: Vec<i16>, sent: String) -> Result<(), ProtocolError> {
+    /// Commits a turn's audio as a user item and transcribes it (unless `covering`, a preview
+    /// of all its speech, is its transcript).
+    fn commit(
+        &mut self,
+        item_id: String,
+        samples: Vec<i16>,
+        sent: String,
+        covering: Option<Covering>,
+    ) -> Result<(), ProtocolError> {
         let item = Item::message(
             item_id.clone(),
             Role::User,
@@ -636,7 +675,15 @@ impl Session {
             item_id: item_id.clone(),
         });
         self.announce_item(previous_item_id, item);
-        self.transcribe(item_id, samples, self.input.rate(), sent);
+        let Some(covering) = covering else {
+            self.transcribe(item_id, samples, self.input.rate(), sent);
+            return Ok(());
+        };
+        let audio_seconds = samples.len() as f64 / self.input.rate() as f64;
+        self.asr_jobs.insert(covering.job, AsrJob { item_id, audio_seconds, sent });
+        if let Some(text) = covering.text {
+            self.on_asr(covering.job, AsrEvent::Done(text));
+        }
         Ok(())
     }
 

@@ -30,6 +30,9 @@ pub enum TurnEvent {
     SpeechStopped {
         /// ms.
         audio_end_ms: u64,
+        /// The same point, unrounded (it matches [`InputAudio::last_speech_ms`] during the
+        /// speech).
+        speech_end_ms: f64,
         /// Where the turn's audio begins (start minus prefix padding), ms.
         turn_start_ms: f64,
     },
@@ -85,11 +88,17 @@ impl InputAudio {
         matches!(self.state, State::Speech { .. })
     }
 
+    /// Where the last speech frame of the speech in progress ended (audio clock, ms); `None`
+    /// outside speech.
+    pub fn last_speech_ms(&self) -> Option<f64> {
+        let State::Speech { last_speech_ms, .. } = self.state else { return None };
+        Some(last_speech_ms)
+    }
+
     /// How long the speech in progress has paused: ms since its last speech frame ended;
     /// `None` outside speech.
     pub fn pause_ms(&self) -> Option<f64> {
-        let State::Speech { last_speech_ms, .. } = self.state else { return None };
-        Some((self.clock_ms - last_speech_ms).max(0.0))
+        self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
 
     /// Changes the input rate: the buffer is emptied and detection restarts.
@@ -134,6 +143,7 @@ impl InputAudio {
                     if end - last_speech_ms >= td.silence_duration_ms as f64 {
                         events.push(TurnEvent::SpeechStopped {
                             audio_end_ms: last_speech_ms.round() as u64,
+                            speech_end_ms: last_speech_ms,
                             turn_start_ms: (start_ms - td.prefix_padding_ms as f64).max(self.start_ms),
                         });
                         State::Silence
@@ -230,7 +240,7 @@ mod tests {
                 TurnEvent::SpeechStarted { audio_start_ms: 1_000 },
                 // The detector's resampler lags half a millisecond, so the tone's last 0.5 ms
                 // falls in the next 20 ms frame.
-                TurnEvent::SpeechStopped { audio_end_ms: 1_820, turn_start_ms: 700.0 },
+                TurnEvent::SpeechStopped { audio_end_ms: 1_820, speech_end_ms: 1_820.0, turn_start_ms: 700.0 },
             ]
         );
         // Decided at 2320 ms (500 ms after the speech), inside the chunk that ends at 2400 ms.

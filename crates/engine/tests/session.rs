@@ -127,12 +127,14 @@ fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
         .collect()
 }
 
-/// The (final, not preview) transcription job started.
+/// The last transcription job started: a turn's final one, or the preview asked for in the
+/// pause that ended the turn, which serves as its final transcript.
 fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
     outputs
         .iter()
+        .rev()
         .find_map(|o| match o {
-            Output::StartAsr(j, r) if !r.preview => Some((*j, r.clone())),
+            Output::StartAsr(j, r) => Some((*j, r.clone())),
             _ => None,
         })
         .expect("an ASR job was started")
@@ -936,9 +938,45 @@ fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
     h.input(Input::Asr(pause[0].0, AsrEvent::Done("where is my order".into())));
     // Once per pause.
     assert!(previews(&h.audio(200, 0.0)).is_empty());
+    // The silence is confirmed: that preview holds every word, so it is the final transcript
+    // and nothing is decoded again.
     let out = h.audio(100, 0.0);
     assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
-    assert!(previews(&out).is_empty());
+    assert!(!out.iter().any(|o| matches!(o, Output::StartAsr(..))), "{:?}", types(&out));
+    let completed = events(&out).into_iter().find_map(|e| match e {
+        ServerEvent::TranscriptionCompleted { transcript, .. } => Some(transcript),
+        _ => None,
+    });
+    assert_eq!(completed.as_deref(), Some("where is my order"));
+
+    // Still being decoded when the silence is confirmed: it is kept, and its result completes
+    // the turn.
+    let speak = |h: &mut Harness| {
+        for (job, _) in previews(&h.audio(800, 0.9)) {
+            h.input(Input::Asr(job, AsrEvent::Done("and".into())));
+        }
+    };
+    speak(&mut h);
+    let out = h.audio(200, 0.0);
+    let pause = previews(&out);
+    assert_eq!(pause.len(), 1, "{:?}", types(&out));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    assert!(!out.iter().any(|o| matches!(o, Output::StartAsr(..) | Output::Cancel(_))), "{out:?}");
+    let out = h.input(Input::Asr(pause[0].0, AsrEvent::Done("and my refund".into())));
+    assert!(types(&out).contains(&"conversation.item.input_audio_transcription.completed"), "{:?}", types(&out));
+
+    // Speech after the pause's preview (still decoding, so the next pause gets none): it is
+    // dropped, and the turn gets a final transcript of all its audio.
+    speak(&mut h);
+    let pause = previews(&h.audio(200, 0.0));
+    assert_eq!(pause.len(), 1);
+    h.audio(300, 0.9);
+    let out = h.audio(600, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    assert!(out.iter().any(|o| matches!(o, Output::Cancel(j) if *j == pause[0].0)), "{out:?}");
+    let (_, request) = asr_job(&out);
+    assert!(!request.preview, "a final transcription of the whole turn");
 }
 
 #[test]

@@ -34,6 +34,9 @@ const PREFILL_CHUNK: usize = 256;
 const PREPARE_CHUNK: usize = 32;
 /// Candidate tokens checked against the grammar before falling back to the whole vocabulary.
 const TOP_K: usize = 48;
+/// A sampled token must be at least this likely relative to the best one (min-p): a small
+/// model's long tail at a client's usual temperature (0.8) is where it rambles and invents.
+const MIN_P: f64 = 0.1;
 /// The most tokens one turn may generate.
 pub const MAX_TURN_TOKENS: usize = 400;
 /// The longest prompt kept (tokens): longer conversations lose their oldest messages. Well
@@ -180,7 +183,7 @@ impl LocalModel {
             temperature: 0.0,
             max_tokens: 1,
         };
-        self.prefill(&turn, &AtomicBool::new(false)).map(|_| ())
+        self.prefill(&turn, &|| false).map(|_| ())
     }
 
     /// The longest prompt (tokens) a turn may have; older messages are dropped beyond it.
@@ -202,13 +205,13 @@ impl LocalModel {
     /// Computes the prompt of `turn` into the cache without generating: done ahead (at start-up
     /// for the system prompt, when a session sets its instructions and tools, or while the user
     /// is still speaking) so the turn itself only computes what is new. Stops between small
-    /// chunks when `cancel` is set, keeping what it computed. Returns the tokens computed.
+    /// chunks once `stop` says so, keeping what it computed. Returns the tokens computed.
     ///
     /// Once the whole prompt is in, the reply's first step is taken speculatively too: the tool
     /// the model chooses first (greedily, as the turn will) and the call's fixed text after it
     /// (for `respond`, `", "arguments": {"text": "`) are computed, with the logits at both
     /// points kept, so a turn whose prompt matches starts speaking without a forward pass.
-    pub fn prefill(&self, turn: &Turn, cancel: &AtomicBool) -> Result<usize, LlmError> {
+    pub fn prefill(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<usize, LlmError> {
         let allowed = grammars(turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)));
         let (mut tokens, start, mut call) = self.opening(turn, &allowed)?;
         let mut computed = 0;
@@ -218,7 +221,7 @@ impl LocalModel {
                 let (mut cache, reused) = self.cache_for(&tokens)?;
                 let mut at = reused;
                 let mut logits = None;
-                while at < tokens.len() && !cancel.load(Ordering::Relaxed) {
+                while at < tokens.len() && !stop() {
                     let next = (at + PREPARE_CHUNK).min(tokens.len());
                     logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
                     at = next;
@@ -237,7 +240,7 @@ impl LocalModel {
                 (cache, logits)
             }
         };
-        if cancel.load(Ordering::Relaxed) {
+        if stop() {
             return Ok(computed);
         }
         let Some(next) = self.choose(&logits, &allowed, &call, 0.0, &mut Rng::seeded()) else { return Ok(computed) };
@@ -554,8 +557,11 @@ impl LocalModel {
                 return Some(*first);
             }
             let best = logits[*first as usize] as f64;
-            let weights: Vec<f64> =
-                candidates.iter().map(|id| ((logits[*id as usize] as f64 - best) / temperature).exp()).collect();
+            let weights: Vec<f64> = candidates
+                .iter()
+                .map(|id| ((logits[*id as usize] as f64 - best) / temperature).exp())
+                .map(|w| if w < MIN_P { 0.0 } else { w })
+                .collect();
             let mut pick = rng.next() * weights.iter().sum::<f64>();
             for (id, w) in candidates.iter().zip(&weights) {
                 if pick < *w {

@@ -164,12 +164,11 @@ fn a_file_that_is_not_a_model_is_a_clear_error() {
 #[test]
 fn a_prompt_computed_ahead_is_not_computed_again_and_changes_nothing() {
     let t = turn(vec![user("what time do you open on sundays at the portland store")], ToolChoice::Auto);
-    let stop = AtomicBool::new(true);
-    assert_eq!(model().prefill(&t, &stop).unwrap(), 0, "stopped before it began");
+    assert_eq!(model().prefill(&t, &|| true).unwrap(), 0, "stopped before it began");
     let (cold, cold_calls, cold_finish) = run(&t);
-    let computed = model().prefill(&t, &AtomicBool::new(false)).unwrap();
+    let computed = model().prefill(&t, &|| false).unwrap();
     assert!(computed > 1, "the prompt's end and the reply's first step: {computed}");
-    assert_eq!(model().prefill(&t, &AtomicBool::new(false)).unwrap(), 0, "nothing left the second time");
+    assert_eq!(model().prefill(&t, &|| false).unwrap(), 0, "nothing left the second time");
     let (ahead, ahead_calls, finish) = run(&t);
     assert_eq!(finish.cached_tokens, finish.prompt_tokens, "the whole prompt was ready: {finish:?}");
     assert_eq!(finish.output_tokens, cold_finish.output_tokens);

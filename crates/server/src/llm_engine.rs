@@ -2,7 +2,9 @@
 //! at a time (a turn uses both cores); each request's stream receives its events as they are
 //! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
 //! one token. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only the
-//! latest such request is kept, and a turn that arrives stops it after its current short pass.
+//! latest such request is kept, a turn that arrives stops it after its current short pass, and
+//! it waits while speech is being recognised (on the same cores, the transcript comes first:
+//! the turn cannot start without it).
 
 use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
 use brazen_llm::request::turn_for;
@@ -11,6 +13,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+
+/// How often a prompt waiting to be computed ahead checks whether it may go on.
+const GIVE_WAY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// One turn waiting for the worker.
 struct Job {
@@ -44,8 +49,9 @@ impl Drop for CancelOnDrop {
 }
 
 impl LocalLlm {
-    /// Starts the worker thread for `model`.
-    pub fn start(model: Arc<LocalModel>) -> Result<LocalLlm, String> {
+    /// Starts the worker thread for `model`; prompts are computed ahead only while
+    /// `give_way` is false.
+    pub fn start(model: Arc<LocalModel>, give_way: Box<dyn Fn() -> bool + Send>) -> Result<LocalLlm, String> {
         let (jobs, queue) = mpsc::channel::<Work>();
         let turn_waiting = Arc::new(AtomicBool::new(false));
         let waiting = turn_waiting.clone();
@@ -62,8 +68,20 @@ impl LocalLlm {
                     let work = match queue.try_recv() {
                         Ok(w) => w,
                         Err(mpsc::TryRecvError::Empty) => match prepare.take() {
+                            Some(request) if give_way() => {
+                                prepare = Some(request);
+                                match queue.recv_timeout(GIVE_WAY_POLL) {
+                                    Ok(w) => w,
+                                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                                }
+                            }
                             Some(request) => {
-                                prefill(&model, &request, &waiting);
+                                prefill(&model, &request, &|| waiting.load(Ordering::Relaxed) || give_way());
+                                // Stopped to give way: resumed later from where it got to.
+                                if !waiting.load(Ordering::Relaxed) && give_way() {
+                                    prepare = Some(request);
+                                }
                                 continue;
                             }
                             None => match queue.recv() {
@@ -99,7 +117,7 @@ impl CallIds {
 }
 
 /// Computes a prompt ahead, stopping when a turn arrives; failures only cost the head start.
-fn prefill(model: &LocalModel, request: &LlmRequest, stop: &AtomicBool) {
+fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
     match turn_for(request, model.context_budget(), &|t| model.prompt_len(t)) {
         Ok(turn) => {
             if let Err(e) = model.prefill(&turn, stop) {
@@ -119,9 +137,15 @@ fn run(model: &LocalModel, job: Job, ids: &CallIds) {
         Err(e) => return send(LlmEvent::Failed(e.to_string())),
     };
     let mut call_id = String::new();
+    let started = std::time::Instant::now();
+    let mut first_output = None;
     let result = model.generate(&turn, &job.cancel, &mut |o| match o {
-        Output::Text(t) => send(LlmEvent::TextDelta(t)),
+        Output::Text(t) => {
+            first_output.get_or_insert_with(|| started.elapsed());
+            send(LlmEvent::TextDelta(t))
+        }
         Output::CallStart(name) => {
+            first_output.get_or_insert_with(|| started.elapsed());
             call_id = ids.next();
             send(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
         }
@@ -129,6 +153,18 @@ fn run(model: &LocalModel, job: Job, ids: &CallIds) {
             send(LlmEvent::ToolCallArguments { call_id: call_id.clone(), delta: arguments });
         }
     });
+    if let Ok(f) = &result {
+        tracing::debug!(
+            "turn: prompt {} tokens ({} cached), first output after {:.0} ms, {} tokens in {:.0} ms, {} passes{}",
+            f.prompt_tokens,
+            f.cached_tokens,
+            first_output.unwrap_or_default().as_secs_f64() * 1000.0,
+            f.output_tokens,
+            started.elapsed().as_secs_f64() * 1000.0,
+            f.passes,
+            if f.cancelled { ", cancelled" } else { "" }
+        );
+    }
     match result {
         Ok(f) if f.cancelled => {}
         Ok(f) => send(LlmEvent::Done {

@@ -9,7 +9,7 @@ use crate::SpeechError;
 use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
 use brazen_audio::Resampler;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// What a job's answer is handed to.
@@ -41,6 +41,8 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// Jobs queued or being decoded.
+    active: Arc<AtomicUsize>,
 }
 
 /// Whisper workers sharing one model.
@@ -54,7 +56,11 @@ impl WhisperPool {
     pub fn start(model: WhisperModel, workers: usize, threads: usize) -> Result<WhisperPool, SpeechError> {
         let model = Arc::new(model);
         let multilingual = model.is_multilingual();
-        let shared = Arc::new(Shared { queue: Mutex::new(Queue::default()), ready: Condvar::new() });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            active: Arc::new(AtomicUsize::new(0)),
+        });
         for i in 0..workers.max(1) {
             let (model, shared) = (model.clone(), shared.clone());
             std::thread::Builder::new()
@@ -70,8 +76,15 @@ impl WhisperPool {
         self.multilingual
     }
 
+    /// How many jobs are queued or being decoded, kept up to date: other engines sharing the
+    /// CPU can give way while speech is being recognised.
+    pub fn activity(&self) -> Arc<AtomicUsize> {
+        self.shared.active.clone()
+    }
+
     /// Queues a job.
     pub fn submit(&self, job: Job) {
+        self.shared.active.fetch_add(1, Ordering::Relaxed);
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
         if job.preview {
             q.previews.push_back(job);
@@ -110,18 +123,19 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             // Answer every job with the reason rather than leave callers waiting.
             while let Some(job) = next_job(shared) {
                 (job.reply)(Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
+                shared.active.fetch_sub(1, Ordering::Relaxed);
             }
             return;
         }
     };
     while let Some(job) = next_job(shared) {
-        if job.cancel.load(Ordering::Relaxed) {
-            continue;
+        if !job.cancel.load(Ordering::Relaxed) {
+            let audio = to_whisper_rate(&job.samples, job.sample_rate);
+            let decode = Decode { threads, ..job.decode };
+            let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
+            (job.reply)(result);
         }
-        let audio = to_whisper_rate(&job.samples, job.sample_rate);
-        let decode = Decode { threads, ..job.decode };
-        let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
-        (job.reply)(result);
+        shared.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
