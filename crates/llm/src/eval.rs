@@ -228,8 +228,12 @@ pub fn run_case(model: &LocalModel, case: &Case, tools: &[Tool], instructions: &
 /// tool, "no tool" on cases that need none.
 pub fn report(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
-    let mut categories: Vec<&str> = outcomes.iter().map(|o| o.category.as_str()).collect();
-    categories.dedup();
+    let mut categories: Vec<&str> = Vec::new();
+    for o in outcomes {
+        if !categories.contains(&o.category.as_str()) {
+            categories.push(&o.category);
+        }
+    }
     let pct = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 * 100.0 / d as f64 };
     for c in categories {
         let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.category == c).collect();
@@ -255,6 +259,30 @@ pub fn report(outcomes: &[Outcome]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_lists_each_category_once_with_its_share() {
+        let outcome = |category: &str, ok: bool| Outcome {
+            id: "x".into(),
+            category: category.into(),
+            expects_tool: category != "no_tool",
+            called: None,
+            said: String::new(),
+            tool_ok: ok,
+            ok,
+            seconds: 0.1,
+        };
+        let report = report(&[
+            outcome("search", true),
+            outcome("no_tool", true),
+            outcome("search", false),
+            outcome("no_tool", true),
+        ]);
+        let lines: Vec<&str> = report.lines().collect();
+        assert!(lines[0].starts_with("search") && lines[0].contains("1/2") && lines[0].contains("50.0%"), "{report}");
+        assert!(lines[1].starts_with("no_tool") && lines[1].contains("2/2"), "{report}");
+        assert!(lines[2].starts_with("overall") && lines[2].contains("3/4"), "{report}");
+    }
     use serde_json::json;
 
     #[test]
