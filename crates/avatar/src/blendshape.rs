@@ -166,11 +166,7 @@ pub fn pose(id: u8) -> Frame {
         // k g ŋ: back of the tongue, mouth open.
         20 => set(&[&[(JAW_OPEN, 0.25)][..], &lower(0.25), &stretch(0.15)].concat()),
         // p b m: lips closed and pressed.
-        21 => set(&[
-            &[(MOUTH_CLOSE, 0.2), (MOUTH_ROLL_LOWER, 0.3), (MOUTH_ROLL_UPPER, 0.3)][..],
-            &press(0.6),
-        ]
-        .concat()),
+        21 => set(&[&[(MOUTH_CLOSE, 0.2), (MOUTH_ROLL_LOWER, 0.3), (MOUTH_ROLL_UPPER, 0.3)][..], &press(0.6)].concat()),
         _ => {}
     }
     f

@@ -126,6 +126,15 @@ impl LipSync {
         self.extend_to(phrase_end);
     }
 
+    /// The audio now runs to `end_ms` (it may outlast the phonemes' timing by a few ms): the
+    /// last shape holds until then.
+    pub fn extend_audio(&mut self, end_ms: f64) {
+        if end_ms > self.end_ms {
+            self.end_ms = end_ms;
+            self.extend_to(end_ms);
+        }
+    }
+
     /// Appends a segment, merging it into the last one when the shape is the same.
     fn push(&mut self, s: Segment) {
         if s.end_ms <= s.start_ms {
@@ -229,7 +238,17 @@ mod tests {
 
     /// "ˈhɛloʊ." as a voice might time it, starting with 50 ms of silence.
     fn hello() -> Vec<Phone> {
-        let spans = [('^', 50.0), ('ˈ', 5.0), ('h', 60.0), ('ɛ', 90.0), ('l', 70.0), ('o', 110.0), ('ʊ', 90.0), ('.', 120.0), ('$', 40.0)];
+        let spans = [
+            ('^', 50.0),
+            ('ˈ', 5.0),
+            ('h', 60.0),
+            ('ɛ', 90.0),
+            ('l', 70.0),
+            ('o', 110.0),
+            ('ʊ', 90.0),
+            ('.', 120.0),
+            ('$', 40.0),
+        ];
         let mut t = 0.0;
         spans
             .iter()

@@ -139,6 +139,8 @@ pub enum TtsEvent {
     /// When each word of the phrase is heard (before or with its audio). Without it, the
     /// phrase's transcript is sent whole, just before its audio.
     Words(Vec<WordTiming>),
+    /// When each phoneme of the phrase is heard, for lip-sync (before or with its audio).
+    Phones(Vec<brazen_avatar::Phone>),
     /// Audio, in order.
     Audio {
         /// Mono 16-bit samples.

@@ -8,10 +8,11 @@ use crate::turn::{InputAudio, TurnEvent};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::{Resampler, SampleFormat, Vad};
+use brazen_avatar::{LipSync, Phone};
 use brazen_protocol::error::code;
 use brazen_protocol::{
-    AudioFormat, ClientEvent, ClientMessage, Content, ConversationMode, Item, ItemBody, ItemStatus, PartRef,
-    ProtocolError, Response, ResponseOptions, ResponseStatus, Role, ServerEvent, SessionConfig, Usage,
+    AnimationOutputs, AudioFormat, ClientEvent, ClientMessage, Content, ConversationMode, Item, ItemBody, ItemStatus,
+    PartRef, ProtocolError, Response, ResponseOptions, ResponseStatus, Role, ServerEvent, SessionConfig, Usage,
 };
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -153,11 +154,22 @@ struct TtsJob {
     started: bool,
 }
 
+/// The start of a synthesised phrase.
+#[derive(Default)]
+struct PhraseOut {
+    text: String,
+    /// The length of its audio synthesised so far, ms.
+    duration_ms: f64,
+    /// Its word timings, if the synthesiser gave them.
+    words: Vec<WordTiming>,
+    /// Its phonemes, if the synthesiser gave them (for lip-sync).
+    phones: Vec<Phone>,
+}
+
 /// Synthesised output waiting for its time on the playback clock.
 enum Paced {
-    /// A phrase: its text, the length of its audio synthesised so far (ms), and its word
-    /// timings if the synthesiser gave them.
-    Phrase(String, f64, Vec<WordTiming>),
+    /// A phrase begins.
+    Phrase(PhraseOut),
     /// An audio delta: base64 in the output format, and its length in ms.
     Audio(String, f64),
 }
@@ -180,6 +192,9 @@ struct MessageOut {
     /// Milliseconds of audio sent.
     audio_ms: f64,
     segments: Vec<Segment>,
+    /// The animation asked for, and its timeline (audio responses only).
+    animation: AnimationOutputs,
+    lipsync: Option<LipSync>,
 }
 
 struct CallOut {
@@ -948,6 +963,8 @@ impl Session {
             words: VecDeque::new(),
             audio_ms: 0.0,
             segments: Vec::new(),
+            animation: if audio { a.config.animation_outputs() } else { AnimationOutputs::default() },
+            lipsync: None,
         };
         let response_id = a.id.clone();
         let in_conversation = a.in_conversation;
@@ -1069,7 +1086,16 @@ impl Session {
                 self.close_response(ResponseStatus::Failed { error });
             }
             TtsEvent::Audio { samples, sample_rate } => self.on_tts_audio(samples, sample_rate),
-            TtsEvent::Words(words) => self.on_tts_words(words),
+            TtsEvent::Words(words) => {
+                if let Some(p) = self.phrase_out() {
+                    p.words = words;
+                }
+            }
+            TtsEvent::Phones(phones) => {
+                if let Some(p) = self.phrase_out() {
+                    p.phones = phones;
+                }
+            }
             TtsEvent::Done => {
                 self.end_tts_audio();
                 if let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) {
@@ -1085,29 +1111,24 @@ impl Session {
         }
     }
 
-    /// Attaches word timings to the phrase being synthesised (queuing its marker if needed).
-    fn on_tts_words(&mut self, words: Vec<WordTiming>) {
-        let Some(m) = self.active.as_mut().and_then(|a| a.message.as_mut()) else { return };
-        let Some(tts) = m.tts.as_mut() else { return };
+    /// The marker of the phrase being synthesised, queued when its first timing or audio
+    /// comes.
+    fn phrase_out(&mut self) -> Option<&mut PhraseOut> {
+        let m = self.active.as_mut()?.message.as_mut()?;
+        let tts = m.tts.as_mut()?;
         if !tts.started {
             tts.started = true;
-            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0, words));
-        } else if let Some(Paced::Phrase(_, _, slot)) =
-            m.paced.iter_mut().rev().find(|p| matches!(p, Paced::Phrase(..)))
-        {
-            *slot = words;
+            m.paced.push_back(Paced::Phrase(PhraseOut { text: tts.phrase.clone(), ..PhraseOut::default() }));
         }
+        m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(p) = p { Some(p) } else { None })
     }
 
     /// Converts synthesised audio to the output rate and queues it for pacing.
     fn on_tts_audio(&mut self, samples: Vec<i16>, sample_rate: u32) {
+        self.phrase_out();
         let Some(a) = self.active.as_mut() else { return };
         let out_rate = a.config.output_audio_format.sample_rate();
         let Some(m) = a.message.as_mut() else { return };
-        if let Some(tts) = m.tts.as_mut().filter(|t| !t.started) {
-            tts.started = true;
-            m.paced.push_back(Paced::Phrase(tts.phrase.clone(), 0.0, Vec::new()));
-        }
         if m.resampler.as_ref().is_none_or(|(rate, _)| *rate != sample_rate) {
             m.resampler = Some((sample_rate, Resampler::new(sample_rate, out_rate)));
         }
@@ -1146,8 +1167,8 @@ impl Session {
         // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a
         // proportional share of its words.
         let synthesised = converted.len() as f64 * 1000.0 / out_rate as f64;
-        match m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(_, ms, _) = p { Some(ms) } else { None }) {
-            Some(ms) => *ms += synthesised,
+        match m.paced.iter_mut().rev().find_map(|p| if let Paced::Phrase(p) = p { Some(p) } else { None }) {
+            Some(p) => p.duration_ms += synthesised,
             None => {
                 if let Some(seg) = m.segments.last_mut() {
                     seg.duration_ms += synthesised;
@@ -1213,20 +1234,33 @@ impl Session {
             }
             match m.paced.front() {
                 None => break,
-                Some(Paced::Phrase(phrase, duration_ms, words)) => {
-                    if words.is_empty() {
-                        let (phrase, duration_ms) = (phrase.clone(), *duration_ms);
-                        say(m, &phrase, m.audio_ms, duration_ms, &mut events);
+                Some(Paced::Phrase(_)) => {
+                    let Some(Paced::Phrase(p)) = m.paced.pop_front() else { break };
+                    if p.words.is_empty() {
+                        say(m, &p.text, m.audio_ms, p.duration_ms, &mut events);
                     } else {
                         let base = m.audio_ms;
-                        m.words.extend(words.iter().map(|w| (base + w.start_ms, w.clone())));
+                        m.words.extend(p.words.iter().map(|w| (base + w.start_ms, w.clone())));
                     }
+                    if m.animation != AnimationOutputs::default() {
+                        let seed = m
+                            .item_id
+                            .bytes()
+                            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                        let lipsync = m.lipsync.get_or_insert_with(|| LipSync::new(seed, 0.0));
+                        let end = p.phones.last().map_or(0.0, |l| l.start_ms + l.duration_ms);
+                        lipsync.add_phrase(m.audio_ms, end, &p.phones);
+                    }
+                    continue;
                 }
                 Some(Paced::Audio(_, _)) if held => break,
                 Some(Paced::Audio(b64, ms)) => {
                     m.audio_ms += ms;
                     playback.sent(*ms, now);
                     events.push(ServerEvent::AudioDelta { at: at.clone(), delta: b64.clone() });
+                    if let Some(lipsync) = m.lipsync.as_mut() {
+                        animate(lipsync, m.animation, m.audio_ms, &at, &mut events);
+                    }
                 }
             }
             m.paced.pop_front();
@@ -1275,6 +1309,12 @@ impl Session {
             };
             let part = if m.audio {
                 self.emit(ServerEvent::AudioDone { at: at.clone() });
+                if m.animation.visemes {
+                    self.emit(ServerEvent::AnimationVisemeDone { at: at.clone() });
+                }
+                if m.animation.blendshapes {
+                    self.emit(ServerEvent::AnimationBlendshapesDone { at: at.clone() });
+                }
                 if a.config.output_audio_timestamp_types.iter().any(|t| t == "word") {
                     self.emit(ServerEvent::AudioTimestampDone { at: at.clone() });
                 }
@@ -1388,5 +1428,30 @@ fn set_user_transcript(item: &mut Item, transcript: &str) {
                 *t = Some(transcript.to_owned());
             }
         }
+    }
+}
+
+/// The lip-sync of the audio sent up to `audio_ms` (on the item's audio clock) as the events
+/// the session asked for: viseme changes, and blendshape frames at 60 fps.
+fn animate(
+    lipsync: &mut LipSync,
+    outputs: AnimationOutputs,
+    audio_ms: f64,
+    at: &PartRef,
+    events: &mut Vec<ServerEvent>,
+) {
+    lipsync.extend_audio(audio_ms);
+    let visemes = lipsync.take_visemes(audio_ms);
+    if outputs.visemes {
+        events.extend(visemes.into_iter().map(|v| ServerEvent::AnimationVisemeDelta {
+            at: at.clone(),
+            audio_offset_ms: v.audio_offset_ms,
+            viseme_id: v.viseme_id,
+        }));
+    }
+    let (frame_index, frames) = lipsync.take_frames(audio_ms);
+    if outputs.blendshapes && !frames.is_empty() {
+        let frames = frames.iter().map(|f| f.to_vec()).collect();
+        events.push(ServerEvent::AnimationBlendshapesDelta { at: at.clone(), frame_index, frames });
     }
 }

@@ -1021,3 +1021,115 @@ fn the_model_is_asked_to_compute_prompts_ahead() {
     let job = preview(&h.audio(800, 0.9));
     assert!(prepared(&h.input(Input::Asr(job, AsrEvent::Done(" ".into())))).is_empty());
 }
+
+#[test]
+fn lip_sync_events_follow_the_audio_and_stop_at_a_barge_in() {
+    use brazen_avatar::Phone;
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {
+        "animation": {"model_name": "default", "outputs": ["viseme_id", "blendshapes"]},
+        "turn_detection": {"type": "server_vad", "speech_duration_ms": 100}
+    }}));
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hello mama. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    // "^həloʊ mɑmɑ$" timed over 2 s.
+    let timed = [
+        ('^', 100.0),
+        ('h', 100.0),
+        ('ə', 150.0),
+        ('l', 150.0),
+        ('o', 200.0),
+        ('ʊ', 100.0),
+        (' ', 0.0),
+        ('m', 200.0),
+        ('ɑ', 300.0),
+        ('m', 200.0),
+        ('ɑ', 300.0),
+        ('$', 200.0),
+    ];
+    let mut t = 0.0;
+    let phones: Vec<Phone> = timed
+        .iter()
+        .map(|&(symbol, d)| {
+            let p = Phone { symbol, start_ms: t, duration_ms: d };
+            t += d;
+            p
+        })
+        .collect();
+    h.input(Input::Tts(tts, TtsEvent::Phones(phones)));
+    let visemes = |outputs: &[Output]| -> Vec<(u64, u8)> {
+        events(outputs)
+            .into_iter()
+            .filter_map(|e| match e {
+                ServerEvent::AnimationVisemeDelta { audio_offset_ms, viseme_id, .. } => {
+                    Some((audio_offset_ms, viseme_id))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let frames = |outputs: &[Output]| -> Vec<(usize, usize)> {
+        events(outputs)
+            .into_iter()
+            .filter_map(|e| match e {
+                ServerEvent::AnimationBlendshapesDelta { frame_index, frames, .. } => {
+                    assert!(frames.iter().all(|f| f.len() == 55));
+                    Some((frame_index, frames.len()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // The first 600 ms of audio go out at once (the client's buffer lead): the visemes and
+    // frames of those 600 ms with them, nothing later.
+    let out = tts_audio(&mut h, tts, 2_000);
+    assert_eq!(visemes(&out), [(0, 0), (100, 12), (200, 1), (350, 14), (500, 8)]);
+    let sent: usize = frames(&out).iter().map(|(_, n)| n).sum();
+    assert_eq!(sent, 36, "600 ms at 60 fps");
+    let viseme = events(&out).into_iter().find(|e| matches!(e, ServerEvent::AnimationVisemeDelta { .. })).unwrap();
+    assert_eq!(viseme.wire_type(Dialect::VoiceLive), Some("response.animation_viseme.delta"));
+    let json = viseme.to_json(Dialect::VoiceLive, "e").unwrap();
+    assert_eq!((json["audio_offset_ms"].as_u64(), json["viseme_id"].as_u64()), (Some(0), Some(0)));
+    // As playback goes on, the rest follows in order, frame indices continuing.
+    let out = h.advance(400);
+    assert_eq!(visemes(&out), [(700, 4), (800, 21)], "up to the 1,000 ms of audio sent");
+    let more = frames(&out);
+    assert_eq!(more[0].0, 36);
+    assert_eq!(more.iter().map(|(_, n)| n).sum::<usize>(), 24);
+    assert_eq!(visemes(&h.advance(200)), [(1000, 2)]);
+    // The user barges in at 1.2 s of playback: nothing after what was sent.
+    let out = h.audio(200, 0.9);
+    assert!(visemes(&out).is_empty() && frames(&out).is_empty());
+    let kinds = types(&out);
+    let all: Vec<&str> = events(&out).iter().filter_map(|e| e.wire_type(Dialect::VoiceLive)).collect();
+    assert!(
+        all.contains(&"response.animation_viseme.done") && all.contains(&"response.animation_blendshapes.done"),
+        "{all:?}"
+    );
+    assert!(kinds.contains(&"response.done"), "{kinds:?}");
+}
+
+#[test]
+fn animation_outputs_are_checked() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "session.update", "session": {"animation": {"outputs": ["visemes"]}}}));
+    let errs = errors(&out);
+    assert_eq!(errs.len(), 1, "{:?}", types(&out));
+    assert_eq!(errs[0].1.as_deref(), Some("session.animation.outputs[0]"));
+    // Without an animation object there are no animation events.
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hi. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    h.input(Input::Tts(
+        tts,
+        TtsEvent::Phones(vec![brazen_avatar::Phone { symbol: 'h', start_ms: 0.0, duration_ms: 100.0 }]),
+    ));
+    let out = tts_audio(&mut h, tts, 300);
+    assert!(!events(&out).iter().any(|e| matches!(
+        e,
+        ServerEvent::AnimationVisemeDelta { .. } | ServerEvent::AnimationBlendshapesDelta { .. }
+    )));
+}

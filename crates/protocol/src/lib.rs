@@ -23,7 +23,9 @@ pub use error::ProtocolError;
 pub use item::{Content, Item, ItemBody, ItemStatus, Role};
 pub use response::{ConversationMode, Response, ResponseOptions, ResponseStatus, Usage};
 pub use server::{PartRef, ServerEvent};
-pub use session::{AudioFormat, Modality, SessionConfig, SessionPatch, Tool, ToolChoice, TurnDetection, Voice};
+pub use session::{
+    AnimationOutputs, AudioFormat, Modality, SessionConfig, SessionPatch, Tool, ToolChoice, TurnDetection, Voice,
+};
 
 /// Which dialect of the protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

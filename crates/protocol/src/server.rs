@@ -229,6 +229,35 @@ pub enum ServerEvent {
         /// Where.
         at: PartRef,
     },
+    /// `response.animation_viseme.delta` (Voice Live): a mouth shape from this point of the
+    /// item's audio.
+    AnimationVisemeDelta {
+        /// Where.
+        at: PartRef,
+        /// Where in the item's audio, ms.
+        audio_offset_ms: u64,
+        /// Azure viseme id, 0–21.
+        viseme_id: u8,
+    },
+    /// `response.animation_viseme.done` (Voice Live).
+    AnimationVisemeDone {
+        /// Where.
+        at: PartRef,
+    },
+    /// `response.animation_blendshapes.delta` (Voice Live): face frames at 60 fps.
+    AnimationBlendshapesDelta {
+        /// Where.
+        at: PartRef,
+        /// The index of the first frame (frames before it in this item).
+        frame_index: usize,
+        /// The frames: 55 values each, in Azure's order.
+        frames: Vec<Vec<f32>>,
+    },
+    /// `response.animation_blendshapes.done` (Voice Live; no content index).
+    AnimationBlendshapesDone {
+        /// Where.
+        at: PartRef,
+    },
     /// `response.function_call_arguments.delta`.
     FunctionCallArgumentsDelta {
         /// The response.
@@ -318,6 +347,18 @@ impl ServerEvent {
             }
             ServerEvent::AudioTimestampDone { .. } => {
                 (dialect == Dialect::VoiceLive).then_some("response.audio_timestamp.done")
+            }
+            ServerEvent::AnimationVisemeDelta { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.animation_viseme.delta")
+            }
+            ServerEvent::AnimationVisemeDone { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.animation_viseme.done")
+            }
+            ServerEvent::AnimationBlendshapesDelta { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.animation_blendshapes.delta")
+            }
+            ServerEvent::AnimationBlendshapesDone { .. } => {
+                (dialect == Dialect::VoiceLive).then_some("response.animation_blendshapes.done")
             }
             ServerEvent::FunctionCallArgumentsDelta { .. } => Some("response.function_call_arguments.delta"),
             ServerEvent::FunctionCallArgumentsDone { .. } => Some("response.function_call_arguments.done"),
@@ -418,6 +459,25 @@ impl ServerEvent {
                 at_part(at, fields)
             }
             ServerEvent::AudioTimestampDone { at } => at_part(at, Map::new()),
+            ServerEvent::AnimationVisemeDelta { at, audio_offset_ms, viseme_id } => {
+                let mut fields = one("audio_offset_ms", json!(audio_offset_ms));
+                fields.insert("viseme_id".into(), json!(viseme_id));
+                at_part(at, fields)
+            }
+            ServerEvent::AnimationVisemeDone { at } => at_part(at, Map::new()),
+            ServerEvent::AnimationBlendshapesDelta { at, frame_index, frames } => {
+                // Three decimals are finer than any face can show, and keep the events small.
+                let frames: Vec<Vec<f64>> = frames
+                    .iter()
+                    .map(|f| f.iter().map(|v| (f64::from(*v) * 1000.0).round() / 1000.0).collect())
+                    .collect();
+                let mut fields = one("frame_index", json!(frame_index));
+                fields.insert("frames".into(), json!(frames));
+                at_part(at, fields)
+            }
+            ServerEvent::AnimationBlendshapesDone { at } => json!({
+                "response_id": at.response_id, "item_id": at.item_id, "output_index": at.output_index,
+            }),
             ServerEvent::FunctionCallArgumentsDelta { response_id, item_id, output_index, call_id, delta } => json!({
                 "response_id": response_id, "item_id": item_id, "output_index": output_index,
                 "call_id": call_id, "delta": delta,

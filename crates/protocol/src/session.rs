@@ -579,6 +579,18 @@ impl ToolChoice {
     }
 }
 
+/// What `animation.outputs` may ask for.
+pub const ANIMATION_OUTPUTS: [&str; 2] = ["blendshapes", "viseme_id"];
+
+/// The animation a session asks for with its audio.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnimationOutputs {
+    /// `response.animation_viseme.*`.
+    pub visemes: bool,
+    /// `response.animation_blendshapes.*`.
+    pub blendshapes: bool,
+}
+
 /// The whole configuration of a session, in one canonical form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
@@ -620,6 +632,21 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
+    /// The animation streams asked for: none without an `animation` object; its `outputs`, or
+    /// blendshapes when it names none (Voice Live's default).
+    pub fn animation_outputs(&self) -> AnimationOutputs {
+        let Some(animation) = self.animation.as_ref().filter(|a| a.is_object()) else {
+            return AnimationOutputs::default();
+        };
+        match animation.get("outputs").and_then(Value::as_array) {
+            Some(list) => AnimationOutputs {
+                visemes: list.iter().any(|o| o == "viseme_id"),
+                blendshapes: list.iter().any(|o| o == "blendshapes"),
+            },
+            None => AnimationOutputs { visemes: false, blendshapes: true },
+        }
+    }
+
     /// The configuration of a new session.
     pub fn new(id: impl Into<String>, model: impl Into<String>) -> Self {
         SessionConfig {
@@ -920,7 +947,21 @@ impl SessionPatch {
             }
         }
         p.avatar = o.field("avatar", |v, path| Obj::expect(v, path).map(|_| v.clone()))?;
-        p.animation = o.field("animation", |v, path| Obj::expect(v, path).map(|_| v.clone()))?;
+        p.animation = o.field("animation", |v, path| {
+            Obj::expect(v, path)?;
+            if let Some(outputs) = v.get("outputs").filter(|o| !o.is_null()) {
+                let param = format!("{path}.outputs");
+                let list = outputs.as_array().ok_or_else(|| wrong_type(&param, "an array of strings", outputs))?;
+                for (i, o) in list.iter().enumerate() {
+                    let p = format!("{param}[{i}]");
+                    one_of(as_str(o, &p)?, &ANIMATION_OUTPUTS, &p)?;
+                }
+            }
+            if let Some(name) = v.get("model_name").filter(|n| !n.is_null()) {
+                as_str(name, &format!("{path}.model_name"))?;
+            }
+            Ok(v.clone())
+        })?;
         if let Some(audio) = o.obj("audio")?.value() {
             p.read_ga_audio(Obj::new(audio, &o.param("audio")))?;
         }

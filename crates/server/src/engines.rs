@@ -2,6 +2,7 @@
 
 use crate::app::Engines;
 use crate::config::Config;
+use brazen_avatar::Phone;
 use brazen_engine::providers::{Asr, AsrEvent, AsrRequest, EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
 use brazen_speech::{Decode, Job, KokoroVoice, PiperVoice, SpeechPart, Voice, WhisperModel, WhisperPool};
@@ -195,22 +196,25 @@ impl Tts for VoiceTts {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::task::spawn_blocking(move || {
             let mut sample_rate = 0;
-            let result = voice.speak(&request.text, &request.voice.name, rate, &mut |part| {
-                let event = match part {
-                    SpeechPart::Timing(speech) => {
-                        sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
-                        let ms = |samples: usize| samples as f64 * 1000.0 / sample_rate as f64;
-                        TtsEvent::Words(
-                            speech
-                                .words(&request.text)
-                                .into_iter()
-                                .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
-                                .collect(),
-                        )
-                    }
-                    SpeechPart::Audio(samples) => TtsEvent::Audio { samples: samples.to_vec(), sample_rate },
-                };
-                tx.send(event).is_ok()
+            let result = voice.speak(&request.text, &request.voice.name, rate, &mut |part| match part {
+                SpeechPart::Timing(speech) => {
+                    sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
+                    let ms = |samples: usize| samples as f64 * 1000.0 / sample_rate as f64;
+                    let words = speech
+                        .words(&request.text)
+                        .into_iter()
+                        .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
+                        .collect();
+                    let phones = speech
+                        .phonemes
+                        .iter()
+                        .map(|p| Phone { symbol: p.phoneme, start_ms: ms(p.start), duration_ms: ms(p.len) })
+                        .collect();
+                    tx.send(TtsEvent::Phones(phones)).is_ok() && tx.send(TtsEvent::Words(words)).is_ok()
+                }
+                SpeechPart::Audio(samples) => {
+                    tx.send(TtsEvent::Audio { samples: samples.to_vec(), sample_rate }).is_ok()
+                }
             });
             let _ = tx.send(match result {
                 Ok(()) => TtsEvent::Done,
