@@ -119,6 +119,10 @@ struct AsrJob {
     audio_seconds: f64,
     /// Transcript already sent as deltas (from previews while the user spoke, or the engine's).
     sent: String,
+    /// For a preview standing in as the final transcript: the turn's audio (and its rate), to
+    /// transcribe after all if the preview comes back empty or fails (an engine may decline
+    /// previews).
+    fallback: Option<(Vec<i16>, u32)>,
 }
 
 /// A turn the detector is hearing: its item id (announced with `speech_started`) and the
@@ -690,14 +694,21 @@ impl Session {
             item_id: item_id.clone(),
         });
         self.announce_item(previous_item_id, item);
-        let Some(covering) = covering else {
-            self.transcribe(item_id, samples, self.input.rate(), sent);
-            return Ok(());
-        };
-        let audio_seconds = samples.len() as f64 / self.input.rate() as f64;
-        self.asr_jobs.insert(covering.job, AsrJob { item_id, audio_seconds, sent });
-        if let Some(text) = covering.text {
-            self.on_asr(covering.job, AsrEvent::Done(text));
+        let rate = self.input.rate();
+        match covering {
+            // A preview that gave words is the transcript.
+            Some(Covering { job, text: Some(text), .. }) if !text.trim().is_empty() => {
+                let audio_seconds = samples.len() as f64 / rate as f64;
+                self.asr_jobs.insert(job, AsrJob { item_id, audio_seconds, sent, fallback: None });
+                self.on_asr(job, AsrEvent::Done(text));
+            }
+            // One still being decoded becomes the final job, with the audio kept in case.
+            Some(Covering { job, text: None, .. }) => {
+                let audio_seconds = samples.len() as f64 / rate as f64;
+                let fallback = Some((samples, rate));
+                self.asr_jobs.insert(job, AsrJob { item_id, audio_seconds, sent, fallback });
+            }
+            _ => self.transcribe(item_id, samples, rate, sent),
         }
         Ok(())
     }
@@ -710,7 +721,7 @@ impl Session {
     fn transcribe(&mut self, item_id: String, samples: Vec<i16>, sample_rate: u32, sent: String) {
         let job = self.next_job();
         let audio_seconds = samples.len() as f64 / sample_rate as f64;
-        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds, sent });
+        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds, sent, fallback: None });
         let request = self.asr_request(item_id, samples, sample_rate, false);
         self.outputs.push_back(Output::StartAsr(job, request));
     }
@@ -877,6 +888,18 @@ impl Session {
             return self.on_preview(event);
         }
         let report = self.config.input_audio_transcription.is_some();
+        let declined = match &event {
+            AsrEvent::Done(text) => text.trim().is_empty(),
+            AsrEvent::Failed(_) => true,
+            AsrEvent::Delta(_) => false,
+        };
+        if declined && let Some((samples, rate)) = self.asr_jobs.get_mut(&job).and_then(|a| a.fallback.take()) {
+            // The preview standing in for the final transcript gave nothing: transcribe the turn.
+            if let Some(asr) = self.asr_jobs.remove(&job) {
+                self.transcribe(asr.item_id, samples, rate, asr.sent);
+            }
+            return;
+        }
         let Some(asr) = self.asr_jobs.get_mut(&job) else { return };
         let item_id = asr.item_id.clone();
         match event {

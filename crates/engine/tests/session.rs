@@ -966,6 +966,24 @@ fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
     let out = h.input(Input::Asr(pause[0].0, AsrEvent::Done("and my refund".into())));
     assert!(types(&out).contains(&"conversation.item.input_audio_transcription.completed"), "{:?}", types(&out));
 
+    // An engine that declines previews answers them empty: the turn is transcribed after all,
+    // whether the empty answer came before the silence was confirmed or after.
+    speak(&mut h);
+    let pause = previews(&h.audio(200, 0.0));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    let out = h.input(Input::Asr(pause[0].0, AsrEvent::Done(String::new())));
+    let (job, request) = asr_job(&out);
+    assert!(!request.preview && job != pause[0].0, "a final transcription");
+    let out = h.input(Input::Asr(job, AsrEvent::Done("[speech 1.0 s]".into())));
+    assert!(types(&out).contains(&"conversation.item.input_audio_transcription.completed"));
+    speak(&mut h);
+    let pause = previews(&h.audio(200, 0.0));
+    h.input(Input::Asr(pause[0].0, AsrEvent::Done(" ".into())));
+    let out = h.audio(300, 0.0);
+    let (_, request) = asr_job(&out);
+    assert!(!request.preview, "a final transcription");
+
     // Speech after the pause's preview (still decoding, so the next pause gets none): it is
     // dropped, and the turn gets a final transcript of all its audio.
     speak(&mut h);
