@@ -26,6 +26,7 @@
 //!         model: "echo".into(),
 //!         vad: Box::new(brazen_audio::EnergyVad),
 //!         limits: Limits::default(),
+//!         avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
 //!     },
 //!     now,
 //! );

@@ -8,6 +8,7 @@ use crate::turn::{InputAudio, TurnEvent};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::{Resampler, SampleFormat, Vad};
+use brazen_avatar::character::Catalog;
 use brazen_avatar::{LipSync, Phone};
 use brazen_protocol::error::code;
 use brazen_protocol::{
@@ -98,6 +99,8 @@ pub struct SessionOptions {
     pub vad: Box<dyn Vad>,
     /// Limits.
     pub limits: Limits,
+    /// The avatar characters the server offers.
+    pub avatars: std::sync::Arc<Catalog>,
 }
 
 /// Output tokens per second of assistant audio, and input tokens per second of user audio, as
@@ -231,6 +234,7 @@ pub struct Session {
     config: SessionConfig,
     conversation_id: String,
     limits: Limits,
+    avatars: std::sync::Arc<Catalog>,
     conversation: Conversation,
     input: InputAudio,
     speech: Option<SpeechTurn>,
@@ -248,7 +252,7 @@ pub struct Session {
 impl Session {
     /// A new session; `session.created` (and `conversation.created`) are ready to poll.
     pub fn new(options: SessionOptions, now: Instant) -> Self {
-        let SessionOptions { session_id, model, vad, limits } = options;
+        let SessionOptions { session_id, model, vad, limits, avatars } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
         let config = SessionConfig::new(session_id, model);
         let input = InputAudio::new(vad, config.input_audio_format.sample_rate());
@@ -256,6 +260,7 @@ impl Session {
             conversation_id: format!("conv_{tag}"),
             config,
             limits,
+            avatars,
             conversation: Conversation::default(),
             input,
             speech: None,
@@ -444,6 +449,9 @@ impl Session {
             )
             .with_param("session.instructions"));
         }
+        if let brazen_protocol::read::Field::Set(avatar) = &patch.avatar {
+            self.check_avatar(avatar)?;
+        }
         let before = (self.config.input_audio_format, self.config.turn_detection.is_some());
         let prompt_before = (self.config.instructions.clone(), self.config.tools.clone());
         self.config.apply(patch);
@@ -460,6 +468,38 @@ impl Session {
             self.prepare_llm(None);
         }
         Ok(())
+    }
+
+    /// Checks an `avatar` object's character and style against the server's characters (Azure's
+    /// stock names are accepted): an unknown one is an error that lists the valid ones.
+    fn check_avatar(&self, avatar: &serde_json::Value) -> Result<(), ProtocolError> {
+        let text = |key: &str| -> Result<Option<&str>, ProtocolError> {
+            match avatar.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(ProtocolError::invalid(
+                    code::INVALID_TYPE,
+                    format!("Invalid type for 'session.avatar.{key}': expected a string."),
+                )
+                .with_param(format!("session.avatar.{key}"))),
+            }
+        };
+        let style = text("style")?;
+        if avatar.get("customized").and_then(serde_json::Value::as_bool) == Some(true) {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_VERIFICATION_FAILED,
+                "Custom Azure avatars are not available here; brazen's characters are data files: add one to the characters folder and name it in 'character'.",
+            )
+            .with_param("session.avatar.customized"));
+        }
+        let Some(character) = text("character")? else {
+            return Ok(());
+        };
+        self.avatars.choose(character, style).map(|_| ()).map_err(|message| {
+            let param =
+                if message.starts_with("avatar style") { "session.avatar.style" } else { "session.avatar.character" };
+            ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param(param)
+        })
     }
 
     /// Asks the language model to compute ahead the prompt of the conversation as it is, with
@@ -1257,6 +1297,8 @@ impl Session {
             }
             match m.paced.front() {
                 None => break,
+                // A phrase starts with its audio: its timings may still be coming until then.
+                Some(Paced::Phrase(_)) if m.paced.len() == 1 && m.tts.is_some() => break,
                 Some(Paced::Phrase(_)) => {
                     let Some(Paced::Phrase(p)) = m.paced.pop_front() else { break };
                     if p.words.is_empty() {

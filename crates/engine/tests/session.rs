@@ -42,7 +42,13 @@ impl Harness {
     fn with_limits(limits: Limits) -> Self {
         let now = Instant::now();
         let session = Session::new(
-            SessionOptions { session_id: "sess_test".into(), model: "m".into(), vad: Box::new(ProbeVad), limits },
+            SessionOptions {
+                session_id: "sess_test".into(),
+                model: "m".into(),
+                vad: Box::new(ProbeVad),
+                limits,
+                avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
+            },
             now,
         );
         let mut h = Harness { session, now, out: Vec::new() };
@@ -177,6 +183,7 @@ fn new_session_announces_itself() {
             model: "m".into(),
             vad: Box::new(ProbeVad),
             limits: Limits::default(),
+            avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
         },
         now,
     );
@@ -1150,4 +1157,63 @@ fn animation_outputs_are_checked() {
         e,
         ServerEvent::AnimationVisemeDelta { .. } | ServerEvent::AnimationBlendshapesDelta { .. }
     )));
+}
+
+#[test]
+fn avatar_characters_are_checked_and_azure_names_accepted() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "session.update", "session": {
+        "avatar": {"character": "lisa", "style": "casual-sitting"}}}));
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
+    assert!(types(&out).contains(&"session.updated"));
+    for (avatar, param, mentions) in [
+        (json!({"character": "bob"}), "session.avatar.character", "lisa"),
+        (json!({"character": "lisa", "style": "sporty"}), "session.avatar.style", "casual-sitting"),
+        (json!({"character": 7}), "session.avatar.character", ""),
+        (json!({"character": "lisa", "customized": true}), "session.avatar.customized", "characters folder"),
+    ] {
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar, "instructions": "changed"}}));
+        let errs = errors(&out);
+        assert_eq!(errs.len(), 1, "{avatar}: {:?}", types(&out));
+        assert_eq!(errs[0].1.as_deref(), Some(param), "{avatar}");
+        let message = events(&out)
+            .into_iter()
+            .find_map(|e| if let ServerEvent::Error(e) = e { Some(e.message) } else { None })
+            .unwrap();
+        assert!(message.contains(mentions), "{message}");
+        assert!(!types(&out).contains(&"session.updated"), "the whole update is refused");
+    }
+    let out = h.send(json!({"type": "session.update", "session": {"voice": "alloy"}}));
+    let updated =
+        events(&out).into_iter().find_map(|e| if let ServerEvent::SessionUpdated(c) = e { Some(c) } else { None });
+    let config = updated.unwrap();
+    assert_eq!(config.instructions, "", "nothing of the refused updates was applied");
+    assert_eq!(config.avatar.as_ref().unwrap()["character"], "lisa");
+}
+
+#[test]
+fn a_phrase_keeps_all_its_timings_whatever_their_order() {
+    use brazen_avatar::Phone;
+    use brazen_engine::providers::WordTiming;
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"animation": {"outputs": ["viseme_id"]}}}));
+    let out = h.send(json!({"type": "response.create"}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Hi you. ".into())));
+    let (tts, _) = tts_jobs(&h.out)[0].clone();
+    let out =
+        h.input(Input::Tts(tts, TtsEvent::Phones(vec![Phone { symbol: 'h', start_ms: 0.0, duration_ms: 300.0 }])));
+    assert!(types(&out).is_empty(), "nothing before the audio: {:?}", types(&out));
+    let words = vec![
+        WordTiming { text: "Hi".into(), start_ms: 0.0, duration_ms: 150.0 },
+        WordTiming { text: "you.".into(), start_ms: 150.0, duration_ms: 150.0 },
+    ];
+    h.input(Input::Tts(tts, TtsEvent::Words(words)));
+    let out = tts_audio(&mut h, tts, 300);
+    let transcript: Vec<String> = events(&out)
+        .into_iter()
+        .filter_map(|e| if let ServerEvent::AudioTranscriptDelta { delta, .. } = e { Some(delta) } else { None })
+        .collect();
+    assert_eq!(transcript, ["Hi", " you."], "word by word");
+    assert!(events(&out).iter().any(|e| matches!(e, ServerEvent::AnimationVisemeDelta { viseme_id: 12, .. })));
 }

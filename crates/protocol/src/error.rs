@@ -41,6 +41,8 @@ pub mod code {
     pub const UNSUPPORTED: &str = "unsupported_feature";
     /// An engine (ASR, LLM, TTS) failed while serving the request.
     pub const ENGINE_ERROR: &str = "engine_error";
+    /// The avatar's character or style is not one the server has (Azure's code).
+    pub const AVATAR_VERIFICATION_FAILED: &str = "avatar_verification_failed";
 }
 
 /// One protocol error: what goes into a server `error` event.

@@ -98,6 +98,8 @@ pub struct AppState {
     pub config: Config,
     /// Engines.
     pub engines: Engines,
+    /// Avatar characters.
+    pub avatars: Arc<brazen_avatar::character::Catalog>,
     /// Metrics.
     pub metrics: Metrics,
     sessions: AtomicUsize,
@@ -107,10 +109,11 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server with this configuration and these engines.
-    pub fn new(config: Config, engines: Engines) -> Arc<Self> {
+    pub fn new(config: Config, engines: Engines, avatars: brazen_avatar::character::Catalog) -> Arc<Self> {
         Arc::new(AppState {
             config,
             engines,
+            avatars: Arc::new(avatars),
             metrics: Metrics::new(),
             sessions: AtomicUsize::new(0),
             ids: AtomicU64::new(0),

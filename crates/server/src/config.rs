@@ -45,6 +45,8 @@ pub struct Config {
     pub tts: String,
     /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
     pub models_dir: Option<std::path::PathBuf>,
+    /// A folder of avatar character descriptions (`*.toml`) offered besides the built-in ones.
+    pub characters_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             llm_threads: 0,
             tts: "piper".into(),
             models_dir: None,
+            characters_dir: None,
         }
     }
 }
@@ -85,6 +88,7 @@ const ENV_KEYS: &[&str] = &[
     "llm_threads",
     "tts",
     "models_dir",
+    "characters_dir",
 ];
 
 /// Flags given on the command line (only those set override).

@@ -54,7 +54,13 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         burst: state.config.event_burst,
         ..Limits::default()
     };
-    let options = SessionOptions { session_id: session_id.clone(), model, vad: (state.engines.vad)(), limits };
+    let options = SessionOptions {
+        session_id: session_id.clone(),
+        model,
+        vad: (state.engines.vad)(),
+        limits,
+        avatars: state.avatars.clone(),
+    };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         session: Session::new(options, Instant::now()),

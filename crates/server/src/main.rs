@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod characters;
 mod config;
 mod connection;
 mod engines;
@@ -216,7 +217,8 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = app::AppState::new(cfg, engines);
+    let avatars = characters::load(cfg.characters_dir.as_deref())?;
+    let state = app::AppState::new(cfg, engines, avatars);
     println!("brazen listening on http://{addr}");
     std::io::stdout().flush().ok();
     // Events are small and latency-bound: send each write at once (no Nagle delay).

@@ -483,3 +483,45 @@ async fn kokoro_speaks_in_the_sessions_voice() {
     }
     assert_ne!(spoken[0], spoken[1], "two voices, two sounds");
 }
+
+#[tokio::test]
+async fn characters_from_the_characters_folder_are_offered() {
+    let dir = std::env::temp_dir().join(format!("brazen-characters-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let robot = r##"name = "robo"
+description = "A friendly robot."
+[styles.chrome]
+skin = "#c0c8d0"
+hair = "#808890"
+hair_style = "shaved"
+brows = "#303030"
+eyes = "#20a0ff"
+lips = "#505860"
+top = "#303840"
+top_style = "sweater"
+"##;
+    std::fs::write(dir.join("robo.toml"), robot).unwrap();
+    let server = Server::start_with_env(&[], &[("BRAZEN_CHARACTERS_DIR", dir.to_str().unwrap())]);
+    let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
+    until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"avatar": {"character": "robo", "style": "chrome"}}}))
+        .await;
+    until(&mut ws, "session.updated").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"avatar": {"character": "robot"}}})).await;
+    let e = expect_error(&mut ws, "avatar_verification_failed").await;
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("robo") && message.contains("lisa"), "{message}");
+    drop(server);
+
+    // A description that does not parse stops the server with the file named.
+    std::fs::write(dir.join("broken.toml"), "name = \"broken\"\n[styles.x]\nskin = \"pink\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"])
+        .env("BRAZEN_CHARACTERS_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.toml"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

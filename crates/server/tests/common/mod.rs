@@ -18,6 +18,11 @@ impl Server {
     /// Starts with the energy VAD, the echo recogniser, the echo language model and the tone
     /// voice (no models needed) unless `args` choose others.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// As [`Server::start`], with these environment variables set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
         let asr = if args.contains(&"--asr") { &[][..] } else { &["--asr", "echo"][..] };
         let llm = if args.contains(&"--llm") { &[][..] } else { &["--llm", "echo"][..] };
@@ -30,6 +35,7 @@ impl Server {
             .args(tts)
             .args(args)
             .env_remove("BRAZEN_API_KEYS")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

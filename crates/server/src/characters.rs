@@ -1,0 +1,27 @@
+//! The avatar characters the server offers: the built-in ones, plus every `*.toml` in the
+//! configured characters folder (a file with a built-in name replaces it).
+
+use brazen_avatar::character::{Catalog, Character};
+use std::path::Path;
+
+/// The catalog; a folder that cannot be read or a description that does not parse stops the
+/// server with a message naming the file.
+pub fn load(dir: Option<&Path>) -> Result<Catalog, String> {
+    let mut catalog = Catalog::built_in();
+    let Some(dir) = dir else { return Ok(catalog) };
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read the characters folder {}: {e} (characters_dir)", dir.display()))?;
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let character = Character::from_toml(&path.display().to_string(), &text)?;
+        tracing::info!("avatar character {} from {}", character.name, path.display());
+        catalog.add(character);
+    }
+    Ok(catalog)
+}
