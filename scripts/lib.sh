@@ -21,11 +21,13 @@ need_cargo() {
   fi
 }
 
-# need_build_tools: cmake and a C++ compiler, which build whisper.cpp (vendored by whisper-rs).
+# need_build_tools: cmake and a C++ compiler, which build whisper.cpp (vendored by whisper-rs) and
+# OpenH264 (vendored by openh264-sys2); nasm, with which OpenH264 gets its SIMD code (≈ 2× faster).
 need_build_tools() {
   local missing=()
   command -v cmake >/dev/null 2>&1 || missing+=(cmake)
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
+  command -v nasm >/dev/null 2>&1 || missing+=(nasm)
   if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
 }
 
