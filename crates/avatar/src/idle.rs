@@ -36,10 +36,10 @@ impl Idle {
         if t_ms < 0.0 {
             return 0.0;
         }
-        // Blink n starts at the sum of n irregular intervals; intervals are at least 2.2 s, so
-        // only the blink in progress or the last one before `t_ms` can matter.
+        // Blink n starts near n·mean (−100 … +1,700 ms); they are 2.2–5.8 s apart, so only the
+        // last one started before `t_ms` can matter: step down from the first candidate after.
         let mean = (BLINK_EVERY_MS.0 + BLINK_EVERY_MS.1) / 2.0;
-        let mut n = (t_ms / mean) as u64;
+        let mut n = (t_ms / mean) as u64 + 1;
         let start_of = |n: u64| -> f64 {
             // Deterministic: blink n at n·mean plus a jitter of up to ± half the spread.
             let spread = BLINK_EVERY_MS.1 - BLINK_EVERY_MS.0;
@@ -100,6 +100,16 @@ mod tests {
             (0..20_000).step_by(10).map(|t| Idle::new(8).blink(t as f64) > 0.5).collect::<Vec<_>>(),
             "another seed blinks at other times"
         );
+    }
+
+    #[test]
+    fn lids_move_smoothly_through_every_blink() {
+        for seed in 0..10 {
+            let idle = Idle::new(seed);
+            let lids: Vec<f32> = (0..60_000).step_by(10).map(|t| idle.blink(t as f64)).collect();
+            let jump = lids.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+            assert!(jump < 0.2, "seed {seed}: the lid jumps by {jump} in 10 ms");
+        }
     }
 
     #[test]

@@ -69,12 +69,10 @@ impl Renderer {
     pub fn region_px(&self, (x, y, w, h): (f32, f32, f32, f32)) -> (u32, u32, u32, u32) {
         let mut corners = [tiny_skia::Point::from_xy(x, y), tiny_skia::Point::from_xy(x + w, y + h)];
         self.base.map_points(&mut corners);
-        let (width, height) = (self.pixmap.width(), self.pixmap.height());
-        let px = (corners[0].x.max(0.0) as u32).min(width);
-        let py = (corners[0].y.max(0.0) as u32).min(height);
-        let pw = ((corners[1].x - corners[0].x).max(0.0) as u32).min(width - px);
-        let ph = ((corners[1].y - corners[0].y).max(0.0) as u32).min(height - py);
-        (px, py, pw, ph)
+        let (width, height) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
+        let (x0, x1) = (corners[0].x.clamp(0.0, width), corners[1].x.clamp(0.0, width));
+        let (y0, y1) = (corners[0].y.clamp(0.0, height), corners[1].y.clamp(0.0, height));
+        (x0 as u32, y0 as u32, (x1 - x0).max(0.0) as u32, (y1 - y0).max(0.0) as u32)
     }
 
     /// Draws the character posed by `frame`.

@@ -93,6 +93,15 @@ impl LipSync {
         let mut stress = false;
         let mut i = 0;
         let phrase_end = offset_ms + duration_ms;
+        if phones.is_empty() {
+            // No timing (a voice without phonemes): the mouth rests through the phrase's audio.
+            self.push(Segment {
+                start_ms: offset_ms,
+                end_ms: phrase_end.max(offset_ms + 1.0),
+                viseme: SILENCE,
+                stressed: false,
+            });
+        }
         if offset_ms > self.end_ms + 1.0 {
             // A gap between phrases is a pause.
             self.push(Segment { start_ms: self.end_ms, end_ms: offset_ms, viseme: SILENCE, stressed: false });
@@ -350,6 +359,16 @@ mod tests {
         let brow = |t: f64| ls.frame_at(t)[at::BROW_INNER_UP];
         assert!(brow(160.0) > 0.25, "{}", brow(160.0));
         assert!(brow(160.0) > 3.0 * brow(600.0), "{} vs {}", brow(160.0), brow(600.0));
+    }
+
+    #[test]
+    fn a_phrase_without_phonemes_rests_the_mouth() {
+        let mut ls = LipSync::new(1, 0.0);
+        ls.add_phrase(0.0, 635.0, &hello());
+        ls.add_phrase(635.0, 0.0, &[]);
+        ls.extend_audio(1_500.0);
+        assert_eq!(ls.viseme_at(1_000.0), Some(SILENCE));
+        assert!(ls.frame_at(1_200.0)[at::JAW_OPEN] < 0.02);
     }
 
     #[test]

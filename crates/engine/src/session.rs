@@ -327,7 +327,9 @@ impl Session {
     /// When the session next needs an [`Input::Tick`]: when paced audio is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let m = self.active.as_ref()?.message.as_ref()?;
-        if m.paced.is_empty() {
+        // Only audio waits for the playback clock (a phrase waits for its audio, which wakes
+        // the session when it comes).
+        if !matches!(m.paced.front(), Some(Paced::Audio(..))) {
             return None;
         }
         match &self.playback {
@@ -634,8 +636,20 @@ impl Session {
     /// A preview came back: sends the words it shares with the previous one as a delta.
     fn on_preview(&mut self, event: AsrEvent) {
         let Some(turn) = self.speech.as_mut() else { return };
+        let text = match event {
+            // A preview's partial words are not used: its whole text comes with `Done`.
+            AsrEvent::Delta(_) => return,
+            AsrEvent::Failed(_) => {
+                // A failed preview cannot stand in for the final transcript.
+                let job = turn.preview_job.take();
+                if turn.covering.as_ref().is_some_and(|c| Some(c.job) == job) {
+                    turn.covering = None;
+                }
+                return;
+            }
+            AsrEvent::Done(text) => text,
+        };
         let job = turn.preview_job.take();
-        let AsrEvent::Done(text) = event else { return };
         if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
             c.text = Some(text.clone());
         }

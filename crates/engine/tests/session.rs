@@ -133,6 +133,17 @@ fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
         .collect()
 }
 
+/// The transcript previews started: job and samples.
+fn previews(outputs: &[Output]) -> Vec<(JobId, usize)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::StartAsr(j, r) if r.preview => Some((*j, r.samples.len())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The last transcription job started: a turn's final one, or the preview asked for in the
 /// pause that ended the turn, which serves as its final transcript.
 fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
@@ -854,15 +865,6 @@ fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
         "input_audio_transcription": {"model": "whisper-1"},
         "turn_detection": {"type": "server_vad", "create_response": false}
     }}));
-    let previews = |outputs: &[Output]| -> Vec<(JobId, usize)> {
-        outputs
-            .iter()
-            .filter_map(|o| match o {
-                Output::StartAsr(j, r) if r.preview => Some((*j, r.samples.len())),
-                _ => None,
-            })
-            .collect()
-    };
     let deltas = |outputs: &[Output]| -> Vec<String> {
         events(outputs)
             .into_iter()
@@ -920,15 +922,6 @@ fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
         "input_audio_transcription": {"model": "whisper-1"},
         "turn_detection": {"type": "server_vad", "create_response": false, "silence_duration_ms": 500}
     }}));
-    let previews = |outputs: &[Output]| -> Vec<(JobId, usize)> {
-        outputs
-            .iter()
-            .filter_map(|o| match o {
-                Output::StartAsr(j, r) if r.preview => Some((*j, r.samples.len())),
-                _ => None,
-            })
-            .collect()
-    };
     let first = previews(&h.audio(800, 0.9));
     assert_eq!(first.len(), 1);
     h.input(Input::Asr(first[0].0, AsrEvent::Done("where is".into())));
@@ -990,6 +983,15 @@ fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
     let out = h.audio(300, 0.0);
     let (_, request) = asr_job(&out);
     assert!(!request.preview, "a final transcription");
+
+    // A preview that fails cannot stand in: the turn is transcribed, the session goes on.
+    speak(&mut h);
+    let pause = previews(&h.audio(200, 0.0));
+    h.input(Input::Asr(pause[0].0, AsrEvent::Failed("worker stopped".into())));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    let (job, request) = asr_job(&out);
+    assert!(!request.preview && job != pause[0].0, "a final transcription");
 
     // Speech after the pause's preview (still decoding, so the next pause gets none): it is
     // dropped, and the turn gets a final transcript of all its audio.
@@ -1204,6 +1206,7 @@ fn a_phrase_keeps_all_its_timings_whatever_their_order() {
     let out =
         h.input(Input::Tts(tts, TtsEvent::Phones(vec![Phone { symbol: 'h', start_ms: 0.0, duration_ms: 300.0 }])));
     assert!(types(&out).is_empty(), "nothing before the audio: {:?}", types(&out));
+    assert_eq!(h.session.poll_timeout(), None, "no wake-up while the phrase waits for its audio");
     let words = vec![
         WordTiming { text: "Hi".into(), start_ms: 0.0, duration_ms: 150.0 },
         WordTiming { text: "you.".into(), start_ms: 150.0, duration_ms: 150.0 },

@@ -1,6 +1,9 @@
 //! RGBA (premultiplied, as tiny-skia draws) to I420 (BT.601, limited range), composited over a
 //! key colour where the picture is transparent.
 
+/// The longest side of a picture (4K).
+pub const MAX_SIDE: usize = 4096;
+
 /// A picture in I420: a full-size luma plane and quarter-size chroma planes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct I420 {
@@ -17,6 +20,9 @@ impl I420 {
     pub fn new(width: usize, height: usize) -> Result<I420, String> {
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(format!("a video picture must have even, non-zero sides, not {width}×{height}"));
+        }
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(format!("a video picture may be at most {MAX_SIDE}×{MAX_SIDE}, not {width}×{height}"));
         }
         let (cw, ch) = (width / 2, height / 2);
         Ok(I420 { width, height, y: vec![16; width * height], u: vec![128; cw * ch], v: vec![128; cw * ch] })
@@ -123,6 +129,7 @@ mod tests {
     fn bad_sizes_are_errors() {
         assert!(I420::new(3, 2).is_err());
         assert!(I420::new(0, 2).is_err());
+        assert!(I420::new(1 << 20, 1 << 20).unwrap_err().contains("at most"));
         let mut p = I420::new(4, 4).unwrap();
         assert!(p.fill_from_rgba(&[0; 10], [0, 0, 0]).unwrap_err().contains("4×4"));
     }
