@@ -46,6 +46,7 @@
 //! `audio_start_ms` / `audio_end_ms` on the input audio, and barge-in truncates the assistant's
 //! audio at the last sample the client could have played (see [`playback`]).
 
+pub mod avatar_video;
 pub mod conversation;
 pub mod echo;
 pub mod playback;

@@ -487,6 +487,8 @@ impl Session {
             }
         };
         let style = text("style")?;
+        crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
+            .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
         if avatar.get("customized").and_then(serde_json::Value::as_bool) == Some(true) {
             return Err(ProtocolError::invalid(
                 code::AVATAR_VERIFICATION_FAILED,

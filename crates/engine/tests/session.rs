@@ -1173,6 +1173,12 @@ fn avatar_characters_are_checked_and_azure_names_accepted() {
         (json!({"character": "lisa", "style": "sporty"}), "session.avatar.style", "casual-sitting"),
         (json!({"character": 7}), "session.avatar.character", ""),
         (json!({"character": "lisa", "customized": true}), "session.avatar.customized", "characters folder"),
+        (
+            json!({"character": "lisa", "video": {"resolution": {"width": 641, "height": 480}}}),
+            "session.avatar.video.resolution.width",
+            "even",
+        ),
+        (json!({"video": {"background": {"color": "green"}}}), "session.avatar.video.background.color", "#RRGGBB"),
     ] {
         let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar, "instructions": "changed"}}));
         let errs = errors(&out);
