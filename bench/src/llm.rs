@@ -7,6 +7,8 @@
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
 //! candle's default unless the variable is given (as `bench/llm.sh` does).
 
+#[path = "stats.rs"]
+mod stats;
 use brazen_engine::providers::LlmRequest;
 use brazen_engine::text::take_phrase;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
@@ -14,6 +16,7 @@ use brazen_llm::request::turn_for;
 use brazen_llm::{LocalModel, Output};
 use brazen_models::{Manifest, Store, progress};
 use brazen_protocol::{Content, Item, ItemStatus, Role, ToolChoice};
+use stats::percentile;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -22,11 +25,6 @@ use std::time::Instant;
 const STORE_FACTS: &str = "Store facts: Northwind Outfitters has stores in Portland, Seattle, Denver and Boston, open \
 nine to eight on weekdays and ten to six on weekends. Online orders over fifty dollars ship free within the United States. \
 When you call a tool, use exactly the ids and numbers the customer gave.";
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

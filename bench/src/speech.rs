@@ -4,10 +4,13 @@
 //!
 //! Run: `bench/speech.sh` (release build). Models are installed into the default store first.
 
+#[path = "stats.rs"]
+mod stats;
 use brazen_audio::{Resampler, Vad};
 use brazen_models::{Manifest, Store, progress};
 use brazen_speech::wer::word_error_rate;
 use brazen_speech::{Decode, KokoroVoice, PiperVoice, SileroModel, SpeechPart, Voice, WhisperModel, to_whisper_rate};
+use stats::percentile;
 use std::time::Instant;
 
 fn install(name: &str) -> std::path::PathBuf {
@@ -23,11 +26,6 @@ fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 fn main() {

@@ -10,11 +10,14 @@
 //!
 //! Run: `bench/turn.sh [--rounds N]` (release build; models are installed on first run).
 
+#[path = "stats.rs"]
+mod stats;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use stats::percentile;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -43,14 +46,6 @@ fn tool_result(name: &str) -> Value {
         "lookup_policy" => json!({"answer": "Unworn items can be returned within 30 days for a full refund."}),
         _ => json!({"ok": true}),
     }
-}
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 async fn connect(addr: &str, update: Value) -> Ws {
