@@ -15,4 +15,5 @@ pub mod render;
 pub mod timeline;
 pub mod viseme;
 
+pub use render::Renderer;
 pub use timeline::{LipSync, Phone, VisemeEvent};

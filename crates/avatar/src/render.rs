@@ -46,12 +46,28 @@ fn ellipse(cx: f32, cy: f32, rx: f32, ry: f32) -> Option<tiny_skia::Path> {
 impl Renderer {
     /// A renderer of `look` on `width`×`height` pixels over `background` (alpha 0: transparent).
     pub fn new(look: Look, width: u32, height: u32, background: Rgba) -> Result<Renderer, String> {
-        let pixmap = Pixmap::new(width, height).ok_or_else(|| format!("cannot draw at {width}×{height}"))?;
+        Renderer::cropped(look, (width, height), ((0, 0), (width, height)), background)
+    }
+
+    /// A renderer of the part `crop` (top-left and bottom-right corners) of a `picture`-sized
+    /// drawing of `look`: only the crop's pixels are drawn.
+    pub fn cropped(
+        look: Look,
+        picture: (u32, u32),
+        crop: ((u32, u32), (u32, u32)),
+        background: Rgba,
+    ) -> Result<Renderer, String> {
+        let ((x0, y0), (x1, y1)) = crop;
+        let (width, height) = picture;
+        if x1 <= x0 || y1 <= y0 || x1 > width || y1 > height {
+            return Err(format!("the crop ({x0}, {y0})–({x1}, {y1}) is not inside the {width}×{height} picture"));
+        }
+        let pixmap = Pixmap::new(x1 - x0, y1 - y0).ok_or_else(|| format!("cannot draw at {}×{}", x1 - x0, y1 - y0))?;
         let side = width.min(height) as f32;
         let base = Transform::from_translate(0.5 * (1.0 - ZOOM), 0.42 * (1.0 - ZOOM))
             .pre_scale(ZOOM, ZOOM)
             .post_scale(side, side)
-            .post_translate((width as f32 - side) / 2.0, (height as f32 - side) / 2.0);
+            .post_translate((width as f32 - side) / 2.0 - x0 as f32, (height as f32 - side) / 2.0 - y0 as f32);
         Ok(Renderer { look, background, pixmap, base })
     }
 
@@ -441,5 +457,33 @@ mod tests {
         assert_eq!(p[3], 0, "the corner is transparent");
         let (x, y, _, _) = r.region_px(MOUTH_REGION);
         assert_eq!(p[((y as usize + 2) * 256 + x as usize + 20) * 4 + 3], 255, "the face is opaque");
+    }
+
+    #[test]
+    fn a_crop_is_the_same_pixels_as_that_part_of_the_whole_picture() {
+        let look = Catalog::built_in().choose("leo", None).unwrap().look;
+        let bg = Rgba([10, 20, 30, 255]);
+        let mut whole = Renderer::new(look.clone(), 320, 240, bg).unwrap();
+        let mut part = Renderer::cropped(look.clone(), (320, 240), ((100, 40), (260, 200)), bg).unwrap();
+        assert_eq!(part.size(), (160, 160));
+        let mut pose = [0.0; COUNT];
+        pose[at::JAW_OPEN] = 0.5;
+        let w = whole.render(&pose).to_vec();
+        let p = part.render(&pose).to_vec();
+        let mut differ = 0;
+        for y in 0..160 {
+            for x in 0..160 {
+                let a = &p[(y * 160 + x) * 4..][..4];
+                let b = &w[((y + 40) * 320 + x + 100) * 4..][..4];
+                differ += a.iter().zip(b).filter(|(a, b)| a.abs_diff(**b) > 2).count();
+            }
+        }
+        // Anti-aliased edges may round differently; everything else is the same.
+        assert!(differ < 160 * 160 * 4 / 200, "{differ} channel values differ from the whole picture");
+        // The mouth region follows the crop.
+        let (mx, my, _, _) = whole.region_px(MOUTH_REGION);
+        let (cx, cy, _, _) = part.region_px(MOUTH_REGION);
+        assert_eq!((mx - 100, my - 40), (cx, cy));
+        assert!(Renderer::cropped(look, (320, 240), ((100, 40), (400, 200)), bg).is_err());
     }
 }

@@ -1,9 +1,17 @@
-//! Avatar video without I/O: pictures to I420 ([`yuv`]) and I420 to H.264 Constrained Baseline
-//! ([`h264`], OpenH264 built from its bundled source), the codec browsers decode over WebRTC and
-//! MediaSource alike.
+//! Avatar media without I/O: pictures to I420 ([`yuv`]) and H.264 Constrained Baseline
+//! ([`h264`], OpenH264 built from its bundled source), a character's speech and face on one
+//! clock ([`stream`]), the WebRTC connection that carries them to a browser ([`peer`], str0m,
+//! and [`link`], the two together in real time), and STUN on the media port ([`stun`]).
 
 pub mod h264;
+pub mod link;
+pub mod peer;
+pub mod stream;
+pub mod stun;
 pub mod yuv;
 
 pub use h264::{EncodedFrame, H264Encoder, VideoSettings};
+pub use link::{AvatarLink, LinkOutput};
+pub use peer::{OfferError, Peer};
+pub use stream::{AvatarStream, StreamSettings};
 pub use yuv::I420;
