@@ -32,7 +32,7 @@ fn stun_type(packet: &[u8]) -> Option<u16> {
     }
     let cookie = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
     let length = u16::from_be_bytes([packet[2], packet[3]]) as usize;
-    (cookie == MAGIC_COOKIE && length % 4 == 0 && HEADER + length <= packet.len())
+    (cookie == MAGIC_COOKIE && length.is_multiple_of(4) && HEADER + length <= packet.len())
         .then(|| u16::from_be_bytes([packet[0], packet[1]]))
 }
 
