@@ -10,7 +10,9 @@
 //! - [`Output::StartAsr`] / [`Output::StartLlm`] / [`Output::StartTts`]: work for an engine
 //!   (see [`providers`]); the driver runs it and feeds each streamed result back as
 //!   [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] with the same job id;
-//! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored.
+//! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored;
+//! - [`Output::Avatar`]: work for the avatar's media connection (see [`avatar_link`]); news
+//!   from it comes back as [`Input::Avatar`].
 //!
 //! The driver's loop is therefore:
 //!
@@ -27,6 +29,7 @@
 //!         vad: Box::new(brazen_audio::EnergyVad),
 //!         limits: Limits::default(),
 //!         avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
+//!         ice_servers: Vec::new(),
 //!     },
 //!     now,
 //! );
@@ -46,6 +49,7 @@
 //! `audio_start_ms` / `audio_end_ms` on the input audio, and barge-in truncates the assistant's
 //! audio at the last sample the client could have played (see [`playback`]).
 
+pub mod avatar_link;
 pub mod avatar_video;
 pub mod conversation;
 pub mod echo;

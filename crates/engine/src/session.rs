@@ -1,5 +1,6 @@
 //! [`Session`]: one conversation's state machine.
 
+use crate::avatar_link::{AvatarCommand, AvatarEvent, Link};
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
 use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
@@ -34,6 +35,8 @@ pub enum Input {
     Llm(JobId, LlmEvent),
     /// A speech synthesiser's event for a job.
     Tts(JobId, TtsEvent),
+    /// News from the avatar's connection.
+    Avatar(AvatarEvent),
     /// Time has passed (the driver sends it at [`Session::poll_timeout`]).
     Tick,
 }
@@ -55,6 +58,8 @@ pub enum Output {
     /// or what the user is saying so far): the language model may compute its prompt ahead.
     /// Nothing comes back; an engine may ignore it.
     PrepareLlm(LlmRequest),
+    /// Work for the avatar's connection; news comes back as [`Input::Avatar`].
+    Avatar(AvatarCommand),
 }
 
 /// Limits that protect the server from one client.
@@ -101,6 +106,9 @@ pub struct SessionOptions {
     pub limits: Limits,
     /// The avatar characters the server offers.
     pub avatars: std::sync::Arc<Catalog>,
+    /// The ICE servers a client's avatar connection should use (`stun:`/`turn:` entries as
+    /// `session.updated` lists them), given to sessions whose avatar names none.
+    pub ice_servers: Vec<serde_json::Value>,
 }
 
 /// Output tokens per second of assistant audio, and input tokens per second of user audio, as
@@ -177,8 +185,8 @@ struct PhraseOut {
 enum Paced {
     /// A phrase begins.
     Phrase(PhraseOut),
-    /// An audio delta: base64 in the output format, and its length in ms.
-    Audio(String, f64),
+    /// Audio at the output rate, and its length in ms.
+    Audio(Vec<i16>, f64),
 }
 
 struct MessageOut {
@@ -235,6 +243,8 @@ pub struct Session {
     conversation_id: String,
     limits: Limits,
     avatars: std::sync::Arc<Catalog>,
+    ice_servers: Vec<serde_json::Value>,
+    link: Link,
     conversation: Conversation,
     input: InputAudio,
     speech: Option<SpeechTurn>,
@@ -252,7 +262,7 @@ pub struct Session {
 impl Session {
     /// A new session; `session.created` (and `conversation.created`) are ready to poll.
     pub fn new(options: SessionOptions, now: Instant) -> Self {
-        let SessionOptions { session_id, model, vad, limits, avatars } = options;
+        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
         let config = SessionConfig::new(session_id, model);
         let input = InputAudio::new(vad, config.input_audio_format.sample_rate());
@@ -261,6 +271,8 @@ impl Session {
             config,
             limits,
             avatars,
+            ice_servers,
+            link: Link::Off,
             conversation: Conversation::default(),
             input,
             speech: None,
@@ -319,6 +331,7 @@ impl Session {
             Input::Asr(job, event) => self.on_asr(job, event),
             Input::Llm(job, event) => self.on_llm(job, event),
             Input::Tts(job, event) => self.on_tts(job, event),
+            Input::Avatar(event) => self.on_avatar(event),
             Input::Tick => {}
         }
         self.release_audio(now);
@@ -426,14 +439,90 @@ impl Session {
             }
             ClientEvent::OutputAudioClear => {
                 let response_id = self.playback.take().map(|p| p.response_id);
+                self.clear_avatar();
                 self.emit(ServerEvent::OutputAudioCleared { response_id });
                 Ok(())
             }
-            ClientEvent::AvatarConnect { .. } => Err(ProtocolError::invalid(
-                code::UNSUPPORTED,
-                "Avatar video is not available in this build yet; text and audio responses work.",
-            )
-            .with_param("client_sdp")),
+            ClientEvent::AvatarConnect { client_sdp } => self.connect_avatar(&client_sdp),
+        }
+    }
+
+    /// `session.avatar.connect`: checks the session can have a WebRTC avatar and asks the
+    /// driver to answer the offer.
+    fn connect_avatar(&mut self, client_sdp: &str) -> Result<(), ProtocolError> {
+        let Some(avatar) = self.config.avatar.clone().filter(|a| a.is_object()) else {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_NOT_CONFIGURED,
+                "No avatar is configured: send session.update with an 'avatar' (e.g. {\"character\": \"lisa\"}) and wait for session.updated before session.avatar.connect.",
+            ));
+        };
+        if self.link != Link::Off {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_ALREADY_CONNECTED,
+                "The avatar is already connected (or connecting) on this session; open a new session to connect again.",
+            ));
+        }
+        let offer_sdp = crate::avatar_link::read_offer(client_sdp)
+            .map_err(|message| ProtocolError::invalid(code::INVALID_VALUE, message).with_param("client_sdp"))?;
+        let text = |key: &str| avatar.get(key).and_then(serde_json::Value::as_str);
+        let chosen = self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
+            ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param("session.avatar.character")
+        })?;
+        let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
+            .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
+        self.link = Link::Offered;
+        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { offer_sdp, look: chosen.look, video }));
+        Ok(())
+    }
+
+    /// News from the avatar's connection.
+    fn on_avatar(&mut self, event: AvatarEvent) {
+        match event {
+            AvatarEvent::Answered(sdp) if self.link == Link::Offered => {
+                self.link = Link::Live;
+                let server_sdp = crate::avatar_link::encode_answer(&sdp);
+                self.emit(ServerEvent::AvatarConnecting { server_sdp });
+            }
+            AvatarEvent::Refused { unsupported, message } if self.link == Link::Offered => {
+                self.link = Link::Off;
+                let code = if unsupported { code::UNSUPPORTED } else { code::INVALID_VALUE };
+                self.error(ProtocolError::invalid(code, message).with_param("client_sdp"));
+            }
+            AvatarEvent::Speaking if self.link == Link::Live => {
+                let turn_id = self.playback.as_ref().map(|p| p.response_id.clone());
+                self.emit(ServerEvent::AvatarSpeaking { turn_id });
+            }
+            AvatarEvent::Idle if self.link == Link::Live => {
+                let turn_id = self.playback.as_ref().map(|p| p.response_id.clone());
+                self.emit(ServerEvent::AvatarIdle { turn_id });
+            }
+            AvatarEvent::Closed => self.link = Link::Off,
+            _ => {}
+        }
+    }
+
+    /// Gives a configured avatar the server's ICE servers when it names none (clients must use
+    /// those from `session.updated`); closes the connection of an avatar that was removed.
+    fn offer_ice_servers(&mut self) {
+        match self.config.avatar.as_mut().and_then(serde_json::Value::as_object_mut) {
+            Some(avatar) => {
+                let named = avatar.get("ice_servers").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+                if !named && !self.ice_servers.is_empty() {
+                    avatar.insert("ice_servers".into(), serde_json::Value::Array(self.ice_servers.clone()));
+                }
+            }
+            None if self.link != Link::Off => {
+                self.link = Link::Off;
+                self.outputs.push_back(Output::Avatar(AvatarCommand::Close));
+            }
+            None => {}
+        }
+    }
+
+    /// Drops the speech the avatar has not played yet.
+    fn clear_avatar(&mut self) {
+        if self.link == Link::Live {
+            self.outputs.push_back(Output::Avatar(AvatarCommand::Clear));
         }
     }
 
@@ -458,6 +547,7 @@ impl Session {
         let prompt_before = (self.config.instructions.clone(), self.config.tools.clone());
         self.config.apply(patch);
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
+        self.offer_ice_servers();
         if before.0 != after.0 {
             self.input.set_rate(self.config.input_audio_format.sample_rate());
             self.end_speech();
@@ -487,6 +577,23 @@ impl Session {
             }
         };
         let style = text("style")?;
+        match text("output_protocol")? {
+            None | Some("webrtc") => {}
+            Some("websocket") => {
+                return Err(ProtocolError::invalid(
+                    code::UNSUPPORTED,
+                    "'output_protocol': 'websocket' (video as response.video.delta) is not available yet; use 'webrtc'.",
+                )
+                .with_param("session.avatar.output_protocol"));
+            }
+            Some(other) => {
+                return Err(ProtocolError::invalid(
+                    code::INVALID_VALUE,
+                    format!("'session.avatar.output_protocol' must be 'webrtc' or 'websocket', not {other:?}."),
+                )
+                .with_param("session.avatar.output_protocol"));
+            }
+        }
         crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
             .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
         if avatar.get("customized").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -706,6 +813,7 @@ impl Session {
             }
         }
         if self.config.avatar.is_some() {
+            self.clear_avatar();
             self.emit(ServerEvent::OutputAudioCleared { response_id: Some(playback.response_id) });
         }
     }
@@ -1242,7 +1350,6 @@ impl Session {
         if gain < 1.0 {
             converted.iter_mut().for_each(|s| *s = (*s as f32 * gain) as i16);
         }
-        let wire = sample_format(format);
         // The phrase's segment spans all of its audio, sent or not, so a cut inside it keeps a
         // proportional share of its words.
         let synthesised = converted.len() as f64 * 1000.0 / out_rate as f64;
@@ -1257,7 +1364,7 @@ impl Session {
         let chunk = ((delta_ms * out_rate as f64 / 1000.0) as usize).max(1);
         for piece in converted.chunks(chunk) {
             let ms = piece.len() as f64 * 1000.0 / out_rate as f64;
-            m.paced.push_back(Paced::Audio(B64.encode(wire.encode(piece)), ms));
+            m.paced.push_back(Paced::Audio(piece.to_vec(), ms));
         }
     }
 
@@ -1266,8 +1373,14 @@ impl Session {
     /// audio that holds it goes out; a phrase without them releases its text before its audio.
     fn release_audio(&mut self, now: Instant) {
         let lead = self.limits.audio_lead_ms;
+        let to_avatar = self.link == Link::Live;
         let Some(a) = self.active.as_mut() else { return };
         let timestamps = a.config.output_audio_timestamp_types.iter().any(|t| t == "word");
+        let format = a.config.output_audio_format;
+        // Over WebRTC the avatar plays the audio; the socket gets it only when asked to audit it.
+        let audio_events = !to_avatar
+            || a.config.avatar.as_ref().and_then(|v| v.get("output_audit_audio")).and_then(|v| v.as_bool())
+                == Some(true);
         let response_id = a.id.clone();
         let Some(m) = a.message.as_mut() else { return };
         if m.paced.is_empty() && m.words.is_empty() {
@@ -1284,6 +1397,7 @@ impl Session {
         }
         let Some(playback) = self.playback.as_mut() else { return };
         let mut events = Vec::new();
+        let mut avatar = Vec::new();
         let say = |m: &mut MessageOut, text: &str, start_ms: f64, duration_ms: f64, events: &mut Vec<ServerEvent>| {
             let delta = if m.text.is_empty() { text.to_owned() } else { format!(" {text}") };
             m.text.push_str(&delta);
@@ -1323,22 +1437,31 @@ impl Session {
                         let base = m.audio_ms;
                         m.words.extend(p.words.iter().map(|w| (base + w.start_ms, w.clone())));
                     }
+                    let end = p.phones.last().map_or(0.0, |l| l.start_ms + l.duration_ms);
+                    if to_avatar {
+                        avatar.push(AvatarCommand::Phrase { duration_ms: end, phones: p.phones.clone() });
+                    }
                     if m.animation != AnimationOutputs::default() {
                         let seed = m
                             .item_id
                             .bytes()
                             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
                         let lipsync = m.lipsync.get_or_insert_with(|| LipSync::new(seed, 0.0));
-                        let end = p.phones.last().map_or(0.0, |l| l.start_ms + l.duration_ms);
                         lipsync.add_phrase(m.audio_ms, end, &p.phones);
                     }
                     continue;
                 }
                 Some(Paced::Audio(_, _)) if held => break,
-                Some(Paced::Audio(b64, ms)) => {
+                Some(Paced::Audio(pcm, ms)) => {
                     m.audio_ms += ms;
                     playback.sent(*ms, now);
-                    events.push(ServerEvent::AudioDelta { at: at.clone(), delta: b64.clone() });
+                    if audio_events {
+                        let delta = B64.encode(sample_format(format).encode(pcm));
+                        events.push(ServerEvent::AudioDelta { at: at.clone(), delta });
+                    }
+                    if to_avatar {
+                        avatar.push(AvatarCommand::Audio { samples: pcm.clone(), sample_rate: format.sample_rate() });
+                    }
                     if let Some(lipsync) = m.lipsync.as_mut() {
                         animate(lipsync, m.animation, m.audio_ms, &at, &mut events);
                     }
@@ -1349,6 +1472,7 @@ impl Session {
         for e in events {
             self.emit(e);
         }
+        self.outputs.extend(avatar.into_iter().map(Output::Avatar));
         self.try_finish();
     }
 

@@ -40,6 +40,15 @@ impl Harness {
     }
 
     fn with_limits(limits: Limits) -> Self {
+        Self::with_options(limits, Vec::new())
+    }
+
+    /// A session on a server that gives avatars these ICE servers.
+    fn with_ice_servers(ice_servers: Vec<Value>) -> Self {
+        Self::with_options(Limits::default(), ice_servers)
+    }
+
+    fn with_options(limits: Limits, ice_servers: Vec<Value>) -> Self {
         let now = Instant::now();
         let session = Session::new(
             SessionOptions {
@@ -48,6 +57,7 @@ impl Harness {
                 vad: Box::new(ProbeVad),
                 limits,
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
+                ice_servers,
             },
             now,
         );
@@ -195,6 +205,7 @@ fn new_session_announces_itself() {
             vad: Box::new(ProbeVad),
             limits: Limits::default(),
             avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
+            ice_servers: Vec::new(),
         },
         now,
     );
@@ -1225,4 +1236,156 @@ fn a_phrase_keeps_all_its_timings_whatever_their_order() {
         .collect();
     assert_eq!(transcript, ["Hi", " you."], "word by word");
     assert!(events(&out).iter().any(|e| matches!(e, ServerEvent::AnimationVisemeDelta { viseme_id: 12, .. })));
+}
+
+mod avatar_link {
+    use super::*;
+    use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+
+    const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+
+    fn offer() -> String {
+        B64.encode(json!({"type": "offer", "sdp": SDP}).to_string())
+    }
+
+    fn commands(outputs: &[Output]) -> Vec<AvatarCommand> {
+        outputs.iter().filter_map(|o| if let Output::Avatar(c) = o { Some(c.clone()) } else { None }).collect()
+    }
+
+    /// A session with a connected avatar (lisa on the server's STUN server).
+    fn connected() -> Harness {
+        let mut h = Harness::with_ice_servers(vec![json!({"urls": ["stun:127.0.0.1:3478"]})]);
+        h.send(
+            json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "style": "casual-sitting"}}}),
+        );
+        h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        h.input(Input::Avatar(AvatarEvent::Answered("v=0 answer".into())));
+        h
+    }
+
+    #[test]
+    fn connecting_needs_an_avatar_and_an_offer_and_happens_once() {
+        let mut h = Harness::with_ice_servers(vec![json!({"urls": ["stun:127.0.0.1:3478"]})]);
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert_eq!(errors(&out)[0].0, "avatar_not_configured");
+        // session.updated carries the server's ICE servers, which the samples wait for.
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}}}));
+        let Some(ServerEvent::SessionUpdated(config)) = events(&out).pop() else { panic!("{:?}", types(&out)) };
+        assert_eq!(config.avatar.unwrap()["ice_servers"], json!([{"urls": ["stun:127.0.0.1:3478"]}]));
+        // A bad offer names the field; nothing starts.
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": "%%%"}));
+        assert_eq!(errors(&out)[0].0, "invalid_value");
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("client_sdp"));
+        assert!(commands(&out).is_empty());
+        // A good one asks the driver to answer it with the character's look.
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        let cmds = commands(&out);
+        let [AvatarCommand::Connect { offer_sdp, video, .. }] = cmds.as_slice() else { panic!("{out:?}") };
+        assert_eq!(offer_sdp, SDP);
+        assert_eq!(video.resolution, (1920, 1080));
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert_eq!(errors(&out)[0].0, "avatar_already_connected");
+        // The answer goes back as base64 JSON.
+        let out = h.input(Input::Avatar(AvatarEvent::Answered("v=0 answer".into())));
+        let evs = events(&out);
+        let [ServerEvent::AvatarConnecting { server_sdp }] = evs.as_slice() else { panic!("{out:?}") };
+        let answer: Value = serde_json::from_slice(&B64.decode(server_sdp).unwrap()).unwrap();
+        assert_eq!(answer, json!({"type": "answer", "sdp": "v=0 answer"}));
+        assert_eq!(events(&out)[0].wire_type(Dialect::VoiceLive), Some("session.avatar.connecting"));
+        // Once the connection closes, the client may connect again.
+        h.input(Input::Avatar(AvatarEvent::Closed));
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { .. }]));
+    }
+
+    #[test]
+    fn a_client_naming_its_ice_servers_keeps_them() {
+        let mut h = Harness::with_ice_servers(vec![json!({"urls": ["stun:127.0.0.1:3478"]})]);
+        let own = json!([{"urls": ["turn:relay.example:3478"], "username": "u", "credential": "c"}]);
+        let out =
+            h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "ice_servers": own}}}));
+        let Some(ServerEvent::SessionUpdated(config)) = events(&out).pop() else { panic!() };
+        assert_eq!(config.avatar.unwrap()["ice_servers"], own);
+    }
+
+    #[test]
+    fn refused_offers_are_errors_and_the_client_may_try_again() {
+        let mut h = Harness::new();
+        h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}}}));
+        h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        let out = h.input(Input::Avatar(AvatarEvent::Refused { unsupported: true, message: "no H.264".into() }));
+        assert_eq!(errors(&out)[0].0, "unsupported_feature");
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("client_sdp"));
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { .. }]));
+        // WebSocket video is refused up front, naming the field.
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "output_protocol": "websocket"}}}));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.output_protocol"));
+    }
+
+    #[test]
+    fn speech_goes_to_the_avatar_with_its_phrases_and_a_clear_stops_it() {
+        use brazen_avatar::Phone;
+        let mut h = connected();
+        let out = h.send(json!({"type": "response.create"}));
+        let (job, _) = llm_job(&out);
+        h.input(Input::Llm(job, LlmEvent::TextDelta("Hello there. ".into())));
+        let (tts, _) = tts_jobs(&h.out).last().cloned().unwrap();
+        h.input(Input::Tts(tts, TtsEvent::Phones(vec![Phone { symbol: 'h', start_ms: 0.0, duration_ms: 250.0 }])));
+        let out = tts_audio(&mut h, tts, 300);
+        let cmds = commands(&out);
+        assert!(
+            matches!(&cmds[0], AvatarCommand::Phrase { duration_ms, phones } if *duration_ms == 250.0 && phones.len() == 1)
+        );
+        let audio: usize = cmds
+            .iter()
+            .map(|c| match c {
+                AvatarCommand::Audio { samples, sample_rate: 24_000 } => samples.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(audio, 300 * 24, "all the audio, at the output rate");
+        assert!(!types(&out).contains(&"response.audio.delta"), "the avatar plays it, not the client");
+        assert!(types(&out).contains(&"response.audio_transcript.delta"));
+        // The avatar's speaking edges become events, naming the response.
+        let response_id = done_or_created_id(&h.out);
+        let out = h.input(Input::Avatar(AvatarEvent::Speaking));
+        match events(&out).as_slice() {
+            [e @ ServerEvent::AvatarSpeaking { turn_id }] => {
+                assert_eq!(turn_id.as_deref(), Some(response_id.as_str()));
+                assert_eq!(e.wire_type(Dialect::VoiceLive), Some("session.avatar.switch_to_speaking"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let out = h.send(json!({"type": "output_audio_buffer.clear"}));
+        assert_eq!(commands(&out), [AvatarCommand::Clear]);
+        assert!(types(&out).contains(&"output_audio_buffer.cleared"));
+        // Removing the avatar closes its connection.
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": null}}));
+        assert_eq!(commands(&out), [AvatarCommand::Close]);
+    }
+
+    #[test]
+    fn audit_audio_also_goes_to_the_socket() {
+        let mut h = Harness::new();
+        h.send(
+            json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "output_audit_audio": true}}}),
+        );
+        h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        h.input(Input::Avatar(AvatarEvent::Answered("v=0".into())));
+        let out = h.send(json!({"type": "response.create"}));
+        let (job, _) = llm_job(&out);
+        h.input(Input::Llm(job, LlmEvent::TextDelta("Hello there. ".into())));
+        let (tts, _) = tts_jobs(&h.out).last().cloned().unwrap();
+        let out = tts_audio(&mut h, tts, 300);
+        assert!(types(&out).contains(&"response.audio.delta"));
+        assert!(commands(&out).iter().any(|c| matches!(c, AvatarCommand::Audio { .. })));
+    }
+
+    fn done_or_created_id(outputs: &[Output]) -> String {
+        events(outputs)
+            .into_iter()
+            .find_map(|e| if let ServerEvent::ResponseCreated(r) = e { Some(r.id.clone()) } else { None })
+            .unwrap()
+    }
 }

@@ -43,6 +43,10 @@ pub mod code {
     pub const ENGINE_ERROR: &str = "engine_error";
     /// The avatar's character or style is not one the server has (Azure's code).
     pub const AVATAR_VERIFICATION_FAILED: &str = "avatar_verification_failed";
+    /// `session.avatar.connect` before `session.update` configured an avatar.
+    pub const AVATAR_NOT_CONFIGURED: &str = "avatar_not_configured";
+    /// `session.avatar.connect` while the avatar is already connected or connecting.
+    pub const AVATAR_ALREADY_CONNECTED: &str = "avatar_already_connected";
 }
 
 /// One protocol error: what goes into a server `error` event.

@@ -52,6 +52,16 @@ pub enum ServerEvent {
         /// base64 of the JSON answer description.
         server_sdp: String,
     },
+    /// `session.avatar.switch_to_speaking` (Voice Live): the avatar's speech started playing.
+    AvatarSpeaking {
+        /// The response being spoken, when known.
+        turn_id: Option<String>,
+    },
+    /// `session.avatar.switch_to_idle` (Voice Live): the avatar's speech stopped playing.
+    AvatarIdle {
+        /// The response that was spoken, when known.
+        turn_id: Option<String>,
+    },
     /// `input_audio_buffer.committed`.
     InputAudioCommitted {
         /// The item before the new user item.
@@ -314,6 +324,8 @@ impl ServerEvent {
                 (dialect != Dialect::VoiceLive).then_some("conversation.created")
             }
             ServerEvent::AvatarConnecting { .. } => Some("session.avatar.connecting"),
+            ServerEvent::AvatarSpeaking { .. } => Some("session.avatar.switch_to_speaking"),
+            ServerEvent::AvatarIdle { .. } => Some("session.avatar.switch_to_idle"),
             ServerEvent::InputAudioCommitted { .. } => Some("input_audio_buffer.committed"),
             ServerEvent::InputAudioCleared => Some("input_audio_buffer.cleared"),
             ServerEvent::SpeechStarted { .. } => Some("input_audio_buffer.speech_started"),
@@ -407,6 +419,10 @@ impl ServerEvent {
                 json!({"conversation": {"id": conversation_id, "object": "realtime.conversation"}})
             }
             ServerEvent::AvatarConnecting { server_sdp } => json!({"server_sdp": server_sdp}),
+            ServerEvent::AvatarSpeaking { turn_id } | ServerEvent::AvatarIdle { turn_id } => match turn_id {
+                Some(id) => json!({"turn_id": id}),
+                None => json!({}),
+            },
             ServerEvent::InputAudioCommitted { previous_item_id, item_id } => {
                 json!({"previous_item_id": previous_item_id, "item_id": item_id})
             }
