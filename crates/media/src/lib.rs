@@ -8,6 +8,7 @@ pub mod link;
 pub mod peer;
 pub mod stream;
 pub mod stun;
+pub mod viewer;
 pub mod yuv;
 
 pub use h264::{EncodedFrame, H264Encoder, VideoSettings};

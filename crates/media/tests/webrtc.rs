@@ -1,6 +1,6 @@
-//! A str0m client connects to an [`AvatarLink`] over loopback UDP, as a browser would: it offers
+//! A str0m viewer connects to an [`AvatarLink`] over loopback UDP, as a browser would: it offers
 //! to receive video and audio and opens a data channel; the avatar answers, speaks a phrase and
-//! falls silent. The client decodes every frame and checks the mouth moves while the avatar
+//! falls silent. The viewer decodes every frame and checks the mouth moves while the avatar
 //! speaks and rests after, that Opus audio flows, and that the speaking edges arrive.
 
 use brazen_avatar::Phone;
@@ -10,13 +10,11 @@ use brazen_media::VideoSettings;
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::{OfferError, Peer};
 use brazen_media::stream::{AvatarStream, StreamSettings};
-use openh264::formats::YUVSource;
+use brazen_media::viewer::{Viewer, pixels_changed};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
-use str0m::change::SdpAnswer;
+use str0m::Rtc;
 use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
 
 fn settings() -> StreamSettings {
     StreamSettings {
@@ -49,42 +47,6 @@ fn tone(ms: usize, rate: usize) -> Vec<i16> {
         .collect()
 }
 
-struct Client {
-    rtc: Rtc,
-    socket: UdpSocket,
-    deadline: Instant,
-    connected: Option<Instant>,
-    /// (RTP time at 90 kHz, Annex B frame).
-    video: Vec<(u64, Vec<u8>)>,
-    audio_packets: usize,
-    texts: Vec<String>,
-}
-
-impl Client {
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output().unwrap() {
-                Output::Timeout(t) => {
-                    self.deadline = t;
-                    return;
-                }
-                Output::Transmit(t) => {
-                    self.socket.send_to(&t.contents, t.destination).unwrap();
-                }
-                Output::Event(Event::Connected) => self.connected = Some(Instant::now()),
-                Output::Event(Event::MediaData(d)) => match self.rtc.media(d.mid).map(|m| m.kind()) {
-                    Some(MediaKind::Video) => {
-                        self.video.push((d.time.rebase(str0m::media::Frequency::NINETY_KHZ).numer(), d.data.to_vec()))
-                    }
-                    _ => self.audio_packets += 1,
-                },
-                Output::Event(Event::ChannelData(d)) => self.texts.push(String::from_utf8_lossy(&d.data).into_owned()),
-                Output::Event(_) => {}
-            }
-        }
-    }
-}
-
 #[test]
 fn a_client_receives_and_decodes_the_speaking_avatar() {
     let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -95,32 +57,15 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
     let client_addr = client_socket.local_addr().unwrap();
 
     // The offer, as the Voice Live samples make it: video, audio, a data channel.
-    let mut rtc = Rtc::new(Instant::now());
-    rtc.add_local_candidate(Candidate::host(client_addr, "udp").unwrap());
-    let mut change = rtc.sdp_api();
-    change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
-    change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-    change.add_channel("eventChannel".into());
-    let (offer, pending) = change.apply().unwrap();
-
-    let (peer, answer) = Peer::answer(&offer.to_sdp_string(), server_addr, Instant::now()).unwrap();
+    let (mut viewer, offer) = Viewer::offer(client_addr, Instant::now()).unwrap();
+    let (peer, answer) = Peer::answer(&offer, server_addr, Instant::now()).unwrap();
     assert!(answer.contains("a=fingerprint:sha-256"), "the answer carries the DTLS fingerprint");
     assert!(answer.contains("a=ice-lite"));
     assert!(peer.has_audio());
-    rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    viewer.accept_answer(&answer).unwrap();
     let stream = AvatarStream::new(&settings()).unwrap();
     let region = stream.renderer().region_px(MOUTH_REGION);
     let mut link = AvatarLink::new(peer, stream);
-    let mut client = Client {
-        rtc,
-        socket: client_socket,
-        deadline: Instant::now(),
-        connected: None,
-        video: Vec::new(),
-        audio_packets: 0,
-        texts: Vec::new(),
-    };
-    client.drain();
 
     let begun = Instant::now();
     let mut link_connected = None;
@@ -129,20 +74,18 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
     let mut buf = vec![0u8; 2000];
     while begun.elapsed() < Duration::from_secs(8) {
         let now = Instant::now();
-        if now >= client.deadline {
-            client.rtc.handle_input(Input::Timeout(now)).unwrap();
-            client.drain();
-        }
+        viewer.timeout(now);
         if now >= link.deadline() {
             link.timeout(now);
         }
         while let Ok((n, source)) = server_socket.recv_from(&mut buf) {
             link.receive(Instant::now(), source, server_addr, &buf[..n]);
         }
-        while let Ok((n, source)) = client.socket.recv_from(&mut buf) {
-            let r = Receive::new(Protocol::Udp, source, client_addr, &buf[..n]).unwrap();
-            client.rtc.handle_input(Input::Receive(Instant::now(), r)).unwrap();
-            client.drain();
+        while let Ok((n, source)) = client_socket.recv_from(&mut buf) {
+            viewer.receive(Instant::now(), source, &buf[..n]);
+        }
+        while let Some((destination, data)) = viewer.poll_transmit() {
+            client_socket.send_to(&data, destination).unwrap();
         }
         while let Some(out) = link.poll() {
             match out {
@@ -169,41 +112,35 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let connected = link_connected.expect("the link connected");
-    assert!(client.connected.is_some(), "the client connected");
+    assert!(viewer.connected.is_some(), "the client connected");
     assert!(connected - begun < Duration::from_secs(2), "ICE + DTLS took {:?}", connected - begun);
     let from_ms = speech_from_ms.unwrap();
     assert_eq!(edges, [LinkOutput::Speaking, LinkOutput::Idle], "speaking edges");
-    assert!(client.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_SPEAKING")), "{:?}", client.texts);
-    assert!(client.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_IDLE")), "{:?}", client.texts);
+    assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_SPEAKING")), "{:?}", viewer.texts);
+    assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_IDLE")), "{:?}", viewer.texts);
     // ~3 s of 20 ms packets.
-    assert!(client.audio_packets > 100, "{} audio packets", client.audio_packets);
+    assert!(viewer.audio_packets > 100, "{} audio packets", viewer.audio_packets);
 
     // Decode every frame; place it on the stream clock (the first frame is at 0).
-    let mut decoder = openh264::decoder::Decoder::new().unwrap();
-    let first = client.video.first().expect("video arrived").0;
-    let (mx, my, mw, mh) = region;
-    let mut mouths: Vec<(f64, Vec<u8>)> = Vec::new();
-    for (time, data) in &client.video {
-        let Some(picture) = decoder.decode(data).unwrap() else { continue };
-        assert_eq!(picture.dimensions(), (256, 256));
-        let (stride, _, _) = picture.strides();
-        let y = picture.y();
-        let mouth: Vec<u8> =
-            (my..my + mh).flat_map(|r| (mx..mx + mw).map(move |c| y[r as usize * stride + c as usize])).collect();
-        mouths.push(((time - first) as f64 / 90.0, mouth));
-    }
+    let mouths = viewer.decode(region).unwrap();
     assert!(mouths.len() > 50, "{} frames decoded", mouths.len());
-    let moved = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 24).count();
+    assert!(mouths.iter().all(|m| m.size == (256, 256)));
     let changes = |from: f64, to: f64| -> Vec<usize> {
-        mouths.windows(2).filter(|w| w[0].0 >= from && w[1].0 <= to).map(|w| moved(&w[0].1, &w[1].1)).collect()
+        mouths
+            .windows(2)
+            .filter(|w| w[0].at_ms >= from && w[1].at_ms <= to)
+            .map(|w| pixels_changed(&w[0].luma, &w[1].luma, 24))
+            .collect()
     };
     let speaking = changes(from_ms + 40.0, from_ms + 1_160.0);
     let idle = changes(from_ms + 1_600.0, from_ms + 2_500.0);
     let before = changes(0.0, from_ms - 40.0);
     assert!(speaking.len() > 20 && idle.len() > 15 && before.len() > 5, "{speaking:?} {idle:?} {before:?}");
-    let busy = speaking.iter().filter(|&&n| n > 20).count();
+    // A still mouth changes a few pixels as the encoder's quality settles and the head sways;
+    // a speaking one, hundreds.
+    let busy = speaking.iter().filter(|&&n| n > 40).count();
     assert!(busy * 2 > speaking.len(), "the mouth moves while speaking: {speaking:?}");
-    assert!(idle.iter().chain(&before).all(|&n| n <= 20), "and rests while idle: {idle:?} {before:?}");
+    assert!(idle.iter().chain(&before).all(|&n| n <= 40), "and rests while idle: {idle:?} {before:?}");
 }
 
 #[test]

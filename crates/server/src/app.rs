@@ -100,6 +100,8 @@ pub struct AppState {
     pub engines: Engines,
     /// Avatar characters.
     pub avatars: Arc<brazen_avatar::character::Catalog>,
+    /// The avatars' WebRTC media port (`None`: WebRTC avatars are off).
+    pub media: Option<crate::avatar_media::AvatarMedia>,
     /// Metrics.
     pub metrics: Metrics,
     sessions: AtomicUsize,
@@ -109,11 +111,17 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server with this configuration and these engines.
-    pub fn new(config: Config, engines: Engines, avatars: brazen_avatar::character::Catalog) -> Arc<Self> {
+    pub fn new(
+        config: Config,
+        engines: Engines,
+        avatars: brazen_avatar::character::Catalog,
+        media: Option<crate::avatar_media::AvatarMedia>,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             config,
             engines,
             avatars: Arc::new(avatars),
+            media,
             metrics: Metrics::new(),
             sessions: AtomicUsize::new(0),
             ids: AtomicU64::new(0),
@@ -162,6 +170,10 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "engines": state.engines.names,
         "sessions": state.sessions.load(Ordering::Relaxed),
         "auth": !state.config.api_keys.is_empty(),
+        "avatar_media": state.media.as_ref().map(|m| json!({
+            "address": format!("udp:{}", m.public_addr()),
+            "peers": m.peers(),
+        })),
     }))
 }
 

@@ -47,6 +47,16 @@ pub struct Config {
     pub models_dir: Option<std::path::PathBuf>,
     /// A folder of avatar character descriptions (`*.toml`) offered besides the built-in ones.
     pub characters_dir: Option<std::path::PathBuf>,
+    /// The UDP port of the avatars' WebRTC media and of brazen's STUN responder, shared by
+    /// every session (default: the HTTP port's number; 0 picks a free one).
+    pub media_port: Option<u16>,
+    /// The IP address browsers reach the media port at (default: the address bound, or this
+    /// machine's outgoing address when bound to every interface). Behind NAT: the public
+    /// address, with the port forwarded.
+    pub media_address: Option<String>,
+    /// ICE servers given to clients besides brazen's own STUN, e.g. a TURN relay
+    /// (`[[ice_servers]] urls = ["turn:relay.example:3478"]`, `username`, `credential`).
+    pub ice_servers: Vec<crate::avatar_media::IceServer>,
 }
 
 impl Default for Config {
@@ -67,6 +77,9 @@ impl Default for Config {
             tts: "piper".into(),
             models_dir: None,
             characters_dir: None,
+            media_port: None,
+            media_address: None,
+            ice_servers: Vec::new(),
         }
     }
 }
@@ -89,6 +102,8 @@ const ENV_KEYS: &[&str] = &[
     "tts",
     "models_dir",
     "characters_dir",
+    "media_port",
+    "media_address",
 ];
 
 /// Flags given on the command line (only those set override).

@@ -3,7 +3,9 @@
 //! reads, writes, spawns and cancels.
 
 use crate::app::{AppState, SessionSlot};
+use crate::avatar_media::AvatarHandle;
 use axum::extract::ws::{Message, WebSocket};
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
 use brazen_engine::providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::error::code;
@@ -41,6 +43,10 @@ struct Driver {
     seq: u64,
     jobs: HashMap<JobId, AbortHandle>,
     job_tx: mpsc::UnboundedSender<(JobId, JobEvent)>,
+    /// The avatar's connection, and its news (a new channel for each connection, so a closed
+    /// one's last words never reach its successor).
+    avatar: Option<AvatarHandle>,
+    avatar_rx: Option<mpsc::UnboundedReceiver<AvatarEvent>>,
 }
 
 /// Serves one connection until the client leaves.
@@ -60,6 +66,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         vad: (state.engines.vad)(),
         limits,
         avatars: state.avatars.clone(),
+        ice_servers: state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
@@ -70,6 +77,8 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         seq: 0,
         jobs: HashMap::new(),
         job_tx,
+        avatar: None,
+        avatar_rx: None,
     };
     let (mut sink, mut stream) = socket.split();
     if driver.flush(&mut sink).await.is_err() {
@@ -102,6 +111,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
                 JobEvent::Llm(e) => Input::Llm(job, e),
                 JobEvent::Tts(e) => Input::Tts(job, e),
             }, false),
+            event = next_avatar_event(&mut driver.avatar_rx) => (Input::Avatar(event), false),
             () = sleep_until(timeout) => (Input::Tick, false),
         };
         let started = Instant::now();
@@ -120,6 +130,17 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         job.abort();
     }
     tracing::info!(session = %session_id, "session closed");
+}
+
+/// The avatar's next news, or never when there is no avatar.
+async fn next_avatar_event(rx: &mut Option<mpsc::UnboundedReceiver<AvatarEvent>>) -> AvatarEvent {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(event) => event,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
@@ -180,6 +201,7 @@ impl Driver {
                     self.spawn(job, stream, JobEvent::Tts);
                 }
                 Output::PrepareLlm(request) => self.state.engines.llm.prepare(request),
+                Output::Avatar(command) => self.avatar(command),
                 Output::Cancel(job) => {
                     if let Some(handle) = self.jobs.remove(&job) {
                         handle.abort();
@@ -192,6 +214,43 @@ impl Driver {
             sink.flush().await?;
         }
         Ok(())
+    }
+
+    /// Carries out an avatar command: a connect answers the offer on the media port (the
+    /// answer or the refusal comes back as the avatar's first news).
+    fn avatar(&mut self, command: AvatarCommand) {
+        match command {
+            AvatarCommand::Connect { offer_sdp, look, video } => {
+                self.avatar = None;
+                let (tx, rx) = mpsc::unbounded_channel();
+                let seed = self
+                    .tag
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                let result = match &self.state.media {
+                    Some(media) => media.connect(&offer_sdp, look, &video, seed, tx.clone()),
+                    None => Err(AvatarEvent::Refused {
+                        unsupported: true,
+                        message: "WebRTC avatars are off on this server (no media port).".into(),
+                    }),
+                };
+                let first = match result {
+                    Ok((handle, answer)) => {
+                        self.avatar = Some(handle);
+                        AvatarEvent::Answered(answer)
+                    }
+                    Err(refused) => refused,
+                };
+                let _ = tx.send(first);
+                self.avatar_rx = Some(rx);
+            }
+            AvatarCommand::Close => self.avatar = None,
+            other => {
+                if let Some(avatar) = &self.avatar {
+                    avatar.send(other);
+                }
+            }
+        }
     }
 
     fn encode(&mut self, event: &ServerEvent) -> Option<String> {

@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod avatar_media;
 mod characters;
 mod config;
 mod connection;
@@ -218,7 +219,8 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {ip}:{}: {e}; choose another --port", cfg.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let avatars = characters::load(cfg.characters_dir.as_deref())?;
-    let state = app::AppState::new(cfg, engines, avatars);
+    let media = bind_media(&cfg, ip, addr.port())?;
+    let state = app::AppState::new(cfg, engines, avatars, Some(media));
     println!("brazen listening on http://{addr}");
     std::io::stdout().flush().ok();
     // Events are small and latency-bound: send each write at once (no Nagle delay).
@@ -231,6 +233,26 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| format!("server error: {e}"))
+}
+
+/// Binds the avatars' WebRTC media port: `media_port` (default: the HTTP port's number, or any
+/// free port when that one is taken) on the HTTP address.
+fn bind_media(cfg: &config::Config, ip: IpAddr, http_port: u16) -> Result<avatar_media::AvatarMedia, String> {
+    let public = match cfg.media_address.as_deref() {
+        Some(a) => Some(a.parse::<IpAddr>().map_err(|_| format!("media_address {a:?} is not an IP address"))?),
+        None => None,
+    };
+    let extra = cfg.ice_servers.clone();
+    let media = match cfg.media_port {
+        Some(port) => avatar_media::AvatarMedia::bind(SocketAddr::new(ip, port), public, extra).map_err(|e| {
+            format!("cannot bind the WebRTC media port udp {ip}:{port}: {e}; choose another media_port (0: any)")
+        })?,
+        None => avatar_media::AvatarMedia::bind(SocketAddr::new(ip, http_port), public, extra.clone())
+            .or_else(|_| avatar_media::AvatarMedia::bind(SocketAddr::new(ip, 0), public, extra))
+            .map_err(|e| format!("cannot bind a WebRTC media port on {ip}: {e}"))?,
+    };
+    tracing::info!("avatar media (WebRTC and STUN) on udp {}", media.public_addr());
+    Ok(media)
 }
 
 async fn shutdown() {

@@ -1,0 +1,302 @@
+//! The avatars' WebRTC media: one UDP port for every peer and for brazen's STUN responder.
+//!
+//! A receiving thread reads the port. A plain STUN Binding request (a browser gathering its
+//! candidates against the `stun:` server `session.updated` named) is answered on the spot; an
+//! ICE check goes to the peer whose ufrag it names, and the peer's address is remembered; other
+//! datagrams (DTLS, RTP, RTCP) go to the peer using their source address. Each avatar runs on a
+//! thread of its own ([`AvatarLink`]: drawing, encoding, str0m), sending straight from the
+//! shared socket, so a slow avatar never holds up another one or the protocol.
+
+use brazen_avatar::character::Rgba;
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+use brazen_engine::avatar_video::{AvatarVideo, Background};
+use brazen_media::stun::{self, Datagram};
+use brazen_media::{AvatarLink, AvatarStream, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Frames per second of the avatars' video (Azure's rate).
+const FPS: f32 = 25.0;
+/// A peer that has not connected this long after its answer is dropped.
+const CONNECT_WITHIN: Duration = Duration::from_secs(30);
+
+/// An ICE server given to clients besides brazen's own STUN (e.g. a TURN relay for browsers
+/// behind strict NATs), as `session.updated` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:`/`turn:`/`turns:` URLs.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+enum ToPeer {
+    Packet { at: Instant, source: SocketAddr, data: Vec<u8> },
+    Command(AvatarCommand),
+}
+
+/// Where datagrams go: peers by ufrag and by address, each with an id.
+#[derive(Default)]
+struct Routes {
+    by_ufrag: HashMap<String, (u64, mpsc::Sender<ToPeer>)>,
+    by_addr: HashMap<SocketAddr, (u64, mpsc::Sender<ToPeer>)>,
+    next_id: u64,
+}
+
+impl Routes {
+    fn remove(&mut self, id: u64) {
+        self.by_ufrag.retain(|_, (i, _)| *i != id);
+        self.by_addr.retain(|_, (i, _)| *i != id);
+    }
+}
+
+/// The media port and its peers.
+pub struct AvatarMedia {
+    socket: Arc<UdpSocket>,
+    /// The address browsers reach the port at (the host candidate and the STUN server).
+    public: SocketAddr,
+    routes: Arc<Mutex<Routes>>,
+    extra_ice_servers: Vec<IceServer>,
+}
+
+/// This machine's address for outgoing traffic (no packet is sent), or loopback.
+fn outgoing_ip() -> IpAddr {
+    UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+impl AvatarMedia {
+    /// Binds `bind` (port 0: any free one) and starts receiving; browsers are told to reach it
+    /// at `public` (default: the bound address, or this machine's outgoing address when bound
+    /// to every interface).
+    pub fn bind(bind: SocketAddr, public: Option<IpAddr>, extra_ice_servers: Vec<IceServer>) -> std::io::Result<Self> {
+        let socket = Arc::new(UdpSocket::bind(bind)?);
+        let local = socket.local_addr()?;
+        let ip = public.unwrap_or(if local.ip().is_unspecified() { outgoing_ip() } else { local.ip() });
+        let media = AvatarMedia {
+            socket: socket.clone(),
+            public: SocketAddr::new(ip, local.port()),
+            routes: Arc::new(Mutex::new(Routes::default())),
+            extra_ice_servers,
+        };
+        let routes = media.routes.clone();
+        std::thread::Builder::new().name("avatar-media-rx".into()).spawn(move || receive(&socket, &routes))?;
+        Ok(media)
+    }
+
+    /// The address browsers reach the media port at.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+    }
+
+    /// The ICE servers for `session.updated`: brazen's STUN, then the configured ones.
+    pub fn ice_servers(&self) -> Vec<serde_json::Value> {
+        let own = IceServer { urls: vec![format!("stun:{}", self.public)], username: None, credential: None };
+        std::iter::once(own)
+            .chain(self.extra_ice_servers.iter().cloned())
+            .filter_map(|s| serde_json::to_value(s).ok())
+            .collect()
+    }
+
+    /// Answers `offer` and starts the avatar: its commands go through the returned handle, its
+    /// news comes back on `events`. `seed` makes its idle motion its own.
+    pub fn connect(
+        &self,
+        offer: &str,
+        look: brazen_avatar::character::Look,
+        video: &AvatarVideo,
+        seed: u64,
+        events: UnboundedSender<AvatarEvent>,
+    ) -> Result<(AvatarHandle, String), AvatarEvent> {
+        let now = Instant::now();
+        let (peer, answer) = Peer::answer(offer, self.public, now).map_err(|e| match e {
+            OfferError::Malformed(message) => AvatarEvent::Refused { unsupported: false, message },
+            OfferError::Codecs(message) => AvatarEvent::Refused { unsupported: true, message },
+        })?;
+        let background = match &video.background {
+            Background::Color(c) => *c,
+            // Pictures as backgrounds are not drawn yet: a plain light one stands in.
+            Background::Image(_) => Rgba([245, 245, 245, 255]),
+        };
+        let settings = StreamSettings {
+            look,
+            picture: video.resolution,
+            crop: video.crop,
+            background,
+            video: VideoSettings { fps: FPS, bitrate: video.bitrate, gop: video.gop_size },
+            seed,
+        };
+        let stream = AvatarStream::new(&settings).map_err(|message| AvatarEvent::Refused {
+            unsupported: true,
+            message: format!("The avatar cannot start: {message}."),
+        })?;
+        let link = AvatarLink::new(peer, stream);
+        let (tx, rx) = mpsc::channel();
+        let id = {
+            let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            routes.next_id += 1;
+            let id = routes.next_id;
+            routes.by_ufrag.insert(link.ufrag().to_owned(), (id, tx.clone()));
+            id
+        };
+        let socket = self.socket.clone();
+        let routes = self.routes.clone();
+        let local = self.public;
+        std::thread::Builder::new()
+            .name("avatar-peer".into())
+            .spawn(move || {
+                run_peer(link, &rx, &socket, local, &events);
+                routes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+            })
+            .map_err(|e| AvatarEvent::Refused {
+                unsupported: true,
+                message: format!("The avatar cannot start: {e}."),
+            })?;
+        Ok((AvatarHandle { tx }, answer))
+    }
+
+    /// Peers connected or connecting.
+    pub fn peers(&self) -> usize {
+        self.routes.lock().map(|r| r.by_ufrag.len()).unwrap_or(0)
+    }
+}
+
+/// A session's hold on its avatar: commands go to the avatar's thread; dropping it closes the
+/// connection.
+pub struct AvatarHandle {
+    tx: mpsc::Sender<ToPeer>,
+}
+
+impl AvatarHandle {
+    /// Passes a command on (lost if the avatar has gone: its `Closed` is on the way).
+    pub fn send(&self, command: AvatarCommand) {
+        let _ = self.tx.send(ToPeer::Command(command));
+    }
+}
+
+impl Drop for AvatarHandle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(ToPeer::Command(AvatarCommand::Close));
+    }
+}
+
+/// Reads the media port until the process ends.
+fn receive(socket: &UdpSocket, routes: &Mutex<Routes>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (n, source) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            // ICMP errors surface as failed reads on some systems: keep reading.
+            Err(e) => {
+                tracing::debug!("media port read: {e}");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        let at = Instant::now();
+        let target = match stun::classify(data) {
+            Datagram::StunServerRequest => {
+                if let Some(reply) = stun::binding_success(data, source) {
+                    let _ = socket.send_to(&reply, source);
+                }
+                continue;
+            }
+            Datagram::Ice(ufrag) => {
+                let mut r = routes.lock().unwrap_or_else(|e| e.into_inner());
+                let found = r.by_ufrag.get(ufrag).cloned();
+                if let Some(peer) = &found {
+                    r.by_addr.insert(source, peer.clone());
+                }
+                found
+            }
+            Datagram::Other => routes.lock().unwrap_or_else(|e| e.into_inner()).by_addr.get(&source).cloned(),
+        };
+        if let Some((id, tx)) = target
+            && tx.send(ToPeer::Packet { at, source, data: data.to_vec() }).is_err()
+        {
+            routes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        }
+    }
+}
+
+/// Runs one avatar until it closes.
+fn run_peer(
+    mut link: AvatarLink,
+    rx: &mpsc::Receiver<ToPeer>,
+    socket: &UdpSocket,
+    local: SocketAddr,
+    events: &UnboundedSender<AvatarEvent>,
+) {
+    let born = Instant::now();
+    let mut connected = false;
+    let mut closing = false;
+    loop {
+        let wait = link.deadline().saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+        match rx.recv_timeout(wait) {
+            Ok(ToPeer::Packet { at, source, data }) => link.receive(at, source, local, &data),
+            Ok(ToPeer::Command(command)) => match command {
+                AvatarCommand::Phrase { duration_ms, phones } => link.stream().phrase(duration_ms, &phones),
+                AvatarCommand::Audio { samples, sample_rate } => link.stream().audio(&samples, sample_rate),
+                AvatarCommand::Clear => link.stream().clear(),
+                AvatarCommand::Close => {
+                    link.close(Instant::now());
+                    closing = true;
+                }
+                AvatarCommand::Connect { .. } => {}
+            },
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                link.close(Instant::now());
+                closing = true;
+            }
+        }
+        link.timeout(Instant::now());
+        let mut closed = closing;
+        while let Some(out) = link.poll() {
+            match out {
+                LinkOutput::Transmit { destination, data } => {
+                    if let Err(e) = socket.send_to(&data, destination) {
+                        tracing::debug!("media send to {destination}: {e}");
+                    }
+                }
+                LinkOutput::Connected => {
+                    connected = true;
+                    tracing::info!(connect_ms = born.elapsed().as_millis() as u64, "avatar connected");
+                }
+                LinkOutput::Speaking => {
+                    let _ = events.send(AvatarEvent::Speaking);
+                }
+                LinkOutput::Idle => {
+                    let _ = events.send(AvatarEvent::Idle);
+                }
+                LinkOutput::Closed => closed = true,
+            }
+        }
+        if !connected && born.elapsed() > CONNECT_WITHIN {
+            tracing::info!("avatar peer never connected; dropped");
+            closed = true;
+        }
+        if closed {
+            if let Some(reason) = link.failure() {
+                tracing::warn!("avatar stopped: {reason}");
+            }
+            let _ = events.send(AvatarEvent::Closed);
+            return;
+        }
+    }
+}
