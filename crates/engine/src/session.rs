@@ -470,6 +470,12 @@ impl Session {
         })?;
         let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
             .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
+        if matches!(video.background, crate::avatar_video::Background::Image(_)) {
+            self.emit(ServerEvent::Warning {
+                code: "avatar_background_image_not_drawn",
+                message: "Background images are not drawn yet: the avatar appears on a plain light background.".into(),
+            });
+        }
         self.link = Link::Offered;
         self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { offer_sdp, look: chosen.look, video }));
         Ok(())

@@ -1299,6 +1299,19 @@ mod avatar_link {
     }
 
     #[test]
+    fn a_background_image_is_not_drawn_yet_and_the_client_is_told() {
+        let mut h = Harness::new();
+        let image = json!({"image_url": "https://example.com/office.png"});
+        h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "video": {"background": image}}}}));
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        let warned = events(&out)
+            .into_iter()
+            .any(|e| matches!(e, ServerEvent::Warning { code, .. } if code == "avatar_background_image_not_drawn"));
+        assert!(warned, "{:?}", events(&out));
+        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { .. }]), "the avatar still connects");
+    }
+
+    #[test]
     fn a_client_naming_its_ice_servers_keeps_them() {
         let mut h = Harness::with_ice_servers(vec![json!({"urls": ["stun:127.0.0.1:3478"]})]);
         let own = json!([{"urls": ["turn:relay.example:3478"], "username": "u", "credential": "c"}]);
