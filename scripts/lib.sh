@@ -21,8 +21,9 @@ need_cargo() {
   fi
 }
 
-# need_build_tools: cmake and a C++ compiler, which build whisper.cpp (vendored by whisper-rs) and
-# OpenH264 (vendored by openh264-sys2); nasm, with which OpenH264 gets its SIMD code (≈ 2× faster).
+# need_build_tools: cmake and a C++ compiler, which build whisper.cpp (vendored by whisper-rs),
+# libopus (bundled by opusic-sys, the avatar's WebRTC audio) and OpenH264 (vendored by
+# openh264-sys2); nasm, with which OpenH264 gets its SIMD code (≈ 2× faster).
 need_build_tools() {
   local missing=()
   command -v cmake >/dev/null 2>&1 || missing+=(cmake)

@@ -25,6 +25,8 @@ pub enum AvatarCommand {
         look: Look,
         /// The video settings.
         video: AvatarVideo,
+        /// Seeds the avatar's idle motion (blinks, sway).
+        seed: u64,
     },
     /// The audio that follows starts a phrase of `duration_ms`, spoken as `phones`.
     Phrase {

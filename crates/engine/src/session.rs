@@ -477,7 +477,8 @@ impl Session {
             });
         }
         self.link = Link::Offered;
-        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { offer_sdp, look: chosen.look, video }));
+        let seed = seed_of(&self.config.id);
+        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { offer_sdp, look: chosen.look, video, seed }));
         Ok(())
     }
 
@@ -1448,32 +1449,29 @@ impl Session {
                         avatar.push(AvatarCommand::Phrase { duration_ms: end, phones: p.phones.clone() });
                     }
                     if m.animation != AnimationOutputs::default() {
-                        let seed = m
-                            .item_id
-                            .bytes()
-                            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                        let seed = seed_of(&m.item_id);
                         let lipsync = m.lipsync.get_or_insert_with(|| LipSync::new(seed, 0.0));
                         lipsync.add_phrase(m.audio_ms, end, &p.phones);
                     }
                     continue;
                 }
                 Some(Paced::Audio(_, _)) if held => break,
-                Some(Paced::Audio(pcm, ms)) => {
+                Some(Paced::Audio(..)) => {
+                    let Some(Paced::Audio(pcm, ms)) = m.paced.pop_front() else { break };
                     m.audio_ms += ms;
-                    playback.sent(*ms, now);
+                    playback.sent(ms, now);
                     if audio_events {
-                        let delta = B64.encode(sample_format(format).encode(pcm));
+                        let delta = B64.encode(sample_format(format).encode(&pcm));
                         events.push(ServerEvent::AudioDelta { at: at.clone(), delta });
                     }
                     if to_avatar {
-                        avatar.push(AvatarCommand::Audio { samples: pcm.clone(), sample_rate: format.sample_rate() });
+                        avatar.push(AvatarCommand::Audio { samples: pcm, sample_rate: format.sample_rate() });
                     }
                     if let Some(lipsync) = m.lipsync.as_mut() {
                         animate(lipsync, m.animation, m.audio_ms, &at, &mut events);
                     }
                 }
             }
-            m.paced.pop_front();
         }
         for e in events {
             self.emit(e);
@@ -1600,6 +1598,11 @@ impl Session {
 }
 
 /// How samples of a wire format are laid out in bytes.
+/// A seed for an avatar's idle motion from a name (FNV-1a): the same name, the same motion.
+fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 fn sample_format(format: AudioFormat) -> SampleFormat {
     match format {
         AudioFormat::Pcm16 { .. } => SampleFormat::Pcm16,

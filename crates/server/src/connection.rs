@@ -220,13 +220,9 @@ impl Driver {
     /// answer or the refusal comes back as the avatar's first news).
     fn avatar(&mut self, command: AvatarCommand) {
         match command {
-            AvatarCommand::Connect { offer_sdp, look, video } => {
+            AvatarCommand::Connect { offer_sdp, look, video, seed } => {
                 self.avatar = None;
                 let (tx, rx) = mpsc::unbounded_channel();
-                let seed = self
-                    .tag
-                    .bytes()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
                 let result = match &self.state.media {
                     Some(media) => media.connect(&offer_sdp, look, &video, seed, tx.clone()),
                     None => Err(AvatarEvent::Refused {
