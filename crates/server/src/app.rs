@@ -172,6 +172,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "auth": !state.config.api_keys.is_empty(),
         "avatar_media": state.media.as_ref().map(|m| json!({
             "address": format!("udp:{}", m.public_addr()),
+            "stun": format!("udp:{}", m.stun_addr()),
             "peers": m.peers(),
         })),
     }))

@@ -1,11 +1,16 @@
-//! The avatars' WebRTC media: one UDP port for every peer and for brazen's STUN responder.
+//! The avatars' WebRTC media: one UDP port for every peer, and brazen's STUN responder on a port
+//! of its own (the next one when it is free).
 //!
-//! A receiving thread reads the port. A plain STUN Binding request (a browser gathering its
-//! candidates against the `stun:` server `session.updated` named) is answered on the spot; an
-//! ICE check goes to the peer whose ufrag it names, and the peer's address is remembered; other
-//! datagrams (DTLS, RTP, RTCP) go to the peer using their source address. Each avatar runs on a
-//! thread of its own ([`AvatarLink`]: drawing, encoding, str0m), sending straight from the
-//! shared socket, so a slow avatar never holds up another one or the protocol.
+//! A receiving thread reads the media port: an ICE check goes to the peer whose ufrag it names,
+//! and the peer's address is remembered; other datagrams (DTLS, RTP, RTCP) go to the peer using
+//! their source address. Each avatar runs on a thread of its own ([`AvatarLink`]: drawing,
+//! encoding, str0m), sending straight from the shared socket, so a slow avatar never holds up
+//! another one or the protocol.
+//!
+//! The STUN responder answers the Binding requests of browsers gathering their candidates against
+//! the `stun:` server `session.updated` named, so gathering ends at once. It cannot share the
+//! media port: a browser hands every packet from its STUN server's address to its STUN client,
+//! so the answers to its ICE checks from that same address would never reach ICE.
 
 use brazen_avatar::character::Rgba;
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
@@ -63,8 +68,10 @@ impl Routes {
 /// The media port and its peers.
 pub struct AvatarMedia {
     socket: Arc<UdpSocket>,
-    /// The address browsers reach the port at (the host candidate and the STUN server).
+    /// The address browsers reach the media port at (the host candidate).
     public: SocketAddr,
+    /// The address browsers reach the STUN responder at.
+    stun: SocketAddr,
     routes: Arc<Mutex<Routes>>,
     extra_ice_servers: Vec<IceServer>,
 }
@@ -81,21 +88,25 @@ fn outgoing_ip() -> IpAddr {
 }
 
 impl AvatarMedia {
-    /// Binds `bind` (port 0: any free one) and starts receiving; browsers are told to reach it
-    /// at `public` (default: the bound address, or this machine's outgoing address when bound
-    /// to every interface).
+    /// Binds `bind` (port 0: any free one) for the media and the next port (or any free one)
+    /// for STUN, and starts receiving; browsers are told to reach them at `public` (default: the
+    /// bound address, or this machine's outgoing address when bound to every interface).
     pub fn bind(bind: SocketAddr, public: Option<IpAddr>, extra_ice_servers: Vec<IceServer>) -> std::io::Result<Self> {
         let socket = Arc::new(UdpSocket::bind(bind)?);
         let local = socket.local_addr()?;
+        let stun_socket = UdpSocket::bind(SocketAddr::new(local.ip(), local.port().wrapping_add(1)))
+            .or_else(|_| UdpSocket::bind(SocketAddr::new(local.ip(), 0)))?;
         let ip = public.unwrap_or(if local.ip().is_unspecified() { outgoing_ip() } else { local.ip() });
         let media = AvatarMedia {
             socket: socket.clone(),
             public: SocketAddr::new(ip, local.port()),
+            stun: SocketAddr::new(ip, stun_socket.local_addr()?.port()),
             routes: Arc::new(Mutex::new(Routes::default())),
             extra_ice_servers,
         };
         let routes = media.routes.clone();
         std::thread::Builder::new().name("avatar-media-rx".into()).spawn(move || receive(&socket, &routes))?;
+        std::thread::Builder::new().name("avatar-stun".into()).spawn(move || answer_stun(&stun_socket))?;
         Ok(media)
     }
 
@@ -104,9 +115,14 @@ impl AvatarMedia {
         self.public
     }
 
+    /// The address browsers reach the STUN responder at.
+    pub fn stun_addr(&self) -> SocketAddr {
+        self.stun
+    }
+
     /// The ICE servers for `session.updated`: brazen's STUN, then the configured ones.
     pub fn ice_servers(&self) -> Vec<serde_json::Value> {
-        let own = IceServer { urls: vec![format!("stun:{}", self.public)], username: None, credential: None };
+        let own = IceServer { urls: vec![format!("stun:{}", self.stun)], username: None, credential: None };
         std::iter::once(own)
             .chain(self.extra_ice_servers.iter().cloned())
             .filter_map(|s| serde_json::to_value(s).ok())
@@ -210,12 +226,8 @@ fn receive(socket: &UdpSocket, routes: &Mutex<Routes>) {
         let data = &buf[..n];
         let at = Instant::now();
         let target = match stun::classify(data) {
-            Datagram::StunServerRequest => {
-                if let Some(reply) = stun::binding_success(data, source) {
-                    let _ = socket.send_to(&reply, source);
-                }
-                continue;
-            }
+            // Not the STUN server's port.
+            Datagram::StunServerRequest => continue,
             Datagram::Ice(ufrag) => {
                 let mut r = routes.lock().unwrap_or_else(|e| e.into_inner());
                 let found = r.by_ufrag.get(ufrag).cloned();
@@ -230,6 +242,20 @@ fn receive(socket: &UdpSocket, routes: &Mutex<Routes>) {
             && tx.send(ToPeer::Packet { at, source, data: data.to_vec() }).is_err()
         {
             routes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        }
+    }
+}
+
+/// Answers STUN Binding requests on `socket` with the address they came from, until the process
+/// ends.
+fn answer_stun(socket: &UdpSocket) {
+    let mut buf = [0u8; 1024];
+    loop {
+        let Ok((n, source)) = socket.recv_from(&mut buf) else { continue };
+        if stun::classify(&buf[..n]) == Datagram::StunServerRequest
+            && let Some(reply) = stun::binding_success(&buf[..n], source)
+        {
+            let _ = socket.send_to(&reply, source);
         }
     }
 }

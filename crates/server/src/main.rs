@@ -251,7 +251,7 @@ fn bind_media(cfg: &config::Config, ip: IpAddr, http_port: u16) -> Result<avatar
             .or_else(|_| avatar_media::AvatarMedia::bind(SocketAddr::new(ip, 0), public, extra))
             .map_err(|e| format!("cannot bind a WebRTC media port on {ip}: {e}"))?,
     };
-    tracing::info!("avatar media (WebRTC and STUN) on udp {}", media.public_addr());
+    tracing::info!("avatar media (WebRTC) on udp {}, STUN on udp {}", media.public_addr(), media.stun_addr());
     Ok(media)
 }
 

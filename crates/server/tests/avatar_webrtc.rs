@@ -127,6 +127,13 @@ async fn a_voice_live_client_gets_a_speaking_avatar_over_webrtc() {
     let answer: Value =
         serde_json::from_slice(&B64.decode(connecting["server_sdp"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(answer["type"], "answer");
+    let candidate_port: u16 = answer["sdp"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("a=candidate:")?.split_whitespace().nth(5)?.parse().ok())
+        .unwrap();
+    assert_ne!(candidate_port, media.port(), "Chromium drops ICE answers coming from its STUN server's address");
     let viewer = Arc::new(Mutex::new(viewer));
     viewer.lock().unwrap().accept_answer(answer["sdp"].as_str().unwrap()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,146 @@
+// Debian Chromium as a Voice Live avatar sample's page: the WebRTC half of the samples, which take the
+// microphone, build the offer in the browser (video and audio `sendrecv` transceivers, a data
+// channel, the ICE servers from `session.updated`, wait for gathering,
+// `btoa(JSON.stringify(pc.localDescription))`) and hand it to their backend, which relays it as
+// `session.avatar.connect`. The page is served from 127.0.0.1 (a secure context, and the microphone
+// permission lets Chromium offer its real host candidates rather than mDNS names); the fake
+// microphone of Chromium's test flags stands in for a real one. The page also watches what it
+// plays: every decoded video frame's mouth region is compared with the previous frame's, and the
+// data channel's events and the first frame are timed on the page clock (`performance.now()`).
+// Shared by the browser conformance test and `bench/browser.sh`.
+import http from 'node:http';
+import { chromium } from 'playwright-core';
+
+/** Where Debian installs Chromium (`apt-get install chromium`); never a downloaded browser. */
+export const CHROMIUM = process.env.BRAZEN_CHROMIUM || '/usr/bin/chromium';
+
+/**
+ * Headless Debian Chromium that may use loopback ICE candidates, plays media without a click and
+ * grants its fake microphone.
+ */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
+  });
+}
+
+const PAGE = `<!doctype html>
+<html><body style="margin:0;background:#202020">
+<video id="video" autoplay playsinline muted></video>
+<audio id="audio" autoplay></audio>
+<script>
+const seen = { events: [], frames: [], firstFrameAt: null, answeredAt: null, gatheredMs: null, videoSize: null };
+window.seen = seen;
+let pc = null;
+let region = null;
+let previous = null;
+const canvas = document.createElement('canvas');
+const ctx = canvas.getContext('2d', { willReadFrequently: true });
+
+// How many pixels of the mouth region changed (luma by more than 24) since the previous frame.
+function sample(video, now) {
+  if (!region) return;
+  const { x, y, w, h } = region;
+  canvas.width = w; canvas.height = h;
+  ctx.drawImage(video, x, y, w, h, 0, 0, w, h);
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const luma = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) luma[i] = (rgba[4 * i] * 77 + rgba[4 * i + 1] * 150 + rgba[4 * i + 2] * 29) >> 8;
+  if (previous) {
+    let changed = 0;
+    for (let i = 0; i < luma.length; i++) if (Math.abs(luma[i] - previous[i]) > 24) changed++;
+    seen.frames.push({ at: now, changed });
+  }
+  previous = luma;
+}
+
+function listen(channel) {
+  channel.onmessage = (e) => seen.events.push({ at: performance.now(), data: e.data });
+}
+
+// As the samples do: the microphone, both transceivers sendrecv, a data channel, gathering waited
+// for (10 s at most).
+window.makeOffer = async (iceServers) => {
+  await navigator.mediaDevices.getUserMedia({ audio: true });
+  pc = new RTCPeerConnection({ iceServers });
+  pc.ontrack = (e) => {
+    const el = document.getElementById(e.track.kind === 'video' ? 'video' : 'audio');
+    el.srcObject = e.streams[0] || new MediaStream([e.track]);
+  };
+  pc.ondatachannel = (e) => listen(e.channel);
+  pc.addTransceiver('video', { direction: 'sendrecv' });
+  pc.addTransceiver('audio', { direction: 'sendrecv' });
+  listen(pc.createDataChannel('eventChannel'));
+  const started = performance.now();
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+    setTimeout(resolve, 10000);
+  });
+  seen.gatheredMs = performance.now() - started;
+  return btoa(JSON.stringify(pc.localDescription));
+};
+
+// Applies the server's answer and starts watching frames (mouth = {x, y, w, h} in video pixels).
+window.acceptAnswer = async (serverSdp, mouth) => {
+  region = mouth;
+  const video = document.getElementById('video');
+  const onFrame = (now) => {
+    if (seen.firstFrameAt === null) {
+      seen.firstFrameAt = performance.now();
+      seen.videoSize = [video.videoWidth, video.videoHeight];
+    }
+    sample(video, now);
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  await pc.setRemoteDescription(JSON.parse(atob(serverSdp)));
+  seen.answeredAt = performance.now();
+};
+
+window.mediaStats = async () => {
+  const out = { connectionState: pc.connectionState };
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp') out[s.kind] = { packets: s.packetsReceived, framesDecoded: s.framesDecoded, energy: s.totalAudioEnergy };
+    if (s.type === 'codec' && s.mimeType) (out.codecs ||= []).push(s.mimeType + ' ' + (s.sdpFmtpLine || ''));
+    if (s.type === 'candidate-pair') (out.pairs ||= []).push({ state: s.state, nominated: s.nominated, requestsSent: s.requestsSent, responsesReceived: s.responsesReceived });
+    if (s.type === 'transport') out.transport = { dtls: s.dtlsState, ice: s.iceState, role: s.iceRole };
+  });
+  return out;
+};
+
+window.hangUp = () => pc && pc.close();
+</script>
+</body></html>`;
+
+/** A new page of `browser` running the sample's WebRTC code, loaded from a one-shot loopback server. */
+export async function openAvatarPage(browser) {
+  const page = await browser.newPage();
+  const server = http.createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(PAGE); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  server.close();
+  return page;
+}
+
+/**
+ * The mouth's rectangle in the video, in pixels, for a `resolution` {width, height} picture cropped to
+ * `crop` {top_left, bottom_right}. The same geometry as `brazen_avatar::render` (`MOUTH_REGION` of the
+ * unit square, the character scaled by `ZOOM` about (0.5, 0.42) and centred on the picture's short side).
+ */
+export function mouthRegion(resolution, crop) {
+  const ZOOM = 1.3;
+  const MOUTH = { x: 0.40, y: 0.50, w: 0.20, h: 0.12 };
+  const side = Math.min(resolution.width, resolution.height);
+  const [cx, cy] = crop ? crop.top_left : [0, 0];
+  const map = (u, v) => [
+    (0.5 * (1 - ZOOM) + ZOOM * u) * side + (resolution.width - side) / 2 - cx,
+    (0.42 * (1 - ZOOM) + ZOOM * v) * side + (resolution.height - side) / 2 - cy,
+  ];
+  const [x0, y0] = map(MOUTH.x, MOUTH.y);
+  const [x1, y1] = map(MOUTH.x + MOUTH.w, MOUTH.y + MOUTH.h);
+  return { x: Math.round(x0), y: Math.round(y0), w: Math.round(x1 - x0), h: Math.round(y1 - y0) };
+}

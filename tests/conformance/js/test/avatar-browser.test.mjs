@@ -1,0 +1,136 @@
+// Debian Chromium plays brazen's avatar over WebRTC, connected the way the Voice Live avatar samples
+// connect: their backend sends the samples' own `session.update` (lisa, casual-sitting, 1920×1080
+// cropped to 800×1080) over the socket, the page builds the offer with the ICE servers from
+// `session.updated`, the backend relays it as `session.avatar.connect` and hands back the answer.
+// The `<video>` must play the cropped picture with the mouth moving while the avatar speaks and
+// still while it is idle; the audio arrives over WebRTC; the data channel carries the speaking edges.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { startBrazen, API_KEY } from '../lib/server.mjs';
+import { EventQueue, sleep } from '../lib/events.mjs';
+import { launchChromium, openAvatarPage, mouthRegion } from '../lib/avatar-page.mjs';
+
+// The avatar part of the samples' session.update, as captured from them (see CLIENTS.md).
+const RESOLUTION = { width: 1920, height: 1080 };
+const CROP = { top_left: [560, 0], bottom_right: [1360, 1080] };
+const SAMPLE_SESSION = {
+  modalities: ['text', 'audio'],
+  instructions: 'You are a helpful shop assistant.',
+  voice: { name: 'en-US-AvaMultilingualNeural', rate: '1.0', type: 'azure-standard' },
+  avatar: {
+    character: 'lisa', style: 'casual-sitting', customized: false,
+    video: { codec: 'h264', bitrate: 1000000, resolution: RESOLUTION, crop: CROP },
+    output_protocol: 'webrtc',
+  },
+  input_audio_format: 'pcm16', output_audio_format: 'pcm16',
+  input_audio_transcription: { model: 'azure-speech' },
+  turn_detection: { threshold: 0.3, prefix_padding_ms: 300, silence_duration_ms: 500, type: 'server_vad' },
+  temperature: 0.9,
+};
+// The share of the mouth region's pixels whose luma moved by more than 24 since the previous frame:
+// a speaking mouth changes 1–17 % per frame, a resting one under 0.5 % (the encoder's quality
+// settling, the idle head sway).
+const MOVING = 0.015;
+const STILL = 0.008;
+
+let server;
+let browser;
+before(async () => {
+  server = await startBrazen('browser-avatar', { tts: 'piper' });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The samples' backend: a socket to brazen whose events are read in order. */
+async function backend() {
+  const ws = new WebSocket(`${server.wsBase}/voice-live/realtime?api-version=2026-07-15&model=gpt-4o-realtime`, {
+    headers: { 'api-key': API_KEY },
+  });
+  const events = new EventQueue('backend');
+  ws.on('message', (data) => events.push(JSON.parse(data.toString())));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const send = (event) => ws.send(JSON.stringify(event));
+  return { ws, events, send };
+}
+
+async function peers() {
+  const health = await (await fetch(`${server.baseUrl}/health`)).json();
+  return health.avatar_media.peers;
+}
+
+test('Chromium plays the avatar with the mouth moving only while it speaks', async () => {
+  const { ws, events, send } = await backend();
+  await events.waitFor('session.created');
+  send({ type: 'session.update', session: SAMPLE_SESSION });
+  const { ev: updated } = await events.waitFor('session.updated');
+  const iceServers = updated.session.avatar.ice_servers;
+  assert.ok(Array.isArray(iceServers) && iceServers.length > 0, JSON.stringify(updated.session.avatar));
+
+  const page = await openAvatarPage(browser);
+  const clientSdp = await page.evaluate((servers) => window.makeOffer(servers), iceServers);
+  const gatheredMs = await page.evaluate(() => window.seen.gatheredMs);
+  assert.ok(gatheredMs < 2000, `ICE gathering took ${gatheredMs} ms: brazen's STUN server should answer at once`);
+  send({ type: 'session.avatar.connect', client_sdp: clientSdp });
+  const { ev: connecting } = await events.waitFor('session.avatar.connecting');
+  const answer = JSON.parse(Buffer.from(connecting.server_sdp, 'base64').toString());
+  assert.equal(answer.type, 'answer');
+  assert.match(answer.sdp, /a=fingerprint:sha-256 /);
+  const mouth = mouthRegion(RESOLUTION, CROP);
+  await page.evaluate(([sdp, region]) => window.acceptAnswer(sdp, region), [connecting.server_sdp, mouth]);
+
+  await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 }).catch(async (e) => {
+    throw new Error(`no video frame: ${JSON.stringify(await page.evaluate(() => window.mediaStats()))}\n${server.logTail()}`, { cause: e });
+  });
+  const first = await page.evaluate(() => window.seen);
+  assert.deepEqual(first.videoSize, [800, 1080], 'the crop of the 1920×1080 picture is what plays');
+  console.log(`first frame shown ${(first.firstFrameAt - first.answeredAt).toFixed(0)} ms after the answer was applied`);
+
+  // Idle for a while, then a reply spoken by the local voice.
+  await sleep(1500);
+  send({ type: 'response.create', response: { pre_generated_assistant_message: 'Your blue jacket ships from Portland on Thursday morning.' } });
+  const { seen } = await events.waitFor('session.avatar.switch_to_idle', { timeoutMs: 60000 });
+  const kinds = seen.map((e) => e.type);
+  assert.ok(kinds.includes('session.avatar.switch_to_speaking'), kinds.join(', '));
+  assert.ok(!kinds.includes('response.audio.delta'), 'the audio goes over WebRTC, not the socket');
+  await sleep(1500);
+
+  const stats = await page.evaluate(() => window.mediaStats());
+  const watched = await page.evaluate(() => window.seen);
+  fs.mkdirSync(process.env.BRAZEN_CONF_LOGS || '/tmp', { recursive: true });
+  await page.screenshot({ path: path.join(process.env.BRAZEN_CONF_LOGS || '/tmp', 'browser-avatar.png') });
+  assert.equal(stats.connectionState, 'connected', JSON.stringify(stats));
+  assert.ok(stats.codecs.some((c) => c.startsWith('video/H264') && c.includes('packetization-mode=1')), JSON.stringify(stats.codecs));
+  assert.ok(stats.video.framesDecoded > 75, `frames decoded: ${stats.video.framesDecoded}`);
+  assert.ok(stats.audio.packets > 150 && stats.audio.energy > 0, `audio over WebRTC: ${JSON.stringify(stats.audio)}`);
+
+  // The data channel's speaking edges, timed on the page's clock as they arrived.
+  const edge = (name) => watched.events.find((e) => e.data.includes(name))?.at;
+  const speakingAt = edge('EVENT_TYPE_SWITCH_TO_SPEAKING');
+  const idleAt = edge('EVENT_TYPE_SWITCH_TO_IDLE');
+  assert.ok(speakingAt && idleAt && idleAt - speakingAt > 2000, `data channel: ${JSON.stringify(watched.events)}`);
+  // Frames well inside each state: the idle edge comes 300 ms after the last sound, and the video
+  // plays behind the data channel by its jitter buffer.
+  const area = mouth.w * mouth.h;
+  const during = (a, b) => watched.frames.filter((f) => f.at > a && f.at < b).map((f) => f.changed / area);
+  const speaking = during(speakingAt + 200, idleAt - 400);
+  const idle = [...during(watched.firstFrameAt + 500, speakingAt - 100), ...during(idleAt + 500, Infinity)];
+  const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
+  assert.ok(speaking.length > 25 && idle.length > 25, summary);
+  assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the mouth moves while speaking: ${summary}`);
+  assert.ok(idle.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
+
+  // The session ends: its peer is cleaned up.
+  ws.close();
+  await page.close();
+  const deadline = Date.now() + 5000;
+  while ((await peers()) !== 0) {
+    assert.ok(Date.now() < deadline, 'the peer outlived its session');
+    await sleep(50);
+  }
+});
