@@ -204,7 +204,16 @@ impl LipSync {
         let mut brows = 0.0f32;
         // Segments are in time order; only those within reach matter.
         let from = self.segments.partition_point(|s| s.end_ms + 4.0 * REACH_MS < t_ms);
-        for s in self.segments[from..].iter().take_while(|s| s.start_ms - 4.0 * REACH_MS <= t_ms) {
+        // Past the audio known so far there is nothing to say: silence follows the last shape, so
+        // the lips close as the sound stops rather than fading out on the rest weight alone.
+        let after = (!self.segments.is_empty()).then_some(Segment {
+            start_ms: self.end_ms,
+            end_ms: f64::INFINITY,
+            viseme: SILENCE,
+            stressed: false,
+        });
+        let near = self.segments[from..].iter().take_while(|s| s.start_ms - 4.0 * REACH_MS <= t_ms);
+        for s in near.chain(after.as_ref()) {
             let distance = if t_ms < s.start_ms {
                 s.start_ms - t_ms
             } else if t_ms > s.end_ms {
@@ -349,6 +358,24 @@ mod tests {
         assert!(steps.iter().all(|s| *s < 0.2), "largest step {:?}", steps.iter().cloned().fold(0.0, f32::max));
         // And it does move between shapes (co-articulation, not a held pose).
         assert!(steps.iter().filter(|s| **s > 0.01).count() > 10);
+    }
+
+    #[test]
+    fn the_lips_close_as_the_sound_stops() {
+        // A phrase that ends on an open vowel, with no silence phoneme after it.
+        let mut ls = LipSync::new(1, 0.0);
+        let phones = [
+            Phone { symbol: 'm', start_ms: 0.0, duration_ms: 100.0 },
+            Phone { symbol: 'ɑ', start_ms: 100.0, duration_ms: 200.0 },
+        ];
+        ls.add_phrase(0.0, 300.0, &phones);
+        let jaw = |t: f64| ls.frame_at(t)[at::JAW_OPEN];
+        assert!(jaw(250.0) > 0.5, "open on ɑ: {}", jaw(250.0));
+        // About half closed as the audio ends, mostly closed 40 ms later, shut 80 ms later (a
+        // mouth left to the rest weight alone would still be wide open at 40 ms).
+        assert!((jaw(300.0) - jaw(250.0) / 2.0).abs() < 0.15, "at the end {} vs {}", jaw(300.0), jaw(250.0));
+        assert!(jaw(340.0) < 0.4 * jaw(250.0), "40 ms after the sound: {}", jaw(340.0));
+        assert!(jaw(380.0) < 0.05, "80 ms after the sound: {}", jaw(380.0));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A minimal WebRTC viewer of an avatar (str0m, sans-IO), for tests and benchmarks: it offers
 //! what the Voice Live samples offer (video and audio `sendrecv`, a data channel named
-//! `eventChannel`), keeps every video frame with its RTP time, counts audio packets, keeps the
-//! data channel's messages, and decodes the frames with OpenH264.
+//! `eventChannel`), keeps every video frame and audio packet with its RTP time, keeps the data
+//! channel's messages, and decodes the frames (OpenH264) and the sound (Opus).
 
 use openh264::formats::YUVSource;
 use std::collections::VecDeque;
@@ -23,8 +23,8 @@ pub struct Viewer {
     pub connected: Option<Instant>,
     /// Video frames: (RTP time at 90 kHz, Annex B data, when it arrived).
     pub video: Vec<(u64, Vec<u8>, Instant)>,
-    /// Audio packets received.
-    pub audio_packets: usize,
+    /// Audio packets: (RTP time at 48 kHz, Opus data).
+    pub audio: Vec<(u64, Vec<u8>)>,
     /// Data channel messages, in order.
     pub texts: Vec<String>,
 }
@@ -32,7 +32,7 @@ pub struct Viewer {
 /// A decoded frame's luma inside a rectangle, placed on the stream clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedFrame {
-    /// ms after the first frame received.
+    /// Its RTP time in ms: where it is on the stream clock (audio and video share one origin).
     pub at_ms: f64,
     /// When it arrived.
     pub arrived: Instant,
@@ -61,7 +61,7 @@ impl Viewer {
             transmits: VecDeque::new(),
             connected: None,
             video: Vec::new(),
-            audio_packets: 0,
+            audio: Vec::new(),
             texts: Vec::new(),
         };
         Ok((viewer, offer.to_sdp_string()))
@@ -115,7 +115,7 @@ impl Viewer {
                         let at = d.time.rebase(Frequency::NINETY_KHZ).numer();
                         self.video.push((at, d.data.to_vec(), Instant::now()));
                     }
-                    _ => self.audio_packets += 1,
+                    _ => self.audio.push((d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer(), d.data.to_vec())),
                 },
                 Ok(Output::Event(Event::ChannelData(d))) => {
                     self.texts.push(String::from_utf8_lossy(&d.data).into_owned())
@@ -127,10 +127,9 @@ impl Viewer {
     }
 
     /// Decodes every frame received and keeps the luma of `(x, y, width, height)` (clipped to
-    /// the picture), each placed at its RTP time after the first frame's.
+    /// the picture), each placed at its RTP time.
     pub fn decode(&self, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Vec<DecodedFrame>, String> {
         let mut decoder = openh264::decoder::Decoder::new().map_err(|e| e.to_string())?;
-        let Some(first) = self.video.first().map(|v| v.0) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for (at, data, arrived) in &self.video {
             let Some(picture) = decoder.decode(data).map_err(|e| e.to_string())? else { continue };
@@ -142,14 +141,26 @@ impl Viewer {
             for row in (y as usize).min(y1)..y1 {
                 luma.extend_from_slice(&luma_plane[row * stride + (x as usize).min(x1)..row * stride + x1]);
             }
-            out.push(DecodedFrame {
-                at_ms: at.saturating_sub(first) as f64 / 90.0,
-                arrived: *arrived,
-                size: (width, height),
-                luma,
-            });
+            out.push(DecodedFrame { at_ms: *at as f64 / 90.0, arrived: *arrived, size: (width, height), luma });
         }
         Ok(out)
+    }
+
+    /// Decodes the sound received into one 48 kHz track, sample `n` at RTP time `n` (what a
+    /// player would play, the codec's own delay included); packets that never came are silence.
+    pub fn decode_audio(&self) -> Result<Vec<i16>, String> {
+        let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).map_err(|e| e.to_string())?;
+        let mut track = Vec::new();
+        let mut frame = vec![0i16; 5_760];
+        for (at, data) in &self.audio {
+            let n = decoder.decode(data, &mut frame, false).map_err(|e| e.to_string())?;
+            let at = *at as usize;
+            if track.len() < at + n {
+                track.resize(at + n, 0);
+            }
+            track[at..at + n].copy_from_slice(&frame[..n]);
+        }
+        Ok(track)
     }
 }
 

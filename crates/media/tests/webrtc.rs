@@ -119,7 +119,17 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
     assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_SPEAKING")), "{:?}", viewer.texts);
     assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_IDLE")), "{:?}", viewer.texts);
     // ~3 s of 20 ms packets.
-    assert!(viewer.audio_packets > 100, "{} audio packets", viewer.audio_packets);
+    assert!(viewer.audio.len() > 100, "{} audio packets", viewer.audio.len());
+    // The tone is heard where it was said, and not before.
+    let track = viewer.decode_audio().unwrap();
+    let loud = |a: f64, b: f64| {
+        let part = &track[(a * 48.0) as usize..(b * 48.0) as usize];
+        part.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / part.len() as f64 > 1e6
+    };
+    assert!(
+        !loud(from_ms - 400.0, from_ms) && loud(from_ms + 100.0, from_ms + 1_100.0),
+        "the tone in the decoded sound"
+    );
 
     // Decode every frame; place it on the stream clock (the first frame is at 0).
     let mouths = viewer.decode(region).unwrap();

@@ -10,6 +10,9 @@
 // Shared by the browser conformance test and `bench/browser.sh`.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
+import WebSocket from 'ws';
+import { API_KEY } from './server.mjs';
+import { EventQueue } from './events.mjs';
 
 /** Where Debian installs Chromium (`apt-get install chromium`); never a downloaded browser. */
 export const CHROMIUM = process.env.BRAZEN_CHROMIUM || '/usr/bin/chromium';
@@ -31,7 +34,7 @@ const PAGE = `<!doctype html>
 <video id="video" autoplay playsinline muted></video>
 <audio id="audio" autoplay></audio>
 <script>
-const seen = { events: [], frames: [], firstFrameAt: null, answeredAt: null, gatheredMs: null, videoSize: null };
+const seen = { events: [], frames: [], firstFrameAt: null, answerAt: null, answeredAt: null, gatheredMs: null, videoSize: null };
 window.seen = seen;
 let pc = null;
 let region = null;
@@ -97,6 +100,7 @@ window.acceptAnswer = async (serverSdp, mouth) => {
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+  seen.answerAt = performance.now();
   await pc.setRemoteDescription(JSON.parse(atob(serverSdp)));
   seen.answeredAt = performance.now();
 };
@@ -112,7 +116,6 @@ window.mediaStats = async () => {
   return out;
 };
 
-window.hangUp = () => pc && pc.close();
 </script>
 </body></html>`;
 
@@ -143,4 +146,18 @@ export function mouthRegion(resolution, crop) {
   const [x0, y0] = map(MOUTH.x, MOUTH.y);
   const [x1, y1] = map(MOUTH.x + MOUTH.w, MOUTH.y + MOUTH.h);
   return { x: Math.round(x0), y: Math.round(y0), w: Math.round(x1 - x0), h: Math.round(y1 - y0) };
+}
+
+/**
+ * The samples' backend: a Voice Live socket to `server` (from `startBrazen`) with the api-key
+ * header; `events` reads the server's events in order, `send` sends one.
+ */
+export async function connectBackend(server) {
+  const ws = new WebSocket(`${server.wsBase}/voice-live/realtime?api-version=2026-07-15&model=gpt-4o-realtime`, {
+    headers: { 'api-key': API_KEY },
+  });
+  const events = new EventQueue('backend');
+  ws.on('message', (data) => events.push(JSON.parse(data.toString())));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  return { ws, events, send: (event) => ws.send(JSON.stringify(event)) };
 }

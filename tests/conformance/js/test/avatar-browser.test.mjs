@@ -8,10 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
-import { startBrazen, API_KEY } from '../lib/server.mjs';
-import { EventQueue, sleep } from '../lib/events.mjs';
-import { launchChromium, openAvatarPage, mouthRegion } from '../lib/avatar-page.mjs';
+import { startBrazen } from '../lib/server.mjs';
+import { sleep } from '../lib/events.mjs';
+import { launchChromium, openAvatarPage, mouthRegion, connectBackend } from '../lib/avatar-page.mjs';
 
 // The avatar part of the samples' session.update, as captured from them (see CLIENTS.md).
 const RESOLUTION = { width: 1920, height: 1080 };
@@ -47,25 +46,13 @@ after(async () => {
   await server?.stop();
 });
 
-/** The samples' backend: a socket to brazen whose events are read in order. */
-async function backend() {
-  const ws = new WebSocket(`${server.wsBase}/voice-live/realtime?api-version=2026-07-15&model=gpt-4o-realtime`, {
-    headers: { 'api-key': API_KEY },
-  });
-  const events = new EventQueue('backend');
-  ws.on('message', (data) => events.push(JSON.parse(data.toString())));
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const send = (event) => ws.send(JSON.stringify(event));
-  return { ws, events, send };
-}
-
 async function peers() {
   const health = await (await fetch(`${server.baseUrl}/health`)).json();
   return health.avatar_media.peers;
 }
 
 test('Chromium plays the avatar with the mouth moving only while it speaks', async () => {
-  const { ws, events, send } = await backend();
+  const { ws, events, send } = await connectBackend(server);
   await events.waitFor('session.created');
   send({ type: 'session.update', session: SAMPLE_SESSION });
   const { ev: updated } = await events.waitFor('session.updated');
@@ -89,7 +76,7 @@ test('Chromium plays the avatar with the mouth moving only while it speaks', asy
   });
   const first = await page.evaluate(() => window.seen);
   assert.deepEqual(first.videoSize, [800, 1080], 'the crop of the 1920×1080 picture is what plays');
-  console.log(`first frame shown ${(first.firstFrameAt - first.answeredAt).toFixed(0)} ms after the answer was applied`);
+  console.log(`first frame shown ${(first.firstFrameAt - first.answerAt).toFixed(0)} ms after the answer reached the page`);
 
   // Idle for a while, then a reply spoken by the local voice.
   await sleep(1500);

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Avatar start-up in Debian Chromium (issue 5): answer → first video frame shown, over WebRTC.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+[[ -d tests/conformance/js/node_modules/playwright-core ]] || (cd tests/conformance/js && npm ci --no-audit --no-fund)
+cargo build --release --locked -p brazen-server
+uptime
+BRAZEN_BIN="$CARGO_TARGET_DIR/release/brazen" BRAZEN_CONF_LOGS="${BRAZEN_CONF_LOGS:-/tmp/brazen-bench-logs}" node bench/browser.mjs "$@"
+uptime
