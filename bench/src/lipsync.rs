@@ -17,11 +17,11 @@
 use brazen_avatar::Phone;
 use brazen_avatar::character::{Catalog, Rgba};
 use brazen_avatar::render::MOUTH_REGION;
-use brazen_media::VideoSettings;
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::Peer;
 use brazen_media::stream::{AvatarStream, StreamSettings};
 use brazen_media::viewer::{DecodedFrame, Viewer, pixels_changed};
+use brazen_media::{AudioCodec, VideoSettings};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,7 @@ fn main() {
         crop: ((0, 0), (512, 512)),
         background: Rgba([0, 177, 64, 255]),
         video: VideoSettings { fps: 25.0, bitrate: 1_000_000, gop: 50 },
+        audio: AudioCodec::Opus,
         seed: 11,
     };
     let (viewer, from_ms) = run(&settings);

@@ -1,7 +1,8 @@
 //! The avatar's media connection as the session sees it: what the session asks of the driver
-//! ([`AvatarCommand`]: answer this offer, speak this phrase with this audio, stop) and what the
-//! driver tells it back ([`AvatarEvent`]), plus reading the client's offer as Voice Live clients
-//! send it (`client_sdp`: base64 of the JSON description, the JSON itself, or plain SDP).
+//! ([`AvatarCommand`]: start the avatar over WebRTC or over the session's socket, speak this
+//! phrase with this audio, stop) and what the driver tells it back ([`AvatarEvent`]), plus
+//! reading the client's offer as Voice Live clients send it (`client_sdp`: base64 of the JSON
+//! description, the JSON itself, or plain SDP).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -13,14 +14,27 @@ use crate::avatar_video::AvatarVideo;
 /// The longest SDP offer accepted (a browser's is 3–8 KB).
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 
+/// How the avatar's video reaches the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AvatarTransport {
+    /// WebRTC, answering this SDP offer (`session.avatar.connect`).
+    WebRtc {
+        /// The offer's SDP text.
+        offer_sdp: String,
+    },
+    /// Fragmented MP4 in `response.video.delta` events on the session's socket
+    /// (`output_protocol: "websocket"`).
+    WebSocket,
+}
+
 /// What the session asks of the avatar's driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AvatarCommand {
-    /// Answer this SDP offer and start the avatar's stream; reply with
-    /// [`AvatarEvent::Answered`] or [`AvatarEvent::Refused`].
+    /// Start the avatar's stream; reply with [`AvatarEvent::Answered`] (WebRTC),
+    /// [`AvatarEvent::Started`] (WebSocket) or [`AvatarEvent::Refused`].
     Connect {
-        /// The offer's SDP text.
-        offer_sdp: String,
+        /// Where its video goes.
+        transport: AvatarTransport,
         /// The character's look.
         look: Look,
         /// The video settings.
@@ -53,7 +67,11 @@ pub enum AvatarCommand {
 pub enum AvatarEvent {
     /// The offer was answered with this SDP.
     Answered(String),
-    /// The offer was refused.
+    /// The avatar is streaming over the session's socket.
+    Started,
+    /// The next bytes of the avatar's MP4 stream (WebSocket transport).
+    Video(Vec<u8>),
+    /// The offer (or the start) was refused.
     Refused {
         /// It cannot be read (`false`), or it lacks what the avatar sends (`true`).
         unsupported: bool,
@@ -74,9 +92,9 @@ pub(crate) enum Link {
     /// No connection.
     #[default]
     Off,
-    /// An offer is being answered.
+    /// An offer is being answered, or the stream started.
     Offered,
-    /// Answered: speech goes to the avatar.
+    /// Answered or started: speech goes to the avatar.
     Live,
 }
 

@@ -1,6 +1,6 @@
 //! [`Session`]: one conversation's state machine.
 
-use crate::avatar_link::{AvatarCommand, AvatarEvent, Link};
+use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport, Link};
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
 use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
@@ -450,12 +450,19 @@ impl Session {
     /// `session.avatar.connect`: checks the session can have a WebRTC avatar and asks the
     /// driver to answer the offer.
     fn connect_avatar(&mut self, client_sdp: &str) -> Result<(), ProtocolError> {
-        let Some(avatar) = self.config.avatar.clone().filter(|a| a.is_object()) else {
+        let Some(avatar) = self.config.avatar.as_ref().filter(|a| a.is_object()) else {
             return Err(ProtocolError::invalid(
                 code::AVATAR_NOT_CONFIGURED,
                 "No avatar is configured: send session.update with an 'avatar' (e.g. {\"character\": \"lisa\"}) and wait for session.updated before session.avatar.connect.",
             ));
         };
+        if avatar.get("output_protocol").and_then(serde_json::Value::as_str) == Some("websocket") {
+            return Err(ProtocolError::invalid(
+                code::INVALID_VALUE,
+                "This session's avatar streams over the WebSocket ('output_protocol': 'websocket'): its video arrives as response.video.delta, with no session.avatar.connect. Set 'output_protocol' to 'webrtc' to connect over WebRTC.",
+            )
+            .with_param("session.avatar.output_protocol"));
+        }
         if self.link != Link::Off {
             return Err(ProtocolError::invalid(
                 code::AVATAR_ALREADY_CONNECTED,
@@ -464,6 +471,17 @@ impl Session {
         }
         let offer_sdp = crate::avatar_link::read_offer(client_sdp)
             .map_err(|message| ProtocolError::invalid(code::INVALID_VALUE, message).with_param("client_sdp"))?;
+        self.start_avatar(AvatarTransport::WebRtc { offer_sdp })
+    }
+
+    /// Whether the configured avatar's video goes over the session's socket.
+    fn avatar_over_websocket(&self) -> bool {
+        self.config.avatar.as_ref().and_then(|a| a.get("output_protocol")).and_then(|p| p.as_str()) == Some("websocket")
+    }
+
+    /// Asks the driver to start the configured avatar over `transport`.
+    fn start_avatar(&mut self, transport: AvatarTransport) -> Result<(), ProtocolError> {
+        let avatar = self.config.avatar.clone().unwrap_or_default();
         let text = |key: &str| avatar.get(key).and_then(serde_json::Value::as_str);
         let chosen = self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
             ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param("session.avatar.character")
@@ -478,7 +496,7 @@ impl Session {
         }
         self.link = Link::Offered;
         let seed = seed_of(&self.config.id);
-        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { offer_sdp, look: chosen.look, video, seed }));
+        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { transport, look: chosen.look, video, seed }));
         Ok(())
     }
 
@@ -490,10 +508,17 @@ impl Session {
                 let server_sdp = crate::avatar_link::encode_answer(&sdp);
                 self.emit(ServerEvent::AvatarConnecting { server_sdp });
             }
+            AvatarEvent::Started if self.link == Link::Offered => self.link = Link::Live,
+            AvatarEvent::Video(bytes) if self.link == Link::Live => {
+                use base64::Engine as _;
+                let delta = base64::engine::general_purpose::STANDARD.encode(bytes);
+                self.emit(ServerEvent::VideoDelta { delta });
+            }
             AvatarEvent::Refused { unsupported, message } if self.link == Link::Offered => {
                 self.link = Link::Off;
                 let code = if unsupported { code::UNSUPPORTED } else { code::INVALID_VALUE };
-                self.error(ProtocolError::invalid(code, message).with_param("client_sdp"));
+                let param = if self.avatar_over_websocket() { "session.avatar" } else { "client_sdp" };
+                self.error(ProtocolError::invalid(code, message).with_param(param));
             }
             AvatarEvent::Speaking if self.link == Link::Live => {
                 let turn_id = self.playback.as_ref().map(|p| p.response_id.clone());
@@ -563,6 +588,13 @@ impl Session {
             self.end_speech();
         }
         self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
+        // A WebSocket avatar needs no handshake: it starts with the session.update that asks for it.
+        if self.avatar_over_websocket()
+            && self.link == Link::Off
+            && let Err(e) = self.start_avatar(AvatarTransport::WebSocket)
+        {
+            self.error(e);
+        }
         if prompt_before != (self.config.instructions.clone(), self.config.tools.clone()) {
             self.prepare_llm(None);
         }
@@ -585,14 +617,7 @@ impl Session {
         };
         let style = text("style")?;
         match text("output_protocol")? {
-            None | Some("webrtc") => {}
-            Some("websocket") => {
-                return Err(ProtocolError::invalid(
-                    code::UNSUPPORTED,
-                    "'output_protocol': 'websocket' (video as response.video.delta) is not available yet; use 'webrtc'.",
-                )
-                .with_param("session.avatar.output_protocol"));
-            }
+            None | Some("webrtc") | Some("websocket") => {}
             Some(other) => {
                 return Err(ProtocolError::invalid(
                     code::INVALID_VALUE,

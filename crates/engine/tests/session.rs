@@ -1240,7 +1240,7 @@ fn a_phrase_keeps_all_its_timings_whatever_their_order() {
 
 mod avatar_link {
     use super::*;
-    use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+    use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
 
     const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
@@ -1280,7 +1280,10 @@ mod avatar_link {
         // A good one asks the driver to answer it with the character's look.
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
         let cmds = commands(&out);
-        let [AvatarCommand::Connect { offer_sdp, video, .. }] = cmds.as_slice() else { panic!("{out:?}") };
+        let [AvatarCommand::Connect { transport: AvatarTransport::WebRtc { offer_sdp }, video, .. }] = cmds.as_slice()
+        else {
+            panic!("{out:?}")
+        };
         assert_eq!(offer_sdp, SDP);
         assert_eq!(video.resolution, (1920, 1080));
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
@@ -1331,9 +1334,48 @@ mod avatar_link {
         assert_eq!(errors(&out)[0].1.as_deref(), Some("client_sdp"));
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
         assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { .. }]));
-        // WebSocket video is refused up front, naming the field.
-        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "output_protocol": "websocket"}}}));
+        // An unknown transport is refused up front, naming the field.
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "output_protocol": "carrier-pigeon"}}}));
         assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.output_protocol"));
+    }
+
+    #[test]
+    fn a_websocket_avatar_starts_with_the_session_update_and_streams_video_deltas() {
+        let mut h = Harness::new();
+        let avatar = json!({"character": "lisa", "output_protocol": "websocket"});
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+        assert_eq!(types(&out)[0], "session.updated", "the update is confirmed first");
+        let cmds = commands(&out);
+        let [AvatarCommand::Connect { transport: AvatarTransport::WebSocket, .. }] = cmds.as_slice() else {
+            panic!("{out:?}")
+        };
+        // No handshake over WebRTC on this session, and no second start.
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.output_protocol"));
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+        assert!(commands(&out).is_empty(), "{out:?}");
+        // The stream's bytes arrive as response.video.delta, base64, in order.
+        h.input(Input::Avatar(AvatarEvent::Started));
+        let out = h.input(Input::Avatar(AvatarEvent::Video(vec![0, 0, 0, 24, b'f', b't', b'y', b'p'])));
+        let evs = events(&out);
+        let [e @ ServerEvent::VideoDelta { delta }] = evs.as_slice() else { panic!("{out:?}") };
+        assert_eq!(B64.decode(delta).unwrap(), [0, 0, 0, 24, b'f', b't', b'y', b'p']);
+        assert_eq!(e.wire_type(Dialect::VoiceLive), Some("response.video.delta"));
+        let wire: Value = serde_json::from_str(&e.encode(Dialect::VoiceLive, "event_1").unwrap()).unwrap();
+        assert_eq!((wire["output_index"].clone(), wire["codec"].clone()), (json!(0), json!("h264")));
+        // Speech goes into the stream, not to the socket.
+        let out = h.send(json!({"type": "response.create"}));
+        let (job, _) = llm_job(&out);
+        h.input(Input::Llm(job, LlmEvent::TextDelta("Hello there. ".into())));
+        let (tts, _) = tts_jobs(&h.out).last().cloned().unwrap();
+        let out = tts_audio(&mut h, tts, 300);
+        assert!(!types(&out).contains(&"response.audio.delta"));
+        assert!(commands(&out).iter().any(|c| matches!(c, AvatarCommand::Audio { .. })));
+        // A stream that cannot start is an error about the avatar; the session goes on.
+        let mut h = Harness::new();
+        h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+        let out = h.input(Input::Avatar(AvatarEvent::Refused { unsupported: true, message: "too big".into() }));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar"));
     }
 
     #[test]

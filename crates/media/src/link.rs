@@ -144,7 +144,7 @@ impl AvatarLink {
     fn send_made(&mut self, start: Instant) {
         for out in std::mem::take(&mut self.made) {
             match out {
-                StreamOutput::Audio { data, at } => {
+                StreamOutput::Audio { data, at, .. } => {
                     let wallclock = start + Duration::from_secs_f64(at as f64 / 48_000.0);
                     self.peer.write_audio(wallclock, at, &data);
                 }

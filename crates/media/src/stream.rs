@@ -1,13 +1,15 @@
 //! One avatar's audio and video on one clock.
 //!
-//! The stream plays the session's speech in real time: every 20 ms it takes the next 20 ms of
-//! queued audio (silence when there is none) and encodes it with Opus; every video frame it draws
+//! The stream plays the session's speech in real time: frame by frame of its audio codec (20 ms of
+//! Opus, or 1024 samples of AAC) it takes the next queued audio (silence when there is none) and
+//! encodes it; every video frame it draws
 //! the character posed by the lip-sync at that frame's time and encodes it with H.264. Audio
 //! sample `n` and a frame at `n / 48 kHz` s therefore show and say the same thing: phrases are
 //! placed on the stream's clock where their audio lands in the queue. A cleared buffer (a
 //! barge-in) empties the queue and the lip-sync together, so sound and mouth stop at the same
 //! packet.
 
+use crate::audio_codec::{AudioCodec, AudioEncoder};
 use crate::h264::{EncodedFrame, H264Encoder, VideoSettings};
 use crate::yuv::I420;
 use brazen_audio::Resampler;
@@ -15,13 +17,11 @@ use brazen_avatar::character::{Look, Rgba};
 use brazen_avatar::{LipSync, Phone, Renderer};
 use std::collections::VecDeque;
 
-/// The stream's audio rate (Opus over WebRTC).
-pub const AUDIO_RATE: u32 = 48_000;
-/// Samples per audio packet (20 ms).
-pub const AUDIO_FRAME: usize = 960;
+/// The stream's audio rate.
+pub const AUDIO_RATE: u32 = crate::audio_codec::RATE;
 /// How long the queue must stay empty before the avatar counts as idle (gaps between phrases
-/// are not the end of speaking), in audio packets.
-const IDLE_AFTER_PACKETS: u32 = 15;
+/// are not the end of speaking), ms.
+const IDLE_AFTER_MS: f64 = 300.0;
 /// A lip-sync idle this long is dropped (its history is no longer needed), ms.
 const FORGET_AFTER_MS: f64 = 2_000.0;
 
@@ -36,8 +36,10 @@ pub struct StreamSettings {
     pub crop: ((u32, u32), (u32, u32)),
     /// The background colour (alpha below 255: keyed out, see [`StreamSettings::key`]).
     pub background: Rgba,
-    /// Encoding.
+    /// Video encoding.
     pub video: VideoSettings,
+    /// Audio encoding.
+    pub audio: AudioCodec,
     /// Seeds the idle motion (blinks, sway).
     pub seed: u64,
 }
@@ -54,18 +56,20 @@ impl StreamSettings {
 /// What the stream produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamOutput {
-    /// 20 ms of Opus audio starting at `at` (48 kHz samples since the stream started).
+    /// A frame of audio starting at `at` (48 kHz samples since the stream started).
     Audio {
-        /// One Opus packet.
+        /// One Opus packet or AAC access unit.
         data: Vec<u8>,
-        /// RTP time (48 kHz).
+        /// Stream time (48 kHz).
         at: u64,
+        /// Samples it holds.
+        samples: u32,
     },
     /// A video frame shown at `at` (90 kHz ticks since the stream started).
     Video {
         /// The encoded picture.
         frame: EncodedFrame,
-        /// RTP time (90 kHz).
+        /// Stream time (90 kHz).
         at: u64,
     },
     /// Speech started playing at `at_ms` (ms since the stream started).
@@ -87,7 +91,8 @@ pub struct AvatarStream {
     key: [u8; 3],
     video: H264Encoder,
     fps: f64,
-    opus: opus::Encoder,
+    audio_codec: AudioCodec,
+    audio_encoder: AudioEncoder,
     resampler: Option<(u32, Resampler)>,
     lipsync: LipSync,
     seed: u64,
@@ -98,8 +103,8 @@ pub struct AvatarStream {
     /// Video frames made.
     frames: u64,
     speaking: bool,
-    /// Packets since the queue ran dry.
-    quiet_packets: u32,
+    /// Stream time the queue ran dry at, ms.
+    quiet_since_ms: f64,
     /// Stream time of the end of the last speech played, ms.
     last_speech_ms: f64,
 }
@@ -111,16 +116,15 @@ impl AvatarStream {
         let (w, h) = renderer.size();
         let picture = I420::new(w as usize, h as usize)?;
         let video = H264Encoder::new(settings.video)?;
-        let mut opus = opus::Encoder::new(AUDIO_RATE, opus::Channels::Mono, opus::Application::Voip)
-            .map_err(|e| format!("cannot start the Opus encoder: {e}"))?;
-        opus.set_bitrate(opus::Bitrate::Bits(32_000)).map_err(|e| format!("Opus bitrate: {e}"))?;
+        let audio_encoder = AudioEncoder::new(settings.audio)?;
         Ok(AvatarStream {
             renderer,
             picture,
             key: settings.key(),
             video,
             fps: f64::from(settings.video.fps),
-            opus,
+            audio_codec: settings.audio,
+            audio_encoder,
             resampler: None,
             lipsync: LipSync::new(settings.seed, 0.0),
             seed: settings.seed,
@@ -128,7 +132,7 @@ impl AvatarStream {
             played: 0,
             frames: 0,
             speaking: false,
-            quiet_packets: 0,
+            quiet_since_ms: 0.0,
             last_speech_ms: 0.0,
         })
     }
@@ -185,30 +189,42 @@ impl AvatarStream {
         self.played as f64 * 1000.0 / f64::from(AUDIO_RATE)
     }
 
+    /// How long a video frame lasts, ms.
+    pub fn frame_interval_ms(&self) -> f64 {
+        1000.0 / self.fps
+    }
+
     /// Stream time of the next video frame, ms.
     pub fn video_clock_ms(&self) -> f64 {
         self.frames as f64 * 1000.0 / self.fps
     }
 
-    /// The next 20 ms of audio, and the speaking edge it makes, if any.
+    /// The audio codec's configuration for a decoder (AAC's AudioSpecificConfig; empty for
+    /// Opus).
+    pub fn audio_config(&self) -> Vec<u8> {
+        self.audio_encoder.config()
+    }
+
+    /// The next frame of audio, and the speaking edge it makes, if any.
     pub fn next_audio(&mut self, out: &mut Vec<StreamOutput>) -> Result<(), String> {
         let at = self.played;
-        let mut pcm = [0i16; AUDIO_FRAME];
-        let n = self.queue.len().min(AUDIO_FRAME);
+        let frame = self.audio_codec.frame_samples();
+        let mut pcm = vec![0i16; frame];
+        let n = self.queue.len().min(frame);
         for (dst, src) in pcm.iter_mut().zip(self.queue.drain(..n)) {
             *dst = src;
         }
         let now_ms = self.audio_clock_ms();
         if n > 0 {
-            self.quiet_packets = 0;
             self.last_speech_ms = now_ms + n as f64 * 1000.0 / f64::from(AUDIO_RATE);
+            self.quiet_since_ms = self.last_speech_ms;
             if !self.speaking {
                 self.speaking = true;
                 out.push(StreamOutput::Speaking { at_ms: now_ms as u64 });
             }
         } else {
-            self.quiet_packets += 1;
-            if self.speaking && self.quiet_packets >= IDLE_AFTER_PACKETS {
+            let quiet_ms = now_ms + frame as f64 * 1000.0 / f64::from(AUDIO_RATE) - self.quiet_since_ms;
+            if self.speaking && quiet_ms >= IDLE_AFTER_MS {
                 self.speaking = false;
                 out.push(StreamOutput::Idle { at_ms: self.last_speech_ms as u64 });
             }
@@ -216,9 +232,9 @@ impl AvatarStream {
                 self.lipsync = LipSync::new(self.seed, 0.0);
             }
         }
-        let data = self.opus.encode_vec(&pcm, 1500).map_err(|e| format!("Opus encoding failed: {e}"))?;
-        self.played += AUDIO_FRAME as u64;
-        out.push(StreamOutput::Audio { data, at });
+        let data = self.audio_encoder.encode(&pcm)?;
+        self.played += frame as u64;
+        out.push(StreamOutput::Audio { data, at, samples: frame as u32 });
         Ok(())
     }
 
@@ -269,6 +285,7 @@ mod tests {
             crop: ((40, 0), (280, 240)),
             background: Rgba([0, 255, 0, 255]),
             video: VideoSettings::default(),
+            audio: AudioCodec::Opus,
             seed: 1,
         }
     }
@@ -303,7 +320,7 @@ mod tests {
         let times: Vec<u64> =
             out.iter().filter_map(|o| if let StreamOutput::Audio { at, .. } = o { Some(*at) } else { None }).collect();
         assert_eq!(times.len(), 45);
-        assert!(times.windows(2).all(|w| w[1] - w[0] == AUDIO_FRAME as u64));
+        assert!(times.windows(2).all(|w| w[1] - w[0] == 960));
     }
 
     /// `ms` of a 440 Hz tone at 24 kHz.
@@ -331,7 +348,7 @@ mod tests {
             .iter()
             .filter_map(|o| if let StreamOutput::Audio { data, .. } = o { Some(data) } else { None })
             .map(|data| {
-                let mut pcm = [0i16; AUDIO_FRAME];
+                let mut pcm = [0i16; 960];
                 let n = decoder.decode(data, &mut pcm, false).unwrap();
                 pcm[..n].iter().map(|s| s.saturating_abs()).max().unwrap_or(0)
             })

@@ -6,11 +6,11 @@
 use brazen_avatar::Phone;
 use brazen_avatar::character::{Catalog, Rgba};
 use brazen_avatar::render::MOUTH_REGION;
-use brazen_media::VideoSettings;
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::{OfferError, Peer};
 use brazen_media::stream::{AvatarStream, StreamSettings};
 use brazen_media::viewer::{Viewer, pixels_changed};
+use brazen_media::{AudioCodec, VideoSettings};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 use str0m::Rtc;
@@ -23,6 +23,7 @@ fn settings() -> StreamSettings {
         crop: ((64, 0), (320, 256)),
         background: Rgba([0, 177, 64, 255]),
         video: VideoSettings { fps: 25.0, bitrate: 600_000, gop: 25 },
+        audio: AudioCodec::Opus,
         seed: 7,
     }
 }

@@ -62,6 +62,12 @@ pub enum ServerEvent {
         /// The response that was spoken, when known.
         turn_id: Option<String>,
     },
+    /// `response.video.delta` (Voice Live, `avatar.output_protocol: "websocket"`): the next bytes
+    /// of the avatar's fragmented MP4 stream.
+    VideoDelta {
+        /// The stream's bytes, base64.
+        delta: String,
+    },
     /// `input_audio_buffer.committed`.
     InputAudioCommitted {
         /// The item before the new user item.
@@ -326,6 +332,7 @@ impl ServerEvent {
             ServerEvent::AvatarConnecting { .. } => Some("session.avatar.connecting"),
             ServerEvent::AvatarSpeaking { .. } => Some("session.avatar.switch_to_speaking"),
             ServerEvent::AvatarIdle { .. } => Some("session.avatar.switch_to_idle"),
+            ServerEvent::VideoDelta { .. } => (dialect == Dialect::VoiceLive).then_some("response.video.delta"),
             ServerEvent::InputAudioCommitted { .. } => Some("input_audio_buffer.committed"),
             ServerEvent::InputAudioCleared => Some("input_audio_buffer.cleared"),
             ServerEvent::SpeechStarted { .. } => Some("input_audio_buffer.speech_started"),
@@ -423,6 +430,7 @@ impl ServerEvent {
                 Some(id) => json!({"turn_id": id}),
                 None => json!({}),
             },
+            ServerEvent::VideoDelta { delta } => json!({"output_index": 0, "codec": "h264", "delta": delta}),
             ServerEvent::InputAudioCommitted { previous_item_id, item_id } => {
                 json!({"previous_item_id": previous_item_id, "item_id": item_id})
             }

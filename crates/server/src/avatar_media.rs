@@ -12,11 +12,11 @@
 //! media port: a browser hands every packet from its STUN server's address to its STUN client,
 //! so the answers to its ICE checks from that same address would never reach ICE.
 
-use brazen_avatar::character::Rgba;
+use brazen_avatar::character::{Look, Rgba};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
 use brazen_engine::avatar_video::{AvatarVideo, Background};
 use brazen_media::stun::{self, Datagram};
-use brazen_media::{AvatarLink, AvatarStream, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings};
+use brazen_media::{AudioCodec, AvatarLink, AvatarStream, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -45,7 +45,8 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-enum ToPeer {
+/// What an avatar's thread receives.
+pub(crate) enum ToPeer {
     Packet { at: Instant, source: SocketAddr, data: Vec<u8> },
     Command(AvatarCommand),
 }
@@ -134,7 +135,7 @@ impl AvatarMedia {
     pub fn connect(
         &self,
         offer: &str,
-        look: brazen_avatar::character::Look,
+        look: Look,
         video: &AvatarVideo,
         seed: u64,
         events: UnboundedSender<AvatarEvent>,
@@ -144,30 +145,14 @@ impl AvatarMedia {
             OfferError::Malformed(message) => AvatarEvent::Refused { unsupported: false, message },
             OfferError::Codecs(message) => AvatarEvent::Refused { unsupported: true, message },
         })?;
-        let background = match &video.background {
-            Background::Color(c) => *c,
-            // Pictures as backgrounds are not drawn yet: a plain light one stands in.
-            Background::Image(_) => Rgba([245, 245, 245, 255]),
-        };
-        let settings = StreamSettings {
-            look,
-            picture: video.resolution,
-            crop: video.crop,
-            background,
-            video: VideoSettings { fps: FPS, bitrate: video.bitrate, gop: video.gop_size },
-            seed,
-        };
-        let stream = AvatarStream::new(&settings).map_err(|message| AvatarEvent::Refused {
-            unsupported: true,
-            message: format!("The avatar cannot start: {message}."),
-        })?;
+        let stream = AvatarStream::new(&stream_settings(look, video, seed, AudioCodec::Opus)).map_err(cannot_start)?;
         let link = AvatarLink::new(peer, stream);
-        let (tx, rx) = mpsc::channel();
+        let (handle, rx) = AvatarHandle::channel();
         let id = {
             let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
             routes.next_id += 1;
             let id = routes.next_id;
-            routes.by_ufrag.insert(link.ufrag().to_owned(), (id, tx.clone()));
+            routes.by_ufrag.insert(link.ufrag().to_owned(), (id, handle.tx.clone()));
             id
         };
         let socket = self.socket.clone();
@@ -183,12 +168,45 @@ impl AvatarMedia {
                 unsupported: true,
                 message: format!("The avatar cannot start: {e}."),
             })?;
-        Ok((AvatarHandle { tx }, answer))
+        Ok((handle, answer))
     }
 
     /// Peers connected or connecting.
     pub fn peers(&self) -> usize {
         self.routes.lock().map(|r| r.by_ufrag.len()).unwrap_or(0)
+    }
+}
+
+/// How an avatar's stream is drawn and encoded, from the session's video settings.
+pub(crate) fn stream_settings(look: Look, video: &AvatarVideo, seed: u64, audio: AudioCodec) -> StreamSettings {
+    let background = match &video.background {
+        Background::Color(c) => *c,
+        // Pictures as backgrounds are not drawn yet: a plain light one stands in.
+        Background::Image(_) => Rgba([245, 245, 245, 255]),
+    };
+    StreamSettings {
+        look,
+        picture: video.resolution,
+        crop: video.crop,
+        background,
+        video: VideoSettings { fps: FPS, bitrate: video.bitrate, gop: video.gop_size },
+        audio,
+        seed,
+    }
+}
+
+/// The refusal of an avatar whose stream cannot start (`message` says why).
+pub(crate) fn cannot_start(message: String) -> AvatarEvent {
+    AvatarEvent::Refused { unsupported: true, message: format!("The avatar cannot start: {message}.") }
+}
+
+/// Applies a speech command to an avatar's stream (closing is the caller's).
+pub(crate) fn apply(stream: &mut AvatarStream, command: AvatarCommand) {
+    match command {
+        AvatarCommand::Phrase { duration_ms, phones } => stream.phrase(duration_ms, &phones),
+        AvatarCommand::Audio { samples, sample_rate } => stream.audio(&samples, sample_rate),
+        AvatarCommand::Clear => stream.clear(),
+        AvatarCommand::Close | AvatarCommand::Connect { .. } => {}
     }
 }
 
@@ -199,6 +217,12 @@ pub struct AvatarHandle {
 }
 
 impl AvatarHandle {
+    /// A handle sending on `tx`, and the avatar thread's end.
+    pub(crate) fn channel() -> (AvatarHandle, mpsc::Receiver<ToPeer>) {
+        let (tx, rx) = mpsc::channel();
+        (AvatarHandle { tx }, rx)
+    }
+
     /// Passes a command on (lost if the avatar has gone: its `Closed` is on the way).
     pub fn send(&self, command: AvatarCommand) {
         let _ = self.tx.send(ToPeer::Command(command));
@@ -275,16 +299,11 @@ fn run_peer(
         let wait = link.deadline().saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
         match rx.recv_timeout(wait) {
             Ok(ToPeer::Packet { at, source, data }) => link.receive(at, source, local, &data),
-            Ok(ToPeer::Command(command)) => match command {
-                AvatarCommand::Phrase { duration_ms, phones } => link.stream().phrase(duration_ms, &phones),
-                AvatarCommand::Audio { samples, sample_rate } => link.stream().audio(&samples, sample_rate),
-                AvatarCommand::Clear => link.stream().clear(),
-                AvatarCommand::Close => {
-                    link.close(Instant::now());
-                    closing = true;
-                }
-                AvatarCommand::Connect { .. } => {}
-            },
+            Ok(ToPeer::Command(AvatarCommand::Close)) => {
+                link.close(Instant::now());
+                closing = true;
+            }
+            Ok(ToPeer::Command(command)) => apply(link.stream(), command),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 link.close(Instant::now());

@@ -5,7 +5,7 @@
 use crate::app::{AppState, SessionSlot};
 use crate::avatar_media::AvatarHandle;
 use axum::extract::ws::{Message, WebSocket};
-use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
 use brazen_engine::providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::error::code;
@@ -216,24 +216,30 @@ impl Driver {
         Ok(())
     }
 
-    /// Carries out an avatar command: a connect answers the offer on the media port (the
-    /// answer or the refusal comes back as the avatar's first news).
+    /// Carries out an avatar command: a connect answers the offer on the media port, or starts
+    /// the stream over the socket (the answer, the start or the refusal comes back as the
+    /// avatar's first news).
     fn avatar(&mut self, command: AvatarCommand) {
         match command {
-            AvatarCommand::Connect { offer_sdp, look, video, seed } => {
+            AvatarCommand::Connect { transport, look, video, seed } => {
                 self.avatar = None;
                 let (tx, rx) = mpsc::unbounded_channel();
-                let result = match &self.state.media {
-                    Some(media) => media.connect(&offer_sdp, look, &video, seed, tx.clone()),
-                    None => Err(AvatarEvent::Refused {
+                let result = match (transport, &self.state.media) {
+                    (AvatarTransport::WebSocket, _) => {
+                        crate::avatar_ws::start(look, &video, seed, tx.clone()).map(|h| (h, AvatarEvent::Started))
+                    }
+                    (AvatarTransport::WebRtc { offer_sdp }, Some(media)) => media
+                        .connect(&offer_sdp, look, &video, seed, tx.clone())
+                        .map(|(h, answer)| (h, AvatarEvent::Answered(answer))),
+                    (AvatarTransport::WebRtc { .. }, None) => Err(AvatarEvent::Refused {
                         unsupported: true,
-                        message: "WebRTC avatars are off on this server (no media port).".into(),
+                        message: "WebRTC avatars are off on this server (no media port); 'output_protocol': 'websocket' works without one.".into(),
                     }),
                 };
                 let first = match result {
-                    Ok((handle, answer)) => {
+                    Ok((handle, first)) => {
                         self.avatar = Some(handle);
-                        AvatarEvent::Answered(answer)
+                        first
                     }
                     Err(refused) => refused,
                 };

@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod avatar_media;
+mod avatar_ws;
 mod characters;
 mod config;
 mod connection;

@@ -7,6 +7,8 @@
 // microphone of Chromium's test flags stands in for a real one. The page also watches what it
 // plays: every decoded video frame's mouth region is compared with the previous frame's, and the
 // data channel's events and the first frame are timed on the page clock (`performance.now()`).
+// For `output_protocol: "websocket"` the page plays the fragmented MP4 of `response.video.delta`
+// through MediaSource instead, as the samples do.
 // Shared by the browser conformance test and `bench/browser.sh`.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
@@ -42,8 +44,9 @@ let previous = null;
 const canvas = document.createElement('canvas');
 const ctx = canvas.getContext('2d', { willReadFrequently: true });
 
-// How many pixels of the mouth region changed (luma by more than 24) since the previous frame.
-function sample(video, now) {
+// How many pixels of the mouth region changed (luma by more than 24) since the previous frame;
+// \`now\` is the page clock, \`mediaTime\` the frame's own time in the stream (seconds).
+function sample(video, now, mediaTime) {
   if (!region) return;
   const { x, y, w, h } = region;
   canvas.width = w; canvas.height = h;
@@ -54,7 +57,7 @@ function sample(video, now) {
   if (previous) {
     let changed = 0;
     for (let i = 0; i < luma.length; i++) if (Math.abs(luma[i] - previous[i]) > 24) changed++;
-    seen.frames.push({ at: now, changed });
+    seen.frames.push({ at: now, mediaTime, changed });
   }
   previous = luma;
 }
@@ -87,22 +90,66 @@ window.makeOffer = async (iceServers) => {
   return btoa(JSON.stringify(pc.localDescription));
 };
 
-// Applies the server's answer and starts watching frames (mouth = {x, y, w, h} in video pixels).
-window.acceptAnswer = async (serverSdp, mouth) => {
+// Watches every frame the video shows (mouth = {x, y, w, h} in video pixels).
+function watch(mouth) {
   region = mouth;
   const video = document.getElementById('video');
-  const onFrame = (now) => {
+  const onFrame = (now, meta) => {
     if (seen.firstFrameAt === null) {
       seen.firstFrameAt = performance.now();
       seen.videoSize = [video.videoWidth, video.videoHeight];
     }
-    sample(video, now);
+    sample(video, now, meta.mediaTime);
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+}
+
+// Applies the server's answer and starts watching frames.
+window.acceptAnswer = async (serverSdp, mouth) => {
+  watch(mouth);
   seen.answerAt = performance.now();
   await pc.setRemoteDescription(JSON.parse(atob(serverSdp)));
   seen.answeredAt = performance.now();
+};
+
+// The WebSocket mode, as the samples play it: response.video.delta bytes appended in order to a
+// MediaSource SourceBuffer of \`mime\`.
+let sourceBuffer = null;
+const pending = [];
+function pump() {
+  if (!sourceBuffer || sourceBuffer.updating || pending.length === 0) return;
+  sourceBuffer.appendBuffer(pending.shift());
+}
+window.startMse = async (mime, mouth) => {
+  if (!MediaSource.isTypeSupported(mime)) throw new Error('MediaSource does not take ' + mime);
+  const video = document.getElementById('video');
+  const source = new MediaSource();
+  video.src = URL.createObjectURL(source);
+  await new Promise((resolve) => source.addEventListener('sourceopen', resolve, { once: true }));
+  sourceBuffer = source.addSourceBuffer(mime);
+  sourceBuffer.addEventListener('updateend', pump);
+  const fail = (why) => { seen.mseError ||= why; };
+  sourceBuffer.addEventListener('error', () => fail('SourceBuffer error'));
+  video.addEventListener('error', () => fail('video error: ' + (video.error && video.error.message)));
+  watch(mouth);
+  video.play().catch((e) => fail('play: ' + e));
+};
+window.appendChunks = (chunks) => {
+  for (const b64 of chunks) pending.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+  pump();
+};
+window.mseState = () => {
+  const video = document.getElementById('video');
+  const b = video.buffered;
+  return {
+    error: seen.mseError || null,
+    currentTime: video.currentTime,
+    buffered: b.length ? [b.start(0), b.end(b.length - 1)] : null,
+    audioBytes: video.webkitAudioDecodedByteCount,
+    videoBytes: video.webkitVideoDecodedByteCount,
+    size: [video.videoWidth, video.videoHeight],
+  };
 };
 
 window.mediaStats = async () => {

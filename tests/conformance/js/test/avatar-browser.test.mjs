@@ -1,9 +1,10 @@
-// Debian Chromium plays brazen's avatar over WebRTC, connected the way the Voice Live avatar samples
-// connect: their backend sends the samples' own `session.update` (lisa, casual-sitting, 1920×1080
+// Debian Chromium plays brazen's avatar over WebRTC and over the WebSocket (fragmented MP4 through
+// MediaSource), connected the way the Voice Live avatar samples connect. Over WebRTC: their backend sends the samples' own `session.update` (lisa, casual-sitting, 1920×1080
 // cropped to 800×1080) over the socket, the page builds the offer with the ICE servers from
 // `session.updated`, the backend relays it as `session.avatar.connect` and hands back the answer.
 // The `<video>` must play the cropped picture with the mouth moving while the avatar speaks and
 // still while it is idle; the audio arrives over WebRTC; the data channel carries the speaking edges.
+// Over the WebSocket the same holds for the MediaSource player, whose stream carries the sound too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -34,6 +35,8 @@ const SAMPLE_SESSION = {
 // settling, the idle head sway).
 const MOVING = 0.015;
 const STILL = 0.008;
+// What the samples give MediaSource for `output_protocol: "websocket"`.
+const MSE_MIME = 'video/mp4; codecs="avc1.42E01E, mp4a.40.2"';
 
 let server;
 let browser;
@@ -119,5 +122,73 @@ test('Chromium plays the avatar with the mouth moving only while it speaks', asy
   while ((await peers()) !== 0) {
     assert.ok(Date.now() < deadline, 'the peer outlived its session');
     await sleep(50);
+  }
+});
+
+test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) with the mouth moving only while it speaks', async () => {
+  const { ws, events, send } = await connectBackend(server);
+  // The backend hands the page every response.video.delta, in order, as the samples' backend does
+  // (the first carries the MP4's initialisation segment).
+  let biggest = 0;
+  let chunks = [];
+  let malformed = null;
+  ws.on('message', (data) => {
+    const e = JSON.parse(data.toString());
+    if (e.type !== 'response.video.delta') return;
+    if (e.codec !== 'h264' || e.output_index !== 0 || typeof e.delta !== 'string') malformed ||= JSON.stringify(e).slice(0, 200);
+    biggest = Math.max(biggest, data.length);
+    chunks.push(e.delta);
+  });
+  await events.waitFor('session.created');
+  const session = { ...SAMPLE_SESSION, avatar: { ...SAMPLE_SESSION.avatar, output_protocol: 'websocket' } };
+  send({ type: 'session.update', session });
+  await events.waitFor('session.updated');
+  const page = await openAvatarPage(browser);
+  const mouth = mouthRegion(RESOLUTION, CROP);
+  await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
+  const relay = setInterval(() => {
+    if (chunks.length === 0) return;
+    const batch = chunks;
+    chunks = [];
+    page.evaluate((b) => window.appendChunks(b), batch).catch(() => {});
+  }, 100);
+  // The page clock's currentTime when the speaking edges reach the backend.
+  const playhead = () => page.evaluate(() => document.getElementById('video').currentTime);
+  try {
+    await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 }).catch(async (e) => {
+      throw new Error(`no video frame: ${JSON.stringify(await page.evaluate(() => window.mseState()))}`, { cause: e });
+    });
+    await sleep(1500);
+    send({ type: 'response.create', response: { pre_generated_assistant_message: 'Your blue jacket ships from Portland on Thursday morning.' } });
+    await events.waitFor('session.avatar.switch_to_speaking', { timeoutMs: 60000 });
+    const speakingAt = await playhead();
+    const { seen } = await events.waitFor('session.avatar.switch_to_idle', { timeoutMs: 60000 });
+    const idleAt = await playhead();
+    assert.ok(!seen.some((e) => e.type === 'response.audio.delta'), 'the audio is in the MP4, not in audio deltas');
+    await sleep(1500);
+    const state = await page.evaluate(() => window.mseState());
+    const watched = await page.evaluate(() => window.seen);
+    await page.screenshot({ path: path.join(process.env.BRAZEN_CONF_LOGS || '/tmp', 'browser-avatar-mse.png') });
+    assert.equal(malformed, null, 'response.video.delta {output_index: 0, codec: "h264", delta}');
+    assert.equal(state.error, null, JSON.stringify(state));
+    assert.deepEqual(state.size, [800, 1080], 'the crop of the 1920×1080 picture plays');
+    assert.ok(state.currentTime > 4, `playing: ${JSON.stringify(state)}`);
+    assert.ok(state.audioBytes > 0 && state.videoBytes > 0, `AAC and H.264 both decode: ${JSON.stringify(state)}`);
+    assert.ok(biggest < 4 * 1024 * 1024, `largest event ${biggest} bytes`);
+
+    // Frames by their time in the stream, well inside each state (the playhead trails the
+    // producer by the little that is buffered).
+    const area = mouth.w * mouth.h;
+    const during = (a, b) => watched.frames.filter((f) => f.mediaTime > a && f.mediaTime < b).map((f) => f.changed / area);
+    const speaking = during(speakingAt + 0.4, idleAt - 0.3);
+    const idle = [...during(0.5, speakingAt - 0.3), ...during(idleAt + 0.8, Infinity)];
+    const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
+    assert.ok(speaking.length > 25 && idle.length > 25, summary);
+    assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the mouth moves while speaking: ${summary}`);
+    assert.ok(idle.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
+  } finally {
+    clearInterval(relay);
+    ws.close();
+    await page.close();
   }
 });
