@@ -8,6 +8,7 @@
 //! - [`timeline`]: a response's lip-sync on its audio clock: viseme events, and blendshape
 //!   frames at 60 fps with co-articulation and idle motion ([`idle`]).
 
+pub mod backdrop;
 pub mod blendshape;
 pub mod character;
 pub mod idle;
@@ -15,5 +16,6 @@ pub mod render;
 pub mod timeline;
 pub mod viseme;
 
+pub use backdrop::Backdrop;
 pub use render::Renderer;
 pub use timeline::{LipSync, Phone, VisemeEvent};

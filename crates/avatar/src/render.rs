@@ -3,9 +3,10 @@
 //! unit square (0..1 both ways) scaled to the picture; the character's [`Look`] gives colours
 //! and cuts.
 
+use crate::backdrop::Backdrop;
 use crate::blendshape::{Frame, at};
 use crate::character::{HairStyle, Look, Rgba, TopStyle};
-use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
+use tiny_skia::{Color, FillRule, FilterQuality, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Stroke, Transform};
 
 /// Renders one character at one size.
 pub struct Renderer {
@@ -14,6 +15,11 @@ pub struct Renderer {
     pixmap: Pixmap,
     /// Unit square → pixels (the square is centred on the picture's shorter side).
     base: Transform,
+    /// The whole picture's size and where the crop starts in it.
+    picture: (u32, u32),
+    origin: (u32, u32),
+    /// A background picture already scaled and cropped to the pixmap, drawn under the character.
+    backdrop: Option<Pixmap>,
 }
 
 /// How much of the picture the character fills: the drawing's unit square is enlarged this
@@ -68,7 +74,30 @@ impl Renderer {
             .pre_scale(ZOOM, ZOOM)
             .post_scale(side, side)
             .post_translate((width as f32 - side) / 2.0 - x0 as f32, (height as f32 - side) / 2.0 - y0 as f32);
-        Ok(Renderer { look, background, pixmap, base })
+        Ok(Renderer { look, background, pixmap, base, picture, origin: (x0, y0), backdrop: None })
+    }
+
+    /// Lays `backdrop` under the character from the next picture on: scaled to cover the whole
+    /// picture (centred, its overflow cut off), cropped as the picture is, over the background
+    /// colour where it is transparent.
+    pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
+        let (iw, ih) = backdrop.size();
+        let Some(mut source) = Pixmap::new(iw, ih) else { return };
+        for (dst, src) in source.data_mut().chunks_exact_mut(4).zip(backdrop.rgba().chunks_exact(4)) {
+            let a = u16::from(src[3]);
+            let pm = |c: u8| ((u16::from(c) * a + 127) / 255) as u8;
+            dst.copy_from_slice(&[pm(src[0]), pm(src[1]), pm(src[2]), src[3]]);
+        }
+        let (pw, ph) = (self.picture.0 as f32, self.picture.1 as f32);
+        let scale = (pw / iw as f32).max(ph / ih as f32);
+        let dx = (pw - iw as f32 * scale) / 2.0 - self.origin.0 as f32;
+        let dy = (ph - ih as f32 * scale) / 2.0 - self.origin.1 as f32;
+        let Some(mut laid) = Pixmap::new(self.pixmap.width(), self.pixmap.height()) else { return };
+        let bg = self.background.0;
+        laid.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+        let paint = PixmapPaint { quality: FilterQuality::Bicubic, ..PixmapPaint::default() };
+        laid.draw_pixmap(0, 0, source.as_ref(), &paint, Transform::from_row(scale, 0.0, 0.0, scale, dx, dy), None);
+        self.backdrop = Some(laid);
     }
 
     /// The picture's width and height.
@@ -93,8 +122,13 @@ impl Renderer {
 
     /// Draws the character posed by `frame`.
     pub fn render(&mut self, frame: &Frame) -> &[u8] {
-        let bg = self.background.0;
-        self.pixmap.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+        match &self.backdrop {
+            Some(b) => self.pixmap.data_mut().copy_from_slice(b.data()),
+            None => {
+                let bg = self.background.0;
+                self.pixmap.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+            }
+        }
         let look = self.look.clone();
         let base = self.base;
         // Head roll turns the head about the neck.
@@ -279,13 +313,13 @@ impl Renderer {
             self.fill(ellipse(cx, cy, 0.04, 0.022), Rgba([250, 250, 250, 255]), t);
             self.fill(ellipse(cx - gaze, cy, 0.016, 0.016), look.eyes, t);
             self.fill(ellipse(cx - gaze, cy, 0.007, 0.007), Rgba([10, 10, 10, 255]), t);
-            // The upper lid comes down over the eye as it blinks.
+            // The upper lid comes down over the eye as it blinks: the part of the eye between
+            // its upper outline and the lid's edge (a thin crescent when open).
             let lid = cy - 0.024 + 0.048 * blink;
             let mut p = PathBuilder::new();
-            p.move_to(cx - 0.045, cy - 0.03);
-            p.line_to(cx + 0.045, cy - 0.03);
-            p.line_to(cx + 0.045, cy);
-            p.quad_to(cx, lid + (lid - cy) * 0.2, cx - 0.045, cy);
+            p.move_to(cx - 0.041, cy);
+            p.quad_to(cx, cy - 0.045, cx + 0.041, cy);
+            p.quad_to(cx, lid + (lid - cy) * 0.2, cx - 0.041, cy);
             p.close();
             self.fill(p.finish(), shade(look.skin, 0.95), t);
             let mut lash = PathBuilder::new();
@@ -402,6 +436,35 @@ mod tests {
     fn renderer(character: &str, style: &str) -> Renderer {
         let look = Catalog::built_in().choose(character, Some(style)).unwrap().look;
         Renderer::new(look, 256, 256, Rgba([0, 120, 0, 255])).unwrap()
+    }
+
+    #[test]
+    fn a_backdrop_covers_the_picture_and_is_cropped_with_it() {
+        // 40×10: red left half, blue right half, laid under a 200×100 picture cropped to x 100–200.
+        let rgba: Vec<u8> = (0..10)
+            .flat_map(|_| 0..40)
+            .flat_map(|x| if x < 20 { [200, 0, 0, 255] } else { [0, 0, 200, 255] })
+            .collect();
+        let backdrop = Backdrop::from_rgba(40, 10, rgba).unwrap();
+        let look = Catalog::built_in().choose("ava", None).unwrap().look;
+        let mut r = Renderer::cropped(look, (200, 100), ((100, 0), (200, 100)), Rgba([0, 255, 0, 255])).unwrap();
+        let plain = r.render(&[0.0; COUNT]).to_vec();
+        r.set_backdrop(&backdrop);
+        let laid = r.render(&[0.0; COUNT]).to_vec();
+        let px = |p: &[u8], x: usize, y: usize| p[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].to_vec();
+        assert_eq!(px(&plain, 98, 2), [0, 255, 0], "the colour before");
+        // Scaled to cover 200×100 (×5 → 200×50 is too short, so ×10: 400×100, centred), the crop
+        // shows the picture's right half: the blue half begins at x = 100 of the whole picture.
+        assert_eq!(px(&laid, 98, 2), [0, 0, 200], "blue at the right edge");
+        assert_eq!(px(&laid, 98, 97), [0, 0, 200], "and at the bottom right");
+        // The left half of the picture shows the red half.
+        let look = Catalog::built_in().choose("ava", None).unwrap().look;
+        let mut left = Renderer::cropped(look, (200, 100), ((0, 0), (100, 100)), Rgba([0, 255, 0, 255])).unwrap();
+        left.set_backdrop(&backdrop);
+        assert_eq!(px(left.render(&[0.0; COUNT]), 1, 2), [200, 0, 0]);
+        // The character is still drawn over it, unchanged.
+        let (mx, my, _, _) = r.region_px(MOUTH_REGION);
+        assert_eq!(px(&laid, mx as usize + 2, my as usize + 2), px(&plain, mx as usize + 2, my as usize + 2));
     }
 
     #[test]

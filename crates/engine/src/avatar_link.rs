@@ -78,6 +78,9 @@ pub enum AvatarEvent {
         /// Why, for the client.
         message: String,
     },
+    /// The background picture the client named cannot be used (the message says why); the
+    /// avatar goes on over its background colour.
+    BackgroundFailed(String),
     /// The avatar's speech started playing.
     Speaking,
     /// The avatar's speech stopped playing.

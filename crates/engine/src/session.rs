@@ -488,12 +488,6 @@ impl Session {
         })?;
         let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
             .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
-        if matches!(video.background, crate::avatar_video::Background::Image(_)) {
-            self.emit(ServerEvent::Warning {
-                code: "avatar_background_image_not_drawn",
-                message: "Background images are not drawn yet: the avatar appears on a plain light background.".into(),
-            });
-        }
         self.link = Link::Offered;
         let seed = seed_of(&self.config.id);
         self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { transport, look: chosen.look, video, seed }));
@@ -509,6 +503,10 @@ impl Session {
                 self.emit(ServerEvent::AvatarConnecting { server_sdp });
             }
             AvatarEvent::Started if self.link == Link::Offered => self.link = Link::Live,
+            AvatarEvent::BackgroundFailed(message) if self.link != Link::Off => self.error(
+                ProtocolError::invalid(code::INVALID_VALUE, message)
+                    .with_param("session.avatar.video.background.image_url"),
+            ),
             AvatarEvent::Video(bytes) if self.link == Link::Live => {
                 use base64::Engine as _;
                 let delta = base64::engine::general_purpose::STANDARD.encode(bytes);

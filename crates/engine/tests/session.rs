@@ -1241,6 +1241,7 @@ fn a_phrase_keeps_all_its_timings_whatever_their_order() {
 mod avatar_link {
     use super::*;
     use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
+    use brazen_engine::avatar_video::Background;
 
     const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
@@ -1302,16 +1303,25 @@ mod avatar_link {
     }
 
     #[test]
-    fn a_background_image_is_not_drawn_yet_and_the_client_is_told() {
+    fn a_background_image_goes_to_the_driver_and_one_it_cannot_use_is_an_error() {
         let mut h = Harness::new();
         let image = json!({"image_url": "https://example.com/office.png"});
         h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "video": {"background": image}}}}));
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
-        let warned = events(&out)
-            .into_iter()
-            .any(|e| matches!(e, ServerEvent::Warning { code, .. } if code == "avatar_background_image_not_drawn"));
-        assert!(warned, "{:?}", events(&out));
-        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { .. }]), "the avatar still connects");
+        let cmds = commands(&out);
+        let [AvatarCommand::Connect { video, .. }] = cmds.as_slice() else { panic!("{out:?}") };
+        assert_eq!(video.background, Background::Image("https://example.com/office.png".into()));
+        h.input(Input::Avatar(AvatarEvent::Answered("v=0".into())));
+        // The driver could not fetch it: the client hears why, naming the field; the avatar goes on.
+        let out = h.input(Input::Avatar(AvatarEvent::BackgroundFailed("answered HTTP 404".into())));
+        let errs = errors(&out);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            (errs[0].0.as_str(), errs[0].1.as_deref()),
+            ("invalid_value", Some("session.avatar.video.background.image_url"))
+        );
+        let out = h.send(json!({"type": "output_audio_buffer.clear"}));
+        assert_eq!(commands(&out), [AvatarCommand::Clear], "still connected");
     }
 
     #[test]

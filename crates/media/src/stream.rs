@@ -14,7 +14,7 @@ use crate::h264::{EncodedFrame, H264Encoder, VideoSettings};
 use crate::yuv::I420;
 use brazen_audio::Resampler;
 use brazen_avatar::character::{Look, Rgba};
-use brazen_avatar::{LipSync, Phone, Renderer};
+use brazen_avatar::{Backdrop, LipSync, Phone, Renderer};
 use std::collections::VecDeque;
 
 /// The stream's audio rate.
@@ -265,6 +265,11 @@ impl AvatarStream {
     /// Makes the next frame a key frame.
     pub fn force_key_frame(&mut self) {
         self.video.force_key_frame();
+    }
+
+    /// Draws `backdrop` behind the character from the next frame on.
+    pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
+        self.renderer.set_backdrop(backdrop);
     }
 
     /// The renderer (its regions locate the mouth in the pictures sent).

@@ -12,6 +12,7 @@
 //! media port: a browser hands every packet from its STUN server's address to its STUN client,
 //! so the answers to its ICE checks from that same address would never reach ICE.
 
+use brazen_avatar::Backdrop;
 use brazen_avatar::character::{Look, Rgba};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
 use brazen_engine::avatar_video::{AvatarVideo, Background};
@@ -47,8 +48,14 @@ pub struct IceServer {
 
 /// What an avatar's thread receives.
 pub(crate) enum ToPeer {
-    Packet { at: Instant, source: SocketAddr, data: Vec<u8> },
+    Packet {
+        at: Instant,
+        source: SocketAddr,
+        data: Vec<u8>,
+    },
     Command(AvatarCommand),
+    /// The background picture, loaded.
+    Backdrop(Arc<Backdrop>),
 }
 
 /// Where datagrams go: peers by ufrag and by address, each with an id.
@@ -155,6 +162,7 @@ impl AvatarMedia {
             routes.by_ufrag.insert(link.ufrag().to_owned(), (id, handle.tx.clone()));
             id
         };
+        handle.load_background(video, &events);
         let socket = self.socket.clone();
         let routes = self.routes.clone();
         let local = self.public;
@@ -164,10 +172,7 @@ impl AvatarMedia {
                 run_peer(link, &rx, &socket, local, &events);
                 routes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
             })
-            .map_err(|e| AvatarEvent::Refused {
-                unsupported: true,
-                message: format!("The avatar cannot start: {e}."),
-            })?;
+            .map_err(|e| cannot_start(e.to_string()))?;
         Ok((handle, answer))
     }
 
@@ -181,7 +186,7 @@ impl AvatarMedia {
 pub(crate) fn stream_settings(look: Look, video: &AvatarVideo, seed: u64, audio: AudioCodec) -> StreamSettings {
     let background = match &video.background {
         Background::Color(c) => *c,
-        // Pictures as backgrounds are not drawn yet: a plain light one stands in.
+        // Under a picture (and until it is loaded): a plain light colour.
         Background::Image(_) => Rgba([245, 245, 245, 255]),
     };
     StreamSettings {
@@ -221,6 +226,19 @@ impl AvatarHandle {
     pub(crate) fn channel() -> (AvatarHandle, mpsc::Receiver<ToPeer>) {
         let (tx, rx) = mpsc::channel();
         (AvatarHandle { tx }, rx)
+    }
+
+    /// Loads the background picture `video` names, if any, for the avatar; a picture that cannot
+    /// be used is reported on `events`.
+    pub(crate) fn load_background(&self, video: &AvatarVideo, events: &UnboundedSender<AvatarEvent>) {
+        let Background::Image(url) = &video.background else { return };
+        let (tx, events) = (self.tx.clone(), events.clone());
+        crate::backgrounds::load_in_background(url.clone(), move |loaded| {
+            let _ = match loaded {
+                Ok(backdrop) => tx.send(ToPeer::Backdrop(backdrop)).map_err(|_| ()),
+                Err(message) => events.send(AvatarEvent::BackgroundFailed(message)).map_err(|_| ()),
+            };
+        });
     }
 
     /// Passes a command on (lost if the avatar has gone: its `Closed` is on the way).
@@ -304,6 +322,7 @@ fn run_peer(
                 closing = true;
             }
             Ok(ToPeer::Command(command)) => apply(link.stream(), command),
+            Ok(ToPeer::Backdrop(backdrop)) => link.stream().set_backdrop(&backdrop),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 link.close(Instant::now());

@@ -23,6 +23,7 @@ pub fn start(
     let avatar =
         WsAvatar::new(&stream_settings(look, video, seed, AudioCodec::AacLc), Instant::now()).map_err(cannot_start)?;
     let (handle, rx) = AvatarHandle::channel();
+    handle.load_background(video, &events);
     std::thread::Builder::new()
         .name("avatar-ws".into())
         .spawn(move || {
@@ -41,6 +42,7 @@ fn run(mut avatar: WsAvatar, rx: &mpsc::Receiver<ToPeer>, events: &UnboundedSend
         match rx.recv_timeout(wait) {
             Ok(ToPeer::Command(AvatarCommand::Close)) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(ToPeer::Command(command)) => apply(avatar.stream(), command),
+            Ok(ToPeer::Backdrop(backdrop)) => avatar.stream().set_backdrop(&backdrop),
             Ok(ToPeer::Packet { .. }) | Err(RecvTimeoutError::Timeout) => {}
         }
         if let Err(reason) = avatar.tick(Instant::now(), &mut out) {

@@ -4,6 +4,7 @@ mod app;
 mod auth;
 mod avatar_media;
 mod avatar_ws;
+mod backgrounds;
 mod characters;
 mod config;
 mod connection;

@@ -139,6 +139,24 @@ window.appendChunks = (chunks) => {
   for (const b64 of chunks) pending.push(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
   pump();
 };
+// The colour of the video's pixel (x, y) as shown now.
+window.pixelAt = (x, y) => {
+  const video = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = video.videoWidth; c.height = video.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(video, 0, 0);
+  return Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+};
+// A PNG data: URL of one colour (for a background picture).
+window.pngOf = (color) => {
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 36;
+  const g = c.getContext('2d');
+  g.fillStyle = color;
+  g.fillRect(0, 0, 64, 36);
+  return c.toDataURL('image/png');
+};
 window.mseState = () => {
   const video = document.getElementById('video');
   const b = video.buffered;

@@ -4,7 +4,8 @@
 // `session.updated`, the backend relays it as `session.avatar.connect` and hands back the answer.
 // The `<video>` must play the cropped picture with the mouth moving while the avatar speaks and
 // still while it is idle; the audio arrives over WebRTC; the data channel carries the speaking edges.
-// Over the WebSocket the same holds for the MediaSource player, whose stream carries the sound too.
+// Over the WebSocket the same holds for the MediaSource player, whose stream carries the sound too,
+// and the background picture named by a data: URL is drawn behind the avatar.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -140,10 +141,13 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
     chunks.push(e.delta);
   });
   await events.waitFor('session.created');
-  const session = { ...SAMPLE_SESSION, avatar: { ...SAMPLE_SESSION.avatar, output_protocol: 'websocket' } };
+  // A background picture too: a PNG data: URL of one colour, made by the page.
+  const page = await openAvatarPage(browser);
+  const background = { image_url: await page.evaluate(() => window.pngOf('#3050c0')) };
+  const video = { ...SAMPLE_SESSION.avatar.video, background };
+  const session = { ...SAMPLE_SESSION, avatar: { ...SAMPLE_SESSION.avatar, output_protocol: 'websocket', video } };
   send({ type: 'session.update', session });
   await events.waitFor('session.updated');
-  const page = await openAvatarPage(browser);
   const mouth = mouthRegion(RESOLUTION, CROP);
   await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
   const relay = setInterval(() => {
@@ -175,6 +179,9 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
     assert.ok(state.currentTime > 4, `playing: ${JSON.stringify(state)}`);
     assert.ok(state.audioBytes > 0 && state.videoBytes > 0, `AAC and H.264 both decode: ${JSON.stringify(state)}`);
     assert.ok(biggest < 4 * 1024 * 1024, `largest event ${biggest} bytes`);
+    // The top-right corner is background: the picture's colour (through H.264 and back).
+    const corner = await page.evaluate(() => window.pixelAt(790, 10));
+    assert.ok(corner.every((v, i) => Math.abs(v - [0x30, 0x50, 0xc0][i]) < 24), `background ${corner}`);
 
     // Frames by their time in the stream, well inside each state (the playhead trails the
     // producer by the little that is buffered).
