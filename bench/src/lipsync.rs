@@ -45,6 +45,7 @@ fn main() {
         background: Rgba([0, 177, 64, 255]),
         video: VideoSettings { fps: 25.0, bitrate: 1_000_000, gop: 50 },
         audio: AudioCodec::Opus,
+        alpha_below: false,
         seed: 11,
     };
     let (viewer, from_ms) = run(&settings);

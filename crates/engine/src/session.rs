@@ -531,14 +531,31 @@ impl Session {
         }
     }
 
-    /// Gives a configured avatar the server's ICE servers when it names none (clients must use
-    /// those from `session.updated`); closes the connection of an avatar that was removed.
-    fn offer_ice_servers(&mut self) {
+    /// Completes a configured avatar for `session.updated`: the server's ICE servers when it
+    /// names none (clients must use those), and how a transparent background is delivered
+    /// (`transparency`); closes the connection of an avatar that was removed.
+    fn complete_avatar(&mut self) {
         match self.config.avatar.as_mut().and_then(serde_json::Value::as_object_mut) {
             Some(avatar) => {
                 let named = avatar.get("ice_servers").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
                 if !named && !self.ice_servers.is_empty() {
                     avatar.insert("ice_servers".into(), serde_json::Value::Array(self.ice_servers.clone()));
+                }
+                let websocket = avatar.get("output_protocol").and_then(|p| p.as_str()) == Some("websocket");
+                let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video");
+                match video.map(|v| v.background) {
+                    Ok(crate::avatar_video::Background::Color(c)) if c.0[3] < 255 => {
+                        let [r, g, b, _] = c.0;
+                        let how = if websocket {
+                            serde_json::json!({"method": "alpha_below"})
+                        } else {
+                            serde_json::json!({"method": "chroma_key", "key_color": format!("#{r:02X}{g:02X}{b:02X}")})
+                        };
+                        avatar.insert("transparency".into(), how);
+                    }
+                    _ => {
+                        avatar.remove("transparency");
+                    }
                 }
             }
             None if self.link != Link::Off => {
@@ -577,7 +594,7 @@ impl Session {
         let prompt_before = (self.config.instructions.clone(), self.config.tools.clone());
         self.config.apply(patch);
         let after = (self.config.input_audio_format, self.config.turn_detection.is_some());
-        self.offer_ice_servers();
+        self.complete_avatar();
         if before.0 != after.0 {
             self.input.set_rate(self.config.input_audio_format.sample_rate());
             self.end_speech();

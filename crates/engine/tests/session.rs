@@ -1325,6 +1325,31 @@ mod avatar_link {
     }
 
     #[test]
+    fn session_updated_says_how_a_transparent_background_is_delivered() {
+        let mut h = Harness::new();
+        let updated_avatar = |h: &mut Harness, avatar: Value| -> Value {
+            let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+            let Some(ServerEvent::SessionUpdated(config)) =
+                events(&out).into_iter().find(|e| matches!(e, ServerEvent::SessionUpdated(_)))
+            else {
+                panic!("{:?}", types(&out))
+            };
+            config.avatar.unwrap()
+        };
+        let clear = json!({"background": {"color": "#00FF0000"}});
+        // Over WebRTC: a key colour to take out.
+        let a = updated_avatar(&mut h, json!({"character": "lisa", "video": clear}));
+        assert_eq!(a["transparency"], json!({"method": "chroma_key", "key_color": "#00FF00"}));
+        // Over the WebSocket: the alpha as a picture below the picture.
+        let a = updated_avatar(&mut h, json!({"character": "lisa", "output_protocol": "websocket", "video": clear}));
+        assert_eq!(a["transparency"], json!({"method": "alpha_below"}));
+        // Opaque: nothing to say.
+        let opaque = json!({"background": {"color": "#00FF00FF"}});
+        let a = updated_avatar(&mut h, json!({"character": "lisa", "video": opaque}));
+        assert!(a.get("transparency").is_none(), "{a}");
+    }
+
+    #[test]
     fn a_client_naming_its_ice_servers_keeps_them() {
         let mut h = Harness::with_ice_servers(vec![json!({"urls": ["stun:127.0.0.1:3478"]})]);
         let own = json!([{"urls": ["turn:relay.example:3478"], "username": "u", "credential": "c"}]);

@@ -40,6 +40,9 @@ pub struct StreamSettings {
     pub video: VideoSettings,
     /// Audio encoding.
     pub audio: AudioCodec,
+    /// With a transparent background, send its alpha as a second picture below the first
+    /// ([`I420::fill_with_alpha_below`]) instead of painting the key colour.
+    pub alpha_below: bool,
     /// Seeds the idle motion (blinks, sway).
     pub seed: u64,
 }
@@ -89,6 +92,7 @@ pub struct AvatarStream {
     renderer: Renderer,
     picture: I420,
     key: [u8; 3],
+    alpha_below: bool,
     video: H264Encoder,
     fps: f64,
     audio_codec: AudioCodec,
@@ -114,13 +118,15 @@ impl AvatarStream {
     pub fn new(settings: &StreamSettings) -> Result<AvatarStream, String> {
         let renderer = Renderer::cropped(settings.look.clone(), settings.picture, settings.crop, settings.background)?;
         let (w, h) = renderer.size();
-        let picture = I420::new(w as usize, h as usize)?;
+        let alpha_below = settings.alpha_below && settings.background.0[3] < 255;
+        let picture = I420::new(w as usize, if alpha_below { 2 * h as usize } else { h as usize })?;
         let video = H264Encoder::new(settings.video)?;
         let audio_encoder = AudioEncoder::new(settings.audio)?;
         Ok(AvatarStream {
             renderer,
             picture,
             key: settings.key(),
+            alpha_below,
             video,
             fps: f64::from(settings.video.fps),
             audio_codec: settings.audio,
@@ -137,9 +143,15 @@ impl AvatarStream {
         })
     }
 
-    /// The size of the pictures sent.
+    /// The size of the pictures drawn.
     pub fn size(&self) -> (u32, u32) {
         self.renderer.size()
+    }
+
+    /// The size of the pictures encoded (twice as tall with the alpha below).
+    pub fn encoded_size(&self) -> (u32, u32) {
+        let (w, h) = self.picture.size();
+        (w as u32, h as u32)
     }
 
     /// Stream time of the next audio sample queued, ms.
@@ -243,7 +255,11 @@ impl AvatarStream {
         let t_ms = self.video_clock_ms();
         let pose = self.lipsync.frame_at(t_ms);
         let rgba = self.renderer.render(&pose);
-        self.picture.fill_from_rgba(rgba, self.key)?;
+        if self.alpha_below {
+            self.picture.fill_with_alpha_below(rgba)?;
+        } else {
+            self.picture.fill_from_rgba(rgba, self.key)?;
+        }
         let frame = self.video.encode(&self.picture)?;
         let at = (self.frames as f64 * 90_000.0 / self.fps).round() as u64;
         self.frames += 1;
@@ -291,6 +307,7 @@ mod tests {
             background: Rgba([0, 255, 0, 255]),
             video: VideoSettings::default(),
             audio: AudioCodec::Opus,
+            alpha_below: false,
             seed: 1,
         }
     }

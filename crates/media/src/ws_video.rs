@@ -39,11 +39,12 @@ pub struct WsAvatar {
 }
 
 impl WsAvatar {
-    /// An avatar drawn as `settings` say (its audio is AAC whatever they say), starting `now`.
+    /// An avatar drawn as `settings` say (its audio is AAC, and a transparent background's alpha
+    /// goes below the picture, whatever they say), starting `now`.
     pub fn new(settings: &StreamSettings, now: Instant) -> Result<WsAvatar, String> {
-        let settings = StreamSettings { audio: AudioCodec::AacLc, ..settings.clone() };
+        let settings = StreamSettings { audio: AudioCodec::AacLc, alpha_below: true, ..settings.clone() };
         let stream = AvatarStream::new(&settings)?;
-        let writer = Fmp4Writer::new(stream.size(), AUDIO_RATE, &stream.audio_config())?;
+        let writer = Fmp4Writer::new(stream.encoded_size(), AUDIO_RATE, &stream.audio_config())?;
         Ok(WsAvatar { stream, writer, started: now, made: Vec::new(), written: false })
     }
 
@@ -122,6 +123,7 @@ mod tests {
             background: Rgba([0, 255, 0, 255]),
             video: VideoSettings::default(),
             audio: AudioCodec::Opus,
+            alpha_below: false,
             seed: 1,
         }
     }

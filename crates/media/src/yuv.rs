@@ -1,5 +1,5 @@
 //! RGBA (premultiplied, as tiny-skia draws) to I420 (BT.601, limited range), composited over a
-//! key colour where the picture is transparent.
+//! key colour where the picture is transparent, or with its alpha as a second picture below.
 
 /// The longest side of a picture (4K).
 pub const MAX_SIDE: usize = 4096;
@@ -45,6 +45,32 @@ impl I420 {
         if rgba.len() != w * h * 4 {
             return Err(format!("{} bytes of RGBA for a {w}×{h} picture", rgba.len()));
         }
+        self.fill_rows(rgba, key, h);
+        Ok(())
+    }
+
+    /// Fills the picture from premultiplied RGBA half its height: the colour over black in the
+    /// top half, the alpha as grey (luma, no chroma) in the bottom half — alpha that survives a
+    /// codec without an alpha channel. A player draws the top half with the bottom half's luma
+    /// as its alpha (premultiplied: `out = top + under · (1 − alpha)`).
+    pub fn fill_with_alpha_below(&mut self, rgba: &[u8]) -> Result<(), String> {
+        let (w, h) = (self.width, self.height / 2);
+        if rgba.len() != w * h * 4 || !h.is_multiple_of(2) {
+            return Err(format!("{} bytes of RGBA for the top half of a {w}×{} picture", rgba.len(), self.height));
+        }
+        self.fill_rows(rgba, [0, 0, 0], h);
+        for (y, px) in self.y[w * h..].iter_mut().zip(rgba.chunks_exact(4)) {
+            *y = (16 + (u32::from(px[3]) * 219 + 127) / 255) as u8;
+        }
+        let cw = w / 2;
+        self.u[cw * h / 2..].fill(128);
+        self.v[cw * h / 2..].fill(128);
+        Ok(())
+    }
+
+    /// Fills the top `rows` rows from premultiplied RGBA `self.width` wide, over `key`.
+    fn fill_rows(&mut self, rgba: &[u8], key: [u8; 3], rows: usize) {
+        let w = self.width;
         let key = key.map(i32::from);
         // Premultiplied colour over the key: c + key·(255 − a)/255 (opaque pixels as they are).
         let over = |px: &[u8]| -> [i32; 3] {
@@ -57,7 +83,7 @@ impl I420 {
         };
         let luma = |[r, g, b]: [i32; 3]| (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
         let cw = w / 2;
-        let (ys, (us, vs)) = (&mut self.y, (&mut self.u, &mut self.v));
+        let (ys, us, vs) = (&mut self.y[..w * rows], &mut self.u[..cw * rows / 2], &mut self.v[..cw * rows / 2]);
         for (pair, (y_rows, (u_row, v_row))) in rgba
             .chunks_exact(w * 8)
             .zip(ys.chunks_exact_mut(w * 2).zip(us.chunks_exact_mut(cw).zip(vs.chunks_exact_mut(cw))))
@@ -81,7 +107,6 @@ impl I420 {
                 v_row[i] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
             }
         }
-        Ok(())
     }
 }
 
@@ -123,6 +148,19 @@ mod tests {
         // Transparent shows the key (green here).
         p.fill_from_rgba(&[0u8; 16], [0, 255, 0]).unwrap();
         assert_eq!((p.y[0], p.u[0], p.v[0]), (144, 54, 34));
+    }
+
+    #[test]
+    fn alpha_goes_below_as_grey() {
+        // 2×2 of colour: opaque red on the left, transparent on the right; 2×4 encoded.
+        let mut p = I420::new(2, 4).unwrap();
+        let row = [255u8, 0, 0, 255, 0, 0, 0, 0];
+        p.fill_with_alpha_below(&row.repeat(2)).unwrap();
+        let y = |x: usize, r: usize| p.y[r * 2 + x];
+        assert_eq!((y(0, 0), y(1, 0)), (82, 16), "red, and black where transparent");
+        assert_eq!((y(0, 2), y(1, 3)), (235, 16), "alpha 255 → white, 0 → black");
+        assert_eq!((p.u[1], p.v[1]), (128, 128), "no chroma in the alpha half");
+        assert!(p.fill_with_alpha_below(&row).unwrap_err().contains("top half"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn settings() -> StreamSettings {
         background: Rgba([0, 177, 64, 255]),
         video: VideoSettings { fps: 25.0, bitrate: 600_000, gop: 25 },
         audio: AudioCodec::Opus,
+        alpha_below: false,
         seed: 7,
     }
 }

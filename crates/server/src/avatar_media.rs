@@ -196,6 +196,7 @@ pub(crate) fn stream_settings(look: Look, video: &AvatarVideo, seed: u64, audio:
         background,
         video: VideoSettings { fps: FPS, bitrate: video.bitrate, gop: video.gop_size },
         audio,
+        alpha_below: false,
         seed,
     }
 }

@@ -5,7 +5,8 @@
 // The `<video>` must play the cropped picture with the mouth moving while the avatar speaks and
 // still while it is idle; the audio arrives over WebRTC; the data channel carries the speaking edges.
 // Over the WebSocket the same holds for the MediaSource player, whose stream carries the sound too,
-// and the background picture named by a data: URL is drawn behind the avatar.
+// and the background picture named by a data: URL is drawn behind the avatar; a transparent
+// background colour arrives as alpha in a second picture below the first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -195,6 +196,49 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
     assert.ok(idle.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
   } finally {
     clearInterval(relay);
+    ws.close();
+    await page.close();
+  }
+});
+
+test('a transparent background reaches MediaSource as alpha below the picture', async () => {
+  const { ws, events, send } = await connectBackend(server);
+  const chunks = [];
+  ws.on('message', (data) => {
+    const e = JSON.parse(data.toString());
+    if (e.type === 'response.video.delta') chunks.push(e.delta);
+  });
+  await events.waitFor('session.created');
+  const resolution = { width: 640, height: 480 };
+  const avatar = { character: 'lisa', output_protocol: 'websocket', video: { resolution, background: { color: '#00FF0000' } } };
+  send({ type: 'session.update', session: { turn_detection: null, avatar } });
+  const { ev: updated } = await events.waitFor('session.updated');
+  assert.deepEqual(updated.session.avatar.transparency, { method: 'alpha_below' });
+  const page = await openAvatarPage(browser);
+  try {
+    const mouth = mouthRegion(resolution, null);
+    await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
+    const relay = setInterval(() => {
+      if (chunks.length) page.evaluate((b) => window.appendChunks(b), chunks.splice(0)).catch(() => {});
+    }, 100);
+    await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 });
+    await sleep(1000);
+    clearInterval(relay);
+    const state = await page.evaluate(() => window.mseState());
+    await page.setViewportSize({ width: 640, height: 960 });
+    await page.screenshot({ path: path.join(process.env.BRAZEN_CONF_LOGS || '/tmp', 'browser-avatar-alpha.png') });
+    assert.equal(state.error, null, JSON.stringify(state));
+    assert.deepEqual(state.size, [640, 960], 'the picture, then its alpha below it');
+    const px = (x, y) => page.evaluate(([a, b]) => window.pixelAt(a, b), [x, y]);
+    const near = (p, q) => p.every((v, i) => Math.abs(v - q[i]) < 24);
+    // A corner is background: transparent, so black above (colour over black) and black below.
+    const [corner, cornerAlpha] = [await px(4, 4), await px(4, 484)];
+    assert.ok(near(corner, [0, 0, 0]) && near(cornerAlpha, [0, 0, 0]), `corner ${corner}, alpha ${cornerAlpha}`);
+    // The cheek beside the mouth is the character: coloured above, opaque (white) below.
+    const [cx, cy] = [mouth.x - 10, mouth.y + 10];
+    const [cheek, cheekAlpha] = [await px(cx, cy), await px(cx, cy + 480)];
+    assert.ok(!near(cheek, [0, 0, 0]) && near(cheekAlpha, [255, 255, 255]), `cheek ${cheek}, alpha ${cheekAlpha}`);
+  } finally {
     ws.close();
     await page.close();
   }
