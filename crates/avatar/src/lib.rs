@@ -12,10 +12,12 @@ pub mod backdrop;
 pub mod blendshape;
 pub mod character;
 pub mod idle;
+pub mod photo;
 pub mod render;
 pub mod timeline;
 pub mod viseme;
 
 pub use backdrop::Backdrop;
+pub use photo::{MouthSpot, PhotoRenderer, Scene};
 pub use render::Renderer;
 pub use timeline::{LipSync, Phone, VisemeEvent};

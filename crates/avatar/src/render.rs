@@ -32,6 +32,41 @@ pub const MOUTH_REGION: (f32, f32, f32, f32) = (0.40, 0.50, 0.20, 0.12);
 /// The eyes' region (both eyes).
 pub const EYES_REGION: (f32, f32, f32, f32) = (0.36, 0.355, 0.28, 0.07);
 
+/// `backdrop` scaled to cover a `picture`-sized frame (centred, its overflow cut off), over
+/// `background` where it is transparent, cut to the `size` crop starting at `origin`.
+pub(crate) fn lay_backdrop(
+    backdrop: &Backdrop,
+    picture: (u32, u32),
+    origin: (u32, u32),
+    size: (u32, u32),
+    background: Rgba,
+) -> Option<Pixmap> {
+    let source = premultiplied(backdrop)?;
+    let (iw, ih) = backdrop.size();
+    let (pw, ph) = (picture.0 as f32, picture.1 as f32);
+    let scale = (pw / iw as f32).max(ph / ih as f32);
+    let dx = (pw - iw as f32 * scale) / 2.0 - origin.0 as f32;
+    let dy = (ph - ih as f32 * scale) / 2.0 - origin.1 as f32;
+    let mut laid = Pixmap::new(size.0, size.1)?;
+    let bg = background.0;
+    laid.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+    let paint = PixmapPaint { quality: FilterQuality::Bicubic, ..PixmapPaint::default() };
+    laid.draw_pixmap(0, 0, source.as_ref(), &paint, Transform::from_row(scale, 0.0, 0.0, scale, dx, dy), None);
+    Some(laid)
+}
+
+/// A picture as a premultiplied pixmap.
+pub(crate) fn premultiplied(picture: &Backdrop) -> Option<Pixmap> {
+    let (w, h) = picture.size();
+    let mut p = Pixmap::new(w, h)?;
+    for (dst, src) in p.data_mut().chunks_exact_mut(4).zip(picture.rgba().chunks_exact(4)) {
+        let a = u16::from(src[3]);
+        let pm = |c: u8| ((u16::from(c) * a + 127) / 255) as u8;
+        dst.copy_from_slice(&[pm(src[0]), pm(src[1]), pm(src[2]), src[3]]);
+    }
+    Some(p)
+}
+
 fn paint(c: Rgba) -> Paint<'static> {
     let mut p = Paint::default();
     p.set_color(Color::from_rgba8(c.0[0], c.0[1], c.0[2], c.0[3]));
@@ -81,23 +116,8 @@ impl Renderer {
     /// picture (centred, its overflow cut off), cropped as the picture is, over the background
     /// colour where it is transparent.
     pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
-        let (iw, ih) = backdrop.size();
-        let Some(mut source) = Pixmap::new(iw, ih) else { return };
-        for (dst, src) in source.data_mut().chunks_exact_mut(4).zip(backdrop.rgba().chunks_exact(4)) {
-            let a = u16::from(src[3]);
-            let pm = |c: u8| ((u16::from(c) * a + 127) / 255) as u8;
-            dst.copy_from_slice(&[pm(src[0]), pm(src[1]), pm(src[2]), src[3]]);
-        }
-        let (pw, ph) = (self.picture.0 as f32, self.picture.1 as f32);
-        let scale = (pw / iw as f32).max(ph / ih as f32);
-        let dx = (pw - iw as f32 * scale) / 2.0 - self.origin.0 as f32;
-        let dy = (ph - ih as f32 * scale) / 2.0 - self.origin.1 as f32;
-        let Some(mut laid) = Pixmap::new(self.pixmap.width(), self.pixmap.height()) else { return };
-        let bg = self.background.0;
-        laid.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
-        let paint = PixmapPaint { quality: FilterQuality::Bicubic, ..PixmapPaint::default() };
-        laid.draw_pixmap(0, 0, source.as_ref(), &paint, Transform::from_row(scale, 0.0, 0.0, scale, dx, dy), None);
-        self.backdrop = Some(laid);
+        let size = (self.pixmap.width(), self.pixmap.height());
+        self.backdrop = lay_backdrop(backdrop, self.picture, self.origin, size, self.background);
     }
 
     /// The picture's width and height.

@@ -1,0 +1,378 @@
+//! The photo avatar (`type: "photo-avatar"`): a user's portrait animated on the CPU. Each frame
+//! the portrait's mouth and jaw are warped by the blendshape frame — the chin and lower lip drop
+//! with the jaw, the lips widen or purse — an inner-mouth layer (dark mouth, upper teeth) fills
+//! the opening, and the whole portrait is placed by the `scene` controls (zoom, position,
+//! rotation, amplitude) and swayed by the idle motion. No model weights: where the mouth is comes
+//! from the portrait's framing ([`MouthSpot`], a centred head-and-shoulders photo by default).
+
+use crate::backdrop::Backdrop;
+use crate::blendshape::{Frame, at};
+use crate::character::Rgba;
+use crate::render::{lay_backdrop, premultiplied};
+use tiny_skia::{Color, FillRule, FilterQuality, Mask, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Transform};
+
+/// Where the closed mouth is in the portrait, as fractions of its width and height.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MouthSpot {
+    /// The centre of the lips' meeting line, x (0–1 of the width).
+    pub x: f32,
+    /// The same, y (0–1 of the height).
+    pub y: f32,
+    /// The mouth's width, as a fraction of the portrait's width.
+    pub width: f32,
+}
+
+impl Default for MouthSpot {
+    /// A centred head-and-shoulders portrait.
+    fn default() -> Self {
+        MouthSpot { x: 0.5, y: 0.66, width: 0.16 }
+    }
+}
+
+/// The photo avatar's scene controls (Voice Live's `avatar.scene`), changeable while it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scene {
+    /// Scale of the portrait (1: it fits the picture's height).
+    pub zoom: f32,
+    /// Horizontal offset, −1 (left edge) to 1 (right edge) of half the picture.
+    pub position_x: f32,
+    /// Vertical offset, −1 to 1 of half the picture (positive: down).
+    pub position_y: f32,
+    /// Nodding, radians (−π to π; its cosine foreshortens the portrait vertically).
+    pub rotation_x: f32,
+    /// Turning, radians (its cosine foreshortens the portrait horizontally).
+    pub rotation_y: f32,
+    /// Tilting, radians.
+    pub rotation_z: f32,
+    /// How much the face moves: the mouth's and the idle sway's scale, (0, 1].
+    pub amplitude: f32,
+}
+
+impl Default for Scene {
+    fn default() -> Self {
+        Scene {
+            zoom: 1.0,
+            position_x: 0.0,
+            position_y: 0.0,
+            rotation_x: 0.0,
+            rotation_y: 0.0,
+            rotation_z: 0.0,
+            amplitude: 1.0,
+        }
+    }
+}
+
+/// Draws a portrait posed by blendshape frames.
+pub struct PhotoRenderer {
+    /// The portrait, premultiplied; `None` until it is given.
+    portrait: Option<Pixmap>,
+    /// The portrait warped for the current frame.
+    warped: Option<Pixmap>,
+    mouth: MouthSpot,
+    scene: Scene,
+    background: Rgba,
+    backdrop: Option<Pixmap>,
+    picture: (u32, u32),
+    origin: (u32, u32),
+    pixmap: Pixmap,
+}
+
+/// The inner mouth's colours: the dark of the mouth and the upper teeth.
+const MOUTH_DARK: Rgba = Rgba([58, 18, 24, 255]);
+const TEETH: Rgba = Rgba([236, 232, 222, 255]);
+
+impl PhotoRenderer {
+    /// A renderer of the part `crop` (top-left and bottom-right corners) of a `picture`-sized
+    /// frame over `background`; it draws only the background until [`PhotoRenderer::set_portrait`].
+    pub fn new(
+        picture: (u32, u32),
+        crop: ((u32, u32), (u32, u32)),
+        background: Rgba,
+        mouth: MouthSpot,
+        scene: Scene,
+    ) -> Result<PhotoRenderer, String> {
+        let ((x0, y0), (x1, y1)) = crop;
+        if x1 <= x0 || y1 <= y0 || x1 > picture.0 || y1 > picture.1 {
+            return Err(format!(
+                "the crop ({x0}, {y0})–({x1}, {y1}) is not inside the {}×{} picture",
+                picture.0, picture.1
+            ));
+        }
+        let pixmap = Pixmap::new(x1 - x0, y1 - y0).ok_or_else(|| format!("cannot draw at {}×{}", x1 - x0, y1 - y0))?;
+        Ok(PhotoRenderer {
+            portrait: None,
+            warped: None,
+            mouth,
+            scene,
+            background,
+            backdrop: None,
+            picture,
+            origin: (x0, y0),
+            pixmap,
+        })
+    }
+
+    /// The portrait to animate.
+    pub fn set_portrait(&mut self, portrait: &Backdrop) {
+        let Some(p) = premultiplied(portrait) else { return };
+        self.warped = Some(p.clone());
+        self.portrait = Some(p);
+    }
+
+    /// Lays `backdrop` behind the portrait, as [`crate::Renderer::set_backdrop`] does.
+    pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
+        let size = (self.pixmap.width(), self.pixmap.height());
+        self.backdrop = lay_backdrop(backdrop, self.picture, self.origin, size, self.background);
+    }
+
+    /// New scene controls, from the next frame on.
+    pub fn set_scene(&mut self, scene: Scene) {
+        self.scene = scene;
+    }
+
+    /// The picture's width and height.
+    pub fn size(&self) -> (u32, u32) {
+        (self.pixmap.width(), self.pixmap.height())
+    }
+
+    /// The portrait's mouth and chin region in the picture's pixels (x, y, width, height), at
+    /// rest, clipped to the picture; `None` before the portrait is given.
+    pub fn mouth_region_px(&self) -> Option<(u32, u32, u32, u32)> {
+        let p = self.portrait.as_ref()?;
+        let (pw, ph) = (p.width() as f32, p.height() as f32);
+        let mw = self.mouth.width * pw;
+        let (mx, my) = (self.mouth.x * pw, self.mouth.y * ph);
+        let mut corners = [
+            tiny_skia::Point::from_xy(mx - mw * 0.8, my - mw * 0.3),
+            tiny_skia::Point::from_xy(mx + mw * 0.8, my + mw * 0.9),
+        ];
+        placement(self.scene, self.picture, self.origin, (p.width(), p.height()), 0.0).map_points(&mut corners);
+        let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
+        let (x0, x1) = (corners[0].x.min(corners[1].x).clamp(0.0, w), corners[0].x.max(corners[1].x).clamp(0.0, w));
+        let (y0, y1) = (corners[0].y.min(corners[1].y).clamp(0.0, h), corners[0].y.max(corners[1].y).clamp(0.0, h));
+        Some((x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32))
+    }
+
+    /// The last picture drawn: RGBA, premultiplied by alpha.
+    pub fn pixels(&self) -> &[u8] {
+        self.pixmap.data()
+    }
+
+    /// Draws the portrait posed by `frame`.
+    pub fn render(&mut self, frame: &Frame) -> &[u8] {
+        match &self.backdrop {
+            Some(b) => self.pixmap.data_mut().copy_from_slice(b.data()),
+            None => {
+                let bg = self.background.0;
+                self.pixmap.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+            }
+        }
+        let (Some(portrait), Some(warped)) = (&self.portrait, &mut self.warped) else { return self.pixmap.data() };
+        let amplitude = self.scene.amplitude.clamp(0.0, 1.0);
+        warp_mouth(portrait, warped, self.mouth, frame, amplitude);
+        let roll = frame[at::HEAD_ROLL].clamp(-1.0, 1.0) * 0.15 * amplitude;
+        let placed = placement(self.scene, self.picture, self.origin, (portrait.width(), portrait.height()), roll);
+        let paint = PixmapPaint { quality: FilterQuality::Bilinear, ..PixmapPaint::default() };
+        self.pixmap.draw_pixmap(0, 0, warped.as_ref(), &paint, placed, None);
+        self.pixmap.data()
+    }
+}
+
+/// Portrait pixels → picture pixels: fitted to the `picture`'s height and centred, then the
+/// scene's zoom, foreshortening, tilt (plus `roll` radians of sway) and offset, then cropped at
+/// `origin`.
+fn placement(s: Scene, picture: (u32, u32), origin: (u32, u32), portrait: (u32, u32), roll: f32) -> Transform {
+    let (pw, ph) = (picture.0 as f32, picture.1 as f32);
+    let (iw, ih) = (portrait.0 as f32, portrait.1 as f32);
+    let fit = ph / ih * s.zoom.clamp(0.1, 10.0);
+    let (cx, cy) =
+        (pw / 2.0 + s.position_x.clamp(-1.0, 1.0) * pw / 2.0, ph / 2.0 + s.position_y.clamp(-1.0, 1.0) * ph / 2.0);
+    let turn = s.rotation_y.cos().abs().max(0.05);
+    let nod = s.rotation_x.cos().abs().max(0.05);
+    Transform::from_translate(-iw / 2.0, -ih / 2.0)
+        .post_scale(fit * turn, fit * nod)
+        .post_rotate((s.rotation_z + roll).to_degrees())
+        .post_translate(cx - origin.0 as f32, cy - origin.1 as f32)
+}
+
+/// Warps `portrait`'s mouth region into `out` (the same size) for `frame`: below the lips'
+/// line the lower lip and chin drop with the jaw (the drop fading out towards the chin and the
+/// cheeks), the mouth widens or purses, and the opening is filled with the inner mouth.
+fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Frame, amplitude: f32) {
+    let (w, h) = (portrait.width() as i32, portrait.height() as i32);
+    let mw = mouth.width * w as f32;
+    let (mx, my) = (mouth.x * w as f32, mouth.y * h as f32);
+    let jaw = (frame[at::JAW_OPEN]
+        + 0.3 * (frame[at::MOUTH_LOWER_DOWN_LEFT] + frame[at::MOUTH_LOWER_DOWN_RIGHT]) / 2.0)
+        .clamp(0.0, 1.0)
+        * amplitude;
+    let widen = (1.0
+        + 0.25 * (frame[at::MOUTH_STRETCH_LEFT] + frame[at::MOUTH_STRETCH_RIGHT]) / 2.0
+        + 0.15 * (frame[at::MOUTH_SMILE_LEFT] + frame[at::MOUTH_SMILE_RIGHT]) / 2.0
+        - 0.3 * frame[at::MOUTH_PUCKER].max(frame[at::MOUTH_FUNNEL] * 0.7))
+        * amplitude
+        + (1.0 - amplitude);
+    let drop = jaw * 0.45 * mw;
+    // The region that moves: the cheeks beside the mouth down to the chin.
+    let (rx0, rx1) = (((mx - 1.1 * mw).floor() as i32).max(0), ((mx + 1.1 * mw).ceil() as i32).min(w));
+    let (ry0, ry1) = (((my - 0.35 * mw).floor() as i32).max(0), ((my + 1.3 * mw).ceil() as i32).min(h));
+    // Restore the region from the portrait, then warp it.
+    let src = portrait.data();
+    let dst = out.data_mut();
+    let stride = w as usize * 4;
+    for y in ry0..ry1 {
+        let row = y as usize * stride;
+        dst[row + rx0 as usize * 4..row + rx1 as usize * 4]
+            .copy_from_slice(&src[row + rx0 as usize * 4..row + rx1 as usize * 4]);
+    }
+    if drop < 0.3 && (widen - 1.0).abs() < 0.01 {
+        return;
+    }
+    for y in ry0..ry1 {
+        let fy = y as f32 + 0.5;
+        // How much of the drop applies at this height: all of it from the lips' line, none at
+        // the chin's bottom; above the line only the width changes.
+        let below = ((fy - my) / (1.3 * mw)).clamp(0.0, 1.0);
+        let vertical = if fy < my { 0.0 } else { 0.5 + 0.5 * (std::f32::consts::PI * below).cos() };
+        let band = (-((fy - my - drop / 2.0) / (0.4 * mw)).powi(2)).exp();
+        for x in rx0..rx1 {
+            let fx = x as f32 + 0.5;
+            let across = ((fx - mx) / (1.1 * mw)).clamp(-1.0, 1.0);
+            let fade = 0.5 + 0.5 * (std::f32::consts::PI * across).cos();
+            let sy = fy - drop * vertical * fade;
+            let scale = 1.0 + (widen - 1.0) * band * fade;
+            let sx = mx + (fx - mx) / scale;
+            let px = bilinear(src, w, h, sx - 0.5, sy - 0.5);
+            let at = y as usize * stride + x as usize * 4;
+            dst[at..at + 4].copy_from_slice(&px);
+        }
+    }
+    if drop < 0.3 {
+        return;
+    }
+    // The opening between the lips: dark, with the upper teeth along its top.
+    let half = 0.36 * mw * widen;
+    let Some(rect) = Rect::from_xywh(mx - half, my - 0.04 * mw, 2.0 * half, drop + 0.06 * mw) else { return };
+    let Some(opening) = PathBuilder::from_oval(rect) else { return };
+    let mut paint = Paint::default();
+    paint.anti_alias = true;
+    paint.set_color(Color::from_rgba8(MOUTH_DARK.0[0], MOUTH_DARK.0[1], MOUTH_DARK.0[2], 255));
+    out.fill_path(&opening, &paint, FillRule::Winding, Transform::identity(), None);
+    let Some(mut mask) = Mask::new(w as u32, h as u32) else { return };
+    mask.fill_path(&opening, FillRule::Winding, true, Transform::identity());
+    if let Some(teeth) = Rect::from_xywh(mx - half, my - 0.04 * mw, 2.0 * half, (0.12 * mw).min(drop * 0.45)) {
+        paint.set_color(Color::from_rgba8(TEETH.0[0], TEETH.0[1], TEETH.0[2], 255));
+        out.fill_rect(teeth, &paint, Transform::identity(), Some(&mask));
+    }
+}
+
+/// `data` (premultiplied RGBA, `w`×`h`) sampled at (x, y) between pixel centres.
+fn bilinear(data: &[u8], w: i32, h: i32, x: f32, y: f32) -> [u8; 4] {
+    let (x, y) = (x.clamp(0.0, (w - 1) as f32), y.clamp(0.0, (h - 1) as f32));
+    let (x0, y0) = (x.floor() as i32, y.floor() as i32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (tx, ty) = (x - x0 as f32, y - y0 as f32);
+    let at = |xx: i32, yy: i32, c: usize| f32::from(data[(yy * w + xx) as usize * 4 + c]);
+    std::array::from_fn(|c| {
+        let top = at(x0, y0, c) * (1.0 - tx) + at(x1, y0, c) * tx;
+        let bottom = at(x0, y1, c) * (1.0 - tx) + at(x1, y1, c) * tx;
+        (top * (1.0 - ty) + bottom * ty).round() as u8
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blendshape::COUNT;
+
+    /// A 200×200 "portrait": skin with a darker lip line at the default mouth spot.
+    fn portrait() -> Backdrop {
+        let rgba = (0..200)
+            .flat_map(|y| (0..200).map(move |x| (x, y)))
+            .flat_map(|(x, y)| {
+                let lips = (y as i32 - 132).abs() <= 3 && (84..116).contains(&x);
+                if lips { [150, 60, 70, 255] } else { [225, 180, 150, 255] }
+            })
+            .collect();
+        Backdrop::from_rgba(200, 200, rgba).unwrap()
+    }
+
+    fn renderer(scene: Scene) -> PhotoRenderer {
+        let mut r =
+            PhotoRenderer::new((200, 200), ((0, 0), (200, 200)), Rgba([0, 120, 0, 255]), MouthSpot::default(), scene)
+                .unwrap();
+        r.set_portrait(&portrait());
+        r
+    }
+
+    fn changed(a: &[u8], b: &[u8], (x, y, w, h): (u32, u32, u32, u32)) -> usize {
+        (y..y + h)
+            .flat_map(|yy| (x..x + w).map(move |xx| ((yy * 200 + xx) * 4) as usize))
+            .filter(|&i| (0..3).any(|c| a[i + c].abs_diff(b[i + c]) > 24))
+            .count()
+    }
+
+    #[test]
+    fn without_a_portrait_only_the_background_is_drawn() {
+        let mut r = PhotoRenderer::new(
+            (64, 32),
+            ((0, 0), (64, 32)),
+            Rgba([1, 2, 3, 255]),
+            MouthSpot::default(),
+            Scene::default(),
+        )
+        .unwrap();
+        assert!(r.render(&[0.0; COUNT]).chunks_exact(4).all(|p| p == [1, 2, 3, 255]));
+        assert_eq!(r.mouth_region_px(), None);
+    }
+
+    #[test]
+    fn the_jaw_opens_the_mouth_and_nothing_else_moves() {
+        let mut r = renderer(Scene::default());
+        let rest = r.render(&[0.0; COUNT]).to_vec();
+        let mut open = [0.0; COUNT];
+        open[at::JAW_OPEN] = 0.8;
+        let opened = r.render(&open).to_vec();
+        let mouth = r.mouth_region_px().unwrap();
+        assert!(changed(&rest, &opened, mouth) > 200, "{} pixels of the mouth changed", changed(&rest, &opened, mouth));
+        // The dark of the open mouth is there, below the lips' line.
+        let dark = (mouth.1..mouth.1 + mouth.3)
+            .filter(|&y| {
+                let i = ((y * 200 + 100) * 4) as usize;
+                opened[i] < 90 && opened[i + 1] < 40
+            })
+            .count();
+        assert!(dark >= 3, "{dark} dark rows in the middle of the mouth");
+        // Far from the mouth (the forehead, the corners) nothing changes.
+        assert_eq!(changed(&rest, &opened, (0, 0, 200, 60)), 0);
+        // The same frame draws the same picture.
+        assert_eq!(r.render(&open).to_vec(), opened);
+    }
+
+    #[test]
+    fn the_scene_moves_the_portrait_and_amplitude_scales_the_mouth() {
+        let mut centred = renderer(Scene::default());
+        let at_rest = centred.render(&[0.0; COUNT]).to_vec();
+        let mut moved = renderer(Scene { position_x: 0.5, zoom: 0.5, ..Scene::default() });
+        let shifted = moved.render(&[0.0; COUNT]).to_vec();
+        // Half the size, moved right by a quarter of the picture: the left edge is background.
+        assert_eq!(&shifted[..4], &[0, 120, 0, 255]);
+        assert_ne!(&at_rest[..4], &[0, 120, 0, 255]);
+        let (mx, _, _, _) = moved.mouth_region_px().unwrap();
+        assert!(mx > centred.mouth_region_px().unwrap().0 + 30, "the mouth moved right");
+        // Live: a new scene applies to the next frame.
+        centred.set_scene(Scene { rotation_z: 0.5, ..Scene::default() });
+        assert_ne!(centred.render(&[0.0; COUNT]).to_vec(), at_rest);
+        // A smaller amplitude opens the mouth less.
+        let mut open = [0.0; COUNT];
+        open[at::JAW_OPEN] = 0.8;
+        let mut calm = renderer(Scene { amplitude: 0.3, ..Scene::default() });
+        let calm_rest = calm.render(&[0.0; COUNT]).to_vec();
+        let calm_open = calm.render(&open).to_vec();
+        let mut full = renderer(Scene::default());
+        let full_rest = full.render(&[0.0; COUNT]).to_vec();
+        let full_open = full.render(&open).to_vec();
+        let region = full.mouth_region_px().unwrap();
+        assert!(changed(&calm_rest, &calm_open, region) * 2 < changed(&full_rest, &full_open, region));
+    }
+}
