@@ -16,10 +16,9 @@
 
 use brazen_avatar::Phone;
 use brazen_avatar::character::{Catalog, Rgba};
-use brazen_avatar::render::MOUTH_REGION;
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::Peer;
-use brazen_media::stream::{AvatarStream, StreamSettings};
+use brazen_media::stream::{AvatarStream, Face, StreamSettings};
 use brazen_media::viewer::{DecodedFrame, Viewer, pixels_changed};
 use brazen_media::{AudioCodec, VideoSettings};
 use std::net::SocketAddr;
@@ -39,7 +38,7 @@ const LEAD_MS: f64 = 600.0;
 
 fn main() {
     let settings = StreamSettings {
-        look: Catalog::built_in().choose("lisa", Some("casual-sitting")).expect("lisa").look,
+        face: Face::Character(Catalog::built_in().choose("lisa", Some("casual-sitting")).expect("lisa").look),
         picture: (512, 512),
         crop: ((0, 0), (512, 512)),
         background: Rgba([0, 177, 64, 255]),
@@ -49,7 +48,7 @@ fn main() {
         seed: 11,
     };
     let (viewer, from_ms) = run(&settings);
-    let region = AvatarStream::new(&settings).expect("stream").renderer().region_px(MOUTH_REGION);
+    let region = AvatarStream::new(&settings).expect("stream").mouth_region_px();
     let frames = viewer.decode(region).expect("video decodes");
     let track = viewer.decode_audio().expect("audio decodes");
 

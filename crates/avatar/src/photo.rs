@@ -254,8 +254,7 @@ fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Fra
     let half = 0.36 * mw * widen;
     let Some(rect) = Rect::from_xywh(mx - half, my - 0.04 * mw, 2.0 * half, drop + 0.06 * mw) else { return };
     let Some(opening) = PathBuilder::from_oval(rect) else { return };
-    let mut paint = Paint::default();
-    paint.anti_alias = true;
+    let mut paint = Paint { anti_alias: true, ..Paint::default() };
     paint.set_color(Color::from_rgba8(MOUTH_DARK.0[0], MOUTH_DARK.0[1], MOUTH_DARK.0[2], 255));
     out.fill_path(&opening, &paint, FillRule::Winding, Transform::identity(), None);
     let Some(mut mask) = Mask::new(w as u32, h as u32) else { return };
@@ -290,7 +289,7 @@ mod tests {
         let rgba = (0..200)
             .flat_map(|y| (0..200).map(move |x| (x, y)))
             .flat_map(|(x, y)| {
-                let lips = (y as i32 - 132).abs() <= 3 && (84..116).contains(&x);
+                let lips = (y - 132i32).abs() <= 3 && (84..116).contains(&x);
                 if lips { [150, 60, 70, 255] } else { [225, 180, 150, 255] }
             })
             .collect();

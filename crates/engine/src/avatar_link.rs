@@ -6,9 +6,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use brazen_avatar::Phone;
 use brazen_avatar::character::Look;
+use brazen_avatar::{Phone, Scene};
 
+use crate::avatar_photo::PhotoAvatar;
 use crate::avatar_video::AvatarVideo;
 
 /// The longest SDP offer accepted (a browser's is 3–8 KB).
@@ -27,6 +28,15 @@ pub enum AvatarTransport {
     WebSocket,
 }
 
+/// Who the avatar is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AvatarFace {
+    /// A built-in character in this look.
+    Character(Look),
+    /// A photo avatar.
+    Photo(PhotoAvatar),
+}
+
 /// What the session asks of the avatar's driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AvatarCommand {
@@ -35,8 +45,8 @@ pub enum AvatarCommand {
     Connect {
         /// Where its video goes.
         transport: AvatarTransport,
-        /// The character's look.
-        look: Look,
+        /// Who it is.
+        face: AvatarFace,
         /// The video settings.
         video: AvatarVideo,
         /// Seeds the avatar's idle motion (blinks, sway).
@@ -58,6 +68,8 @@ pub enum AvatarCommand {
     },
     /// Drop the speech not yet played (a barge-in or `output_audio_buffer.clear`).
     Clear,
+    /// New scene controls for a photo avatar (`session.update` with `avatar.scene`).
+    Scene(Scene),
     /// Close the connection (the session no longer has an avatar).
     Close,
 }
@@ -78,9 +90,14 @@ pub enum AvatarEvent {
         /// Why, for the client.
         message: String,
     },
-    /// The background picture the client named cannot be used (the message says why); the
-    /// avatar goes on over its background colour.
-    BackgroundFailed(String),
+    /// A picture the client named (a background, a portrait) cannot be used; the avatar goes
+    /// on without it.
+    PictureFailed {
+        /// The field that named it (`session.avatar.video.background.image_url`, …).
+        param: String,
+        /// Why, for the client.
+        message: String,
+    },
     /// The avatar's speech started playing.
     Speaking,
     /// The avatar's speech stopped playing.

@@ -71,6 +71,19 @@ fn point(v: &Value, param: &str) -> Result<(u32, u32), Invalid> {
     }
 }
 
+/// A picture's URL (a background's, a portrait's): `http(s)` or `data:image/…`, at most 16 MiB.
+pub fn picture_url(v: &Value, param: &str) -> Result<String, Invalid> {
+    let url = v.as_str().unwrap_or_default();
+    let ok = url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:image/");
+    if !ok || url.len() > 16 << 20 {
+        return Err((
+            param.to_owned(),
+            format!("'{param}' must be an http(s) URL or a data:image/… URL of at most 16 MiB."),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 impl AvatarVideo {
     /// Reads `video` (`None` or `null`: the defaults); `path` prefixes the parameter names in
     /// errors (`session.avatar.video`).
@@ -149,18 +162,7 @@ impl AvatarVideo {
                         Rgba::parse(text).map_err(|e| (format!("{p}.color"), format!("'{p}.color': {e}")))?,
                     )
                 }
-                (None, Some(u)) => {
-                    let url = u.as_str().unwrap_or_default();
-                    let ok =
-                        url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:image/");
-                    if !ok || url.len() > 16 << 20 {
-                        return Err((
-                            format!("{p}.image_url"),
-                            format!("'{p}.image_url' must be an http(s) URL or a data:image/… URL of at most 16 MiB."),
-                        ));
-                    }
-                    Background::Image(url.to_owned())
-                }
+                (None, Some(u)) => Background::Image(picture_url(u, &format!("{p}.image_url"))?),
                 (None, None) => return Err((p.clone(), format!("'{p}' needs a color or an image_url."))),
             };
         }

@@ -50,6 +50,7 @@
 //! audio at the last sample the client could have played (see [`playback`]).
 
 pub mod avatar_link;
+pub mod avatar_photo;
 pub mod avatar_video;
 pub mod conversation;
 pub mod echo;

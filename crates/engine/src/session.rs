@@ -1,6 +1,6 @@
 //! [`Session`]: one conversation's state machine.
 
-use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport, Link};
+use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace, AvatarTransport, Link};
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
 use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
@@ -245,6 +245,8 @@ pub struct Session {
     avatars: std::sync::Arc<Catalog>,
     ice_servers: Vec<serde_json::Value>,
     link: Link,
+    /// The scene controls the photo avatar runs with (to send changes on).
+    avatar_scene: Option<brazen_avatar::Scene>,
     conversation: Conversation,
     input: InputAudio,
     speech: Option<SpeechTurn>,
@@ -273,6 +275,7 @@ impl Session {
             avatars,
             ice_servers,
             link: Link::Off,
+            avatar_scene: None,
             conversation: Conversation::default(),
             input,
             speech: None,
@@ -483,14 +486,25 @@ impl Session {
     fn start_avatar(&mut self, transport: AvatarTransport) -> Result<(), ProtocolError> {
         let avatar = self.config.avatar.clone().unwrap_or_default();
         let text = |key: &str| avatar.get(key).and_then(serde_json::Value::as_str);
-        let chosen = self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
-            ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param("session.avatar.character")
-        })?;
+        let face = if crate::avatar_photo::is_photo(&avatar) {
+            let photo = crate::avatar_photo::read(&avatar)
+                .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
+            self.avatar_scene = Some(photo.scene);
+            AvatarFace::Photo(photo)
+        } else {
+            let chosen =
+                self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
+                    ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message)
+                        .with_param("session.avatar.character")
+                })?;
+            self.avatar_scene = None;
+            AvatarFace::Character(chosen.look)
+        };
         let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
             .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
         self.link = Link::Offered;
         let seed = seed_of(&self.config.id);
-        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { transport, look: chosen.look, video, seed }));
+        self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { transport, face, video, seed }));
         Ok(())
     }
 
@@ -503,10 +517,9 @@ impl Session {
                 self.emit(ServerEvent::AvatarConnecting { server_sdp });
             }
             AvatarEvent::Started if self.link == Link::Offered => self.link = Link::Live,
-            AvatarEvent::BackgroundFailed(message) if self.link != Link::Off => self.error(
-                ProtocolError::invalid(code::INVALID_VALUE, message)
-                    .with_param("session.avatar.video.background.image_url"),
-            ),
+            AvatarEvent::PictureFailed { param, message } if self.link != Link::Off => {
+                self.error(ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param));
+            }
             AvatarEvent::Video(bytes) if self.link == Link::Live => {
                 use base64::Engine as _;
                 let delta = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -566,6 +579,18 @@ impl Session {
         }
     }
 
+    /// Sends a running photo avatar its scene controls when a `session.update` changed them.
+    fn update_scene(&mut self) {
+        let Some(running) = self.avatar_scene.filter(|_| self.link != Link::Off) else { return };
+        let Some(avatar) = self.config.avatar.as_ref().filter(|a| crate::avatar_photo::is_photo(a)) else { return };
+        if let Ok(scene) = crate::avatar_photo::read_scene(avatar.get("scene"))
+            && scene != running
+        {
+            self.avatar_scene = Some(scene);
+            self.outputs.push_back(Output::Avatar(AvatarCommand::Scene(scene)));
+        }
+    }
+
     /// Drops the speech the avatar has not played yet.
     fn clear_avatar(&mut self) {
         if self.link == Link::Live {
@@ -603,6 +628,7 @@ impl Session {
             self.end_speech();
         }
         self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
+        self.update_scene();
         // A WebSocket avatar needs no handshake: it starts with the session.update that asks for it.
         if self.avatar_over_websocket()
             && self.link == Link::Off
@@ -631,6 +657,21 @@ impl Session {
             }
         };
         let style = text("style")?;
+        match text("type")? {
+            None | Some("video-avatar") => {}
+            Some("photo-avatar") => {
+                crate::avatar_photo::read(avatar).map_err(|(param, message)| {
+                    ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param)
+                })?;
+            }
+            Some(other) => {
+                return Err(ProtocolError::invalid(
+                    code::INVALID_VALUE,
+                    format!("'session.avatar.type' must be 'video-avatar' or 'photo-avatar', not {other:?}."),
+                )
+                .with_param("session.avatar.type"));
+            }
+        }
         match text("output_protocol")? {
             None | Some("webrtc") | Some("websocket") => {}
             Some(other) => {
@@ -650,7 +691,8 @@ impl Session {
             )
             .with_param("session.avatar.customized"));
         }
-        let Some(character) = text("character")? else {
+        // A photo avatar's character is only a name: its portrait is the picture.
+        let Some(character) = text("character")?.filter(|_| !crate::avatar_photo::is_photo(avatar)) else {
             return Ok(());
         };
         self.avatars.choose(character, style).map(|_| ()).map_err(|message| {

@@ -1313,7 +1313,8 @@ mod avatar_link {
         assert_eq!(video.background, Background::Image("https://example.com/office.png".into()));
         h.input(Input::Avatar(AvatarEvent::Answered("v=0".into())));
         // The driver could not fetch it: the client hears why, naming the field; the avatar goes on.
-        let out = h.input(Input::Avatar(AvatarEvent::BackgroundFailed("answered HTTP 404".into())));
+        let param = "session.avatar.video.background.image_url".to_owned();
+        let out = h.input(Input::Avatar(AvatarEvent::PictureFailed { param, message: "answered HTTP 404".into() }));
         let errs = errors(&out);
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(
@@ -1347,6 +1348,42 @@ mod avatar_link {
         let opaque = json!({"background": {"color": "#00FF00FF"}});
         let a = updated_avatar(&mut h, json!({"character": "lisa", "video": opaque}));
         assert!(a.get("transparency").is_none(), "{a}");
+    }
+
+    #[test]
+    fn a_photo_avatar_needs_its_portrait_and_takes_scene_changes_live() {
+        use brazen_engine::avatar_link::AvatarFace;
+        let mut h = Harness::new();
+        // Azure's stock photo avatars have no portrait here: the error says what to give.
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"type": "photo-avatar", "character": "anika", "model": "vasa-1"}}}));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.photo_url"));
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": {"type": "hologram"}}}));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.type"));
+        let avatar = json!({"type": "photo-avatar", "character": "anika", "photo_url": "https://example.com/me.jpg",
+            "output_protocol": "websocket", "scene": {"zoom": 1.2, "amplitude": 0.6}});
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+        let cmds = commands(&out);
+        let [AvatarCommand::Connect { face: AvatarFace::Photo(photo), .. }] = cmds.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (photo.url.as_str(), photo.scene.zoom, photo.scene.amplitude),
+            ("https://example.com/me.jpg", 1.2, 0.6)
+        );
+        h.input(Input::Avatar(AvatarEvent::Started));
+        // The scene changes live; an unchanged one sends nothing; a bad one is an error.
+        let mut moved = avatar.clone();
+        moved["scene"] = json!({"zoom": 1.2, "amplitude": 0.6, "position_x": 0.3});
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": moved}}));
+        let cmds = commands(&out);
+        let [AvatarCommand::Scene(scene)] = cmds.as_slice() else { panic!("{out:?}") };
+        assert_eq!(scene.position_x, 0.3);
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": moved}}));
+        assert!(commands(&out).is_empty(), "{out:?}");
+        moved["scene"]["rotation_z"] = json!(9);
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": moved}}));
+        assert_eq!(errors(&out)[0].1.as_deref(), Some("session.avatar.scene.rotation_z"));
+        assert!(commands(&out).is_empty());
     }
 
     #[test]

@@ -20,6 +20,6 @@ pub use audio_codec::AudioCodec;
 pub use h264::{EncodedFrame, H264Encoder, VideoSettings};
 pub use link::{AvatarLink, LinkOutput};
 pub use peer::{OfferError, Peer};
-pub use stream::{AvatarStream, StreamSettings};
+pub use stream::{AvatarStream, Face, StreamSettings};
 pub use ws_video::{WsAvatar, WsOutput};
 pub use yuv::I420;

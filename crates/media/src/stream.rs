@@ -14,7 +14,8 @@ use crate::h264::{EncodedFrame, H264Encoder, VideoSettings};
 use crate::yuv::I420;
 use brazen_audio::Resampler;
 use brazen_avatar::character::{Look, Rgba};
-use brazen_avatar::{Backdrop, LipSync, Phone, Renderer};
+use brazen_avatar::render::MOUTH_REGION;
+use brazen_avatar::{Backdrop, LipSync, MouthSpot, Phone, PhotoRenderer, Renderer, Scene};
 use std::collections::VecDeque;
 
 /// The stream's audio rate.
@@ -25,11 +26,26 @@ const IDLE_AFTER_MS: f64 = 300.0;
 /// A lip-sync idle this long is dropped (its history is no longer needed), ms.
 const FORGET_AFTER_MS: f64 = 2_000.0;
 
+/// Who is drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Face {
+    /// A built-in (vector) character in this look.
+    Character(Look),
+    /// A photo avatar: a portrait (given later, [`AvatarStream::set_portrait`]) with its mouth
+    /// here, placed by `scene`.
+    Photo {
+        /// Where the portrait's mouth is.
+        mouth: MouthSpot,
+        /// The scene controls.
+        scene: Scene,
+    },
+}
+
 /// How a stream looks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamSettings {
-    /// The character's look.
-    pub look: Look,
+    /// Who is drawn.
+    pub face: Face,
     /// The size of the whole picture.
     pub picture: (u32, u32),
     /// The part of it sent: top-left and bottom-right corners.
@@ -87,9 +103,15 @@ pub enum StreamOutput {
     },
 }
 
+/// The drawing of either kind of face.
+enum Drawing {
+    Character(Renderer),
+    Photo(Box<PhotoRenderer>),
+}
+
 /// One avatar's audio and video.
 pub struct AvatarStream {
-    renderer: Renderer,
+    drawing: Drawing,
     picture: I420,
     key: [u8; 3],
     alpha_below: bool,
@@ -116,14 +138,31 @@ pub struct AvatarStream {
 impl AvatarStream {
     /// A silent, idle avatar.
     pub fn new(settings: &StreamSettings) -> Result<AvatarStream, String> {
-        let renderer = Renderer::cropped(settings.look.clone(), settings.picture, settings.crop, settings.background)?;
-        let (w, h) = renderer.size();
+        let drawing = match &settings.face {
+            Face::Character(look) => Drawing::Character(Renderer::cropped(
+                look.clone(),
+                settings.picture,
+                settings.crop,
+                settings.background,
+            )?),
+            Face::Photo { mouth, scene } => Drawing::Photo(Box::new(PhotoRenderer::new(
+                settings.picture,
+                settings.crop,
+                settings.background,
+                *mouth,
+                *scene,
+            )?)),
+        };
+        let (w, h) = match &drawing {
+            Drawing::Character(r) => r.size(),
+            Drawing::Photo(r) => r.size(),
+        };
         let alpha_below = settings.alpha_below && settings.background.0[3] < 255;
         let picture = I420::new(w as usize, if alpha_below { 2 * h as usize } else { h as usize })?;
         let video = H264Encoder::new(settings.video)?;
         let audio_encoder = AudioEncoder::new(settings.audio)?;
         Ok(AvatarStream {
-            renderer,
+            drawing,
             picture,
             key: settings.key(),
             alpha_below,
@@ -145,7 +184,10 @@ impl AvatarStream {
 
     /// The size of the pictures drawn.
     pub fn size(&self) -> (u32, u32) {
-        self.renderer.size()
+        match &self.drawing {
+            Drawing::Character(r) => r.size(),
+            Drawing::Photo(r) => r.size(),
+        }
     }
 
     /// The size of the pictures encoded (twice as tall with the alpha below).
@@ -254,7 +296,10 @@ impl AvatarStream {
     pub fn next_video(&mut self, out: &mut Vec<StreamOutput>) -> Result<(), String> {
         let t_ms = self.video_clock_ms();
         let pose = self.lipsync.frame_at(t_ms);
-        let rgba = self.renderer.render(&pose);
+        let rgba = match &mut self.drawing {
+            Drawing::Character(r) => r.render(&pose),
+            Drawing::Photo(r) => r.render(&pose),
+        };
         if self.alpha_below {
             self.picture.fill_with_alpha_below(rgba)?;
         } else {
@@ -285,12 +330,41 @@ impl AvatarStream {
 
     /// Draws `backdrop` behind the character from the next frame on.
     pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
-        self.renderer.set_backdrop(backdrop);
+        match &mut self.drawing {
+            Drawing::Character(r) => r.set_backdrop(backdrop),
+            Drawing::Photo(r) => r.set_backdrop(backdrop),
+        }
     }
 
-    /// The renderer (its regions locate the mouth in the pictures sent).
-    pub fn renderer(&self) -> &Renderer {
-        &self.renderer
+    /// A photo avatar's portrait (a character ignores it).
+    pub fn set_portrait(&mut self, portrait: &Backdrop) {
+        if let Drawing::Photo(r) = &mut self.drawing {
+            r.set_portrait(portrait);
+        }
+    }
+
+    /// A photo avatar's new scene controls (a character ignores them).
+    pub fn set_scene(&mut self, scene: Scene) {
+        if let Drawing::Photo(r) = &mut self.drawing {
+            r.set_scene(scene);
+        }
+    }
+
+    /// Where the mouth is in the pictures sent, pixels (x, y, width, height); nothing before a
+    /// photo avatar's portrait arrives.
+    pub fn mouth_region_px(&self) -> (u32, u32, u32, u32) {
+        match &self.drawing {
+            Drawing::Character(r) => r.region_px(MOUTH_REGION),
+            Drawing::Photo(r) => r.mouth_region_px().unwrap_or_default(),
+        }
+    }
+
+    /// The last picture drawn: RGBA, premultiplied.
+    pub fn pixels(&self) -> &[u8] {
+        match &self.drawing {
+            Drawing::Character(r) => r.pixels(),
+            Drawing::Photo(r) => r.pixels(),
+        }
     }
 }
 
@@ -301,7 +375,7 @@ mod tests {
 
     fn settings() -> StreamSettings {
         StreamSettings {
-            look: Catalog::built_in().choose("ava", None).unwrap().look,
+            face: Face::Character(Catalog::built_in().choose("ava", None).unwrap().look),
             picture: (320, 240),
             crop: ((40, 0), (280, 240)),
             background: Rgba([0, 255, 0, 255]),
@@ -387,11 +461,11 @@ mod tests {
         s.audio(&tone(400), 24_000);
         // Frames at 0, 40, … 760 ms: speech is 0–400 ms.
         let mut mouths = Vec::new();
-        let region = s.renderer().region_px(brazen_avatar::render::MOUTH_REGION);
+        let region = s.mouth_region_px();
         for _ in 0..20 {
             s.next_video(&mut out).unwrap();
             let (x, y, w, h) = region;
-            let px = s.renderer().pixels();
+            let px = s.pixels();
             let (width, _) = s.size();
             let mut mouth = Vec::new();
             for row in y..y + h {

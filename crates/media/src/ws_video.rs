@@ -112,12 +112,13 @@ impl WsAvatar {
 mod tests {
     use super::*;
     use crate::h264::VideoSettings;
+    use crate::stream::Face;
     use brazen_avatar::Phone;
     use brazen_avatar::character::{Catalog, Rgba};
 
     fn settings() -> StreamSettings {
         StreamSettings {
-            look: Catalog::built_in().choose("lisa", None).unwrap().look,
+            face: Face::Character(Catalog::built_in().choose("lisa", None).unwrap().look),
             picture: (320, 240),
             crop: ((40, 0), (280, 240)),
             background: Rgba([0, 255, 0, 255]),

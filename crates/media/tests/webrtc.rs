@@ -5,10 +5,9 @@
 
 use brazen_avatar::Phone;
 use brazen_avatar::character::{Catalog, Rgba};
-use brazen_avatar::render::MOUTH_REGION;
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::{OfferError, Peer};
-use brazen_media::stream::{AvatarStream, StreamSettings};
+use brazen_media::stream::{AvatarStream, Face, StreamSettings};
 use brazen_media::viewer::{Viewer, pixels_changed};
 use brazen_media::{AudioCodec, VideoSettings};
 use std::net::UdpSocket;
@@ -18,7 +17,7 @@ use str0m::media::{Direction, MediaKind};
 
 fn settings() -> StreamSettings {
     StreamSettings {
-        look: Catalog::built_in().choose("lisa", Some("casual-sitting")).unwrap().look,
+        face: Face::Character(Catalog::built_in().choose("lisa", Some("casual-sitting")).unwrap().look),
         picture: (384, 288),
         crop: ((64, 0), (320, 256)),
         background: Rgba([0, 177, 64, 255]),
@@ -66,7 +65,7 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
     assert!(peer.has_audio());
     viewer.accept_answer(&answer).unwrap();
     let stream = AvatarStream::new(&settings()).unwrap();
-    let region = stream.renderer().region_px(MOUTH_REGION);
+    let region = stream.mouth_region_px();
     let mut link = AvatarLink::new(peer, stream);
 
     let begun = Instant::now();

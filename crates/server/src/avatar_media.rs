@@ -13,11 +13,13 @@
 //! so the answers to its ICE checks from that same address would never reach ICE.
 
 use brazen_avatar::Backdrop;
-use brazen_avatar::character::{Look, Rgba};
-use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+use brazen_avatar::character::Rgba;
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
 use brazen_engine::avatar_video::{AvatarVideo, Background};
 use brazen_media::stun::{self, Datagram};
-use brazen_media::{AudioCodec, AvatarLink, AvatarStream, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings};
+use brazen_media::{
+    AudioCodec, AvatarLink, AvatarStream, Face, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -56,6 +58,8 @@ pub(crate) enum ToPeer {
     Command(AvatarCommand),
     /// The background picture, loaded.
     Backdrop(Arc<Backdrop>),
+    /// A photo avatar's portrait, loaded.
+    Portrait(Arc<Backdrop>),
 }
 
 /// Where datagrams go: peers by ufrag and by address, each with an id.
@@ -142,7 +146,7 @@ impl AvatarMedia {
     pub fn connect(
         &self,
         offer: &str,
-        look: Look,
+        face: AvatarFace,
         video: &AvatarVideo,
         seed: u64,
         events: UnboundedSender<AvatarEvent>,
@@ -152,7 +156,7 @@ impl AvatarMedia {
             OfferError::Malformed(message) => AvatarEvent::Refused { unsupported: false, message },
             OfferError::Codecs(message) => AvatarEvent::Refused { unsupported: true, message },
         })?;
-        let stream = AvatarStream::new(&stream_settings(look, video, seed, AudioCodec::Opus)).map_err(cannot_start)?;
+        let stream = AvatarStream::new(&stream_settings(&face, video, seed, AudioCodec::Opus)).map_err(cannot_start)?;
         let link = AvatarLink::new(peer, stream);
         let (handle, rx) = AvatarHandle::channel();
         let id = {
@@ -162,7 +166,7 @@ impl AvatarMedia {
             routes.by_ufrag.insert(link.ufrag().to_owned(), (id, handle.tx.clone()));
             id
         };
-        handle.load_background(video, &events);
+        handle.load_pictures(&face, video, &events);
         let socket = self.socket.clone();
         let routes = self.routes.clone();
         let local = self.public;
@@ -183,14 +187,18 @@ impl AvatarMedia {
 }
 
 /// How an avatar's stream is drawn and encoded, from the session's video settings.
-pub(crate) fn stream_settings(look: Look, video: &AvatarVideo, seed: u64, audio: AudioCodec) -> StreamSettings {
+pub(crate) fn stream_settings(face: &AvatarFace, video: &AvatarVideo, seed: u64, audio: AudioCodec) -> StreamSettings {
     let background = match &video.background {
         Background::Color(c) => *c,
         // Under a picture (and until it is loaded): a plain light colour.
         Background::Image(_) => Rgba([245, 245, 245, 255]),
     };
+    let face = match face {
+        AvatarFace::Character(look) => Face::Character(look.clone()),
+        AvatarFace::Photo(photo) => Face::Photo { mouth: photo.mouth, scene: photo.scene },
+    };
     StreamSettings {
-        look,
+        face,
         picture: video.resolution,
         crop: video.crop,
         background,
@@ -212,6 +220,7 @@ pub(crate) fn apply(stream: &mut AvatarStream, command: AvatarCommand) {
         AvatarCommand::Phrase { duration_ms, phones } => stream.phrase(duration_ms, &phones),
         AvatarCommand::Audio { samples, sample_rate } => stream.audio(&samples, sample_rate),
         AvatarCommand::Clear => stream.clear(),
+        AvatarCommand::Scene(scene) => stream.set_scene(scene),
         AvatarCommand::Close | AvatarCommand::Connect { .. } => {}
     }
 }
@@ -229,15 +238,31 @@ impl AvatarHandle {
         (AvatarHandle { tx }, rx)
     }
 
-    /// Loads the background picture `video` names, if any, for the avatar; a picture that cannot
-    /// be used is reported on `events`.
-    pub(crate) fn load_background(&self, video: &AvatarVideo, events: &UnboundedSender<AvatarEvent>) {
-        let Background::Image(url) = &video.background else { return };
+    /// Loads the pictures the avatar needs (a background `video` names, a photo avatar's
+    /// portrait) for it; one that cannot be used is reported on `events`.
+    pub(crate) fn load_pictures(&self, face: &AvatarFace, video: &AvatarVideo, events: &UnboundedSender<AvatarEvent>) {
+        if let Background::Image(url) = &video.background {
+            self.load(url, "session.avatar.video.background.image_url", ToPeer::Backdrop, events);
+        }
+        if let AvatarFace::Photo(photo) = face {
+            self.load(&photo.url, "session.avatar.photo_url", ToPeer::Portrait, events);
+        }
+    }
+
+    fn load(
+        &self,
+        url: &str,
+        param: &'static str,
+        deliver: fn(Arc<Backdrop>) -> ToPeer,
+        events: &UnboundedSender<AvatarEvent>,
+    ) {
         let (tx, events) = (self.tx.clone(), events.clone());
-        crate::backgrounds::load_in_background(url.clone(), move |loaded| {
+        crate::backgrounds::load_in_background(url.to_owned(), move |loaded| {
             let _ = match loaded {
-                Ok(backdrop) => tx.send(ToPeer::Backdrop(backdrop)).map_err(|_| ()),
-                Err(message) => events.send(AvatarEvent::BackgroundFailed(message)).map_err(|_| ()),
+                Ok(picture) => tx.send(deliver(picture)).map_err(|_| ()),
+                Err(message) => {
+                    events.send(AvatarEvent::PictureFailed { param: param.into(), message }).map_err(|_| ())
+                }
             };
         });
     }
@@ -324,6 +349,7 @@ fn run_peer(
             }
             Ok(ToPeer::Command(command)) => apply(link.stream(), command),
             Ok(ToPeer::Backdrop(backdrop)) => link.stream().set_backdrop(&backdrop),
+            Ok(ToPeer::Portrait(portrait)) => link.stream().set_portrait(&portrait),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 link.close(Instant::now());

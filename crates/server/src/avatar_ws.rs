@@ -4,8 +4,7 @@
 //! so this is also the way through for clients whose network blocks WebRTC.
 
 use crate::avatar_media::{AvatarHandle, ToPeer, apply, cannot_start, stream_settings};
-use brazen_avatar::character::Look;
-use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent};
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
 use brazen_engine::avatar_video::AvatarVideo;
 use brazen_media::{AudioCodec, WsAvatar, WsOutput};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -15,15 +14,15 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Starts an avatar streaming over the socket: its commands go through the returned handle, its
 /// video and speaking edges come back on `events`.
 pub fn start(
-    look: Look,
+    face: AvatarFace,
     video: &AvatarVideo,
     seed: u64,
     events: UnboundedSender<AvatarEvent>,
 ) -> Result<AvatarHandle, AvatarEvent> {
     let avatar =
-        WsAvatar::new(&stream_settings(look, video, seed, AudioCodec::AacLc), Instant::now()).map_err(cannot_start)?;
+        WsAvatar::new(&stream_settings(&face, video, seed, AudioCodec::AacLc), Instant::now()).map_err(cannot_start)?;
     let (handle, rx) = AvatarHandle::channel();
-    handle.load_background(video, &events);
+    handle.load_pictures(&face, video, &events);
     std::thread::Builder::new()
         .name("avatar-ws".into())
         .spawn(move || {
@@ -43,6 +42,7 @@ fn run(mut avatar: WsAvatar, rx: &mpsc::Receiver<ToPeer>, events: &UnboundedSend
             Ok(ToPeer::Command(AvatarCommand::Close)) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(ToPeer::Command(command)) => apply(avatar.stream(), command),
             Ok(ToPeer::Backdrop(backdrop)) => avatar.stream().set_backdrop(&backdrop),
+            Ok(ToPeer::Portrait(portrait)) => avatar.stream().set_portrait(&portrait),
             Ok(ToPeer::Packet { .. }) | Err(RecvTimeoutError::Timeout) => {}
         }
         if let Err(reason) = avatar.tick(Instant::now(), &mut out) {

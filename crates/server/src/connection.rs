@@ -221,15 +221,15 @@ impl Driver {
     /// avatar's first news).
     fn avatar(&mut self, command: AvatarCommand) {
         match command {
-            AvatarCommand::Connect { transport, look, video, seed } => {
+            AvatarCommand::Connect { transport, face, video, seed } => {
                 self.avatar = None;
                 let (tx, rx) = mpsc::unbounded_channel();
                 let result = match (transport, &self.state.media) {
                     (AvatarTransport::WebSocket, _) => {
-                        crate::avatar_ws::start(look, &video, seed, tx.clone()).map(|h| (h, AvatarEvent::Started))
+                        crate::avatar_ws::start(face, &video, seed, tx.clone()).map(|h| (h, AvatarEvent::Started))
                     }
                     (AvatarTransport::WebRtc { offer_sdp }, Some(media)) => media
-                        .connect(&offer_sdp, look, &video, seed, tx.clone())
+                        .connect(&offer_sdp, face, &video, seed, tx.clone())
                         .map(|(h, answer)| (h, AvatarEvent::Answered(answer))),
                     (AvatarTransport::WebRtc { .. }, None) => Err(AvatarEvent::Refused {
                         unsupported: true,

@@ -157,6 +157,20 @@ window.pngOf = (color) => {
   g.fillRect(0, 0, 64, 36);
   return c.toDataURL('image/png');
 };
+// A 512×512 head-and-shoulders "portrait" as a PNG data: URL, framed as brazen expects a photo
+// (face centred, lips at 66 % of the height).
+window.portraitPng = () => {
+  const c = document.createElement('canvas');
+  c.width = 512; c.height = 512;
+  const g = c.getContext('2d');
+  g.fillStyle = '#c8ccd0'; g.fillRect(0, 0, 512, 512);
+  g.fillStyle = '#34495e'; g.beginPath(); g.ellipse(256, 560, 230, 140, 0, 0, 2 * Math.PI); g.fill();
+  g.fillStyle = '#3b2a20'; g.beginPath(); g.ellipse(256, 210, 150, 160, 0, 0, 2 * Math.PI); g.fill();
+  g.fillStyle = '#e0b090'; g.beginPath(); g.ellipse(256, 260, 125, 160, 0, 0, 2 * Math.PI); g.fill();
+  g.fillStyle = '#2a1a10'; g.fillRect(196, 230, 36, 10); g.fillRect(280, 230, 36, 10);
+  g.fillStyle = '#a84850'; g.fillRect(222, 333, 68, 10);
+  return c.toDataURL('image/png');
+};
 window.mseState = () => {
   const video = document.getElementById('video');
   const b = video.buffered;

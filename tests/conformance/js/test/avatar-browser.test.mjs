@@ -243,3 +243,65 @@ test('a transparent background reaches MediaSource as alpha below the picture', 
     await page.close();
   }
 });
+
+test('a photo avatar speaks from its portrait and moves with live scene changes', async () => {
+  const { ws, events, send } = await connectBackend(server);
+  const chunks = [];
+  ws.on('message', (data) => {
+    const e = JSON.parse(data.toString());
+    if (e.type === 'response.video.delta') chunks.push(e.delta);
+  });
+  await events.waitFor('session.created');
+  const page = await openAvatarPage(browser);
+  const resolution = { width: 512, height: 512 };
+  const avatar = {
+    type: 'photo-avatar', character: 'anika', model: 'vasa-1', output_protocol: 'websocket',
+    photo_url: await page.evaluate(() => window.portraitPng()),
+    video: { resolution, bitrate: 500000, background: { color: '#FFFFFFFF' } },
+    scene: { zoom: 1, amplitude: 1 },
+  };
+  send({ type: 'session.update', session: { turn_detection: null, avatar } });
+  await events.waitFor('session.updated');
+  // The portrait fills the square picture: its mouth region, as brazen's photo renderer places it.
+  const mw = 0.16 * 512;
+  const [mx, my] = [0.5 * 512, 0.66 * 512];
+  const mouth = { x: Math.round(mx - 0.8 * mw), y: Math.round(my - 0.3 * mw), w: Math.round(1.6 * mw), h: Math.round(1.2 * mw) };
+  const relay = setInterval(() => {
+    if (chunks.length) page.evaluate((b) => window.appendChunks(b), chunks.splice(0)).catch(() => {});
+  }, 100);
+  const playhead = () => page.evaluate(() => document.getElementById('video').currentTime);
+  try {
+    await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
+    await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 });
+    await sleep(1500);
+    const faceBefore = await page.evaluate(() => window.pixelAt(150, 260));
+    send({ type: 'response.create', response: { pre_generated_assistant_message: 'Your blue jacket ships from Portland on Thursday morning.' } });
+    await events.waitFor('session.avatar.switch_to_speaking', { timeoutMs: 60000 });
+    const speakingAt = await playhead();
+    await events.waitFor('session.avatar.switch_to_idle', { timeoutMs: 60000 });
+    const idleAt = await playhead();
+    await sleep(1500);
+    const watched = await page.evaluate(() => window.seen);
+    const area = mouth.w * mouth.h;
+    const during = (a, b) => watched.frames.filter((f) => f.mediaTime > a && f.mediaTime < b).map((f) => f.changed / area);
+    const speaking = during(speakingAt + 0.4, idleAt - 0.3);
+    const idle = [...during(0.5, speakingAt - 0.3), ...during(idleAt + 0.8, Infinity)];
+    const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
+    assert.ok(speaking.length > 25 && idle.length > 25, summary);
+    assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the portrait's mouth moves while speaking: ${summary}`);
+    assert.ok(idle.every((r) => r <= STILL), `and rests while idle: ${summary}`);
+    // Moving the scene live shifts the portrait: the cheek's spot shows the white background.
+    send({ type: 'session.update', session: { avatar: { ...avatar, scene: { zoom: 0.5, position_x: 0.6, amplitude: 1 } } } });
+    await events.waitFor('session.updated');
+    await sleep(1200);
+    const faceAfter = await page.evaluate(() => window.pixelAt(150, 260));
+    await page.screenshot({ path: path.join(process.env.BRAZEN_CONF_LOGS || '/tmp', 'browser-avatar-photo.png') });
+    const near = (p, q) => p.every((v, i) => Math.abs(v - q[i]) < 30);
+    assert.ok(near(faceBefore, [0xe0, 0xb0, 0x90]), `the cheek before: ${faceBefore}`);
+    assert.ok(near(faceAfter, [255, 255, 255]), `the background after the move: ${faceAfter}`);
+  } finally {
+    clearInterval(relay);
+    ws.close();
+    await page.close();
+  }
+});
