@@ -1,8 +1,9 @@
 // Avatar start-up in a real browser (issue 5): Debian Chromium connects to `brazen serve` as the
 // Voice Live samples do (see tests/conformance/js/lib/avatar-page.mjs), ROUNDS times, each on a new
 // session and page. Per round, on the page's clock: ICE gathering against brazen's STUN server,
-// then the time from the answer reaching the page to the first video frame shown
-// (`requestVideoFrameCallback`: decoded and composited); on the backend's clock, the answer's round
+// then the time from the answer reaching the page to ICE connected, to DTLS connected
+// (`connectionState`), and to the first video frame shown (`requestVideoFrameCallback`: decoded
+// and composited); on the backend's clock, the answer's round
 // trip (`session.avatar.connect` sent → `session.avatar.connecting` received).
 //
 //   BRAZEN_BIN=… node bench/browser.mjs [ROUNDS]      (bench/browser.sh builds and runs it)
@@ -32,7 +33,13 @@ try {
     await page.evaluate(([sdp, region]) => window.acceptAnswer(sdp, region), [connecting.server_sdp, mouthRegion(RESOLUTION, CROP)]);
     await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 });
     const seen = await page.evaluate(() => window.seen);
-    rows.push({ gather: seen.gatheredMs, answer: answerMs, first: seen.firstFrameAt - seen.answerAt });
+    rows.push({
+      gather: seen.gatheredMs,
+      answer: answerMs,
+      ice: seen.iceAt - seen.answerAt,
+      dtls: seen.connectedAt - seen.answerAt,
+      first: seen.firstFrameAt - seen.answerAt,
+    });
     await page.close();
     ws.close();
   }
@@ -49,5 +56,7 @@ const stat = (key) => {
 console.log(`rounds                          ${rows.length} (lisa, 1920×1080 cropped to 800×1080, 1 Mbit/s)`);
 console.log(`ICE gathering (page)            ${stat('gather')}`);
 console.log(`connect → answer (backend)      ${stat('answer')}`);
+console.log(`answer → ICE connected (page)   ${stat('ice')}`);
+console.log(`answer → DTLS connected (page)  ${stat('dtls')}`);
 console.log(`answer → first frame (page)     ${stat('first')}   target ≤ 300 ms`);
 console.log(`per round, first frame (ms)     ${rows.map((r) => r.first.toFixed(0)).join(' ')}`);

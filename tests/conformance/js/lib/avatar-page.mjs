@@ -76,6 +76,12 @@ window.makeOffer = async (iceServers) => {
     el.srcObject = e.streams[0] || new MediaStream([e.track]);
   };
   pc.ondatachannel = (e) => listen(e.channel);
+  pc.addEventListener('iceconnectionstatechange', () => {
+    if (pc.iceConnectionState === 'connected' && seen.iceAt === undefined) seen.iceAt = performance.now();
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'connected' && seen.connectedAt === undefined) seen.connectedAt = performance.now();
+  });
   pc.addTransceiver('video', { direction: 'sendrecv' });
   pc.addTransceiver('audio', { direction: 'sendrecv' });
   listen(pc.createDataChannel('eventChannel'));
