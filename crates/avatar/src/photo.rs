@@ -2,7 +2,9 @@
 //! the portrait's mouth and jaw are warped by the blendshape frame — the chin and lower lip drop
 //! with the jaw, the lips widen or purse — an inner-mouth layer (dark mouth, upper teeth) fills
 //! the opening, and the whole portrait is placed by the `scene` controls (zoom, position,
-//! rotation, amplitude) and swayed by the idle motion. No model weights: where the mouth is comes
+//! rotation, amplitude). The portrait is resampled only when the scene changes; a frame is the
+//! warp of the mouth region and a copy, so it costs little more than the video encoding. The head
+//! itself stays still (a photo has no depth to turn). No model weights: where the mouth is comes
 //! from the portrait's framing ([`MouthSpot`], a centred head-and-shoulders photo by default).
 
 use crate::backdrop::Backdrop;
@@ -44,7 +46,7 @@ pub struct Scene {
     pub rotation_y: f32,
     /// Tilting, radians.
     pub rotation_z: f32,
-    /// How much the face moves: the mouth's and the idle sway's scale, (0, 1].
+    /// How much the face moves (the mouth's opening and widening), (0, 1].
     pub amplitude: f32,
 }
 
@@ -64,10 +66,11 @@ impl Default for Scene {
 
 /// Draws a portrait posed by blendshape frames.
 pub struct PhotoRenderer {
-    /// The portrait, premultiplied; `None` until it is given.
+    /// The portrait as given, premultiplied; `None` until it is given.
     portrait: Option<Pixmap>,
-    /// The portrait warped for the current frame.
-    warped: Option<Pixmap>,
+    /// The portrait at the picture's scale for the scene (zoom, fit, foreshortening), and the
+    /// picture with it placed at rest on the background: redone when the scene changes.
+    scaled: Option<(Pixmap, Pixmap)>,
     mouth: MouthSpot,
     scene: Scene,
     background: Rgba,
@@ -101,7 +104,7 @@ impl PhotoRenderer {
         let pixmap = Pixmap::new(x1 - x0, y1 - y0).ok_or_else(|| format!("cannot draw at {}×{}", x1 - x0, y1 - y0))?;
         Ok(PhotoRenderer {
             portrait: None,
-            warped: None,
+            scaled: None,
             mouth,
             scene,
             background,
@@ -114,20 +117,57 @@ impl PhotoRenderer {
 
     /// The portrait to animate.
     pub fn set_portrait(&mut self, portrait: &Backdrop) {
-        let Some(p) = premultiplied(portrait) else { return };
-        self.warped = Some(p.clone());
-        self.portrait = Some(p);
+        self.portrait = premultiplied(portrait);
+        self.rescale();
     }
 
     /// Lays `backdrop` behind the portrait, as [`crate::Renderer::set_backdrop`] does.
     pub fn set_backdrop(&mut self, backdrop: &Backdrop) {
         let size = (self.pixmap.width(), self.pixmap.height());
         self.backdrop = lay_backdrop(backdrop, self.picture, self.origin, size, self.background);
+        self.rescale();
     }
 
     /// New scene controls, from the next frame on.
     pub fn set_scene(&mut self, scene: Scene) {
         self.scene = scene;
+        self.rescale();
+    }
+
+    /// Resamples the portrait at the picture's scale for the scene and lays it on the
+    /// background (once, not every frame).
+    fn rescale(&mut self) {
+        self.scaled = self.portrait.as_ref().and_then(|p| {
+            let (sx, sy) = scale(self.scene, self.picture, (p.width(), p.height()));
+            let w = ((p.width() as f32 * sx).round() as u32).max(1);
+            let h = ((p.height() as f32 * sy).round() as u32).max(1);
+            let mut scaled = Pixmap::new(w, h)?;
+            let paint = PixmapPaint { quality: FilterQuality::Bicubic, ..PixmapPaint::default() };
+            let fit = Transform::from_scale(w as f32 / p.width() as f32, h as f32 / p.height() as f32);
+            scaled.draw_pixmap(0, 0, p.as_ref(), &paint, fit, None);
+            let mut composed = self.pixmap.clone();
+            self.fill_background(&mut composed);
+            let placed = placement(self.scene, self.picture, self.origin, (w, h));
+            composed.draw_pixmap(0, 0, scaled.as_ref(), &self.paint(), placed, None);
+            Some((scaled, composed))
+        });
+    }
+
+    /// Fills `target` with the background picture or colour.
+    fn fill_background(&self, target: &mut Pixmap) {
+        match &self.backdrop {
+            Some(b) => target.data_mut().copy_from_slice(b.data()),
+            None => {
+                let bg = self.background.0;
+                target.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+            }
+        }
+    }
+
+    /// How the portrait is drawn: untilted it lands on whole pixels and is copied, not resampled.
+    fn paint(&self) -> PixmapPaint {
+        let quality = if self.scene.rotation_z == 0.0 { FilterQuality::Nearest } else { FilterQuality::Bilinear };
+        PixmapPaint { quality, ..PixmapPaint::default() }
     }
 
     /// The picture's width and height.
@@ -138,7 +178,7 @@ impl PhotoRenderer {
     /// The portrait's mouth and chin region in the picture's pixels (x, y, width, height), at
     /// rest, clipped to the picture; `None` before the portrait is given.
     pub fn mouth_region_px(&self) -> Option<(u32, u32, u32, u32)> {
-        let p = self.portrait.as_ref()?;
+        let (p, _) = self.scaled.as_ref()?;
         let (pw, ph) = (p.width() as f32, p.height() as f32);
         let mw = self.mouth.width * pw;
         let (mx, my) = (self.mouth.x * pw, self.mouth.y * ph);
@@ -146,7 +186,7 @@ impl PhotoRenderer {
             tiny_skia::Point::from_xy(mx - mw * 0.8, my - mw * 0.3),
             tiny_skia::Point::from_xy(mx + mw * 0.8, my + mw * 0.9),
         ];
-        placement(self.scene, self.picture, self.origin, (p.width(), p.height()), 0.0).map_points(&mut corners);
+        placement(self.scene, self.picture, self.origin, (p.width(), p.height())).map_points(&mut corners);
         let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
         let (x0, x1) = (corners[0].x.min(corners[1].x).clamp(0.0, w), corners[0].x.max(corners[1].x).clamp(0.0, w));
         let (y0, y1) = (corners[0].y.min(corners[1].y).clamp(0.0, h), corners[0].y.max(corners[1].y).clamp(0.0, h));
@@ -158,47 +198,56 @@ impl PhotoRenderer {
         self.pixmap.data()
     }
 
-    /// Draws the portrait posed by `frame`.
+    /// Draws the portrait posed by `frame`: the picture at rest, then the warped mouth region
+    /// over it.
     pub fn render(&mut self, frame: &Frame) -> &[u8] {
-        match &self.backdrop {
-            Some(b) => self.pixmap.data_mut().copy_from_slice(b.data()),
+        let paint = self.paint();
+        match &self.scaled {
+            Some((scaled, composed)) => {
+                self.pixmap.data_mut().copy_from_slice(composed.data());
+                let placed = placement(self.scene, self.picture, self.origin, (scaled.width(), scaled.height()));
+                let amplitude = self.scene.amplitude.clamp(0.0, 1.0);
+                if let Some((region, (x, y))) = warp_mouth(scaled, self.mouth, frame, amplitude) {
+                    self.pixmap.draw_pixmap(x, y, region.as_ref(), &paint, placed, None);
+                }
+            }
             None => {
-                let bg = self.background.0;
-                self.pixmap.fill(Color::from_rgba8(bg[0], bg[1], bg[2], bg[3]));
+                let mut pixmap = std::mem::replace(&mut self.pixmap, Pixmap::new(1, 1).expect("a 1×1 pixmap"));
+                self.fill_background(&mut pixmap);
+                self.pixmap = pixmap;
             }
         }
-        let (Some(portrait), Some(warped)) = (&self.portrait, &mut self.warped) else { return self.pixmap.data() };
-        let amplitude = self.scene.amplitude.clamp(0.0, 1.0);
-        warp_mouth(portrait, warped, self.mouth, frame, amplitude);
-        let roll = frame[at::HEAD_ROLL].clamp(-1.0, 1.0) * 0.15 * amplitude;
-        let placed = placement(self.scene, self.picture, self.origin, (portrait.width(), portrait.height()), roll);
-        let paint = PixmapPaint { quality: FilterQuality::Bilinear, ..PixmapPaint::default() };
-        self.pixmap.draw_pixmap(0, 0, warped.as_ref(), &paint, placed, None);
         self.pixmap.data()
     }
 }
 
-/// Portrait pixels → picture pixels: fitted to the `picture`'s height and centred, then the
-/// scene's zoom, foreshortening, tilt (plus `roll` radians of sway) and offset, then cropped at
-/// `origin`.
-fn placement(s: Scene, picture: (u32, u32), origin: (u32, u32), portrait: (u32, u32), roll: f32) -> Transform {
-    let (pw, ph) = (picture.0 as f32, picture.1 as f32);
-    let (iw, ih) = (portrait.0 as f32, portrait.1 as f32);
-    let fit = ph / ih * s.zoom.clamp(0.1, 10.0);
-    let (cx, cy) =
-        (pw / 2.0 + s.position_x.clamp(-1.0, 1.0) * pw / 2.0, ph / 2.0 + s.position_y.clamp(-1.0, 1.0) * ph / 2.0);
-    let turn = s.rotation_y.cos().abs().max(0.05);
-    let nod = s.rotation_x.cos().abs().max(0.05);
-    Transform::from_translate(-iw / 2.0, -ih / 2.0)
-        .post_scale(fit * turn, fit * nod)
-        .post_rotate((s.rotation_z + roll).to_degrees())
-        .post_translate(cx - origin.0 as f32, cy - origin.1 as f32)
+/// How much the scene scales a `portrait`-sized picture into a `picture`-sized frame (x, y):
+/// fitted to the frame's height, zoomed, foreshortened by nodding and turning. The scaled portrait is at most twice the picture's longer side (and 4096 px): a closer zoom
+/// would only cost memory for pixels outside the picture.
+fn scale(s: Scene, picture: (u32, u32), portrait: (u32, u32)) -> (f32, f32) {
+    let cap = (2.0 * picture.0.max(picture.1) as f32).min(4096.0) / portrait.0.max(portrait.1) as f32;
+    let fit = (picture.1 as f32 / portrait.1 as f32 * s.zoom.clamp(0.1, 10.0)).min(cap);
+    (fit * s.rotation_y.cos().abs().max(0.05), fit * s.rotation_x.cos().abs().max(0.05))
 }
 
-/// Warps `portrait`'s mouth region into `out` (the same size) for `frame`: below the lips'
-/// line the lower lip and chin drop with the jaw (the drop fading out towards the chin and the
-/// cheeks), the mouth widens or purses, and the opening is filled with the inner mouth.
-fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Frame, amplitude: f32) {
+/// The scaled portrait's pixels → the picture's: centred, offset by the scene's position,
+/// tilted about its centre, then cropped at `origin` (untilted: on whole pixels).
+fn placement(s: Scene, picture: (u32, u32), origin: (u32, u32), scaled: (u32, u32)) -> Transform {
+    let (pw, ph) = (picture.0 as f32, picture.1 as f32);
+    let (iw, ih) = (scaled.0 as f32, scaled.1 as f32);
+    let cx = pw / 2.0 + s.position_x.clamp(-1.0, 1.0) * pw / 2.0 - origin.0 as f32;
+    let cy = ph / 2.0 + s.position_y.clamp(-1.0, 1.0) * ph / 2.0 - origin.1 as f32;
+    if s.rotation_z == 0.0 {
+        return Transform::from_translate((cx - iw / 2.0).round(), (cy - ih / 2.0).round());
+    }
+    Transform::from_translate(-iw / 2.0, -ih / 2.0).post_rotate(s.rotation_z.to_degrees()).post_translate(cx, cy)
+}
+
+/// `portrait`'s mouth region warped for `frame`, and its top-left corner in the portrait; `None`
+/// while the mouth is at rest. Below the lips' line the lower lip and chin drop with the jaw (the
+/// drop fading out towards the chin and the cheeks), the mouth widens or purses, and the opening
+/// is filled with the inner mouth.
+fn warp_mouth(portrait: &Pixmap, mouth: MouthSpot, frame: &Frame, amplitude: f32) -> Option<(Pixmap, (i32, i32))> {
     let (w, h) = (portrait.width() as i32, portrait.height() as i32);
     let mw = mouth.width * w as f32;
     let (mx, my) = (mouth.x * w as f32, mouth.y * h as f32);
@@ -216,18 +265,13 @@ fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Fra
     // The region that moves: the cheeks beside the mouth down to the chin.
     let (rx0, rx1) = (((mx - 1.1 * mw).floor() as i32).max(0), ((mx + 1.1 * mw).ceil() as i32).min(w));
     let (ry0, ry1) = (((my - 0.35 * mw).floor() as i32).max(0), ((my + 1.3 * mw).ceil() as i32).min(h));
-    // Restore the region from the portrait, then warp it.
-    let src = portrait.data();
-    let dst = out.data_mut();
-    let stride = w as usize * 4;
-    for y in ry0..ry1 {
-        let row = y as usize * stride;
-        dst[row + rx0 as usize * 4..row + rx1 as usize * 4]
-            .copy_from_slice(&src[row + rx0 as usize * 4..row + rx1 as usize * 4]);
-    }
     if drop < 0.3 && (widen - 1.0).abs() < 0.01 {
-        return;
+        return None;
     }
+    let mut out = Pixmap::new((rx1 - rx0).max(1) as u32, (ry1 - ry0).max(1) as u32)?;
+    let src = portrait.data();
+    let stride = (rx1 - rx0) as usize * 4;
+    let dst = out.data_mut();
     for y in ry0..ry1 {
         let fy = y as f32 + 0.5;
         // How much of the drop applies at this height: all of it from the lips' line, none at
@@ -243,13 +287,19 @@ fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Fra
             let scale = 1.0 + (widen - 1.0) * band * fade;
             let sx = mx + (fx - mx) / scale;
             let px = bilinear(src, w, h, sx - 0.5, sy - 0.5);
-            let at = y as usize * stride + x as usize * 4;
+            let at = (y - ry0) as usize * stride + (x - rx0) as usize * 4;
             dst[at..at + 4].copy_from_slice(&px);
         }
     }
-    if drop < 0.3 {
-        return;
+    if drop >= 0.3 {
+        inner_mouth(&mut out, (mx - rx0 as f32, my - ry0 as f32), mw, drop, widen);
     }
+    Some((out, (rx0, ry0)))
+}
+
+/// Draws the opening between the lips on `out`: dark, with the upper teeth along its top, below
+/// the lips' line at `(mx, my)` for a mouth `mw` wide dropped by `drop` and widened by `widen`.
+fn inner_mouth(out: &mut Pixmap, (mx, my): (f32, f32), mw: f32, drop: f32, widen: f32) {
     // The opening between the lips: dark, with the upper teeth along its top.
     let half = 0.36 * mw * widen;
     let Some(rect) = Rect::from_xywh(mx - half, my - 0.04 * mw, 2.0 * half, drop + 0.06 * mw) else { return };
@@ -257,7 +307,7 @@ fn warp_mouth(portrait: &Pixmap, out: &mut Pixmap, mouth: MouthSpot, frame: &Fra
     let mut paint = Paint { anti_alias: true, ..Paint::default() };
     paint.set_color(Color::from_rgba8(MOUTH_DARK.0[0], MOUTH_DARK.0[1], MOUTH_DARK.0[2], 255));
     out.fill_path(&opening, &paint, FillRule::Winding, Transform::identity(), None);
-    let Some(mut mask) = Mask::new(w as u32, h as u32) else { return };
+    let Some(mut mask) = Mask::new(out.width(), out.height()) else { return };
     mask.fill_path(&opening, FillRule::Winding, true, Transform::identity());
     if let Some(teeth) = Rect::from_xywh(mx - half, my - 0.04 * mw, 2.0 * half, (0.12 * mw).min(drop * 0.45)) {
         paint.set_color(Color::from_rgba8(TEETH.0[0], TEETH.0[1], TEETH.0[2], 255));
