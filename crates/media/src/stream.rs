@@ -369,11 +369,12 @@ impl AvatarStream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use brazen_avatar::character::Catalog;
 
-    fn settings() -> StreamSettings {
+    /// A small cropped stream of a built-in character (shared with the other modules' tests).
+    pub(crate) fn settings() -> StreamSettings {
         StreamSettings {
             face: Face::Character(Catalog::built_in().choose("ava", None).unwrap().look),
             picture: (320, 240),

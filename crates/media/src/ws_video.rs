@@ -111,23 +111,8 @@ impl WsAvatar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h264::VideoSettings;
-    use crate::stream::Face;
+    use crate::stream::tests::settings;
     use brazen_avatar::Phone;
-    use brazen_avatar::character::{Catalog, Rgba};
-
-    fn settings() -> StreamSettings {
-        StreamSettings {
-            face: Face::Character(Catalog::built_in().choose("lisa", None).unwrap().look),
-            picture: (320, 240),
-            crop: ((40, 0), (280, 240)),
-            background: Rgba([0, 255, 0, 255]),
-            video: VideoSettings::default(),
-            audio: AudioCodec::Opus,
-            alpha_below: false,
-            seed: 1,
-        }
-    }
 
     /// The top-level MP4 boxes of `bytes`: (type, size).
     fn boxes(bytes: &[u8]) -> Vec<(String, usize)> {

@@ -234,6 +234,30 @@ export function mouthRegion(resolution, crop) {
 }
 
 /**
+ * Keeps every `response.video.delta` that `ws` receives, in order (base64), as the samples'
+ * backend does for its page; `biggest` is the largest such frame, `malformed` the first one that
+ * is not `{output_index: 0, codec: "h264", delta}`.
+ */
+export function collectVideo(ws) {
+  const video = { chunks: [], biggest: 0, malformed: null };
+  ws.on('message', (data) => {
+    const e = JSON.parse(data.toString());
+    if (e.type !== 'response.video.delta') return;
+    if (e.codec !== 'h264' || e.output_index !== 0 || typeof e.delta !== 'string') video.malformed ||= JSON.stringify(e).slice(0, 200);
+    video.biggest = Math.max(video.biggest, data.length);
+    video.chunks.push(e.delta);
+  });
+  return video;
+}
+
+/** Hands what `video` collected to the page's MediaSource every 100 ms; clear the returned timer. */
+export function relayVideo(page, video) {
+  return setInterval(() => {
+    if (video.chunks.length) page.evaluate((b) => window.appendChunks(b), video.chunks.splice(0)).catch(() => {});
+  }, 100);
+}
+
+/**
  * The samples' backend: a Voice Live socket to `server` (from `startBrazen`) with the api-key
  * header; `events` reads the server's events in order, `send` sends one.
  */

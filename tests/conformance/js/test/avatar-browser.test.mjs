@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startBrazen } from '../lib/server.mjs';
 import { sleep } from '../lib/events.mjs';
-import { launchChromium, openAvatarPage, mouthRegion, connectBackend } from '../lib/avatar-page.mjs';
+import { launchChromium, openAvatarPage, mouthRegion, connectBackend, collectVideo, relayVideo } from '../lib/avatar-page.mjs';
 
 // The avatar part of the samples' session.update, as captured from them (see CLIENTS.md).
 const RESOLUTION = { width: 1920, height: 1080 };
@@ -39,6 +39,21 @@ const MOVING = 0.015;
 const STILL = 0.008;
 // What the samples give MediaSource for `output_protocol: "websocket"`.
 const MSE_MIME = 'video/mp4; codecs="avc1.42E01E, mp4a.40.2"';
+
+/**
+ * The mouth region (`mouth`, pixels) changed in most frames inside the `speaking` window and in
+ * none beyond stillness inside the `idle` windows; `frames` are `{t, changed}` on the windows' clock.
+ */
+function assertMouthFollowsSpeech(frames, mouth, speaking, idle) {
+  const area = mouth.w * mouth.h;
+  const during = ([a, b]) => frames.filter((f) => f.t > a && f.t < b).map((f) => f.changed / area);
+  const moving = during(speaking);
+  const still = idle.flatMap(during);
+  const summary = `speaking ${moving.map((r) => r.toFixed(3))}; idle ${still.map((r) => r.toFixed(3))}`;
+  assert.ok(moving.length > 25 && still.length > 25, summary);
+  assert.ok(moving.filter((r) => r > MOVING).length * 2 > moving.length, `the mouth moves while speaking: ${summary}`);
+  assert.ok(still.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
+}
 
 let server;
 let browser;
@@ -108,14 +123,8 @@ test('Chromium plays the avatar with the mouth moving only while it speaks', asy
   assert.ok(speakingAt && idleAt && idleAt - speakingAt > 2000, `data channel: ${JSON.stringify(watched.events)}`);
   // Frames well inside each state: the idle edge comes 300 ms after the last sound, and the video
   // plays behind the data channel by its jitter buffer.
-  const area = mouth.w * mouth.h;
-  const during = (a, b) => watched.frames.filter((f) => f.at > a && f.at < b).map((f) => f.changed / area);
-  const speaking = during(speakingAt + 200, idleAt - 400);
-  const idle = [...during(watched.firstFrameAt + 500, speakingAt - 100), ...during(idleAt + 500, Infinity)];
-  const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
-  assert.ok(speaking.length > 25 && idle.length > 25, summary);
-  assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the mouth moves while speaking: ${summary}`);
-  assert.ok(idle.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
+  const onPage = watched.frames.map((f) => ({ t: f.at, changed: f.changed }));
+  assertMouthFollowsSpeech(onPage, mouth, [speakingAt + 200, idleAt - 400], [[watched.firstFrameAt + 500, speakingAt - 100], [idleAt + 500, Infinity]]);
 
   // The session ends: its peer is cleaned up.
   ws.close();
@@ -131,32 +140,18 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
   const { ws, events, send } = await connectBackend(server);
   // The backend hands the page every response.video.delta, in order, as the samples' backend does
   // (the first carries the MP4's initialisation segment).
-  let biggest = 0;
-  let chunks = [];
-  let malformed = null;
-  ws.on('message', (data) => {
-    const e = JSON.parse(data.toString());
-    if (e.type !== 'response.video.delta') return;
-    if (e.codec !== 'h264' || e.output_index !== 0 || typeof e.delta !== 'string') malformed ||= JSON.stringify(e).slice(0, 200);
-    biggest = Math.max(biggest, data.length);
-    chunks.push(e.delta);
-  });
+  const video = collectVideo(ws);
   await events.waitFor('session.created');
   // A background picture too: a PNG data: URL of one colour, made by the page.
   const page = await openAvatarPage(browser);
   const background = { image_url: await page.evaluate(() => window.pngOf('#3050c0')) };
-  const video = { ...SAMPLE_SESSION.avatar.video, background };
-  const session = { ...SAMPLE_SESSION, avatar: { ...SAMPLE_SESSION.avatar, output_protocol: 'websocket', video } };
+  const settings = { ...SAMPLE_SESSION.avatar.video, background };
+  const session = { ...SAMPLE_SESSION, avatar: { ...SAMPLE_SESSION.avatar, output_protocol: 'websocket', video: settings } };
   send({ type: 'session.update', session });
   await events.waitFor('session.updated');
   const mouth = mouthRegion(RESOLUTION, CROP);
   await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
-  const relay = setInterval(() => {
-    if (chunks.length === 0) return;
-    const batch = chunks;
-    chunks = [];
-    page.evaluate((b) => window.appendChunks(b), batch).catch(() => {});
-  }, 100);
+  const relay = relayVideo(page, video);
   // The page clock's currentTime when the speaking edges reach the backend.
   const playhead = () => page.evaluate(() => document.getElementById('video').currentTime);
   try {
@@ -174,26 +169,20 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
     const state = await page.evaluate(() => window.mseState());
     const watched = await page.evaluate(() => window.seen);
     await page.screenshot({ path: path.join(process.env.BRAZEN_CONF_LOGS || '/tmp', 'browser-avatar-mse.png') });
-    assert.equal(malformed, null, 'response.video.delta {output_index: 0, codec: "h264", delta}');
+    assert.equal(video.malformed, null, 'response.video.delta {output_index: 0, codec: "h264", delta}');
     assert.equal(state.error, null, JSON.stringify(state));
     assert.deepEqual(state.size, [800, 1080], 'the crop of the 1920×1080 picture plays');
     assert.ok(state.currentTime > 4, `playing: ${JSON.stringify(state)}`);
     assert.ok(state.audioBytes > 0 && state.videoBytes > 0, `AAC and H.264 both decode: ${JSON.stringify(state)}`);
-    assert.ok(biggest < 4 * 1024 * 1024, `largest event ${biggest} bytes`);
+    assert.ok(video.biggest < 4 * 1024 * 1024, `largest event ${video.biggest} bytes`);
     // The top-right corner is background: the picture's colour (through H.264 and back).
     const corner = await page.evaluate(() => window.pixelAt(790, 10));
     assert.ok(corner.every((v, i) => Math.abs(v - [0x30, 0x50, 0xc0][i]) < 24), `background ${corner}`);
 
     // Frames by their time in the stream, well inside each state (the playhead trails the
     // producer by the little that is buffered).
-    const area = mouth.w * mouth.h;
-    const during = (a, b) => watched.frames.filter((f) => f.mediaTime > a && f.mediaTime < b).map((f) => f.changed / area);
-    const speaking = during(speakingAt + 0.4, idleAt - 0.3);
-    const idle = [...during(0.5, speakingAt - 0.3), ...during(idleAt + 0.8, Infinity)];
-    const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
-    assert.ok(speaking.length > 25 && idle.length > 25, summary);
-    assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the mouth moves while speaking: ${summary}`);
-    assert.ok(idle.every((r) => r <= STILL), `the mouth rests while idle: ${summary}`);
+    const inStream = watched.frames.map((f) => ({ t: f.mediaTime, changed: f.changed }));
+    assertMouthFollowsSpeech(inStream, mouth, [speakingAt + 0.4, idleAt - 0.3], [[0.5, speakingAt - 0.3], [idleAt + 0.8, Infinity]]);
   } finally {
     clearInterval(relay);
     ws.close();
@@ -203,11 +192,7 @@ test('Chromium plays the WebSocket avatar (fragmented MP4 through MediaSource) w
 
 test('a transparent background reaches MediaSource as alpha below the picture', async () => {
   const { ws, events, send } = await connectBackend(server);
-  const chunks = [];
-  ws.on('message', (data) => {
-    const e = JSON.parse(data.toString());
-    if (e.type === 'response.video.delta') chunks.push(e.delta);
-  });
+  const video = collectVideo(ws);
   await events.waitFor('session.created');
   const resolution = { width: 640, height: 480 };
   const avatar = { character: 'lisa', output_protocol: 'websocket', video: { resolution, background: { color: '#00FF0000' } } };
@@ -218,9 +203,7 @@ test('a transparent background reaches MediaSource as alpha below the picture', 
   try {
     const mouth = mouthRegion(resolution, null);
     await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
-    const relay = setInterval(() => {
-      if (chunks.length) page.evaluate((b) => window.appendChunks(b), chunks.splice(0)).catch(() => {});
-    }, 100);
+    const relay = relayVideo(page, video);
     await page.waitForFunction(() => window.seen.firstFrameAt !== null, null, { timeout: 10000 });
     await sleep(1000);
     clearInterval(relay);
@@ -246,11 +229,7 @@ test('a transparent background reaches MediaSource as alpha below the picture', 
 
 test('a photo avatar speaks from its portrait and moves with live scene changes', async () => {
   const { ws, events, send } = await connectBackend(server);
-  const chunks = [];
-  ws.on('message', (data) => {
-    const e = JSON.parse(data.toString());
-    if (e.type === 'response.video.delta') chunks.push(e.delta);
-  });
+  const video = collectVideo(ws);
   await events.waitFor('session.created');
   const page = await openAvatarPage(browser);
   const resolution = { width: 512, height: 512 };
@@ -266,9 +245,7 @@ test('a photo avatar speaks from its portrait and moves with live scene changes'
   const mw = 0.16 * 512;
   const [mx, my] = [0.5 * 512, 0.66 * 512];
   const mouth = { x: Math.round(mx - 0.8 * mw), y: Math.round(my - 0.3 * mw), w: Math.round(1.6 * mw), h: Math.round(1.2 * mw) };
-  const relay = setInterval(() => {
-    if (chunks.length) page.evaluate((b) => window.appendChunks(b), chunks.splice(0)).catch(() => {});
-  }, 100);
+  const relay = relayVideo(page, video);
   const playhead = () => page.evaluate(() => document.getElementById('video').currentTime);
   try {
     await page.evaluate(([mime, region]) => window.startMse(mime, region), [MSE_MIME, mouth]);
@@ -282,14 +259,8 @@ test('a photo avatar speaks from its portrait and moves with live scene changes'
     const idleAt = await playhead();
     await sleep(1500);
     const watched = await page.evaluate(() => window.seen);
-    const area = mouth.w * mouth.h;
-    const during = (a, b) => watched.frames.filter((f) => f.mediaTime > a && f.mediaTime < b).map((f) => f.changed / area);
-    const speaking = during(speakingAt + 0.4, idleAt - 0.3);
-    const idle = [...during(0.5, speakingAt - 0.3), ...during(idleAt + 0.8, Infinity)];
-    const summary = `speaking ${speaking.map((r) => r.toFixed(3))}; idle ${idle.map((r) => r.toFixed(3))}`;
-    assert.ok(speaking.length > 25 && idle.length > 25, summary);
-    assert.ok(speaking.filter((r) => r > MOVING).length * 2 > speaking.length, `the portrait's mouth moves while speaking: ${summary}`);
-    assert.ok(idle.every((r) => r <= STILL), `and rests while idle: ${summary}`);
+    const inStream = watched.frames.map((f) => ({ t: f.mediaTime, changed: f.changed }));
+    assertMouthFollowsSpeech(inStream, mouth, [speakingAt + 0.4, idleAt - 0.3], [[0.5, speakingAt - 0.3], [idleAt + 0.8, Infinity]]);
     // Moving the scene live shifts the portrait: the cheek's spot shows the white background.
     send({ type: 'session.update', session: { avatar: { ...avatar, scene: { zoom: 0.5, position_x: 0.6, amplitude: 1 } } } });
     await events.waitFor('session.updated');
