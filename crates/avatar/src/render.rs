@@ -22,6 +22,9 @@ pub struct Renderer {
     backdrop: Option<Pixmap>,
 }
 
+/// The longest side of a video picture (4K): what sessions may ask for and encoders take.
+pub const MAX_VIDEO_SIDE: u32 = 4096;
+
 /// How much of the picture the character fills: the drawing's unit square is enlarged this
 /// much about the face.
 const ZOOM: f32 = 1.3;

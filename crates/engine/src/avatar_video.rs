@@ -3,10 +3,10 @@
 //! field, never a broken stream later.
 
 use brazen_avatar::character::Rgba;
+use brazen_avatar::render::MAX_VIDEO_SIDE as MAX_SIDE;
 use serde_json::Value;
 
-/// The longest side of a video (4K), and the shortest.
-pub const MAX_SIDE: u32 = 4096;
+/// The shortest side of a video.
 const MIN_SIDE: u32 = 16;
 
 /// Where the picture behind the avatar comes from.

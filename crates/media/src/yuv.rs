@@ -1,8 +1,10 @@
 //! RGBA (premultiplied, as tiny-skia draws) to I420 (BT.601, limited range), composited over a
 //! key colour where the picture is transparent, or with its alpha as a second picture below.
 
+use brazen_avatar::render::MAX_VIDEO_SIDE;
+
 /// The longest side of a picture (4K).
-pub const MAX_SIDE: usize = 4096;
+const MAX_SIDE: usize = MAX_VIDEO_SIDE as usize;
 
 /// A picture in I420: a full-size luma plane and quarter-size chroma planes.
 #[derive(Debug, Clone, PartialEq, Eq)]
