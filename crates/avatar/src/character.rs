@@ -134,6 +134,8 @@ impl Character {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     characters: Vec<Character>,
+    /// Photo avatars' portraits by name (lower case).
+    portraits: Vec<(String, std::sync::Arc<crate::Backdrop>)>,
 }
 
 /// A character and style chosen for a session.
@@ -154,13 +156,31 @@ impl Catalog {
             .iter()
             .map(|(file, text)| Character::from_toml(file, text).unwrap_or_else(|e| panic!("built-in character: {e}")))
             .collect();
-        Catalog { characters }
+        Catalog { characters, portraits: Vec::new() }
     }
 
     /// Adds (or replaces, by name) a character.
     pub fn add(&mut self, c: Character) {
         self.characters.retain(|o| o.name != c.name);
         self.characters.push(c);
+    }
+
+    /// Adds a photo avatar's portrait under `name` (replacing one of the same name).
+    pub fn add_portrait(&mut self, name: &str, portrait: crate::Backdrop) {
+        let name = name.to_ascii_lowercase();
+        self.portraits.retain(|(n, _)| *n != name);
+        self.portraits.push((name, std::sync::Arc::new(portrait)));
+    }
+
+    /// The portrait named `name` (case-insensitive), if the server has one.
+    pub fn portrait(&self, name: &str) -> Option<std::sync::Arc<crate::Backdrop>> {
+        let name = name.to_ascii_lowercase();
+        self.portraits.iter().find(|(n, _)| *n == name).map(|(_, p)| p.clone())
+    }
+
+    /// The names of the portraits.
+    pub fn portrait_names(&self) -> Vec<String> {
+        self.portraits.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// The characters.

@@ -487,7 +487,7 @@ impl Session {
         let avatar = self.config.avatar.clone().unwrap_or_default();
         let text = |key: &str| avatar.get(key).and_then(serde_json::Value::as_str);
         let face = if crate::avatar_photo::is_photo(&avatar) {
-            let photo = crate::avatar_photo::read(&avatar)
+            let photo = crate::avatar_photo::read(&avatar, &self.avatars)
                 .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
             self.avatar_scene = Some(photo.scene);
             AvatarFace::Photo(photo)
@@ -660,7 +660,7 @@ impl Session {
         match text("type")? {
             None | Some("video-avatar") => {}
             Some("photo-avatar") => {
-                crate::avatar_photo::read(avatar).map_err(|(param, message)| {
+                crate::avatar_photo::read(avatar, &self.avatars).map_err(|(param, message)| {
                     ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param)
                 })?;
             }

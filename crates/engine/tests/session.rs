@@ -1353,6 +1353,7 @@ mod avatar_link {
     #[test]
     fn a_photo_avatar_needs_its_portrait_and_takes_scene_changes_live() {
         use brazen_engine::avatar_link::AvatarFace;
+        use brazen_engine::avatar_photo::Portrait;
         let mut h = Harness::new();
         // Azure's stock photo avatars have no portrait here: the error says what to give.
         let out = h.send(json!({"type": "session.update", "session": {"avatar": {"type": "photo-avatar", "character": "anika", "model": "vasa-1"}}}));
@@ -1366,10 +1367,8 @@ mod avatar_link {
         let [AvatarCommand::Connect { face: AvatarFace::Photo(photo), .. }] = cmds.as_slice() else {
             panic!("{out:?}")
         };
-        assert_eq!(
-            (photo.url.as_str(), photo.scene.zoom, photo.scene.amplitude),
-            ("https://example.com/me.jpg", 1.2, 0.6)
-        );
+        assert_eq!(photo.portrait, Portrait::Url("https://example.com/me.jpg".into()));
+        assert_eq!((photo.scene.zoom, photo.scene.amplitude), (1.2, 0.6));
         h.input(Input::Avatar(AvatarEvent::Started));
         // The scene changes live; an unchanged one sends nothing; a bad one is an error.
         let mut moved = avatar.clone();

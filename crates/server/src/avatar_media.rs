@@ -15,6 +15,7 @@
 use brazen_avatar::Backdrop;
 use brazen_avatar::character::Rgba;
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
+use brazen_engine::avatar_photo::Portrait;
 use brazen_engine::avatar_video::{AvatarVideo, Background};
 use brazen_media::stun::{self, Datagram};
 use brazen_media::{
@@ -245,7 +246,12 @@ impl AvatarHandle {
             self.load(url, "session.avatar.video.background.image_url", ToPeer::Backdrop, events);
         }
         if let AvatarFace::Photo(photo) = face {
-            self.load(&photo.url, "session.avatar.photo_url", ToPeer::Portrait, events);
+            match &photo.portrait {
+                Portrait::Url(url) => self.load(url, "session.avatar.photo_url", ToPeer::Portrait, events),
+                Portrait::Installed(picture) => {
+                    let _ = self.tx.send(ToPeer::Portrait(picture.clone()));
+                }
+            }
         }
     }
 

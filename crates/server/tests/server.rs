@@ -501,6 +501,9 @@ top = "#303840"
 top_style = "sweater"
 "##;
     std::fs::write(dir.join("robo.toml"), robot).unwrap();
+    // A portrait: the photo avatar "anika".
+    let jpeg = concat!(env!("CARGO_MANIFEST_DIR"), "/../avatar/tests/data/red-blue.jpg");
+    std::fs::copy(jpeg, dir.join("Anika.jpg")).unwrap();
     let server = Server::start_with_env(&[], &[("BRAZEN_CHARACTERS_DIR", dir.to_str().unwrap())]);
     let (mut ws, _) = connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
     until(&mut ws, "session.created").await;
@@ -511,6 +514,20 @@ top_style = "sweater"
     let e = expect_error(&mut ws, "avatar_verification_failed").await;
     let message = e["error"]["message"].as_str().unwrap();
     assert!(message.contains("robo") && message.contains("lisa"), "{message}");
+    // The installed portrait is a photo avatar by its name; one not installed is an error that
+    // names the installed ones.
+    let photo =
+        json!({"type": "photo-avatar", "character": "anika", "model": "vasa-1", "output_protocol": "websocket"});
+    send(&mut ws, json!({"type": "session.update", "session": {"avatar": photo}})).await;
+    until(&mut ws, "response.video.delta").await;
+    send(
+        &mut ws,
+        json!({"type": "session.update", "session": {"avatar": {"type": "photo-avatar", "character": "sakura"}}}),
+    )
+    .await;
+    let e = expect_error(&mut ws, "invalid_value").await;
+    assert_eq!(e["error"]["param"], "session.avatar.photo_url", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("anika"), "{e}");
     drop(server);
 
     // A description that does not parse stops the server with the file named.
@@ -523,5 +540,16 @@ top_style = "sweater"
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.toml"), "{stderr}");
+    // So does a portrait that is not a picture.
+    std::fs::remove_file(dir.join("broken.toml")).unwrap();
+    std::fs::write(dir.join("broken.png"), b"not a png").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"])
+        .env("BRAZEN_CHARACTERS_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.png"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
