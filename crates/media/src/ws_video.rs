@@ -69,6 +69,12 @@ impl WsAvatar {
         Ok(())
     }
 
+    /// Holds the stream back by `by` (its consumer fell behind): nothing made meanwhile is
+    /// skipped or crammed in afterwards; the picture and the speech just come that much later.
+    pub fn delay(&mut self, by: Duration) {
+        self.started += by;
+    }
+
     /// When [`WsAvatar::tick`] is next due.
     pub fn deadline(&self) -> Instant {
         self.started + Duration::from_secs_f64(self.stream.video_clock_ms() / 1000.0)

@@ -14,6 +14,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -47,6 +48,8 @@ struct Driver {
     /// one's last words never reach its successor).
     avatar: Option<AvatarHandle>,
     avatar_rx: Option<mpsc::UnboundedReceiver<AvatarEvent>>,
+    /// Video bytes a WebSocket avatar sent that the loop has not taken yet.
+    video_backlog: Arc<AtomicUsize>,
 }
 
 /// Serves one connection until the client leaves.
@@ -79,6 +82,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         job_tx,
         avatar: None,
         avatar_rx: None,
+        video_backlog: Arc::new(AtomicUsize::new(0)),
     };
     let (mut sink, mut stream) = socket.split();
     if driver.flush(&mut sink).await.is_err() {
@@ -111,7 +115,12 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
                 JobEvent::Llm(e) => Input::Llm(job, e),
                 JobEvent::Tts(e) => Input::Tts(job, e),
             }, false),
-            event = next_avatar_event(&mut driver.avatar_rx) => (Input::Avatar(event), false),
+            event = next_avatar_event(&mut driver.avatar_rx) => {
+                if let AvatarEvent::Video(bytes) = &event {
+                    driver.video_backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
+                }
+                (Input::Avatar(event), false)
+            }
             () = sleep_until(timeout) => (Input::Tick, false),
         };
         let started = Instant::now();
@@ -226,7 +235,9 @@ impl Driver {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let result = match (transport, &self.state.media) {
                     (AvatarTransport::WebSocket, _) => {
-                        crate::avatar_ws::start(face, &video, seed, tx.clone()).map(|h| (h, AvatarEvent::Started))
+                        self.video_backlog = Arc::new(AtomicUsize::new(0));
+                        crate::avatar_ws::start(face, &video, seed, tx.clone(), self.video_backlog.clone())
+                            .map(|h| (h, AvatarEvent::Started))
                     }
                     (AvatarTransport::WebRtc { offer_sdp }, Some(media)) => media
                         .connect(&offer_sdp, face, &video, seed, tx.clone())
