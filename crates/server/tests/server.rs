@@ -530,26 +530,22 @@ top_style = "sweater"
     assert!(e["error"]["message"].as_str().unwrap().contains("anika"), "{e}");
     drop(server);
 
-    // A description that does not parse stops the server with the file named.
+    // A description that does not parse stops the server with the file named; so does a
+    // portrait that is not a picture.
+    let refused = |file: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+            .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"])
+            .env("BRAZEN_CHARACTERS_DIR", &dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(file), "{stderr}");
+    };
     std::fs::write(dir.join("broken.toml"), "name = \"broken\"\n[styles.x]\nskin = \"pink\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
-        .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"])
-        .env("BRAZEN_CHARACTERS_DIR", &dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken.toml"), "{stderr}");
-    // So does a portrait that is not a picture.
+    refused("broken.toml");
     std::fs::remove_file(dir.join("broken.toml")).unwrap();
     std::fs::write(dir.join("broken.png"), b"not a png").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
-        .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"])
-        .env("BRAZEN_CHARACTERS_DIR", &dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken.png"), "{stderr}");
+    refused("broken.png");
     std::fs::remove_dir_all(&dir).ok();
 }
