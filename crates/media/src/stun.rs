@@ -1,7 +1,9 @@
-//! STUN (RFC 5389) on the media port, for two jobs: telling a browser's ICE connectivity checks
-//! (a Binding request with `USERNAME` = `<our ufrag>:<theirs>`) apart so they reach their peer,
-//! and answering plain Binding requests as a STUN server does, so a browser given brazen as its
-//! `stun:` server finishes gathering candidates at once instead of waiting out a timeout.
+//! STUN (RFC 5389), for two jobs: on the media port, telling a browser's ICE connectivity checks
+//! (a Binding request with `USERNAME` = `<our ufrag>:<theirs>`) apart so they reach their peer;
+//! on the STUN port (a port of its own: Chromium hands every packet from its STUN server's
+//! address to its STUN client), answering plain Binding requests as a STUN server does, so a
+//! browser given brazen as its `stun:` server finishes gathering candidates at once instead of
+//! waiting out a timeout.
 
 use std::net::SocketAddr;
 
