@@ -36,3 +36,18 @@ need_build_tools() {
 need_espeak() {
   if ! command -v espeak-ng >/dev/null 2>&1; then apt_install espeak-ng; fi
 }
+
+# build_web: the browser app (web/) into web/dist, which the brazen binary embeds. `npm ci` runs
+# when package-lock.json or Node changed; the build always (Vite takes about a second).
+build_web() {
+  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  local want
+  want="$( (cat web/package-lock.json; node --version) | sha256sum | cut -d' ' -f1)"
+  if [[ ! -f web/node_modules/.brazen-stamp || "$(cat web/node_modules/.brazen-stamp)" != "$want" ]]; then
+    say "installing the browser app's packages (npm ci)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    echo "$want" > web/node_modules/.brazen-stamp
+  fi
+  say "building the browser app (web/)"
+  (cd web && npm run --silent build)
+}

@@ -33,6 +33,8 @@ pub struct Engines {
     pub llm: Arc<dyn Llm>,
     /// Speech synthesis.
     pub tts: Arc<dyn Tts>,
+    /// The voice names the synthesiser tells apart (empty: it has one voice, whatever the name).
+    pub voices: Vec<String>,
     /// Makes one voice-activity detector per session.
     pub vad: VadFactory,
 }
@@ -59,14 +61,16 @@ impl Engines {
             asr: Arc::new(EchoAsr),
             llm: Arc::new(EchoLlm),
             tts: Arc::new(ToneTts),
+            voices: Vec::new(),
             vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
         }
     }
 
-    /// The same engines with another speech synthesiser.
-    pub fn with_tts(mut self, name: &'static str, tts: Arc<dyn Tts>) -> Self {
+    /// The same engines with another speech synthesiser and the voice names it tells apart.
+    pub fn with_tts(mut self, name: &'static str, tts: Arc<dyn Tts>, voices: Vec<String>) -> Self {
         self.names.tts = name;
         self.tts = tts;
+        self.voices = voices;
         self
     }
 
@@ -157,10 +161,18 @@ impl Drop for SessionSlot {
     }
 }
 
-/// The router: `/health`, `/metrics`, and the Realtime WebSocket at any path ending in
-/// `/voice-live/realtime`, `/v1/realtime`, `/openai/realtime` or `/openai/v1/realtime`.
+/// The router: the browser app (`/`, `/assets/…`, `/api/catalog`), `/health`, `/metrics`, and
+/// the Realtime WebSocket at any path ending in `/voice-live/realtime`, `/v1/realtime`,
+/// `/openai/realtime` or `/openai/v1/realtime`.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).fallback(realtime).with_state(state)
+    Router::new()
+        .route("/", get(crate::web::index))
+        .route("/assets/{*file}", get(crate::web::asset))
+        .route("/api/catalog", get(crate::web::catalog))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(realtime)
+        .with_state(state)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -26,13 +26,14 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
                 &dirs[1].join("libonnxruntime.so.1.31.1"),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
-            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice)))))
+            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice))), Vec::new()))
         }
         "kokoro" => {
             let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;
             let voice = KokoroVoice::load(&dirs[0], &dirs[1].join("libonnxruntime.so.1.31.1"), "af_heart")
                 .map_err(|e| format!("cannot load Kokoro: {e}"))?;
-            Ok(engines.with_tts("kokoro", Arc::new(VoiceTts(Arc::new(voice)))))
+            let voices = voice.voices().into_iter().map(str::to_owned).collect();
+            Ok(engines.with_tts("kokoro", Arc::new(VoiceTts(Arc::new(voice))), voices))
         }
         other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\" or \"tone\"")),
     }

@@ -13,6 +13,7 @@ mod eval_cli;
 mod llm_engine;
 mod metrics;
 mod models_cli;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

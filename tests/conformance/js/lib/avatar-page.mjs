@@ -21,14 +21,40 @@ export const CHROMIUM = process.env.BRAZEN_CHROMIUM || '/usr/bin/chromium';
 
 /**
  * Headless Debian Chromium that may use loopback ICE candidates, plays media without a click and
- * grants its fake microphone.
+ * grants its fake microphone (`args`: more flags, e.g. the fake microphone's WAV file).
  */
-export function launchChromium() {
+export function launchChromium(args = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
+    args: ['--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', ...args],
   });
+}
+
+/**
+ * Runs in a page (it is serialised into it): a function of a <video> that says how many pixels of
+ * the mouth `region` {x, y, w, h} changed (luma by more than 24) since its previous call, `null`
+ * on the first.
+ */
+export function mouthSampler(region) {
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  let previous = null;
+  return (video) => {
+    const { x, y, w, h } = region;
+    canvas.width = w; canvas.height = h;
+    ctx.drawImage(video, x, y, w, h, 0, 0, w, h);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    const luma = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) luma[i] = (rgba[4 * i] * 77 + rgba[4 * i + 1] * 150 + rgba[4 * i + 2] * 29) >> 8;
+    let changed = null;
+    if (previous) {
+      changed = 0;
+      for (let i = 0; i < luma.length; i++) if (Math.abs(luma[i] - previous[i]) > 24) changed++;
+    }
+    previous = luma;
+    return changed;
+  };
 }
 
 const PAGE = `<!doctype html>
@@ -39,27 +65,14 @@ const PAGE = `<!doctype html>
 const seen = { events: [], frames: [], firstFrameAt: null, answerAt: null, answeredAt: null, gatheredMs: null, videoSize: null };
 window.seen = seen;
 let pc = null;
-let region = null;
-let previous = null;
-const canvas = document.createElement('canvas');
-const ctx = canvas.getContext('2d', { willReadFrequently: true });
+let sampler = null;
+const mouthSampler = ${mouthSampler.toString()};
 
-// How many pixels of the mouth region changed (luma by more than 24) since the previous frame;
-// \`now\` is the page clock, \`mediaTime\` the frame's own time in the stream (seconds).
+// Counts the mouth region's changed pixels; \`now\` is the page clock, \`mediaTime\` the frame's
+// own time in the stream (seconds).
 function sample(video, now, mediaTime) {
-  if (!region) return;
-  const { x, y, w, h } = region;
-  canvas.width = w; canvas.height = h;
-  ctx.drawImage(video, x, y, w, h, 0, 0, w, h);
-  const rgba = ctx.getImageData(0, 0, w, h).data;
-  const luma = new Uint8Array(w * h);
-  for (let i = 0; i < w * h; i++) luma[i] = (rgba[4 * i] * 77 + rgba[4 * i + 1] * 150 + rgba[4 * i + 2] * 29) >> 8;
-  if (previous) {
-    let changed = 0;
-    for (let i = 0; i < luma.length; i++) if (Math.abs(luma[i] - previous[i]) > 24) changed++;
-    seen.frames.push({ at: now, mediaTime, changed });
-  }
-  previous = luma;
+  const changed = sampler && sampler(video);
+  if (changed !== null && changed !== undefined) seen.frames.push({ at: now, mediaTime, changed });
 }
 
 function listen(channel) {
@@ -98,7 +111,7 @@ window.makeOffer = async (iceServers) => {
 
 // Watches every frame the video shows (mouth = {x, y, w, h} in video pixels).
 function watch(mouth) {
-  region = mouth;
+  sampler = mouthSampler(mouth);
   const video = document.getElementById('video');
   const onFrame = (now, meta) => {
     if (seen.firstFrameAt === null) {

@@ -1,6 +1,7 @@
 // Start and stop one `brazen serve` process per test file (shared by every JS suite).
-// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --llm echo --tts tone --api-key KEY` (`tts` picks
-// another voice, e.g. `piper` for one with phoneme timings), reads the bound address from the stdout line
+// Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --llm echo --tts tone --api-key KEY` (`tts`, `asr`
+// and `llm` pick other engines, e.g. `piper` for a voice with phoneme timings, or the real models), reads the
+// bound address from the stdout line
 // `brazen listening on http://127.0.0.1:PORT`, stops it by PID.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +12,7 @@ export const API_KEY = 'conformance-test-key';
 export const SECOND_KEY = 'conformance-second-key';
 const LISTEN_RE = /brazen listening on (http:\/\/127\.0\.0\.1:(\d+))/;
 
-export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone' } = {}) {
+export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr = 'echo', llm = 'echo' } = {}) {
   const bin = process.env.BRAZEN_BIN;
   if (!bin) throw new Error('BRAZEN_BIN is not set (path to the built `brazen` binary)');
   const logDir = process.env.BRAZEN_CONF_LOGS || '/tmp/brazen-conformance-logs';
@@ -19,7 +20,7 @@ export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone' } = {}
   const logPath = path.join(logDir, `server-${name}.log`);
   const log = fs.createWriteStream(logPath);
   // The tone voice by default: the scenarios check reply audio by its length (40 ms per character).
-  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', 'echo', '--llm', 'echo', '--tts', tts, '--api-key', API_KEY, '--api-key', SECOND_KEY];
+  const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', asr, '--llm', llm, '--tts', tts, '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
   // The harness's own variables are not server configuration; keep them out of its environment.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_')));

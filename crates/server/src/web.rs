@@ -1,0 +1,72 @@
+//! The browser app, embedded at build time (`build.rs` takes `web/dist`): the page at `/`, its
+//! assets under `/assets/`, and `/api/catalog`, what the app offers in its settings.
+
+use crate::app::AppState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+
+/// Shown at `/` by a binary built without the app.
+const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>brazen</title>\
+<h1>The browser app is not built into this binary</h1>\
+<p>Build it and then brazen: <code>scripts/serve</code> does both, or by hand \
+<code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code> followed by <code>cargo build -p brazen-server</code>.</p>\
+<p>The Realtime WebSocket works without it, at <code>/voice-live/realtime</code> and <code>/v1/realtime</code>.</p>";
+
+fn file(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static str)> {
+    FILES.iter().find(|(p, _, _)| *p == path)
+}
+
+/// `GET /`: the app's page (never cached, so a new build is picked up at once).
+pub async fn index() -> Response {
+    match file("index.html") {
+        Some((_, bytes, kind)) => (
+            [(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            *bytes,
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], NOT_BUILT)
+            .into_response(),
+    }
+}
+
+/// `GET /assets/{file}`: a script, style sheet or worklet of the app (names carry a content hash,
+/// so they are cached for good).
+pub async fn asset(Path(name): Path<String>) -> Response {
+    match file(&format!("assets/{name}")) {
+        Some((_, bytes, kind)) => (
+            [
+                (header::CONTENT_TYPE, *kind),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => crate::app::json_error(StatusCode::NOT_FOUND, "not_found", &format!("No asset named {name:?}.")),
+    }
+}
+
+/// `GET /api/catalog`: what this server offers a client to choose from: the synthesiser's voices,
+/// the avatar characters with their styles, the installed portraits, the ICE servers for WebRTC
+/// avatars, and whether an API key is needed.
+pub async fn catalog(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let characters: Vec<_> = state
+        .avatars
+        .characters()
+        .iter()
+        .map(|c| json!({"name": c.name, "description": c.description, "styles": c.styles.keys().collect::<Vec<_>>()}))
+        .collect();
+    axum::Json(json!({
+        "tts": state.engines.names.tts,
+        "voices": state.engines.voices,
+        "characters": characters,
+        "portraits": state.avatars.portrait_names(),
+        "ice_servers": state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
+        "auth": !state.config.api_keys.is_empty(),
+    }))
+}

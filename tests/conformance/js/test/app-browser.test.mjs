@@ -1,0 +1,222 @@
+// brazen's own browser app (web/, embedded in the binary) end to end in Debian Chromium, against
+// `brazen serve` with the real models (Silero VAD, Whisper tiny.en, the local Qwen LLM, Piper).
+// Chromium's fake microphone plays a WAV of a spoken question in a loop: the page connects, the
+// question is recognised and shown, the reply streams into the transcript while the avatar speaks
+// it over WebRTC (its audio arrives, its mouth moves); unmuting the microphone while the avatar is
+// speaking is a barge-in that stops the reply and truncates it. Without the avatar, a typed message
+// is answered through the page's own audio player with the words highlighted as they are heard.
+// Wrong keys and unreachable servers get plain-language messages; a phone-sized screen has no
+// sideways scrolling. Screenshots go beside the server logs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startBrazen, API_KEY } from '../lib/server.mjs';
+import { sleep } from '../lib/events.mjs';
+import { launchChromium, mouthRegion, mouthSampler } from '../lib/avatar-page.mjs';
+import { speechWav } from '../lib/wav.mjs';
+
+const QUESTION = 'Name the days of the week.';
+const INSTRUCTIONS = 'You are a helpful assistant. Do exactly what the user asks.';
+const SETTINGS_KEY = 'brazen.settings.v1';
+// The mouth region moves in most speaking frames (share of its pixels, as in avatar-browser).
+const MOVING = 0.015;
+const SQUARE = { width: 512, height: 512 };
+const SHOTS = process.env.BRAZEN_CONF_LOGS || '/tmp/brazen-conformance-logs';
+
+let server;
+let browser;
+let wav;
+before(async () => {
+  // The question between silences, looped by Chromium, and from its start whenever the page opens
+  // the microphone: muted (the device released) as soon as the server hears the question end,
+  // the microphone is unmuted while the avatar speaks and the question comes again at once.
+  wav = speechWav(QUESTION, 4000, 400);
+  server = await startBrazen('browser-app', {
+    asr: 'whisper-tiny-en', llm: 'qwen2.5-coder-1.5b', tts: 'piper', timeoutMs: 240000,
+  });
+  browser = await launchChromium([`--use-file-for-fake-audio-capture=${wav.file}`]);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A page of the app with these settings stored (merged over the defaults by the app). */
+async function openApp(settings, viewport = { width: 1280, height: 800 }) {
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.addInitScript(([key, value]) => {
+    if (!sessionStorage.getItem('seeded')) {
+      localStorage.setItem(key, value);
+      sessionStorage.setItem('seeded', '1');
+    }
+  }, [SETTINGS_KEY, JSON.stringify(settings)]);
+  await page.goto(server.baseUrl + '/');
+  await page.waitForSelector('body[data-ready]', { timeout: 10000 });
+  return { page, problems };
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `app-${name}.png`), fullPage: true });
+const view = (page) => page.evaluate(() => window.brazen.view);
+const logged = (page, type) => page.locator('.log li summary', { hasText: new RegExp(`^${type.replace(/\./g, '\\.')}$`) }).count();
+
+test('a spoken question is answered by the talking avatar, and speaking over it stops it', async () => {
+  const { page, problems } = await openApp({
+    apiKey: API_KEY, instructions: INSTRUCTIONS, developer: true, micMode: 'hands-free', rate: 0.5, browserTools: false,
+    avatar: { enabled: true, output: 'webrtc', resolution: 'square' },
+  });
+  try {
+    const before = await page.locator('.stage').boundingBox();
+    // Record, in the page, each video frame's mouth movement and the avatar's speaking state.
+    await page.evaluate(([sampler, region]) => {
+      const make = new Function(`return (${sampler})`)();
+      const sample = make(region);
+      const video = document.querySelector('[data-testid=avatar-video]');
+      window.frames_ = [];
+      const onFrame = () => {
+        const changed = sample(video);
+        if (changed !== null) window.frames_.push({ at: performance.now(), changed, speaking: !!window.brazen.view?.avatarSpeaking });
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }, [mouthSampler.toString(), mouthRegion(SQUARE)]);
+
+    // Mute the moment the server hears the question end (in the page, so the looping file cannot
+    // ask it again first).
+    const muted = page.evaluate(() => new Promise((resolve) => {
+      let heard = false;
+      const poll = () => {
+        const label = document.querySelector('.mic .label')?.textContent;
+        if (label === 'hearing you') heard = true;
+        if (heard && label !== 'hearing you') {
+          document.querySelector('[data-testid=mute]').click();
+          return resolve();
+        }
+        requestAnimationFrame(poll);
+      };
+      poll();
+    }));
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    await muted;
+
+    // The question is recognised.
+    const user = page.locator('.entry.user[data-status=done]').first();
+    await user.waitFor({ timeout: 30000 });
+    const heard = await user.locator('.text').innerText();
+    assert.match(heard, /days|week/i, `the question as recognised: ${heard}`);
+
+    // The reply streams while the avatar speaks it (slowly: rate 0.5); after a second, unmute: the
+    // question is heard again and interrupts it.
+    await page.waitForFunction(() => window.brazen.view.avatarSpeaking, null, { timeout: 60000 });
+    const energyEarly = (await page.evaluate(() => window.brazen.call.mediaStats())).audioEnergy;
+    await sleep(1000);
+    assert.ok((await view(page)).avatarSpeaking, 'still speaking before the barge-in');
+    const unmutedAt = await page.evaluate(() => performance.now());
+    await page.getByTestId('mute').click();
+    const stats = await page.evaluate(() => window.brazen.call.mediaStats());
+    assert.ok(stats.audioEnergy > energyEarly, `the avatar's audio is heard: energy ${energyEarly} → ${stats.audioEnergy}`);
+    assert.ok(stats.videoFrames > 50, `video frames decoded: ${stats.videoFrames}`);
+    const area = mouthRegion(SQUARE).w * mouthRegion(SQUARE).h;
+    const speakingFrames = await page.evaluate(() => window.frames_.filter((f) => f.speaking).map((f) => f.changed));
+    const moving = speakingFrames.filter((c) => c / area > MOVING).length;
+    assert.ok(speakingFrames.length > 20 && moving * 2 > speakingFrames.length,
+      `the mouth moves while the avatar speaks: ${moving} of ${speakingFrames.length} frames`);
+    const after = await page.locator('.stage').boundingBox();
+    assert.deepEqual(after, before, 'the avatar box did not move or resize when the video arrived');
+    await shot(page, 'speaking');
+
+    const cut = page.locator('.entry.assistant[data-status=cancelled]').first();
+    await cut.waitFor({ timeout: 8000 });
+    await page.waitForFunction(() => !window.brazen.view.avatarSpeaking, null, { timeout: 3000 });
+    await page.getByTestId('mute').click();
+    const stoppedAt = await page.evaluate(() => performance.now());
+    // The words heard before the barge-in stay, then the note of where it was cut.
+    assert.match(await cut.innerText(), /\w+.*\(interrupted at \d+\.\d s\)/s);
+    // The reply streamed: its transcript came in several deltas, at different times.
+    const deltas = await page.locator('.log li', { hasText: 'response.audio_transcript.delta' }).locator('.t').allInnerTexts();
+    assert.ok(new Set(deltas).size > 2, `transcript deltas at ${deltas}`);
+    assert.equal(await logged(page, 'conversation.item.truncate'), 1, 'the page sent one truncate');
+    assert.equal(await logged(page, 'conversation.item.truncated'), 1, 'the server confirmed it');
+    assert.ok(stoppedAt - unmutedAt < 4000, `the reply stopped ${Math.round(stoppedAt - unmutedAt)} ms after unmuting`);
+    await shot(page, 'barge-in');
+
+    // The developer panel timed the start-up and the turn.
+    const startup = (await view(page)).startup;
+    assert.ok(startup.firstFrame > startup.click, JSON.stringify(startup));
+    const turn = await page.locator('.latency.turns tbody tr').first().innerText();
+    assert.match(turn, /\d+ ms/, `turn latency row: ${turn}`);
+    assert.deepEqual(problems, []);
+  } catch (e) {
+    await shot(page, 'failed-avatar').catch(() => {});
+    throw new Error(`${e.message}\n--- server log ---\n${server.logTail(60)}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});
+
+test('without the avatar a typed message is answered through the page audio player, words highlighted', async () => {
+  const { page, problems } = await openApp({
+    apiKey: API_KEY, instructions: INSTRUCTIONS, developer: true, avatar: { enabled: false },
+  });
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    await page.getByTestId('mute').click();
+    await page.getByLabel('Message').fill('Tell me about the Eiffel Tower.');
+    await page.getByLabel('Message').press('Enter');
+    await page.locator('.entry.user', { hasText: 'Eiffel Tower' }).waitFor({ timeout: 5000 });
+    await page.waitForFunction(() => window.brazen.view.playing, null, { timeout: 60000 });
+    await page.locator('.entry.assistant .word.now').first().waitFor({ timeout: 5000 });
+    const first = await page.locator('.entry.assistant .word.now').first().innerText();
+    await sleep(1500);
+    const second = await page.locator('.entry.assistant .word.now').first().innerText().catch(() => '');
+    const heardWords = await page.locator('.entry.assistant .word.heard').count();
+    assert.ok(heardWords > 0, `words already heard are marked (${first} → ${second})`);
+    await shot(page, 'typed');
+    // Typing again interrupts: the page stops the audio and truncates what was heard.
+    await page.getByLabel('Message').fill('Thank you.');
+    await page.getByLabel('Message').press('Enter');
+    await page.locator('.entry.assistant[data-status=cancelled]').first().waitFor({ timeout: 10000 });
+    assert.equal(await logged(page, 'conversation.item.truncated'), 1);
+    assert.deepEqual(problems, []);
+  } catch (e) {
+    await shot(page, 'failed-typed').catch(() => {});
+    throw new Error(`${e.message}\n--- server log ---\n${server.logTail(60)}`, { cause: e });
+  } finally {
+    await page.close();
+  }
+});
+
+test('a wrong key and an unreachable server are explained; a phone screen does not scroll sideways', async () => {
+  const wrong = await openApp({ apiKey: 'not-the-key', avatar: { enabled: false } });
+  await wrong.page.getByRole('button', { name: 'Connect' }).click();
+  await wrong.page.locator('.entry.notice', { hasText: 'refused the API key' }).waitFor({ timeout: 10000 });
+  assert.equal(await wrong.page.locator('.status').innerText(), 'not connected');
+  await wrong.page.close();
+
+  const away = await openApp({ endpoint: 'http://127.0.0.1:9', avatar: { enabled: false } });
+  await away.page.locator('.banner', { hasText: 'did not answer' }).waitFor({ timeout: 10000 });
+  await away.page.getByRole('button', { name: 'Connect' }).click();
+  await away.page.locator('.entry.notice', { hasText: 'cannot be reached' }).waitFor({ timeout: 15000 });
+  await away.page.close();
+
+  const phone = await openApp({ apiKey: API_KEY, developer: true }, { width: 390, height: 844 });
+  await phone.page.getByRole('button', { name: 'Settings' }).click();
+  await phone.page.getByRole('complementary', { name: 'Settings' }).waitFor();
+  const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no sideways scrolling on a phone (overflow ${overflow} px)`);
+  // The keyboard works it: Escape closes the settings and gives the focus back to their button,
+  // Shift+Tab goes on to Connect, Enter connects.
+  await phone.page.keyboard.press('Escape');
+  assert.equal(await phone.page.getByRole('complementary', { name: 'Settings' }).count(), 0);
+  await phone.page.waitForFunction(() => document.activeElement?.textContent === 'Settings');
+  await shot(phone.page, 'phone');
+  await phone.page.keyboard.press('Shift+Tab');
+  assert.equal(await phone.page.evaluate(() => document.activeElement?.textContent), 'Connect');
+  await phone.page.keyboard.press('Enter');
+  await phone.page.waitForSelector('.status.connected', { timeout: 15000 });
+  assert.deepEqual([...wrong.problems, ...away.problems, ...phone.problems], []);
+  await phone.page.close();
+});

@@ -1,0 +1,299 @@
+// The app's settings: what they are, their defaults, how they are kept in localStorage, and the
+// Voice Live `session.update` and WebSocket URL they stand for.
+
+/** How the avatar reaches the page. */
+export type OutputMode = 'webrtc' | 'websocket' | 'canvas';
+/** When the microphone's audio is sent. */
+export type MicMode = 'hands-free' | 'push-to-talk';
+
+/** A picture size for the avatar video, with an optional crop. */
+export interface ResolutionPreset {
+  /** Shown in the settings. */
+  label: string;
+  width: number;
+  height: number;
+  /** `[left, top, right, bottom]` of the picture that is sent, in the full picture's pixels. */
+  crop?: [number, number, number, number];
+}
+
+/** The sizes offered, by name. `portrait` is what the Voice Live samples ask for. */
+export const RESOLUTIONS: Record<string, ResolutionPreset> = {
+  portrait: { label: 'Portrait 800×1080 (1080p cropped)', width: 1920, height: 1080, crop: [560, 0, 1360, 1080] },
+  hd: { label: 'Landscape 1280×720', width: 1280, height: 720 },
+  square: { label: 'Square 512×512 (lightest)', width: 512, height: 512 },
+  phone: { label: 'Phone 540×960', width: 540, height: 960 },
+};
+
+/** Where and how the photo avatar's portrait sits in the picture (Voice Live's `scene`). */
+export interface Scene {
+  zoom: number;
+  position_x: number;
+  position_y: number;
+  rotation_x: number;
+  rotation_y: number;
+  rotation_z: number;
+  amplitude: number;
+}
+
+/** Everything the user can set. */
+export interface Settings {
+  /** The server's http(s) or ws(s) URL; empty: the origin serving the page. */
+  endpoint: string;
+  /** Sent as the `api-key` query parameter (browsers cannot set WebSocket headers). */
+  apiKey: string;
+  model: string;
+  instructions: string;
+  voice: string;
+  /** Speaking rate, 0.5–1.5. */
+  rate: number;
+  /** Pitch change in percent, −50–+50. */
+  pitch: number;
+  /** The language spoken to the agent (`''`: let the recogniser decide). */
+  language: string;
+  turn: {
+    /** How the server finds the end of a turn (push-to-talk turns detection off). */
+    type: 'server_vad' | 'azure_semantic_vad';
+    threshold: number;
+    silenceMs: number;
+    prefixMs: number;
+    /** Speaking over the assistant stops it. */
+    interrupt: boolean;
+  };
+  micMode: MicMode;
+  /** Length of each audio chunk sent, 20–100 ms. */
+  chunkMs: number;
+  avatar: {
+    enabled: boolean;
+    kind: 'character' | 'photo';
+    character: string;
+    style: string;
+    /** A portrait installed on the server (by name) or an http(s)/data: URL of a photo. */
+    portrait: string;
+    scene: Scene;
+    /** `#RRGGBBAA`; alpha below FF makes the background transparent. */
+    background: string;
+    /** A background picture's URL; wins over the colour when set. */
+    imageUrl: string;
+    resolution: keyof typeof RESOLUTIONS;
+    output: OutputMode;
+  };
+  animation: { visemes: boolean; blendshapes: boolean };
+  /** Offer the browser's own tools (the time of day) to the model. */
+  browserTools: boolean;
+  developer: boolean;
+}
+
+/** The settings of a first visit. */
+export const DEFAULTS: Settings = {
+  endpoint: '',
+  apiKey: '',
+  model: 'gpt-4o',
+  instructions: 'You are a friendly, concise assistant. Answer in one or two short sentences.',
+  voice: 'en-US-AvaMultilingualNeural',
+  rate: 1,
+  pitch: 0,
+  language: 'en',
+  turn: { type: 'server_vad', threshold: 0.5, silenceMs: 500, prefixMs: 300, interrupt: true },
+  micMode: 'hands-free',
+  chunkMs: 40,
+  avatar: {
+    enabled: true,
+    kind: 'character',
+    character: 'ava',
+    style: 'casual',
+    portrait: '',
+    scene: { zoom: 1, position_x: 0, position_y: 0, rotation_x: 0, rotation_y: 0, rotation_z: 0, amplitude: 1 },
+    background: '#FFFFFFFF',
+    imageUrl: '',
+    resolution: 'portrait',
+    output: 'webrtc',
+  },
+  animation: { visemes: false, blendshapes: false },
+  browserTools: true,
+  developer: false,
+};
+
+/** The localStorage key. */
+export const STORAGE_KEY = 'brazen.settings.v1';
+
+/** Keeps `value` if it has the type of `fallback` (and, for numbers, lies in `[min, max]`). */
+function same<T>(value: unknown, fallback: T, min = -Infinity, max = Infinity): T {
+  if (typeof fallback === 'number') {
+    return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max ? (value as T) : fallback;
+  }
+  return typeof value === typeof fallback ? (value as T) : fallback;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
+  return allowed.includes(value as T) ? (value as T) : fallback;
+}
+
+const COLOR = /^#[0-9a-fA-F]{8}$/;
+
+/**
+ * Settings from anything (stored JSON of an older version, hand-edited values): each known field
+ * of the right type and range is kept, everything else takes its default.
+ */
+export function sanitize(raw: unknown): Settings {
+  const r = (raw && typeof raw === 'object' ? raw : {}) as Record<string, any>;
+  const t = (r.turn && typeof r.turn === 'object' ? r.turn : {}) as Record<string, unknown>;
+  const a = (r.avatar && typeof r.avatar === 'object' ? r.avatar : {}) as Record<string, any>;
+  const s = (a.scene && typeof a.scene === 'object' ? a.scene : {}) as Record<string, unknown>;
+  const an = (r.animation && typeof r.animation === 'object' ? r.animation : {}) as Record<string, unknown>;
+  const d = DEFAULTS;
+  const pi = Math.PI;
+  return {
+    endpoint: same(r.endpoint, d.endpoint).trim(),
+    apiKey: same(r.apiKey, d.apiKey),
+    model: same(r.model, d.model),
+    instructions: same(r.instructions, d.instructions),
+    voice: same(r.voice, d.voice),
+    rate: same(r.rate, d.rate, 0.5, 1.5),
+    pitch: same(r.pitch, d.pitch, -50, 50),
+    language: same(r.language, d.language),
+    turn: {
+      type: oneOf(t.type, ['server_vad', 'azure_semantic_vad'] as const, d.turn.type),
+      threshold: same(t.threshold, d.turn.threshold, 0, 1),
+      silenceMs: same(t.silenceMs, d.turn.silenceMs, 100, 5000),
+      prefixMs: same(t.prefixMs, d.turn.prefixMs, 0, 2000),
+      interrupt: same(t.interrupt, d.turn.interrupt),
+    },
+    micMode: oneOf(r.micMode, ['hands-free', 'push-to-talk'] as const, d.micMode),
+    chunkMs: same(r.chunkMs, d.chunkMs, 20, 100),
+    avatar: {
+      enabled: same(a.enabled, d.avatar.enabled),
+      kind: oneOf(a.kind, ['character', 'photo'] as const, d.avatar.kind),
+      character: same(a.character, d.avatar.character),
+      style: same(a.style, d.avatar.style),
+      portrait: same(a.portrait, d.avatar.portrait),
+      scene: {
+        zoom: same(s.zoom, d.avatar.scene.zoom, 0.1, 10),
+        position_x: same(s.position_x, d.avatar.scene.position_x, -1, 1),
+        position_y: same(s.position_y, d.avatar.scene.position_y, -1, 1),
+        rotation_x: same(s.rotation_x, d.avatar.scene.rotation_x, -pi, pi),
+        rotation_y: same(s.rotation_y, d.avatar.scene.rotation_y, -pi, pi),
+        rotation_z: same(s.rotation_z, d.avatar.scene.rotation_z, -pi, pi),
+        amplitude: same(s.amplitude, d.avatar.scene.amplitude, 0.01, 1),
+      },
+      background: typeof a.background === 'string' && COLOR.test(a.background) ? a.background : d.avatar.background,
+      imageUrl: same(a.imageUrl, d.avatar.imageUrl).trim(),
+      resolution: oneOf(a.resolution, Object.keys(RESOLUTIONS), d.avatar.resolution),
+      output: oneOf(a.output, ['webrtc', 'websocket', 'canvas'] as const, d.avatar.output),
+    },
+    animation: { visemes: same(an.visemes, d.animation.visemes), blendshapes: same(an.blendshapes, d.animation.blendshapes) },
+    browserTools: same(r.browserTools, d.browserTools),
+    developer: same(r.developer, d.developer),
+  };
+}
+
+/** The saved settings, or the defaults (a broken saved value is not an error: it is replaced). */
+export function loadSettings(storage: Pick<Storage, 'getItem'> = localStorage): Settings {
+  try {
+    const text = storage.getItem(STORAGE_KEY);
+    return sanitize(text ? JSON.parse(text) : {});
+  } catch {
+    return sanitize({});
+  }
+}
+
+/** Saves the settings. */
+export function saveSettings(settings: Settings, storage: Pick<Storage, 'setItem'> = localStorage): void {
+  storage.setItem(STORAGE_KEY, JSON.stringify(settings));
+}
+
+/** The Voice Live WebSocket URL the settings point at (`origin`: the page's, for an empty endpoint). */
+export function realtimeUrl(settings: Settings, origin: string): string {
+  const url = new URL(settings.endpoint || origin);
+  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+  if (!url.pathname.endsWith('/voice-live/realtime')) {
+    url.pathname = url.pathname.replace(/\/+$/, '') + '/voice-live/realtime';
+  }
+  url.searchParams.set('api-version', '2025-10-01');
+  url.searchParams.set('model', settings.model);
+  if (settings.apiKey) url.searchParams.set('api-key', settings.apiKey);
+  return url.toString();
+}
+
+/** The http(s) origin of the server the settings point at. */
+export function httpBase(settings: Settings, origin: string): string {
+  const url = new URL(settings.endpoint || origin);
+  url.protocol = url.protocol === 'wss:' || url.protocol === 'https:' ? 'https:' : 'http:';
+  return url.origin;
+}
+
+/** Whether the avatar video comes from the server (WebRTC or WebSocket), not drawn by the page. */
+export function serverVideo(settings: Settings): boolean {
+  return settings.avatar.enabled && settings.avatar.output !== 'canvas';
+}
+
+/** The `avatar` part of `session.update` (`null`: no server video). `output` overrides the mode. */
+export function avatarConfig(settings: Settings, output: OutputMode = settings.avatar.output): Record<string, unknown> | null {
+  const a = settings.avatar;
+  if (!a.enabled || output === 'canvas') return null;
+  const preset = RESOLUTIONS[a.resolution];
+  const video: Record<string, unknown> = {
+    codec: 'h264',
+    bitrate: 1_000_000,
+    resolution: { width: preset.width, height: preset.height },
+    background: a.imageUrl ? { image_url: a.imageUrl } : { color: a.background.toUpperCase() },
+  };
+  if (preset.crop) {
+    const [l, t, r, b] = preset.crop;
+    video.crop = { top_left: [l, t], bottom_right: [r, b] };
+  }
+  const base = { customized: false, video, output_protocol: output };
+  if (a.kind === 'photo') {
+    const url = /^(https?:|data:)/.test(a.portrait);
+    return {
+      ...base,
+      type: 'photo-avatar',
+      ...(url ? { photo_url: a.portrait } : { character: a.portrait }),
+      scene: { ...a.scene },
+    };
+  }
+  return { ...base, character: a.character, style: a.style };
+}
+
+/** The browser's tools, as `session.update` declares them. */
+export const BROWSER_TOOLS = [
+  {
+    type: 'function',
+    name: 'get_local_time',
+    description: "The current date and time where the user is, with their time zone. Use it when asked what time or day it is.",
+    parameters: { type: 'object', properties: {}, required: [] },
+  },
+];
+
+/** The `session` of the `session.update` the settings stand for. */
+export function sessionConfig(settings: Settings, output: OutputMode = settings.avatar.output): Record<string, unknown> {
+  const t = settings.turn;
+  const outputs = [
+    ...(settings.animation.visemes || output === 'canvas' ? ['viseme_id'] : []),
+    ...(settings.animation.blendshapes ? ['blendshapes'] : []),
+  ];
+  const pitch = settings.pitch === 0 ? undefined : `${settings.pitch > 0 ? '+' : ''}${settings.pitch}%`;
+  return {
+    modalities: ['text', 'audio'],
+    instructions: settings.instructions,
+    voice: { name: settings.voice, type: 'azure-standard', rate: settings.rate, ...(pitch ? { pitch } : {}) },
+    input_audio_format: 'pcm16',
+    output_audio_format: 'pcm16',
+    input_audio_transcription: { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) },
+    turn_detection:
+      settings.micMode === 'push-to-talk'
+        ? null
+        : {
+            type: t.type,
+            threshold: t.threshold,
+            prefix_padding_ms: t.prefixMs,
+            silence_duration_ms: t.silenceMs,
+            interrupt_response: t.interrupt,
+            create_response: true,
+          },
+    output_audio_timestamp_types: ['word'],
+    animation: outputs.length ? { outputs } : null,
+    tools: settings.browserTools ? BROWSER_TOOLS : [],
+    tool_choice: 'auto',
+    avatar: avatarConfig(settings, output),
+  };
+}
