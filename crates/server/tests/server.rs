@@ -104,6 +104,40 @@ fn health_metrics_and_unknown_paths() {
 }
 
 #[test]
+fn the_browser_app_and_its_catalog_are_served() {
+    let server = Server::start(&["--api-key", "k"]);
+    let (status, head, page) = server.get_with_headers("/");
+    if status == 503 {
+        // A binary built before `npm run build` in web/: the page says how to get the app.
+        assert!(page.contains("npm ci &amp;&amp; npm run build"), "{page}");
+        return;
+    }
+    assert_eq!(status, 200, "{page}");
+    assert!(head.contains("content-type: text/html") && head.contains("cache-control: no-cache"), "{head}");
+    assert!(page.contains("<div id=\"app\">"), "{page}");
+    let script = page.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("the page loads a script");
+    assert!(script.starts_with("/assets/"), "{script}");
+    let (status, head, js) = server.get_with_headers(script);
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/javascript") && head.contains("immutable"), "{head}");
+    assert!(js.contains("voice-live/realtime"), "the bundle is the app's");
+    let (status, body) = server.get("/assets/missing.js");
+    assert_eq!(status, 404);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], "not_found");
+
+    // The catalog needs no key: it names what a client may choose, nothing secret.
+    let (status, body) = server.get("/api/catalog");
+    assert_eq!(status, 200, "{body}");
+    let catalog: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(catalog["auth"], true);
+    assert_eq!(catalog["tts"], "tone");
+    let characters = catalog["characters"].as_array().unwrap();
+    assert!(characters.iter().any(|c| c["name"] == "ava" && c["styles"].as_array().is_some_and(|s| !s.is_empty())), "{body}");
+    let stun = catalog["ice_servers"][0]["urls"][0].as_str().unwrap();
+    assert!(stun.starts_with("stun:127.0.0.1:"), "{body}");
+}
+
+#[test]
 fn without_keys_only_loopback_is_bound() {
     let server = Server::start(&["--host", "0.0.0.0"]);
     assert!(server.port > 0, "Server::start checked the address is 127.0.0.1");

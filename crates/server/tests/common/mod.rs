@@ -51,12 +51,19 @@ impl Server {
 
     /// A plain HTTP/1.1 GET: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.get_with_headers(path);
+        (status, body)
+    }
+
+    /// A plain HTTP/1.1 GET: (status, the header lines lower-cased, body).
+    pub fn get_with_headers(&self, path: &str) -> (u16, String, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         let status = text[9..12].parse().unwrap();
-        (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (status, head.to_ascii_lowercase(), body.to_owned())
     }
 }
 

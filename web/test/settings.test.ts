@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, realtimeUrl, sanitize, saveSettings, sessionConfig } from '../src/settings';
+
+const memory = () => {
+  const data = new Map<string, string>();
+  return { getItem: (k: string) => data.get(k) ?? null, setItem: (k: string, v: string) => void data.set(k, v), data };
+};
+
+describe('settings', () => {
+  it('are saved and loaded through storage', () => {
+    const store = memory();
+    const changed = { ...DEFAULTS, voice: 'en_US-joe-medium', rate: 1.2, avatar: { ...DEFAULTS.avatar, output: 'websocket' as const } };
+    saveSettings(changed, store);
+    expect(JSON.parse(store.data.get(STORAGE_KEY)!).voice).toBe('en_US-joe-medium');
+    expect(loadSettings(store)).toEqual(changed);
+  });
+
+  it('replace broken or out-of-range stored values by defaults, keeping the rest', () => {
+    const store = memory();
+    store.setItem(STORAGE_KEY, JSON.stringify({ rate: 9, pitch: 'high', voice: 'alloy', micMode: 'shout', turn: { silenceMs: 800, type: 42 },
+      avatar: { background: 'green', resolution: 'hd', output: 'carrier-pigeon', scene: { zoom: 2, amplitude: -1 } } }));
+    const s = loadSettings(store);
+    expect(s.rate).toBe(DEFAULTS.rate);
+    expect(s.pitch).toBe(DEFAULTS.pitch);
+    expect(s.voice).toBe('alloy');
+    expect(s.micMode).toBe('hands-free');
+    expect(s.turn).toEqual({ ...DEFAULTS.turn, silenceMs: 800 });
+    expect(s.avatar.background).toBe(DEFAULTS.avatar.background);
+    expect(s.avatar.resolution).toBe('hd');
+    expect(s.avatar.output).toBe('webrtc');
+    expect(s.avatar.scene).toEqual({ ...DEFAULTS.avatar.scene, zoom: 2 });
+    store.setItem(STORAGE_KEY, '{not json');
+    expect(loadSettings(store)).toEqual(DEFAULTS);
+    expect(sanitize(null)).toEqual(DEFAULTS);
+  });
+
+  it('point the socket at the serving origin, or at the endpoint given, with the key as a query parameter', () => {
+    expect(realtimeUrl(DEFAULTS, 'http://127.0.0.1:8080')).toBe('ws://127.0.0.1:8080/voice-live/realtime?api-version=2025-10-01&model=gpt-4o');
+    const s = { ...DEFAULTS, endpoint: 'https://example.com/brazen/', apiKey: 'k&1' };
+    expect(realtimeUrl(s, 'http://ignored')).toBe('wss://example.com/brazen/voice-live/realtime?api-version=2025-10-01&model=gpt-4o&api-key=k%261');
+  });
+
+  it('make the Voice Live session.update', () => {
+    const s = sessionConfig({ ...DEFAULTS, pitch: -10, language: 'de', turn: { ...DEFAULTS.turn, threshold: 0.3, interrupt: false } });
+    expect(s.voice).toEqual({ name: DEFAULTS.voice, type: 'azure-standard', rate: 1, pitch: '-10%' });
+    expect(s.input_audio_transcription).toEqual({ model: 'whisper-1', language: 'de' });
+    expect(s.turn_detection).toMatchObject({ type: 'server_vad', threshold: 0.3, interrupt_response: false, silence_duration_ms: 500 });
+    expect(s.output_audio_timestamp_types).toEqual(['word']);
+    expect((s.tools as unknown[]).length).toBe(1);
+    expect(sessionConfig({ ...DEFAULTS, micMode: 'push-to-talk' }).turn_detection).toBeNull();
+    expect(sessionConfig({ ...DEFAULTS, browserTools: false }).tools).toEqual([]);
+  });
+
+  it('ask for the avatar video as set: size, crop, background, transparency, photo and scene', () => {
+    expect(avatarConfig(DEFAULTS)).toEqual({
+      character: 'ava', style: 'casual', customized: false, output_protocol: 'webrtc',
+      video: { codec: 'h264', bitrate: 1_000_000, resolution: { width: 1920, height: 1080 },
+        crop: { top_left: [560, 0], bottom_right: [1360, 1080] }, background: { color: '#FFFFFFFF' } },
+    });
+    const photo = avatarConfig({ ...DEFAULTS, avatar: { ...DEFAULTS.avatar, kind: 'photo', portrait: 'anika', resolution: 'square',
+      background: '#00ff0080', scene: { ...DEFAULTS.avatar.scene, zoom: 1.5 } } }, 'websocket')!;
+    expect(photo).toMatchObject({ type: 'photo-avatar', character: 'anika', output_protocol: 'websocket',
+      video: { resolution: { width: 512, height: 512 }, background: { color: '#00FF0080' } }, scene: { zoom: 1.5 } });
+    expect(photo.video).not.toHaveProperty('crop');
+    const url = avatarConfig({ ...DEFAULTS, avatar: { ...DEFAULTS.avatar, kind: 'photo', portrait: 'data:image/png;base64,AAA', imageUrl: 'https://x/bg.png' } })!;
+    expect(url).toMatchObject({ photo_url: 'data:image/png;base64,AAA', video: { background: { image_url: 'https://x/bg.png' } } });
+    expect(avatarConfig({ ...DEFAULTS, avatar: { ...DEFAULTS.avatar, enabled: false } })).toBeNull();
+    const drawn = sessionConfig(DEFAULTS, 'canvas');
+    expect(drawn.avatar).toBeNull();
+    expect(drawn.animation).toEqual({ outputs: ['viseme_id'] });
+  });
+});
