@@ -85,7 +85,7 @@ const ENDED: Partial<CallView> = {
 const MUTE_SILENCE_MS = 1000;
 
 /** How long a WebRTC avatar may take to show its first frame before the WebSocket takes over. */
-const WEBRTC_DEADLINE_MS = 10000;
+const WEBRTC_DEADLINE_MS = 6000;
 
 /** One conversation. */
 export class Call {

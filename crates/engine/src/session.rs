@@ -245,6 +245,8 @@ pub struct Session {
     avatars: std::sync::Arc<Catalog>,
     ice_servers: Vec<serde_json::Value>,
     link: Link,
+    /// Whether the avatar's link (when not off) streams over the session's socket.
+    link_over_websocket: bool,
     /// The scene controls the photo avatar runs with (to send changes on).
     avatar_scene: Option<brazen_avatar::Scene>,
     conversation: Conversation,
@@ -275,6 +277,7 @@ impl Session {
             avatars,
             ice_servers,
             link: Link::Off,
+            link_over_websocket: false,
             avatar_scene: None,
             conversation: Conversation::default(),
             input,
@@ -503,6 +506,7 @@ impl Session {
         let video = crate::avatar_video::AvatarVideo::read(avatar.get("video"), "session.avatar.video")
             .map_err(|(param, message)| ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param))?;
         self.link = Link::Offered;
+        self.link_over_websocket = matches!(transport, AvatarTransport::WebSocket);
         let seed = seed_of(&self.config.id);
         self.outputs.push_back(Output::Avatar(AvatarCommand::Connect { transport, face, video, seed }));
         Ok(())
@@ -629,9 +633,10 @@ impl Session {
         }
         self.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
         self.update_scene();
-        // A WebSocket avatar needs no handshake: it starts with the session.update that asks for it.
+        // A WebSocket avatar needs no handshake: it starts with the session.update that asks for it,
+        // replacing a WebRTC link (a client falling back when WebRTC cannot get through).
         if self.avatar_over_websocket()
-            && self.link == Link::Off
+            && (self.link == Link::Off || !self.link_over_websocket)
             && let Err(e) = self.start_avatar(AvatarTransport::WebSocket)
         {
             self.error(e);

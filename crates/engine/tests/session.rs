@@ -1442,6 +1442,17 @@ mod avatar_link {
         let out = tts_audio(&mut h, tts, 300);
         assert!(!types(&out).contains(&"response.audio.delta"));
         assert!(commands(&out).iter().any(|c| matches!(c, AvatarCommand::Audio { .. })));
+        // A client whose WebRTC could not get through switches the running avatar to the socket.
+        let mut h = Harness::new();
+        h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}}}));
+        let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
+        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { transport: AvatarTransport::WebRtc { .. }, .. }]));
+        h.input(Input::Avatar(AvatarEvent::Answered("v=0".into())));
+        let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
+        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { transport: AvatarTransport::WebSocket, .. }]), "{out:?}");
+        h.input(Input::Avatar(AvatarEvent::Started));
+        let out = h.input(Input::Avatar(AvatarEvent::Video(vec![1, 2, 3])));
+        assert!(matches!(events(&out).as_slice(), [ServerEvent::VideoDelta { .. }]), "{out:?}");
         // A stream that cannot start is an error about the avatar; the session goes on.
         let mut h = Harness::new();
         h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));

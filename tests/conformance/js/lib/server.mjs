@@ -1,7 +1,7 @@
 // Start and stop one `brazen serve` process per test file (shared by every JS suite).
 // Launches `$BRAZEN_BIN serve --host 127.0.0.1 --port 0 --asr echo --llm echo --tts tone --api-key KEY` (`tts`, `asr`
 // and `llm` pick other engines, e.g. `piper` for a voice with phoneme timings, or the real models), reads the
-// bound address from the stdout line
+// bound address from the stdout line (`env`: more server settings as BRAZEN_* variables)
 // `brazen listening on http://127.0.0.1:PORT`, stops it by PID.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,7 +12,7 @@ export const API_KEY = 'conformance-test-key';
 export const SECOND_KEY = 'conformance-second-key';
 const LISTEN_RE = /brazen listening on (http:\/\/127\.0\.0\.1:(\d+))/;
 
-export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr = 'echo', llm = 'echo' } = {}) {
+export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr = 'echo', llm = 'echo', env: extraEnv = {} } = {}) {
   const bin = process.env.BRAZEN_BIN;
   if (!bin) throw new Error('BRAZEN_BIN is not set (path to the built `brazen` binary)');
   const logDir = process.env.BRAZEN_CONF_LOGS || '/tmp/brazen-conformance-logs';
@@ -23,7 +23,10 @@ export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr =
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', asr, '--llm', llm, '--tts', tts, '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
   // The harness's own variables are not server configuration; keep them out of its environment.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_')));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_'))),
+    ...extraEnv,
+  };
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stderr.on('data', (d) => log.write(d));
   const rl = readline.createInterface({ input: child.stdout });

@@ -24,6 +24,7 @@ const SQUARE = { width: 512, height: 512 };
 const SHOTS = process.env.BRAZEN_CONF_LOGS || '/tmp/brazen-conformance-logs';
 
 let server;
+let echoServer;
 let browser;
 let wav;
 before(async () => {
@@ -34,15 +35,20 @@ before(async () => {
   server = await startBrazen('browser-app', {
     asr: 'whisper-tiny-en', llm: 'qwen2.5-coder-1.5b', tts: 'piper', timeoutMs: 240000,
   });
+  // A server whose WebRTC media address cannot be reached (a documentation-only address, as a
+  // misconfigured NAT would give), with the stand-in recogniser and LLM (the reply repeats the
+  // user) and the Piper voice, for the fallback, drawn-avatar and push-to-talk tests.
+  echoServer = await startBrazen('browser-app-echo', { tts: 'piper', env: { BRAZEN_MEDIA_ADDRESS: '192.0.2.1' } });
   browser = await launchChromium([`--use-file-for-fake-audio-capture=${wav.file}`]);
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
+  await echoServer?.stop();
 });
 
 /** A page of the app with these settings stored (merged over the defaults by the app). */
-async function openApp(settings, viewport = { width: 1280, height: 800 }) {
+async function openApp(settings, viewport = { width: 1280, height: 800 }, on = server) {
   const page = await browser.newPage({ viewport });
   const problems = [];
   page.on('pageerror', (e) => problems.push(e.message));
@@ -52,7 +58,7 @@ async function openApp(settings, viewport = { width: 1280, height: 800 }) {
       sessionStorage.setItem('seeded', '1');
     }
   }, [SETTINGS_KEY, JSON.stringify(settings)]);
-  await page.goto(server.baseUrl + '/');
+  await page.goto(on.baseUrl + '/');
   await page.waitForSelector('body[data-ready]', { timeout: 10000 });
   return { page, problems };
 }
@@ -219,4 +225,86 @@ test('a wrong key and an unreachable server are explained; a phone screen does n
   await phone.page.waitForSelector('.status.connected', { timeout: 15000 });
   assert.deepEqual([...wrong.problems, ...away.problems, ...phone.problems], []);
   await phone.page.close();
+});
+
+test('when WebRTC cannot connect the avatar comes over the WebSocket instead', async () => {
+  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: true, output: 'webrtc', resolution: 'square' } },
+    undefined, echoServer);
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.locator('.entry.notice', { hasText: 'comes over the WebSocket instead' }).waitFor({ timeout: 15000 });
+    assert.equal((await view(page)).video, 'websocket');
+    await page.waitForFunction(() => window.brazen.view.startup.firstFrame, null, { timeout: 10000 });
+    const t0 = await page.evaluate(() => document.querySelector('video').currentTime);
+    await sleep(1000);
+    const state = await page.evaluate(() => {
+      const v = document.querySelector('video');
+      return { t: v.currentTime, size: [v.videoWidth, v.videoHeight], decoded: v.webkitVideoDecodedByteCount };
+    });
+    assert.ok(state.t > t0 + 0.5, `the MediaSource video plays: ${t0} → ${state.t}`);
+    assert.deepEqual(state.size, [512, 512]);
+    await shot(page, 'fallback');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('the page can draw the avatar itself from viseme events', async () => {
+  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: true, output: 'canvas' } }, undefined, echoServer);
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    await page.getByTestId('mute').click();
+    // The mouth's box on the canvas, sampled every animation frame while the reply plays.
+    const sampling = page.evaluate(() => new Promise((resolve) => {
+      const canvas = document.querySelector('canvas.drawn');
+      const g = canvas.getContext('2d');
+      const shapes = new Set();
+      let playedFrames = 0;
+      const tick = () => {
+        if (window.brazen.view.playing) {
+          playedFrames++;
+          const { data } = g.getImageData(canvas.width * 0.3, canvas.height * 0.5, canvas.width * 0.4, canvas.height * 0.2);
+          let dark = 0;
+          for (let i = 0; i < data.length; i += 4) if (data[i] < 120 && data[i + 3] > 0) dark++;
+          shapes.add(dark);
+        } else if (playedFrames > 30) return resolve({ playedFrames, shapes: shapes.size });
+        requestAnimationFrame(tick);
+      };
+      tick();
+    }));
+    await page.getByLabel('Message').fill('Hello there, this is the avatar drawn by the page, opening and closing its mouth.');
+    await page.getByLabel('Message').press('Enter');
+    const { playedFrames, shapes } = await sampling;
+    assert.ok(shapes > 10, `the drawn mouth changes shape while the reply plays: ${shapes} shapes in ${playedFrames} frames`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('push-to-talk sends the turn when the key is released', async () => {
+  const { page, problems } = await openApp({ apiKey: API_KEY, developer: true, micMode: 'push-to-talk', avatar: { enabled: false } },
+    undefined, echoServer);
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    assert.equal(await page.locator('.mic .label').innerText(), 'hold to talk');
+    await page.locator('body').focus();
+    await page.keyboard.down('Space');
+    assert.equal(await page.getByRole('button', { name: /Hold to talk/ }).getAttribute('aria-pressed'), 'true');
+    await sleep(2500);
+    await page.keyboard.up('Space');
+    // The stand-in recogniser names the turn's length; the stand-in LLM repeats it.
+    const user = page.locator('.entry.user[data-status=done]').first();
+    await user.waitFor({ timeout: 10000 });
+    assert.match(await user.innerText(), /\[speech \d+\.\d s\]/);
+    await page.locator('.entry.assistant').first().filter({ hasText: /speech/ }).waitFor({ timeout: 10000 });
+    assert.equal(await logged(page, 'input_audio_buffer.commit'), 1);
+    assert.equal(await logged(page, 'response.create'), 1);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
 });
