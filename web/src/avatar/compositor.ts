@@ -8,7 +8,7 @@ const VERTEX = `attribute vec2 p; varying vec2 uv;
 void main() { uv = vec2((p.x + 1.0) / 2.0, (1.0 - p.y) / 2.0); gl_Position = vec4(p, 0.0, 1.0); }`;
 
 const FRAGMENT = `precision mediump float; varying vec2 uv; uniform sampler2D frame;
-uniform int mode; uniform vec3 key;
+uniform int mode; uniform vec3 key; uniform vec3 spill;
 void main() {
   if (mode == 1) {
     vec3 c = texture2D(frame, vec2(uv.x, uv.y * 0.5)).rgb;
@@ -18,9 +18,12 @@ void main() {
     vec3 c = texture2D(frame, uv).rgb;
     float d = distance(c, key);
     float a = smoothstep(0.18, 0.32, d);
-    // Pull the key colour's spill out of the edge pixels.
-    vec3 s = c - key * (1.0 - a) * 0.5;
-    gl_FragColor = vec4(clamp(s, 0.0, 1.0) * a, a);
+    // Near the key, its dominant channel (\`spill\`) is held to the others' level: no coloured fringe.
+    if (d < 0.5) {
+      float held = min(dot(c, spill), max(max(c.r * (1.0 - spill.r), c.g * (1.0 - spill.g)), c.b * (1.0 - spill.b)));
+      c = c - spill * (dot(c, spill) - held);
+    }
+    gl_FragColor = vec4(c * a, a);
   }
 }`;
 
@@ -30,7 +33,7 @@ export class Compositor {
   private readonly gl: WebGLRenderingContext;
 
   constructor(video: HTMLVideoElement, canvas: HTMLCanvasElement, transparency: Transparency) {
-    const gl = canvas.getContext('webgl', { premultipliedAlpha: true, alpha: true });
+    const gl = canvas.getContext('webgl', { premultipliedAlpha: true, alpha: true, preserveDrawingBuffer: true });
     if (!gl) throw new Error('WebGL is not available');
     this.gl = gl;
     const shader = (type: number, src: string) => {
@@ -57,6 +60,8 @@ export class Compositor {
     const hex = transparency.method === 'chroma_key' ? transparency.key_color : '#000000';
     const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
     gl.uniform3f(gl.getUniformLocation(program, 'key'), rgb[0], rgb[1], rgb[2]);
+    const top = rgb.indexOf(Math.max(...rgb));
+    gl.uniform3f(gl.getUniformLocation(program, 'spill'), top === 0 ? 1 : 0, top === 1 ? 1 : 0, top === 2 ? 1 : 0);
     const alphaBelow = transparency.method === 'alpha_below';
     const tick = () => {
       this.raf = requestAnimationFrame(tick);

@@ -308,3 +308,34 @@ test('push-to-talk sends the turn when the key is released', async () => {
     await page.close();
   }
 });
+
+test('a transparent background shows the page through the avatar (key colour over WebRTC, alpha over the WebSocket)', async () => {
+  for (const [output, on] of [['webrtc', server], ['websocket', echoServer]]) {
+    const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: true, output, resolution: 'square', background: '#00FF0000' } },
+      undefined, on);
+    try {
+      await page.getByRole('button', { name: 'Connect' }).click();
+      await page.waitForFunction(() => window.brazen.view?.startup.firstFrame && window.brazen.view.transparency, null, { timeout: 15000 });
+      const method = (await view(page)).transparency.method;
+      assert.equal(method, output === 'webrtc' ? 'chroma_key' : 'alpha_below');
+      await sleep(500);
+      // The composited picture: see-through in the corner, solid on the face.
+      const alpha = await page.evaluate(() => {
+        const overlay = document.querySelector('canvas.overlay');
+        const c = document.createElement('canvas');
+        c.width = overlay.width; c.height = overlay.height;
+        const g = c.getContext('2d');
+        g.drawImage(overlay, 0, 0);
+        const at = (x, y) => g.getImageData(Math.round(x * c.width), Math.round(y * c.height), 1, 1).data[3];
+        return { corner: at(0.03, 0.03), face: at(0.5, 0.45), size: [c.width, c.height], visible: getComputedStyle(overlay).display !== 'none' };
+      });
+      assert.ok(alpha.visible, JSON.stringify(alpha));
+      assert.deepEqual(alpha.size, [512, 512]);
+      assert.ok(alpha.corner < 20 && alpha.face > 235, `${output}: ${JSON.stringify(alpha)}`);
+      await shot(page, `transparent-${output}`);
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+  }
+});
