@@ -3,6 +3,8 @@ import { render } from 'preact';
 import { act } from 'preact/test-utils';
 import { SettingsPanel, type Catalog } from '../src/ui/SettingsPanel';
 import { Transcript } from '../src/ui/Transcript';
+import { DevPanel } from '../src/ui/DevPanel';
+import type { LogLine } from '../src/client';
 import { DEFAULTS, type Settings } from '../src/settings';
 import type { Entry } from '../src/conversation';
 
@@ -110,5 +112,40 @@ describe('the transcript', () => {
     expect(log.textContent).toContain('→ "noon"');
     expect(log.textContent).toContain('(interrupted at 1.2 s)');
     expect(root.querySelector('.entry.error')!.textContent).toContain('The API key is not valid.');
+  });
+});
+
+describe('the developer panel', () => {
+  const line = (n: number, dir: 'in' | 'out', type: string, json = `{"type":"${type}"}`): LogLine => ({ n, dir, at: n * 10, type, json });
+  const log = [
+    line(1, 'out', 'session.update'),
+    line(2, 'in', 'session.updated'),
+    line(3, 'out', 'input_audio_buffer.append', '{"type":"input_audio_buffer.append","audio":"<1920 bytes>"}'),
+    line(4, 'in', 'response.audio.delta'),
+    line(5, 'in', 'response.audio_transcript.delta', '{"type":"response.audio_transcript.delta","delta":"Paris"}'),
+  ];
+  const shown = () => [...root.querySelectorAll('.log summary')].map((s) => s.textContent);
+
+  it('lists events both ways, media deltas only when asked, filtered by type, text and direction', () => {
+    mount(<DevPanel log={log} turns={[]} startup={{}} onClear={() => {}} />);
+    expect(shown()).toEqual(['session.update', 'session.updated', 'response.audio_transcript.delta']);
+    const media = [...root.querySelectorAll('.log-controls label')].find((l) => l.textContent === 'media deltas')!.querySelector('input')!;
+    act(() => media.click());
+    expect(shown()).toHaveLength(5);
+    set(root.querySelector('input[type=search]') as HTMLInputElement, 'Paris', 'input');
+    expect(shown()).toEqual(['response.audio_transcript.delta']);
+    set(root.querySelector('input[type=search]') as HTMLInputElement, '', 'input');
+    set(root.querySelector('select[aria-label=Direction]') as HTMLSelectElement, 'out');
+    expect(shown()).toEqual(['session.update', 'input_audio_buffer.append']);
+    expect(root.querySelector('.log li.out pre')!.textContent).toBe('{"type":"session.update"}');
+  });
+
+  it('shows the start-up and each turn in milliseconds', () => {
+    mount(<DevPanel log={[]} startup={{ click: 1000, socketOpen: 1030, sessionUpdated: 1055, answer: 1100, firstFrame: 1250.4 }}
+      turns={[{ endOfSpeech: 0, transcript: 310, firstText: 820, firstAudio: 900 }]} onClear={() => {}} />);
+    expect(root.querySelector('[data-stage=first-frame]')!.textContent).toBe('250 ms');
+    expect(root.querySelector('[data-stage=socket]')!.textContent).toBe('30 ms');
+    const cells = [...root.querySelectorAll('.latency.turns tbody td')].map((c) => c.textContent);
+    expect(cells).toEqual(['310 ms', '820 ms', '900 ms', '—']);
   });
 });

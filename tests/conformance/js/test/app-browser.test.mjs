@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startBrazen, API_KEY } from '../lib/server.mjs';
 import { sleep } from '../lib/events.mjs';
-import { launchChromium, mouthRegion, mouthSampler } from '../lib/avatar-page.mjs';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium, mouthRegion, mouthSampler } from '../lib/avatar-page.mjs';
 import { speechWav } from '../lib/wav.mjs';
 
 const QUESTION = 'Name the days of the week.';
@@ -192,6 +193,29 @@ test('without the avatar a typed message is answered through the page audio play
     throw new Error(`${e.message}\n--- server log ---\n${server.logTail(60)}`, { cause: e });
   } finally {
     await page.close();
+  }
+});
+
+test('a denied microphone is explained and typing still works', async () => {
+  // A Chromium with a (fake) microphone that asks before handing it out; headless, it is denied.
+  const strict = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--use-fake-device-for-media-stream'] });
+  try {
+    const page = await strict.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.addInitScript(([key, value]) => localStorage.setItem(key, value),
+      [SETTINGS_KEY, JSON.stringify({ apiKey: API_KEY, avatar: { enabled: false } })]);
+    await page.goto(echoServer.baseUrl + '/');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.locator('.entry.notice', { hasText: 'Microphone access was denied' }).waitFor({ timeout: 10000 });
+    await page.waitForSelector('.status.connected');
+    assert.equal(await page.locator('.mic .label').innerText(), 'mic off');
+    await page.getByLabel('Message').fill('Typing works without a microphone.');
+    await page.getByLabel('Message').press('Enter');
+    await page.locator('.entry.assistant', { hasText: 'Typing works' }).waitFor({ timeout: 10000 });
+    assert.deepEqual(problems, []);
+  } finally {
+    await strict.close();
   }
 });
 
