@@ -1,4 +1,5 @@
-//! Embeds the browser app (`web/dist`, built by `npm run build` in `web/`) into the binary: a
+//! Embeds the browser app (`web/dist`, built by `npm run build` in `web/`; or the folder
+//! `BRAZEN_WEB_DIST` names) into the binary: a
 //! generated table of every file's path, bytes and content type. Without a build there, the
 //! table is empty and the server's page says how to build it.
 
@@ -6,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let dist = manifest.join("../../web/dist");
-    println!("cargo:rerun-if-changed={}", dist.display());
     println!("cargo:rerun-if-env-changed=BRAZEN_WEB_DIST");
-    let dist = std::env::var_os("BRAZEN_WEB_DIST").map(PathBuf::from).unwrap_or(dist);
+    let dist =
+        std::env::var_os("BRAZEN_WEB_DIST").map(PathBuf::from).unwrap_or_else(|| manifest.join("../../web/dist"));
+    println!("cargo:rerun-if-changed={}", dist.display());
     let mut files = Vec::new();
     if dist.join("index.html").is_file() {
         collect(&dist, &dist, &mut files);
@@ -18,7 +19,11 @@ fn main() {
     let mut out = String::from("/// The browser app's files: path (no leading slash), bytes, content type.\n");
     out.push_str("pub static FILES: &[(&str, &[u8], &str)] = &[\n");
     for (rel, abs) in &files {
-        out.push_str(&format!("    ({rel:?}, include_bytes!({:?}), {:?}),\n", abs.display().to_string(), content_type(rel)));
+        out.push_str(&format!(
+            "    ({rel:?}, include_bytes!({:?}), {:?}),\n",
+            abs.display().to_string(),
+            content_type(rel)
+        ));
     }
     out.push_str("];\n");
     let target = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("web_files.rs");

@@ -122,11 +122,18 @@ export function App() {
         call.current.setTalking(false);
       }
     };
+    // A key released in another window never reaches this one: leaving the page ends the turn.
+    const away = () => call.current?.setTalking(false);
+    const hidden = () => document.hidden && away();
     addEventListener('keydown', down);
     addEventListener('keyup', up);
+    addEventListener('blur', away);
+    document.addEventListener('visibilitychange', hidden);
     return () => {
       removeEventListener('keydown', down);
       removeEventListener('keyup', up);
+      removeEventListener('blur', away);
+      document.removeEventListener('visibilitychange', hidden);
     };
   }, [settings.micMode]);
 
@@ -193,8 +200,8 @@ export function App() {
               <span class="label">{view.muted ? 'muted' : view.mic ? (settings.micMode === 'push-to-talk' ? (view.talking ? 'listening' : 'hold to talk') : conversation.userSpeaking ? 'hearing you' : 'listening') : 'mic off'}</span>
               <div class="meter" aria-hidden="true"><div ref={meter} class="level" /></div>
             </div>
-            <button type="button" disabled={!view.mic} aria-pressed={view.muted} data-testid="mute" onClick={() => call.current?.setMuted(!view.muted)}>
-              {view.muted ? 'Unmute' : 'Mute'}
+            <button type="button" class="mute" disabled={!view.mic} aria-pressed={view.muted} data-testid="mute" onClick={() => call.current?.setMuted(!view.muted)}>
+              Mute
             </button>
             {settings.micMode === 'push-to-talk' && (
               <button

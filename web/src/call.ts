@@ -98,6 +98,10 @@ export class Call {
   private drawn: CanvasAvatar | null = null;
   private view: CallView = { status: 'idle', video: null, mic: false, talking: false, muted: false, avatarSpeaking: false, playing: false, transparency: null, startup: {} };
   private configured = false;
+  /** Set by `disconnect` and failures: a `connect` still under way stops at its next step. */
+  private closed = false;
+  /** Counts microphone opens, so that an open overtaken by a mute or another open is closed. */
+  private micOpens = 0;
   private responseActive = false;
   private assistantItem: string | null = null;
   private speakingSince: number | null = null;
@@ -121,7 +125,9 @@ export class Call {
   async connect(): Promise<void> {
     const click = performance.now();
     this.update({ status: 'connecting', startup: { click } });
-    this.ctx = new AudioContext({ sampleRate: RATE, latencyHint: 'interactive' });
+    // The device's own rate: every browser can connect the microphone to it (the Framer makes
+    // 24 kHz), and 24 kHz buffers play in it resampled.
+    this.ctx = new AudioContext({ latencyHint: 'interactive' });
     void this.ctx.resume();
     this.player = new Player(this.ctx);
     this.player.onPlaying = (playing) => this.update({ playing });
@@ -129,15 +135,22 @@ export class Call {
     // The microphone and the socket open side by side; audio is sent once the session is set up.
     const mic = this.openMicrophone();
     const url = realtimeUrl(this.settings, this.origin);
+    let client: RealtimeClient;
     try {
-      this.client = await RealtimeClient.open(url);
+      client = await RealtimeClient.open(url);
     } catch {
       await mic;
+      if (this.closed) return;
       const base = httpBase(this.settings, this.origin);
       const health = await fetch(`${base}/health`).then((r) => (r.ok ? r.json() : null)).catch(() => null);
-      this.fail(connectError(base, health, this.settings.apiKey !== ''));
+      if (!this.closed) this.fail(connectError(base, health, this.settings.apiKey !== ''));
       return;
     }
+    if (this.closed) {
+      client.close();
+      return;
+    }
+    this.client = client;
     this.update({ startup: { ...this.view.startup, socketOpen: performance.now() } });
     this.client.onLog = (line) => this.hooks.onLog(line);
     this.client.onEvent = (ev) => this.handle(ev);
@@ -150,7 +163,7 @@ export class Call {
     if (avatar === 'webrtc') {
       // A peer made before the microphone was allowed would offer only mDNS names: wait for it.
       await mic;
-      if (this.client) this.startWebRtc();
+      if (this.client && !this.closed) this.startWebRtc();
     }
   }
 
@@ -235,6 +248,7 @@ export class Call {
   }
 
   private teardown(): void {
+    this.closed = true;
     if (this.deadline) clearTimeout(this.deadline);
     if (this.frameLoop && 'cancelVideoFrameCallback' in this.video) this.video.cancelVideoFrameCallback(this.frameLoop);
     this.client = null;
@@ -262,6 +276,7 @@ export class Call {
     if (muted === this.view.muted || !this.ctx) return;
     this.update({ muted });
     if (muted) {
+      this.micOpens++; // an open still under way is not wanted any more
       this.mic?.close();
       this.mic = null;
       this.hooks.onLevel(0);
@@ -272,13 +287,18 @@ export class Call {
   }
 
   private openMicrophone(): Promise<void> {
+    const token = ++this.micOpens;
     return openMic(this.ctx!, this.settings.chunkMs, (pcm) => this.sendAudio(pcm), (l) => this.hooks.onLevel(l)).then(
       (m) => {
-        if (!this.ctx || this.view.muted) return m.close(); // disconnected or muted meanwhile
+        // Disconnected, muted, or opened again meanwhile: this one is not wanted.
+        if (!this.ctx || this.view.muted || token !== this.micOpens) return m.close();
+        this.mic?.close();
         this.mic = m;
         this.update({ mic: true });
       },
-      (e) => this.notice(micError(e)),
+      (e) => {
+        if (token === this.micOpens && !this.closed) this.notice(micError(e));
+      },
     );
   }
 
@@ -363,7 +383,7 @@ export class Call {
         this.idle();
         break;
       case 'input_audio_buffer.speech_started':
-        if (this.player?.playing || this.speakingSince !== null) this.interrupt(false);
+        if (this.settings.turn.interrupt && (this.player?.playing || this.speakingSince !== null)) this.interrupt(false);
         break;
       case 'response.function_call_arguments.done':
         this.callTool(ev);
@@ -373,11 +393,16 @@ export class Call {
         if (this.toolOutputsSent) this.client?.send({ type: 'response.create' });
         this.toolOutputsSent = false;
         break;
-      case 'error':
-        if (this.view.video === 'webrtc' && String(ev.error?.param ?? '').startsWith('session.avatar') && !this.view.startup.firstFrame) {
+      case 'error': {
+        const param = String(ev.error?.param ?? '');
+        if (!this.configured) {
+          // The server refused the settings as a whole: nothing would work; say so and stop.
+          this.fail('The server refused these settings (the error above says which); change them and connect again.');
+        } else if (this.view.video === 'webrtc' && (param.startsWith('session.avatar') || param === 'client_sdp') && !this.view.startup.firstFrame) {
           this.fallBack(ev.error?.message ?? 'the avatar could not start');
         }
         break;
+      }
     }
   }
 

@@ -63,6 +63,17 @@ describe('playback', () => {
     expect(player.playedMs('a')).toBe(40);
   });
 
+  it('between chunks, the item about to be heard is the current one, not an older one', () => {
+    const ctx = new FakeContext();
+    const player = new Player(ctx, ctx.destination, 60);
+    player.enqueue('old', chunk(40));
+    ctx.currentTime = 12;
+    player.enqueue('new', chunk(200));
+    ctx.currentTime = 12.03; // inside the new item's jitter-buffer lead
+    expect(player.current()).toBe('new');
+    expect(player.flush()).toEqual({ itemId: 'new', playedMs: 0 });
+  });
+
   it('a flush silences everything and says where the item stopped', () => {
     const ctx = new FakeContext();
     const player = new Player(ctx, ctx.destination, 60);

@@ -1446,10 +1446,16 @@ mod avatar_link {
         let mut h = Harness::new();
         h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}}}));
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": offer()}));
-        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { transport: AvatarTransport::WebRtc { .. }, .. }]));
+        assert!(matches!(
+            commands(&out).as_slice(),
+            [AvatarCommand::Connect { transport: AvatarTransport::WebRtc { .. }, .. }]
+        ));
         h.input(Input::Avatar(AvatarEvent::Answered("v=0".into())));
         let out = h.send(json!({"type": "session.update", "session": {"avatar": avatar}}));
-        assert!(matches!(commands(&out).as_slice(), [AvatarCommand::Connect { transport: AvatarTransport::WebSocket, .. }]), "{out:?}");
+        assert!(
+            matches!(commands(&out).as_slice(), [AvatarCommand::Connect { transport: AvatarTransport::WebSocket, .. }]),
+            "{out:?}"
+        );
         h.input(Input::Avatar(AvatarEvent::Started));
         let out = h.input(Input::Avatar(AvatarEvent::Video(vec![1, 2, 3])));
         assert!(matches!(events(&out).as_slice(), [ServerEvent::VideoDelta { .. }]), "{out:?}");

@@ -25,7 +25,11 @@ fn file(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static st
 pub async fn index() -> Response {
     match file("index.html") {
         Some((_, bytes, kind)) => (
-            [(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+            [
+                (header::CONTENT_TYPE, *kind),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
             *bytes,
         )
             .into_response(),

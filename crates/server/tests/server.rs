@@ -132,7 +132,10 @@ fn the_browser_app_and_its_catalog_are_served() {
     assert_eq!(catalog["auth"], true);
     assert_eq!(catalog["tts"], "tone");
     let characters = catalog["characters"].as_array().unwrap();
-    assert!(characters.iter().any(|c| c["name"] == "ava" && c["styles"].as_array().is_some_and(|s| !s.is_empty())), "{body}");
+    assert!(
+        characters.iter().any(|c| c["name"] == "ava" && c["styles"].as_array().is_some_and(|s| !s.is_empty())),
+        "{body}"
+    );
     let stun = catalog["ice_servers"][0]["urls"][0].as_str().unwrap();
     assert!(stun.starts_with("stun:127.0.0.1:"), "{body}");
 }

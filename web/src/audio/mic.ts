@@ -41,9 +41,16 @@ export async function openMic(
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
   });
-  await ctx.audioWorklet.addModule(workletUrl);
-  const source = ctx.createMediaStreamSource(stream);
-  const tap = new AudioWorkletNode(ctx, 'brazen-mic', { numberOfInputs: 1, numberOfOutputs: 0 });
+  let source: MediaStreamAudioSourceNode;
+  let tap: AudioWorkletNode;
+  try {
+    await ctx.audioWorklet.addModule(workletUrl);
+    source = ctx.createMediaStreamSource(stream);
+    tap = new AudioWorkletNode(ctx, 'brazen-mic', { numberOfInputs: 1, numberOfOutputs: 0 });
+  } catch (e) {
+    stream.getTracks().forEach((t) => t.stop());
+    throw e;
+  }
   const framer = new Framer(ctx.sampleRate, chunkMs);
   tap.port.onmessage = (e: MessageEvent<Float32Array>) => {
     onLevel(level(e.data));
@@ -55,6 +62,7 @@ export async function openMic(
     close() {
       source.disconnect();
       tap.port.onmessage = null;
+      tap.port.postMessage('stop');
       stream.getTracks().forEach((t) => t.stop());
     },
   };

@@ -83,11 +83,13 @@ export class Player {
     return Math.floor(played);
   }
 
-  /** The item being heard now, if any. */
+  /** The item being heard now, or (between chunks) the next one to be heard; `null`: none. */
   current(): string | null {
     const now = this.ctx.currentTime;
     const s = this.segments.find((seg) => now >= seg.start && now < seg.start + seg.durationMs / 1000);
-    return s?.itemId ?? (this.playing ? this.segments[0]?.itemId ?? null : null);
+    if (s) return s.itemId;
+    const next = this.segments.filter((seg) => seg.start > now).sort((a, b) => a.start - b.start)[0];
+    return next?.itemId ?? null;
   }
 
   /** Silences everything now; says where the item being heard stopped (`null`: nothing was). */

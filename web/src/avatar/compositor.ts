@@ -30,12 +30,10 @@ void main() {
 /** Draws `video` onto `canvas` with its background made transparent, frame by frame. */
 export class Compositor {
   private raf = 0;
-  private readonly gl: WebGLRenderingContext;
 
   constructor(video: HTMLVideoElement, canvas: HTMLCanvasElement, transparency: Transparency) {
     const gl = canvas.getContext('webgl', { premultipliedAlpha: true, alpha: true, preserveDrawingBuffer: true });
     if (!gl) throw new Error('WebGL is not available');
-    this.gl = gl;
     const shader = (type: number, src: string) => {
       const s = gl.createShader(type)!;
       gl.shaderSource(s, src);
@@ -79,9 +77,8 @@ export class Compositor {
     this.raf = requestAnimationFrame(tick);
   }
 
-  /** Stops drawing. */
+  /** Stops drawing (the canvas keeps its context for the next compositor). */
   close(): void {
     cancelAnimationFrame(this.raf);
-    this.gl.getExtension('WEBGL_lose_context')?.loseContext();
   }
 }

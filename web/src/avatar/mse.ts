@@ -10,8 +10,9 @@ export class MsePlayer {
   private pending: Uint8Array[] = [];
   private readonly source = new MediaSource();
   private readonly url: string;
-  /** Called once when the stream cannot be played. */
+  /** Called once when the stream cannot be played (later deltas are then dropped). */
   onError: (why: string) => void = () => {};
+  private failed = false;
 
   constructor(private readonly video: HTMLVideoElement) {
     if (!MediaSource.isTypeSupported(MSE_MIME)) throw new Error(`this browser cannot play ${MSE_MIME}`);
@@ -24,7 +25,7 @@ export class MsePlayer {
         this.buffer = this.source.addSourceBuffer(MSE_MIME);
         this.buffer.mode = 'segments';
         this.buffer.addEventListener('updateend', () => this.pump());
-        this.buffer.addEventListener('error', () => this.onError('the video stream could not be decoded'));
+        this.buffer.addEventListener('error', () => this.fail('the video stream could not be decoded'));
         this.pump();
       },
       { once: true },
@@ -33,6 +34,7 @@ export class MsePlayer {
 
   /** Appends one `response.video.delta` (base64). */
   append(b64: string): void {
+    if (this.failed) return;
     const text = atob(b64);
     const bytes = new Uint8Array(text.length);
     for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -64,7 +66,14 @@ export class MsePlayer {
         this.video.currentTime = b.buffered.end(b.buffered.length - 1) - 0.2;
       }
     } catch (e) {
-      this.onError(`the video stream stopped: ${e instanceof Error ? e.message : e}`);
+      this.fail(`the video stream stopped: ${e instanceof Error ? e.message : e}`);
     }
+  }
+
+  private fail(why: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.pending = [];
+    this.onError(why);
   }
 }
