@@ -82,6 +82,11 @@ describe('the settings panel', () => {
     expect(now().avatar.background).toBe('#00FF0000');
   });
 
+  it('takes the focus when it opens', () => {
+    settingsPanel(DEFAULTS);
+    expect(document.activeElement?.getAttribute('aria-label')).toBe('Close settings');
+  });
+
   it('turns detection off for push-to-talk', () => {
     settingsPanel(DEFAULTS);
     set(field('Microphone'), 'push-to-talk');

@@ -33,7 +33,8 @@ pub struct Engines {
     pub llm: Arc<dyn Llm>,
     /// Speech synthesis.
     pub tts: Arc<dyn Tts>,
-    /// The voice names the synthesiser tells apart (empty: it has one voice, whatever the name).
+    /// The synthesiser's voice names (a one-voice synthesiser speaks every name in its one voice;
+    /// empty: the stand-in).
     pub voices: Vec<String>,
     /// Makes one voice-activity detector per session.
     pub vad: VadFactory,

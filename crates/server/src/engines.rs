@@ -26,7 +26,7 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
                 &dirs[1].join("libonnxruntime.so.1.31.1"),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
-            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice))), Vec::new()))
+            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice))), vec!["en_US-joe-medium".into()]))
         }
         "kokoro" => {
             let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;

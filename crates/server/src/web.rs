@@ -17,6 +17,17 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>brazen</title
 <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code> followed by <code>cargo build -p brazen-server</code>.</p>\
 <p>The Realtime WebSocket works without it, at <code>/voice-live/realtime</code> and <code>/v1/realtime</code>.</p>";
 
+/// Logs where the app is, or that this binary was built without it.
+pub fn announce(addr: std::net::SocketAddr) {
+    if FILES.is_empty() {
+        tracing::warn!(
+            "this binary has no browser app (web/dist was not built): run `cd web && npm ci && npm run build`, then build brazen again (scripts/serve does both)"
+        );
+    } else {
+        tracing::info!("browser app: open http://{addr}/ and click Connect");
+    }
+}
+
 fn file(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static str)> {
     FILES.iter().find(|(p, _, _)| *p == path)
 }

@@ -1,6 +1,7 @@
 // The settings: connection, voice, turns, microphone, avatar (live scene sliders for photo
 // avatars), animation outputs. Every change is handed up at once; the app saves and applies it.
 import type { JSX } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import { RESOLUTIONS, type Scene, type Settings } from '../settings';
 
 /** What the server offers, from `/api/catalog`. */
@@ -38,6 +39,9 @@ function splitColor(c: string): [string, number] {
 
 /** The settings panel. */
 export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props) {
+  // Opening the panel takes the keyboard focus into it.
+  const close = useRef<HTMLButtonElement>(null);
+  useEffect(() => close.current?.focus(), []);
   const set = (change: Partial<Settings>) => onChange({ ...s, ...change });
   const turn = (change: Partial<Settings['turn']>) => set({ turn: { ...s.turn, ...change } });
   const avatar = (change: Partial<Settings['avatar']>) => set({ avatar: { ...s.avatar, ...change } });
@@ -55,7 +59,7 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
     <aside class="settings" aria-label="Settings">
       <header>
         <h2>Settings</h2>
-        <button type="button" onClick={onClose} aria-label="Close settings">✕</button>
+        <button type="button" ref={close} onClick={onClose} aria-label="Close settings">✕</button>
       </header>
       <fieldset>
         <legend>Connection</legend>
