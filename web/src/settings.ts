@@ -1,5 +1,8 @@
 // The app's settings: what they are, their defaults, how they are kept in localStorage, and the
 // Voice Live `session.update` and WebSocket URL they stand for.
+// The default instructions and the browser's tools live in default-session.json, which the server
+// also reads: it computes that session's prompt at start-up, so a first conversation is quick.
+import firstSession from './default-session.json';
 
 /** How the avatar reaches the page. */
 export type OutputMode = 'webrtc' | 'websocket' | 'canvas';
@@ -88,7 +91,7 @@ export const DEFAULTS: Settings = {
   endpoint: '',
   apiKey: '',
   model: 'gpt-4o',
-  instructions: 'You are a friendly, concise assistant. Answer in one or two short sentences.',
+  instructions: firstSession.instructions,
   voice: 'en-US-AvaMultilingualNeural',
   rate: 1,
   pitch: 0,
@@ -255,14 +258,7 @@ export function avatarConfig(settings: Settings, output: OutputMode = settings.a
 }
 
 /** The browser's tools, as `session.update` declares them. */
-export const BROWSER_TOOLS = [
-  {
-    type: 'function',
-    name: 'get_local_time',
-    description: "The current date and time where the user is, with their time zone. Use it when asked what time or day it is.",
-    parameters: { type: 'object', properties: {}, required: [] },
-  },
-];
+export const BROWSER_TOOLS = firstSession.tools;
 
 /** The `session` of the `session.update` the settings stand for. */
 export function sessionConfig(settings: Settings, output: OutputMode = settings.avatar.output): Record<string, unknown> {

@@ -226,6 +226,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let state = app::AppState::new(cfg, engines, avatars, Some(media));
     println!("brazen listening on http://{addr}");
     web::announce(addr);
+    web::prepare_default_session(state.engines.llm.as_ref());
     std::io::stdout().flush().ok();
     // Events are small and latency-bound: send each write at once (no Nagle delay).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {

@@ -17,6 +17,36 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>brazen</title
 <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code> followed by <code>cargo build -p brazen-server</code>.</p>\
 <p>The Realtime WebSocket works without it, at <code>/voice-live/realtime</code> and <code>/v1/realtime</code>.</p>";
 
+/// The app's first session (`web/src/default-session.json`, which the app imports too): its
+/// instructions and the browser's tools.
+const DEFAULT_SESSION: &str = include_str!("../../../web/src/default-session.json");
+
+/// Has the LLM compute the prompt of the app's default session in the background, so that a first
+/// conversation from the browser app starts its reply without waiting for it (a new system prompt
+/// costs seconds on a CPU). Errors are only logged: this is an optimisation.
+pub fn prepare_default_session(llm: &dyn brazen_engine::providers::Llm) {
+    use brazen_protocol::{ClientEvent, ClientMessage};
+    let event = format!(r#"{{"type": "session.update", "session": {DEFAULT_SESSION}}}"#);
+    let patch = match brazen_protocol::client::parse(&event) {
+        Ok(ClientMessage { event: ClientEvent::SessionUpdate(patch), .. }) => patch,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!("web/src/default-session.json is not a valid session: {}", e.message);
+            return;
+        }
+    };
+    let mut config = brazen_protocol::session::SessionConfig::new("app-default", "default");
+    config.apply(*patch);
+    llm.prepare(brazen_engine::providers::LlmRequest {
+        instructions: config.instructions,
+        items: Vec::new(),
+        tools: config.tools,
+        tool_choice: config.tool_choice,
+        temperature: config.temperature,
+        max_output_tokens: config.max_output_tokens,
+    });
+}
+
 /// Logs where the app is, or that this binary was built without it.
 pub fn announce(addr: std::net::SocketAddr) {
     if FILES.is_empty() {
@@ -84,4 +114,37 @@ pub async fn catalog(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "ice_servers": state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
         "auth": !state.config.api_keys.is_empty(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest};
+    use std::sync::Mutex;
+
+    /// Keeps what it is asked to prepare.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<LlmRequest>>);
+
+    impl Llm for Recorder {
+        fn generate(&self, _request: LlmRequest) -> EngineStream<LlmEvent> {
+            Box::pin(futures_util::stream::empty())
+        }
+        fn prepare(&self, request: LlmRequest) {
+            self.0.lock().unwrap().push(request);
+        }
+    }
+
+    #[test]
+    fn the_app_default_session_is_prepared_as_the_app_sends_it() {
+        let llm = Recorder::default();
+        prepare_default_session(&llm);
+        let asked = llm.0.lock().unwrap();
+        let [request] = asked.as_slice() else { panic!("one prompt to prepare, got {}", asked.len()) };
+        let file: serde_json::Value = serde_json::from_str(DEFAULT_SESSION).unwrap();
+        assert_eq!(request.instructions, file["instructions"].as_str().unwrap());
+        assert!(request.items.is_empty());
+        let names: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["get_local_time"]);
+    }
 }
