@@ -74,9 +74,10 @@ export function App() {
       .catch(() => {});
   }, [catalog, settings.avatar.enabled, settings.avatar.output, view.status]);
 
+  const [unsaved, setUnsaved] = useState(false);
   const change = useCallback((next: Settings) => {
     setSettings(next);
-    saveSettings(next);
+    setUnsaved(!saveSettings(next));
     call.current?.reconfigure(next);
   }, []);
 
@@ -186,6 +187,7 @@ export function App() {
         </div>
       </header>
       {catalogError && <p class="banner" role="alert">{catalogError}</p>}
+      {unsaved && <p class="banner" role="alert">This browser would not store the settings (its storage is full or off); they apply until the page is closed.</p>}
       <main class="main">
         <section class={`stage ${settings.avatar.enabled ? '' : 'no-avatar'}`} style={stageStyle} aria-label="Avatar">
           <video ref={video} playsInline autoPlay class={composited ? 'under' : ''} data-testid="avatar-video" aria-label="Avatar video" hidden={view.video === 'canvas' || !settings.avatar.enabled} />

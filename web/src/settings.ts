@@ -199,9 +199,17 @@ export function loadSettings(storage: Pick<Storage, 'getItem'> = localStorage): 
   }
 }
 
-/** Saves the settings. */
-export function saveSettings(settings: Settings, storage: Pick<Storage, 'setItem'> = localStorage): void {
-  storage.setItem(STORAGE_KEY, JSON.stringify(settings));
+/**
+ * Saves the settings; `false` when the browser would not store them (storage full or disabled):
+ * they still apply to this visit.
+ */
+export function saveSettings(settings: Settings, storage: Pick<Storage, 'setItem'> = localStorage): boolean {
+  try {
+    storage.setItem(STORAGE_KEY, JSON.stringify(settings));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The Voice Live WebSocket URL the settings point at (`origin`: the page's, for an empty endpoint). */

@@ -15,6 +15,12 @@ describe('settings', () => {
     expect(loadSettings(store)).toEqual(changed);
   });
 
+  it('say so when the browser will not store them', () => {
+    const full = { setItem: () => { throw new DOMException('full', 'QuotaExceededError'); } };
+    expect(saveSettings(DEFAULTS, full)).toBe(false);
+    expect(saveSettings(DEFAULTS, memory())).toBe(true);
+  });
+
   it('replace broken or out-of-range stored values by defaults, keeping the rest', () => {
     const store = memory();
     store.setItem(STORAGE_KEY, JSON.stringify({ rate: 9, pitch: 'high', voice: 'alloy', micMode: 'shout', turn: { silenceMs: 800, type: 42 },

@@ -1,8 +1,9 @@
 // The settings: connection, voice, turns, microphone, avatar (live scene sliders for photo
 // avatars), animation outputs. Every change is handed up at once; the app saves and applies it.
 import type { JSX } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { RESOLUTIONS, type Scene, type Settings } from '../settings';
+import { pictureUrl } from './picture';
 
 /** What the server offers, from `/api/catalog`. */
 export interface Catalog {
@@ -42,6 +43,7 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
   // Opening the panel takes the keyboard focus into it.
   const close = useRef<HTMLButtonElement>(null);
   useEffect(() => close.current?.focus(), []);
+  const [pictureError, setPictureError] = useState<string | null>(null);
   const set = (change: Partial<Settings>) => onChange({ ...s, ...change });
   const turn = (change: Partial<Settings['turn']>) => set({ turn: { ...s.turn, ...change } });
   const avatar = (change: Partial<Settings['avatar']>) => set({ avatar: { ...s.avatar, ...change } });
@@ -51,6 +53,18 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
     if (Number.isFinite(v)) f(v);
   };
   const check = (f: (v: boolean) => void) => (e: Input) => f((e.currentTarget as HTMLInputElement).checked);
+  // A picture file becomes a data: URL for the field `apply` sets.
+  const picture = (apply: (url: string) => void, keepAlpha = false) => (e: Input) => {
+    const file = (e.currentTarget as HTMLInputElement).files?.[0];
+    if (!file) return;
+    pictureUrl(file, keepAlpha).then(
+      (url) => {
+        setPictureError(null);
+        apply(url);
+      },
+      (err: Error) => setPictureError(err.message),
+    );
+  };
   const character = catalog?.characters.find((c) => c.name === s.avatar.character);
   const [rgb, alpha] = splitColor(s.avatar.background);
   const hex2 = (n: number) => Math.round(n).toString(16).padStart(2, '0').toUpperCase();
@@ -121,7 +135,8 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
           </>
         ) : (
           <>
-            <label>Portrait (installed name or image URL)<input list="portraits" value={s.avatar.portrait} onChange={text((portrait) => avatar({ portrait }))} /></label>
+            <label>Portrait (installed name or image URL)<input list="portraits" value={s.avatar.portrait.startsWith('data:') ? '(a chosen photo)' : s.avatar.portrait} onChange={text((portrait) => avatar({ portrait }))} /></label>
+            <label>…or a photo from this device<input type="file" accept="image/png,image/jpeg,image/webp" onChange={picture((portrait) => avatar({ portrait }))} /></label>
             <datalist id="portraits">{(catalog?.portraits ?? []).map((p) => <option key={p} value={p} />)}</datalist>
             {SCENE.map((f) => (
               <label key={f.key}>{f.label} {s.avatar.scene[f.key].toFixed(2)}
@@ -133,7 +148,10 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
         )}
         <label>Background colour<input type="color" value={rgb} onInput={text((c) => avatar({ background: c.toUpperCase() + hex2(alpha) }))} /></label>
         <label>Background opacity {Math.round((alpha / 255) * 100)} %<input type="range" min={0} max={255} step={1} value={alpha} onInput={num((a) => avatar({ background: rgb.toUpperCase() + hex2(a) }))} /></label>
-        <label>Background image URL<input type="url" value={s.avatar.imageUrl} placeholder="none" onChange={text((imageUrl) => avatar({ imageUrl }))} /></label>
+        <label>Background image URL<input type="url" value={s.avatar.imageUrl.startsWith('data:') ? '(a chosen picture)' : s.avatar.imageUrl} placeholder="none" onChange={text((imageUrl) => avatar({ imageUrl }))} /></label>
+        <label>…or a picture from this device<input type="file" accept="image/png,image/jpeg,image/webp" onChange={picture((imageUrl) => avatar({ imageUrl }))} /></label>
+        {s.avatar.imageUrl && <button type="button" onClick={() => avatar({ imageUrl: '' })}>Remove the background picture</button>}
+        {pictureError && <p class="error" role="alert">{pictureError}</p>}
         <label>Size<select value={s.avatar.resolution} onChange={text((v) => avatar({ resolution: v as Settings['avatar']['resolution'] }))}>
           {Object.entries(RESOLUTIONS).map(([k, r]) => <option key={k} value={k}>{r.label}</option>)}
         </select></label>

@@ -363,3 +363,52 @@ test('a transparent background shows the page through the avatar (key colour ove
     }
   }
 });
+
+test('a photo chosen from the device becomes the avatar, and the scene sliders move it live', async () => {
+  const { page, problems } = await openApp({ apiKey: API_KEY, developer: true,
+    avatar: { enabled: true, output: 'websocket', resolution: 'square', kind: 'photo' } }, undefined, echoServer);
+  try {
+    // A head-and-shoulders "photo" (lips at 66 % of the height, as brazen expects), made by the page.
+    const png = await page.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 600; c.height = 600;
+      const g = c.getContext('2d');
+      g.fillStyle = '#c8ccd0'; g.fillRect(0, 0, 600, 600);
+      g.fillStyle = '#e0b090'; g.beginPath(); g.ellipse(300, 300, 150, 190, 0, 0, 2 * Math.PI); g.fill();
+      g.fillStyle = '#a84850'; g.fillRect(260, 390, 80, 12);
+      return c.toDataURL('image/png').split(',')[1];
+    });
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel('…or a photo from this device').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: Buffer.from(png, 'base64') });
+    await page.waitForFunction(() => JSON.parse(localStorage.getItem('brazen.settings.v1')).avatar.portrait?.startsWith('data:image/jpeg'));
+    await page.getByRole('button', { name: 'Close settings' }).click();
+
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForFunction(() => window.brazen.view?.startup.firstFrame, null, { timeout: 15000 });
+    await sleep(500);
+    const pixel = () => page.evaluate(() => {
+      const v = document.querySelector('video');
+      const c = document.createElement('canvas');
+      c.width = v.videoWidth; c.height = v.videoHeight;
+      const g = c.getContext('2d');
+      g.drawImage(v, 0, 0);
+      // Left of the face: backdrop at zoom 1, the cheek once zoomed in.
+      return Array.from(g.getImageData(Math.round(c.width * 0.15), Math.round(c.height * 0.45), 1, 1).data.slice(0, 3));
+    });
+    const before = await pixel();
+    assert.ok(Math.abs(before[0] - 0xc8) < 24 && Math.abs(before[2] - 0xd0) < 24, `the photo's backdrop beside the face: ${before}`);
+
+    // A live scene change: zoom in while connected.
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel(/^Zoom/).fill('2');
+    await page.getByRole('button', { name: 'Close settings' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('.log li pre')].some((p) => p.textContent.includes('"zoom":2')), null, { timeout: 5000 });
+    await sleep(1000);
+    const after = await pixel();
+    assert.ok(Math.abs(after[0] - 0xe0) < 30 && Math.abs(after[2] - 0x90) < 30, `the cheek after zooming in: ${after} (before ${before})`);
+    await shot(page, 'photo');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
