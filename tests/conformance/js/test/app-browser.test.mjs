@@ -64,6 +64,12 @@ async function openApp(settings, viewport = { width: 1280, height: 800 }, on = s
   return { page, problems };
 }
 
+/** `error` with the server's log appended, after a screenshot `app-failed-NAME.png` of `page`. */
+async function failed(page, name, error) {
+  await shot(page, `failed-${name}`).catch(() => {});
+  return new Error(`${error.message}\n--- server log ---\n${server.logTail(60)}`, { cause: error });
+}
+
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `app-${name}.png`), fullPage: true });
 const view = (page) => page.evaluate(() => window.brazen.view);
 const logged = (page, type) => page.locator('.log li summary', { hasText: new RegExp(`^${type.replace(/\./g, '\\.')}$`) }).count();
@@ -156,8 +162,7 @@ test('a spoken question is answered by the talking avatar, and speaking over it 
     assert.match(turn, /\d+ ms/, `turn latency row: ${turn}`);
     assert.deepEqual(problems, []);
   } catch (e) {
-    await shot(page, 'failed-avatar').catch(() => {});
-    throw new Error(`${e.message}\n--- server log ---\n${server.logTail(60)}`, { cause: e });
+    throw await failed(page, 'avatar', e);
   } finally {
     await page.close();
   }
@@ -189,8 +194,7 @@ test('without the avatar a typed message is answered through the page audio play
     assert.equal(await logged(page, 'conversation.item.truncated'), 1);
     assert.deepEqual(problems, []);
   } catch (e) {
-    await shot(page, 'failed-typed').catch(() => {});
-    throw new Error(`${e.message}\n--- server log ---\n${server.logTail(60)}`, { cause: e });
+    throw await failed(page, 'typed', e);
   } finally {
     await page.close();
   }
