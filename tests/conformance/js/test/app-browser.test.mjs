@@ -416,3 +416,26 @@ test('a photo chosen from the device becomes the avatar, and the scene sliders m
     await page.close();
   }
 });
+
+test('a tool call is shown inline and answered by the page', async () => {
+  // The stand-in LLM calls a tool named in the user's text, with the text's first {...} as arguments.
+  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: false } }, undefined, echoServer);
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    await page.getByTestId('mute').click();
+    await page.getByLabel('Message').fill('Please call get_local_time {}');
+    await page.getByLabel('Message').press('Enter');
+    const tool = page.locator('.entry.tool');
+    await tool.locator('.output').waitFor({ timeout: 10000 });
+    assert.match(await tool.innerText(), /get_local_time\(\{\}\)/);
+    const output = JSON.parse((await tool.locator('.output').innerText()).replace(/^→\s*/, ''));
+    const zone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+    assert.equal(output.time_zone, zone);
+    // The page sent the output and asked for the follow-up, which speaks it.
+    await page.locator('.entry.assistant', { hasText: 'get_local_time tool returned' }).waitFor({ timeout: 10000 });
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
