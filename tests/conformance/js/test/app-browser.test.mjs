@@ -74,7 +74,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `app-${nam
 const view = (page) => page.evaluate(() => window.brazen.view);
 const logged = (page, type) => page.locator('.log li summary', { hasText: new RegExp(`^${type.replace(/\./g, '\\.')}$`) }).count();
 
-test('a spoken question is answered by the talking avatar, and speaking over it stops it', async () => {
+test('a spoken question is answered by the talking avatar, and speaking over it stops it', async (t) => {
   const { page, problems } = await openApp({
     apiKey: API_KEY, instructions: INSTRUCTIONS, developer: true, micMode: 'hands-free', rate: 0.5, browserTools: false,
     avatar: { enabled: true, output: 'webrtc', resolution: 'square' },
@@ -120,39 +120,47 @@ test('a spoken question is answered by the talking avatar, and speaking over it 
     const heard = await user.locator('.text').innerText();
     assert.match(heard, /days|week/i, `the question as recognised: ${heard}`);
 
-    // The reply streams while the avatar speaks it (slowly: rate 0.5); after a second, unmute: the
-    // question is heard again and interrupts it.
+    // The avatar speaks the reply (slowly: rate 0.5); unmuting the microphone reopens it, the
+    // question is heard again from its start and interrupts the reply about a second in, however
+    // short the model's answer.
     await page.waitForFunction(() => window.brazen.view.avatarSpeaking, null, { timeout: 60000 });
     const energyEarly = (await page.evaluate(() => window.brazen.call.mediaStats())).audioEnergy;
-    await sleep(1000);
+    await sleep(400);
     assert.ok((await view(page)).avatarSpeaking, 'still speaking before the barge-in');
     const unmutedAt = await page.evaluate(() => performance.now());
     await page.getByTestId('mute').click();
-    const stats = await page.evaluate(() => window.brazen.call.mediaStats());
-    assert.ok(stats.audioEnergy > energyEarly, `the avatar's audio is heard: energy ${energyEarly} → ${stats.audioEnergy}`);
-    assert.ok(stats.videoFrames > 50, `video frames decoded: ${stats.videoFrames}`);
-    const area = mouthRegion(SQUARE).w * mouthRegion(SQUARE).h;
-    const speakingFrames = await page.evaluate(() => window.frames_.filter((f) => f.speaking).map((f) => f.changed));
-    const moving = speakingFrames.filter((c) => c / area > MOVING).length;
-    assert.ok(speakingFrames.length > 20 && moving * 2 > speakingFrames.length,
-      `the mouth moves while the avatar speaks: ${moving} of ${speakingFrames.length} frames`);
-    const after = await page.locator('.stage').boundingBox();
-    assert.deepEqual(after, before, 'the avatar box did not move or resize when the video arrived');
-    await shot(page, 'speaking');
-
     const cut = page.locator('.entry.assistant[data-status=cancelled]').first();
     await cut.waitFor({ timeout: 8000 });
     await page.waitForFunction(() => !window.brazen.view.avatarSpeaking, null, { timeout: 3000 });
     await page.getByTestId('mute').click();
     const stoppedAt = await page.evaluate(() => performance.now());
+    assert.ok(stoppedAt - unmutedAt < 4000, `the reply stopped ${Math.round(stoppedAt - unmutedAt)} ms after unmuting`);
+
+    // While it spoke: its audio arrived, its mouth moved, the box stayed put, the transcript streamed.
+    const stats = await page.evaluate(() => window.brazen.call.mediaStats());
+    assert.ok(stats.audioEnergy > energyEarly, `the avatar's audio is heard: energy ${energyEarly} → ${stats.audioEnergy}`);
+    assert.ok(stats.videoFrames > 50, `video frames decoded: ${stats.videoFrames}`);
+    const area = mouthRegion(SQUARE).w * mouthRegion(SQUARE).h;
+    // Slow speech holds some shapes for several frames, and the speaking edges lead and trail
+    // the lips a little: the mouth moves in a good share of the speaking frames and far more often
+    // than in the idle ones.
+    const frames = await page.evaluate(() => window.frames_);
+    const share = (fs) => fs.filter((f) => f.changed / area > MOVING).length / Math.max(1, fs.length);
+    const speaking = frames.filter((f) => f.speaking);
+    const idle = frames.filter((f) => !f.speaking);
+    const summary = `moving in ${(share(speaking) * 100).toFixed(0)} % of ${speaking.length} speaking frames, ${(share(idle) * 100).toFixed(0)} % of ${idle.length} idle ones`;
+    t.diagnostic(summary);
+    assert.ok(speaking.length > 12 && idle.length > 25, summary);
+    assert.ok(share(speaking) >= 0.3 && share(idle) * 3 < share(speaking), `the mouth follows the speech: ${summary}`);
+    const after = await page.locator('.stage').boundingBox();
+    assert.deepEqual(after, before, 'the avatar box did not move or resize when the video arrived');
+    const deltas = await page.locator('.log li', { hasText: 'response.audio_transcript.delta' }).locator('.t').allInnerTexts();
+    assert.ok(new Set(deltas).size > 1, `transcript deltas at ${deltas}`);
+
     // The words heard before the barge-in stay, then the note of where it was cut.
     assert.match(await cut.innerText(), /\w+.*\(interrupted at \d+\.\d s\)/s);
-    // The reply streamed: its transcript came in several deltas, at different times.
-    const deltas = await page.locator('.log li', { hasText: 'response.audio_transcript.delta' }).locator('.t').allInnerTexts();
-    assert.ok(new Set(deltas).size > 2, `transcript deltas at ${deltas}`);
     assert.equal(await logged(page, 'conversation.item.truncate'), 1, 'the page sent one truncate');
     assert.equal(await logged(page, 'conversation.item.truncated'), 1, 'the server confirmed it');
-    assert.ok(stoppedAt - unmutedAt < 4000, `the reply stopped ${Math.round(stoppedAt - unmutedAt)} ms after unmuting`);
     await shot(page, 'barge-in');
 
     // The developer panel timed the start-up and the turn.
@@ -318,7 +326,7 @@ test('push-to-talk sends the turn when the key is released', async () => {
   try {
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.waitForSelector('.status.connected', { timeout: 15000 });
-    assert.equal(await page.locator('.mic .label').innerText(), 'hold to talk');
+    await page.locator('.mic .label', { hasText: 'hold to talk' }).waitFor({ timeout: 5000 });
     await page.locator('body').focus();
     await page.keyboard.down('Space');
     assert.equal(await page.getByRole('button', { name: /Hold to talk/ }).getAttribute('aria-pressed'), 'true');
