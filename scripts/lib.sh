@@ -41,6 +41,11 @@ need_espeak() {
 # when package-lock.json or Node changed; the build always (Vite takes about a second).
 build_web() {
   if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  # Vite 8 needs Node 20.19 or newer (Debian 12's own nodejs is 18).
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "brazen: building the browser app needs Node 20.19 or newer; this is Node $(node --version). Install Node 20 or 22 (e.g. the NodeSource packages for Debian), then run this again." >&2
+    return 1
+  fi
   local want
   want="$( (cat web/package-lock.json; node --version) | sha256sum | cut -d' ' -f1)"
   if [[ ! -f web/node_modules/.brazen-stamp || "$(cat web/node_modules/.brazen-stamp)" != "$want" ]]; then
