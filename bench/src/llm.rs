@@ -12,7 +12,6 @@ mod stats;
 use brazen_engine::providers::LlmRequest;
 use brazen_engine::text::take_phrase;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
-use brazen_llm::request::turn_for;
 use brazen_llm::{LocalModel, Output};
 use brazen_models::{Manifest, Store, progress};
 use brazen_protocol::{Content, Item, ItemStatus, Role, ToolChoice};
@@ -70,7 +69,7 @@ struct Timing {
 /// A turn; with `ahead`, its prompt is first computed (as while the user is still speaking and
 /// a transcript preview already holds their words), and timing starts after that.
 fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice, ahead: bool) -> Timing {
-    let t = turn_for(&request(instructions, items, choice), model.context_budget(), &|t| model.prompt_len(t))
+    let t = model.turn(&request(instructions, items, choice), &|| false)
         .expect("turn");
     if ahead {
         model.prefill(&t, &|| false).expect("prefill");
@@ -168,12 +167,12 @@ fn main() {
         }
         let r = request(&instructions, &items, ToolChoice::Auto);
         prompt_tokens =
-            model.prompt_len(&turn_for(&r, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"));
+            model.prompt_len(&model.turn(&r, &|| false).expect("turn"));
         eprintln!("round {round}: {t2:?}\n          {t3:?}");
     }
     let system_tokens = {
         let r = request(&instructions, &[], ToolChoice::Auto);
-        model.prompt_len(&turn_for(&r, model.context_budget(), &|t| model.prompt_len(t)).expect("turn"))
+        model.prompt_len(&model.turn(&r, &|| false).expect("turn"))
     };
     println!("llm load                    {load:.2} s (+ warm-up {warm:.2} s)");
     println!("system prompt + 5 tools     {system_tokens} tokens; turn-3 prompt {prompt_tokens} tokens");

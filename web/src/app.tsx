@@ -49,7 +49,8 @@ export function App() {
   // What the server offers (voices, characters, portraits, ICE servers); then the page is ready.
   useEffect(() => {
     const base = httpBase(settings, location.origin);
-    fetch(`${base}/api/catalog`)
+    // The key unlocks the TURN relay's credentials, which the server gives only to key holders.
+    fetch(`${base}/api/catalog`, { headers: settings.apiKey ? { 'api-key': settings.apiKey } : {} })
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((c: Catalog) => {
         setCatalog(c);
@@ -60,7 +61,7 @@ export function App() {
         window.brazen = { ...window.brazen, readyAt: performance.now() };
         document.body.dataset.ready = 'true';
       });
-  }, [settings.endpoint]);
+  }, [settings.endpoint, settings.apiKey]);
 
   // Prepare the WebRTC peer ahead when the microphone is already allowed (Chromium then offers
   // real host candidates), so Connect goes straight to the answer.

@@ -3,7 +3,7 @@
 //! field, never a broken stream later.
 
 use brazen_avatar::character::Rgba;
-use brazen_avatar::render::MAX_VIDEO_SIDE as MAX_SIDE;
+use brazen_avatar::render::{MAX_VIDEO_PIXELS, MAX_VIDEO_SIDE as MAX_SIDE};
 use serde_json::Value;
 
 /// The shortest side of a video.
@@ -121,6 +121,16 @@ impl AvatarVideo {
                 Ok(n)
             };
             out.resolution = (side("width")?, side("height")?);
+            let (w, h) = out.resolution;
+            if w * h > MAX_VIDEO_PIXELS {
+                return Err((
+                    p.clone(),
+                    format!(
+                        "A {w}×{h} video has {} pixels; the encoder takes at most {MAX_VIDEO_PIXELS} (3840×2160).",
+                        w * h
+                    ),
+                ));
+            }
         }
         out.crop = ((0, 0), out.resolution);
         if let Some(c) = field("crop") {

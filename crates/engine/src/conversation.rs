@@ -136,9 +136,28 @@ impl Conversation {
         self.entries.len()
     }
 
+    /// The bytes of text the items hold (messages' text and transcripts, function calls'
+    /// names and arguments, their outputs): what a session's memory budget counts.
+    pub fn text_bytes(&self) -> usize {
+        self.entries.iter().map(|e| item_bytes(&e.item)).sum()
+    }
+
     /// Whether there are no items.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// The bytes of text one item holds (see [`Conversation::text_bytes`]).
+pub fn item_bytes(item: &Item) -> usize {
+    match &item.body {
+        brazen_protocol::ItemBody::Message { content, .. } => {
+            content.iter().map(|c| c.text().map_or(0, str::len)).sum()
+        }
+        brazen_protocol::ItemBody::FunctionCall { call_id, name, arguments } => {
+            call_id.len() + name.len() + arguments.len()
+        }
+        brazen_protocol::ItemBody::FunctionCallOutput { call_id, output } => call_id.len() + output.len(),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace, AvatarTransport
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
 use crate::providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
-use crate::text::{speakable, take_phrase};
+use crate::text::{take_phrase, take_rest};
 use crate::turn::{InputAudio, TurnEvent};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -71,14 +71,22 @@ pub struct Limits {
     pub burst: f64,
     /// Most audio the input buffer holds without a commit, in ms.
     pub max_buffer_ms: f64,
-    /// Longest `instructions`, in bytes.
-    pub max_instructions_bytes: usize,
+    /// Longest text a client may send in one field (`instructions`, a message's text, a function
+    /// call's arguments or output, a tool's definition, `pre_generated_assistant_message`), in
+    /// bytes.
+    pub max_text_bytes: usize,
+    /// Most text the conversation's items may hold together, in bytes; an item past it is
+    /// refused until the client deletes some.
+    pub max_conversation_bytes: usize,
     /// Longest audio delta sent to the client, in ms.
     pub audio_delta_ms: f64,
     /// How far ahead of the client's playback audio is sent, in ms. Audio is paced on the
     /// playback clock, so a response is in progress while it is being spoken and a cancel or a
     /// barge-in cuts audio that was never sent.
     pub audio_lead_ms: f64,
+    /// How much synthesised audio may wait unsent, in ms: past it the next phrase is
+    /// synthesised only as the audio goes out, so a reply of any length holds bounded memory.
+    pub synthesis_ahead_ms: f64,
 }
 
 impl Default for Limits {
@@ -87,9 +95,11 @@ impl Default for Limits {
             events_per_second: 500.0,
             burst: 2_000.0,
             max_buffer_ms: 15.0 * 60_000.0,
-            max_instructions_bytes: 256 * 1024,
+            max_text_bytes: 256 * 1024,
+            max_conversation_bytes: 16 * 1024 * 1024,
             audio_delta_ms: 200.0,
             audio_lead_ms: 500.0,
+            synthesis_ahead_ms: 8_000.0,
         }
     }
 }
@@ -603,19 +613,7 @@ impl Session {
     }
 
     fn update_session(&mut self, patch: brazen_protocol::SessionPatch) -> Result<(), ProtocolError> {
-        if let brazen_protocol::read::Field::Set(text) = &patch.instructions
-            && text.len() > self.limits.max_instructions_bytes
-        {
-            return Err(ProtocolError::invalid(
-                code::INVALID_VALUE,
-                format!(
-                    "Instructions of {} bytes are longer than the {} allowed.",
-                    text.len(),
-                    self.limits.max_instructions_bytes
-                ),
-            )
-            .with_param("session.instructions"));
-        }
+        self.check_patch_size(&patch, "session")?;
         if let brazen_protocol::read::Field::Set(avatar) = &patch.avatar {
             self.check_avatar(avatar)?;
         }
@@ -645,6 +643,58 @@ impl Session {
             self.prepare_llm(None);
         }
         Ok(())
+    }
+
+    /// Refuses a text longer than [`Limits::max_text_bytes`], naming the field.
+    fn check_text(&self, text: &str, param: &str) -> Result<(), ProtocolError> {
+        let limit = self.limits.max_text_bytes;
+        if text.len() <= limit {
+            return Ok(());
+        }
+        Err(ProtocolError::invalid(
+            code::STRING_ABOVE_MAX_LENGTH,
+            format!("'{param}' is {} bytes long; the most allowed is {limit} bytes.", text.len()),
+        )
+        .with_param(param))
+    }
+
+    /// Checks the texts of a `session.update`'s session or a `response.create`'s overrides
+    /// (`path`): the instructions and each tool's definition.
+    fn check_patch_size(&self, patch: &brazen_protocol::SessionPatch, path: &str) -> Result<(), ProtocolError> {
+        if let brazen_protocol::read::Field::Set(text) = &patch.instructions {
+            self.check_text(text, &format!("{path}.instructions"))?;
+        }
+        if let brazen_protocol::read::Field::Set(tools) = &patch.tools {
+            let total: usize =
+                tools.iter().map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len()).sum();
+            if total > self.limits.max_text_bytes {
+                return Err(ProtocolError::invalid(
+                    code::STRING_ABOVE_MAX_LENGTH,
+                    format!(
+                        "The tools' definitions are {total} bytes long together; the most allowed is {} bytes.",
+                        self.limits.max_text_bytes
+                    ),
+                )
+                .with_param(format!("{path}.tools")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an item's texts against [`Limits::max_text_bytes`].
+    fn check_item_size(&self, body: &ItemBody) -> Result<(), ProtocolError> {
+        match body {
+            ItemBody::Message { content, .. } => {
+                for (i, part) in content.iter().enumerate() {
+                    if let Some(text) = part.text() {
+                        self.check_text(text, &format!("item.content[{i}].text"))?;
+                    }
+                }
+                Ok(())
+            }
+            ItemBody::FunctionCall { arguments, .. } => self.check_text(arguments, "item.arguments"),
+            ItemBody::FunctionCallOutput { output, .. } => self.check_text(output, "item.output"),
+        }
     }
 
     /// Checks an `avatar` object's character and style against the server's characters (Azure's
@@ -735,6 +785,28 @@ impl Session {
         Ok(samples)
     }
 
+    /// Refuses `samples` more audio (at the input rate) when the audio the session holds (the
+    /// input buffer and the audio waiting to be transcribed) would pass
+    /// [`Limits::max_buffer_ms`].
+    fn check_audio_held(&self, samples: usize, param: &str) -> Result<(), ProtocolError> {
+        let waiting_ms: f64 = self.asr_jobs.values().map(|j| j.audio_seconds * 1000.0).sum();
+        let held_ms = self.input.buffered_ms() + waiting_ms;
+        let added_ms = samples as f64 * 1000.0 / self.input.rate() as f64;
+        if held_ms + added_ms <= self.limits.max_buffer_ms {
+            return Ok(());
+        }
+        Err(ProtocolError::invalid(
+            code::SESSION_MEMORY_EXCEEDED,
+            format!(
+                "The session already holds {:.0} s of audio (buffered or being transcribed) and this is {:.0} s more; the most is {:.0} s. Wait for the transcriptions, or commit or clear the buffer, first.",
+                held_ms / 1000.0,
+                added_ms / 1000.0,
+                self.limits.max_buffer_ms / 1000.0
+            ),
+        )
+        .with_param(param))
+    }
+
     fn append_audio(&mut self, bytes: &[u8], now: Instant) -> Result<(), ProtocolError> {
         let samples = self.decode_input(bytes, "audio")?;
         let added_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
@@ -748,6 +820,7 @@ impl Session {
             )
             .with_param("audio"));
         }
+        self.check_audio_held(samples.len(), "audio")?;
         let detection = self.config.turn_detection.clone();
         for event in self.input.append(&samples, detection.as_ref()) {
             match event {
@@ -1002,13 +1075,27 @@ impl Session {
         id: Option<String>,
         mut body: ItemBody,
     ) -> Result<(), ProtocolError> {
+        self.check_item_size(&body)?;
+        let held = self.conversation.text_bytes();
+        let adding = crate::conversation::item_bytes(&Item { id: String::new(), status: ItemStatus::Completed, body: body.clone() });
+        if held + adding > self.limits.max_conversation_bytes {
+            return Err(ProtocolError::invalid(
+                code::SESSION_MEMORY_EXCEEDED,
+                format!(
+                    "The conversation holds {held} bytes of text and this item {adding} more; a session holds at most {} bytes. Delete items (conversation.item.delete) first.",
+                    self.limits.max_conversation_bytes
+                ),
+            ));
+        }
         // Audio sent inside the item is transcribed like committed audio.
         let mut audio = None;
         if let ItemBody::Message { content, .. } = &mut body {
             for (i, part) in content.iter_mut().enumerate() {
                 if let Content::InputAudio { audio: inline @ Some(_), transcript: None } = part {
                     let bytes = inline.take().unwrap_or_default();
-                    audio = Some(self.decode_input(&bytes, &format!("item.content[{i}].audio"))?);
+                    let samples = self.decode_input(&bytes, &format!("item.content[{i}].audio"))?;
+                    self.check_audio_held(samples.len(), &format!("item.content[{i}].audio"))?;
+                    audio = Some(samples);
                 }
             }
         }
@@ -1076,6 +1163,10 @@ impl Session {
                 code::ACTIVE_RESPONSE,
                 format!("Conversation already has an active response in progress: {}.", active.id),
             ));
+        }
+        self.check_patch_size(&options.overrides, "response")?;
+        if let Some(text) = &options.pre_generated_text {
+            self.check_text(text, "response.pre_generated_assistant_message")?;
         }
         let mut config = self.config.clone();
         config.apply(options.overrides);
@@ -1333,24 +1424,27 @@ impl Session {
         a.llm_usage = usage;
         a.hit_cap = hit_token_cap;
         if let Some(m) = a.message.as_mut() {
-            let rest = speakable(&std::mem::take(&mut m.pending));
-            if !rest.is_empty() {
-                m.queue.push_back(rest);
-            }
+            let first = m.text.is_empty() && m.queue.is_empty() && m.tts.is_none() && m.paced.is_empty();
+            m.queue.extend(take_rest(&mut m.pending, first));
         }
         self.pump_tts();
         self.try_finish();
     }
 
-    /// Starts synthesising the next queued phrase if none is being synthesised.
+    /// Starts synthesising the next queued phrase if none is being synthesised and the audio
+    /// synthesised but not yet sent is under [`Limits::synthesis_ahead_ms`] (a long reply is
+    /// synthesised as it is spoken, not all at once into memory).
     fn pump_tts(&mut self) {
+        let ahead_limit = self.limits.synthesis_ahead_ms;
+        let Some(m) = self.active.as_ref().and_then(|a| a.message.as_ref()) else { return };
+        let unsent_ms: f64 = m.paced.iter().map(|p| if let Paced::Audio(_, ms) = p { *ms } else { 0.0 }).sum();
+        if m.tts.is_some() || m.queue.is_empty() || unsent_ms >= ahead_limit {
+            return;
+        }
         let job = self.next_job();
         let Some(a) = self.active.as_mut() else { return };
         let voice = a.config.voice.clone();
         let Some(m) = a.message.as_mut() else { return };
-        if m.tts.is_some() {
-            return;
-        }
         let Some(phrase) = m.queue.pop_front() else { return };
         m.tts = Some(TtsJob { job, phrase: phrase.clone(), started: false });
         self.outputs.push_back(Output::StartTts(job, TtsRequest { text: phrase, voice }));
@@ -1564,6 +1658,7 @@ impl Session {
             self.emit(e);
         }
         self.outputs.extend(avatar.into_iter().map(Output::Avatar));
+        self.pump_tts();
         self.try_finish();
     }
 

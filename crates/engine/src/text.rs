@@ -10,6 +10,14 @@ const ABBREVIATIONS: &[&str] =
 const FIRST_CLAUSE: usize = 24;
 const LATER_CLAUSE: usize = 80;
 
+/// The longest phrase, in characters, before it is cut at a word boundary whatever its
+/// punctuation: the synthesiser's memory and time grow with a phrase's length, and text that
+/// never punctuates (a rambling model, a pasted wall of words) must still be spoken in bounded
+/// steps. The first phrase of a reply is cut sooner, so its voice starts soon.
+pub const FIRST_LONGEST: usize = 120;
+/// See [`FIRST_LONGEST`]: the cap for every later phrase.
+pub const LATER_LONGEST: usize = 240;
+
 /// Whether the full stop ending `word` ends a sentence.
 fn ends_sentence(word: &str, at_line_start: bool) -> bool {
     let w = word.trim_start_matches(|c: char| !c.is_alphanumeric()).trim_end_matches('.');
@@ -26,16 +34,26 @@ fn ends_sentence(word: &str, at_line_start: bool) -> bool {
 /// Takes the longest prefix of `pending` that ends a sentence (`.`, `!`, `?`, `…`, or a line
 /// break, followed by whitespace; not after an abbreviation like "Dr." or "e.g."), or a
 /// clause (`,` `;` `:`) once the phrase is long enough that waiting would delay speech (sooner
-/// for the `first` phrase of a reply). Returns it [`speakable`], or `None` while no boundary is
-/// there yet; a phrase with nothing to say is skipped.
+/// for the `first` phrase of a reply). Text that runs past [`FIRST_LONGEST`] / [`LATER_LONGEST`]
+/// characters without such a boundary is cut at its last word boundary before the cap (or at
+/// the cap inside one overlong word). Returns it [`speakable`], or `None` while no boundary is
+/// there yet; a phrase with nothing to say is skipped. Looks at no more than the cap's worth of
+/// `pending`, so streaming text into it costs time linear in its length.
 pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
     let clause = if first { FIRST_CLAUSE } else { LATER_CLAUSE };
+    let longest = if first { FIRST_LONGEST } else { LATER_LONGEST };
     let mut cut = None;
     let mut word_start = 0;
     let mut line_start = true;
-    let mut chars = pending.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next_is_space = chars.peek().is_some_and(|(_, n)| n.is_whitespace());
+    // Where the last whitespace after a word was: an overlong phrase is cut there.
+    let mut last_gap = None;
+    let mut chars = pending.char_indices().enumerate().peekable();
+    while let Some((n, (i, c))) = chars.next() {
+        if n == longest {
+            cut = Some(last_gap.unwrap_or(i));
+            break;
+        }
+        let next_is_space = chars.peek().is_some_and(|(_, (_, n))| n.is_whitespace());
         let end = i + c.len_utf8();
         if c == '\n' {
             cut = Some(end);
@@ -44,6 +62,7 @@ pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
         if c.is_whitespace() {
             if !pending[word_start..i].trim().is_empty() {
                 line_start = false;
+                last_gap = Some(i);
             }
             word_start = end;
             continue;
@@ -67,6 +86,23 @@ pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
     pending.drain(..pending.len() - trimmed);
     let phrase = speakable(&phrase);
     if phrase.is_empty() { take_phrase(pending, first) } else { Some(phrase) }
+}
+
+/// Splits the rest of a reply (`pending` once the text is complete) into phrases of at most
+/// [`LATER_LONGEST`] characters (or [`FIRST_LONGEST`] for the `first` phrase), cut at sentence
+/// and clause ends where there are some and at word boundaries where there are not; phrases with
+/// nothing to say are skipped.
+pub fn take_rest(pending: &mut String, mut first: bool) -> Vec<String> {
+    let mut phrases = Vec::new();
+    while let Some(phrase) = take_phrase(pending, first) {
+        phrases.push(phrase);
+        first = false;
+    }
+    let rest = speakable(&std::mem::take(pending));
+    if !rest.is_empty() {
+        phrases.push(rest);
+    }
+    phrases
 }
 
 /// Whether `c` is an emoji or a pictograph (or a joiner / variation selector of one).
@@ -170,6 +206,27 @@ mod tests {
         let phrase = take_phrase(&mut long, false).unwrap();
         assert!(phrase.ends_with(','));
         assert_eq!(long, "and more");
+    }
+
+    #[test]
+    fn text_without_punctuation_is_cut_at_word_boundaries_under_the_cap() {
+        let mut s = "hello ".repeat(1_000);
+        let first = take_phrase(&mut s, true).unwrap();
+        assert!(first.chars().count() <= FIRST_LONGEST && first.ends_with("hello"), "{first:?}");
+        let later = take_phrase(&mut s, false).unwrap();
+        assert!(later.chars().count() <= LATER_LONGEST && later.chars().count() > LATER_LONGEST - 10, "{later:?}");
+        let rest = take_rest(&mut s, false);
+        assert!(rest.iter().all(|p| p.chars().count() <= LATER_LONGEST && p.split(' ').all(|w| w == "hello")));
+        let words: usize = [&first, &later].into_iter().chain(&rest).map(|p| p.split(' ').count()).sum();
+        assert_eq!(words, 1_000, "no word lost or split");
+        // One endless word is cut at the cap; multi-byte characters stay whole.
+        let mut word = "é".repeat(1_000);
+        let phrase = take_phrase(&mut word, false).unwrap();
+        assert_eq!(phrase.chars().count(), LATER_LONGEST);
+        assert_eq!(word.chars().count(), 1_000 - LATER_LONGEST);
+        // Short unfinished text still waits for more.
+        let mut short = String::from("hello there my friend");
+        assert_eq!(take_phrase(&mut short, false), None);
     }
 
     #[test]

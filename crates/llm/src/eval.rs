@@ -193,7 +193,7 @@ fn argument_ok(expected: &Value, got: Option<&Value>) -> bool {
 pub fn run_case(model: &LocalModel, case: &Case, tools: &[Tool], instructions: &str) -> Result<Outcome, String> {
     let request = request(case, tools, instructions);
     let budget = model.context_budget();
-    let turn = turn_for(&request, budget, &|t| model.prompt_len(t)).map_err(|e| e.to_string())?;
+    let turn = turn_for(&request, budget, model, &|| false).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut said = String::new();
     let mut called = None;

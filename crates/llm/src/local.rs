@@ -196,6 +196,21 @@ impl LocalModel {
         self.prompt(turn).ok().and_then(|p| self.vocab.encode(&p).ok()).map_or(usize::MAX, |t| t.len() + 1)
     }
 
+    /// Tokens of `text` on its own.
+    pub fn text_len(&self, text: &str) -> usize {
+        self.vocab.encode(text).map_or(text.len(), |t| t.len())
+    }
+
+    /// The turn for `request` ([`crate::request::turn_for`] within this model's context
+    /// budget), giving up once `stop` says so.
+    pub fn turn(
+        &self,
+        request: &brazen_engine::providers::LlmRequest,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Turn, crate::request::RequestError> {
+        crate::request::turn_for(request, self.context_budget(), self, stop)
+    }
+
     /// The prompt text of a turn (what the model reads before its forced `<tool_call>`).
     pub fn prompt(&self, turn: &Turn) -> Result<String, LlmError> {
         let tools: Vec<Value> = turn.tools.iter().map(|t| tool_json(&t.name, &t.description, &t.parameters)).collect();
@@ -718,5 +733,14 @@ mod tests {
         }
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(made, [("get_order_status".to_owned(), "{\"order_id\": \"4419\"}".to_owned())]);
+    }
+}
+
+impl crate::request::PromptSize for LocalModel {
+    fn prompt_tokens(&self, turn: &Turn) -> usize {
+        self.prompt_len(turn)
+    }
+    fn text_tokens(&self, text: &str) -> usize {
+        self.text_len(text)
     }
 }

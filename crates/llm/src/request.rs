@@ -16,7 +16,11 @@
 //! ([`crate::spoken`]).
 //!
 //! Memory: when the prompt would exceed the context budget, the oldest messages (after the
-//! system prompt) are dropped, a function call together with its output, until it fits.
+//! system prompt) are dropped, a function call together with its output, until it fits. The
+//! messages to keep are found walking back from the newest, counting each one's tokens once, so
+//! the work grows with what is kept, not with the length of the conversation (a client may send
+//! thousands of items); the whole prompt is then counted once to confirm. The caller's `stop`
+//! is checked as it goes, so a request whose client has gone costs no more.
 
 use crate::chat::{Message, Role, ToolCall};
 use crate::local::{RESPOND, ToolSpec, Turn};
@@ -40,15 +44,42 @@ pub enum RequestError {
     /// The conversation does not fit even with only its last message.
     #[error("the conversation does not fit the model's context of {0} tokens")]
     TooLong(usize),
+    /// The caller stopped it (its client went away).
+    #[error("the request was cancelled")]
+    Cancelled,
 }
 
-/// The turn for `request`. `count` gives a turn's prompt length in tokens; messages are dropped
-/// from the oldest until it is at most `budget`.
-pub fn turn_for(request: &LlmRequest, budget: usize, count: &dyn Fn(&Turn) -> usize) -> Result<Turn, RequestError> {
+/// How long prompts are, in the model's tokens.
+pub trait PromptSize {
+    /// The tokens of a whole turn's prompt (`usize::MAX` when it cannot be rendered).
+    fn prompt_tokens(&self, turn: &Turn) -> usize;
+    /// The tokens of a piece of text on its own.
+    fn text_tokens(&self, text: &str) -> usize;
+}
+
+/// Tokens the chat template adds around each message (`<|im_start|>role\n…<|im_end|>\n`):
+/// added to each message's own text when estimating which ones fit.
+const MESSAGE_TOKENS: usize = 5;
+
+/// Messages walked between two looks at the caller's `stop`.
+const STOP_EVERY: usize = 64;
+
+/// The turn for `request`, with messages dropped from the oldest until its prompt is at most
+/// `budget` tokens by `size`. Checks `stop` as it goes and gives up with
+/// [`RequestError::Cancelled`] once it says so.
+pub fn turn_for(
+    request: &LlmRequest,
+    budget: usize,
+    size: &dyn PromptSize,
+    stop: &dyn Fn() -> bool,
+) -> Result<Turn, RequestError> {
+    let cancelled = |i: usize| i % STOP_EVERY == 0 && stop();
     let system = if request.instructions.trim().is_empty() { DEFAULT_INSTRUCTIONS } else { &request.instructions };
     let mut messages = vec![Message::text(Role::System, system)];
-    let mut names = std::collections::HashMap::new();
-    for item in &request.items {
+    for (i, item) in request.items.iter().enumerate() {
+        if cancelled(i) {
+            return Err(RequestError::Cancelled);
+        }
         match &item.body {
             ItemBody::Message { role, .. } => {
                 let text = item.text();
@@ -61,8 +92,7 @@ pub fn turn_for(request: &LlmRequest, budget: usize, count: &dyn Fn(&Turn) -> us
                     brazen_protocol::Role::Assistant => respond_call(&text),
                 });
             }
-            ItemBody::FunctionCall { call_id, name, arguments } => {
-                names.insert(call_id.clone(), name.clone());
+            ItemBody::FunctionCall { name, arguments, .. } => {
                 let arguments = serde_json::from_str::<Value>(arguments)
                     .ok()
                     .filter(Value::is_object)
@@ -102,19 +132,56 @@ pub fn turn_for(request: &LlmRequest, budget: usize, count: &dyn Fn(&Turn) -> us
     let mut tools = vec![ToolSpec::respond()];
     tools.extend(client);
     let max_tokens = request.max_output_tokens.map_or(crate::MAX_TURN_TOKENS, |m| m as usize);
-    let mut turn = Turn { messages, tools, allowed, temperature: request.temperature, max_tokens };
-    while count(&turn) > budget {
+    let mut turn = Turn { messages: vec![], tools, allowed, temperature: request.temperature, max_tokens };
+    // What every prompt holds (the system prompt and the tools), then each message from the
+    // newest back while the estimate fits; the newest is always kept.
+    turn.messages = messages.drain(..1).collect();
+    let mut used = size.prompt_tokens(&turn);
+    let mut keep_from = messages.len();
+    for (walked, i) in (0..messages.len()).rev().enumerate() {
+        if cancelled(walked) {
+            return Err(RequestError::Cancelled);
+        }
+        used = used.saturating_add(message_tokens(&messages[i], size));
+        if used > budget && i + 1 < messages.len() {
+            break;
+        }
+        keep_from = i;
+    }
+    drop_front(&mut messages, keep_from);
+    turn.messages.extend(messages);
+    // The estimate leaves out how the template joins messages: confirm, dropping more if needed.
+    while size.prompt_tokens(&turn) > budget {
+        if stop() {
+            return Err(RequestError::Cancelled);
+        }
         if turn.messages.len() <= 2 {
             return Err(RequestError::TooLong(budget));
         }
-        // Drop the oldest message after the system prompt, and the tool results that answer
-        // a dropped call.
-        turn.messages.remove(1);
-        while turn.messages.get(1).is_some_and(|m| m.role == Role::Tool) {
-            turn.messages.remove(1);
-        }
+        let mut rest = turn.messages.split_off(1);
+        drop_front(&mut rest, 1);
+        turn.messages.extend(rest);
     }
     Ok(turn)
+}
+
+/// A message's estimated share of a prompt, in tokens.
+fn message_tokens(message: &Message, size: &dyn PromptSize) -> usize {
+    let calls: usize = message
+        .tool_calls
+        .iter()
+        .map(|c| size.text_tokens(&c.name) + size.text_tokens(&c.arguments.to_string()) + MESSAGE_TOKENS)
+        .sum();
+    size.text_tokens(&message.content) + calls + MESSAGE_TOKENS
+}
+
+/// Drops the first `n` messages and then any tool results at the front (their call is gone).
+fn drop_front(messages: &mut Vec<Message>, n: usize) {
+    let n = n.min(messages.len());
+    let results = messages[n..].iter().take_while(|m| m.role == Role::Tool).count();
+    // The newest message stays even if it is a tool result.
+    let drop = (n + results).min(messages.len().saturating_sub(1).max(n));
+    messages.drain(..drop);
 }
 
 /// An assistant message as the model writes one: a call to `respond`.
@@ -133,6 +200,36 @@ mod tests {
     use super::*;
     use brazen_protocol::{Content, Item, ItemStatus, Tool};
     use serde_json::json;
+
+    /// Counts messages as prompt tokens: one per message, none for text.
+    struct Messages;
+
+    impl PromptSize for Messages {
+        fn prompt_tokens(&self, turn: &Turn) -> usize {
+            turn.messages.len()
+        }
+        fn text_tokens(&self, _text: &str) -> usize {
+            0
+        }
+    }
+
+    /// Counts bytes as tokens, and how often a whole prompt was counted.
+    #[derive(Default)]
+    struct Bytes(std::cell::Cell<usize>);
+
+    impl PromptSize for Bytes {
+        fn prompt_tokens(&self, turn: &Turn) -> usize {
+            self.0.set(self.0.get() + 1);
+            turn.messages.iter().map(|m| m.content.len() + MESSAGE_TOKENS).sum()
+        }
+        fn text_tokens(&self, text: &str) -> usize {
+            text.len()
+        }
+    }
+
+    fn never() -> bool {
+        false
+    }
 
     fn request(items: Vec<Item>, choice: ToolChoice) -> LlmRequest {
         LlmRequest {
@@ -185,7 +282,7 @@ mod tests {
         );
         let mut items = vec![user("hi"), said, user("where is 7731")];
         items.extend(call_and_output());
-        let turn = turn_for(&request(items, ToolChoice::Auto), 10_000, &|_| 0).unwrap();
+        let turn = turn_for(&request(items, ToolChoice::Auto), 10_000, &Messages, &never).unwrap();
         let roles: Vec<Role> = turn.messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::User, Role::Assistant, Role::Tool]);
         assert_eq!(turn.messages[0].content, "Be Ava.");
@@ -198,7 +295,7 @@ mod tests {
 
     #[test]
     fn tool_choice_decides_what_may_be_called() {
-        let allowed = |choice| turn_for(&request(vec![user("hi")], choice), 10_000, &|_| 0).map(|t| t.allowed);
+        let allowed = |choice| turn_for(&request(vec![user("hi")], choice), 10_000, &Messages, &never).map(|t| t.allowed);
         assert_eq!(allowed(ToolChoice::Auto).unwrap(), ["get_order_status", "respond"]);
         assert_eq!(allowed(ToolChoice::None).unwrap(), ["respond"]);
         assert_eq!(allowed(ToolChoice::Required).unwrap(), ["get_order_status"]);
@@ -211,12 +308,31 @@ mod tests {
         let mut items = vec![user("first")];
         items.extend(call_and_output());
         items.push(user("second"));
-        let turn = turn_for(&request(items.clone(), ToolChoice::Auto), 3, &|t| t.messages.len()).unwrap();
+        let turn = turn_for(&request(items.clone(), ToolChoice::Auto), 3, &Messages, &never).unwrap();
         let texts: Vec<&str> = turn.messages.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts, ["Be Ava.", "second"], "the call went, and its output with it");
         assert_eq!(
-            turn_for(&request(items, ToolChoice::Auto), 1, &|t| t.messages.len()).unwrap_err(),
+            turn_for(&request(items, ToolChoice::Auto), 1, &Messages, &never).unwrap_err(),
             RequestError::TooLong(1)
         );
+    }
+
+    #[test]
+    fn a_long_conversation_is_cut_with_a_few_whole_prompt_counts() {
+        let items: Vec<Item> = (0..5_000).map(|i| user(&format!("message number {i:05}"))).collect();
+        let size = Bytes::default();
+        let turn = turn_for(&request(items, ToolChoice::None), 1_000, &size, &never).unwrap();
+        let last = turn.messages.last().unwrap();
+        assert_eq!(last.content, "message number 04999");
+        assert!(turn.messages.len() > 20, "as many as fit are kept: {}", turn.messages.len());
+        assert!(size.prompt_tokens(&turn) <= 1_000);
+        assert!(size.0.get() <= 4, "whole prompts counted {} times", size.0.get() - 1);
+    }
+
+    #[test]
+    fn a_stopped_request_gives_up() {
+        let items: Vec<Item> = (0..1_000).map(|i| user(&format!("m{i}"))).collect();
+        let err = turn_for(&request(items, ToolChoice::None), 100, &Bytes::default(), &|| true).unwrap_err();
+        assert_eq!(err, RequestError::Cancelled);
     }
 }

@@ -34,7 +34,7 @@ fn turn(items: Vec<Item>, choice: ToolChoice) -> Turn {
         max_output_tokens: None,
     };
     let m = model();
-    turn_for(&request, m.context_budget(), &|t| m.prompt_len(t)).unwrap()
+    turn_for(&request, m.context_budget(), m, &|| false).unwrap()
 }
 
 /// Runs a turn; returns (spoken text pieces, calls, finish).

@@ -47,6 +47,11 @@ pub mod code {
     pub const AVATAR_NOT_CONFIGURED: &str = "avatar_not_configured";
     /// `session.avatar.connect` while the avatar is already connected or connecting.
     pub const AVATAR_ALREADY_CONNECTED: &str = "avatar_already_connected";
+    /// A text field is longer than the server takes (OpenAI's code for the same).
+    pub const STRING_ABOVE_MAX_LENGTH: &str = "string_above_max_length";
+    /// The session holds as much as one session may (conversation text, audio waiting to be
+    /// transcribed); the client must free some (delete items, wait) first.
+    pub const SESSION_MEMORY_EXCEEDED: &str = "session_memory_exceeded";
 }
 
 /// One protocol error: what goes into a server `error` event.

@@ -140,6 +140,13 @@ impl AppState {
         format!("sess_{:016x}{:04x}", self.random.hash_one(n), n & 0xffff)
     }
 
+    /// Whether a request may see secrets (TURN credentials): the server has no key, or the
+    /// request presents a valid one.
+    pub fn authenticated(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
+        self.config.api_keys.is_empty()
+            || auth::key_accepted(&self.config.api_keys, auth::presented_key(headers, query).as_deref())
+    }
+
     /// Counts a session in; `None` when the server is full.
     pub fn admit_session(self: &Arc<Self>) -> Option<SessionSlot> {
         let prev = self.sessions.fetch_add(1, Ordering::AcqRel);
@@ -165,6 +172,8 @@ impl Drop for SessionSlot {
 /// The router: the browser app (`/`, `/assets/…`, `/api/catalog`), `/health`, `/metrics`, and
 /// the Realtime WebSocket at any path ending in `/voice-live/realtime`, `/v1/realtime`,
 /// `/openai/realtime` or `/openai/v1/realtime`.
+///
+/// A server without an API key answers only loopback `Host` names (see [`crate::origin`]).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(crate::web::index))
@@ -173,7 +182,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(realtime)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
         .with_state(state)
+}
+
+/// Refuses a request whose `Host` a key-less server does not answer to (HTTP 421).
+async fn check_host(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if crate::origin::host_allowed(&state.config, request.headers()) {
+        return next.run(request).await;
+    }
+    state.metrics.refused_total.with_label_values(&["host"]).inc();
+    json_error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "host_not_allowed",
+        "This server has no API key and answers only requests addressed to a loopback name (localhost, 127.0.0.1, [::1]) or to its allowed_hosts setting.",
+    )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -237,6 +264,10 @@ async fn realtime(
             "No such endpoint. Realtime WebSockets live at /voice-live/realtime, /v1/realtime, /openai/realtime and /openai/v1/realtime.",
         );
     };
+    if let Err(message) = crate::origin::check_origin(&state.config, &headers) {
+        state.metrics.refused_total.with_label_values(&["origin"]).inc();
+        return json_error(StatusCode::FORBIDDEN, "origin_not_allowed", &message);
+    }
     if !state.config.api_keys.is_empty() {
         let key = auth::presented_key(&headers, query);
         if !auth::key_accepted(&state.config.api_keys, key.as_deref()) {

@@ -6,7 +6,8 @@ use axum::http::HeaderMap;
 const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
 
 /// The key a request presents: `api-key` header, `Authorization: Bearer`, the
-/// `openai-insecure-api-key.<key>` subprotocol, or the `api-key` query parameter.
+/// `openai-insecure-api-key.<key>` subprotocol, or the `api-key` query parameter. A blank key
+/// (empty, or only spaces) counts as none.
 pub fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     if let Some(k) = header("api-key").filter(|k| !k.is_empty()) {
@@ -18,25 +19,55 @@ pub fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String>
             return Some(token.trim().to_owned());
         }
     }
-    if let Some(k) =
-        offered_protocols(headers).into_iter().find_map(|p| p.strip_prefix(KEY_PROTOCOL).map(str::to_owned))
+    if let Some(k) = offered_protocols(headers)
+        .into_iter()
+        .find_map(|p| p.strip_prefix(KEY_PROTOCOL).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned))
     {
         return Some(k);
     }
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == "api-key" && !v.is_empty()).then(|| percent_decode(v))
+        if k != "api-key" {
+            return None;
+        }
+        let v = percent_decode(v);
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_owned())
     })
 }
 
-/// Whether `presented` is one of `keys`, compared in constant time per key.
+/// Whether `presented` is one of `keys`. Blank keys never match (the configuration refuses
+/// them too). The comparison takes the same time whatever the keys hold and however long they
+/// are: it depends only on the presented key's length.
 pub fn key_accepted(keys: &[String], presented: Option<&str>) -> bool {
-    let Some(p) = presented else { return false };
-    keys.iter().fold(false, |ok, k| ok | constant_time_eq(k.as_bytes(), p.as_bytes()))
+    let Some(p) = presented.filter(|p| !p.trim().is_empty()) else { return false };
+    keys.iter().filter(|k| !k.trim().is_empty()).fold(false, |ok, k| ok | constant_time_eq(k.as_bytes(), p.as_bytes()))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `key` equals `presented`, in time that depends only on `presented`'s length: each
+/// presented byte is compared with a key byte (cycling through a shorter key), and a length
+/// difference is folded into the result rather than returned early.
+fn constant_time_eq(key: &[u8], presented: &[u8]) -> bool {
+    if key.is_empty() {
+        return false;
+    }
+    let mut diff = (key.len() != presented.len()) as u8;
+    for (i, b) in presented.iter().enumerate() {
+        diff |= key[i % key.len()] ^ b;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Why a configured API key cannot be used, if it cannot: a blank key would let in whoever
+/// sends an empty one (which is what `--api-key "$BRAZEN_KEY"` becomes with the variable unset).
+pub fn check_configured_key(key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        return Err("an API key is empty (was --api-key given an unset variable?). Give a real key (16 or more random characters, e.g. `openssl rand -hex 24`), or leave out --api-key / BRAZEN_API_KEYS to serve on 127.0.0.1 without one".into());
+    }
+    if key.trim() != key {
+        return Err("an API key starts or ends with whitespace, which clients cannot send; remove it".into());
+    }
+    Ok(())
 }
 
 /// The subprotocols a client offered.
@@ -125,6 +156,16 @@ mod tests {
         assert!(!key_accepted(&keys, Some("secre")));
         assert!(!key_accepted(&keys, Some("secret2")));
         assert!(!key_accepted(&keys, None));
+        // Blank keys never match, configured or presented.
+        let blank = vec![String::new(), " ".to_string()];
+        assert!(!key_accepted(&blank, Some("")));
+        assert!(!key_accepted(&blank, Some(" ")));
+        assert!(check_configured_key("").is_err() && check_configured_key("  ").is_err());
+        assert!(check_configured_key(" padded").is_err() && check_configured_key("fine-key").is_ok());
+        assert_eq!(presented_key(&HeaderMap::new(), Some("api-key=+")), None);
+        assert_eq!(presented_key(&HeaderMap::new(), Some("api-key=%20%20")), None);
+        let h = headers(&[("sec-websocket-protocol", "realtime, openai-insecure-api-key.")]);
+        assert_eq!(presented_key(&h, None), None);
         assert_eq!(percent_decode("a%20b+c%zz"), "a b c%zz");
     }
 }

@@ -57,6 +57,19 @@ pub struct Config {
     /// ICE servers given to clients besides brazen's own STUN, e.g. a TURN relay
     /// (`[[ice_servers]] urls = ["turn:relay.example:3478"]`, `username`, `credential`).
     pub ice_servers: Vec<crate::avatar_media::IceServer>,
+    /// Hosts (`images.internal`), addresses or networks (`10.0.0.0/8`) pictures may be fetched
+    /// from although they are not public (`image_url`, `photo_url`); by default only public
+    /// addresses are.
+    pub fetch_allow: Vec<String>,
+    /// Web origins (`https://app.example.com`, `http://localhost:5173`) whose pages may open
+    /// the Realtime WebSocket besides the server's own; `"*"` admits every origin. With no API
+    /// key, only these and the server's own pages can connect from a browser; with a key, an
+    /// empty list admits every origin (the key is the check).
+    pub allowed_origins: Vec<String>,
+    /// Host names the server answers to besides loopback names, when it has no API key (it
+    /// then listens on loopback only, and refuses other `Host` headers so that a web page cannot
+    /// reach it through a DNS name rebound to 127.0.0.1).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -80,6 +93,9 @@ impl Default for Config {
             media_port: None,
             media_address: None,
             ice_servers: Vec::new(),
+            fetch_allow: Vec::new(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -104,6 +120,9 @@ const ENV_KEYS: &[&str] = &[
     "characters_dir",
     "media_port",
     "media_address",
+    "fetch_allow",
+    "allowed_origins",
+    "allowed_hosts",
 ];
 
 /// Flags given on the command line (only those set override).
@@ -145,7 +164,15 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
         figment = figment.merge(Toml::file(path));
     }
     figment = figment.merge(Env::prefixed("BRAZEN_").only(ENV_KEYS)).merge(Serialized::defaults(overrides));
-    figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+    let config: Config = figment.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+    for key in &config.api_keys {
+        crate::auth::check_configured_key(key).map_err(|e| format!("invalid configuration: {e}"))?;
+    }
+    crate::backgrounds::FetchPolicy::parse(&config.fetch_allow).map_err(|e| format!("invalid configuration: {e}"))?;
+    for origin in &config.allowed_origins {
+        crate::origin::check_configured_origin(origin).map_err(|e| format!("invalid configuration: {e}"))?;
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -165,6 +192,24 @@ mod tests {
             let flags = Overrides { port: Some(7000), api_keys: vec!["k".into()], ..Default::default() };
             let cfg = load(Some(Path::new("brazen.toml")), flags).unwrap();
             assert_eq!((cfg.port, cfg.api_keys.clone()), (7000, vec!["k".to_string()]));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn blank_keys_and_bad_allow_lists_are_refused() {
+        let keys = |k: &str| Overrides { api_keys: vec![k.into()], ..Default::default() };
+        let err = load(None, keys("")).unwrap_err();
+        assert!(err.contains("API key is empty") && err.contains("--api-key"), "{err}");
+        assert!(load(None, keys("   ")).is_err());
+        assert!(load(None, keys("a-real-key")).is_ok());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("allow.toml", "fetch_allow = [\"10.0.0.0/99\"]")?;
+            let err = load(Some(Path::new("allow.toml")), Overrides::default()).unwrap_err();
+            assert!(err.contains("fetch_allow"), "{err}");
+            jail.create_file("origins.toml", "allowed_origins = [\"localhost:5173\"]")?;
+            let err = load(Some(Path::new("origins.toml")), Overrides::default()).unwrap_err();
+            assert!(err.contains("http://localhost:5173"), "{err}");
             Ok(())
         });
     }

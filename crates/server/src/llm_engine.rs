@@ -7,7 +7,6 @@
 //! the turn cannot start without it).
 
 use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
-use brazen_llm::request::turn_for;
 use brazen_llm::{LocalModel, Output};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -118,7 +117,7 @@ impl CallIds {
 
 /// Computes a prompt ahead, stopping when a turn arrives; failures only cost the head start.
 fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
-    match turn_for(request, model.context_budget(), &|t| model.prompt_len(t)) {
+    match model.turn(request, stop) {
         Ok(turn) => {
             if let Err(e) = model.prefill(&turn, stop) {
                 tracing::debug!("computing a prompt ahead failed: {e}");
@@ -132,8 +131,9 @@ fn run(model: &LocalModel, job: Job, ids: &CallIds) {
     let send = |e: LlmEvent| {
         let _ = job.events.send(e);
     };
-    let turn = match turn_for(&job.request, model.context_budget(), &|t| model.prompt_len(t)) {
+    let turn = match model.turn(&job.request, &|| job.cancel.load(Ordering::Relaxed)) {
         Ok(t) => t,
+        Err(brazen_llm::request::RequestError::Cancelled) => return,
         Err(e) => return send(LlmEvent::Failed(e.to_string())),
     };
     let mut call_id = String::new();

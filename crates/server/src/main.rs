@@ -13,6 +13,7 @@ mod eval_cli;
 mod llm_engine;
 mod metrics;
 mod models_cli;
+mod origin;
 mod web;
 
 use clap::{Parser, Subcommand};
@@ -195,6 +196,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         ip
     };
     cfg.host = ip.to_string();
+    backgrounds::set_policy(backgrounds::FetchPolicy::parse(&cfg.fetch_allow)?);
     if cfg.api_keys.is_empty() {
         tracing::warn!(
             "NO API KEY IS CONFIGURED: any local process can use this server. Set one with --api-key, BRAZEN_API_KEYS or api_keys in the config file."

@@ -98,8 +98,22 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 
 /// `GET /api/catalog`: what this server offers a client to choose from: the synthesiser's voices,
 /// the avatar characters with their styles, the installed portraits, the ICE servers for WebRTC
-/// avatars, and whether an API key is needed.
-pub async fn catalog(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// avatars, and whether an API key is needed. The ICE servers' `username` and `credential` (a
+/// TURN relay's) are given only to a caller that presents the key when the server has one.
+pub async fn catalog(
+    State(state): State<Arc<AppState>>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let mut ice_servers = state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default();
+    if !state.authenticated(&headers, uri.query()) {
+        for server in &mut ice_servers {
+            if let Some(fields) = server.as_object_mut() {
+                fields.remove("username");
+                fields.remove("credential");
+            }
+        }
+    }
     let characters: Vec<_> = state
         .avatars
         .characters()
@@ -111,7 +125,7 @@ pub async fn catalog(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "voices": state.engines.voices,
         "characters": characters,
         "portraits": state.avatars.portrait_names(),
-        "ice_servers": state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
+        "ice_servers": ice_servers,
         "auth": !state.config.api_keys.is_empty(),
     }))
 }

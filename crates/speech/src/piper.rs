@@ -39,6 +39,13 @@ pub const CONTEXT: usize = 16;
 const FIRST_CHUNK: usize = 32;
 /// Frames in each later chunk: large, so the overlap costs little.
 const LATER_CHUNK: usize = 128;
+/// The most IPA characters the encoder reads in one run. Its memory grows with the square of
+/// its input (≈ 1.3 GB at 2,000 characters of text), so longer speech is encoded in runs of
+/// whole words, each framed as a clause, and the runs' latents are decoded as one.
+const ENCODER_RUN: usize = 240;
+/// The most IPA characters one call speaks (a few minutes of speech); longer text is an error
+/// that says to split it. Callers speak phrases (the engine's are at most 240 characters).
+pub const MAX_IPA: usize = 8_192;
 
 /// A loaded Piper voice.
 pub struct PiperVoice {
@@ -176,6 +183,39 @@ impl PiperVoice {
     }
 }
 
+/// `ipa` in runs of at most `longest` characters, cut after a space (inside a word only when one
+/// word is longer than a run).
+fn encoder_runs(ipa: &str, longest: usize) -> Vec<&str> {
+    let mut runs = Vec::new();
+    let mut rest = ipa.trim();
+    while rest.chars().count() > longest {
+        let cap = rest.char_indices().nth(longest).map_or(rest.len(), |(i, _)| i);
+        let cut = rest[..cap].rfind(' ').filter(|&i| i > 0).unwrap_or(cap);
+        runs.push(rest[..cut].trim_end());
+        rest = rest[cut..].trim_start();
+    }
+    if !rest.is_empty() {
+        runs.push(rest);
+    }
+    runs
+}
+
+/// The latents of consecutive encoder runs (`channels × frames` each, row-major) as one.
+fn join_latents(runs: Vec<(Vec<f32>, usize)>) -> (Vec<f32>, usize) {
+    if runs.len() == 1 {
+        return runs.into_iter().next().unwrap_or_default();
+    }
+    let frames: usize = runs.iter().map(|(_, f)| f).sum();
+    let channels = runs.iter().find(|(_, f)| *f > 0).map_or(0, |(l, f)| l.len() / f);
+    let mut latent = Vec::with_capacity(channels * frames);
+    for c in 0..channels {
+        for (run, f) in &runs {
+            latent.extend_from_slice(&run[c * f..(c + 1) * f]);
+        }
+    }
+    (latent, frames)
+}
+
 impl Voice for PiperVoice {
     fn speak(
         &self,
@@ -190,24 +230,39 @@ impl Voice for PiperVoice {
             sink(SpeechPart::Timing(&speech));
             return Ok(());
         }
-        let symbols = self.ids_with_symbols(&speech.ipa);
-        let ids: Vec<i64> = symbols.iter().map(|(id, _)| *id).collect();
-        let n = ids.len();
+        let ipa_len = speech.ipa.chars().count();
+        if ipa_len > MAX_IPA {
+            return Err(SpeechError::Engine(format!(
+                "the text is too long to speak at once ({ipa_len} phonemes; at most {MAX_IPA}): speak it in phrases"
+            )));
+        }
         let scales = vec![self.noise_scale, self.length_scale / rate.clamp(0.3, 3.0), self.noise_w];
-        let (latent, frames) = {
+        let mut symbols = Vec::new();
+        let mut durations = Vec::new();
+        let mut runs = Vec::new();
+        let mut timed = true;
+        for run in encoder_runs(&speech.ipa, ENCODER_RUN) {
+            let run_symbols = self.ids_with_symbols(run);
+            let ids: Vec<i64> = run_symbols.iter().map(|(id, _)| *id).collect();
+            let n = ids.len();
             let mut encoder = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
             let outputs = encoder.run(ort::inputs![
                 "input" => Tensor::from_array(([1usize, n], ids))?,
                 "input_lengths" => Tensor::from_array(([1usize], vec![n as i64]))?,
-                "scales" => Tensor::from_array(([3usize], scales))?,
+                "scales" => Tensor::from_array(([3usize], scales.clone()))?,
             ])?;
             let (shape, latent) = outputs[0].try_extract_tensor::<f32>()?;
-            let (_, durations) = outputs[1].try_extract_tensor::<f32>()?;
-            if durations.len() == symbols.len() {
-                speech.phonemes = spans(&symbols, durations, HOP);
-            }
-            (latent.to_vec(), shape.last().copied().unwrap_or(0).max(0) as usize)
-        };
+            let (_, run_durations) = outputs[1].try_extract_tensor::<f32>()?;
+            let frames = shape.last().copied().unwrap_or(0).max(0) as usize;
+            timed &= run_durations.len() == run_symbols.len();
+            symbols.extend(run_symbols);
+            durations.extend_from_slice(run_durations);
+            runs.push((latent.to_vec(), frames));
+        }
+        if timed && !symbols.is_empty() {
+            speech.phonemes = spans(&symbols, &durations, HOP);
+        }
+        let (latent, frames) = join_latents(runs);
         if !sink(SpeechPart::Timing(&speech)) {
             return Ok(());
         }
@@ -222,5 +277,30 @@ impl Voice for PiperVoice {
             from = to;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ipa_is_encoded_in_runs_of_whole_words() {
+        assert_eq!(encoder_runs(" həlˈoʊ wˈɜːld ", 240), ["həlˈoʊ wˈɜːld"]);
+        let ipa = "həlˈoʊ ".repeat(200);
+        let runs = encoder_runs(&ipa, 40);
+        assert!(runs.iter().all(|r| r.chars().count() <= 40 && r.split(' ').all(|w| w == "həlˈoʊ")), "{runs:?}");
+        assert_eq!(runs.iter().map(|r| r.split(' ').count()).sum::<usize>(), 200);
+        // One word longer than a run is cut inside it, nothing lost.
+        let long = "ə".repeat(100);
+        assert_eq!(encoder_runs(&long, 40).concat(), long);
+    }
+
+    #[test]
+    fn run_latents_join_frame_by_frame_per_channel() {
+        // Two channels: run a has 2 frames, run b 1.
+        let a = (vec![1.0, 2.0, 10.0, 20.0], 2);
+        let b = (vec![3.0, 30.0], 1);
+        assert_eq!(join_latents(vec![a, b]), (vec![1.0, 2.0, 3.0, 10.0, 20.0, 30.0], 3));
     }
 }
