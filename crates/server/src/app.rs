@@ -112,6 +112,9 @@ pub struct AppState {
     sessions: AtomicUsize,
     ids: AtomicU64,
     random: RandomState,
+    /// Turns true when the server shuts down: every session then closes its socket with
+    /// 1001 (going away).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -131,6 +134,7 @@ impl AppState {
             sessions: AtomicUsize::new(0),
             ids: AtomicU64::new(0),
             random: RandomState::new(),
+            closing: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -145,6 +149,24 @@ impl AppState {
     pub fn authenticated(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
         self.config.api_keys.is_empty()
             || auth::key_accepted(&self.config.api_keys, auth::presented_key(headers, query).as_deref())
+    }
+
+    /// Tells every session the server is shutting down.
+    pub fn begin_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once the server begins shutting down.
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await.map(drop);
+        }
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.load(Ordering::Acquire)
     }
 
     /// Counts a session in; `None` when the server is full.

@@ -23,8 +23,9 @@ use tokio::task::AbortHandle;
 pub const READ_BUFFER: usize = 4 * 1024;
 /// Client frames above this are answered with an `error` event (the session goes on).
 pub const SOFT_FRAME_LIMIT: usize = 15 * 1024 * 1024;
-/// Client frames above this close the connection (WebSocket status 1009).
-pub const HARD_FRAME_LIMIT: usize = 64 * 1024 * 1024;
+/// Client frames above this close the connection (WebSocket status 1009): what one connection
+/// may make the server hold for a frame it has not finished reading.
+pub const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 /// Server frames are kept under this (the Python Voice Live SDK's limit is 4 MiB).
 pub const MAX_SERVER_FRAME: usize = 4 * 1024 * 1024 - 4 * 1024;
 
@@ -88,6 +89,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
     if driver.flush(&mut sink).await.is_err() {
         return;
     }
+    let mut closing = std::pin::pin!(driver.state.closing());
     loop {
         // Client frames first: a response.cancel already on the socket must win over the
         // engine events of the response it cancels.
@@ -107,9 +109,16 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(e)) => {
                     tracing::debug!(session = %session_id, "connection error: {e}");
+                    if let Some((code, reason)) = close_code(e) {
+                        close(&mut sink, code, reason).await;
+                    }
                     break;
                 }
             },
+            () = &mut closing => {
+                close(&mut sink, 1001, "The server is shutting down.").await;
+                break;
+            }
             Some((job, event)) = job_rx.recv() => (match event {
                 JobEvent::Asr(e) => Input::Asr(job, e),
                 JobEvent::Llm(e) => Input::Llm(job, e),
@@ -138,7 +147,46 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
     for (_, job) in driver.jobs.drain() {
         job.abort();
     }
+    drop(driver);
     tracing::info!(session = %session_id, "session closed");
+    return_memory();
+}
+
+/// The close frame for a failed read, if the connection can still take one: 1009 for a frame
+/// over [`HARD_FRAME_LIMIT`], 1002 for a broken frame, 1007 for text that is not UTF-8.
+fn close_code(e: axum::Error) -> Option<(u16, &'static str)> {
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some((1009, "The frame is over 16 MiB, the most this server reads.")),
+        tungstenite::Error::Protocol(_) => Some((1002, "The frame breaks the WebSocket protocol.")),
+        tungstenite::Error::Utf8(_) => Some((1007, "A text frame is not UTF-8.")),
+        _ => None,
+    }
+}
+
+/// Sends a close frame (best effort: the peer may be gone).
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
+    let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// Gives the memory freed by a closed session back to the system (glibc keeps freed memory in
+/// its arenas otherwise, so a server that once held a large session would stay large). Runs at
+/// most once a second, on a blocking thread.
+fn return_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if PENDING.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::task::spawn_blocking(|| {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            PENDING.store(false, Ordering::Release);
+            // SAFETY: malloc_trim only walks glibc's own heap; it has no preconditions.
+            unsafe { libc::malloc_trim(0) };
+        });
+    }
 }
 
 /// The avatar's next news, or never when there is no avatar.

@@ -10,6 +10,7 @@ mod config;
 mod connection;
 mod engines;
 mod eval_cli;
+mod listen;
 mod llm_engine;
 mod metrics;
 mod models_cli;
@@ -230,16 +231,9 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     web::announce(addr);
     web::prepare_default_session(state.engines.llm.as_ref());
     std::io::stdout().flush().ok();
-    // Events are small and latency-bound: send each write at once (no Nagle delay).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(listener, app::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    let router = app::router(state.clone());
+    listen::serve(listener, router, state).await;
+    Ok(())
 }
 
 /// Binds the avatars' WebRTC media port: `media_port` (default: the HTTP port's number, or any
@@ -260,22 +254,4 @@ fn bind_media(cfg: &config::Config, ip: IpAddr, http_port: u16) -> Result<avatar
     };
     tracing::info!("avatar media (WebRTC) on udp {}, STUN on udp {}", media.public_addr(), media.stun_addr());
     Ok(media)
-}
-
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.ok();
-    tracing::info!("shutting down");
 }

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 mod common;
-use common::Server;
+use common::{Server, Ws, connect, expect_error, next_event, send, until};
 
 /// The audio bytes of the `kind` deltas among `events`.
 fn audio_bytes(events: &[Value], kind: &str) -> Vec<u8> {
@@ -20,62 +20,6 @@ fn audio_bytes(events: &[Value], kind: &str) -> Vec<u8> {
         .filter(|e| e["type"] == kind)
         .flat_map(|e| B64.decode(e["delta"].as_str().unwrap()).unwrap())
         .collect()
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(port: u16, path: &str, headers: &[(&'static str, &str)]) -> Result<(Ws, Option<String>), String> {
-    let mut req = format!("ws://127.0.0.1:{port}{path}").into_client_request().unwrap();
-    for (k, v) in headers {
-        req.headers_mut().insert(*k, v.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, resp)) => {
-            let proto = resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap().to_owned());
-            Ok((ws, proto))
-        }
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
-            Err(format!("{} {body}", resp.status().as_u16()))
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-async fn next_event(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event within 10 s");
-        match msg.expect("socket open").expect("frame") {
-            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-            Message::Pong(_) | Message::Ping(_) => continue,
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
-/// Reads events until one of type `kind`; returns all of them.
-async fn until(ws: &mut Ws, kind: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let e = next_event(ws).await;
-        let done = e["type"] == kind;
-        seen.push(e);
-        if done {
-            return seen;
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, event: Value) {
-    ws.send(Message::Text(event.to_string().into())).await.unwrap();
-}
-
-async fn expect_error(ws: &mut Ws, code: &str) -> Value {
-    let e = next_event(ws).await;
-    assert_eq!(e["type"], "error", "{e}");
-    assert_eq!(e["error"]["code"], code, "{e}");
-    assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    e
 }
 
 async fn text_turn(ws: &mut Ws, text: &str) -> Vec<Value> {
@@ -277,7 +221,7 @@ async fn bad_input_is_answered_and_the_session_survives() {
     assert_eq!(expect_error(&mut ws, "invalid_truncate").await["error"]["param"], "audio_end_ms");
 
     // A frame over 15 MiB.
-    let huge = json!({"type": "input_audio_buffer.append", "audio": "A".repeat(16 * 1024 * 1024)});
+    let huge = json!({"type": "input_audio_buffer.append", "audio": "A".repeat(15 * 1024 * 1024 + 512 * 1024)});
     send(&mut ws, huge).await;
     expect_error(&mut ws, "frame_too_large").await;
 

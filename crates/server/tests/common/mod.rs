@@ -2,8 +2,12 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
@@ -49,6 +53,48 @@ impl Server {
         Server { child, port }
     }
 
+    /// Starts with `config` as its TOML configuration file (and `args` as for [`Server::start`]).
+    pub fn start_with_config(config: &str, args: &[&str]) -> Server {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("brazen-test-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, config).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let mut all = vec!["--config", path.as_str()];
+        all.extend_from_slice(args);
+        Server::start(&all)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory now (`VmRSS`) and at its peak (`VmHWM`), MB.
+    pub fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Waits for the server to exit by itself (after a signal): its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// A plain HTTP/1.1 GET: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         let (status, _, body) = self.get_with_headers(path);
@@ -58,7 +104,7 @@ impl Server {
     /// A plain HTTP/1.1 GET: (status, the header lines lower-cased, body).
     pub fn get_with_headers(&self, path: &str) -> (u16, String, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port).unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         let status = text[9..12].parse().unwrap();
@@ -81,3 +127,66 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A client WebSocket.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket at `path` with these request headers: the socket and the subprotocol the
+/// server chose, or `"STATUS body"` when it refused.
+pub async fn connect(port: u16, path: &str, headers: &[(&'static str, &str)]) -> Result<(Ws, Option<String>), String> {
+    let mut req = format!("ws://127.0.0.1:{port}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, resp)) => {
+            let proto = resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap().to_owned());
+            Ok((ws, proto))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+            Err(format!("{} {body}", resp.status().as_u16()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The next event (pings skipped), waiting at most 10 s.
+pub async fn next_event(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event within 10 s");
+        match msg.expect("socket open").expect("frame") {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Pong(_) | Message::Ping(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Reads events until one of type `kind`; returns all of them.
+pub async fn until(ws: &mut Ws, kind: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_event(ws).await;
+        let done = e["type"] == kind;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Sends an event.
+pub async fn send(ws: &mut Ws, event: Value) {
+    ws.send(Message::Text(event.to_string().into())).await.unwrap();
+}
+
+/// Reads the next event, which must be an `error` with `code` and a message.
+pub async fn expect_error(ws: &mut Ws, code: &str) -> Value {
+    let e = next_event(ws).await;
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["error"]["code"], code, "{e}");
+    assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    e
+}
+

@@ -1,0 +1,91 @@
+//! Accepting HTTP connections and shutting down.
+//!
+//! Each TCP connection is served by hyper with a timer, so a client that opens a connection and
+//! never finishes its request headers is dropped after [`HEADER_TIMEOUT`] instead of holding a
+//! socket and a task forever. On SIGTERM or Ctrl-C the listener stops, every session closes its
+//! WebSocket with a close frame (1001, going away), and the process waits up to
+//! [`DRAIN_TIMEOUT`] for them.
+
+use crate::app::AppState;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The longest a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest shutdown waits for sessions to close their sockets.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Serves `app` on `listener` until SIGTERM or Ctrl-C, then closes the sessions of `state`.
+pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Events are small and latency-bound: send each write at once (no Nagle delay).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let closing = state.closing();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                }
+                () = closing => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+                }
+            }
+        });
+    }
+    tracing::info!("shutting down: closing {} session(s)", state.open_sessions());
+    state.begin_closing();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while state.open_sessions() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    if drained.await.is_err() {
+        tracing::warn!("{} session(s) did not close in time", state.open_sessions());
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}
