@@ -659,10 +659,31 @@ impl Session {
     }
 
     /// Checks the texts of a `session.update`'s session or a `response.create`'s overrides
-    /// (`path`): the instructions and each tool's definition.
+    /// (`path`): the instructions, the tools' definitions, the transcription prompt, the voice,
+    /// the animation settings and the other fields kept as sent. (The avatar is bounded by the
+    /// frame limit: its pictures may be `data:` URLs of up to 16 MiB.)
     fn check_patch_size(&self, patch: &brazen_protocol::SessionPatch, path: &str) -> Result<(), ProtocolError> {
         if let brazen_protocol::read::Field::Set(text) = &patch.instructions {
             self.check_text(text, &format!("{path}.instructions"))?;
+        }
+        use brazen_protocol::read::Field::Set;
+        if let Set(t) = &patch.input_audio_transcription
+            && let Some(prompt) = &t.prompt
+        {
+            self.check_text(prompt, &format!("{path}.input_audio_transcription.prompt"))?;
+        }
+        if let Set(voice) = &patch.voice {
+            let extra = serde_json::Value::Object(voice.extra.clone()).to_string();
+            self.check_text(&voice.name, &format!("{path}.voice"))?;
+            self.check_text(&extra, &format!("{path}.voice"))?;
+        }
+        if let Set(animation) = &patch.animation {
+            self.check_text(&animation.to_string(), &format!("{path}.animation"))?;
+        }
+        for (key, value) in &patch.extra {
+            if let Set(value) = value {
+                self.check_text(&value.to_string(), &format!("{path}.{key}"))?;
+            }
         }
         if let brazen_protocol::read::Field::Set(tools) = &patch.tools {
             let total: usize =

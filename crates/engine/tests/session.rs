@@ -750,6 +750,53 @@ fn pre_generated_messages_are_spoken_without_the_model() {
 }
 
 #[test]
+fn a_long_reply_is_synthesised_as_it_is_spoken_in_bounded_phrases() {
+    let mut h = Harness::new();
+    let text = "word ".repeat(20_000);
+    let mut out = h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": text}}));
+    // Each phrase comes back as 3 s of audio at once: synthesis stops once 8 s wait unsent.
+    let mut phrases = Vec::new();
+    for _ in 0..10 {
+        let Some((job, phrase)) = tts_jobs(&out).pop() else { break };
+        phrases.push(phrase);
+        tts_audio(&mut h, job, 3_000);
+        out = h.input(Input::Tts(job, TtsEvent::Done));
+    }
+    assert!((3..=5).contains(&phrases.len()), "{} phrases synthesised ahead", phrases.len());
+    assert!(phrases.iter().all(|p| p.len() <= 240 && p.split(' ').all(|w| w == "word")), "{phrases:?}");
+    // As the audio goes out, the next phrase is asked for.
+    let out = h.advance(4_000);
+    assert_eq!(tts_jobs(&out).len(), 1);
+}
+
+#[test]
+fn texts_past_their_limits_are_refused_naming_the_field() {
+    let limits = Limits { max_text_bytes: 100, max_conversation_bytes: 250, ..Limits::default() };
+    let mut h = Harness::with_limits(limits);
+    let long = "x".repeat(101);
+    let cases = [
+        (json!({"type": "session.update", "session": {"instructions": long}}), "session.instructions"),
+        (json!({"type": "response.create", "response": {"instructions": long}}), "response.instructions"),
+        (json!({"type": "response.create", "response": {"pre_generated_assistant_message": long}}), "response.pre_generated_assistant_message"),
+        (json!({"type": "session.update", "session": {"metadata": {"k": long}}}), "session.metadata"),
+        (json!({"type": "session.update", "session": {"input_audio_transcription": {"model": "whisper-1", "prompt": long}}}), "session.input_audio_transcription.prompt"),
+        (json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "f", "description": long}]}}), "session.tools"),
+        (json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c", "output": long}}), "item.output"),
+    ];
+    for (event, param) in cases {
+        let errors = errors(&h.send(event));
+        assert_eq!(errors.len(), 1, "{param}");
+        assert_eq!((errors[0].0.as_str(), errors[0].1.as_deref()), ("string_above_max_length", Some(param)));
+    }
+    for _ in 0..3 {
+        user_text(&mut h, &"y".repeat(80));
+    }
+    let out = h.send(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "z".repeat(20)}]}}));
+    assert_eq!(errors(&out)[0].0, "session_memory_exceeded");
+    assert_eq!(h.session.item_count(), 3, "nothing lost, nothing added");
+}
+
+#[test]
 fn floods_are_limited_with_one_error_a_second() {
     let mut h = Harness::with_limits(Limits { events_per_second: 10.0, burst: 20.0, ..Limits::default() });
     let mut out = Vec::new();
