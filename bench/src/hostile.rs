@@ -196,9 +196,9 @@ async fn stall(brazen: &str) {
     println!(
         "stall: another session's turn quiet {} s (median {:.2}); right after 1,000 items + response.create and leaving {} s (median {:.2})",
         show(&quiet),
-        stats::percentile(quiet.clone(), 50.0),
+        stats::percentile(quiet.clone(), 0.5),
         show(&attacked),
-        stats::percentile(attacked.clone(), 50.0)
+        stats::percentile(attacked.clone(), 0.5)
     );
 }
 

@@ -47,20 +47,30 @@ export function App() {
   developer.current = settings.developer;
 
   // What the server offers (voices, characters, portraits, ICE servers); then the page is ready.
+  // The key unlocks the TURN relay's credentials, which the server gives only to key holders;
+  // a newer request (the key being typed) replaces an older one, which is dropped.
   useEffect(() => {
     const base = httpBase(settings, location.origin);
-    // The key unlocks the TURN relay's credentials, which the server gives only to key holders.
-    fetch(`${base}/api/catalog`, { headers: settings.apiKey ? { 'api-key': settings.apiKey } : {} })
+    const request = new AbortController();
+    fetch(`${base}/api/catalog`, {
+      headers: settings.apiKey ? { 'api-key': settings.apiKey } : {},
+      signal: request.signal,
+    })
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((c: Catalog) => {
         setCatalog(c);
         setCatalogError(null);
       })
-      .catch((e) => setCatalogError(`The server at ${base} did not answer (${e.message}); check the endpoint in the settings.`))
+      .catch((e) => {
+        if (request.signal.aborted) return;
+        setCatalogError(`The server at ${base} did not answer (${e.message}); check the endpoint in the settings.`);
+      })
       .finally(() => {
+        if (request.signal.aborted) return;
         window.brazen = { ...window.brazen, readyAt: performance.now() };
         document.body.dataset.ready = 'true';
       });
+    return () => request.abort();
   }, [settings.endpoint, settings.apiKey]);
 
   // Prepare the WebRTC peer ahead when the microphone is already allowed (Chromium then offers

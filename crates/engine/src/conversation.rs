@@ -14,12 +14,41 @@ pub struct Entry {
     pub audio_ms: f64,
     /// The assistant audio's phrases on the item's audio clock.
     pub segments: Vec<Segment>,
+    /// The bytes the conversation counts for it (see [`item_bytes`]), as of its last change.
+    counted: usize,
 }
 
 impl Entry {
     /// An entry holding just an item.
     pub fn new(item: Item) -> Self {
-        Entry { item, audio_ms: 0.0, segments: Vec::new() }
+        Entry { item, audio_ms: 0.0, segments: Vec::new(), counted: 0 }
+    }
+}
+
+/// An entry being changed; the conversation's byte count follows the change when it is dropped.
+pub struct EntryMut<'a> {
+    entry: &'a mut Entry,
+    bytes: &'a mut usize,
+}
+
+impl std::ops::Deref for EntryMut<'_> {
+    type Target = Entry;
+    fn deref(&self) -> &Entry {
+        self.entry
+    }
+}
+
+impl std::ops::DerefMut for EntryMut<'_> {
+    fn deref_mut(&mut self) -> &mut Entry {
+        self.entry
+    }
+}
+
+impl Drop for EntryMut<'_> {
+    fn drop(&mut self) {
+        let now = item_bytes(&self.entry.item);
+        *self.bytes = *self.bytes - self.entry.counted + now;
+        self.entry.counted = now;
     }
 }
 
@@ -49,6 +78,8 @@ impl Position {
 #[derive(Debug, Default)]
 pub struct Conversation {
     entries: Vec<Entry>,
+    /// The sum of the entries' `counted` bytes.
+    bytes: usize,
 }
 
 /// Most items one conversation holds.
@@ -96,6 +127,9 @@ impl Conversation {
             })?,
         };
         let previous = index.checked_sub(1).map(|i| self.entries[i].item.id.clone());
+        let mut entry = entry;
+        entry.counted = item_bytes(&entry.item);
+        self.bytes += entry.counted;
         self.entries.insert(index, entry);
         Ok(previous)
     }
@@ -111,14 +145,17 @@ impl Conversation {
         self.index(id).map(|i| &self.entries[i])
     }
 
-    /// The entry with this id, to change.
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
-        self.index(id).map(|i| &mut self.entries[i])
+    /// The entry with this id, to change (the byte count follows the change).
+    pub fn get_mut(&mut self, id: &str) -> Option<EntryMut<'_>> {
+        let i = self.index(id)?;
+        Some(EntryMut { entry: &mut self.entries[i], bytes: &mut self.bytes })
     }
 
     /// Removes an item.
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
-        self.index(id).map(|i| self.entries.remove(i))
+        let entry = self.index(id).map(|i| self.entries.remove(i))?;
+        self.bytes -= entry.counted;
+        Some(entry)
     }
 
     /// The entries, oldest first.
@@ -136,10 +173,9 @@ impl Conversation {
         self.entries.len()
     }
 
-    /// The bytes of text the items hold (messages' text and transcripts, function calls'
-    /// names and arguments, their outputs): what a session's memory budget counts.
-    pub fn text_bytes(&self) -> usize {
-        self.entries.iter().map(|e| item_bytes(&e.item)).sum()
+    /// The bytes the items hold as a session's memory budget counts them ([`item_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Whether there are no items.
@@ -148,17 +184,26 @@ impl Conversation {
     }
 }
 
-/// The bytes of text one item holds (see [`Conversation::text_bytes`]).
+/// What an item costs besides its text, bytes (its id, status, kind, bookkeeping).
+const ITEM_OVERHEAD: usize = 128;
+/// What each content part costs besides its text, bytes: a message of many empty parts is not
+/// free.
+const PART_OVERHEAD: usize = 32;
+
+/// The bytes one item counts for in a session's memory budget: its text (messages' text and
+/// transcripts, function calls' ids, names and arguments, their outputs) and a fixed cost per
+/// item and per content part.
 pub fn item_bytes(item: &Item) -> usize {
-    match &item.body {
+    let body = match &item.body {
         brazen_protocol::ItemBody::Message { content, .. } => {
-            content.iter().map(|c| c.text().map_or(0, str::len)).sum()
+            content.iter().map(|c| PART_OVERHEAD + c.text().map_or(0, str::len)).sum()
         }
         brazen_protocol::ItemBody::FunctionCall { call_id, name, arguments } => {
             call_id.len() + name.len() + arguments.len()
         }
         brazen_protocol::ItemBody::FunctionCallOutput { call_id, output } => call_id.len() + output.len(),
-    }
+    };
+    ITEM_OVERHEAD + item.id.len() + body
 }
 
 /// An error for an unknown item id.

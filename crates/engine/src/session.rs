@@ -702,6 +702,22 @@ impl Session {
         Ok(())
     }
 
+    /// Refuses to add `adding` bytes to a conversation that would then hold more than
+    /// [`Limits::max_conversation_bytes`].
+    fn check_room(&self, adding: usize) -> Result<(), ProtocolError> {
+        let held = self.conversation.bytes();
+        if held + adding <= self.limits.max_conversation_bytes {
+            return Ok(());
+        }
+        Err(ProtocolError::invalid(
+            code::SESSION_MEMORY_EXCEEDED,
+            format!(
+                "The conversation holds {held} bytes and this would add {adding} more; a session holds at most {} bytes. Delete items (conversation.item.delete) first.",
+                self.limits.max_conversation_bytes
+            ),
+        ))
+    }
+
     /// Checks an item's texts against [`Limits::max_text_bytes`].
     fn check_item_size(&self, body: &ItemBody) -> Result<(), ProtocolError> {
         match body {
@@ -713,8 +729,15 @@ impl Session {
                 }
                 Ok(())
             }
-            ItemBody::FunctionCall { arguments, .. } => self.check_text(arguments, "item.arguments"),
-            ItemBody::FunctionCallOutput { output, .. } => self.check_text(output, "item.output"),
+            ItemBody::FunctionCall { arguments, name, call_id } => {
+                self.check_text(name, "item.name")?;
+                self.check_text(call_id, "item.call_id")?;
+                self.check_text(arguments, "item.arguments")
+            }
+            ItemBody::FunctionCallOutput { output, call_id } => {
+                self.check_text(call_id, "item.call_id")?;
+                self.check_text(output, "item.output")
+            }
         }
     }
 
@@ -991,8 +1014,14 @@ impl Session {
         }
         if auto_truncate {
             let played = playback.played_ms(now).floor();
-            if let Some(entry) = self.conversation.get_mut(&playback.item_id) {
-                cut_audio(entry, played);
+            let found = match self.conversation.get_mut(&playback.item_id) {
+                Some(mut entry) => {
+                    cut_audio(&mut entry, played);
+                    true
+                }
+                None => false,
+            };
+            if found {
                 self.emit(ServerEvent::ItemTruncated {
                     item_id: playback.item_id.clone(),
                     content_index: playback.content_index,
@@ -1097,17 +1126,8 @@ impl Session {
         mut body: ItemBody,
     ) -> Result<(), ProtocolError> {
         self.check_item_size(&body)?;
-        let held = self.conversation.text_bytes();
         let adding = crate::conversation::item_bytes(&Item { id: String::new(), status: ItemStatus::Completed, body: body.clone() });
-        if held + adding > self.limits.max_conversation_bytes {
-            return Err(ProtocolError::invalid(
-                code::SESSION_MEMORY_EXCEEDED,
-                format!(
-                    "The conversation holds {held} bytes of text and this item {adding} more; a session holds at most {} bytes. Delete items (conversation.item.delete) first.",
-                    self.limits.max_conversation_bytes
-                ),
-            ));
-        }
+        self.check_room(adding)?;
         // Audio sent inside the item is transcribed like committed audio.
         let mut audio = None;
         if let ItemBody::Message { content, .. } = &mut body {
@@ -1142,7 +1162,7 @@ impl Session {
             // The client stopped playing an answer that is still being produced.
             self.close_response(ResponseStatus::Cancelled { reason: "client_cancelled" });
         }
-        let entry = self.conversation.get_mut(item_id).ok_or_else(|| not_found(item_id, "item_id"))?;
+        let mut entry = self.conversation.get_mut(item_id).ok_or_else(|| not_found(item_id, "item_id"))?;
         let has_audio = match &entry.item.body {
             ItemBody::Message { role: Role::Assistant, content } => {
                 matches!(content.get(content_index as usize), Some(Content::Audio { .. }))
@@ -1166,7 +1186,8 @@ impl Session {
             )
             .with_param("audio_end_ms"));
         }
-        cut_audio(entry, audio_end_ms);
+        cut_audio(&mut entry, audio_end_ms);
+        drop(entry);
         if self.playback.as_ref().is_some_and(|p| p.item_id == item_id) {
             self.playback = None;
         }
@@ -1188,6 +1209,10 @@ impl Session {
         self.check_patch_size(&options.overrides, "response")?;
         if let Some(text) = &options.pre_generated_text {
             self.check_text(text, "response.pre_generated_assistant_message")?;
+        }
+        if options.conversation == ConversationMode::Auto {
+            // The reply joins the conversation: there must be room for it.
+            self.check_room(options.pre_generated_text.as_ref().map_or(0, String::len))?;
         }
         let mut config = self.config.clone();
         config.apply(options.overrides);
@@ -1284,7 +1309,7 @@ impl Session {
                 let audio_seconds = asr.audio_seconds;
                 // The rest of the transcript, when it continues what was sent.
                 let rest = transcript.strip_prefix(asr.sent.as_str()).filter(|r| !r.is_empty()).map(str::to_owned);
-                if let Some(entry) = self.conversation.get_mut(&item_id) {
+                if let Some(mut entry) = self.conversation.get_mut(&item_id) {
                     set_user_transcript(&mut entry.item, &transcript);
                 }
                 if report {
@@ -1738,7 +1763,7 @@ impl Session {
             };
             self.emit(ServerEvent::ContentPartDone { at, part: part.clone() });
             let item = Item::message(m.item_id.clone(), Role::Assistant, vec![part], item_status);
-            if let Some(entry) = self.conversation.get_mut(&m.item_id) {
+            if let Some(mut entry) = self.conversation.get_mut(&m.item_id) {
                 entry.item = item.clone();
                 entry.audio_ms = m.audio_ms;
                 entry.segments = m.segments;
@@ -1759,7 +1784,7 @@ impl Session {
                 status: item_status,
                 body: ItemBody::FunctionCall { call_id: call.call_id, name: call.name, arguments: call.arguments },
             };
-            if let Some(entry) = self.conversation.get_mut(&call.item_id) {
+            if let Some(mut entry) = self.conversation.get_mut(&call.item_id) {
                 entry.item = item.clone();
             }
             output.push((call.output_index, item));

@@ -40,9 +40,28 @@ fn ends_sentence(word: &str, at_line_start: bool) -> bool {
 /// there yet; a phrase with nothing to say is skipped. Looks at no more than the cap's worth of
 /// `pending`, so streaming text into it costs time linear in its length.
 pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
+    // A loop over an offset, drained once: text of many empty phrases ("#\n" a hundred
+    // thousand times) must cost neither stack nor a copy of the rest per phrase.
+    let mut start = 0;
+    let phrase = loop {
+        let rest = &pending[start..];
+        let Some(cut) = phrase_end(rest, first) else { break None };
+        let phrase = speakable(&rest[..cut]);
+        let after = &rest[cut..];
+        start += cut + (after.len() - after.trim_start().len());
+        if !phrase.is_empty() {
+            break Some(phrase);
+        }
+    };
+    pending.drain(..start);
+    phrase
+}
+
+/// Where the first phrase of `pending` ends (a byte offset), if it is complete (see
+/// [`take_phrase`]).
+fn phrase_end(pending: &str, first: bool) -> Option<usize> {
     let clause = if first { FIRST_CLAUSE } else { LATER_CLAUSE };
     let longest = if first { FIRST_LONGEST } else { LATER_LONGEST };
-    let mut cut = None;
     let mut word_start = 0;
     let mut line_start = true;
     // Where the last whitespace after a word was: an overlong phrase is cut there.
@@ -50,14 +69,12 @@ pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
     let mut chars = pending.char_indices().enumerate().peekable();
     while let Some((n, (i, c))) = chars.next() {
         if n == longest {
-            cut = Some(last_gap.unwrap_or(i));
-            break;
+            return Some(last_gap.unwrap_or(i));
         }
         let next_is_space = chars.peek().is_some_and(|(_, (_, n))| n.is_whitespace());
         let end = i + c.len_utf8();
         if c == '\n' {
-            cut = Some(end);
-            break;
+            return Some(end);
         }
         if c.is_whitespace() {
             if !pending[word_start..i].trim().is_empty() {
@@ -67,25 +84,14 @@ pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
             word_start = end;
             continue;
         }
-        if matches!(c, '!' | '?' | '…') && next_is_space {
-            cut = Some(end);
-            break;
-        }
-        if c == '.' && next_is_space && ends_sentence(&pending[word_start..end], line_start) {
-            cut = Some(end);
-            break;
-        }
-        if matches!(c, ',' | ';' | ':') && next_is_space && end >= clause {
-            cut = Some(end);
-            break;
+        let ends_here = (matches!(c, '!' | '?' | '…') && next_is_space)
+            || (c == '.' && next_is_space && ends_sentence(&pending[word_start..end], line_start))
+            || (matches!(c, ',' | ';' | ':') && next_is_space && end >= clause);
+        if ends_here {
+            return Some(end);
         }
     }
-    let cut = cut?;
-    let phrase: String = pending.drain(..cut).collect();
-    let trimmed = pending.trim_start().len();
-    pending.drain(..pending.len() - trimmed);
-    let phrase = speakable(&phrase);
-    if phrase.is_empty() { take_phrase(pending, first) } else { Some(phrase) }
+    None
 }
 
 /// Splits the rest of a reply (`pending` once the text is complete) into phrases of at most
@@ -224,6 +230,9 @@ mod tests {
         let phrase = take_phrase(&mut word, false).unwrap();
         assert_eq!(phrase.chars().count(), LATER_LONGEST);
         assert_eq!(word.chars().count(), 1_000 - LATER_LONGEST);
+        // A hundred thousand empty phrases are skipped without recursion.
+        let mut empty = "#\n".repeat(100_000) + "Hello there. ";
+        assert_eq!(take_phrase(&mut empty, false).as_deref(), Some("Hello there."));
         // Short unfinished text still waits for more.
         let mut short = String::from("hello there my friend");
         assert_eq!(take_phrase(&mut short, false), None);

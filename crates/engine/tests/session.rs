@@ -771,7 +771,7 @@ fn a_long_reply_is_synthesised_as_it_is_spoken_in_bounded_phrases() {
 
 #[test]
 fn texts_past_their_limits_are_refused_naming_the_field() {
-    let limits = Limits { max_text_bytes: 100, max_conversation_bytes: 250, ..Limits::default() };
+    let limits = Limits { max_text_bytes: 100, max_conversation_bytes: 1_000, ..Limits::default() };
     let mut h = Harness::with_limits(limits);
     let long = "x".repeat(101);
     let cases = [
@@ -788,12 +788,30 @@ fn texts_past_their_limits_are_refused_naming_the_field() {
         assert_eq!(errors.len(), 1, "{param}");
         assert_eq!((errors[0].0.as_str(), errors[0].1.as_deref()), ("string_above_max_length", Some(param)));
     }
-    for _ in 0..3 {
-        user_text(&mut h, &"y".repeat(80));
-    }
-    let out = h.send(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "z".repeat(20)}]}}));
+    // Items cost their text and a fixed amount each (and per content part): some fit, then none.
+    let item = |text: &str| json!({"type": "conversation.item.create", "item": {"id": format!("i{}", text.len()), "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}});
+    let mut added = 0;
+    let refused = loop {
+        let out = h.send(item(&"y".repeat(80 + added)));
+        if let Some(e) = errors(&out).pop() {
+            break e;
+        }
+        added += 1;
+        assert!(added < 10, "no budget");
+    };
+    assert_eq!(refused.0, "session_memory_exceeded");
+    assert!((2..=4).contains(&added), "{added} items fit");
+    assert_eq!(h.session.item_count(), added, "nothing lost, nothing added");
+    // Parts are not free: a message of many empty parts is refused too.
+    let parts: Vec<Value> = (0..50).map(|_| json!({"type": "input_text", "text": ""})).collect();
+    let out = h.send(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": parts}}));
     assert_eq!(errors(&out)[0].0, "session_memory_exceeded");
-    assert_eq!(h.session.item_count(), 3, "nothing lost, nothing added");
+    // A pre-generated reply needs room too; deleting an item makes room again.
+    let out = h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": "z".repeat(100)}}));
+    assert_eq!(errors(&out)[0].0, "session_memory_exceeded");
+    h.send(json!({"type": "conversation.item.delete", "item_id": "i80"}));
+    let out = h.send(item("fits again"));
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
 }
 
 #[test]

@@ -150,8 +150,13 @@ pub fn turn_for(
     }
     drop_front(&mut messages, keep_from);
     turn.messages.extend(messages);
-    // The estimate leaves out how the template joins messages: confirm, dropping more if needed.
-    while size.prompt_tokens(&turn) > budget {
+    // The estimate leaves out how the template joins messages: confirm, and when over, drop at
+    // once the oldest messages whose estimates cover the excess (then confirm again).
+    loop {
+        let tokens = size.prompt_tokens(&turn);
+        if tokens <= budget {
+            return Ok(turn);
+        }
         if stop() {
             return Err(RequestError::Cancelled);
         }
@@ -159,10 +164,20 @@ pub fn turn_for(
             return Err(RequestError::TooLong(budget));
         }
         let mut rest = turn.messages.split_off(1);
-        drop_front(&mut rest, 1);
+        let mut covered = 0;
+        let n = rest
+            .iter()
+            .take(rest.len() - 1)
+            .take_while(|m| {
+                let enough = covered >= tokens - budget;
+                covered += message_tokens(m, size);
+                !enough
+            })
+            .count()
+            .max(1);
+        drop_front(&mut rest, n);
         turn.messages.extend(rest);
     }
-    Ok(turn)
 }
 
 /// A message's estimated share of a prompt, in tokens.

@@ -116,9 +116,19 @@ pub fn is_public(ip: IpAddr) -> bool {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                return is_public_v4(Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])));
+            let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+            // NAT64 (64:ff9b::/96) and IPv4-translated (::ffff:0:a.b.c.d) addresses carry an
+            // IPv4 address in their last 32 bits; 6to4 (2002::/16) in bits 16–47.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                return is_public_v4(v4(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public_v4(v4(s[1], s[2]));
+            }
+            // Local-use NAT64 (64:ff9b:1::/48) and Teredo (2001::/32) reach addresses that
+            // cannot be checked from here.
+            if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) || (s[0] == 0x2001 && s[1] == 0) {
+                return false;
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -187,16 +197,26 @@ pub fn set_policy(policy: FetchPolicy) {
     let _ = policy_cell().set(Arc::new(policy));
 }
 
-/// The decoded pictures, most recently used last, and the bytes they hold.
+/// The decoded pictures by their URL's hash (a `data:` URL may be megabytes long: it is not
+/// kept), most recently used last, and the bytes their pixels hold.
 #[derive(Default)]
 struct Cache {
-    pictures: VecDeque<(String, Arc<Backdrop>)>,
+    pictures: VecDeque<(u64, Arc<Backdrop>)>,
     bytes: usize,
+}
+
+/// A URL's key in the cache: its hash under a key chosen at random per process (so a client
+/// cannot make two URLs collide on purpose).
+fn cache_key(url: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static HASHER: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    HASHER.get_or_init(Default::default).hash_one(url)
 }
 
 impl Cache {
     fn get(&mut self, url: &str) -> Option<Arc<Backdrop>> {
-        let i = self.pictures.iter().position(|(u, _)| u == url)?;
+        let key = cache_key(url);
+        let i = self.pictures.iter().position(|(k, _)| *k == key)?;
         let entry = self.pictures.remove(i)?;
         let picture = entry.1.clone();
         self.pictures.push_back(entry);
@@ -208,7 +228,7 @@ impl Cache {
             return;
         }
         self.bytes += picture.byte_size();
-        self.pictures.push_back((url.to_owned(), picture));
+        self.pictures.push_back((cache_key(url), picture));
         while self.bytes > CACHE_BYTES {
             let Some((_, old)) = self.pictures.pop_front() else { break };
             self.bytes -= old.byte_size();
@@ -355,11 +375,12 @@ mod tests {
         for private in [
             "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
             "255.255.255.255", "224.0.0.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::127.0.0.1",
+            "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::127.0.0.1", "2002:7f00:1::", "64:ff9b:1::1",
+            "2001:0:4136:e378::1", "::ffff:0:7f00:1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "2002:0808:0808::1"] {
             assert!(is_public(ip(public)), "{public}");
         }
     }

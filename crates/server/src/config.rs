@@ -63,8 +63,8 @@ pub struct Config {
     pub fetch_allow: Vec<String>,
     /// Web origins (`https://app.example.com`, `http://localhost:5173`) whose pages may open
     /// the Realtime WebSocket besides the server's own; `"*"` admits every origin. With no API
-    /// key, only these and the server's own pages can connect from a browser; with a key, an
-    /// empty list admits every origin (the key is the check).
+    /// key, only these, the server's own pages and pages from loopback origins can connect from
+    /// a browser; with a key, an empty list admits every origin (the key is the check).
     pub allowed_origins: Vec<String>,
     /// Host names the server answers to besides loopback names, when it has no API key (it
     /// then listens on loopback only, and refuses other `Host` headers so that a web page cannot

@@ -1,15 +1,16 @@
 //! Accepting HTTP connections and shutting down.
 //!
-//! Each TCP connection is served by hyper with a timer, so a client that opens a connection and
-//! never finishes its request headers is dropped after [`HEADER_TIMEOUT`] instead of holding a
-//! socket and a task forever. On SIGTERM or Ctrl-C the listener stops, every session closes its
+//! Each TCP connection is served by hyper's HTTP/1 server with a timer, so a client that opens
+//! a connection and never finishes its request headers (or never sends a byte) is dropped after
+//! [`HEADER_TIMEOUT`] instead of holding a socket and a task forever. (HTTP/2 is not served:
+//! every client of the Realtime protocol upgrades an HTTP/1.1 request.) On SIGTERM or Ctrl-C the listener stops, every session closes its
 //! WebSocket with a close frame (1001, going away), and the process waits up to
 //! [`DRAIN_TIMEOUT`] for them.
 
 use crate::app::AppState;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,9 +44,9 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
         let service = TowerToHyperService::new(app.clone());
         let closing = state.closing();
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {

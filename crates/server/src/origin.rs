@@ -8,7 +8,10 @@
 //!
 //! - The WebSocket accepts clients that send no `Origin` (SDKs, servers), pages of the server's
 //!   own origin, and the origins of the `allowed_origins` setting (`*`: any). A server with an
-//!   API key and no `allowed_origins` accepts every origin: the key is the check.
+//!   API key and no `allowed_origins` accepts every origin: the key is the check. A server
+//!   without a key also accepts pages from loopback origins (`http://localhost:5173`, a
+//!   development server): they are served by software on this machine, which can reach a
+//!   loopback server anyway; a remote page's origin is never a loopback name.
 //! - A server without an API key (which listens on loopback only) answers only requests whose
 //!   `Host` is a loopback name or address, or one of the `allowed_hosts` setting.
 
@@ -78,6 +81,9 @@ pub fn check_origin(config: &Config, headers: &HeaderMap) -> Result<(), String> 
     if !config.api_keys.is_empty() && config.allowed_origins.is_empty() {
         return Ok(());
     }
+    if config.api_keys.is_empty() && split_origin(origin).is_some_and(|(_, authority)| is_loopback_name(&authority)) {
+        return Ok(());
+    }
     let origin: String = origin.chars().take(200).collect();
     Err(if config.api_keys.is_empty() {
         format!(
@@ -97,17 +103,25 @@ pub fn host_allowed(config: &Config, headers: &HeaderMap) -> bool {
     let Some(host) = headers.get("host") else { return true };
     let Ok(host) = host.to_str() else { return false };
     let host = host.trim().to_ascii_lowercase();
-    // The name without its port ([::1]:8080 → ::1, localhost:8080 → localhost).
+    is_loopback_name(&host)
+        || config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host_name(&host)) || h.eq_ignore_ascii_case(&host))
+}
+
+/// A `host[:port]` without its port (`[::1]:8080` → `::1`, `localhost:8080` → `localhost`).
+fn host_name(host: &str) -> &str {
     let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default().to_owned()
+        rest.split(']').next().unwrap_or_default()
     } else {
-        host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(host.clone(), |(n, _)| n.to_owned())
+        host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(host, |(n, _)| n)
     };
-    let name = name.trim_end_matches('.');
-    let loopback = name == "localhost"
-        || name.ends_with(".localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    loopback || config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name) || h.eq_ignore_ascii_case(&host))
+    name.trim_end_matches('.')
+}
+
+/// Whether a lower-case `host[:port]` names this machine: `localhost`, `*.localhost`, or a
+/// loopback address.
+fn is_loopback_name(host: &str) -> bool {
+    let name = host_name(host);
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -144,8 +158,10 @@ mod tests {
         let listed = config(&[], &["https://EVIL.example:443"]);
         assert!(check_origin(&listed, &evil).is_ok());
         assert!(check_origin(&config(&[], &["*"]), &evil).is_ok());
-        let other_port = headers(&[("origin", "http://127.0.0.1:5173"), ("host", "127.0.0.1:8080")]);
-        assert!(check_origin(&open, &other_port).is_err(), "another port is another origin");
+        let dev_server = headers(&[("origin", "http://localhost:5173"), ("host", "127.0.0.1:8080")]);
+        assert!(check_origin(&open, &dev_server).is_ok(), "pages served on this machine");
+        let lookalike = headers(&[("origin", "http://localhost.evil.example"), ("host", "127.0.0.1:8080")]);
+        assert!(check_origin(&open, &lookalike).is_err());
     }
 
     #[test]
@@ -153,6 +169,8 @@ mod tests {
         let evil = headers(&[("origin", "https://evil.example"), ("host", "brazen.example")]);
         assert!(check_origin(&config(&["k"], &[]), &evil).is_ok());
         assert!(check_origin(&config(&["k"], &["https://app.example"]), &evil).is_err());
+        let local = headers(&[("origin", "http://localhost:5173"), ("host", "brazen.example")]);
+        assert!(check_origin(&config(&["k"], &["https://app.example"]), &local).is_err(), "a listing server lists");
     }
 
     #[test]

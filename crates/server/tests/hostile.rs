@@ -19,9 +19,8 @@ use common::{Server, Ws, connect, expect_error, next_event, send, until};
 
 /// A 1×1 RGB PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
-/// The same file with a header claiming 8192×8192 (CRC fixed): 69 bytes that would decode to
-/// 256 MiB.
-const PNG_BOMB: &str = "iVBORw0KGgoAAAANSUhEUgAAIAAAACAACAIAAAD9yF0OAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+/// A real 8192×8192 grey PNG in 64 KiB: 256 MiB once decoded to RGBA.
+const PNG_BOMB: &[u8] = include_bytes!("data/bomb-8192.png");
 
 async fn voice_live(port: u16) -> Ws {
     let (mut ws, _) = connect(port, "/voice-live/realtime", &[]).await.unwrap();
@@ -119,12 +118,23 @@ async fn piper_speaks_100000_unpunctuated_characters_in_bounded_memory() {
 #[test]
 fn blank_api_keys_are_refused_at_start_and_never_match() {
     for key in ["", "   "] {
-        let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        let mut child = Command::new(common::binary())
             .args(["serve", "--host", "0.0.0.0", "--port", "0", "--api-key", key, "--llm", "echo", "--asr", "echo"])
             .args(["--tts", "tone", "--vad", "energy"])
             .env_remove("BRAZEN_API_KEYS")
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("brazen serve --host 0.0.0.0 --api-key {key:?} is serving");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "it never listened");
@@ -246,14 +256,14 @@ async fn pictures_come_from_public_addresses_only_and_failures_look_alike() {
     assert_eq!(host.requests.load(Ordering::SeqCst), 2, "the first hop only");
 }
 
-/// Defect 4: a tiny PNG claiming 8192×8192 was decoded (256 MB) and kept in a 32-entry cache.
+/// Defect 4: a 64 KiB PNG of 8192×8192 was decoded (256 MB) and kept in a 32-entry cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn picture_bombs_are_refused_from_their_header() {
     let server = Server::start(&[]);
     let (before, _) = server.memory_mb();
     for _ in 0..4 {
         let mut ws = voice_live(server.port).await;
-        let message = background_error(&mut ws, &format!("data:image/png;base64,{PNG_BOMB}")).await;
+        let message = background_error(&mut ws, &format!("data:image/png;base64,{}", B64.encode(PNG_BOMB))).await;
         let message = message.expect("the bomb is refused");
         assert!(message.contains("8192×8192") && message.contains("pixels"), "{message}");
     }
@@ -478,15 +488,19 @@ fn connections_end_with_close_codes_and_slow_headers_are_cut_off() {
     s.write_all(&header).unwrap();
     assert_eq!(close_code(&mut s), Some(1009));
 
-    // Headers never finished: the connection is closed after the header timeout (10 s).
-    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Headers never finished, or never begun: the connection is closed after the header
+    // timeout (10 s).
     let started = Instant::now();
-    let mut rest = Vec::new();
-    let _ = slow.read_to_end(&mut rest);
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(8) && waited < Duration::from_secs(19), "closed after {waited:?}");
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    for s in [&mut slow, &mut silent] {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(8) && waited < Duration::from_secs(19), "closed after {waited:?}");
+    }
 
     // SIGTERM: open sessions get 1001 and the process exits.
     let mut a = raw_websocket(server.port);

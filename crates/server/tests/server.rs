@@ -7,7 +7,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 mod common;

@@ -11,6 +11,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
+/// The `brazen` binary under test: this build's, or `BRAZEN_TEST_BIN` (to run the same tests
+/// against another build, e.g. one from before a fix).
+pub fn binary() -> String {
+    std::env::var("BRAZEN_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brazen").to_owned())
+}
+
 /// A running `brazen serve`, stopped by PID when dropped.
 pub struct Server {
     child: Child,
@@ -31,7 +37,7 @@ impl Server {
         let asr = if args.contains(&"--asr") { &[][..] } else { &["--asr", "echo"][..] };
         let llm = if args.contains(&"--llm") { &[][..] } else { &["--llm", "echo"][..] };
         let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        let mut child = Command::new(binary())
             .args(["serve", "--port", "0"])
             .args(vad)
             .args(asr)
