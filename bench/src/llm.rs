@@ -9,7 +9,7 @@
 
 #[path = "stats.rs"]
 mod stats;
-use brazen_engine::providers::LlmRequest;
+use brazen_providers::LlmRequest;
 use brazen_engine::text::take_phrase;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
 use brazen_llm::{LocalModel, Output};

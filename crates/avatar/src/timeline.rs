@@ -24,16 +24,7 @@ const REST_WEIGHT: f32 = 0.02;
 /// How long brows stay lifted around a stressed syllable, ms.
 const BROW_MS: f64 = 220.0;
 
-/// One phoneme as a voice timed it, in ms from the start of its phrase's audio.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Phone {
-    /// The IPA symbol (`^` / `$` the silence before / after, `' '` a word break).
-    pub symbol: char,
-    /// Where it starts.
-    pub start_ms: f64,
-    /// How long it lasts.
-    pub duration_ms: f64,
-}
+pub use brazen_providers::Phone;
 
 /// A viseme and when it starts on the response's audio clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

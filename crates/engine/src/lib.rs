@@ -8,7 +8,7 @@
 //!
 //! - [`Output::Event`]: a protocol event to send to the client;
 //! - [`Output::StartAsr`] / [`Output::StartLlm`] / [`Output::StartTts`]: work for an engine
-//!   (see [`providers`]); the driver runs it and feeds each streamed result back as
+//!   (see `brazen_providers`); the driver runs it and feeds each streamed result back as
 //!   [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] with the same job id;
 //! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored;
 //! - [`Output::Avatar`]: work for the avatar's media connection (see [`avatar_link`]); news
@@ -53,9 +53,7 @@ pub mod avatar_link;
 pub mod avatar_photo;
 pub mod avatar_video;
 pub mod conversation;
-pub mod echo;
 pub mod playback;
-pub mod providers;
 mod session;
 pub mod text;
 pub mod turn;

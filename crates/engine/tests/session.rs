@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::Vad;
-use brazen_engine::providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
+use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::{Content, Dialect, ItemBody, ResponseStatus, ServerEvent, client};
 use serde_json::{Value, json};
@@ -129,7 +129,7 @@ fn errors(outputs: &[Output]) -> Vec<(String, Option<String>, Option<String>)> {
         .collect()
 }
 
-fn llm_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::LlmRequest) {
+fn llm_job(outputs: &[Output]) -> (JobId, brazen_providers::LlmRequest) {
     outputs
         .iter()
         .find_map(|o| if let Output::StartLlm(j, r) = o { Some((*j, r.clone())) } else { None })
@@ -156,7 +156,7 @@ fn previews(outputs: &[Output]) -> Vec<(JobId, usize)> {
 
 /// The last transcription job started: a turn's final one, or the preview asked for in the
 /// pause that ended the turn, which serves as its final transcript.
-fn asr_job(outputs: &[Output]) -> (JobId, brazen_engine::providers::AsrRequest) {
+fn asr_job(outputs: &[Output]) -> (JobId, brazen_providers::AsrRequest) {
     outputs
         .iter()
         .rev()
@@ -853,7 +853,7 @@ fn invalid_frames_become_errors_and_the_session_goes_on() {
 
 #[test]
 fn word_timings_release_the_transcript_with_the_audio_and_cut_it_at_a_word() {
-    use brazen_engine::providers::WordTiming;
+    use brazen_providers::WordTiming;
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"output_audio_timestamp_types": ["word"], "turn_detection": {"type": "server_vad", "auto_truncate": true, "speech_duration_ms": 100}}}));
     let out = h.send(json!({"type": "response.create"}));
@@ -1084,7 +1084,7 @@ fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
 
 #[test]
 fn the_model_is_asked_to_compute_prompts_ahead() {
-    let prepared = |outputs: &[Output]| -> Vec<brazen_engine::providers::LlmRequest> {
+    let prepared = |outputs: &[Output]| -> Vec<brazen_providers::LlmRequest> {
         outputs.iter().filter_map(|o| if let Output::PrepareLlm(r) = o { Some(r.clone()) } else { None }).collect()
     };
     let mut h = Harness::new();
@@ -1278,7 +1278,7 @@ fn avatar_characters_are_checked_and_azure_names_accepted() {
 #[test]
 fn a_phrase_keeps_all_its_timings_whatever_their_order() {
     use brazen_avatar::Phone;
-    use brazen_engine::providers::WordTiming;
+    use brazen_providers::WordTiming;
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"animation": {"outputs": ["viseme_id"]}}}));
     let out = h.send(json!({"type": "response.create"}));

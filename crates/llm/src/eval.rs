@@ -8,7 +8,7 @@
 
 use crate::local::{LocalModel, Output};
 use crate::request::turn_for;
-use brazen_engine::providers::LlmRequest;
+use brazen_providers::LlmRequest;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, Role, Tool, ToolChoice};
 use serde::Deserialize;
 use serde_json::Value;

@@ -12,6 +12,7 @@ pub mod model;
 pub mod request;
 pub mod spoken;
 pub mod vocab;
+pub mod worker;
 
 pub use local::{Finish, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, ToolSpec, Turn};
 

@@ -205,7 +205,7 @@ impl LocalModel {
     /// budget), giving up once `stop` says so.
     pub fn turn(
         &self,
-        request: &brazen_engine::providers::LlmRequest,
+        request: &brazen_providers::LlmRequest,
         stop: &dyn Fn() -> bool,
     ) -> Result<Turn, crate::request::RequestError> {
         crate::request::turn_for(request, self.context_budget(), self, stop)

@@ -24,7 +24,7 @@
 
 use crate::chat::{Message, Role, ToolCall};
 use crate::local::{RESPOND, ToolSpec, Turn};
-use brazen_engine::providers::LlmRequest;
+use brazen_providers::LlmRequest;
 use brazen_protocol::{ItemBody, ToolChoice};
 use serde_json::Value;
 

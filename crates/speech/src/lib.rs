@@ -1,8 +1,10 @@
-//! Speech engines on ONNX Runtime: the Silero voice-activity detector now; Whisper ASR and
-//! Piper/Kokoro TTS next. ONNX Runtime is loaded at run time from the shared library that
-//! `brazen models install` places in the model store (`ort` with `load-dynamic`), so the build
-//! needs no native library and no download.
+//! brazen's speech engines: the Silero voice-activity detector and the Piper and Kokoro voices
+//! on ONNX Runtime, Whisper speech recognition on whisper.cpp, and ([`engines`]) the Whisper and
+//! voice adapters to the `brazen-providers` traits. ONNX Runtime is loaded at run time from the
+//! shared library that `brazen models install` places in the model store (`ort` with
+//! `load-dynamic`), so the build needs no native library and no download.
 
+pub mod engines;
 mod kokoro;
 pub mod normalize;
 mod onnx;

@@ -1,11 +1,22 @@
-//! The engines the session asks for work: speech recognition, the language model and speech
-//! synthesis. Each is a trait with one streaming, cancellable method; cancelling is dropping the
-//! stream. The session never calls them: it emits `Start*` outputs with these requests, and the
-//! driver feeds the streamed events back as inputs.
+//! The engines brazen's conversation engine asks for work, as small traits every
+//! implementation shares: voice-activity detection ([`Vad`], from `brazen-audio`), speech
+//! recognition ([`Asr`]), the language model ([`Llm`]) and speech synthesis ([`Tts`]), with
+//! their requests and the events they stream back. Cancelling is dropping the stream.
+//!
+//! This crate sits low in the data flow: the engine (`brazen-engine`) emits `Start*` outputs
+//! with these requests and the driver feeds the streamed events back as inputs; each real
+//! implementation lives in its engine's crate (`brazen-speech`: Whisper, Piper, Kokoro;
+//! `brazen-llm`: the local model), the labelled stand-ins in [`echo`]; the binary picks one of
+//! each. Nothing here knows about the conversation, the avatar or a socket.
 
+pub mod echo;
+
+pub use brazen_audio::Vad;
 use brazen_protocol::{Item, Tool, ToolChoice, Voice};
 use futures_core::Stream;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A stream of engine events; dropping it cancels the work.
 pub type EngineStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
@@ -133,6 +144,17 @@ pub struct WordTiming {
     pub duration_ms: f64,
 }
 
+/// One phoneme as a voice timed it, in ms from the start of its phrase's audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phone {
+    /// The IPA symbol (`^` / `$` the silence before / after, `' '` a word break).
+    pub symbol: char,
+    /// Where it starts.
+    pub start_ms: f64,
+    /// How long it lasts.
+    pub duration_ms: f64,
+}
+
 /// What a speech synthesiser streams back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TtsEvent {
@@ -140,7 +162,7 @@ pub enum TtsEvent {
     /// phrase's transcript is sent whole, just before its audio.
     Words(Vec<WordTiming>),
     /// When each phoneme of the phrase is heard, for lip-sync (before or with its audio).
-    Phones(Vec<brazen_avatar::Phone>),
+    Phones(Vec<Phone>),
     /// Audio, in order.
     Audio {
         /// Mono 16-bit samples.
@@ -158,4 +180,14 @@ pub enum TtsEvent {
 pub trait Tts: Send + Sync {
     /// Streams the audio of one phrase.
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent>;
+}
+
+/// Sets a job's cancel flag when dropped: held by the stream that waits for the job, so
+/// dropping the stream (a barge-in, `response.cancel`) tells a worker thread to stop.
+pub struct CancelOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

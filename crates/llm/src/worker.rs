@@ -6,8 +6,8 @@
 //! it waits while speech is being recognised (on the same cores, the transcript comes first:
 //! the turn cannot start without it).
 
-use brazen_engine::providers::{EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
-use brazen_llm::{LocalModel, Output};
+use crate::{LocalModel, Output};
+use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,15 +36,6 @@ pub struct LocalLlm {
     jobs: mpsc::Sender<Work>,
     /// Set when a turn is queued: a prompt being computed ahead stops for it.
     turn_waiting: Arc<AtomicBool>,
-}
-
-/// Sets a turn's cancel flag when the stream waiting for it is dropped.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 impl LocalLlm {
@@ -133,7 +124,7 @@ fn run(model: &LocalModel, job: Job, ids: &CallIds) {
     };
     let turn = match model.turn(&job.request, &|| job.cancel.load(Ordering::Relaxed)) {
         Ok(t) => t,
-        Err(brazen_llm::request::RequestError::Cancelled) => return,
+        Err(crate::request::RequestError::Cancelled) => return,
         Err(e) => return send(LlmEvent::Failed(e.to_string())),
     };
     let mut call_id = String::new();
