@@ -204,7 +204,7 @@ fn main() {
     let ort = Store::new(Store::default_root())
         .install(Manifest::builtin().get("onnxruntime").expect("in the manifest"), &progress())
         .expect("installed")
-        .join("libonnxruntime.so.1.31.1");
+        .join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let piper = Store::new(Store::default_root())
         .install(Manifest::builtin().get("piper-en-us-joe-medium").expect("in the manifest"), &progress())
         .expect("installed");

@@ -29,7 +29,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() {
-    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let piper_dir = install("piper-en-us-joe-medium");
     let vad_dir = install("silero-vad");
 

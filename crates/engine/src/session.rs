@@ -808,15 +808,7 @@ impl Session {
         if let Some(text) = heard {
             items.push(Item::message("preview", Role::User, vec![Content::InputText(text)], ItemStatus::Completed));
         }
-        let request = LlmRequest {
-            instructions: self.config.instructions.clone(),
-            items,
-            tools: self.config.tools.clone(),
-            tool_choice: self.config.tool_choice.clone(),
-            temperature: self.config.temperature,
-            max_output_tokens: self.config.max_output_tokens,
-        };
-        self.outputs.push_back(Output::PrepareLlm(request));
+        self.outputs.push_back(Output::PrepareLlm(LlmRequest::new(&self.config, items)));
     }
 
     fn decode_input(&self, bytes: &[u8], param: &str) -> Result<Vec<i16>, ProtocolError> {
@@ -1267,14 +1259,7 @@ impl Session {
         let Some(a) = self.active.as_mut() else { return };
         a.waiting_for_asr = false;
         a.llm_job = Some(job);
-        let request = LlmRequest {
-            instructions: a.config.instructions.clone(),
-            items,
-            tools: a.config.tools.clone(),
-            tool_choice: a.config.tool_choice.clone(),
-            temperature: a.config.temperature,
-            max_output_tokens: a.config.max_output_tokens,
-        };
+        let request = LlmRequest::new(&a.config, items);
         self.outputs.push_back(Output::StartLlm(job, request));
     }
 

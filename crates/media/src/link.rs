@@ -58,11 +58,6 @@ impl AvatarLink {
         self.peer.ufrag()
     }
 
-    /// Whether a datagram from `source` belongs to this link.
-    pub fn accepts(&self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) -> bool {
-        self.peer.accepts(now, source, destination, data)
-    }
-
     /// A datagram from the browser.
     pub fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         self.peer.receive(now, source, destination, data);

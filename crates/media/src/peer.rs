@@ -148,11 +148,6 @@ impl Peer {
         self.audio.is_some()
     }
 
-    /// Whether this datagram from `source` belongs to this connection.
-    pub fn accepts(&self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) -> bool {
-        Receive::new(Protocol::Udp, source, destination, data).is_ok_and(|r| self.rtc.accepts(&Input::Receive(now, r)))
-    }
-
     /// A datagram from the browser.
     pub fn receive(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         let Ok(r) = Receive::new(Protocol::Udp, source, destination, data) else { return };
@@ -254,10 +249,5 @@ impl Peer {
             self.closed = true;
             self.outputs.push_back(PeerOutput::Closed);
         }
-    }
-
-    /// Whether the connection is over.
-    pub fn is_closed(&self) -> bool {
-        self.closed
     }
 }

@@ -35,11 +35,6 @@ impl I420 {
         (self.width, self.height)
     }
 
-    /// The luma plane (row after row).
-    pub fn y_plane(&self) -> &[u8] {
-        &self.y
-    }
-
     /// Fills the picture from premultiplied RGBA of the same size, showing `key` (RGB) where it
     /// is transparent.
     pub fn fill_from_rgba(&mut self, rgba: &[u8], key: [u8; 3]) -> Result<(), String> {

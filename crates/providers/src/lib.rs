@@ -12,6 +12,7 @@
 pub mod echo;
 
 pub use brazen_audio::Vad;
+use brazen_protocol::session::SessionConfig;
 use brazen_protocol::{Item, Tool, ToolChoice, Voice};
 use futures_core::Stream;
 use std::pin::Pin;
@@ -71,6 +72,20 @@ pub struct LlmRequest {
     pub temperature: f64,
     /// Output token cap.
     pub max_output_tokens: Option<u64>,
+}
+
+impl LlmRequest {
+    /// The request a session configured as `config` makes for a turn over `items`.
+    pub fn new(config: &SessionConfig, items: Vec<Item>) -> LlmRequest {
+        LlmRequest {
+            instructions: config.instructions.clone(),
+            items,
+            tools: config.tools.clone(),
+            tool_choice: config.tool_choice.clone(),
+            temperature: config.temperature,
+            max_output_tokens: config.max_output_tokens,
+        }
+    }
 }
 
 /// Token counts reported by a language model.

@@ -21,14 +21,14 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
             let voice = PiperVoice::load(
                 &dirs[0].join("en_US-joe-medium.onnx"),
                 &dirs[0].join("en_US-joe-medium.onnx.json"),
-                &dirs[1].join("libonnxruntime.so.1.31.1"),
+                &dirs[1].join(brazen_speech::ONNX_RUNTIME_LIBRARY),
             )
             .map_err(|e| format!("cannot load the Piper voice: {e}"))?;
             Ok(engines.with_tts("piper", Arc::new(VoiceTts::new(Arc::new(voice))), vec!["en_US-joe-medium".into()]))
         }
         "kokoro" => {
             let dirs = ensure_models(cfg, &["kokoro-82m", "onnxruntime"], "--tts kokoro", "--tts piper")?;
-            let voice = KokoroVoice::load(&dirs[0], &dirs[1].join("libonnxruntime.so.1.31.1"), "af_heart")
+            let voice = KokoroVoice::load(&dirs[0], &dirs[1].join(brazen_speech::ONNX_RUNTIME_LIBRARY), "af_heart")
                 .map_err(|e| format!("cannot load Kokoro: {e}"))?;
             let voices = voice.voices().into_iter().map(str::to_owned).collect();
             Ok(engines.with_tts("kokoro", Arc::new(VoiceTts::new(Arc::new(voice))), voices))
@@ -44,7 +44,7 @@ fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
             let dirs = ensure_models(cfg, &["silero-vad", "onnxruntime"], "--vad silero", "--vad energy")?;
             let model = brazen_speech::SileroModel::load(
                 &dirs[0].join("silero_vad.onnx"),
-                &dirs[1].join("libonnxruntime.so.1.31.1"),
+                &dirs[1].join(brazen_speech::ONNX_RUNTIME_LIBRARY),
             )
             .map_err(|e| format!("cannot load the Silero VAD: {e}"))?;
             Ok(echo.with_vad("silero", Arc::new(move || Box::new(model.detector()))))

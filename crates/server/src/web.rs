@@ -37,14 +37,7 @@ pub fn prepare_default_session(llm: &dyn brazen_providers::Llm) {
     };
     let mut config = brazen_protocol::session::SessionConfig::new("app-default", "default");
     config.apply(*patch);
-    llm.prepare(brazen_providers::LlmRequest {
-        instructions: config.instructions,
-        items: Vec::new(),
-        tools: config.tools,
-        tool_choice: config.tool_choice,
-        temperature: config.temperature,
-        max_output_tokens: config.max_output_tokens,
-    });
+    llm.prepare(brazen_providers::LlmRequest::new(&config, Vec::new()));
 }
 
 /// Logs where the app is, or that this binary was built without it.

@@ -9,43 +9,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use brazen_avatar::character::{Catalog, Rgba};
 use brazen_avatar::render::{MOUTH_REGION, Renderer};
 use brazen_media::viewer::{Viewer, pixels_changed};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
-use common::Server;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// Events until one of type `kind` (all of them, that one last).
-async fn until(ws: &mut Ws, kind: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("no {kind}; saw {:?}", seen.iter().map(|e: &Value| e["type"].clone()).collect::<Vec<_>>())
-            })
-            .unwrap()
-            .unwrap();
-        let Message::Text(t) = msg else { continue };
-        let e: Value = serde_json::from_str(&t).unwrap();
-        let done = e["type"] == kind;
-        seen.push(e);
-        if done {
-            return seen;
-        }
-    }
-}
+use common::{Server, send, until};
 
 /// A STUN Binding request with no USERNAME, as a browser sends its `stun:` server.
 fn binding_request() -> Vec<u8> {

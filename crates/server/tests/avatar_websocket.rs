@@ -5,29 +5,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
-use common::Server;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// The next event, or `None` after `wait` of quiet.
-async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        let msg = tokio::time::timeout(wait, ws.next()).await.ok()??.ok()?;
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).ok();
-        }
-    }
-}
+use common::{Server, next_within as next, send};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_video_streams_as_mp4_deltas_until_the_avatar_is_removed() {

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
-use common::{Server, Ws, connect, expect_error, next_event, send, until};
+use common::{Server, Ws, connect, expect_error, next_event, next_within, send, until};
 
 /// A 1×1 RGB PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
@@ -26,17 +26,6 @@ async fn voice_live(port: u16) -> Ws {
     let (mut ws, _) = connect(port, "/voice-live/realtime", &[]).await.unwrap();
     assert_eq!(next_event(&mut ws).await["type"], "session.created");
     ws
-}
-
-/// The next event within `wait`, or `None`.
-async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(wait, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(&t).unwrap()),
-            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-            _ => return None,
-        }
-    }
 }
 
 /// Speaks `words` words of unpunctuated text as a pre-generated message; reads until `audio_ms`

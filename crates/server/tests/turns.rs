@@ -7,13 +7,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::{Resampler, SampleFormat};
 use brazen_speech::wer::{normalized_words, word_error_rate};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
-use common::Server;
+use common::{Server, Ws};
 
 const SENTENCES: [&str; 30] = [
     "Hi, I would like to check the status of my order.",
@@ -48,8 +48,6 @@ const SENTENCES: [&str; 30] = [
     "Goodbye, and have a nice evening.",
 ];
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn session(port: u16, update: Value) -> Ws {
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/voice-live/realtime")).await.unwrap();
@@ -63,13 +61,7 @@ async fn session(port: u16, update: Value) -> Ws {
 }
 
 async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(120), ws.next()).await.ok()?? {
-            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
-            Ok(_) => continue,
-            Err(_) => return None,
-        }
-    }
+    common::next_within(ws, Duration::from_secs(120)).await
 }
 
 /// `text` spoken by the server's voice, as 24 kHz samples.

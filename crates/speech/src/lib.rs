@@ -18,7 +18,7 @@ pub mod whisper;
 mod whisper_pool;
 
 pub use kokoro::KokoroVoice;
-pub use onnx::environment;
+pub use onnx::{LIBRARY as ONNX_RUNTIME_LIBRARY, environment};
 pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};

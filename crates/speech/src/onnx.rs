@@ -6,6 +6,9 @@ use ort::session::Session;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The ONNX Runtime library's file name in its installed model directory (`onnxruntime`).
+pub const LIBRARY: &str = "libonnxruntime.so.1.31.1";
+
 static ENVIRONMENT: OnceLock<Result<(PathBuf, Environment), String>> = OnceLock::new();
 
 /// The ONNX Runtime environment, loading the runtime from `library` on first use. ONNX Runtime

@@ -10,7 +10,7 @@ fn install(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn kokoro_speaks_in_each_voice_with_timings() {
-    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let kokoro = KokoroVoice::load(&install("kokoro-82m"), &ort, "af_heart").unwrap();
     assert_eq!(kokoro.voices(), ["af_bella", "af_heart", "am_michael", "bf_emma", "bm_george"]);
     let text = "Thanks for waiting. Your new headphones will arrive on Friday.";

@@ -11,7 +11,7 @@ fn install(name: &str) -> std::path::PathBuf {
 
 fn voice() -> PiperVoice {
     let dir = install("piper-en-us-joe-medium");
-    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort).unwrap()
 }
 
@@ -46,7 +46,7 @@ fn piper_speaks_what_a_detector_hears_as_speech() {
     Resampler::new(v.sample_rate(), 16_000).process(&floats, &mut at16);
     let mut vad = SileroVad::load(
         &install("silero-vad").join("silero_vad.onnx"),
-        &install("onnxruntime").join("libonnxruntime.so.1.31.1"),
+        &install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY),
     )
     .unwrap();
     let probs: Vec<f32> = at16.chunks_exact(512).map(|f| vad.process(f)).collect();

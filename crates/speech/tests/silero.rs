@@ -12,7 +12,7 @@ fn models() -> (PathBuf, PathBuf) {
     let manifest = Manifest::builtin();
     let vad = store.install(manifest.get("silero-vad").unwrap(), &progress()).unwrap();
     let ort = store.install(manifest.get("onnxruntime").unwrap(), &progress()).unwrap();
-    (vad.join("silero_vad.onnx"), ort.join("libonnxruntime.so.1.31.1"))
+    (vad.join("silero_vad.onnx"), ort.join(brazen_speech::ONNX_RUNTIME_LIBRARY))
 }
 
 /// `text` spoken by espeak-ng, as 16 kHz samples in [-1, 1).

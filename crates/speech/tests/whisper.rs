@@ -74,7 +74,7 @@ fn real_human_speech_is_transcribed() {
 fn brazens_voice_is_transcribed_and_silence_is_nothing() {
     let model = model();
     let mut rec = model.recognizer().unwrap();
-    let ort = install("onnxruntime").join("libonnxruntime.so.1.31.1");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let dir = install("piper-en-us-joe-medium");
     let voice =
         PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort).unwrap();

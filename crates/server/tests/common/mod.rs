@@ -157,10 +157,10 @@ pub async fn connect(port: u16, path: &str, headers: &[(&'static str, &str)]) ->
     }
 }
 
-/// The next event (pings skipped), waiting at most 10 s.
+/// The next event (pings skipped), waiting at most 60 s.
 pub async fn next_event(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event within 10 s");
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next()).await.expect("an event within 60 s");
         match msg.expect("socket open").expect("frame") {
             Message::Text(t) => return serde_json::from_str(&t).unwrap(),
             Message::Pong(_) | Message::Ping(_) => continue,
@@ -196,3 +196,14 @@ pub async fn expect_error(ws: &mut Ws, code: &str) -> Value {
     e
 }
 
+
+/// The next event within `wait`, or `None` (quiet, closed, or not JSON).
+pub async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await.ok()?? {
+            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
