@@ -9,14 +9,15 @@
 //! Run: `bench/hostile.sh [--brazen PATH] [--sizes 2000,4000,8000,100000] [--only long-text|stall]`.
 //! A server past 6 GB is stopped and reported as such (an unfixed build would take the machine).
 
+#[path = "served.rs"]
+mod served;
 #[path = "stats.rs"]
 mod stats;
+use served::{Served, rss_kib};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,45 +28,9 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 /// Memory past which the server is stopped, MB.
 const MEMORY_CAP_MB: f64 = 6_000.0;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(brazen: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(brazen)
-            .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo"])
-            .args(args)
-            .env_remove("BRAZEN_API_KEYS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("brazen starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("brazen listening on http://").expect("the listening line").to_owned();
-        Server { child, addr }
-    }
-
-    fn rss_mb(&self) -> f64 {
-        rss_mb(self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The server's resident memory, MB.
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().to_owned())))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    rss_kib(pid) as f64 / 1024.0
 }
 
 async fn connect(addr: &str, path: &str) -> Ws {
@@ -117,15 +82,15 @@ fn watch_memory(pid: u32, stop: Arc<AtomicBool>, over: Arc<AtomicBool>) -> Arc<A
 }
 
 async fn long_text(brazen: &str, chars: usize) {
-    let server = Server::start(brazen, &["--tts", "piper", "--llm", "echo"]);
-    let pid = server.child.id();
+    let server = Served::start(brazen, &["--vad", "energy", "--asr", "echo", "--tts", "piper", "--llm", "echo"], &[], false);
+    let pid = server.pid();
     let mut ws = connect(&server.addr, "/voice-live/realtime").await;
     send(&mut ws, json!({"type": "session.update", "session": {"turn_detection": null}})).await;
     until(&mut ws, "session.updated", Duration::from_secs(10)).await.expect("session.updated");
     // Warm the voice on a normal sentence first.
     send(&mut ws, json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Hello there, welcome."}})).await;
     until(&mut ws, "response.done", Duration::from_secs(30)).await.expect("warm-up");
-    let before = server.rss_mb();
+    let before = rss_mb(pid);
     let (stop, over) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let peak = watch_memory(pid, stop.clone(), over.clone());
     let text = "hello ".repeat(chars / 6);
@@ -146,7 +111,7 @@ async fn long_text(brazen: &str, chars: usize) {
     let _ = ws.send(Message::Text(json!({"type": "response.cancel"}).to_string().into())).await;
     drop(ws);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = server.rss_mb();
+    let after = rss_mb(pid);
     stop.store(true, Ordering::Relaxed);
     let peak = peak.load(Ordering::Relaxed) as f64;
     let first = first.map_or("none".to_owned(), |f| format!("{:.2} s", f.as_secs_f64()));
@@ -174,7 +139,7 @@ async fn victim_turn(addr: &str) -> Duration {
 }
 
 async fn stall(brazen: &str) {
-    let server = Server::start(brazen, &["--tts", "tone"]);
+    let server = Served::start(brazen, &["--vad", "energy", "--asr", "echo", "--tts", "tone"], &[], false);
     victim_turn(&server.addr).await;
     let mut quiet = Vec::new();
     for _ in 0..3 {

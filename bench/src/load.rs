@@ -14,12 +14,13 @@
 //! Run: `bench/load.sh` (release build), or
 //! `cargo run --release -p brazen-bench --bin load -- --brazen target/release/brazen`.
 
+#[path = "served.rs"]
+mod served;
 use base64::Engine as _;
+use served::{Served, rss_kib};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -62,15 +63,6 @@ struct Stats {
     events: u64,
     errors: Vec<String>,
     chunks: u64,
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn cpu_seconds(pid: u32) -> f64 {
@@ -144,22 +136,13 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (mut server, addr, pid) = match (&args.brazen, &args.addr, args.pid) {
+    let (server, addr, pid) = match (&args.brazen, &args.addr, args.pid) {
         (_, Some(addr), Some(pid)) => (None, addr.clone(), pid),
         (Some(brazen), _, _) => {
-            let mut child = Command::new(brazen)
-                .args(["serve", "--port", "0"])
-                .env("BRAZEN_MAX_SESSIONS", "100000")
-                .env("BRAZEN_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start brazen");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-            let addr = line.trim().trim_start_matches("brazen listening on http://").to_owned();
-            let pid = child.id();
-            (Some(child), addr, pid)
+            let served =
+                Served::start(brazen.as_str(), &[], &[("BRAZEN_MAX_SESSIONS", "100000"), ("BRAZEN_LOG", "warn")], false);
+            let (addr, pid) = (served.addr.clone(), served.pid());
+            (Some(served), addr, pid)
         }
         _ => panic!("give --brazen PATH, or --addr and --pid"),
     };
@@ -311,10 +294,7 @@ async fn main() {
     let cpu = cpu_seconds(pid) - cpu_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
     let handled = server_histogram(&addr).await;
-    if let Some(server) = server.as_mut() {
-        server.kill().ok();
-        server.wait().ok();
-    }
+    drop(server);
 
     let mut l: Vec<u64> = all.latencies_us.iter().map(|(us, _)| *us).collect();
     l.sort_unstable();

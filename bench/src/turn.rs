@@ -10,8 +10,11 @@
 //!
 //! Run: `bench/turn.sh [--rounds N]` (release build; models are installed on first run).
 
+#[path = "served.rs"]
+mod served;
 #[path = "stats.rs"]
 mod stats;
+use served::Served;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS};
@@ -19,8 +22,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use stats::percentile;
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -104,28 +105,12 @@ fn main() {
     let rounds: usize =
         std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(4);
     let brazen = std::env::args().skip_while(|a| a != "--brazen").nth(1).expect("--brazen PATH");
-    let mut child = Command::new(&brazen)
-        .args(["serve", "--port", "0"])
-        .env("BRAZEN_LOG", std::env::var("BRAZEN_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("brazen starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(a) = line.strip_prefix("brazen listening on http://") {
-                    break a.to_owned();
-                }
-            }
-            _ => panic!("brazen did not start"),
-        }
-    };
+    let log = std::env::var("BRAZEN_LOG").unwrap_or_else(|_| "warn".into());
+    let served = Served::start(&brazen, &[], &[("BRAZEN_LOG", log.as_str())], true);
+    let addr = served.addr.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio");
     runtime.block_on(run(&addr, rounds));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
 }
 
 /// Times of one turn, ms from the end of the speech.

@@ -1,0 +1,63 @@
+//! A `brazen serve` started by a benchmark (shared by the benchmark binaries).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A `brazen serve` on a free loopback port, killed when dropped.
+pub struct Served {
+    child: Child,
+    /// Its address, `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `brazen serve --port 0` with `args` and the environment `env`; its log goes to
+    /// stderr when `log` is true. Waits for the line naming its address.
+    pub fn start(brazen: &str, args: &[&str], env: &[(&str, &str)], log: bool) -> Served {
+        let mut child = Command::new(brazen)
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env_remove("BRAZEN_API_KEYS")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .expect("brazen starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(a) = line.strip_prefix("brazen listening on http://") {
+                        break a.to_owned();
+                    }
+                }
+                _ => panic!("brazen did not start"),
+            }
+        };
+        Served { child, addr }
+    }
+
+    /// Its process id.
+    #[allow(dead_code)] // not every benchmark reads it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process's resident memory (`VmRSS`), KiB; 0 once it is gone.
+#[allow(dead_code)] // not every benchmark reads memory
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
