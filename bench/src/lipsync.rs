@@ -19,7 +19,7 @@ use brazen_avatar::character::{Catalog, Rgba};
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::Peer;
 use brazen_media::stream::{AvatarStream, Face, StreamSettings};
-use brazen_media::viewer::{DecodedFrame, Viewer, pixels_changed};
+use brazen_testkit::viewer::{DecodedFrame, Viewer, pixels_changed};
 use brazen_media::{AudioCodec, VideoSettings};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -12,7 +12,6 @@ pub mod link;
 pub mod peer;
 pub mod stream;
 pub mod stun;
-pub mod viewer;
 pub mod ws_video;
 pub mod yuv;
 

@@ -8,7 +8,7 @@ use brazen_avatar::character::{Catalog, Rgba};
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::{OfferError, Peer};
 use brazen_media::stream::{AvatarStream, Face, StreamSettings};
-use brazen_media::viewer::{Viewer, pixels_changed};
+use brazen_testkit::viewer::{Viewer, pixels_changed};
 use brazen_media::{AudioCodec, VideoSettings};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_avatar::character::{Catalog, Rgba};
 use brazen_avatar::render::{MOUTH_REGION, Renderer};
-use brazen_media::viewer::{Viewer, pixels_changed};
+use brazen_testkit::viewer::{Viewer, pixels_changed};
 use serde_json::{Value, json};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
