@@ -67,16 +67,13 @@ fn run(
             Ok(ToPeer::Portrait(portrait)) => avatar.stream().set_portrait(&portrait),
             Ok(ToPeer::Packet { .. }) | Err(RecvTimeoutError::Timeout) => {}
         }
-        if backlog.load(Ordering::Relaxed) > MAX_BACKLOG_BYTES {
-            held_since.get_or_insert_with(Instant::now);
-            continue;
-        }
-        if let Some(since) = held_since.take() {
-            avatar.delay(since.elapsed());
-        }
-        if let Err(reason) = avatar.tick(Instant::now(), &mut out) {
-            tracing::warn!("avatar stopped: {reason}");
-            return;
+        match make(&mut avatar, &mut held_since, backlog.load(Ordering::Relaxed), Instant::now(), &mut out) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(reason) => {
+                tracing::warn!("avatar stopped: {reason}");
+                return;
+            }
         }
         for output in out.drain(..) {
             let event = match output {
@@ -94,32 +91,57 @@ fn run(
     }
 }
 
+/// Makes the media due at `now` into `out`, unless the reader is behind (`backlog` over
+/// [`MAX_BACKLOG_BYTES`]): then nothing is made and `held_since` remembers since when; once the
+/// reader catches up, the avatar's clock is moved on by the time held, so it carries on from
+/// where it was rather than making the missed frames at once. Returns whether it was held.
+fn make(
+    avatar: &mut WsAvatar,
+    held_since: &mut Option<Instant>,
+    backlog: usize,
+    now: Instant,
+    out: &mut Vec<WsOutput>,
+) -> Result<bool, String> {
+    if backlog > MAX_BACKLOG_BYTES {
+        held_since.get_or_insert(now);
+        return Ok(true);
+    }
+    if let Some(since) = held_since.take() {
+        avatar.delay(now.saturating_duration_since(since));
+    }
+    avatar.tick(now, out)?;
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use brazen_avatar::character::Catalog;
 
-    /// Video chunks waiting on `rx`.
-    fn chunks(rx: &mut tokio::sync::mpsc::UnboundedReceiver<AvatarEvent>) -> usize {
-        std::iter::from_fn(|| rx.try_recv().ok()).filter(|e| matches!(e, AvatarEvent::Video(_))).count()
+    /// Drives `make` from `from` for `ms` on a fake clock, every 10 ms, with this backlog; the
+    /// video chunks made.
+    fn drive(avatar: &mut WsAvatar, held: &mut Option<Instant>, backlog: usize, from: Instant, ms: u64) -> usize {
+        let mut out = Vec::new();
+        for step in 0..ms / 10 {
+            make(avatar, held, backlog, from + Duration::from_millis(step * 10), &mut out).unwrap();
+        }
+        out.iter().filter(|o| matches!(o, WsOutput::Chunk(_))).count()
     }
 
     #[test]
     fn a_slow_reader_holds_the_stream_back_then_it_carries_on() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let backlog = Arc::new(AtomicUsize::new(MAX_BACKLOG_BYTES + 1));
         let look = Catalog::built_in().choose("lisa", None).unwrap().look;
         let video = AvatarVideo { resolution: (320, 240), crop: ((0, 0), (320, 240)), ..AvatarVideo::default() };
-        let handle = start(AvatarFace::Character(look), &video, 1, tx, backlog.clone()).unwrap();
+        let start = Instant::now();
+        let settings = stream_settings(&AvatarFace::Character(look), &video, 1, AudioCodec::AacLc);
+        let mut avatar = WsAvatar::new(&settings, start).unwrap();
+        let mut held = None;
         // The reader is behind: nothing is made.
-        std::thread::sleep(Duration::from_millis(600));
-        assert_eq!(chunks(&mut rx), 0);
+        assert_eq!(drive(&mut avatar, &mut held, MAX_BACKLOG_BYTES + 1, start, 600), 0);
+        assert_eq!(held, Some(start));
         // It caught up: the stream carries on at 25 fps from where it was, not 15 frames at once.
-        backlog.store(0, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(400));
-        let made = chunks(&mut rx);
-        assert!((6..=14).contains(&made), "{made} frames in 400 ms after holding 600 ms");
-        assert!(backlog.load(Ordering::Relaxed) > 0, "what it sends is counted");
-        drop(handle);
+        let made = drive(&mut avatar, &mut held, 0, start + Duration::from_millis(600), 400);
+        assert!((9..=11).contains(&made), "{made} chunks in 400 ms after holding 600 ms");
+        assert_eq!(held, None);
     }
 }
