@@ -13,11 +13,11 @@
 mod served;
 #[path = "stats.rs"]
 mod stats;
-use served::{Served, rss_kib};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use served::{Served, rss_kib};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -82,13 +82,18 @@ fn watch_memory(pid: u32, stop: Arc<AtomicBool>, over: Arc<AtomicBool>) -> Arc<A
 }
 
 async fn long_text(brazen: &str, chars: usize) {
-    let server = Served::start(brazen, &["--vad", "energy", "--asr", "echo", "--tts", "piper", "--llm", "echo"], &[], false);
+    let server =
+        Served::start(brazen, &["--vad", "energy", "--asr", "echo", "--tts", "piper", "--llm", "echo"], &[], false);
     let pid = server.pid();
     let mut ws = connect(&server.addr, "/voice-live/realtime").await;
     send(&mut ws, json!({"type": "session.update", "session": {"turn_detection": null}})).await;
     until(&mut ws, "session.updated", Duration::from_secs(10)).await.expect("session.updated");
     // Warm the voice on a normal sentence first.
-    send(&mut ws, json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Hello there, welcome."}})).await;
+    send(
+        &mut ws,
+        json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Hello there, welcome."}}),
+    )
+    .await;
     until(&mut ws, "response.done", Duration::from_secs(30)).await.expect("warm-up");
     let before = rss_mb(pid);
     let (stop, over) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
@@ -116,7 +121,9 @@ async fn long_text(brazen: &str, chars: usize) {
     let peak = peak.load(Ordering::Relaxed) as f64;
     let first = first.map_or("none".to_owned(), |f| format!("{:.2} s", f.as_secs_f64()));
     if over.load(Ordering::Relaxed) {
-        println!("long-text {chars:>6} chars: stopped past {MEMORY_CAP_MB:.0} MB (before {before:.0} MB); first audio {first}");
+        println!(
+            "long-text {chars:>6} chars: stopped past {MEMORY_CAP_MB:.0} MB (before {before:.0} MB); first audio {first}"
+        );
     } else {
         println!(
             "long-text {chars:>6} chars: first audio {first}, {heard_ms:.0} ms heard; memory before {before:.0} MB, peak {peak:.0} MB (+{:.0}), 2 s after close {after:.0} MB (+{:.0})",
@@ -133,7 +140,11 @@ async fn victim_turn(addr: &str) -> Duration {
     let item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say OK."}]});
     send(&mut ws, json!({"type": "conversation.item.create", "item": item})).await;
     let started = Instant::now();
-    send(&mut ws, json!({"type": "response.create", "response": {"output_modalities": ["text"], "max_output_tokens": 40}})).await;
+    send(
+        &mut ws,
+        json!({"type": "response.create", "response": {"output_modalities": ["text"], "max_output_tokens": 40}}),
+    )
+    .await;
     until(&mut ws, "response.done", Duration::from_secs(300)).await.expect("response.done");
     started.elapsed()
 }

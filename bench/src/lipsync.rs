@@ -19,8 +19,8 @@ use brazen_avatar::character::{Catalog, Rgba};
 use brazen_media::link::{AvatarLink, LinkOutput};
 use brazen_media::peer::Peer;
 use brazen_media::stream::{AvatarStream, Face, StreamSettings};
-use brazen_testkit::viewer::{DecodedFrame, Viewer, pixels_changed};
 use brazen_media::{AudioCodec, VideoSettings};
+use brazen_testkit::viewer::{DecodedFrame, Viewer, pixels_changed};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -9,12 +9,12 @@
 
 #[path = "stats.rs"]
 mod stats;
-use brazen_providers::LlmRequest;
 use brazen_engine::text::take_phrase;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
 use brazen_llm::{LocalModel, Output};
 use brazen_models::{Manifest, Store, progress};
 use brazen_protocol::{Content, Item, ItemStatus, Role, ToolChoice};
+use brazen_providers::LlmRequest;
 use stats::percentile;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -69,8 +69,7 @@ struct Timing {
 /// A turn; with `ahead`, its prompt is first computed (as while the user is still speaking and
 /// a transcript preview already holds their words), and timing starts after that.
 fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoice, ahead: bool) -> Timing {
-    let t = model.turn(&request(instructions, items, choice), &|| false)
-        .expect("turn");
+    let t = model.turn(&request(instructions, items, choice), &|| false).expect("turn");
     if ahead {
         model.prefill(&t, &|| false).expect("prefill");
     }
@@ -166,8 +165,7 @@ fn main() {
             call.push(c * 1000.0);
         }
         let r = request(&instructions, &items, ToolChoice::Auto);
-        prompt_tokens =
-            model.prompt_len(&model.turn(&r, &|| false).expect("turn"));
+        prompt_tokens = model.prompt_len(&model.turn(&r, &|| false).expect("turn"));
         eprintln!("round {round}: {t2:?}\n          {t3:?}");
     }
     let system_tokens = {

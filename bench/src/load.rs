@@ -17,10 +17,10 @@
 #[path = "served.rs"]
 mod served;
 use base64::Engine as _;
-use served::{Served, rss_kib};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use served::{Served, rss_kib};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -139,8 +139,12 @@ async fn main() {
     let (server, addr, pid) = match (&args.brazen, &args.addr, args.pid) {
         (_, Some(addr), Some(pid)) => (None, addr.clone(), pid),
         (Some(brazen), _, _) => {
-            let served =
-                Served::start(brazen.as_str(), &[], &[("BRAZEN_MAX_SESSIONS", "100000"), ("BRAZEN_LOG", "warn")], false);
+            let served = Served::start(
+                brazen.as_str(),
+                &[],
+                &[("BRAZEN_MAX_SESSIONS", "100000"), ("BRAZEN_LOG", "warn")],
+                false,
+            );
             let (addr, pid) = (served.addr.clone(), served.pid());
             (Some(served), addr, pid)
         }

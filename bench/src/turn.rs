@@ -14,12 +14,12 @@
 mod served;
 #[path = "stats.rs"]
 mod stats;
-use served::Served;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use served::Served;
 use stats::percentile;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -53,9 +53,13 @@ pub mod avatar_link;
 pub mod avatar_photo;
 pub mod avatar_video;
 pub mod conversation;
+mod io;
+mod limits;
 pub mod playback;
 mod session;
 pub mod text;
 pub mod turn;
 
-pub use session::{Input, JobId, Limits, Output, Session, SessionOptions};
+pub use io::{Input, JobId, Output};
+pub use limits::Limits;
+pub use session::{Session, SessionOptions};

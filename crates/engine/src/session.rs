@@ -3,9 +3,9 @@
 use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace, AvatarTransport, Link};
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::playback::{Playback, Segment, transcript_until};
-use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
 use crate::text::{take_phrase, take_rest};
 use crate::turn::{InputAudio, TurnEvent};
+use crate::{Input, JobId, Limits, Output};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::{Resampler, SampleFormat, Vad};
@@ -13,96 +13,12 @@ use brazen_avatar::character::Catalog;
 use brazen_avatar::{LipSync, Phone};
 use brazen_protocol::error::code;
 use brazen_protocol::{
-    AnimationOutputs, AudioFormat, ClientEvent, ClientMessage, Content, ConversationMode, Item, ItemBody, ItemStatus,
-    PartRef, ProtocolError, Response, ResponseOptions, ResponseStatus, Role, ServerEvent, SessionConfig, Usage,
+    AnimationOutputs, AudioFormat, ClientEvent, Content, ConversationMode, Item, ItemBody, ItemStatus, PartRef,
+    ProtocolError, Response, ResponseOptions, ResponseStatus, Role, ServerEvent, SessionConfig, Usage,
 };
+use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, LlmUsage, TtsEvent, TtsRequest, WordTiming};
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
-
-/// Identifies one piece of engine work (an ASR, LLM or TTS stream) within a session.
-pub type JobId = u64;
-
-/// Something that happened to the session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// A parsed client event.
-    Client(ClientMessage),
-    /// A client frame that could not be parsed; answered with an `error` event.
-    Invalid(ProtocolError),
-    /// A speech recogniser's event for a job.
-    Asr(JobId, AsrEvent),
-    /// A language model's event for a job.
-    Llm(JobId, LlmEvent),
-    /// A speech synthesiser's event for a job.
-    Tts(JobId, TtsEvent),
-    /// News from the avatar's connection.
-    Avatar(AvatarEvent),
-    /// Time has passed (the driver sends it at [`Session::poll_timeout`]).
-    Tick,
-}
-
-/// Something the session asks of its driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Send this event to the client.
-    Event(ServerEvent),
-    /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
-    StartAsr(JobId, AsrRequest),
-    /// Start generating; feed the events back as [`Input::Llm`].
-    StartLlm(JobId, LlmRequest),
-    /// Start synthesising; feed the events back as [`Input::Tts`].
-    StartTts(JobId, TtsRequest),
-    /// Stop this job and drop its stream; later events for it are ignored.
-    Cancel(JobId),
-    /// The next response will likely start from this conversation (new instructions or tools,
-    /// or what the user is saying so far): the language model may compute its prompt ahead.
-    /// Nothing comes back; an engine may ignore it.
-    PrepareLlm(LlmRequest),
-    /// Work for the avatar's connection; news comes back as [`Input::Avatar`].
-    Avatar(AvatarCommand),
-}
-
-/// Limits that protect the server from one client.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Sustained client events per second.
-    pub events_per_second: f64,
-    /// Events a client may send in a burst above the sustained rate.
-    pub burst: f64,
-    /// Most audio the input buffer holds without a commit, in ms.
-    pub max_buffer_ms: f64,
-    /// Longest text a client may send in one field (`instructions`, a message's text, a function
-    /// call's arguments or output, a tool's definition, `pre_generated_assistant_message`), in
-    /// bytes.
-    pub max_text_bytes: usize,
-    /// Most text the conversation's items may hold together, in bytes; an item past it is
-    /// refused until the client deletes some.
-    pub max_conversation_bytes: usize,
-    /// Longest audio delta sent to the client, in ms.
-    pub audio_delta_ms: f64,
-    /// How far ahead of the client's playback audio is sent, in ms. Audio is paced on the
-    /// playback clock, so a response is in progress while it is being spoken and a cancel or a
-    /// barge-in cuts audio that was never sent.
-    pub audio_lead_ms: f64,
-    /// How much synthesised audio may wait unsent, in ms: past it the next phrase is
-    /// synthesised only as the audio goes out, so a reply of any length holds bounded memory.
-    pub synthesis_ahead_ms: f64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            events_per_second: 500.0,
-            burst: 2_000.0,
-            max_buffer_ms: 15.0 * 60_000.0,
-            max_text_bytes: 256 * 1024,
-            max_conversation_bytes: 16 * 1024 * 1024,
-            audio_delta_ms: 200.0,
-            audio_lead_ms: 500.0,
-            synthesis_ahead_ms: 8_000.0,
-        }
-    }
-}
 
 /// How to create a session.
 pub struct SessionOptions {
@@ -1118,7 +1034,11 @@ impl Session {
         mut body: ItemBody,
     ) -> Result<(), ProtocolError> {
         self.check_item_size(&body)?;
-        let adding = crate::conversation::item_bytes(&Item { id: String::new(), status: ItemStatus::Completed, body: body.clone() });
+        let adding = crate::conversation::item_bytes(&Item {
+            id: String::new(),
+            status: ItemStatus::Completed,
+            body: body.clone(),
+        });
         self.check_room(adding)?;
         // Audio sent inside the item is transcribed like committed audio.
         let mut audio = None;

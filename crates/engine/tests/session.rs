@@ -4,9 +4,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::Vad;
-use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::{Content, Dialect, ItemBody, ResponseStatus, ServerEvent, client};
+use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -777,11 +777,23 @@ fn texts_past_their_limits_are_refused_naming_the_field() {
     let cases = [
         (json!({"type": "session.update", "session": {"instructions": long}}), "session.instructions"),
         (json!({"type": "response.create", "response": {"instructions": long}}), "response.instructions"),
-        (json!({"type": "response.create", "response": {"pre_generated_assistant_message": long}}), "response.pre_generated_assistant_message"),
+        (
+            json!({"type": "response.create", "response": {"pre_generated_assistant_message": long}}),
+            "response.pre_generated_assistant_message",
+        ),
         (json!({"type": "session.update", "session": {"metadata": {"k": long}}}), "session.metadata"),
-        (json!({"type": "session.update", "session": {"input_audio_transcription": {"model": "whisper-1", "prompt": long}}}), "session.input_audio_transcription.prompt"),
-        (json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "f", "description": long}]}}), "session.tools"),
-        (json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c", "output": long}}), "item.output"),
+        (
+            json!({"type": "session.update", "session": {"input_audio_transcription": {"model": "whisper-1", "prompt": long}}}),
+            "session.input_audio_transcription.prompt",
+        ),
+        (
+            json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "f", "description": long}]}}),
+            "session.tools",
+        ),
+        (
+            json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c", "output": long}}),
+            "item.output",
+        ),
     ];
     for (event, param) in cases {
         let errors = errors(&h.send(event));
@@ -804,10 +816,13 @@ fn texts_past_their_limits_are_refused_naming_the_field() {
     assert_eq!(h.session.item_count(), added, "nothing lost, nothing added");
     // Parts are not free: a message of many empty parts is refused too.
     let parts: Vec<Value> = (0..50).map(|_| json!({"type": "input_text", "text": ""})).collect();
-    let out = h.send(json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": parts}}));
+    let out = h.send(
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": parts}}),
+    );
     assert_eq!(errors(&out)[0].0, "session_memory_exceeded");
     // A pre-generated reply needs room too; deleting an item makes room again.
-    let out = h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": "z".repeat(100)}}));
+    let out =
+        h.send(json!({"type": "response.create", "response": {"pre_generated_assistant_message": "z".repeat(100)}}));
     assert_eq!(errors(&out)[0].0, "session_memory_exceeded");
     h.send(json!({"type": "conversation.item.delete", "item_id": "i80"}));
     let out = h.send(item("fits again"));

@@ -8,8 +8,8 @@
 
 use crate::local::{LocalModel, Output};
 use crate::request::turn_for;
-use brazen_providers::LlmRequest;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, Role, Tool, ToolChoice};
+use brazen_providers::LlmRequest;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::atomic::AtomicBool;

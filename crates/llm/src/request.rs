@@ -24,8 +24,8 @@
 
 use crate::chat::{Message, Role, ToolCall};
 use crate::local::{RESPOND, ToolSpec, Turn};
-use brazen_providers::LlmRequest;
 use brazen_protocol::{ItemBody, ToolChoice};
+use brazen_providers::LlmRequest;
 use serde_json::Value;
 
 /// The system prompt when the session gives none.
@@ -310,7 +310,8 @@ mod tests {
 
     #[test]
     fn tool_choice_decides_what_may_be_called() {
-        let allowed = |choice| turn_for(&request(vec![user("hi")], choice), 10_000, &Messages, &never).map(|t| t.allowed);
+        let allowed =
+            |choice| turn_for(&request(vec![user("hi")], choice), 10_000, &Messages, &never).map(|t| t.allowed);
         assert_eq!(allowed(ToolChoice::Auto).unwrap(), ["get_order_status", "respond"]);
         assert_eq!(allowed(ToolChoice::None).unwrap(), ["respond"]);
         assert_eq!(allowed(ToolChoice::Required).unwrap(), ["get_order_status"]);

@@ -2,12 +2,12 @@
 //! tool calls under the grammar, spoken replies streamed, the KV cache reused, cancellation,
 //! tool_choice, answers from tool results, and clear errors.
 
-use brazen_providers::LlmRequest;
 use brazen_llm::eval::{RETAIL_INSTRUCTIONS, RETAIL_TOOLS, parse_tools};
 use brazen_llm::request::turn_for;
 use brazen_llm::{LocalModel, Output, Turn};
 use brazen_models::{Manifest, Store, progress};
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, Role, ToolChoice};
+use brazen_providers::LlmRequest;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -7,9 +7,7 @@
 //!   `function_call_output` it answers `The <name> tool returned: <output>`.
 //! - [`ToneTts`] "speaks" a quiet 220 Hz tone, 40 ms per character, at 24 kHz.
 
-use crate::{
-    Asr, AsrEvent, AsrRequest, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, Tts, TtsEvent, TtsRequest,
-};
+use crate::{Asr, AsrEvent, AsrRequest, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, Tts, TtsEvent, TtsRequest};
 use brazen_protocol::{ItemBody, Role, ToolChoice};
 use futures_util::stream;
 

@@ -58,12 +58,13 @@ impl FetchPolicy {
             match (addr.parse::<IpAddr>(), bits) {
                 (Ok(ip), bits) => {
                     let max = if ip.is_ipv4() { 32 } else { 128 };
-                    let bits = match bits {
-                        None => max,
-                        Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
-                            format!("fetch_allow entry {entry:?}: the prefix length must be 0–{max}")
-                        })?,
-                    };
+                    let bits =
+                        match bits {
+                            None => max,
+                            Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
+                                format!("fetch_allow entry {entry:?}: the prefix length must be 0–{max}")
+                            })?,
+                        };
                     policy.networks.push((ip, bits));
                 }
                 (Err(_), None) if !entry.is_empty() && !entry.contains([':', ' ']) => {
@@ -373,10 +374,27 @@ mod tests {
     fn which_addresses_are_public() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         for private in [
-            "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "255.255.255.255", "224.0.0.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::127.0.0.1", "2002:7f00:1::", "64:ff9b:1::1",
-            "2001:0:4136:e378::1", "::ffff:0:7f00:1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378::1",
+            "::ffff:0:7f00:1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
@@ -401,7 +419,8 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded_in_bytes_least_recently_used_first() {
-        let picture = |side: u32| Arc::new(Backdrop::from_rgba(side, side, vec![0; (side * side * 4) as usize]).unwrap());
+        let picture =
+            |side: u32| Arc::new(Backdrop::from_rgba(side, side, vec![0; (side * side * 4) as usize]).unwrap());
         let mut cache = Cache::default();
         let side = 2_048; // 16 MiB each: eight fill the cache
         for i in 0..8 {

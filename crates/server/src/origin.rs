@@ -24,9 +24,8 @@ pub fn check_configured_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
-    let ok = split_origin(origin).is_some_and(|(_, authority)| {
-        !authority.is_empty() && !authority.contains(['/', '?', '#', ' ', '@'])
-    });
+    let ok = split_origin(origin)
+        .is_some_and(|(_, authority)| !authority.is_empty() && !authority.contains(['/', '?', '#', ' ', '@']));
     if ok {
         Ok(())
     } else {
@@ -69,9 +68,10 @@ pub fn check_origin(config: &Config, headers: &HeaderMap) -> Result<(), String> 
         if !host.is_empty() && authority == normal_host(host, scheme) {
             return Ok(());
         }
-        let listed = config.allowed_origins.iter().any(|allowed| {
-            allowed == "*" || split_origin(allowed).is_some_and(|(s, a)| s == scheme && a == authority)
-        });
+        let listed = config
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == "*" || split_origin(allowed).is_some_and(|(s, a)| s == scheme && a == authority));
         if listed {
             return Ok(());
         }
@@ -104,7 +104,10 @@ pub fn host_allowed(config: &Config, headers: &HeaderMap) -> bool {
     let Ok(host) = host.to_str() else { return false };
     let host = host.trim().to_ascii_lowercase();
     is_loopback_name(&host)
-        || config.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host_name(&host)) || h.eq_ignore_ascii_case(&host))
+        || config
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host_name(&host)) || h.eq_ignore_ascii_case(&host))
 }
 
 /// A `host[:port]` without its port (`[::1]:8080` → `::1`, `localhost:8080` → `localhost`).
@@ -121,7 +124,9 @@ fn host_name(host: &str) -> &str {
 /// loopback address.
 fn is_loopback_name(host: &str) -> bool {
     let name = host_name(host);
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -82,7 +82,11 @@ async fn piper_speaks_100000_unpunctuated_characters_in_bounded_memory() {
     let server = Server::start(&["--tts", "piper"]);
     let mut ws = voice_live(server.port).await;
     // Warm the voice (its first run sizes ONNX Runtime's buffers) on a normal sentence.
-    send(&mut ws, json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Hello there, welcome."}})).await;
+    send(
+        &mut ws,
+        json!({"type": "response.create", "response": {"pre_generated_assistant_message": "Hello there, welcome."}}),
+    )
+    .await;
     until(&mut ws, "response.done").await;
     let (before, _) = server.memory_mb();
     let (deltas, heard, first) = speak_wall_of_words(&mut ws, 100_000, 4_000.0, Duration::from_secs(60)).await;
@@ -175,10 +179,17 @@ impl PictureHost {
                 let mut stream = stream;
                 let png = B64.decode(PNG_1X1).unwrap();
                 let _ = if path == "/pic.png" {
-                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", png.len())
-                        .and_then(|()| stream.write_all(&png))
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        png.len()
+                    )
+                    .and_then(|()| stream.write_all(&png))
                 } else if let Some(to) = path.strip_prefix("/to/") {
-                    write!(stream, "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    write!(
+                        stream,
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                 } else {
                     write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 };
@@ -274,7 +285,11 @@ async fn a_thousand_items_do_not_stall_another_sessions_turn() {
         let item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say OK."}]});
         send(&mut ws, json!({"type": "conversation.item.create", "item": item})).await;
         let started = Instant::now();
-        send(&mut ws, json!({"type": "response.create", "response": {"output_modalities": ["text"], "max_output_tokens": 40}})).await;
+        send(
+            &mut ws,
+            json!({"type": "response.create", "response": {"output_modalities": ["text"], "max_output_tokens": 40}}),
+        )
+        .await;
         let done = until(&mut ws, "response.done").await;
         let status = &done.last().unwrap()["response"]["status"];
         assert!(status == "completed" || status == "incomplete", "{done:?}");
@@ -297,7 +312,11 @@ async fn a_thousand_items_do_not_stall_another_sessions_turn() {
     }
     drop(attacker);
     let after = turn(port).await;
-    eprintln!("another session's turn: {:.2} s quiet, {:.2} s after the attack", quiet.as_secs_f64(), after.as_secs_f64());
+    eprintln!(
+        "another session's turn: {:.2} s quiet, {:.2} s after the attack",
+        quiet.as_secs_f64(),
+        after.as_secs_f64()
+    );
     assert!(
         after < quiet * 3 + Duration::from_secs(3),
         "the turn took {:.1} s after the attack, {:.1} s before",
@@ -558,7 +577,10 @@ async fn hostile_input_of_every_kind_is_answered_and_survived() {
         }
     }
     // HTTP garbage: a bad request line, an enormous header.
-    for request in [b"BLAH\r\n\r\n".to_vec(), [b"GET / HTTP/1.1\r\nX: ".to_vec(), vec![b'a'; 1 << 20], b"\r\n\r\n".to_vec()].concat()] {
+    for request in [
+        b"BLAH\r\n\r\n".to_vec(),
+        [b"GET / HTTP/1.1\r\nX: ".to_vec(), vec![b'a'; 1 << 20], b"\r\n\r\n".to_vec()].concat(),
+    ] {
         let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         let _ = s.write_all(&request);
         let mut answer = String::new();

@@ -5,11 +5,11 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 
 /// The `brazen` binary under test: this build's, or `BRAZEN_TEST_BIN` (to run the same tests
 /// against another build, e.g. one from before a fix).
@@ -195,7 +195,6 @@ pub async fn expect_error(ws: &mut Ws, code: &str) -> Value {
     assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     e
 }
-
 
 /// The next event within `wait`, or `None` (quiet, closed, or not JSON).
 pub async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {

@@ -1,0 +1,49 @@
+//! What goes into a [`crate::Session`] and what comes out: the driver's whole interface (see
+//! the crate doc for the loop).
+
+use crate::avatar_link::{AvatarCommand, AvatarEvent};
+use brazen_protocol::{ClientMessage, ProtocolError, ServerEvent};
+use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, TtsEvent, TtsRequest};
+
+/// Identifies one piece of engine work (an ASR, LLM or TTS stream) within a session.
+pub type JobId = u64;
+
+/// Something that happened to the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A parsed client event.
+    Client(ClientMessage),
+    /// A client frame that could not be parsed; answered with an `error` event.
+    Invalid(ProtocolError),
+    /// A speech recogniser's event for a job.
+    Asr(JobId, AsrEvent),
+    /// A language model's event for a job.
+    Llm(JobId, LlmEvent),
+    /// A speech synthesiser's event for a job.
+    Tts(JobId, TtsEvent),
+    /// News from the avatar's connection.
+    Avatar(AvatarEvent),
+    /// Time has passed (the driver sends it at [`crate::Session::poll_timeout`]).
+    Tick,
+}
+
+/// Something the session asks of its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send this event to the client.
+    Event(ServerEvent),
+    /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
+    StartAsr(JobId, AsrRequest),
+    /// Start generating; feed the events back as [`Input::Llm`].
+    StartLlm(JobId, LlmRequest),
+    /// Start synthesising; feed the events back as [`Input::Tts`].
+    StartTts(JobId, TtsRequest),
+    /// Stop this job and drop its stream; later events for it are ignored.
+    Cancel(JobId),
+    /// The next response will likely start from this conversation (new instructions or tools,
+    /// or what the user is saying so far): the language model may compute its prompt ahead.
+    /// Nothing comes back; an engine may ignore it.
+    PrepareLlm(LlmRequest),
+    /// Work for the avatar's connection; news comes back as [`Input::Avatar`].
+    Avatar(AvatarCommand),
+}
