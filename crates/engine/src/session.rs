@@ -138,6 +138,14 @@ struct MessageOut {
     lipsync: Option<LipSync>,
 }
 
+impl MessageOut {
+    /// Whether no phrase of the message has been sent, queued or started: the next one is its
+    /// first (cut early, so the voice starts soon).
+    fn nothing_spoken_yet(&self) -> bool {
+        self.text.is_empty() && self.queue.is_empty() && self.tts.is_none() && self.paced.is_empty()
+    }
+}
+
 struct CallOut {
     item_id: String,
     output_index: u32,
@@ -1316,7 +1324,7 @@ impl Session {
         if m.audio {
             m.pending.push_str(&delta);
             loop {
-                let first = m.text.is_empty() && m.queue.is_empty() && m.tts.is_none() && m.paced.is_empty();
+                let first = m.nothing_spoken_yet();
                 let Some(phrase) = take_phrase(&mut m.pending, first) else { break };
                 m.queue.push_back(phrase);
             }
@@ -1375,7 +1383,7 @@ impl Session {
         a.llm_usage = usage;
         a.hit_cap = hit_token_cap;
         if let Some(m) = a.message.as_mut() {
-            let first = m.text.is_empty() && m.queue.is_empty() && m.tts.is_none() && m.paced.is_empty();
+            let first = m.nothing_spoken_yet();
             m.queue.extend(take_rest(&mut m.pending, first));
         }
         self.pump_tts();
