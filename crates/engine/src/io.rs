@@ -3,9 +3,9 @@
 
 use crate::avatar_link::{AvatarCommand, AvatarEvent};
 use brazen_protocol::{ClientMessage, ProtocolError, ServerEvent};
-use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, TtsEvent, TtsRequest};
+use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, ToolCall, ToolEvent, TtsEvent, TtsRequest};
 
-/// Identifies one piece of engine work (an ASR, LLM or TTS stream) within a session.
+/// Identifies one piece of engine work (an ASR, LLM, TTS or tool stream) within a session.
 pub type JobId = u64;
 
 /// Something that happened to the session.
@@ -21,6 +21,8 @@ pub enum Input {
     Llm(JobId, LlmEvent),
     /// A speech synthesiser's event for a job.
     Tts(JobId, TtsEvent),
+    /// A server-side tool's result for a job.
+    Tool(JobId, ToolEvent),
     /// News from the avatar's connection.
     Avatar(AvatarEvent),
     /// Time has passed (the driver sends it at [`crate::Session::poll_timeout`]).
@@ -38,6 +40,9 @@ pub enum Output {
     StartLlm(JobId, LlmRequest),
     /// Start synthesising; feed the events back as [`Input::Tts`].
     StartTts(JobId, TtsRequest),
+    /// Run a server-side tool (one of [`crate::SessionOptions::tools`]); feed its result back
+    /// as [`Input::Tool`]. Cancelled like every other job.
+    StartTool(JobId, ToolCall),
     /// Stop this job and drop its stream; later events for it are ignored.
     Cancel(JobId),
     /// The next response will likely start from this conversation (new instructions or tools,

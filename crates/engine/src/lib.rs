@@ -30,6 +30,7 @@
 //!         limits: Limits::default(),
 //!         avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
 //!         ice_servers: Vec::new(),
+//!         tools: Default::default(),
 //!     },
 //!     now,
 //! );
@@ -51,15 +52,37 @@
 
 pub mod avatar_link;
 pub mod avatar_photo;
+mod avatar_state;
 pub mod avatar_video;
 pub mod conversation;
+mod flood;
 mod io;
 mod limits;
+mod listener;
+mod out;
 pub mod playback;
+mod responder;
 mod session;
+mod speaker;
 pub mod text;
+mod timers;
 pub mod turn;
 
 pub use io::{Input, JobId, Output};
 pub use limits::Limits;
 pub use session::{Session, SessionOptions};
+
+/// A seed for an avatar's idle motion or a message's lip-sync from a name (FNV-1a): the same
+/// name, the same motion.
+pub(crate) fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// How samples of a wire format are laid out in bytes.
+pub(crate) fn sample_format(format: brazen_protocol::AudioFormat) -> brazen_audio::SampleFormat {
+    match format {
+        brazen_protocol::AudioFormat::Pcm16 { .. } => brazen_audio::SampleFormat::Pcm16,
+        brazen_protocol::AudioFormat::G711Ulaw => brazen_audio::SampleFormat::Ulaw,
+        brazen_protocol::AudioFormat::G711Alaw => brazen_audio::SampleFormat::Alaw,
+    }
+}

@@ -58,6 +58,7 @@ impl Harness {
                 limits,
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
                 ice_servers,
+                tools: Default::default(),
             },
             now,
         );
@@ -206,6 +207,7 @@ fn new_session_announces_itself() {
             limits: Limits::default(),
             avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
             ice_servers: Vec::new(),
+            tools: Default::default(),
         },
         now,
     );

@@ -1,7 +1,8 @@
 //! The engines brazen's conversation engine asks for work, as small traits every
 //! implementation shares: voice-activity detection ([`Vad`], from `brazen-audio`), speech
-//! recognition ([`Asr`]), the language model ([`Llm`]) and speech synthesis ([`Tts`]), with
-//! their requests and the events they stream back. Cancelling is dropping the stream.
+//! recognition ([`Asr`]), the language model ([`Llm`]), speech synthesis ([`Tts`]) and the tools
+//! that run inside brazen ([`Tools`]), with their requests and the events they stream back.
+//! Cancelling is dropping the stream.
 //!
 //! This crate sits low in the data flow: the engine (`brazen-engine`) emits `Start*` outputs
 //! with these requests and the driver feeds the streamed events back as inputs; each real
@@ -195,6 +196,46 @@ pub enum TtsEvent {
 pub trait Tts: Send + Sync {
     /// Streams the audio of one phrase.
     fn synthesize(&self, request: TtsRequest) -> EngineStream<TtsEvent>;
+}
+
+/// A tool that runs inside brazen (rather than on the client): what the model is told about
+/// it, and how long one call may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Its name, description and JSON Schema, as the model sees them.
+    pub definition: Tool,
+    /// How long one call may run before it is stopped and answered with a timeout error.
+    pub timeout: std::time::Duration,
+}
+
+/// One call of a server-side tool, as the model made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The call's id (the `function_call` item's `call_id`).
+    pub call_id: String,
+    /// The tool.
+    pub name: String,
+    /// Its arguments, the JSON text the model wrote.
+    pub arguments: String,
+}
+
+/// What a server-side tool streams back: one of these ends the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolEvent {
+    /// The call's output (usually JSON), given to the model as the `function_call_output`.
+    Done(String),
+    /// The call failed; the message is given to the model as the call's output, so it can
+    /// recover (ask again, apologise).
+    Failed(String),
+}
+
+/// The tools that run inside brazen (an agent's catalogue, orders, knowledge base, …).
+pub trait Tools: Send + Sync {
+    /// The tools offered to the model beside the ones a client declares.
+    fn specs(&self) -> Vec<ToolSpec>;
+
+    /// Runs one call.
+    fn call(&self, call: ToolCall) -> EngineStream<ToolEvent>;
 }
 
 /// Sets a job's cancel flag when dropped: held by the stream that waits for the job, so

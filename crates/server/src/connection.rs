@@ -71,6 +71,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         limits,
         avatars: state.avatars.clone(),
         ice_servers: state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
+        tools: Default::default(),
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {

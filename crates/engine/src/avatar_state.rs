@@ -1,0 +1,253 @@
+//! [`AvatarState`]: the session's side of its avatar — checking the configured avatar, asking
+//! the driver to connect it, following its connection, and what speech goes to it.
+
+use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace, AvatarTransport, Link};
+use crate::avatar_photo;
+use crate::avatar_video::{AvatarVideo, Background};
+use crate::out::Out;
+use crate::{Output, seed_of};
+use brazen_avatar::Scene;
+use brazen_avatar::character::Catalog;
+use brazen_protocol::error::code;
+use brazen_protocol::{ProtocolError, ServerEvent, SessionConfig};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The avatar's connection as the session sees it.
+pub(crate) struct AvatarState {
+    /// The characters the server offers.
+    avatars: Arc<Catalog>,
+    /// The ICE servers given to avatars that name none.
+    ice_servers: Vec<Value>,
+    link: Link,
+    /// Whether the link (when not off) streams over the session's socket.
+    over_websocket: bool,
+    /// The scene controls a running photo avatar has (to send changes on).
+    scene: Option<Scene>,
+}
+
+impl AvatarState {
+    /// No avatar yet.
+    pub(crate) fn new(avatars: Arc<Catalog>, ice_servers: Vec<Value>) -> Self {
+        AvatarState { avatars, ice_servers, link: Link::Off, over_websocket: false, scene: None }
+    }
+
+    /// Whether speech goes to the avatar (its connection was answered or started).
+    pub(crate) fn is_live(&self) -> bool {
+        self.link == Link::Live
+    }
+
+    /// Checks an `avatar` object's fields, and its character and style against the server's
+    /// characters (Azure's stock names are accepted): an unknown one is an error that lists the
+    /// valid ones.
+    pub(crate) fn check(&self, avatar: &Value) -> Result<(), ProtocolError> {
+        let text = |key: &str| -> Result<Option<&str>, ProtocolError> {
+            match avatar.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(ProtocolError::invalid(
+                    code::INVALID_TYPE,
+                    format!("Invalid type for 'session.avatar.{key}': expected a string."),
+                )
+                .with_param(format!("session.avatar.{key}"))),
+            }
+        };
+        let style = text("style")?;
+        match text("type")? {
+            None | Some("video-avatar") => {}
+            Some("photo-avatar") => {
+                avatar_photo::read(avatar, &self.avatars).map_err(invalid)?;
+            }
+            Some(other) => {
+                return Err(ProtocolError::invalid(
+                    code::INVALID_VALUE,
+                    format!("'session.avatar.type' must be 'video-avatar' or 'photo-avatar', not {other:?}."),
+                )
+                .with_param("session.avatar.type"));
+            }
+        }
+        match text("output_protocol")? {
+            None | Some("webrtc") | Some("websocket") => {}
+            Some(other) => {
+                return Err(ProtocolError::invalid(
+                    code::INVALID_VALUE,
+                    format!("'session.avatar.output_protocol' must be 'webrtc' or 'websocket', not {other:?}."),
+                )
+                .with_param("session.avatar.output_protocol"));
+            }
+        }
+        AvatarVideo::read(avatar.get("video"), "session.avatar.video").map_err(invalid)?;
+        if avatar.get("customized").and_then(Value::as_bool) == Some(true) {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_VERIFICATION_FAILED,
+                "Custom Azure avatars are not available here; brazen's characters are data files: add one to the characters folder and name it in 'character'.",
+            )
+            .with_param("session.avatar.customized"));
+        }
+        // A photo avatar's character is only a name: its portrait is the picture.
+        let Some(character) = text("character")?.filter(|_| !avatar_photo::is_photo(avatar)) else {
+            return Ok(());
+        };
+        self.avatars.choose(character, style).map(|_| ()).map_err(|message| {
+            let param =
+                if message.starts_with("avatar style") { "session.avatar.style" } else { "session.avatar.character" };
+            ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param(param)
+        })
+    }
+
+    /// `session.avatar.connect`: checks the session can have a WebRTC avatar and asks the
+    /// driver to answer the offer.
+    pub(crate) fn connect(&mut self, config: &SessionConfig, client_sdp: &str, out: &mut Out) -> Result<(), ProtocolError> {
+        if config.avatar.as_ref().filter(|a| a.is_object()).is_none() {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_NOT_CONFIGURED,
+                "No avatar is configured: send session.update with an 'avatar' (e.g. {\"character\": \"lisa\"}) and wait for session.updated before session.avatar.connect.",
+            ));
+        }
+        if over_websocket(config) {
+            return Err(ProtocolError::invalid(
+                code::INVALID_VALUE,
+                "This session's avatar streams over the WebSocket ('output_protocol': 'websocket'): its video arrives as response.video.delta, with no session.avatar.connect. Set 'output_protocol' to 'webrtc' to connect over WebRTC.",
+            )
+            .with_param("session.avatar.output_protocol"));
+        }
+        if self.link != Link::Off {
+            return Err(ProtocolError::invalid(
+                code::AVATAR_ALREADY_CONNECTED,
+                "The avatar is already connected (or connecting) on this session; open a new session to connect again.",
+            ));
+        }
+        let offer_sdp = crate::avatar_link::read_offer(client_sdp)
+            .map_err(|message| ProtocolError::invalid(code::INVALID_VALUE, message).with_param("client_sdp"))?;
+        self.start(config, AvatarTransport::WebRtc { offer_sdp }, out)
+    }
+
+    /// Asks the driver to start the configured avatar over `transport`.
+    fn start(&mut self, config: &SessionConfig, transport: AvatarTransport, out: &mut Out) -> Result<(), ProtocolError> {
+        let avatar = config.avatar.clone().unwrap_or_default();
+        let text = |key: &str| avatar.get(key).and_then(Value::as_str);
+        let face = if avatar_photo::is_photo(&avatar) {
+            let photo = avatar_photo::read(&avatar, &self.avatars).map_err(invalid)?;
+            self.scene = Some(photo.scene);
+            AvatarFace::Photo(photo)
+        } else {
+            let chosen =
+                self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
+                    ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message)
+                        .with_param("session.avatar.character")
+                })?;
+            self.scene = None;
+            AvatarFace::Character(chosen.look)
+        };
+        let video = AvatarVideo::read(avatar.get("video"), "session.avatar.video").map_err(invalid)?;
+        self.link = Link::Offered;
+        self.over_websocket = matches!(transport, AvatarTransport::WebSocket);
+        let seed = seed_of(&config.id);
+        out.push(Output::Avatar(AvatarCommand::Connect { transport, face, video, seed }));
+        Ok(())
+    }
+
+    /// News from the avatar's connection; `turn_id` is the response being played, if any.
+    pub(crate) fn on_event(&mut self, event: AvatarEvent, config: &SessionConfig, turn_id: Option<String>, out: &mut Out) {
+        match event {
+            AvatarEvent::Answered(sdp) if self.link == Link::Offered => {
+                self.link = Link::Live;
+                let server_sdp = crate::avatar_link::encode_answer(&sdp);
+                out.emit(ServerEvent::AvatarConnecting { server_sdp });
+            }
+            AvatarEvent::Started if self.link == Link::Offered => self.link = Link::Live,
+            AvatarEvent::PictureFailed { param, message } if self.link != Link::Off => {
+                out.error(ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param));
+            }
+            AvatarEvent::Video(bytes) if self.link == Link::Live => {
+                use base64::Engine as _;
+                let delta = base64::engine::general_purpose::STANDARD.encode(bytes);
+                out.emit(ServerEvent::VideoDelta { delta });
+            }
+            AvatarEvent::Refused { unsupported, message } if self.link == Link::Offered => {
+                self.link = Link::Off;
+                let code = if unsupported { code::UNSUPPORTED } else { code::INVALID_VALUE };
+                let param = if over_websocket(config) { "session.avatar" } else { "client_sdp" };
+                out.error(ProtocolError::invalid(code, message).with_param(param));
+            }
+            AvatarEvent::Speaking if self.link == Link::Live => out.emit(ServerEvent::AvatarSpeaking { turn_id }),
+            AvatarEvent::Idle if self.link == Link::Live => out.emit(ServerEvent::AvatarIdle { turn_id }),
+            AvatarEvent::Closed => self.link = Link::Off,
+            _ => {}
+        }
+    }
+
+    /// After a `session.update` was applied to `config`: completes the configured avatar for
+    /// `session.updated` — the server's ICE servers when it names none (clients must use those),
+    /// and how a transparent background is delivered (`transparency`) — and closes the
+    /// connection of an avatar that was removed.
+    pub(crate) fn complete(&mut self, config: &mut SessionConfig, out: &mut Out) {
+        match config.avatar.as_mut().and_then(Value::as_object_mut) {
+            Some(avatar) => {
+                let named = avatar.get("ice_servers").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+                if !named && !self.ice_servers.is_empty() {
+                    avatar.insert("ice_servers".into(), Value::Array(self.ice_servers.clone()));
+                }
+                let websocket = avatar.get("output_protocol").and_then(|p| p.as_str()) == Some("websocket");
+                let video = AvatarVideo::read(avatar.get("video"), "session.avatar.video");
+                match video.map(|v| v.background) {
+                    Ok(Background::Color(c)) if c.0[3] < 255 => {
+                        let [r, g, b, _] = c.0;
+                        let how = if websocket {
+                            json!({"method": "alpha_below"})
+                        } else {
+                            json!({"method": "chroma_key", "key_color": format!("#{r:02X}{g:02X}{b:02X}")})
+                        };
+                        avatar.insert("transparency".into(), how);
+                    }
+                    _ => {
+                        avatar.remove("transparency");
+                    }
+                }
+            }
+            None if self.link != Link::Off => {
+                self.link = Link::Off;
+                out.push(Output::Avatar(AvatarCommand::Close));
+            }
+            None => {}
+        }
+    }
+
+    /// After `session.updated` went out: sends a running photo avatar its changed scene
+    /// controls, and starts a WebSocket avatar, which needs no handshake — it starts with the
+    /// `session.update` that asks for it, replacing a WebRTC link (a client falling back when
+    /// WebRTC cannot get through).
+    pub(crate) fn follow(&mut self, config: &SessionConfig, out: &mut Out) {
+        if let Some(running) = self.scene.filter(|_| self.link != Link::Off)
+            && let Some(avatar) = config.avatar.as_ref().filter(|a| avatar_photo::is_photo(a))
+            && let Ok(scene) = avatar_photo::read_scene(avatar.get("scene"))
+            && scene != running
+        {
+            self.scene = Some(scene);
+            out.push(Output::Avatar(AvatarCommand::Scene(scene)));
+        }
+        if over_websocket(config)
+            && (self.link == Link::Off || !self.over_websocket)
+            && let Err(e) = self.start(config, AvatarTransport::WebSocket, out)
+        {
+            out.error(e);
+        }
+    }
+
+    /// Drops the speech the avatar has not played yet.
+    pub(crate) fn clear(&self, out: &mut Out) {
+        if self.link == Link::Live {
+            out.push(Output::Avatar(AvatarCommand::Clear));
+        }
+    }
+}
+
+/// Whether `config`'s avatar streams its video over the session's socket.
+fn over_websocket(config: &SessionConfig) -> bool {
+    config.avatar.as_ref().and_then(|a| a.get("output_protocol")).and_then(Value::as_str) == Some("websocket")
+}
+
+/// An avatar field's error, from its path and message.
+fn invalid((param, message): (String, String)) -> ProtocolError {
+    ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param)
+}

@@ -1,0 +1,459 @@
+//! [`Listener`]: the user's side of the session — the input audio buffer with turn detection,
+//! the turn being heard with its transcript previews, and the transcriptions of committed
+//! turns.
+
+use crate::conversation::{Conversation, Entry};
+use crate::out::Out;
+use crate::turn::{InputAudio, TurnEvent};
+use crate::{JobId, Limits, Output, sample_format};
+use brazen_audio::Vad;
+use brazen_protocol::error::code;
+use brazen_protocol::{Content, Item, ItemBody, ItemStatus, ProtocolError, Role, ServerEvent, SessionConfig};
+use brazen_providers::{AsrEvent, AsrRequest};
+use std::collections::HashMap;
+
+/// Shortest audio a manual commit accepts, in ms.
+const MIN_COMMIT_MS: f64 = 100.0;
+/// New speech between two transcript previews, in ms.
+const PREVIEW_STEP_MS: f64 = 700.0;
+/// A pause in the speech this long gets a preview of the whole turn so far (it is likely the
+/// end of the turn, still being confirmed), in ms.
+const PAUSE_PREVIEW_MS: f64 = 150.0;
+/// Turns longer than this get no more previews (the final transcript still comes), in ms.
+const PREVIEW_MAX_MS: f64 = 30_000.0;
+
+struct AsrJob {
+    item_id: String,
+    audio_seconds: f64,
+    /// Transcript already sent as deltas (from previews while the user spoke, or the engine's).
+    sent: String,
+    /// For a preview standing in as the final transcript: the turn's audio (and its rate), to
+    /// transcribe after all if the preview comes back empty or fails (an engine may decline
+    /// previews).
+    fallback: Option<(Vec<i16>, u32)>,
+}
+
+/// A turn the detector is hearing: its item id (announced with `speech_started`) and the
+/// previews of its transcript decoded while the user speaks.
+struct SpeechTurn {
+    item_id: String,
+    /// The preview being decoded.
+    preview_job: Option<JobId>,
+    /// Samples of the turn the last preview was asked for.
+    previewed_samples: usize,
+    /// The preview asked for during the current pause: it holds every word of the turn if
+    /// the turn ends without more speech, and then serves as its final transcript.
+    covering: Option<Covering>,
+    /// The last preview's words.
+    words: Vec<String>,
+    /// How many of them were sent as deltas (the stable prefix), and as what text.
+    sent_words: usize,
+    sent: String,
+}
+
+/// A preview of all the speech of a turn, asked for when the speaker paused.
+struct Covering {
+    job: JobId,
+    /// Where the speech it holds ends (audio clock, ms).
+    speech_end_ms: f64,
+    /// Its transcript, once decoded.
+    text: Option<String>,
+}
+
+/// What the listener heard that other parts may act on.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Heard {
+    /// Nothing for the others.
+    Nothing,
+    /// A preview of the turn still being spoken: the user's words so far.
+    Preview(String),
+    /// A transcription ended (done or failed).
+    Transcribed,
+}
+
+/// The input side of a session.
+pub(crate) struct Listener {
+    input: InputAudio,
+    speech: Option<SpeechTurn>,
+    asr_jobs: HashMap<JobId, AsrJob>,
+}
+
+impl Listener {
+    /// An empty buffer at `rate` Hz, with `vad` for server turn detection.
+    pub(crate) fn new(vad: Box<dyn Vad>, rate: u32) -> Self {
+        Listener { input: InputAudio::new(vad, rate), speech: None, asr_jobs: HashMap::new() }
+    }
+
+    /// The input rate.
+    pub(crate) fn rate(&self) -> u32 {
+        self.input.rate()
+    }
+
+    /// Whether committed audio is still being transcribed.
+    pub(crate) fn is_transcribing(&self) -> bool {
+        !self.asr_jobs.is_empty()
+    }
+
+    /// The input format changed to `rate` Hz: the buffer and the turn being heard are dropped.
+    pub(crate) fn set_rate(&mut self, rate: u32, out: &mut Out) {
+        self.input.set_rate(rate);
+        self.end_speech(out);
+    }
+
+    /// Empties the buffer and drops the turn being heard.
+    pub(crate) fn clear(&mut self, out: &mut Out) {
+        self.input.clear();
+        self.end_speech(out);
+    }
+
+    /// Decodes a client's audio bytes in the input format.
+    pub(crate) fn decode(&self, config: &SessionConfig, bytes: &[u8], param: &str) -> Result<Vec<i16>, ProtocolError> {
+        let format = sample_format(config.input_audio_format);
+        let mut samples = Vec::with_capacity(bytes.len() / format.bytes_per_sample());
+        format.decode_into(bytes, &mut samples).map_err(|e| {
+            ProtocolError::invalid(code::INVALID_AUDIO, format!("Invalid audio for input format pcm16: {e}."))
+                .with_param(param)
+        })?;
+        Ok(samples)
+    }
+
+    /// Refuses `samples` more audio (at the input rate) when the audio the session holds (the
+    /// input buffer and the audio waiting to be transcribed) would pass
+    /// [`Limits::max_buffer_ms`].
+    pub(crate) fn check_held(&self, limits: &Limits, samples: usize, param: &str) -> Result<(), ProtocolError> {
+        let waiting_ms: f64 = self.asr_jobs.values().map(|j| j.audio_seconds * 1000.0).sum();
+        let held_ms = self.input.buffered_ms() + waiting_ms;
+        let added_ms = samples as f64 * 1000.0 / self.input.rate() as f64;
+        if held_ms + added_ms <= limits.max_buffer_ms {
+            return Ok(());
+        }
+        Err(ProtocolError::invalid(
+            code::SESSION_MEMORY_EXCEEDED,
+            format!(
+                "The session already holds {:.0} s of audio (buffered or being transcribed) and this is {:.0} s more; the most is {:.0} s. Wait for the transcriptions, or commit or clear the buffer, first.",
+                held_ms / 1000.0,
+                added_ms / 1000.0,
+                limits.max_buffer_ms / 1000.0
+            ),
+        )
+        .with_param(param))
+    }
+
+    /// Appends `input_audio_buffer.append`'s samples and returns what turn detection found in
+    /// them, for the session to pass back one by one ([`Listener::speech_started`],
+    /// [`Listener::speech_stopped`]) between its own rules.
+    pub(crate) fn append(
+        &mut self,
+        limits: &Limits,
+        config: &SessionConfig,
+        samples: &[i16],
+    ) -> Result<Vec<TurnEvent>, ProtocolError> {
+        let added_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
+        if self.input.buffered_ms() + added_ms > limits.max_buffer_ms {
+            return Err(ProtocolError::invalid(
+                code::INVALID_AUDIO,
+                format!("The input audio buffer is full ({} s); commit or clear it first.", limits.max_buffer_ms / 1000.0),
+            )
+            .with_param("audio"));
+        }
+        self.check_held(limits, samples.len(), "audio")?;
+        Ok(self.input.append(samples, config.turn_detection.as_ref()))
+    }
+
+    /// The detector heard speech begin: a new turn (and its item id) is announced.
+    pub(crate) fn speech_started(&mut self, audio_start_ms: u64, out: &mut Out) {
+        let item_id = out.next_id("item");
+        self.end_speech(out);
+        self.speech = Some(SpeechTurn {
+            item_id: item_id.clone(),
+            preview_job: None,
+            previewed_samples: 0,
+            covering: None,
+            words: Vec::new(),
+            sent_words: 0,
+            sent: String::new(),
+        });
+        out.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id });
+    }
+
+    /// The detector confirmed the end of the turn: it is committed to `conversation`.
+    pub(crate) fn speech_stopped(
+        &mut self,
+        (audio_end_ms, speech_end_ms, turn_start_ms): (u64, f64, f64),
+        config: &SessionConfig,
+        conversation: &mut Conversation,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        // A preview asked for in this final pause already holds every word: it is the final
+        // transcript (kept running if it is still being decoded).
+        let covering = self.speech.as_mut().and_then(|t| {
+            let c = t.covering.take().filter(|c| c.speech_end_ms == speech_end_ms)?;
+            if t.preview_job == Some(c.job) {
+                t.preview_job = None;
+            }
+            Some(c)
+        });
+        let (item_id, sent) = self.end_speech(out).unwrap_or_else(|| (out.next_id("item"), String::new()));
+        out.emit(ServerEvent::SpeechStopped { audio_end_ms, item_id: item_id.clone() });
+        let (samples, _) = self.input.take(Some(turn_start_ms));
+        self.commit(item_id, samples, sent, covering, config, conversation, out)
+    }
+
+    /// `input_audio_buffer.commit`.
+    pub(crate) fn commit_manually(
+        &mut self,
+        config: &SessionConfig,
+        conversation: &mut Conversation,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let buffered = self.input.buffered_ms();
+        if buffered < MIN_COMMIT_MS {
+            return Err(ProtocolError::invalid(
+                code::INPUT_AUDIO_BUFFER_COMMIT_EMPTY,
+                format!(
+                    "Error committing input audio buffer: buffer too small. Expected at least {MIN_COMMIT_MS}ms of audio, but buffer only has {buffered:.2}ms of audio."
+                ),
+            ));
+        }
+        let (item_id, sent) = self.end_speech(out).unwrap_or_else(|| (out.next_id("item"), String::new()));
+        let (samples, _) = self.input.take(None);
+        self.commit(item_id, samples, sent, None, config, conversation, out)
+    }
+
+    /// While the user speaks (and transcripts are asked for), decodes the turn so far every
+    /// [`PREVIEW_STEP_MS`] of speech and once at each pause of [`PAUSE_PREVIEW_MS`], one preview
+    /// at a time; what successive previews agree on is sent as transcription deltas. A pause's
+    /// preview holds all the words of a turn that is about to end, so the language model can
+    /// compute its prompt while the silence is still being confirmed.
+    pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
+        let Some(detection) = &config.turn_detection else { return };
+        if config.input_audio_transcription.is_none() || !self.input.in_speech() {
+            return;
+        }
+        let rate = self.input.rate();
+        let pause_ms = self.input.pause_ms().unwrap_or(0.0);
+        let pausing = pause_ms >= PAUSE_PREVIEW_MS;
+        let Some(turn) = self.speech.as_mut() else { return };
+        let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
+        let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
+        let Some(samples) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
+        // During a pause, once, if the last preview began before its words ended.
+        let due = if pausing {
+            let spoken = samples.len().saturating_sub((pause_ms * rate as f64 / 1000.0) as usize);
+            turn.previewed_samples < spoken
+        } else {
+            samples.len() >= turn.previewed_samples + step
+        };
+        if turn.preview_job.is_some() || !due || samples.len() > longest {
+            return;
+        }
+        turn.previewed_samples = samples.len();
+        let samples = samples.to_vec();
+        let job = out.next_job();
+        turn.preview_job = Some(job);
+        if let (true, Some(speech_end_ms)) = (pausing, self.input.last_speech_ms()) {
+            turn.covering = Some(Covering { job, speech_end_ms, text: None });
+        }
+        let request = asr_request(config, turn.item_id.clone(), samples, rate, true);
+        out.push(Output::StartAsr(job, request));
+    }
+
+    /// A preview came back: sends the words it shares with the previous one as a delta.
+    fn on_preview(&mut self, event: AsrEvent, out: &mut Out) -> Heard {
+        let Some(turn) = self.speech.as_mut() else { return Heard::Nothing };
+        let text = match event {
+            // A preview's partial words are not used: its whole text comes with `Done`.
+            AsrEvent::Delta(_) => return Heard::Nothing,
+            AsrEvent::Failed(_) => {
+                // A failed preview cannot stand in for the final transcript.
+                let job = turn.preview_job.take();
+                if turn.covering.as_ref().is_some_and(|c| Some(c.job) == job) {
+                    turn.covering = None;
+                }
+                return Heard::Nothing;
+            }
+            AsrEvent::Done(text) => text,
+        };
+        let job = turn.preview_job.take();
+        if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
+            c.text = Some(text.clone());
+        }
+        let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
+        turn.words = words;
+        if agreed > turn.sent_words {
+            let new = turn.words[turn.sent_words..agreed].join(" ");
+            let delta = if turn.sent.is_empty() { new } else { format!(" {new}") };
+            turn.sent.push_str(&delta);
+            turn.sent_words = agreed;
+            out.emit(ServerEvent::TranscriptionDelta { item_id: turn.item_id.clone(), content_index: 0, delta });
+        }
+        match text.trim() {
+            "" => Heard::Nothing,
+            heard => Heard::Preview(heard.to_owned()),
+        }
+    }
+
+    /// The detected turn is over (committed or dropped): stops its preview and returns its item
+    /// id and what was sent of its transcript.
+    fn end_speech(&mut self, out: &mut Out) -> Option<(String, String)> {
+        let turn = self.speech.take()?;
+        if let Some(job) = turn.preview_job {
+            out.push(Output::Cancel(job));
+        }
+        Some((turn.item_id, turn.sent))
+    }
+
+    /// Commits a turn's audio as a user item and transcribes it (`sent`: what previews already
+    /// sent of it), unless `covering`, a preview of all its speech, is its transcript.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        item_id: String,
+        samples: Vec<i16>,
+        sent: String,
+        covering: Option<Covering>,
+        config: &SessionConfig,
+        conversation: &mut Conversation,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let item = Item::message(
+            item_id.clone(),
+            Role::User,
+            vec![Content::InputAudio { audio: None, transcript: None }],
+            ItemStatus::Completed,
+        );
+        let rate = self.input.rate();
+        let mut entry = Entry::new(item.clone());
+        entry.audio_ms = samples.len() as f64 * 1000.0 / rate as f64;
+        let previous_item_id = conversation.insert(crate::conversation::Position::End, entry)?;
+        out.emit(ServerEvent::InputAudioCommitted { previous_item_id: previous_item_id.clone(), item_id: item_id.clone() });
+        announce_item(out, previous_item_id, item);
+        let audio_seconds = samples.len() as f64 / rate as f64;
+        match covering {
+            // A preview that gave words is the transcript.
+            Some(Covering { job, text: Some(text), .. }) if !text.trim().is_empty() => {
+                self.asr_jobs.insert(job, AsrJob { item_id, audio_seconds, sent, fallback: None });
+                self.on_asr(job, AsrEvent::Done(text), config, conversation, out);
+            }
+            // One still being decoded becomes the final job, with the audio kept in case.
+            Some(Covering { job, text: None, .. }) => {
+                let fallback = Some((samples, rate));
+                self.asr_jobs.insert(job, AsrJob { item_id, audio_seconds, sent, fallback });
+            }
+            _ => self.transcribe(item_id, samples, rate, sent, config, out),
+        }
+        Ok(())
+    }
+
+    /// Transcribes the audio of item `item_id` (`sent`: what was already sent of its
+    /// transcript).
+    pub(crate) fn transcribe(
+        &mut self,
+        item_id: String,
+        samples: Vec<i16>,
+        sample_rate: u32,
+        sent: String,
+        config: &SessionConfig,
+        out: &mut Out,
+    ) {
+        let job = out.next_job();
+        let audio_seconds = samples.len() as f64 / sample_rate as f64;
+        self.asr_jobs.insert(job, AsrJob { item_id: item_id.clone(), audio_seconds, sent, fallback: None });
+        out.push(Output::StartAsr(job, asr_request(config, item_id, samples, sample_rate, false)));
+    }
+
+    /// A recogniser's event for one of the listener's jobs (others are ignored).
+    pub(crate) fn on_asr(
+        &mut self,
+        job: JobId,
+        event: AsrEvent,
+        config: &SessionConfig,
+        conversation: &mut Conversation,
+        out: &mut Out,
+    ) -> Heard {
+        if self.speech.as_ref().is_some_and(|t| t.preview_job == Some(job)) {
+            return self.on_preview(event, out);
+        }
+        let report = config.input_audio_transcription.is_some();
+        let declined = match &event {
+            AsrEvent::Done(text) => text.trim().is_empty(),
+            AsrEvent::Failed(_) => true,
+            AsrEvent::Delta(_) => false,
+        };
+        if declined && let Some((samples, rate)) = self.asr_jobs.get_mut(&job).and_then(|a| a.fallback.take()) {
+            // The preview standing in for the final transcript gave nothing: transcribe the turn.
+            if let Some(asr) = self.asr_jobs.remove(&job) {
+                self.transcribe(asr.item_id, samples, rate, asr.sent, config, out);
+            }
+            return Heard::Nothing;
+        }
+        let Some(asr) = self.asr_jobs.get_mut(&job) else { return Heard::Nothing };
+        let item_id = asr.item_id.clone();
+        match event {
+            AsrEvent::Delta(delta) => {
+                asr.sent.push_str(&delta);
+                if report {
+                    out.emit(ServerEvent::TranscriptionDelta { item_id, content_index: 0, delta });
+                }
+                return Heard::Nothing;
+            }
+            AsrEvent::Done(transcript) => {
+                let audio_seconds = asr.audio_seconds;
+                // The rest of the transcript, when it continues what was sent.
+                let rest = transcript.strip_prefix(asr.sent.as_str()).filter(|r| !r.is_empty()).map(str::to_owned);
+                if let Some(mut entry) = conversation.get_mut(&item_id) {
+                    set_user_transcript(&mut entry.item, &transcript);
+                }
+                if report {
+                    if let Some(delta) = rest {
+                        out.emit(ServerEvent::TranscriptionDelta { item_id: item_id.clone(), content_index: 0, delta });
+                    }
+                    out.emit(ServerEvent::TranscriptionCompleted { item_id, content_index: 0, transcript, audio_seconds });
+                }
+            }
+            AsrEvent::Failed(message) => {
+                if report {
+                    let error = ProtocolError::server(code::ENGINE_ERROR, format!("Transcription failed: {message}"));
+                    out.emit(ServerEvent::TranscriptionFailed { item_id, content_index: 0, error });
+                }
+            }
+        }
+        self.asr_jobs.remove(&job);
+        Heard::Transcribed
+    }
+}
+
+/// Sends `conversation.item.created` and `conversation.item.done` for a complete item.
+pub(crate) fn announce_item(out: &mut Out, previous_item_id: Option<String>, item: Item) {
+    out.emit(ServerEvent::ItemCreated { previous_item_id: previous_item_id.clone(), item: item.clone() });
+    out.emit(ServerEvent::ItemDone { previous_item_id, item });
+}
+
+fn asr_request(config: &SessionConfig, item_id: String, samples: Vec<i16>, sample_rate: u32, preview: bool) -> AsrRequest {
+    let t = config.input_audio_transcription.as_ref();
+    AsrRequest {
+        item_id,
+        samples,
+        sample_rate,
+        language: t.and_then(|t| t.language.clone()),
+        prompt: t.and_then(|t| t.prompt.clone()),
+        preview,
+    }
+}
+
+/// Whether two words of successive previews are the same word (case and punctuation aside).
+fn same_word(a: &str, b: &str) -> bool {
+    let key = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+    key(a) == key(b)
+}
+
+fn set_user_transcript(item: &mut Item, transcript: &str) {
+    if let ItemBody::Message { content, .. } = &mut item.body {
+        for part in content.iter_mut() {
+            if let Content::InputAudio { transcript: t, .. } = part {
+                *t = Some(transcript.to_owned());
+            }
+        }
+    }
+}
