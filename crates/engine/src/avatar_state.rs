@@ -97,7 +97,12 @@ impl AvatarState {
 
     /// `session.avatar.connect`: checks the session can have a WebRTC avatar and asks the
     /// driver to answer the offer.
-    pub(crate) fn connect(&mut self, config: &SessionConfig, client_sdp: &str, out: &mut Out) -> Result<(), ProtocolError> {
+    pub(crate) fn connect(
+        &mut self,
+        config: &SessionConfig,
+        client_sdp: &str,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
         if config.avatar.as_ref().filter(|a| a.is_object()).is_none() {
             return Err(ProtocolError::invalid(
                 code::AVATAR_NOT_CONFIGURED,
@@ -123,7 +128,12 @@ impl AvatarState {
     }
 
     /// Asks the driver to start the configured avatar over `transport`.
-    fn start(&mut self, config: &SessionConfig, transport: AvatarTransport, out: &mut Out) -> Result<(), ProtocolError> {
+    fn start(
+        &mut self,
+        config: &SessionConfig,
+        transport: AvatarTransport,
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
         let avatar = config.avatar.clone().unwrap_or_default();
         let text = |key: &str| avatar.get(key).and_then(Value::as_str);
         let face = if avatar_photo::is_photo(&avatar) {
@@ -148,7 +158,13 @@ impl AvatarState {
     }
 
     /// News from the avatar's connection; `turn_id` is the response being played, if any.
-    pub(crate) fn on_event(&mut self, event: AvatarEvent, config: &SessionConfig, turn_id: Option<String>, out: &mut Out) {
+    pub(crate) fn on_event(
+        &mut self,
+        event: AvatarEvent,
+        config: &SessionConfig,
+        turn_id: Option<String>,
+        out: &mut Out,
+    ) {
         match event {
             AvatarEvent::Answered(sdp) if self.link == Link::Offered => {
                 self.link = Link::Live;
@@ -250,4 +266,63 @@ fn over_websocket(config: &SessionConfig) -> bool {
 /// An avatar field's error, from its path and message.
 fn invalid((param, message): (String, String)) -> ProtocolError {
     ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (AvatarState, SessionConfig, Out) {
+        let avatars = Arc::new(Catalog::built_in());
+        (
+            AvatarState::new(avatars, vec![json!({"urls": ["stun:127.0.0.1:3478"]})]),
+            SessionConfig::new("sess_t", "m"),
+            Out::new("t".into()),
+        )
+    }
+
+    #[test]
+    fn connecting_needs_a_configured_avatar() {
+        let (mut a, config, mut out) = state();
+        let e = a.connect(&config, "v=0", &mut out).unwrap_err();
+        assert_eq!(e.code, code::AVATAR_NOT_CONFIGURED);
+        assert!(out.drain().is_empty());
+    }
+
+    #[test]
+    fn a_websocket_avatar_starts_with_the_update_and_a_refusal_turns_it_off() {
+        let (mut a, mut config, mut out) = state();
+        config.avatar = Some(json!({"character": "lisa", "output_protocol": "websocket"}));
+        a.complete(&mut config, &mut out);
+        assert_eq!(config.avatar.as_ref().unwrap()["ice_servers"], json!([{"urls": ["stun:127.0.0.1:3478"]}]));
+        a.follow(&config, &mut out);
+        assert!(matches!(
+            &out.drain()[..],
+            [Output::Avatar(AvatarCommand::Connect { transport: AvatarTransport::WebSocket, .. })]
+        ));
+        a.on_event(AvatarEvent::Refused { unsupported: true, message: "no".into() }, &config, None, &mut out);
+        assert!(
+            matches!(&out.drain()[..], [Output::Event(ServerEvent::Error(e))] if e.param.as_deref() == Some("session.avatar"))
+        );
+        assert!(!a.is_live());
+        // Following the same configuration again retries.
+        a.follow(&config, &mut out);
+        assert_eq!(out.drain().len(), 1);
+    }
+
+    #[test]
+    fn speech_goes_to_the_avatar_once_it_answered() {
+        let (mut a, mut config, mut out) = state();
+        config.avatar = Some(json!({"character": "lisa"}));
+        a.connect(&config, "v=0\r\n", &mut out).unwrap();
+        assert!(!a.is_live());
+        a.on_event(AvatarEvent::Answered("v=0 answer".into()), &config, None, &mut out);
+        assert!(a.is_live());
+        assert_eq!(a.connect(&config, "v=0\r\n", &mut out).unwrap_err().code, code::AVATAR_ALREADY_CONNECTED);
+        // Removing the avatar closes its connection.
+        config.avatar = None;
+        out.drain();
+        a.complete(&mut config, &mut out);
+        assert!(matches!(&out.drain()[..], [Output::Avatar(AvatarCommand::Close)]));
+    }
 }

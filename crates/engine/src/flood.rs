@@ -30,7 +30,13 @@ pub(crate) enum Admit {
 impl Flood {
     /// A full bucket at `now`.
     pub(crate) fn new(limits: &Limits, now: Instant) -> Self {
-        Flood { per_second: limits.events_per_second, burst: limits.burst, tokens: limits.burst, at: now, warned_at: None }
+        Flood {
+            per_second: limits.events_per_second,
+            burst: limits.burst,
+            tokens: limits.burst,
+            at: now,
+            warned_at: None,
+        }
     }
 
     /// Takes a token for one event at `now`, if there is one.

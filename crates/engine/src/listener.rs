@@ -152,7 +152,10 @@ impl Listener {
         if self.input.buffered_ms() + added_ms > limits.max_buffer_ms {
             return Err(ProtocolError::invalid(
                 code::INVALID_AUDIO,
-                format!("The input audio buffer is full ({} s); commit or clear it first.", limits.max_buffer_ms / 1000.0),
+                format!(
+                    "The input audio buffer is full ({} s); commit or clear it first.",
+                    limits.max_buffer_ms / 1000.0
+                ),
             )
             .with_param("audio"));
         }
@@ -327,7 +330,10 @@ impl Listener {
         let mut entry = Entry::new(item.clone());
         entry.audio_ms = samples.len() as f64 * 1000.0 / rate as f64;
         let previous_item_id = conversation.insert(crate::conversation::Position::End, entry)?;
-        out.emit(ServerEvent::InputAudioCommitted { previous_item_id: previous_item_id.clone(), item_id: item_id.clone() });
+        out.emit(ServerEvent::InputAudioCommitted {
+            previous_item_id: previous_item_id.clone(),
+            item_id: item_id.clone(),
+        });
         announce_item(out, previous_item_id, item);
         let audio_seconds = samples.len() as f64 / rate as f64;
         match covering {
@@ -409,7 +415,12 @@ impl Listener {
                     if let Some(delta) = rest {
                         out.emit(ServerEvent::TranscriptionDelta { item_id: item_id.clone(), content_index: 0, delta });
                     }
-                    out.emit(ServerEvent::TranscriptionCompleted { item_id, content_index: 0, transcript, audio_seconds });
+                    out.emit(ServerEvent::TranscriptionCompleted {
+                        item_id,
+                        content_index: 0,
+                        transcript,
+                        audio_seconds,
+                    });
                 }
             }
             AsrEvent::Failed(message) => {
@@ -430,7 +441,13 @@ pub(crate) fn announce_item(out: &mut Out, previous_item_id: Option<String>, ite
     out.emit(ServerEvent::ItemDone { previous_item_id, item });
 }
 
-fn asr_request(config: &SessionConfig, item_id: String, samples: Vec<i16>, sample_rate: u32, preview: bool) -> AsrRequest {
+fn asr_request(
+    config: &SessionConfig,
+    item_id: String,
+    samples: Vec<i16>,
+    sample_rate: u32,
+    preview: bool,
+) -> AsrRequest {
     let t = config.input_audio_transcription.as_ref();
     AsrRequest {
         item_id,
@@ -455,5 +472,122 @@ fn set_user_transcript(item: &mut Item, transcript: &str) {
                 *t = Some(transcript.to_owned());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brazen_protocol::TurnDetection;
+
+    /// A detector that hears speech in any non-zero frame.
+    struct Loud;
+
+    impl Vad for Loud {
+        fn sample_rate(&self) -> u32 {
+            16_000
+        }
+        fn frame_len(&self) -> usize {
+            320
+        }
+        fn process(&mut self, frame: &[f32]) -> f32 {
+            if frame.iter().any(|s| s.abs() > 0.01) { 1.0 } else { 0.0 }
+        }
+        fn reset(&mut self) {}
+    }
+
+    fn setup() -> (Listener, SessionConfig, Conversation, Out) {
+        let mut config = SessionConfig::new("sess_t", "m");
+        config.turn_detection = Some(TurnDetection::default());
+        config.input_audio_transcription = Some(brazen_protocol::session::Transcription {
+            model: "whisper-1".into(),
+            language: None,
+            prompt: None,
+            extra: Default::default(),
+        });
+        (Listener::new(Box::new(Loud), 24_000), config, Conversation::default(), Out::new("t".into()))
+    }
+
+    #[test]
+    fn a_manual_commit_needs_100_ms() {
+        let (mut l, config, mut conversation, mut out) = setup();
+        l.append(&Limits::default(), &config, &[0; 2_000]).unwrap();
+        let e = l.commit_manually(&config, &mut conversation, &mut out).unwrap_err();
+        assert_eq!(e.code, code::INPUT_AUDIO_BUFFER_COMMIT_EMPTY);
+        l.append(&Limits::default(), &config, &[0; 1_000]).unwrap();
+        l.commit_manually(&config, &mut conversation, &mut out).unwrap();
+        assert_eq!(conversation.len(), 1);
+        assert!(l.is_transcribing());
+    }
+
+    #[test]
+    fn audio_held_for_transcription_counts_against_the_limit() {
+        let (mut l, mut config, mut conversation, mut out) = setup();
+        // Without turn detection the buffer keeps all it is given.
+        config.turn_detection = None;
+        let limits = Limits { max_buffer_ms: 1_000.0, ..Limits::default() };
+        l.append(&limits, &config, &[0; 18_000]).unwrap();
+        l.commit_manually(&config, &mut conversation, &mut out).unwrap();
+        // 750 ms wait for their transcript: 300 ms more is too much, 200 ms is not.
+        assert_eq!(l.append(&limits, &config, &[0; 7_200]).unwrap_err().code, code::SESSION_MEMORY_EXCEEDED);
+        assert!(l.append(&limits, &config, &[0; 4_800]).is_ok());
+    }
+
+    #[test]
+    fn a_turn_is_committed_with_its_transcript_and_previews_send_the_words_they_agree_on() {
+        let (mut l, config, mut conversation, mut out) = setup();
+        let limits = Limits::default();
+        let mut events = l.append(&limits, &config, &[3_000; 24_000]).unwrap();
+        let Some(TurnEvent::SpeechStarted { audio_start_ms }) = events.pop() else { panic!("speech started") };
+        l.speech_started(audio_start_ms, &mut out);
+        l.preview(&config, &mut out);
+        let preview = out
+            .drain()
+            .into_iter()
+            .find_map(|o| if let Output::StartAsr(j, r) = o { r.preview.then_some(j) } else { None });
+        let job = preview.expect("a preview of the first second");
+        let heard = l.on_asr(job, AsrEvent::Done("I would like".into()), &config, &mut conversation, &mut out);
+        assert_eq!(heard, Heard::Preview("I would like".into()));
+        assert!(
+            out.drain().iter().all(|o| !matches!(o, Output::Event(ServerEvent::TranscriptionDelta { .. }))),
+            "one preview agrees with nothing yet"
+        );
+        let events = l.append(&limits, &config, &[3_000; 24_000]).unwrap();
+        assert!(events.is_empty());
+        l.preview(&config, &mut out);
+        let job =
+            out.drain().into_iter().find_map(|o| if let Output::StartAsr(j, _) = o { Some(j) } else { None }).unwrap();
+        l.on_asr(job, AsrEvent::Done("I would like two".into()), &config, &mut conversation, &mut out);
+        let deltas: Vec<String> = out
+            .drain()
+            .into_iter()
+            .filter_map(|o| {
+                if let Output::Event(ServerEvent::TranscriptionDelta { delta, .. }) = o { Some(delta) } else { None }
+            })
+            .collect();
+        assert_eq!(deltas, ["I would like"]);
+        let events = l.append(&limits, &config, &[0; 24_000]).unwrap();
+        let Some(TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms }) = events.into_iter().next()
+        else {
+            panic!("speech stopped")
+        };
+        l.speech_stopped((audio_end_ms, speech_end_ms, turn_start_ms), &config, &mut conversation, &mut out).unwrap();
+        assert_eq!(conversation.len(), 1);
+        let (job, request) = out
+            .drain()
+            .into_iter()
+            .rev()
+            .find_map(|o| if let Output::StartAsr(j, r) = o { Some((j, r)) } else { None })
+            .unwrap();
+        assert!(!request.preview || request.samples.len() >= 48_000);
+        let heard =
+            l.on_asr(job, AsrEvent::Done("I would like two boots".into()), &config, &mut conversation, &mut out);
+        assert_eq!(heard, Heard::Transcribed);
+        assert!(!l.is_transcribing());
+        let done = out.drain().into_iter().find_map(|o| match o {
+            Output::Event(ServerEvent::TranscriptionCompleted { transcript, .. }) => Some(transcript),
+            _ => None,
+        });
+        assert_eq!(done.as_deref(), Some("I would like two boots"));
     }
 }

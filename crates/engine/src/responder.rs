@@ -30,7 +30,7 @@ const AUDIO_OUT_TOKENS_PER_S: f64 = 20.0;
 const AUDIO_IN_TOKENS_PER_S: f64 = 10.0;
 /// Most model rounds one response may take with server-side tools; the last is asked to answer
 /// without tools.
-pub(crate) const MAX_TOOL_ROUNDS: u32 = 8;
+pub const MAX_TOOL_ROUNDS: u32 = 8;
 
 /// The session's pieces a response works on.
 pub(crate) struct Ctx<'a> {
@@ -97,6 +97,9 @@ pub(crate) struct Response {
     server_calls: Vec<ServerCall>,
     /// Model rounds started.
     rounds: u32,
+    /// A round after tools ran has written no text yet (its first text is set apart from the
+    /// message's earlier text).
+    new_round: bool,
     /// The calls and outputs of server-side tools of an out-of-band response (which are not in
     /// the conversation), for its next rounds.
     own_items: Vec<Item>,
@@ -127,6 +130,7 @@ impl Response {
             calls: Vec::new(),
             server_calls: Vec::new(),
             rounds: 0,
+            new_round: false,
             own_items: Vec::new(),
             next_output_index: 0,
         }
@@ -190,11 +194,14 @@ impl Response {
         self.waiting_for_asr = false;
         self.llm_job = Some(job);
         self.rounds += 1;
+        self.new_round = self.rounds > 1;
         let mut items = ctx.conversation.items();
         items.extend(self.own_items.iter().cloned());
         let mut request = LlmRequest::new(&self.config, items);
         let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
-        request.tools.extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
+        request
+            .tools
+            .extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
         if self.rounds > 1 {
             // After tools ran, the model chooses freely, and the last round answers in words.
             request.tool_choice = if self.rounds >= MAX_TOOL_ROUNDS { ToolChoice::None } else { ToolChoice::Auto };
@@ -213,7 +220,10 @@ impl Response {
             LlmEvent::ToolCallArguments { call_id, delta } => self.on_call_arguments(call_id, delta, ctx),
             LlmEvent::Done { usage, hit_token_cap } => self.on_round_done(usage, hit_token_cap, now, ctx),
             LlmEvent::Failed(message) => {
-                return Step::Fail(ProtocolError::server(code::ENGINE_ERROR, format!("The language model failed: {message}")));
+                return Step::Fail(ProtocolError::server(
+                    code::ENGINE_ERROR,
+                    format!("The language model failed: {message}"),
+                ));
             }
         }
         Step::Continue
@@ -256,12 +266,20 @@ impl Response {
     }
 
     /// More text: spoken, or sent as text deltas.
-    fn on_text(&mut self, delta: String, ctx: &mut Ctx) {
+    fn on_text(&mut self, mut delta: String, ctx: &mut Ctx) {
         if delta.is_empty() {
             return;
         }
         self.open_message(ctx);
         let Some(m) = self.message.as_mut() else { return };
+        if std::mem::take(&mut self.new_round)
+            && m.speech.is_none()
+            && !m.text.is_empty()
+            && !m.text.ends_with(char::is_whitespace)
+            && !delta.starts_with(char::is_whitespace)
+        {
+            delta.insert(0, ' ');
+        }
         match m.speech.as_mut() {
             Some(speech) => speech.push_text(&delta, ctx.limits, ctx.out),
             None => {
@@ -344,7 +362,8 @@ impl Response {
             };
             let job = ctx.out.next_job();
             call.job = Some((job, now + timeout));
-            let request = ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() };
+            let request =
+                ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() };
             self.add_item(item, ctx);
             ctx.out.push(Output::StartTool(job, request));
         }
@@ -434,7 +453,11 @@ impl Response {
         if !self.llm_done || self.speech().is_some_and(Speech::is_busy) {
             return None;
         }
-        Some(if self.hit_cap { ResponseStatus::Incomplete { reason: "max_output_tokens" } } else { ResponseStatus::Completed })
+        Some(if self.hit_cap {
+            ResponseStatus::Incomplete { reason: "max_output_tokens" }
+        } else {
+            ResponseStatus::Completed
+        })
     }
 
     /// Ends it with `status`: stops its jobs, closes its items and sends `response.done`.
@@ -447,7 +470,8 @@ impl Response {
                 ctx.out.push(Output::Cancel(job));
             }
         }
-        let item_status = if status == ResponseStatus::Completed { ItemStatus::Completed } else { ItemStatus::Incomplete };
+        let item_status =
+            if status == ResponseStatus::Completed { ItemStatus::Completed } else { ItemStatus::Incomplete };
         let mut output: Vec<(u32, Item)> = Vec::new();
         if let Some(m) = self.message.take() {
             let at = PartRef {

@@ -277,7 +277,9 @@ impl Session {
         }
         let mut request = LlmRequest::new(&self.config, items);
         let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
-        request.tools.extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
+        request
+            .tools
+            .extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
         self.out.push(Output::PrepareLlm(request));
     }
 
@@ -363,8 +365,11 @@ impl Session {
         mut body: ItemBody,
     ) -> Result<(), ProtocolError> {
         self.limits.check_item(&body)?;
-        let adding =
-            crate::conversation::item_bytes(&Item { id: String::new(), status: ItemStatus::Completed, body: body.clone() });
+        let adding = crate::conversation::item_bytes(&Item {
+            id: String::new(),
+            status: ItemStatus::Completed,
+            body: body.clone(),
+        });
         self.limits.check_room(self.conversation.bytes(), adding)?;
         // Audio sent inside the item is transcribed like committed audio.
         let mut audio = None;

@@ -294,7 +294,8 @@ impl Speech {
         loop {
             // Words are due once the audio they start in goes out; when synthesis has finished
             // and everything is sent, the rest are due (a timing may end past the audio).
-            let held = matches!(self.paced.front(), Some(Paced::Audio(..))) && playback.ahead_ms(now) >= limits.audio_lead_ms;
+            let held =
+                matches!(self.paced.front(), Some(Paced::Audio(..))) && playback.ahead_ms(now) > limits.audio_lead_ms;
             let sent_until = match self.paced.front() {
                 Some(Paced::Audio(_, ms)) if !held => self.audio_ms + ms,
                 None if self.tts.is_none() => f64::INFINITY,
@@ -345,7 +346,10 @@ impl Speech {
                         out.emit(ServerEvent::AudioDelta { at: self.at.clone(), delta });
                     }
                     if to_avatar {
-                        out.push(Output::Avatar(AvatarCommand::Audio { samples: pcm, sample_rate: format.sample_rate() }));
+                        out.push(Output::Avatar(AvatarCommand::Audio {
+                            samples: pcm,
+                            sample_rate: format.sample_rate(),
+                        }));
                     }
                     if let Some(lipsync) = self.lipsync.as_mut() {
                         animate(lipsync, self.voicing.animation, self.audio_ms, &self.at, out);
@@ -393,12 +397,116 @@ fn animate(lipsync: &mut LipSync, outputs: AnimationOutputs, audio_ms: f64, at: 
     let visemes = lipsync.take_visemes(audio_ms);
     if outputs.visemes {
         for v in visemes {
-            out.emit(ServerEvent::AnimationVisemeDelta { at: at.clone(), audio_offset_ms: v.audio_offset_ms, viseme_id: v.viseme_id });
+            out.emit(ServerEvent::AnimationVisemeDelta {
+                at: at.clone(),
+                audio_offset_ms: v.audio_offset_ms,
+                viseme_id: v.viseme_id,
+            });
         }
     }
     let (frame_index, frames) = lipsync.take_frames(audio_ms);
     if outputs.blendshapes && !frames.is_empty() {
         let frames = frames.iter().map(|f| f.to_vec()).collect();
         out.emit(ServerEvent::AnimationBlendshapesDelta { at: at.clone(), frame_index, frames });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn speech() -> (Speech, Out) {
+        let at = PartRef { response_id: "resp_1".into(), item_id: "item_1".into(), output_index: 0, content_index: 0 };
+        (Speech::new(at, Voicing::of(&SessionConfig::new("sess_t", "m"))), Out::new("t".into()))
+    }
+
+    fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
+        outputs
+            .iter()
+            .filter_map(|o| if let Output::StartTts(j, r) = o { Some((*j, r.text.clone())) } else { None })
+            .collect()
+    }
+
+    fn audio_ms(outputs: &[Output]) -> f64 {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(ServerEvent::AudioDelta { delta, .. }) => {
+                    Some(B64.decode(delta).unwrap().len() as f64 / 48.0)
+                }
+                _ => None,
+            })
+            .sum()
+    }
+
+    fn synthesise(s: &mut Speech, ms: usize, limits: &Limits, out: &mut Out) {
+        let samples = vec![100i16; ms * 24];
+        s.on_tts(TtsEvent::Audio { samples, sample_rate: 24_000 }, limits, out).unwrap();
+        s.on_tts(TtsEvent::Done, limits, out).unwrap();
+    }
+
+    #[test]
+    fn audio_goes_out_no_further_than_the_lead_ahead_of_playback() {
+        let limits = Limits::default();
+        let (mut s, mut out) = speech();
+        let mut playback = None;
+        s.push_text("Hello there.", &limits, &mut out);
+        s.end_text(&limits, &mut out);
+        assert_eq!(tts_jobs(&out.drain()).len(), 1);
+        synthesise(&mut s, 2_000, &limits, &mut out);
+        let t0 = Instant::now();
+        s.release(t0, &mut playback, false, &limits, &mut out);
+        let first = out.drain();
+        assert_eq!(audio_ms(&first), 600.0, "three 200 ms deltas reach the 500 ms lead");
+        assert!(
+            matches!(&first[0], Output::Event(ServerEvent::AudioTranscriptDelta { delta, .. }) if delta == "Hello there.")
+        );
+        let due = s.due(playback.as_ref(), &limits).expect("more audio is due");
+        assert_eq!(due, t0 + Duration::from_millis(100));
+        s.release(due, &mut playback, false, &limits, &mut out);
+        assert_eq!(audio_ms(&out.drain()), 200.0);
+        // A client that played everything gets the lead again, not the rest at once.
+        s.release(t0 + Duration::from_secs(10), &mut playback, false, &limits, &mut out);
+        assert_eq!(audio_ms(&out.drain()), 600.0);
+        assert!(s.is_busy());
+        s.release(t0 + Duration::from_secs(20), &mut playback, false, &limits, &mut out);
+        assert_eq!(audio_ms(&out.drain()), 600.0);
+        assert!(!s.is_busy());
+    }
+
+    #[test]
+    fn the_next_phrase_waits_while_enough_audio_is_unsent() {
+        let limits = Limits { synthesis_ahead_ms: 1_000.0, ..Limits::default() };
+        let (mut s, mut out) = speech();
+        let mut playback = None;
+        s.push_text("First phrase here. Second one follows.", &limits, &mut out);
+        s.end_text(&limits, &mut out);
+        assert_eq!(tts_jobs(&out.drain()).len(), 1);
+        synthesise(&mut s, 1_500, &limits, &mut out);
+        assert!(tts_jobs(&out.drain()).is_empty(), "1.5 s unsent is past the 1 s ahead");
+        let t0 = Instant::now();
+        s.release(t0, &mut playback, false, &limits, &mut out);
+        // 600 ms went out, 900 ms are left: under the limit, the next phrase starts.
+        assert_eq!(tts_jobs(&out.drain()).len(), 1);
+    }
+
+    #[test]
+    fn closing_cancels_the_synthesis_and_keeps_what_was_said() {
+        let limits = Limits::default();
+        let (mut s, mut out) = speech();
+        let mut playback = None;
+        s.push_text("One. Two three four five six seven.", &limits, &mut out);
+        s.end_text(&limits, &mut out);
+        let jobs = tts_jobs(&out.drain());
+        synthesise(&mut s, 300, &limits, &mut out);
+        s.release(Instant::now(), &mut playback, false, &limits, &mut out);
+        let running = tts_jobs(&out.drain());
+        assert_eq!(running.len(), 1, "the second phrase is being synthesised");
+        let spoken = s.close(&mut out);
+        assert!(out.drain().contains(&Output::Cancel(running[0].0)));
+        assert_ne!(jobs[0].0, running[0].0);
+        assert_eq!(spoken.transcript, "One.");
+        assert_eq!(spoken.audio_ms, 300.0);
     }
 }

@@ -48,7 +48,16 @@ impl Harness {
         Self::with_options(Limits::default(), ice_servers)
     }
 
+    /// A session on a server with these server-side tools.
+    fn with_tools(tools: Vec<brazen_providers::ToolSpec>) -> Self {
+        Self::build(Limits::default(), Vec::new(), tools)
+    }
+
     fn with_options(limits: Limits, ice_servers: Vec<Value>) -> Self {
+        Self::build(limits, ice_servers, Vec::new())
+    }
+
+    fn build(limits: Limits, ice_servers: Vec<Value>, tools: Vec<brazen_providers::ToolSpec>) -> Self {
         let now = Instant::now();
         let session = Session::new(
             SessionOptions {
@@ -58,7 +67,7 @@ impl Harness {
                 limits,
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
                 ice_servers,
-                tools: Default::default(),
+                tools: std::sync::Arc::new(tools),
             },
             now,
         );
@@ -1612,5 +1621,195 @@ mod avatar_link {
             .into_iter()
             .find_map(|e| if let ServerEvent::ResponseCreated(r) = e { Some(r.id.clone()) } else { None })
             .unwrap()
+    }
+}
+
+mod server_tools {
+    //! Tools that run inside brazen: their calls and outputs are conversation items, the model
+    //! continues in the same response, and they are cancelled, timed out and shadowed by the
+    //! client's tools like any other job.
+
+    use super::*;
+    use brazen_protocol::Tool;
+    use brazen_protocol::ToolChoice;
+    use brazen_providers::{ToolCall, ToolEvent, ToolSpec};
+
+    fn stock_tool() -> ToolSpec {
+        ToolSpec {
+            definition: Tool {
+                name: "get_stock".into(),
+                description: "Units in stock of a product.".into(),
+                parameters: json!({"type": "object", "properties": {"product": {"type": "string"}}}),
+            },
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn harness() -> Harness {
+        let mut h = Harness::with_tools(vec![stock_tool()]);
+        h.send(json!({"type": "session.update", "session": {"modalities": ["text"]}}));
+        h
+    }
+
+    fn tool_jobs(outputs: &[Output]) -> Vec<(JobId, ToolCall)> {
+        outputs
+            .iter()
+            .filter_map(|o| if let Output::StartTool(j, c) = o { Some((*j, c.clone())) } else { None })
+            .collect()
+    }
+
+    /// The model writes `text`, then calls get_stock; returns the tool job.
+    fn call_stock(h: &mut Harness, job: JobId, text: &str) -> (JobId, Vec<Output>) {
+        h.input(Input::Llm(job, LlmEvent::TextDelta(text.into())));
+        h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "call_9".into(), name: "get_stock".into() }));
+        h.input(Input::Llm(
+            job,
+            LlmEvent::ToolCallArguments { call_id: "call_9".into(), delta: "{\"product\":\"boots\"}".into() },
+        ));
+        let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+        let jobs = tool_jobs(&out);
+        assert_eq!(jobs.len(), 1, "one tool job: {out:?}");
+        (jobs[0].0, out)
+    }
+
+    #[test]
+    fn a_server_tool_runs_inside_and_the_model_continues_in_the_same_response() {
+        let mut h = harness();
+        user_text(&mut h, "do you have boots?");
+        let out = h.send(json!({"type": "response.create"}));
+        let (job, request) = llm_job(&out);
+        assert!(request.tools.iter().any(|t| t.name == "get_stock"), "the model is offered the server's tool");
+        let (tool_job, out) = call_stock(&mut h, job, "Let me check.");
+        assert_eq!(tool_jobs(&out)[0].1.arguments, "{\"product\":\"boots\"}");
+        // The client sees the call as a finished conversation item, and is never asked to answer it.
+        let created: Vec<_> = events(&out)
+            .into_iter()
+            .filter_map(|e| if let ServerEvent::ItemCreated { item, .. } = e { Some(item) } else { None })
+            .collect();
+        assert!(
+            matches!(&created[..], [item] if matches!(&item.body, ItemBody::FunctionCall { name, .. } if name == "get_stock"))
+        );
+        let asked =
+            ["response.function_call_arguments.delta", "response.function_call_arguments.done", "response.done"];
+        assert!(types(&h.out).iter().all(|t| !asked.contains(t)), "{:?}", types(&h.out));
+        let out = h.input(Input::Tool(tool_job, ToolEvent::Done("{\"stock\":3}".into())));
+        let outputs: Vec<_> = events(&out)
+            .into_iter()
+            .filter_map(|e| match e {
+                ServerEvent::ItemCreated { item, .. } => match item.body {
+                    ItemBody::FunctionCallOutput { call_id, output } => Some((call_id, output)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(outputs, [("call_9".to_owned(), "{\"stock\":3}".to_owned())]);
+        let (job2, request) = llm_job(&out);
+        assert!(
+            matches!(&request.items.last().unwrap().body, ItemBody::FunctionCallOutput { output, .. } if output == "{\"stock\":3}")
+        );
+        assert_eq!(request.tool_choice, ToolChoice::Auto);
+        let out = say(&mut h, job2, "We have 3 pairs.");
+        let r = done(&out);
+        assert_eq!(r.status, ResponseStatus::Completed);
+        assert_eq!(r.output.len(), 1, "only the message is an output item");
+        assert!(
+            matches!(&r.output[0].body, ItemBody::Message { content, .. } if matches!(&content[0], Content::Text(t) if t == "Let me check. We have 3 pairs."))
+        );
+        // The conversation holds the call and its output, for the next turns.
+        assert_eq!(h.session.item_count(), 4);
+    }
+
+    #[test]
+    fn a_tool_that_runs_out_of_time_is_stopped_and_answered_with_an_error() {
+        let mut h = harness();
+        user_text(&mut h, "stock?");
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let (tool_job, _) = call_stock(&mut h, job, "");
+        assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_secs(5)));
+        let out = h.advance(4_990);
+        assert!(tool_jobs(&out).is_empty() && !out.iter().any(|o| matches!(o, Output::Cancel(_))));
+        let out = h.advance(20);
+        assert!(out.contains(&Output::Cancel(tool_job)), "the tool job is cancelled: {out:?}");
+        let (_, request) = llm_job(&out);
+        assert!(
+            matches!(&request.items.last().unwrap().body, ItemBody::FunctionCallOutput { output, .. } if output.contains("did not answer within 5 s"))
+        );
+        // Its late answer is ignored.
+        let out = h.input(Input::Tool(tool_job, ToolEvent::Done("late".into())));
+        assert!(events(&out).is_empty());
+    }
+
+    #[test]
+    fn cancelling_the_response_cancels_its_running_tool() {
+        let mut h = harness();
+        user_text(&mut h, "stock?");
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let (tool_job, _) = call_stock(&mut h, job, "One moment.");
+        let out = h.send(json!({"type": "response.cancel"}));
+        assert!(out.contains(&Output::Cancel(tool_job)));
+        assert!(matches!(done(&out).status, ResponseStatus::Cancelled { reason: "client_cancelled" }));
+        assert_eq!(h.session.poll_timeout(), None, "the tool's deadline went with it");
+        let items = h.session.item_count();
+        let out = h.input(Input::Tool(tool_job, ToolEvent::Done("{}".into())));
+        assert!(out.is_empty());
+        assert_eq!(h.session.item_count(), items);
+    }
+
+    #[test]
+    fn a_failed_tool_tells_the_model_why() {
+        let mut h = harness();
+        user_text(&mut h, "stock?");
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let (tool_job, _) = call_stock(&mut h, job, "");
+        let out = h.input(Input::Tool(tool_job, ToolEvent::Failed("no product 'boots'".into())));
+        let (_, request) = llm_job(&out);
+        let ItemBody::FunctionCallOutput { output, .. } = &request.items.last().unwrap().body else { panic!() };
+        assert_eq!(serde_json::from_str::<Value>(output).unwrap(), json!({"error": "no product 'boots'"}));
+    }
+
+    #[test]
+    fn a_client_tool_of_the_same_name_goes_to_the_client() {
+        let mut h = harness();
+        h.send(json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "get_stock", "parameters": {"type": "object"}}]}}));
+        user_text(&mut h, "stock?");
+        let (job, request) = llm_job(&h.send(json!({"type": "response.create"})));
+        assert_eq!(request.tools.iter().filter(|t| t.name == "get_stock").count(), 1);
+        h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "c1".into(), name: "get_stock".into() }));
+        let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+        assert!(tool_jobs(&out).is_empty());
+        assert!(matches!(&done(&out).output[0].body, ItemBody::FunctionCall { name, .. } if name == "get_stock"));
+    }
+
+    #[test]
+    fn an_out_of_band_response_keeps_its_calls_to_itself() {
+        let mut h = harness();
+        user_text(&mut h, "stock?");
+        let items = h.session.item_count();
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create", "response": {"conversation": "none"}})));
+        let (tool_job, out) = call_stock(&mut h, job, "");
+        assert!(!types(&out).contains(&"conversation.item.created"));
+        let out = h.input(Input::Tool(tool_job, ToolEvent::Done("{\"stock\":1}".into())));
+        let (_, request) = llm_job(&out);
+        let n = request.items.len();
+        assert!(matches!(&request.items[n - 2].body, ItemBody::FunctionCall { .. }));
+        assert!(matches!(&request.items[n - 1].body, ItemBody::FunctionCallOutput { .. }));
+        assert_eq!(h.session.item_count(), items);
+    }
+
+    #[test]
+    fn a_model_that_keeps_calling_tools_is_made_to_answer() {
+        let mut h = harness();
+        user_text(&mut h, "stock?");
+        let (mut job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        for round in 1..brazen_engine::MAX_TOOL_ROUNDS {
+            let (tool_job, _) = call_stock(&mut h, job, "");
+            let out = h.input(Input::Tool(tool_job, ToolEvent::Done("{}".into())));
+            let (next, request) = llm_job(&out);
+            let expected =
+                if round + 1 == brazen_engine::MAX_TOOL_ROUNDS { ToolChoice::None } else { ToolChoice::Auto };
+            assert_eq!(request.tool_choice, expected, "round {}", round + 1);
+            job = next;
+        }
     }
 }

@@ -73,7 +73,7 @@ pub fn turn_for(
     size: &dyn PromptSize,
     stop: &dyn Fn() -> bool,
 ) -> Result<Turn, RequestError> {
-    let cancelled = |i: usize| i % STOP_EVERY == 0 && stop();
+    let cancelled = |i: usize| i.is_multiple_of(STOP_EVERY) && stop();
     let system = if request.instructions.trim().is_empty() { DEFAULT_INSTRUCTIONS } else { &request.instructions };
     let mut messages = vec![Message::text(Role::System, system)];
     for (i, item) in request.items.iter().enumerate() {

@@ -238,6 +238,21 @@ pub trait Tools: Send + Sync {
     fn call(&self, call: ToolCall) -> EngineStream<ToolEvent>;
 }
 
+/// No server-side tools: every tool call goes to the client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTools;
+
+impl Tools for NoTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        Vec::new()
+    }
+
+    fn call(&self, call: ToolCall) -> EngineStream<ToolEvent> {
+        let message = format!("There is no server-side tool named '{}'.", call.name);
+        Box::pin(futures_util::stream::iter([ToolEvent::Failed(message)]))
+    }
+}
+
 /// Sets a job's cancel flag when dropped: held by the stream that waits for the job, so
 /// dropping the stream (a barge-in, `response.cancel`) tells a worker thread to stop.
 pub struct CancelOnDrop(pub Arc<AtomicBool>);

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use brazen_audio::Vad;
 use brazen_protocol::Dialect;
-use brazen_providers::{Asr, Llm, Tts};
+use brazen_providers::{Asr, Llm, Tools, Tts};
 use serde_json::json;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -38,6 +38,8 @@ pub struct Engines {
     pub voices: Vec<String>,
     /// Makes one voice-activity detector per session.
     pub vad: VadFactory,
+    /// The tools that run inside brazen.
+    pub tools: Arc<dyn Tools>,
 }
 
 /// The engine behind each stage, for `/health` and the start-up log.
@@ -64,6 +66,7 @@ impl Engines {
             tts: Arc::new(ToneTts),
             voices: Vec::new(),
             vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
+            tools: Arc::new(brazen_providers::NoTools),
         }
     }
 

@@ -9,7 +9,7 @@ use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
-use brazen_providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
+use brazen_providers::{AsrEvent, EngineStream, LlmEvent, ToolEvent, TtsEvent};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -33,6 +33,7 @@ enum JobEvent {
     Asr(AsrEvent),
     Llm(LlmEvent),
     Tts(TtsEvent),
+    Tool(ToolEvent),
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -71,7 +72,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         limits,
         avatars: state.avatars.clone(),
         ice_servers: state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
-        tools: Default::default(),
+        tools: Arc::new(state.engines.tools.specs()),
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
@@ -124,6 +125,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
                 JobEvent::Asr(e) => Input::Asr(job, e),
                 JobEvent::Llm(e) => Input::Llm(job, e),
                 JobEvent::Tts(e) => Input::Tts(job, e),
+                JobEvent::Tool(e) => Input::Tool(job, e),
             }, false),
             event = next_avatar_event(&mut driver.avatar_rx) => {
                 if let AvatarEvent::Video(bytes) = &event {
@@ -257,6 +259,10 @@ impl Driver {
                 Output::StartTts(job, request) => {
                     let stream = self.state.engines.tts.synthesize(request);
                     self.spawn(job, stream, JobEvent::Tts);
+                }
+                Output::StartTool(job, call) => {
+                    let stream = self.state.engines.tools.call(call);
+                    self.spawn(job, stream, JobEvent::Tool);
                 }
                 Output::PrepareLlm(request) => self.state.engines.llm.prepare(request),
                 Output::Avatar(command) => self.avatar(command),
