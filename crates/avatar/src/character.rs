@@ -13,29 +13,7 @@ pub const BUILT_IN: [(&str, &str); 4] = [
     ("leo.toml", include_str!("../characters/leo.toml")),
 ];
 
-/// An RGBA colour, written `#RRGGBB` or `#RRGGBBAA`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rgba(pub [u8; 4]);
-
-impl Rgba {
-    /// Parses `#RRGGBB` or `#RRGGBBAA`.
-    pub fn parse(text: &str) -> Result<Rgba, String> {
-        let hex =
-            text.strip_prefix('#').ok_or_else(|| format!("{text:?} is not a colour: write #RRGGBB or #RRGGBBAA"))?;
-        if !(hex.len() == 6 || hex.len() == 8) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{text:?} is not a colour: write #RRGGBB or #RRGGBBAA"));
-        }
-        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
-        Ok(Rgba([byte(0), byte(2), byte(4), if hex.len() == 8 { byte(6) } else { 255 }]))
-    }
-}
-
-impl<'de> Deserialize<'de> for Rgba {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rgba, D::Error> {
-        let text = String::deserialize(d)?;
-        Rgba::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+pub use brazen_protocol::avatar::Rgba;
 
 /// How the hair is cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

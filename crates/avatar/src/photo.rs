@@ -13,56 +13,7 @@ use crate::character::Rgba;
 use crate::render::{lay_backdrop, premultiplied};
 use tiny_skia::{Color, FillRule, FilterQuality, Mask, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Transform};
 
-/// Where the closed mouth is in the portrait, as fractions of its width and height.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MouthSpot {
-    /// The centre of the lips' meeting line, x (0–1 of the width).
-    pub x: f32,
-    /// The same, y (0–1 of the height).
-    pub y: f32,
-    /// The mouth's width, as a fraction of the portrait's width.
-    pub width: f32,
-}
-
-impl Default for MouthSpot {
-    /// A centred head-and-shoulders portrait.
-    fn default() -> Self {
-        MouthSpot { x: 0.5, y: 0.66, width: 0.16 }
-    }
-}
-
-/// The photo avatar's scene controls (Voice Live's `avatar.scene`), changeable while it runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scene {
-    /// Scale of the portrait (1: it fits the picture's height).
-    pub zoom: f32,
-    /// Horizontal offset, −1 (left edge) to 1 (right edge) of half the picture.
-    pub position_x: f32,
-    /// Vertical offset, −1 to 1 of half the picture (positive: down).
-    pub position_y: f32,
-    /// Nodding, radians (−π to π; its cosine foreshortens the portrait vertically).
-    pub rotation_x: f32,
-    /// Turning, radians (its cosine foreshortens the portrait horizontally).
-    pub rotation_y: f32,
-    /// Tilting, radians.
-    pub rotation_z: f32,
-    /// How much the face moves (the mouth's opening and widening), (0, 1].
-    pub amplitude: f32,
-}
-
-impl Default for Scene {
-    fn default() -> Self {
-        Scene {
-            zoom: 1.0,
-            position_x: 0.0,
-            position_y: 0.0,
-            rotation_x: 0.0,
-            rotation_y: 0.0,
-            rotation_z: 0.0,
-            amplitude: 1.0,
-        }
-    }
-}
+pub use brazen_protocol::avatar::{MouthSpot, Scene};
 
 /// Draws a portrait posed by blendshape frames.
 pub struct PhotoRenderer {

@@ -22,12 +22,7 @@ pub struct Renderer {
     backdrop: Option<Pixmap>,
 }
 
-/// The longest side of a video picture (4K): what sessions may ask for and encoders take.
-pub const MAX_VIDEO_SIDE: u32 = 4096;
-
-/// The most pixels a video picture may have: 4K UHD (3840×2160), the largest frame the H.264
-/// encoder takes (a 4096×4096 picture passes the side limit but not the encoder).
-pub const MAX_VIDEO_PIXELS: u32 = 3840 * 2160;
+pub use brazen_protocol::avatar::{MAX_VIDEO_PIXELS, MAX_VIDEO_SIDE};
 
 /// How much of the picture the character fills: the drawing's unit square is enlarged this
 /// much about the face.

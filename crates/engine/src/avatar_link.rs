@@ -10,7 +10,7 @@ use brazen_avatar::character::Look;
 use brazen_avatar::{Phone, Scene};
 
 use crate::avatar_photo::PhotoAvatar;
-use crate::avatar_video::AvatarVideo;
+use brazen_protocol::avatar::AvatarVideo;
 
 /// The longest SDP offer accepted (a browser's is 3–8 KB).
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;

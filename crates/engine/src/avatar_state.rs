@@ -1,15 +1,16 @@
-//! [`AvatarState`]: the session's side of its avatar — checking the configured avatar, asking
-//! the driver to connect it, following its connection, and what speech goes to it.
+//! [`AvatarState`]: the session's side of its avatar — checking the configured avatar against
+//! what the server offers, asking the driver to connect it, following its connection, and
+//! whether speech goes to it.
 
 use crate::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace, AvatarTransport, Link};
 use crate::avatar_photo;
-use crate::avatar_video::{AvatarVideo, Background};
 use crate::out::Out;
 use crate::{Output, seed_of};
 use brazen_avatar::Scene;
 use brazen_avatar::character::Catalog;
+use brazen_protocol::avatar::{AvatarKind, Background, OutputProtocol};
 use brazen_protocol::error::code;
-use brazen_protocol::{ProtocolError, ServerEvent, SessionConfig};
+use brazen_protocol::{AvatarConfig, ProtocolError, ServerEvent, SessionConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -37,47 +38,14 @@ impl AvatarState {
         self.link == Link::Live
     }
 
-    /// Checks an `avatar` object's fields, and its character and style against the server's
-    /// characters (Azure's stock names are accepted): an unknown one is an error that lists the
-    /// valid ones.
-    pub(crate) fn check(&self, avatar: &Value) -> Result<(), ProtocolError> {
-        let text = |key: &str| -> Result<Option<&str>, ProtocolError> {
-            match avatar.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(ProtocolError::invalid(
-                    code::INVALID_TYPE,
-                    format!("Invalid type for 'session.avatar.{key}': expected a string."),
-                )
-                .with_param(format!("session.avatar.{key}"))),
-            }
-        };
-        let style = text("style")?;
-        match text("type")? {
-            None | Some("video-avatar") => {}
-            Some("photo-avatar") => {
-                avatar_photo::read(avatar, &self.avatars).map_err(invalid)?;
-            }
-            Some(other) => {
-                return Err(ProtocolError::invalid(
-                    code::INVALID_VALUE,
-                    format!("'session.avatar.type' must be 'video-avatar' or 'photo-avatar', not {other:?}."),
-                )
-                .with_param("session.avatar.type"));
-            }
+    /// Checks an avatar against what this server offers: its character and style (Azure's stock
+    /// names are accepted; an unknown one is an error that lists the valid ones), a photo
+    /// avatar's portrait, and no Azure custom avatars.
+    pub(crate) fn check(&self, avatar: &AvatarConfig) -> Result<(), ProtocolError> {
+        if avatar.kind == AvatarKind::Photo {
+            avatar_photo::read(avatar, &self.avatars)?;
         }
-        match text("output_protocol")? {
-            None | Some("webrtc") | Some("websocket") => {}
-            Some(other) => {
-                return Err(ProtocolError::invalid(
-                    code::INVALID_VALUE,
-                    format!("'session.avatar.output_protocol' must be 'webrtc' or 'websocket', not {other:?}."),
-                )
-                .with_param("session.avatar.output_protocol"));
-            }
-        }
-        AvatarVideo::read(avatar.get("video"), "session.avatar.video").map_err(invalid)?;
-        if avatar.get("customized").and_then(Value::as_bool) == Some(true) {
+        if avatar.customized {
             return Err(ProtocolError::invalid(
                 code::AVATAR_VERIFICATION_FAILED,
                 "Custom Azure avatars are not available here; brazen's characters are data files: add one to the characters folder and name it in 'character'.",
@@ -85,10 +53,10 @@ impl AvatarState {
             .with_param("session.avatar.customized"));
         }
         // A photo avatar's character is only a name: its portrait is the picture.
-        let Some(character) = text("character")?.filter(|_| !avatar_photo::is_photo(avatar)) else {
+        let Some(character) = avatar.character.as_deref().filter(|_| avatar.kind == AvatarKind::Video) else {
             return Ok(());
         };
-        self.avatars.choose(character, style).map(|_| ()).map_err(|message| {
+        self.avatars.choose(character, avatar.style.as_deref()).map(|_| ()).map_err(|message| {
             let param =
                 if message.starts_with("avatar style") { "session.avatar.style" } else { "session.avatar.character" };
             ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message).with_param(param)
@@ -103,13 +71,13 @@ impl AvatarState {
         client_sdp: &str,
         out: &mut Out,
     ) -> Result<(), ProtocolError> {
-        if config.avatar.as_ref().filter(|a| a.is_object()).is_none() {
+        let Some(avatar) = &config.avatar else {
             return Err(ProtocolError::invalid(
                 code::AVATAR_NOT_CONFIGURED,
                 "No avatar is configured: send session.update with an 'avatar' (e.g. {\"character\": \"lisa\"}) and wait for session.updated before session.avatar.connect.",
             ));
-        }
-        if over_websocket(config) {
+        };
+        if avatar.output_protocol == OutputProtocol::WebSocket {
             return Err(ProtocolError::invalid(
                 code::INVALID_VALUE,
                 "This session's avatar streams over the WebSocket ('output_protocol': 'websocket'): its video arrives as response.video.delta, with no session.avatar.connect. Set 'output_protocol' to 'webrtc' to connect over WebRTC.",
@@ -124,36 +92,37 @@ impl AvatarState {
         }
         let offer_sdp = crate::avatar_link::read_offer(client_sdp)
             .map_err(|message| ProtocolError::invalid(code::INVALID_VALUE, message).with_param("client_sdp"))?;
-        self.start(config, AvatarTransport::WebRtc { offer_sdp }, out)
+        self.start(config, avatar, AvatarTransport::WebRtc { offer_sdp }, out)
     }
 
-    /// Asks the driver to start the configured avatar over `transport`.
+    /// Asks the driver to start `avatar` over `transport`.
     fn start(
         &mut self,
         config: &SessionConfig,
+        avatar: &AvatarConfig,
         transport: AvatarTransport,
         out: &mut Out,
     ) -> Result<(), ProtocolError> {
-        let avatar = config.avatar.clone().unwrap_or_default();
-        let text = |key: &str| avatar.get(key).and_then(Value::as_str);
-        let face = if avatar_photo::is_photo(&avatar) {
-            let photo = avatar_photo::read(&avatar, &self.avatars).map_err(invalid)?;
-            self.scene = Some(photo.scene);
-            AvatarFace::Photo(photo)
-        } else {
-            let chosen =
-                self.avatars.choose(text("character").unwrap_or("lisa"), text("style")).map_err(|message| {
+        let face = match avatar.kind {
+            AvatarKind::Photo => {
+                let photo = avatar_photo::read(avatar, &self.avatars)?;
+                self.scene = Some(photo.scene);
+                AvatarFace::Photo(photo)
+            }
+            AvatarKind::Video => {
+                let character = avatar.character.as_deref().unwrap_or("lisa");
+                let chosen = self.avatars.choose(character, avatar.style.as_deref()).map_err(|message| {
                     ProtocolError::invalid(code::AVATAR_VERIFICATION_FAILED, message)
                         .with_param("session.avatar.character")
                 })?;
-            self.scene = None;
-            AvatarFace::Character(chosen.look)
+                self.scene = None;
+                AvatarFace::Character(chosen.look)
+            }
         };
-        let video = AvatarVideo::read(avatar.get("video"), "session.avatar.video").map_err(invalid)?;
         self.link = Link::Offered;
         self.over_websocket = matches!(transport, AvatarTransport::WebSocket);
         let seed = seed_of(&config.id);
-        out.push(Output::Avatar(AvatarCommand::Connect { transport, face, video, seed }));
+        out.push(Output::Avatar(AvatarCommand::Connect { transport, face, video: avatar.video.clone(), seed }));
         Ok(())
     }
 
@@ -198,28 +167,24 @@ impl AvatarState {
     /// and how a transparent background is delivered (`transparency`) — and closes the
     /// connection of an avatar that was removed.
     pub(crate) fn complete(&mut self, config: &mut SessionConfig, out: &mut Out) {
-        match config.avatar.as_mut().and_then(Value::as_object_mut) {
+        match config.avatar.as_mut() {
             Some(avatar) => {
-                let named = avatar.get("ice_servers").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
-                if !named && !self.ice_servers.is_empty() {
-                    avatar.insert("ice_servers".into(), Value::Array(self.ice_servers.clone()));
+                if avatar.ice_servers.is_empty() && !self.ice_servers.is_empty() {
+                    avatar.set_ice_servers(self.ice_servers.clone());
                 }
-                let websocket = avatar.get("output_protocol").and_then(|p| p.as_str()) == Some("websocket");
-                let video = AvatarVideo::read(avatar.get("video"), "session.avatar.video");
-                match video.map(|v| v.background) {
-                    Ok(Background::Color(c)) if c.0[3] < 255 => {
+                let transparency = match avatar.video.background {
+                    Background::Color(c) if c.0[3] < 255 => {
                         let [r, g, b, _] = c.0;
-                        let how = if websocket {
-                            json!({"method": "alpha_below"})
-                        } else {
-                            json!({"method": "chroma_key", "key_color": format!("#{r:02X}{g:02X}{b:02X}")})
-                        };
-                        avatar.insert("transparency".into(), how);
+                        Some(match avatar.output_protocol {
+                            OutputProtocol::WebSocket => json!({"method": "alpha_below"}),
+                            OutputProtocol::WebRtc => {
+                                json!({"method": "chroma_key", "key_color": format!("#{r:02X}{g:02X}{b:02X}")})
+                            }
+                        })
                     }
-                    _ => {
-                        avatar.remove("transparency");
-                    }
-                }
+                    _ => None,
+                };
+                avatar.set_transparency(transparency);
             }
             None if self.link != Link::Off => {
                 self.link = Link::Off;
@@ -234,17 +199,17 @@ impl AvatarState {
     /// `session.update` that asks for it, replacing a WebRTC link (a client falling back when
     /// WebRTC cannot get through).
     pub(crate) fn follow(&mut self, config: &SessionConfig, out: &mut Out) {
+        let Some(avatar) = &config.avatar else { return };
         if let Some(running) = self.scene.filter(|_| self.link != Link::Off)
-            && let Some(avatar) = config.avatar.as_ref().filter(|a| avatar_photo::is_photo(a))
-            && let Ok(scene) = avatar_photo::read_scene(avatar.get("scene"))
-            && scene != running
+            && avatar.kind == AvatarKind::Photo
+            && avatar.scene != running
         {
-            self.scene = Some(scene);
-            out.push(Output::Avatar(AvatarCommand::Scene(scene)));
+            self.scene = Some(avatar.scene);
+            out.push(Output::Avatar(AvatarCommand::Scene(avatar.scene)));
         }
-        if over_websocket(config)
+        if avatar.output_protocol == OutputProtocol::WebSocket
             && (self.link == Link::Off || !self.over_websocket)
-            && let Err(e) = self.start(config, AvatarTransport::WebSocket, out)
+            && let Err(e) = self.start(config, avatar, AvatarTransport::WebSocket, out)
         {
             out.error(e);
         }
@@ -260,12 +225,7 @@ impl AvatarState {
 
 /// Whether `config`'s avatar streams its video over the session's socket.
 fn over_websocket(config: &SessionConfig) -> bool {
-    config.avatar.as_ref().and_then(|a| a.get("output_protocol")).and_then(Value::as_str) == Some("websocket")
-}
-
-/// An avatar field's error, from its path and message.
-fn invalid((param, message): (String, String)) -> ProtocolError {
-    ProtocolError::invalid(code::INVALID_VALUE, message).with_param(param)
+    config.avatar.as_ref().is_some_and(|a| a.output_protocol == OutputProtocol::WebSocket)
 }
 
 #[cfg(test)]
@@ -292,9 +252,13 @@ mod tests {
     #[test]
     fn a_websocket_avatar_starts_with_the_update_and_a_refusal_turns_it_off() {
         let (mut a, mut config, mut out) = state();
-        config.avatar = Some(json!({"character": "lisa", "output_protocol": "websocket"}));
+        config.avatar =
+            Some(AvatarConfig::read(&json!({"character": "lisa", "output_protocol": "websocket"}), "a").unwrap());
         a.complete(&mut config, &mut out);
-        assert_eq!(config.avatar.as_ref().unwrap()["ice_servers"], json!([{"urls": ["stun:127.0.0.1:3478"]}]));
+        assert_eq!(
+            config.avatar.as_ref().unwrap().to_json()["ice_servers"],
+            json!([{"urls": ["stun:127.0.0.1:3478"]}])
+        );
         a.follow(&config, &mut out);
         assert!(matches!(
             &out.drain()[..],
@@ -313,7 +277,7 @@ mod tests {
     #[test]
     fn speech_goes_to_the_avatar_once_it_answered() {
         let (mut a, mut config, mut out) = state();
-        config.avatar = Some(json!({"character": "lisa"}));
+        config.avatar = Some(AvatarConfig::read(&json!({"character": "lisa"}), "a").unwrap());
         a.connect(&config, "v=0\r\n", &mut out).unwrap();
         assert!(!a.is_live());
         a.on_event(AvatarEvent::Answered("v=0 answer".into()), &config, None, &mut out);

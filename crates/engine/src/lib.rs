@@ -53,7 +53,6 @@
 pub mod avatar_link;
 pub mod avatar_photo;
 mod avatar_state;
-pub mod avatar_video;
 pub mod conversation;
 mod flood;
 mod io;

@@ -42,8 +42,7 @@ impl Voicing {
             voice: config.voice.clone(),
             gain: config.voice.gain(),
             word_timestamps: config.output_audio_timestamp_types.iter().any(|t| t == "word"),
-            audit_audio: config.avatar.as_ref().and_then(|v| v.get("output_audit_audio")).and_then(|v| v.as_bool())
-                == Some(true),
+            audit_audio: config.avatar.as_ref().is_some_and(|a| a.output_audit_audio),
             animation: config.animation_outputs(),
         }
     }

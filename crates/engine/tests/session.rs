@@ -1298,7 +1298,7 @@ fn avatar_characters_are_checked_and_azure_names_accepted() {
         events(&out).into_iter().find_map(|e| if let ServerEvent::SessionUpdated(c) = e { Some(c) } else { None });
     let config = updated.unwrap();
     assert_eq!(config.instructions, "", "nothing of the refused updates was applied");
-    assert_eq!(config.avatar.as_ref().unwrap()["character"], "lisa");
+    assert_eq!(config.avatar.as_ref().unwrap().to_json()["character"], "lisa");
 }
 
 #[test]
@@ -1332,7 +1332,7 @@ fn a_phrase_keeps_all_its_timings_whatever_their_order() {
 mod avatar_link {
     use super::*;
     use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
-    use brazen_engine::avatar_video::Background;
+    use brazen_protocol::avatar::Background;
 
     const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
@@ -1363,7 +1363,7 @@ mod avatar_link {
         // session.updated carries the server's ICE servers, which the samples wait for.
         let out = h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa"}}}));
         let Some(ServerEvent::SessionUpdated(config)) = events(&out).pop() else { panic!("{:?}", types(&out)) };
-        assert_eq!(config.avatar.unwrap()["ice_servers"], json!([{"urls": ["stun:127.0.0.1:3478"]}]));
+        assert_eq!(config.avatar.unwrap().to_json()["ice_servers"], json!([{"urls": ["stun:127.0.0.1:3478"]}]));
         // A bad offer names the field; nothing starts.
         let out = h.send(json!({"type": "session.avatar.connect", "client_sdp": "%%%"}));
         assert_eq!(errors(&out)[0].0, "invalid_value");
@@ -1426,7 +1426,7 @@ mod avatar_link {
             else {
                 panic!("{:?}", types(&out))
             };
-            config.avatar.unwrap()
+            config.avatar.unwrap().to_json()
         };
         let clear = json!({"background": {"color": "#00FF0000"}});
         // Over WebRTC: a key colour to take out.
@@ -1483,7 +1483,7 @@ mod avatar_link {
         let out =
             h.send(json!({"type": "session.update", "session": {"avatar": {"character": "lisa", "ice_servers": own}}}));
         let Some(ServerEvent::SessionUpdated(config)) = events(&out).pop() else { panic!() };
-        assert_eq!(config.avatar.unwrap()["ice_servers"], own);
+        assert_eq!(config.avatar.unwrap().to_json()["ice_servers"], own);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Reading is tolerant ([`client::parse`]); writing is strict and complete
 //! ([`server::ServerEvent::encode`]). Nothing here does I/O.
 
+pub mod avatar;
 pub mod client;
 pub mod error;
 pub mod item;
@@ -18,6 +19,7 @@ pub mod response;
 pub mod server;
 pub mod session;
 
+pub use avatar::AvatarConfig;
 pub use client::{ClientEvent, ClientMessage};
 pub use error::ProtocolError;
 pub use item::{Content, Item, ItemBody, ItemStatus, Role};

@@ -7,6 +7,7 @@
 //! writes the session in the connection's [`Dialect`].
 
 use crate::Dialect;
+use crate::avatar::AvatarConfig;
 use crate::error::{ProtocolError, code};
 use crate::read::{Field, Obj, as_str, bad_value, in_range, join, one_of, wrong_type};
 use serde_json::{Map, Value, json};
@@ -622,8 +623,8 @@ pub struct SessionConfig {
     pub max_output_tokens: Option<u64>,
     /// `["word"]` asks for `response.audio_timestamp.*` events.
     pub output_audio_timestamp_types: Vec<String>,
-    /// Avatar configuration (Voice Live), kept as sent.
-    pub avatar: Option<Value>,
+    /// Avatar configuration (Voice Live), parsed; echoed as sent.
+    pub avatar: Option<AvatarConfig>,
     /// Animation output configuration (Voice Live), kept as sent.
     pub animation: Option<Value>,
     /// Other session fields the client set (noise reduction, echo cancellation, metadata,
@@ -766,7 +767,7 @@ impl SessionConfig {
         if dialect == Dialect::VoiceLive {
             m.insert("input_audio_sampling_rate".into(), json!(self.input_audio_format.sample_rate()));
             m.insert("output_audio_timestamp_types".into(), json!(self.output_audio_timestamp_types));
-            m.insert("avatar".into(), self.avatar.clone().unwrap_or(Value::Null));
+            m.insert("avatar".into(), self.avatar.as_ref().map_or(Value::Null, AvatarConfig::to_json));
             m.insert("animation".into(), self.animation.clone().unwrap_or(Value::Null));
         } else {
             // The beta SDK types `model` as a closed list of OpenAI model names: leave it out.
@@ -854,7 +855,7 @@ pub struct SessionPatch {
     /// `output_audio_timestamp_types`.
     pub output_audio_timestamp_types: Field<Vec<String>>,
     /// `avatar`.
-    pub avatar: Field<Value>,
+    pub avatar: Field<AvatarConfig>,
     /// `animation`.
     pub animation: Field<Value>,
     /// Other known keys, kept as sent.
@@ -946,7 +947,7 @@ impl SessionPatch {
                 one_of(t, &["word"], &join(&o.param("output_audio_timestamp_types"), &i.to_string()))?;
             }
         }
-        p.avatar = o.field("avatar", |v, path| Obj::expect(v, path).map(|_| v.clone()))?;
+        p.avatar = o.field("avatar", AvatarConfig::read)?;
         p.animation = o.field("animation", |v, path| {
             Obj::expect(v, path)?;
             if let Some(outputs) = v.get("outputs").filter(|o| !o.is_null()) {

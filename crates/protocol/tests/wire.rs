@@ -50,7 +50,7 @@ fn voice_live_python_update_is_read_field_for_field() {
     assert_eq!(config.voice.kind.as_deref(), Some("azure-standard"));
     assert_eq!(config.turn_detection.as_ref().unwrap().threshold, 0.3);
     assert_eq!(config.input_audio_transcription.as_ref().unwrap().model, "azure-speech");
-    assert_eq!(config.avatar.as_ref().unwrap()["video"]["crop"]["top_left"], json!([560, 0]));
+    assert_eq!(config.avatar.as_ref().unwrap().to_json()["video"]["crop"]["top_left"], json!([560, 0]));
     assert!(config.tools.is_empty() && config.tool_choice == ToolChoice::Auto);
     // Written back in the Voice Live dialect, the voice object keeps its shape and rate string.
     let session = config.to_json(Dialect::VoiceLive);

@@ -16,11 +16,11 @@ use brazen_avatar::Backdrop;
 use brazen_avatar::character::Rgba;
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
 use brazen_engine::avatar_photo::Portrait;
-use brazen_engine::avatar_video::{AvatarVideo, Background};
 use brazen_media::stun::{self, Datagram};
 use brazen_media::{
     AudioCodec, AvatarLink, AvatarStream, Face, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings,
 };
+use brazen_protocol::avatar::{AvatarVideo, Background};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};

@@ -9,8 +9,8 @@
 
 use crate::avatar_media::{AvatarHandle, ToPeer, apply, cannot_start, stream_settings};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
-use brazen_engine::avatar_video::AvatarVideo;
 use brazen_media::{AudioCodec, WsAvatar, WsOutput};
+use brazen_protocol::avatar::AvatarVideo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
