@@ -7,14 +7,19 @@
 //! [`Session::poll_output`] as an [`Output`]:
 //!
 //! - [`Output::Event`]: a protocol event to send to the client;
-//! - [`Output::StartAsr`] / [`Output::StartLlm`] / [`Output::StartTts`]: work for an engine
-//!   (see `brazen_providers`); the driver runs it and feeds each streamed result back as
-//!   [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] with the same job id;
+//! - [`Output::StartAsr`] / [`Output::StartLlm`] / [`Output::StartTts`] / [`Output::StartTool`]:
+//!   work for an engine or a server-side tool (see `brazen_providers`); the driver runs it and
+//!   feeds each streamed result back as [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] /
+//!   [`Input::Tool`] with the same job id;
 //! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored;
 //! - [`Output::Avatar`]: work for the avatar's media connection (see [`avatar_link`]); news
 //!   from it comes back as [`Input::Avatar`].
 //!
-//! The driver's loop is therefore:
+//! The driver's loop is therefore (str0m's): **after every [`Session::handle`], drain
+//! [`Session::poll_output`] until it returns `None`; then wait for the next input or until
+//! [`Session::poll_timeout`], and at that time hand in [`Input::Tick`].** The session never acts
+//! on its own, so a driver that keeps this invariant misses nothing, and a test that keeps it
+//! runs on a fake clock:
 //!
 //! ```
 //! use brazen_engine::{Input, Output, Session, SessionOptions, Limits};
