@@ -1,50 +1,124 @@
-//! One Realtime WebSocket: moves frames between the client and its engine [`Session`], and runs
-//! the engine jobs the session asks for. All protocol rules live in the session; this loop only
-//! reads, writes, spawns and cancels.
+//! One Realtime connection over any transport: moves frames between the client and its engine
+//! [`Session`], and runs the engine jobs the session asks for. All protocol rules live in the
+//! session; this loop only reads, writes, spawns and cancels.
+//!
+//! A transport hands [`drive`] the client's frames as a stream of [`ClientFrame`]s (the stream
+//! ends when the client leaves) and takes the server's as a sink of [`ServerFrame`]s. The
+//! server's WebSocket is one such transport; tokio channels are another:
+//!
+//! ```no_run
+//! # async fn demo(runtime: std::sync::Arc<brazen_runtime::Runtime>) {
+//! use brazen_runtime::connection::{self, ClientFrame, ConnectionOptions, ServerFrame};
+//! use futures_util::{sink, stream};
+//! let (to_server, from_client) = tokio::sync::mpsc::channel::<ClientFrame>(16);
+//! let (to_client, mut from_server) = tokio::sync::mpsc::channel::<ServerFrame>(16);
+//! let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+//! let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
+//! let slot = runtime.admit_session().expect("room for a session");
+//! tokio::spawn(connection::drive(frames_in, frames_out, slot, ConnectionOptions::default()));
+//! # drop((to_server, from_server.recv().await));
+//! # }
+//! ```
 
-use crate::app::{AppState, SessionSlot};
 use crate::avatar_media::AvatarHandle;
-use axum::extract::ws::{Message, WebSocket};
+use crate::{Runtime, SessionSlot};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
-use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
+use brazen_engine::{Input, JobId, Output, Session, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
-use brazen_providers::{AsrEvent, EngineStream, LlmEvent, TtsEvent};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use brazen_providers::EngineStream;
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-/// Read buffer per connection: small, so idle sessions cost little memory.
-pub const READ_BUFFER: usize = 4 * 1024;
 /// Client frames above this are answered with an `error` event (the session goes on).
 pub const SOFT_FRAME_LIMIT: usize = 15 * 1024 * 1024;
 /// Client frames above this close the connection (WebSocket status 1009): what one connection
-/// may make the server hold for a frame it has not finished reading.
+/// may make the server hold for a frame it has not finished reading. The transport enforces it
+/// while reading (and reports [`ClientFrame::Failed`] with [`Close::TOO_LARGE`]).
 pub const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 /// Server frames are kept under this (the Python Voice Live SDK's limit is 4 MiB).
 pub const MAX_SERVER_FRAME: usize = 4 * 1024 * 1024 - 4 * 1024;
 
-enum JobEvent {
-    Asr(AsrEvent),
-    Llm(LlmEvent),
-    Tts(TtsEvent),
+/// A close frame: a WebSocket status code and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Close {
+    /// The status code (1001: going away, 1009: too big, …).
+    pub code: u16,
+    /// Why, for the peer.
+    pub reason: &'static str,
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+impl Close {
+    /// The server is shutting down (1001).
+    pub const GOING_AWAY: Close = Close { code: 1001, reason: "The server is shutting down." };
+    /// A frame over [`HARD_FRAME_LIMIT`] (1009).
+    pub const TOO_LARGE: Close = Close { code: 1009, reason: "The frame is over 16 MiB, the most this server reads." };
+    /// A frame that breaks the WebSocket protocol (1002).
+    pub const PROTOCOL: Close = Close { code: 1002, reason: "The frame breaks the WebSocket protocol." };
+    /// A text frame that is not UTF-8 (1007).
+    pub const NOT_UTF8: Close = Close { code: 1007, reason: "A text frame is not UTF-8." };
+}
+
+/// A frame from the client. `T` is the transport's text type (a WebSocket library's UTF-8
+/// bytes, or `String`), so a frame of megabytes reaches the parser without a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame<T = String> {
+    /// A text frame: one JSON event.
+    Text(T),
+    /// A binary frame: read as a text frame when it is UTF-8, refused otherwise.
+    Binary(Bytes),
+    /// The transport failed; the connection ends, with this close frame sent first when the
+    /// transport can still take one.
+    Failed {
+        /// The close frame to answer with ([`Close::TOO_LARGE`], [`Close::PROTOCOL`],
+        /// [`Close::NOT_UTF8`]), if any.
+        close: Option<Close>,
+        /// What went wrong, for the log.
+        error: String,
+    },
+}
+
+/// A frame to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    /// A text frame: one JSON event.
+    Text(String),
+    /// The connection ends with this close frame.
+    Close(Close),
+}
+
+/// What a connection starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionOptions {
+    /// The dialect the client asked for (a `session.update`'s shape may switch it later).
+    pub dialect: Dialect,
+    /// The model the client named (`model` / `deployment`), echoed in the session.
+    pub model: String,
+}
+
+impl Default for ConnectionOptions {
+    /// GA, model `brazen`.
+    fn default() -> Self {
+        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into() }
+    }
+}
 
 struct Driver {
-    state: Arc<AppState>,
+    runtime: Arc<Runtime>,
     session: Session,
     dialect: Dialect,
     tag: String,
     seq: u64,
     jobs: HashMap<JobId, AbortHandle>,
-    job_tx: mpsc::UnboundedSender<(JobId, JobEvent)>,
+    job_tx: mpsc::UnboundedSender<Input>,
     /// The avatar's connection, and its news (a new channel for each connection, so a closed
     /// one's last words never reach its successor).
     avatar: Option<AvatarHandle>,
@@ -53,30 +127,36 @@ struct Driver {
     video_backlog: Arc<AtomicUsize>,
 }
 
-/// Serves one connection until the client leaves.
-pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dialect: Dialect, model: String) {
+/// Serves one connection in the place `slot` holds until the client leaves (its frames end), the
+/// transport fails, or the runtime shuts down (the client is sent [`Close::GOING_AWAY`]).
+pub async fn drive<T, O>(
+    frames_in: impl Stream<Item = ClientFrame<T>>,
+    frames_out: O,
+    slot: SessionSlot,
+    options: ConnectionOptions,
+) where
+    T: Deref<Target = str>,
+    O: Sink<ServerFrame>,
+{
+    let runtime = slot.runtime().clone();
     let _slot = slot;
-    let session_id = state.session_id();
-    state.metrics.sessions_total.with_label_values(&[dialect.name()]).inc();
+    let ConnectionOptions { dialect, model } = options;
+    let session_id = runtime.session_id();
+    runtime.observer().session_opened(dialect);
     tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
-    let limits = Limits {
-        events_per_second: state.config.events_per_second,
-        burst: state.config.event_burst,
-        ..Limits::default()
-    };
     let options = SessionOptions {
         session_id: session_id.clone(),
         model,
-        vad: (state.engines.vad)(),
-        limits,
-        avatars: state.avatars.clone(),
-        ice_servers: state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
+        vad: (runtime.engines.vad)(),
+        limits: runtime.limits.session,
+        avatars: runtime.avatars.clone(),
+        ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         session: Session::new(options, Instant::now()),
         tag: session_id.trim_start_matches("sess_").chars().take(8).collect(),
-        state,
+        runtime,
         dialect,
         seq: 0,
         jobs: HashMap::new(),
@@ -85,11 +165,12 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         avatar_rx: None,
         video_backlog: Arc::new(AtomicUsize::new(0)),
     };
-    let (mut sink, mut stream) = socket.split();
-    if driver.flush(&mut sink).await.is_err() {
+    let mut stream = std::pin::pin!(frames_in);
+    let mut sink = std::pin::pin!(frames_out);
+    if driver.flush(sink.as_mut()).await.is_err() {
         return;
     }
-    let mut closing = std::pin::pin!(driver.state.closing());
+    let mut closing = std::pin::pin!(driver.runtime.closing());
     loop {
         // Client frames first: a response.cancel already on the socket must win over the
         // engine events of the response it cancels.
@@ -97,33 +178,28 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         let (input, from_client) = tokio::select! {
             biased;
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => (driver.read(text.as_str()), true),
-                Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
+                Some(ClientFrame::Text(text)) => (driver.read(&text), true),
+                Some(ClientFrame::Binary(bytes)) => match std::str::from_utf8(&bytes) {
                     Ok(text) => (driver.read(text), true),
                     Err(_) => (Input::Invalid(ProtocolError::invalid(
                         code::UNSUPPORTED_FRAME,
                         "Binary frames must hold UTF-8 JSON events; send events as text frames.",
                     )), true),
                 },
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(e)) => {
-                    tracing::debug!(session = %session_id, "connection error: {e}");
-                    if let Some((code, reason)) = close_code(e) {
-                        close(&mut sink, code, reason).await;
+                None => break,
+                Some(ClientFrame::Failed { close, error }) => {
+                    tracing::debug!(session = %session_id, "connection error: {error}");
+                    if let Some(close) = close {
+                        let _ = sink.send(ServerFrame::Close(close)).await;
                     }
                     break;
                 }
             },
             () = &mut closing => {
-                close(&mut sink, 1001, "The server is shutting down.").await;
+                let _ = sink.send(ServerFrame::Close(Close::GOING_AWAY)).await;
                 break;
             }
-            Some((job, event)) = job_rx.recv() => (match event {
-                JobEvent::Asr(e) => Input::Asr(job, e),
-                JobEvent::Llm(e) => Input::Llm(job, e),
-                JobEvent::Tts(e) => Input::Tts(job, e),
-            }, false),
+            Some(input) = job_rx.recv() => (input, false),
             event = next_avatar_event(&mut driver.avatar_rx) => {
                 if let AvatarEvent::Video(bytes) = &event {
                     driver.video_backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
@@ -134,14 +210,14 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
         };
         let started = Instant::now();
         if from_client {
-            driver.state.metrics.client_events_total.inc();
+            driver.runtime.observer().client_event();
         }
         driver.session.handle(input, started);
-        if driver.flush(&mut sink).await.is_err() {
+        if driver.flush(sink.as_mut()).await.is_err() {
             break;
         }
         if from_client {
-            driver.state.metrics.handle_seconds.observe(started.elapsed().as_secs_f64());
+            driver.runtime.observer().handled(started.elapsed());
         }
     }
     for (_, job) in driver.jobs.drain() {
@@ -150,24 +226,6 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, slot: SessionSlot, dia
     drop(driver);
     tracing::info!(session = %session_id, "session closed");
     return_memory();
-}
-
-/// The close frame for a failed read, if the connection can still take one: 1009 for a frame
-/// over [`HARD_FRAME_LIMIT`], 1002 for a broken frame, 1007 for text that is not UTF-8.
-fn close_code(e: axum::Error) -> Option<(u16, &'static str)> {
-    let inner = e.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>()? {
-        tungstenite::Error::Capacity(_) => Some((1009, "The frame is over 16 MiB, the most this server reads.")),
-        tungstenite::Error::Protocol(_) => Some((1002, "The frame breaks the WebSocket protocol.")),
-        tungstenite::Error::Utf8(_) => Some((1007, "A text frame is not UTF-8.")),
-        _ => None,
-    }
-}
-
-/// Sends a close frame (best effort: the peer may be gone).
-async fn close(sink: &mut Sink, code: u16, reason: &'static str) {
-    let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
-    let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
 /// Gives the memory freed by a closed session back to the system (glibc keeps freed memory in
@@ -235,29 +293,31 @@ impl Driver {
     }
 
     /// Carries out everything the session asked for; sends its events.
-    async fn flush(&mut self, sink: &mut Sink) -> Result<(), axum::Error> {
+    /// Every job the session starts is spawned here: a new kind of job is one more arm.
+    async fn flush<O: Sink<ServerFrame>>(&mut self, mut sink: Pin<&mut O>) -> Result<(), O::Error> {
         let mut sent = false;
         while let Some(output) = self.session.poll_output() {
+            let engines = &self.runtime.engines;
             match output {
                 Output::Event(event) => {
                     if let Some(frame) = self.encode(&event) {
-                        sink.feed(Message::Text(frame.into())).await?;
+                        sink.feed(ServerFrame::Text(frame)).await?;
                         sent = true;
                     }
                 }
                 Output::StartAsr(job, request) => {
-                    let stream = self.state.engines.asr.transcribe(request);
-                    self.spawn(job, stream, JobEvent::Asr);
+                    let stream = engines.asr.transcribe(request);
+                    self.spawn(job, stream, Input::Asr);
                 }
                 Output::StartLlm(job, request) => {
-                    let stream = self.state.engines.llm.generate(request);
-                    self.spawn(job, stream, JobEvent::Llm);
+                    let stream = engines.llm.generate(request);
+                    self.spawn(job, stream, Input::Llm);
                 }
                 Output::StartTts(job, request) => {
-                    let stream = self.state.engines.tts.synthesize(request);
-                    self.spawn(job, stream, JobEvent::Tts);
+                    let stream = engines.tts.synthesize(request);
+                    self.spawn(job, stream, Input::Tts);
                 }
-                Output::PrepareLlm(request) => self.state.engines.llm.prepare(request),
+                Output::PrepareLlm(request) => engines.llm.prepare(request),
                 Output::Avatar(command) => self.avatar(command),
                 Output::Cancel(job) => {
                     if let Some(handle) = self.jobs.remove(&job) {
@@ -281,7 +341,7 @@ impl Driver {
             AvatarCommand::Connect { transport, face, video, seed } => {
                 self.avatar = None;
                 let (tx, rx) = mpsc::unbounded_channel();
-                let result = match (transport, &self.state.media) {
+                let result = match (transport, &self.runtime.media) {
                     (AvatarTransport::WebSocket, _) => {
                         self.video_backlog = Arc::new(AtomicUsize::new(0));
                         crate::avatar_ws::start(face, &video, seed, tx.clone(), self.video_backlog.clone())
@@ -318,10 +378,10 @@ impl Driver {
         self.seq += 1;
         let event_id = format!("event_{}_{}", self.tag, self.seq);
         let frame = event.encode(self.dialect, &event_id)?;
-        self.state.metrics.server_events_total.inc();
-        if let ServerEvent::Error(e) = event {
-            self.state.metrics.errors_total.with_label_values(&[e.code]).inc();
-        }
+        self.runtime.observer().server_event(match event {
+            ServerEvent::Error(e) => Some(e.code),
+            _ => None,
+        });
         if frame.len() <= MAX_SERVER_FRAME {
             return Some(frame);
         }
@@ -333,11 +393,12 @@ impl Driver {
         ServerEvent::Error(error).encode(self.dialect, &event_id)
     }
 
-    fn spawn<E: Send + 'static>(&mut self, job: JobId, mut stream: EngineStream<E>, wrap: fn(E) -> JobEvent) {
+    /// Runs a job's stream on a task of its own; each event comes back as the input `wrap` makes.
+    fn spawn<E: Send + 'static>(&mut self, job: JobId, mut stream: EngineStream<E>, wrap: fn(JobId, E) -> Input) {
         let tx = self.job_tx.clone();
         let handle = tokio::spawn(async move {
             while let Some(event) = stream.next().await {
-                if tx.send((job, wrap(event))).is_err() {
+                if tx.send(wrap(job, event)).is_err() {
                     break;
                 }
             }
