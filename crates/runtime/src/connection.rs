@@ -406,3 +406,101 @@ impl Driver {
         self.jobs.insert(job, handle.abort_handle());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuntimeLimits;
+    use crate::engines::Engines;
+    use brazen_avatar::character::Catalog;
+    use futures_util::{sink, stream};
+    use std::time::Duration;
+
+    /// A connection over tokio channels, as a text chat or a benchmark would drive one: the
+    /// client's end (frames to send, frames received) and the driver's task.
+    fn connect(
+        runtime: &Arc<Runtime>,
+    ) -> (mpsc::Sender<ClientFrame>, mpsc::Receiver<ServerFrame>, tokio::task::JoinHandle<()>) {
+        let (to_server, from_client) = mpsc::channel::<ClientFrame>(16);
+        let (to_client, from_server) = mpsc::channel::<ServerFrame>(64);
+        let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
+        let slot = runtime.admit_session().expect("room");
+        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into() };
+        (to_server, from_server, tokio::spawn(drive(frames_in, frames_out, slot, options)))
+    }
+
+    fn runtime(max_sessions: usize) -> Arc<Runtime> {
+        let limits = RuntimeLimits { max_sessions, ..RuntimeLimits::default() };
+        Runtime::new(Engines::echo(), Catalog::built_in(), None, limits, Arc::new(crate::Unobserved))
+    }
+
+    /// The next frame, in time.
+    async fn next(rx: &mut mpsc::Receiver<ServerFrame>) -> Option<ServerFrame> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a frame in time")
+    }
+
+    /// The next event of type `kind` (others are passed over), as JSON.
+    async fn event(rx: &mut mpsc::Receiver<ServerFrame>, kind: &str) -> serde_json::Value {
+        loop {
+            match next(rx).await {
+                Some(ServerFrame::Text(text)) => {
+                    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if event["type"] == kind {
+                        return event;
+                    }
+                }
+                other => panic!("expected {kind}, got {other:?}"),
+            }
+        }
+    }
+
+    /// The close frame, after any events.
+    async fn close(rx: &mut mpsc::Receiver<ServerFrame>) -> Close {
+        loop {
+            match next(rx).await {
+                Some(ServerFrame::Text(_)) => {}
+                Some(ServerFrame::Close(close)) => return close,
+                None => panic!("the connection ended without a close frame"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_channels_speaks_the_protocol_and_closes_on_shutdown() {
+        let runtime = runtime(1);
+        let (tx, mut rx, task) = connect(&runtime);
+        assert!(runtime.admit_session().is_none(), "the one place is held");
+        event(&mut rx, "session.created").await;
+        tx.send(ClientFrame::Text(r#"{"type": "session.update", "session": {"instructions": "hi"}}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(event(&mut rx, "session.updated").await["session"]["instructions"], "hi");
+        tx.send(ClientFrame::Binary(Bytes::from_static(&[0xff, 0xfe]))).await.unwrap();
+        assert_eq!(event(&mut rx, "error").await["error"]["code"], code::UNSUPPORTED_FRAME);
+        tx.send(ClientFrame::Text("x".repeat(SOFT_FRAME_LIMIT + 1))).await.unwrap();
+        assert_eq!(event(&mut rx, "error").await["error"]["code"], code::FRAME_TOO_LARGE);
+        runtime.begin_closing();
+        assert_eq!(close(&mut rx).await, Close::GOING_AWAY);
+        task.await.unwrap();
+        assert_eq!(runtime.open_sessions(), 0);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transport_is_answered_with_its_close_code() {
+        let runtime = runtime(10);
+        let (tx, mut rx, task) = connect(&runtime);
+        event(&mut rx, "session.created").await;
+        let failed = ClientFrame::Failed { close: Some(Close::TOO_LARGE), error: "capacity".into() };
+        tx.send(failed).await.unwrap();
+        assert_eq!(close(&mut rx).await, Close::TOO_LARGE);
+        task.await.unwrap();
+        // A client that just leaves ends its session too.
+        let (tx, mut rx, task) = connect(&runtime);
+        event(&mut rx, "session.created").await;
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(runtime.open_sessions(), 0);
+    }
+}
