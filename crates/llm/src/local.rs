@@ -697,6 +697,15 @@ impl Rng {
     }
 }
 
+impl crate::request::PromptSize for LocalModel {
+    fn prompt_tokens(&self, turn: &Turn) -> usize {
+        self.prompt_len(turn)
+    }
+    fn text_tokens(&self, text: &str) -> usize {
+        self.text_len(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,14 +742,5 @@ mod tests {
         }
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(made, [("get_order_status".to_owned(), "{\"order_id\": \"4419\"}".to_owned())]);
-    }
-}
-
-impl crate::request::PromptSize for LocalModel {
-    fn prompt_tokens(&self, turn: &Turn) -> usize {
-        self.prompt_len(turn)
-    }
-    fn text_tokens(&self, text: &str) -> usize {
-        self.text_len(text)
     }
 }

@@ -3,148 +3,48 @@
 
 use crate::auth;
 use crate::config::Config;
-use crate::connection;
 use crate::metrics::Metrics;
+use crate::ws;
 use axum::Router;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use brazen_audio::Vad;
+use brazen_avatar::character::Catalog;
+use brazen_engine::Limits;
 use brazen_protocol::Dialect;
-use brazen_providers::{Asr, Llm, Tools, Tts};
+use brazen_runtime::avatar_media::AvatarMedia;
+use brazen_runtime::connection::ConnectionOptions;
+use brazen_runtime::engines::Engines;
+use brazen_runtime::{Runtime, RuntimeLimits};
 use serde_json::json;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-/// Makes one voice-activity detector per session.
-pub type VadFactory = Arc<dyn Fn() -> Box<dyn Vad> + Send + Sync>;
-
-/// The engines a session uses.
-#[derive(Clone)]
-pub struct Engines {
-    /// Which engine serves each stage, as `/health` reports it.
-    pub names: EngineNames,
-    /// Speech recognition.
-    pub asr: Arc<dyn Asr>,
-    /// The language model.
-    pub llm: Arc<dyn Llm>,
-    /// Speech synthesis.
-    pub tts: Arc<dyn Tts>,
-    /// The synthesiser's voice names (a one-voice synthesiser speaks every name in its one voice;
-    /// empty: the stand-in).
-    pub voices: Vec<String>,
-    /// Makes one voice-activity detector per session.
-    pub vad: VadFactory,
-    /// The tools that run inside brazen.
-    pub tools: Arc<dyn Tools>,
-}
-
-/// The engine behind each stage, for `/health` and the start-up log.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EngineNames {
-    /// Voice-activity detection.
-    pub vad: &'static str,
-    /// Speech recognition.
-    pub asr: &'static str,
-    /// The language model.
-    pub llm: &'static str,
-    /// Speech synthesis.
-    pub tts: &'static str,
-}
-
-impl Engines {
-    /// The echo engines (see `brazen_providers::echo`) with the energy VAD.
-    pub fn echo() -> Self {
-        use brazen_providers::echo::{EchoAsr, EchoLlm, ToneTts};
-        Engines {
-            names: EngineNames { vad: "energy", asr: "echo", llm: "echo", tts: "tone" },
-            asr: Arc::new(EchoAsr),
-            llm: Arc::new(EchoLlm),
-            tts: Arc::new(ToneTts),
-            voices: Vec::new(),
-            vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
-            tools: Arc::new(brazen_providers::NoTools),
-        }
-    }
-
-    /// The same engines with another speech synthesiser and the voice names it tells apart.
-    pub fn with_tts(mut self, name: &'static str, tts: Arc<dyn Tts>, voices: Vec<String>) -> Self {
-        self.names.tts = name;
-        self.tts = tts;
-        self.voices = voices;
-        self
-    }
-
-    /// The same engines with another speech recogniser.
-    pub fn with_asr(mut self, name: &'static str, asr: Arc<dyn Asr>) -> Self {
-        self.names.asr = name;
-        self.asr = asr;
-        self
-    }
-
-    /// The same engines with another language model.
-    pub fn with_llm(mut self, name: &'static str, llm: Arc<dyn Llm>) -> Self {
-        self.names.llm = name;
-        self.llm = llm;
-        self
-    }
-
-    /// The same engines with another voice-activity detector.
-    pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
-        self.names.vad = name;
-        self.vad = vad;
-        self
-    }
-}
 
 /// Shared state of the server.
 pub struct AppState {
     /// Configuration in force.
     pub config: Config,
-    /// Engines.
-    pub engines: Engines,
-    /// Avatar characters.
-    pub avatars: Arc<brazen_avatar::character::Catalog>,
-    /// The avatars' WebRTC media port (`None`: WebRTC avatars are off).
-    pub media: Option<crate::avatar_media::AvatarMedia>,
+    /// The engines, characters, media port and sessions.
+    pub runtime: Arc<Runtime>,
     /// Metrics.
-    pub metrics: Metrics,
-    sessions: AtomicUsize,
-    ids: AtomicU64,
-    random: RandomState,
-    /// Turns true when the server shuts down: every session then closes its socket with
-    /// 1001 (going away).
-    closing: tokio::sync::watch::Sender<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// State for a server with this configuration and these engines.
-    pub fn new(
-        config: Config,
-        engines: Engines,
-        avatars: brazen_avatar::character::Catalog,
-        media: Option<crate::avatar_media::AvatarMedia>,
-    ) -> Arc<Self> {
-        Arc::new(AppState {
-            config,
-            engines,
-            avatars: Arc::new(avatars),
-            media,
-            metrics: Metrics::new(),
-            sessions: AtomicUsize::new(0),
-            ids: AtomicU64::new(0),
-            random: RandomState::new(),
-            closing: tokio::sync::watch::Sender::new(false),
-        })
-    }
-
-    /// A fresh, unguessable session id.
-    pub fn session_id(&self) -> String {
-        let n = self.ids.fetch_add(1, Ordering::Relaxed);
-        format!("sess_{:016x}{:04x}", self.random.hash_one(n), n & 0xffff)
+    pub fn new(config: Config, engines: Engines, avatars: Catalog, media: Option<AvatarMedia>) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let limits = RuntimeLimits {
+            max_sessions: config.max_sessions,
+            session: Limits {
+                events_per_second: config.events_per_second,
+                burst: config.event_burst,
+                ..Limits::default()
+            },
+        };
+        let runtime = Runtime::new(engines, avatars, media, limits, metrics.clone());
+        Arc::new(AppState { config, runtime, metrics })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -152,45 +52,6 @@ impl AppState {
     pub fn authenticated(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
         self.config.api_keys.is_empty()
             || auth::key_accepted(&self.config.api_keys, auth::presented_key(headers, query).as_deref())
-    }
-
-    /// Tells every session the server is shutting down.
-    pub fn begin_closing(&self) {
-        self.closing.send_replace(true);
-    }
-
-    /// Resolves once the server begins shutting down.
-    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.closing.subscribe();
-        async move {
-            let _ = rx.wait_for(|closing| *closing).await.map(drop);
-        }
-    }
-
-    /// Sessions open now.
-    pub fn open_sessions(&self) -> usize {
-        self.sessions.load(Ordering::Acquire)
-    }
-
-    /// Counts a session in; `None` when the server is full.
-    pub fn admit_session(self: &Arc<Self>) -> Option<SessionSlot> {
-        let prev = self.sessions.fetch_add(1, Ordering::AcqRel);
-        if prev >= self.config.max_sessions {
-            self.sessions.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        self.metrics.sessions_active.inc();
-        Some(SessionSlot(self.clone()))
-    }
-}
-
-/// A held place among the sessions; released on drop.
-pub struct SessionSlot(Arc<AppState>);
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
-        self.0.metrics.sessions_active.dec();
     }
 }
 
@@ -232,10 +93,10 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     axum::Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "engines": state.engines.names,
-        "sessions": state.sessions.load(Ordering::Relaxed),
+        "engines": state.runtime.engines.names,
+        "sessions": state.runtime.open_sessions(),
         "auth": !state.config.api_keys.is_empty(),
-        "avatar_media": state.media.as_ref().map(|m| json!({
+        "avatar_media": state.runtime.media.as_ref().map(|m| json!({
             "address": format!("udp:{}", m.public_addr()),
             "stun": format!("udp:{}", m.stun_addr()),
             "peers": m.peers(),
@@ -257,7 +118,7 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// `/voice-live/...` speaks Voice Live; an `OpenAI-Beta: realtime=…` header asks for the beta;
 /// every other endpoint starts in GA (the `openai` SDKs' GA clients send no header, whatever
 /// `api-version` they carry). The connection then follows the shape of the client's
-/// `session.update` (see `connection`).
+/// `session.update` (see `brazen_runtime::connection`).
 pub fn dialect_for(path: &str, headers: &HeaderMap) -> Option<Dialect> {
     let path = path.trim_end_matches('/');
     let beta_header = headers
@@ -315,7 +176,7 @@ async fn realtime(
             );
         }
     };
-    let Some(slot) = state.admit_session() else {
+    let Some(slot) = state.runtime.admit_session() else {
         state.metrics.refused_total.with_label_values(&["capacity"]).inc();
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -335,12 +196,7 @@ async fn realtime(
         Some(p) => upgrade.protocols([p]),
         None => upgrade,
     };
-    upgrade
-        .read_buffer_size(connection::READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(connection::HARD_FRAME_LIMIT)
-        .max_frame_size(connection::HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| connection::run(socket, state, slot, dialect, model))
+    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Server configuration: defaults, then a TOML file, then `BRAZEN_*` environment variables, then
 //! command-line flags (each overriding the one before).
 
+use brazen_runtime::engines::EngineChoice;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,7 @@ pub struct Config {
     pub media_address: Option<String>,
     /// ICE servers given to clients besides brazen's own STUN, e.g. a TURN relay
     /// (`[[ice_servers]] urls = ["turn:relay.example:3478"]`, `username`, `credential`).
-    pub ice_servers: Vec<crate::avatar_media::IceServer>,
+    pub ice_servers: Vec<brazen_runtime::avatar_media::IceServer>,
     /// Hosts (`images.internal`), addresses or networks (`10.0.0.0/8`) pictures may be fetched
     /// from although they are not public (`image_url`, `photo_url`); by default only public
     /// addresses are.
@@ -96,6 +97,21 @@ impl Default for Config {
             fetch_allow: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The engines this configuration names, and how the local ones run.
+    pub fn engine_choice(&self) -> EngineChoice {
+        EngineChoice {
+            vad: self.vad.clone(),
+            asr: self.asr.clone(),
+            asr_workers: self.asr_workers,
+            asr_threads: self.asr_threads,
+            llm: self.llm.clone(),
+            tts: self.tts.clone(),
+            models_dir: self.models_dir.clone(),
         }
     }
 }
@@ -168,7 +184,8 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
     for key in &config.api_keys {
         crate::auth::check_configured_key(key).map_err(|e| format!("invalid configuration: {e}"))?;
     }
-    crate::backgrounds::FetchPolicy::parse(&config.fetch_allow).map_err(|e| format!("invalid configuration: {e}"))?;
+    brazen_runtime::backgrounds::FetchPolicy::parse(&config.fetch_allow)
+        .map_err(|e| format!("invalid configuration: {e}"))?;
     for origin in &config.allowed_origins {
         crate::origin::check_configured_origin(origin).map_err(|e| format!("invalid configuration: {e}"))?;
     }

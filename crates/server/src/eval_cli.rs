@@ -33,7 +33,7 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     let instructions = read(&args.instructions, eval::RETAIL_INSTRUCTIONS)?;
     let path = match args.model {
         Some(p) => p,
-        None => crate::engines::default_llm_path(args.models_dir)?,
+        None => brazen_runtime::engines::default_llm_path(args.models_dir)?,
     };
     let started = std::time::Instant::now();
     let model = LocalModel::load(&path).map_err(|e| e.to_string())?;

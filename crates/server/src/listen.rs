@@ -7,8 +7,8 @@
 //! WebSocket with a close frame (1001, going away), and the process waits up to
 //! [`DRAIN_TIMEOUT`] for them.
 
-use crate::app::AppState;
 use axum::Router;
+use brazen_runtime::Runtime;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -21,8 +21,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest shutdown waits for sessions to close their sockets.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Serves `app` on `listener` until SIGTERM or Ctrl-C, then closes the sessions of `state`.
-pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
+/// Serves `app` on `listener` until SIGTERM or Ctrl-C, then closes the sessions of `runtime`.
+pub async fn serve(listener: TcpListener, app: Router, runtime: Arc<Runtime>) {
     let mut stop = std::pin::pin!(shutdown_signal());
     loop {
         let (tcp, _) = tokio::select! {
@@ -42,7 +42,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         let service = TowerToHyperService::new(app.clone());
-        let closing = state.closing();
+        let closing = runtime.closing();
         tokio::spawn(async move {
             let mut builder = http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
@@ -61,15 +61,15 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
             }
         });
     }
-    tracing::info!("shutting down: closing {} session(s)", state.open_sessions());
-    state.begin_closing();
+    tracing::info!("shutting down: closing {} session(s)", runtime.open_sessions());
+    runtime.begin_closing();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while state.open_sessions() > 0 {
+        while runtime.open_sessions() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
     if drained.await.is_err() {
-        tracing::warn!("{} session(s) did not close in time", state.open_sessions());
+        tracing::warn!("{} session(s) did not close in time", runtime.open_sessions());
     }
 }
 

