@@ -1,4 +1,5 @@
-//! The sans-IO conversation engine of brazen.
+//! The sans-IO conversation engine of brazen: one session's protocol rules as a state
+//! machine, which never touches a socket, a thread or the wall clock.
 //!
 //! A [`Session`] is a plain state machine. It owns the session configuration, the conversation,
 //! the input audio buffer with turn detection, the response lifecycle, function calling and

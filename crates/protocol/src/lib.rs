@@ -1,4 +1,5 @@
-//! Wire types of the Azure Voice Live / OpenAI Realtime protocol.
+//! Wire types of the Azure Voice Live / OpenAI Realtime protocol, read, checked and encoded; it
+//! sits below every other brazen crate and depends on none.
 //!
 //! brazen speaks three dialects of one protocol over a WebSocket of JSON text frames:
 //!
