@@ -77,7 +77,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 async fn server_histogram(addr: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return "unavailable".into() };
-    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    // The Host names the server itself: a key-less server answers only its own (loopback) names.
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(request.as_bytes()).await;
     let mut text = String::new();
     let _ = s.read_to_string(&mut text).await;
     let bucket = |le: &str| -> f64 {

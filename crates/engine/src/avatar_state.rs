@@ -252,8 +252,9 @@ mod tests {
     #[test]
     fn a_websocket_avatar_starts_with_the_update_and_a_refusal_turns_it_off() {
         let (mut a, mut config, mut out) = state();
-        config.avatar =
-            Some(AvatarConfig::read(&json!({"character": "lisa", "output_protocol": "websocket"}), "a").unwrap());
+        config.avatar = Some(Box::new(
+            AvatarConfig::read(&json!({"character": "lisa", "output_protocol": "websocket"}), "a").unwrap(),
+        ));
         a.complete(&mut config, &mut out);
         assert_eq!(
             config.avatar.as_ref().unwrap().to_json()["ice_servers"],
@@ -277,7 +278,7 @@ mod tests {
     #[test]
     fn speech_goes_to_the_avatar_once_it_answered() {
         let (mut a, mut config, mut out) = state();
-        config.avatar = Some(AvatarConfig::read(&json!({"character": "lisa"}), "a").unwrap());
+        config.avatar = Some(Box::new(AvatarConfig::read(&json!({"character": "lisa"}), "a").unwrap()));
         a.connect(&config, "v=0\r\n", &mut out).unwrap();
         assert!(!a.is_live());
         a.on_event(AvatarEvent::Answered("v=0 answer".into()), &config, None, &mut out);

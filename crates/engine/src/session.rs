@@ -61,7 +61,8 @@ pub struct Session {
     tools: Arc<Vec<ToolSpec>>,
     conversation: Conversation,
     listener: Listener,
-    active: Option<Response>,
+    /// The response in progress (boxed: an idle session holds only the pointer).
+    active: Option<Box<Response>>,
     playback: Option<Playback>,
     avatar: AvatarState,
     flood: Flood,
@@ -143,14 +144,15 @@ impl Session {
             }
             Input::Llm(job, event) => {
                 let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
-                if let Some(a) = self.active.as_mut()
+                if let Some(a) = self.active.as_deref_mut()
                     && let Step::Fail(error) = a.on_llm(job, event, now, &mut ctx)
                 {
                     self.close_response(ResponseStatus::Failed { error });
                 }
             }
             Input::Tts(job, event) => {
-                if let Some(speech) = self.active.as_mut().filter(|a| a.owns_tts(job)).and_then(Response::speech_mut)
+                if let Some(speech) =
+                    self.active.as_deref_mut().filter(|a| a.owns_tts(job)).and_then(Response::speech_mut)
                     && let Err(error) = speech.on_tts(event, &self.limits, &mut self.out)
                 {
                     self.close_response(ResponseStatus::Failed { error });
@@ -158,7 +160,7 @@ impl Session {
             }
             Input::Tool(job, event) => {
                 let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
-                if let Some(a) = self.active.as_mut() {
+                if let Some(a) = self.active.as_deref_mut() {
                     a.on_tool(job, event, &mut ctx);
                 }
             }
@@ -168,7 +170,7 @@ impl Session {
             }
             Input::Tick => {
                 let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
-                if let Some(a) = self.active.as_mut() {
+                if let Some(a) = self.active.as_deref_mut() {
                     a.expire_tools(now, &mut ctx);
                 }
             }
@@ -218,7 +220,7 @@ impl Session {
             }
             ClientEvent::ResponseCreate(options) => self.create_response(*options),
             ClientEvent::ResponseCancel { response_id } => {
-                let active_id = self.active.as_ref().map(|a| a.id().to_owned());
+                let active_id = self.active.as_deref().map(|a| a.id().to_owned());
                 match (active_id, response_id) {
                     (Some(active), Some(asked)) if active != asked => Err(ProtocolError::invalid(
                         code::RESPONSE_CANCEL_NOT_ACTIVE,
@@ -292,7 +294,8 @@ impl Session {
             Heard::Preview(_) => {}
             // A response that waited for the transcripts starts.
             Heard::Transcribed => {
-                if !self.listener.is_transcribing() && self.active.as_ref().is_some_and(Response::is_waiting_for_asr) {
+                if !self.listener.is_transcribing() && self.active.as_deref().is_some_and(Response::is_waiting_for_asr)
+                {
                     self.start_llm();
                 }
             }
@@ -402,7 +405,7 @@ impl Session {
     }
 
     fn truncate(&mut self, item_id: &str, content_index: u64, audio_end_ms: f64) -> Result<(), ProtocolError> {
-        if self.active.as_ref().and_then(Response::message_item) == Some(item_id) {
+        if self.active.as_deref().and_then(Response::message_item) == Some(item_id) {
             // The client stopped playing an answer that is still being produced.
             self.close_response(ResponseStatus::Cancelled { reason: "client_cancelled" });
         }
@@ -475,13 +478,13 @@ impl Session {
         } else {
             response.start_llm(&mut ctx);
         }
-        self.active = Some(response);
+        self.active = Some(Box::new(response));
         Ok(())
     }
 
     fn start_llm(&mut self) {
         let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
-        if let Some(a) = self.active.as_mut() {
+        if let Some(a) = self.active.as_deref_mut() {
             a.start_llm(&mut ctx);
         }
     }
@@ -490,17 +493,17 @@ impl Session {
     /// is left to do.
     fn release_audio(&mut self, now: Instant) {
         let to_avatar = self.avatar.is_live();
-        if let Some(speech) = self.active.as_mut().and_then(Response::speech_mut) {
+        if let Some(speech) = self.active.as_deref_mut().and_then(Response::speech_mut) {
             speech.release(now, &mut self.playback, to_avatar, &self.limits, &mut self.out);
         }
-        if let Some(status) = self.active.as_ref().and_then(Response::finished) {
+        if let Some(status) = self.active.as_deref().and_then(Response::finished) {
             self.close_response(status);
         }
     }
 
     /// Sets the timers from the parts' deadlines.
     fn set_timers(&mut self) {
-        let active = self.active.as_ref();
+        let active = self.active.as_deref();
         self.timers.set(Timer::PacedAudio, active.and_then(|a| a.audio_due(self.playback.as_ref(), &self.limits)));
         self.timers.set(Timer::ToolDeadline, active.and_then(Response::tool_deadline));
     }
@@ -510,7 +513,7 @@ impl Session {
     fn close_response(&mut self, status: ResponseStatus) {
         let Some(response) = self.active.take() else { return };
         let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
-        response.close(status, &self.conversation_id, &mut ctx);
+        (*response).close(status, &self.conversation_id, &mut ctx);
     }
 }
 

@@ -623,8 +623,9 @@ pub struct SessionConfig {
     pub max_output_tokens: Option<u64>,
     /// `["word"]` asks for `response.audio_timestamp.*` events.
     pub output_audio_timestamp_types: Vec<String>,
-    /// Avatar configuration (Voice Live), parsed; echoed as sent.
-    pub avatar: Option<AvatarConfig>,
+    /// Avatar configuration (Voice Live), parsed; echoed as sent (boxed: most sessions have
+    /// none).
+    pub avatar: Option<Box<AvatarConfig>>,
     /// Animation output configuration (Voice Live), kept as sent.
     pub animation: Option<Value>,
     /// Other session fields the client set (noise reduction, echo cancellation, metadata,
@@ -767,7 +768,7 @@ impl SessionConfig {
         if dialect == Dialect::VoiceLive {
             m.insert("input_audio_sampling_rate".into(), json!(self.input_audio_format.sample_rate()));
             m.insert("output_audio_timestamp_types".into(), json!(self.output_audio_timestamp_types));
-            m.insert("avatar".into(), self.avatar.as_ref().map_or(Value::Null, AvatarConfig::to_json));
+            m.insert("avatar".into(), self.avatar.as_ref().map_or(Value::Null, |a| a.to_json()));
             m.insert("animation".into(), self.animation.clone().unwrap_or(Value::Null));
         } else {
             // The beta SDK types `model` as a closed list of OpenAI model names: leave it out.
@@ -855,7 +856,7 @@ pub struct SessionPatch {
     /// `output_audio_timestamp_types`.
     pub output_audio_timestamp_types: Field<Vec<String>>,
     /// `avatar`.
-    pub avatar: Field<AvatarConfig>,
+    pub avatar: Field<Box<AvatarConfig>>,
     /// `animation`.
     pub animation: Field<Value>,
     /// Other known keys, kept as sent.
@@ -947,7 +948,7 @@ impl SessionPatch {
                 one_of(t, &["word"], &join(&o.param("output_audio_timestamp_types"), &i.to_string()))?;
             }
         }
-        p.avatar = o.field("avatar", AvatarConfig::read)?;
+        p.avatar = o.field("avatar", |v, path| AvatarConfig::read(v, path).map(Box::new))?;
         p.animation = o.field("animation", |v, path| {
             Obj::expect(v, path)?;
             if let Some(outputs) = v.get("outputs").filter(|o| !o.is_null()) {
