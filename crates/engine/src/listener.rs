@@ -334,7 +334,7 @@ impl Listener {
             previous_item_id: previous_item_id.clone(),
             item_id: item_id.clone(),
         });
-        announce_item(out, previous_item_id, item);
+        out.announce(previous_item_id, item);
         let audio_seconds = samples.len() as f64 / rate as f64;
         match covering {
             // A preview that gave words is the transcript.
@@ -433,12 +433,6 @@ impl Listener {
         self.asr_jobs.remove(&job);
         Heard::Transcribed
     }
-}
-
-/// Sends `conversation.item.created` and `conversation.item.done` for a complete item.
-pub(crate) fn announce_item(out: &mut Out, previous_item_id: Option<String>, item: Item) {
-    out.emit(ServerEvent::ItemCreated { previous_item_id: previous_item_id.clone(), item: item.clone() });
-    out.emit(ServerEvent::ItemDone { previous_item_id, item });
 }
 
 fn asr_request(

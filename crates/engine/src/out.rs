@@ -2,7 +2,7 @@
 //! with. Every part writes here; only the session reads it back (through `poll_output`).
 
 use crate::{JobId, Output};
-use brazen_protocol::{ProtocolError, ServerEvent};
+use brazen_protocol::{Item, ProtocolError, ServerEvent};
 use std::collections::VecDeque;
 
 /// The session's output queue and id counter.
@@ -27,6 +27,12 @@ impl Out {
     /// Queues an event for the client.
     pub(crate) fn emit(&mut self, event: ServerEvent) {
         self.push(Output::Event(event));
+    }
+
+    /// Sends `conversation.item.created` and `conversation.item.done` for a complete item.
+    pub(crate) fn announce(&mut self, previous_item_id: Option<String>, item: Item) {
+        self.emit(ServerEvent::ItemCreated { previous_item_id: previous_item_id.clone(), item: item.clone() });
+        self.emit(ServerEvent::ItemDone { previous_item_id, item });
     }
 
     /// Queues an `error` event.

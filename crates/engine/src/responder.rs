@@ -10,7 +10,6 @@
 //! response, up to [`MAX_TOOL_ROUNDS`] rounds.
 
 use crate::conversation::{Conversation, Entry, Position};
-use crate::listener::announce_item;
 use crate::out::Out;
 use crate::playback::Playback;
 use crate::speaker::{Speech, Voicing};
@@ -31,6 +30,13 @@ const AUDIO_IN_TOKENS_PER_S: f64 = 10.0;
 /// Most model rounds one response may take with server-side tools; the last is asked to answer
 /// without tools.
 pub const MAX_TOOL_ROUNDS: u32 = 8;
+
+/// Offers the model the server-side `tools` beside the client's (a client tool of the same name
+/// replaces one).
+pub(crate) fn offer_tools(request: &mut LlmRequest, tools: &[ToolSpec]) {
+    let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
+    request.tools.extend(tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
+}
 
 /// The session's pieces a response works on.
 pub(crate) struct Ctx<'a> {
@@ -198,10 +204,7 @@ impl Response {
         let mut items = ctx.conversation.items();
         items.extend(self.own_items.iter().cloned());
         let mut request = LlmRequest::new(&self.config, items);
-        let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
-        request
-            .tools
-            .extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
+        offer_tools(&mut request, &self.tools);
         if self.rounds > 1 {
             // After tools ran, the model chooses freely, and the last round answers in words.
             request.tool_choice = if self.rounds >= MAX_TOOL_ROUNDS { ToolChoice::None } else { ToolChoice::Auto };
@@ -377,7 +380,7 @@ impl Response {
             return;
         }
         if let Ok(previous) = ctx.conversation.insert(Position::End, Entry::new(item.clone())) {
-            announce_item(ctx.out, previous, item);
+            ctx.out.announce(previous, item);
         }
     }
 

@@ -12,7 +12,7 @@
 use crate::avatar_state::AvatarState;
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::flood::{Admit, Flood};
-use crate::listener::{Heard, Listener, announce_item};
+use crate::listener::{Heard, Listener};
 use crate::out::Out;
 use crate::playback::{Playback, transcript_until};
 use crate::responder::{Ctx, Response, Step};
@@ -278,10 +278,7 @@ impl Session {
             items.push(Item::message("preview", Role::User, vec![Content::InputText(text)], ItemStatus::Completed));
         }
         let mut request = LlmRequest::new(&self.config, items);
-        let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
-        request
-            .tools
-            .extend(self.tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
+        crate::responder::offer_tools(&mut request, &self.tools);
         self.out.push(Output::PrepareLlm(request));
     }
 
@@ -397,7 +394,7 @@ impl Session {
         let mut entry = Entry::new(item.clone());
         entry.audio_ms = audio.as_ref().map_or(0.0, |s| s.len() as f64 * 1000.0 / rate as f64);
         let previous = self.conversation.insert(at, entry)?;
-        announce_item(&mut self.out, previous, item);
+        self.out.announce(previous, item);
         if let Some(samples) = audio {
             self.listener.transcribe(id, samples, rate, String::new(), &self.config, &mut self.out);
         }
