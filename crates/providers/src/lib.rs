@@ -253,6 +253,26 @@ impl Tools for NoTools {
     }
 }
 
+/// One passage a knowledge base found for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passage {
+    /// The document it comes from (its file name within the knowledge folder).
+    pub source: String,
+    /// The document's title (its first heading, else the file name).
+    pub title: String,
+    /// The passage's text.
+    pub text: String,
+    /// Cosine similarity to the query, in [-1, 1].
+    pub score: f32,
+}
+
+/// Searches an agent's documents (policies, product manuals) by meaning.
+pub trait Knowledge: Send + Sync {
+    /// The `limit` passages most similar to `query`, best first. Blocking (an embedding runs on
+    /// the calling thread): call it from a blocking task.
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Passage>, String>;
+}
+
 /// Sets a job's cancel flag when dropped: held by the stream that waits for the job, so
 /// dropping the stream (a barge-in, `response.cancel`) tells a worker thread to stop.
 pub struct CancelOnDrop(pub Arc<AtomicBool>);
