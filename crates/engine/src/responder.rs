@@ -19,7 +19,7 @@ use brazen_protocol::{
     Content, Item, ItemBody, ItemStatus, PartRef, ProtocolError, Response as ResponseObject, ResponseStatus, Role,
     ServerEvent, SessionConfig, ToolChoice, Usage,
 };
-use brazen_providers::{LlmEvent, LlmRequest, LlmUsage, ToolCall, ToolEvent, ToolSpec};
+use brazen_providers::{LlmEvent, LlmRequest, LlmUsage, ToolCall, ToolEvent, ToolSpec, schema};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -350,8 +350,12 @@ impl Response {
             self.llm_done = true;
             return;
         }
+        let mut refused = Vec::new();
         for i in 0..self.server_calls.len() {
-            let timeout = self.server_tool(&self.server_calls[i].name).map(|t| t.timeout).unwrap_or_default();
+            let spec = self.server_tool(&self.server_calls[i].name);
+            let timeout = spec.map(|t| t.timeout).unwrap_or_default();
+            let checked =
+                spec.map(|t| schema::check_arguments(&t.definition.parameters, &self.server_calls[i].arguments));
             let item_id = ctx.out.next_id("item");
             let call = &mut self.server_calls[i];
             let item = Item {
@@ -368,7 +372,16 @@ impl Response {
             let request =
                 ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() };
             self.add_item(item, ctx);
-            ctx.out.push(Output::StartTool(job, request));
+            match checked {
+                Some(Err(message)) => {
+                    refused.push((job, format!("Invalid arguments for '{}': {message}", request.name)))
+                }
+                _ => ctx.out.push(Output::StartTool(job, request)),
+            }
+        }
+        // A call whose arguments break the tool's schema never runs: the model gets the reason.
+        for (job, message) in refused {
+            self.on_tool(job, ToolEvent::Failed(message), ctx);
         }
     }
 

@@ -1769,6 +1769,34 @@ mod server_tools {
     }
 
     #[test]
+    fn arguments_that_break_the_schema_never_reach_the_tool() {
+        let mut tool = stock_tool();
+        tool.definition.parameters = json!({"type": "object", "properties": {"product": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1}}, "required": ["product", "quantity"]});
+        let mut h = Harness::with_tools(vec![tool]);
+        h.send(json!({"type": "session.update", "session": {"modalities": ["text"]}}));
+        user_text(&mut h, "two boots");
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "c1".into(), name: "get_stock".into() }));
+        h.input(Input::Llm(
+            job,
+            LlmEvent::ToolCallArguments {
+                call_id: "c1".into(),
+                delta: "{\"product\":\"boots\",\"quantity\":\"two\"}".into(),
+            },
+        ));
+        let out = h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }));
+        assert!(tool_jobs(&out).is_empty(), "the tool does not run");
+        // The client sees the call and its error output; the model is asked again with the reason.
+        let (_, request) = llm_job(&out);
+        let ItemBody::FunctionCallOutput { output, .. } = &request.items.last().unwrap().body else { panic!() };
+        let error = serde_json::from_str::<Value>(output).unwrap()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("'quantity' must be integer, got \"two\""), "{error}");
+        let created = types(&out).iter().filter(|t| **t == "conversation.item.created").count();
+        assert_eq!(created, 2, "the call and its output are conversation items");
+    }
+
+    #[test]
     fn a_client_tool_of_the_same_name_goes_to_the_client() {
         let mut h = harness();
         h.send(json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "get_stock", "parameters": {"type": "object"}}]}}));

@@ -14,6 +14,7 @@
 pub mod avatar;
 pub mod client;
 pub mod error;
+pub mod interim;
 pub mod item;
 pub mod read;
 pub mod response;
@@ -23,6 +24,7 @@ pub mod session;
 pub use avatar::AvatarConfig;
 pub use client::{ClientEvent, ClientMessage};
 pub use error::ProtocolError;
+pub use interim::{InterimResponse, InterimSource};
 pub use item::{Content, Item, ItemBody, ItemStatus, Role};
 pub use response::{ConversationMode, Response, ResponseOptions, ResponseStatus, Usage};
 pub use server::{PartRef, ServerEvent};

@@ -9,6 +9,7 @@
 use crate::Dialect;
 use crate::avatar::AvatarConfig;
 use crate::error::{ProtocolError, code};
+use crate::interim::InterimResponse;
 use crate::read::{Field, Obj, as_str, bad_value, in_range, join, one_of, wrong_type};
 use serde_json::{Map, Value, json};
 
@@ -629,7 +630,8 @@ pub struct SessionConfig {
     /// Animation output configuration (Voice Live), kept as sent.
     pub animation: Option<Value>,
     /// Other session fields the client set (noise reduction, echo cancellation, metadata,
-    /// tracing, `interim-response`, …): kept and echoed back; not acted on yet.
+    /// tracing, `interim_response`, …): kept and echoed back as sent. `interim_response` is
+    /// validated when set and read through [`SessionConfig::interim_response`].
     pub extra: Map<String, Value>,
 }
 
@@ -647,6 +649,13 @@ impl SessionConfig {
             },
             None => AnimationOutputs { visemes: false, blendshapes: true },
         }
+    }
+
+    /// The interim-response configuration (`interim_response` or `interim-response`), if set.
+    /// Validated when the session was updated, so an invalid one is `None`.
+    pub fn interim_response(&self) -> Option<InterimResponse> {
+        let value = INTERIM_KEYS.iter().find_map(|k| self.extra.get(*k)).filter(|v| !v.is_null())?;
+        InterimResponse::read(value, "session.interim_response").ok()
     }
 
     /// The configuration of a new session.
@@ -879,6 +888,9 @@ const FLAT_ONLY_KEYS: &[&str] = &[
     "max_response_output_tokens",
 ];
 
+/// The two spellings of Voice Live's interim-response key.
+const INTERIM_KEYS: &[&str] = &["interim_response", "interim-response"];
+
 /// Session keys kept as sent and echoed back.
 const KEPT_KEYS: &[&str] = &[
     "input_audio_noise_reduction",
@@ -970,6 +982,9 @@ impl SessionPatch {
         for (key, value) in o.raw_map() {
             // Unknown keys are ignored: the published SDKs add fields over time.
             if KEPT_KEYS.contains(&key.as_str()) {
+                if INTERIM_KEYS.contains(&key.as_str()) && !value.is_null() {
+                    InterimResponse::read(value, &o.param(key))?;
+                }
                 let field = if value.is_null() { Field::Null } else { Field::Set(value.clone()) };
                 p.extra.push((key.clone(), field));
             }

@@ -11,6 +11,7 @@
 //! each. Nothing here knows about the conversation, the avatar or a socket.
 
 pub mod echo;
+pub mod schema;
 
 pub use brazen_audio::Vad;
 use brazen_protocol::session::SessionConfig;
