@@ -61,6 +61,7 @@ pub mod avatar_photo;
 mod avatar_state;
 pub mod conversation;
 mod flood;
+mod interim;
 mod io;
 mod limits;
 mod listener;

@@ -10,6 +10,7 @@
 //! response, up to [`MAX_TOOL_ROUNDS`] rounds.
 
 use crate::conversation::{Conversation, Entry, Position};
+use crate::interim::{Fire, Interim};
 use crate::out::Out;
 use crate::playback::Playback;
 use crate::speaker::{Speech, Voicing};
@@ -110,6 +111,9 @@ pub(crate) struct Response {
     /// the conversation), for its next rounds.
     own_items: Vec<Item>,
     next_output_index: u32,
+    /// The line it says while a tool runs or the model is slow (spoken responses with
+    /// `interim_response` set).
+    interim: Option<Interim>,
 }
 
 impl Response {
@@ -120,8 +124,12 @@ impl Response {
         tools: Arc<Vec<ToolSpec>>,
         in_conversation: bool,
         metadata: Option<serde_json::Value>,
+        now: Instant,
     ) -> Self {
+        let pick = id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        let interim = config.interim_response().filter(|_| config.has_audio()).map(|c| Interim::new(c, pick, now));
         Response {
+            interim,
             id,
             config,
             tools,
@@ -214,6 +222,12 @@ impl Response {
 
     /// An event of the model's job `job` (others are ignored).
     pub(crate) fn on_llm(&mut self, job: JobId, event: LlmEvent, now: Instant, ctx: &mut Ctx) -> Step {
+        if let Some(interim) = self.interim.as_mut().filter(|i| i.job() == Some(job)) {
+            if let Some(line) = interim.on_llm(event) {
+                self.say_interim(line, ctx);
+            }
+            return Step::Continue;
+        }
         if self.llm_job != Some(job) {
             return Step::Continue;
         }
@@ -272,6 +286,11 @@ impl Response {
     fn on_text(&mut self, mut delta: String, ctx: &mut Ctx) {
         if delta.is_empty() {
             return;
+        }
+        if !delta.trim().is_empty()
+            && let Some(job) = self.interim.as_mut().and_then(Interim::answer_started)
+        {
+            ctx.out.push(Output::Cancel(job));
         }
         self.open_message(ctx);
         let Some(m) = self.message.as_mut() else { return };
@@ -379,6 +398,11 @@ impl Response {
                 _ => ctx.out.push(Output::StartTool(job, request)),
             }
         }
+        let nothing_said =
+            self.message.as_ref().is_none_or(|m| m.speech.as_ref().is_none_or(Speech::nothing_spoken_yet));
+        if let Some(fire) = self.interim.as_mut().filter(|_| nothing_said).and_then(Interim::on_tool_started) {
+            self.on_interim(fire, ctx);
+        }
         // A call whose arguments break the tool's schema never runs: the model gets the reason.
         for (job, message) in refused {
             self.on_tool(job, ToolEvent::Failed(message), ctx);
@@ -425,13 +449,65 @@ impl Response {
         }
     }
 
+    /// Acts on a fired interim trigger: says a fixed line, or asks the model for one (the
+    /// conversation so far, the session's instructions and tools, so a local model's computed
+    /// prompt stays valid, then the interim instructions; no tool calls).
+    fn on_interim(&mut self, fire: Fire, ctx: &mut Ctx) {
+        match fire {
+            Fire::Say(line) => self.say_interim(line, ctx),
+            Fire::Write { instructions, max_tokens } => {
+                let job = ctx.out.next_job();
+                let mut items = ctx.conversation.items();
+                items.extend(self.own_items.iter().cloned());
+                items.push(Item::message(
+                    ctx.out.next_id("item"),
+                    Role::System,
+                    vec![Content::InputText(instructions)],
+                    ItemStatus::Completed,
+                ));
+                let mut request = LlmRequest::new(&self.config, items);
+                offer_tools(&mut request, &self.tools);
+                request.tool_choice = ToolChoice::None;
+                request.max_output_tokens = Some(max_tokens);
+                if let Some(interim) = self.interim.as_mut() {
+                    interim.writing(job);
+                }
+                ctx.out.push(Output::StartLlm(job, request));
+            }
+        }
+    }
+
+    /// Speaks an interim line as a phrase of its own; the answer continues after it in the same
+    /// message.
+    fn say_interim(&mut self, line: String, ctx: &mut Ctx) {
+        self.open_message(ctx);
+        if let Some(speech) = self.speech_mut() {
+            speech.push_text(&line, ctx.limits, ctx.out);
+            speech.end_text(ctx.limits, ctx.out);
+        }
+    }
+
+    /// When the interim line's latency trigger fires.
+    pub(crate) fn interim_deadline(&self) -> Option<Instant> {
+        self.interim.as_ref()?.deadline()
+    }
+
+    /// Time passed: tools whose time is up are stopped, and the interim line's latency trigger
+    /// fires when it is due.
+    pub(crate) fn on_tick(&mut self, now: Instant, ctx: &mut Ctx) {
+        self.expire_tools(now, ctx);
+        if let Some(fire) = self.interim.as_mut().and_then(|i| i.on_tick(now)) {
+            self.on_interim(fire, ctx);
+        }
+    }
+
     /// When the next server-side tool call runs out of time.
     pub(crate) fn tool_deadline(&self) -> Option<Instant> {
         self.server_calls.iter().filter_map(|c| c.job.map(|(_, at)| at)).min()
     }
 
     /// Stops the tool calls whose time is up at `now`; each is answered with a timeout error.
-    pub(crate) fn expire_tools(&mut self, now: Instant, ctx: &mut Ctx) {
+    fn expire_tools(&mut self, now: Instant, ctx: &mut Ctx) {
         let expired: Vec<(JobId, String)> = self
             .server_calls
             .iter()
@@ -479,6 +555,9 @@ impl Response {
     /// Ends it with `status`: stops its jobs, closes its items and sends `response.done`.
     pub(crate) fn close(mut self, status: ResponseStatus, conversation_id: &str, ctx: &mut Ctx) {
         if let Some(job) = self.llm_job.take() {
+            ctx.out.push(Output::Cancel(job));
+        }
+        if let Some(job) = self.interim.as_ref().and_then(Interim::job) {
             ctx.out.push(Output::Cancel(job));
         }
         for call in &self.server_calls {

@@ -171,7 +171,7 @@ impl Session {
             Input::Tick => {
                 let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
                 if let Some(a) = self.active.as_deref_mut() {
-                    a.expire_tools(now, &mut ctx);
+                    a.on_tick(now, &mut ctx);
                 }
             }
         }
@@ -218,7 +218,7 @@ impl Session {
                 self.out.emit(ServerEvent::ItemDeleted { item_id });
                 Ok(())
             }
-            ClientEvent::ResponseCreate(options) => self.create_response(*options),
+            ClientEvent::ResponseCreate(options) => self.create_response(*options, now),
             ClientEvent::ResponseCancel { response_id } => {
                 let active_id = self.active.as_deref().map(|a| a.id().to_owned());
                 match (active_id, response_id) {
@@ -315,7 +315,7 @@ impl Session {
                     let at = (audio_end_ms, speech_end_ms, turn_start_ms);
                     self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
                     if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
-                        self.create_response(ResponseOptions::default())?;
+                        self.create_response(ResponseOptions::default(), now)?;
                     }
                 }
             }
@@ -443,7 +443,7 @@ impl Session {
         Ok(())
     }
 
-    fn create_response(&mut self, options: ResponseOptions) -> Result<(), ProtocolError> {
+    fn create_response(&mut self, options: ResponseOptions, now: Instant) -> Result<(), ProtocolError> {
         if let Some(active) = &self.active {
             return Err(ProtocolError::invalid(
                 code::ACTIVE_RESPONSE,
@@ -463,7 +463,7 @@ impl Session {
         let mut config = self.config.clone();
         config.apply(options.overrides);
         let id = self.out.next_id("resp");
-        let response = Response::new(id, config, self.tools.clone(), in_conversation, options.metadata);
+        let response = Response::new(id, config, self.tools.clone(), in_conversation, options.metadata, now);
         let object = response.object(ResponseStatus::InProgress, Vec::new(), None, &self.conversation_id);
         self.out.emit(ServerEvent::ResponseCreated(Box::new(object)));
         let mut response = response;
@@ -503,6 +503,7 @@ impl Session {
         let active = self.active.as_deref();
         self.timers.set(Timer::PacedAudio, active.and_then(|a| a.audio_due(self.playback.as_ref(), &self.limits)));
         self.timers.set(Timer::ToolDeadline, active.and_then(Response::tool_deadline));
+        self.timers.set(Timer::Interim, active.and_then(Response::interim_deadline));
     }
 
     /// Ends the active response with `status`: the one path every response's jobs (model,

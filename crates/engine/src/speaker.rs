@@ -126,7 +126,7 @@ impl Speech {
 
     /// Whether no phrase has been sent, queued or started: the next one is the first (cut
     /// early, so the voice starts soon).
-    fn nothing_spoken_yet(&self) -> bool {
+    pub(crate) fn nothing_spoken_yet(&self) -> bool {
         self.text.is_empty() && self.queue.is_empty() && self.tts.is_none() && self.paced.is_empty()
     }
 

@@ -10,10 +10,12 @@ pub(crate) enum Timer {
     PacedAudio,
     /// A server-side tool call runs out of time.
     ToolDeadline,
+    /// The response has been silent for the interim line's latency threshold.
+    Interim,
 }
 
 impl Timer {
-    const COUNT: usize = 2;
+    const COUNT: usize = 3;
 
     fn index(self) -> usize {
         self as usize

@@ -1841,3 +1841,149 @@ mod server_tools {
         }
     }
 }
+
+mod interim_lines {
+    //! Voice Live's `interim_response`: a short line spoken while a server-side tool runs or the
+    //! model is slow to start, at most once per response, never over the answer itself.
+
+    use super::*;
+    use brazen_protocol::{Role, ToolChoice};
+    use brazen_providers::{ToolEvent, ToolSpec};
+
+    fn tool() -> ToolSpec {
+        ToolSpec {
+            definition: brazen_protocol::Tool {
+                name: "get_stock".into(),
+                description: "Units in stock.".into(),
+                parameters: json!({"type": "object", "properties": {"product": {"type": "string"}}}),
+            },
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn harness(interim: Value) -> Harness {
+        let mut h = Harness::with_tools(vec![tool()]);
+        h.send(json!({"type": "session.update", "session": {"interim_response": interim}}));
+        assert!(errors(&h.out).is_empty(), "{:?}", errors(&h.out));
+        user_text(&mut h, "do you have boots?");
+        h
+    }
+
+    /// The model calls get_stock without a word first; returns the outputs of its round's end.
+    fn call_tool(h: &mut Harness, job: JobId) -> Vec<Output> {
+        h.input(Input::Llm(job, LlmEvent::ToolCallStart { call_id: "c1".into(), name: "get_stock".into() }));
+        h.input(Input::Llm(job, LlmEvent::ToolCallArguments { call_id: "c1".into(), delta: "{}".into() }));
+        h.input(Input::Llm(job, LlmEvent::Done { usage: LlmUsage::default(), hit_token_cap: false }))
+    }
+
+    fn tool_job(outputs: &[Output]) -> JobId {
+        outputs.iter().find_map(|o| if let Output::StartTool(j, _) = o { Some(*j) } else { None }).unwrap()
+    }
+
+    #[test]
+    fn a_static_line_is_spoken_when_a_tool_starts_and_the_answer_follows_it() {
+        let mut h = harness(json!({"type": "static_interim_response", "triggers": ["tool"], "texts": ["Hold on."]}));
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let out = call_tool(&mut h, job);
+        assert_eq!(tts_jobs(&out).iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Hold on."]);
+        let (tts, _) = tts_jobs(&out)[0].clone();
+        tts_audio(&mut h, tts, 400);
+        h.input(Input::Tts(tts, TtsEvent::Done));
+        let out = h.input(Input::Tool(tool_job(&out), ToolEvent::Done("{\"stock\":3}".into())));
+        let (job2, _) = llm_job(&out);
+        let out = say(&mut h, job2, "We have three pairs.");
+        let (tts2, text) = tts_jobs(&out).last().cloned().expect("the answer is spoken");
+        assert_eq!(text, "We have three pairs.");
+        tts_audio(&mut h, tts2, 400);
+        h.input(Input::Tts(tts2, TtsEvent::Done));
+        let out = h.advance(2_000);
+        let r = done(&out);
+        assert!(
+            matches!(&r.output[0].body, ItemBody::Message { content, .. } if matches!(&content[0], Content::Audio { transcript } if transcript == "Hold on. We have three pairs.")),
+            "{:?}",
+            r.output
+        );
+    }
+
+    #[test]
+    fn the_latency_trigger_speaks_when_the_model_is_slow_and_only_once() {
+        let mut h =
+            harness(json!({"type": "static_interim_response", "triggers": ["latency"], "latency_threshold_ms": 1500}));
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_millis(1500)));
+        assert!(tts_jobs(&h.advance(1_490)).is_empty());
+        let out = h.advance(20);
+        let lines: Vec<String> = tts_jobs(&out).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(brazen_protocol::interim::DEFAULT_TEXTS.contains(&lines[0].as_str()), "a default text: {lines:?}");
+        assert!(types(&out).contains(&"response.output_item.added"), "the message opens with the line");
+        // The tool trigger is not set, and the line was spent: a tool call says nothing more.
+        let out = call_tool(&mut h, job);
+        assert!(tts_jobs(&out).is_empty());
+        assert_eq!(h.session.poll_timeout().map(|t| t > h.now + Duration::from_secs(20)), Some(true));
+    }
+
+    #[test]
+    fn an_answer_that_starts_in_time_has_no_line() {
+        let mut h = harness(json!({"type": "static_interim_response", "triggers": ["latency", "tool"]}));
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        h.advance(500);
+        h.input(Input::Llm(job, LlmEvent::TextDelta("Let me look.".into())));
+        let out = call_tool(&mut h, job);
+        assert_eq!(tts_jobs(&h.out).iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Let me look."]);
+        assert!(tts_jobs(&out).len() <= 1);
+        h.advance(3_000);
+        assert_eq!(tts_jobs(&h.out).len(), 1, "no interim line: the model spoke first");
+    }
+
+    #[test]
+    fn text_only_responses_and_sessions_without_the_setting_have_no_line() {
+        let mut h = harness(json!({"type": "static_interim_response", "triggers": ["latency"]}));
+        h.send(json!({"type": "session.update", "session": {"modalities": ["text"]}}));
+        h.send(json!({"type": "response.create"}));
+        assert!(tts_jobs(&h.advance(3_000)).is_empty());
+        let mut h = Harness::with_tools(vec![tool()]);
+        user_text(&mut h, "boots?");
+        h.send(json!({"type": "response.create"}));
+        assert_eq!(h.session.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_model_writes_the_line_while_the_tool_runs() {
+        let mut h = harness(json!({"type": "llm_interim_response", "triggers": ["tool"], "max_completion_tokens": 12}));
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let out = call_tool(&mut h, job);
+        let (line_job, request) = llm_job(&out);
+        assert_eq!(request.tool_choice, ToolChoice::None);
+        assert_eq!(request.max_output_tokens, Some(12));
+        assert_eq!(request.items.last().and_then(|i| i.role()), Some(Role::System));
+        assert!(request.tools.iter().any(|t| t.name == "get_stock"), "the prompt matches the answer's");
+        let out = say(&mut h, line_job, "Checking the shelves now.");
+        assert_eq!(tts_jobs(&out).iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["Checking the shelves now."]);
+        // The interim instructions never join the conversation: user, call, and the message.
+        assert_eq!(h.session.item_count(), 3);
+    }
+
+    #[test]
+    fn a_line_still_being_written_is_cancelled_when_the_answer_starts() {
+        let mut h = harness(json!({"type": "llm_interim_response", "triggers": ["tool"]}));
+        let (job, _) = llm_job(&h.send(json!({"type": "response.create"})));
+        let out = call_tool(&mut h, job);
+        let (line_job, _) = llm_job(&out);
+        let out = h.input(Input::Tool(tool_job(&out), ToolEvent::Done("{}".into())));
+        let (job2, _) = llm_job(&out);
+        let out = h.input(Input::Llm(job2, LlmEvent::TextDelta("Yes, in stock.".into())));
+        assert!(out.contains(&Output::Cancel(line_job)), "{out:?}");
+        let out = say(&mut h, line_job, "Hmm.");
+        assert!(tts_jobs(&out).is_empty());
+    }
+
+    #[test]
+    fn a_bad_setting_is_refused_with_its_path() {
+        let mut h = Harness::new();
+        h.send(json!({"type": "session.update", "session": {"interim_response": {"type": "static_interim_response", "triggers": ["never"]}}}));
+        let errs = errors(&h.out);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].1.as_deref(), Some("session.interim_response.triggers[0]"));
+    }
+}
