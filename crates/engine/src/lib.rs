@@ -37,6 +37,7 @@
 //!         avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
 //!         ice_servers: Vec::new(),
 //!         tools: Default::default(),
+//!         defaults: None,
 //!     },
 //!     now,
 //! );

@@ -49,6 +49,9 @@ pub struct SessionOptions {
     /// The tools that run inside brazen, offered to the model beside the client's (a client
     /// tool of the same name replaces one); their calls come out as [`Output::StartTool`].
     pub tools: Arc<Vec<ToolSpec>>,
+    /// What the configuration starts as before the client changes it (an agent's
+    /// instructions, voice, turn detection, …); `None`: the protocol's defaults.
+    pub defaults: Option<Arc<SessionPatch>>,
 }
 
 /// One Realtime session: configuration, conversation, input audio, turn detection, responses.
@@ -73,9 +76,12 @@ pub struct Session {
 impl Session {
     /// A new session; `session.created` (and `conversation.created`) are ready to poll.
     pub fn new(options: SessionOptions, now: Instant) -> Self {
-        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools } = options;
+        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools, defaults } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
-        let config = SessionConfig::new(session_id, model);
+        let mut config = SessionConfig::new(session_id, model);
+        if let Some(defaults) = defaults {
+            config.apply((*defaults).clone());
+        }
         let listener = Listener::new(vad, config.input_audio_format.sample_rate());
         let mut session = Session {
             conversation_id: format!("conv_{tag}"),
@@ -110,6 +116,16 @@ impl Session {
     /// Number of conversation items.
     pub fn item_count(&self) -> usize {
         self.conversation.len()
+    }
+
+    /// The conversation item `id`, as it stands.
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.conversation.get(id).map(|e| &e.item)
+    }
+
+    /// The conversation's items, oldest first.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.conversation.entries().map(|e| &e.item)
     }
 
     /// The next thing to do, if any. Drain it after every [`Session::handle`].

@@ -68,6 +68,7 @@ impl Harness {
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
                 ice_servers,
                 tools: std::sync::Arc::new(tools),
+                defaults: None,
             },
             now,
         );
@@ -217,12 +218,43 @@ fn new_session_announces_itself() {
             avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
             ice_servers: Vec::new(),
             tools: Default::default(),
+            defaults: None,
         },
         now,
     );
     let first: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
     assert_eq!(types(&first), ["session.created", "conversation.created"]);
     assert!(matches!(&events(&first)[0], ServerEvent::SessionCreated(c) if c.id == "sess_x"));
+}
+
+#[test]
+fn an_agents_defaults_start_the_session_and_the_client_still_overrides_them() {
+    let now = Instant::now();
+    let defaults = json!({"instructions": "You sell boots.", "voice": {"name": "en_US-joe-medium", "type": "azure-standard"},
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 700}});
+    let patch =
+        brazen_protocol::SessionPatch::read(brazen_protocol::read::Obj::expect(&defaults, "session").unwrap()).unwrap();
+    let mut s = Session::new(
+        SessionOptions {
+            session_id: "sess_agent".into(),
+            model: "m".into(),
+            vad: Box::new(ProbeVad),
+            limits: Limits::default(),
+            avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
+            ice_servers: Vec::new(),
+            tools: Default::default(),
+            defaults: Some(std::sync::Arc::new(patch)),
+        },
+        now,
+    );
+    let first: Vec<_> = std::iter::from_fn(|| s.poll_output()).collect();
+    let ServerEvent::SessionCreated(config) = &events(&first)[0] else { panic!() };
+    assert_eq!(config.instructions, "You sell boots.");
+    assert_eq!(config.turn_detection.as_ref().map(|t| t.silence_duration_ms), Some(700));
+    let update = json!({"type": "session.update", "session": {"instructions": "You sell hats."}});
+    s.handle(Input::Client(client::parse(&update.to_string()).unwrap()), now);
+    assert_eq!(s.config().instructions, "You sell hats.");
+    assert_eq!(s.config().turn_detection.as_ref().map(|t| t.silence_duration_ms), Some(700), "the rest stays");
 }
 
 #[test]

@@ -152,7 +152,9 @@ pub async fn drive<T, O>(
         avatars: runtime.avatars.clone(),
         ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
         tools: Arc::new(runtime.engines.tools.specs()),
+        defaults: runtime.session_defaults().cloned(),
     };
+    runtime.recorder().opened(&session_id, unix_ms());
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         session: Session::new(options, Instant::now()),
@@ -224,6 +226,14 @@ pub async fn drive<T, O>(
     for (_, job) in driver.jobs.drain() {
         job.abort();
     }
+    // The conversation as it ended (items the client never saw finish, transcripts that came
+    // without events), then the end.
+    let recorder = driver.runtime.recorder();
+    let at = unix_ms();
+    for item in driver.session.items() {
+        recorder.item(&session_id, item, at);
+    }
+    recorder.closed(&session_id, at);
     drop(driver);
     tracing::info!(session = %session_id, "session closed");
     return_memory();
@@ -301,6 +311,7 @@ impl Driver {
             let engines = &self.runtime.engines;
             match output {
                 Output::Event(event) => {
+                    self.record(&event);
                     if let Some(frame) = self.encode(&event) {
                         sink.feed(ServerFrame::Text(frame)).await?;
                         sent = true;
@@ -336,6 +347,20 @@ impl Driver {
             sink.flush().await?;
         }
         Ok(())
+    }
+
+    /// Hands the recorder the item an event added or changed, as the conversation holds it.
+    fn record(&self, event: &ServerEvent) {
+        let id = match event {
+            ServerEvent::ItemCreated { item, .. }
+            | ServerEvent::ItemDone { item, .. }
+            | ServerEvent::OutputItemDone { item, .. } => &item.id,
+            ServerEvent::TranscriptionCompleted { item_id, .. } | ServerEvent::ItemTruncated { item_id, .. } => item_id,
+            _ => return,
+        };
+        if let Some(item) = self.session.item(id) {
+            self.runtime.recorder().item(self.session.config().id.as_str(), item, unix_ms());
+        }
     }
 
     /// Carries out an avatar command: a connect answers the offer on the media port, or starts
@@ -437,7 +462,7 @@ mod tests {
 
     fn runtime(max_sessions: usize) -> Arc<Runtime> {
         let limits = RuntimeLimits { max_sessions, ..RuntimeLimits::default() };
-        Runtime::new(Engines::echo(), Catalog::built_in(), None, limits, Arc::new(crate::Unobserved))
+        Runtime::new(Engines::echo(), Catalog::built_in(), None, limits, crate::Hooks::default())
     }
 
     /// The next frame, in time.
@@ -469,6 +494,59 @@ mod tests {
                 None => panic!("the connection ended without a close frame"),
             }
         }
+    }
+
+    /// Keeps what it is told, as lines.
+    #[derive(Default)]
+    struct Notes(std::sync::Mutex<Vec<String>>);
+
+    impl crate::Recorder for Notes {
+        fn opened(&self, session: &str, _at: i64) {
+            self.0.lock().unwrap().push(format!("opened {session}"));
+        }
+        fn item(&self, _session: &str, item: &brazen_protocol::Item, _at: i64) {
+            let text = match &item.body {
+                brazen_protocol::ItemBody::Message { role, content } => format!(
+                    "{role:?}: {}",
+                    content.iter().filter_map(brazen_protocol::Content::text).collect::<Vec<_>>().join(" ")
+                ),
+                other => format!("{other:?}"),
+            };
+            self.0.lock().unwrap().push(format!("{} {text}", item.id));
+        }
+        fn closed(&self, session: &str, _at: i64) {
+            self.0.lock().unwrap().push(format!("closed {session}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_recorder_hears_every_item_as_it_happens_and_the_end() {
+        let notes = Arc::new(Notes::default());
+        let defaults = serde_json::json!({"instructions": "Be brief.", "modalities": ["text"]});
+        let patch =
+            brazen_protocol::SessionPatch::read(brazen_protocol::read::Obj::expect(&defaults, "session").unwrap())
+                .unwrap();
+        let hooks = crate::Hooks {
+            recorder: notes.clone(),
+            session_defaults: Some(Arc::new(patch)),
+            ..crate::Hooks::default()
+        };
+        let runtime = Runtime::new(Engines::echo(), Catalog::built_in(), None, RuntimeLimits::default(), hooks);
+        let (tx, mut rx, task) = connect(&runtime);
+        let created = event(&mut rx, "session.created").await;
+        assert_eq!(created["session"]["instructions"], "Be brief.", "the defaults start the session");
+        let item = r#"{"type":"conversation.item.create","item":{"type":"message","role":"user","content":[{"type":"input_text","text":"hello there"}]}}"#;
+        tx.send(ClientFrame::Text(item.into())).await.unwrap();
+        tx.send(ClientFrame::Text(r#"{"type":"response.create"}"#.into())).await.unwrap();
+        event(&mut rx, "response.done").await;
+        let during = notes.0.lock().unwrap().clone();
+        assert!(during[0].starts_with("opened sess_"), "{during:?}");
+        assert!(during.iter().any(|n| n.ends_with("User: hello there")), "{during:?}");
+        assert!(during.iter().any(|n| n.contains("Assistant: ")), "the reply, before the session ends: {during:?}");
+        drop(tx);
+        task.await.unwrap();
+        let after = notes.0.lock().unwrap().clone();
+        assert!(after.last().unwrap().starts_with("closed sess_"), "{after:?}");
     }
 
     #[tokio::test]
@@ -508,4 +586,9 @@ mod tests {
         task.await.unwrap();
         assert_eq!(runtime.open_sessions(), 0);
     }
+}
+
+/// Now, in Unix milliseconds (what the recorder is told).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

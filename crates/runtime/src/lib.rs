@@ -48,6 +48,42 @@ pub struct Unobserved;
 
 impl Observer for Unobserved {}
 
+/// Keeps each session's conversation as it happens (the server stores it in its database).
+/// Called on the session's own task: implementations hand the work to another task rather than
+/// wait on storage. Every method does nothing unless implemented.
+pub trait Recorder: Send + Sync {
+    /// Session `session` opened at `at_ms` (Unix milliseconds).
+    fn opened(&self, _session: &str, _at_ms: i64) {}
+    /// An item of the session's conversation was added or changed: its latest version.
+    fn item(&self, _session: &str, _item: &brazen_protocol::Item, _at_ms: i64) {}
+    /// The session ended at `at_ms`.
+    fn closed(&self, _session: &str, _at_ms: i64) {}
+}
+
+/// A [`Recorder`] that keeps nothing.
+pub struct Unrecorded;
+
+impl Recorder for Unrecorded {}
+
+/// What a runtime reports to and starts its sessions from, beside its engines.
+#[derive(Clone)]
+pub struct Hooks {
+    /// Counts what the runtime does.
+    pub observer: Arc<dyn Observer>,
+    /// Keeps each session's conversation.
+    pub recorder: Arc<dyn Recorder>,
+    /// What every session's configuration starts as (an agent's instructions, voice, turn
+    /// detection, …), applied before `session.created`; a client's `session.update` overrides it.
+    pub session_defaults: Option<Arc<brazen_protocol::SessionPatch>>,
+}
+
+impl Default for Hooks {
+    /// No observer, no recorder, the protocol's defaults.
+    fn default() -> Self {
+        Hooks { observer: Arc::new(Unobserved), recorder: Arc::new(Unrecorded), session_defaults: None }
+    }
+}
+
 /// How many sessions the runtime takes and what each one may do.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RuntimeLimits {
@@ -74,7 +110,7 @@ pub struct Runtime {
     pub media: Option<avatar_media::AvatarMedia>,
     /// The session count's bound and each session's limits.
     pub limits: RuntimeLimits,
-    observer: Arc<dyn Observer>,
+    hooks: Hooks,
     sessions: AtomicUsize,
     ids: AtomicU64,
     random: RandomState,
@@ -84,20 +120,20 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime with these engines, characters, media port and limits, reporting to `observer`.
+    /// A runtime with these engines, characters, media port, limits and hooks.
     pub fn new(
         engines: Engines,
         avatars: Catalog,
         media: Option<avatar_media::AvatarMedia>,
         limits: RuntimeLimits,
-        observer: Arc<dyn Observer>,
+        hooks: Hooks,
     ) -> Arc<Self> {
         Arc::new(Runtime {
             engines,
             avatars: Arc::new(avatars),
             media,
             limits,
-            observer,
+            hooks,
             sessions: AtomicUsize::new(0),
             ids: AtomicU64::new(0),
             random: RandomState::new(),
@@ -107,7 +143,17 @@ impl Runtime {
 
     /// Where the runtime reports what it does.
     pub fn observer(&self) -> &dyn Observer {
-        self.observer.as_ref()
+        self.hooks.observer.as_ref()
+    }
+
+    /// Where sessions' conversations are kept.
+    pub fn recorder(&self) -> &dyn Recorder {
+        self.hooks.recorder.as_ref()
+    }
+
+    /// What every session's configuration starts as.
+    pub fn session_defaults(&self) -> Option<&Arc<brazen_protocol::SessionPatch>> {
+        self.hooks.session_defaults.as_ref()
     }
 
     /// A fresh, unguessable session id.
@@ -141,7 +187,7 @@ impl Runtime {
             self.sessions.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        self.observer.session_admitted();
+        self.hooks.observer.session_admitted();
         Some(SessionSlot(self.clone()))
     }
 }
@@ -159,6 +205,6 @@ impl SessionSlot {
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.0.sessions.fetch_sub(1, Ordering::AcqRel);
-        self.0.observer.session_released();
+        self.0.hooks.observer.session_released();
     }
 }

@@ -17,7 +17,7 @@ use brazen_protocol::Dialect;
 use brazen_runtime::avatar_media::AvatarMedia;
 use brazen_runtime::connection::ConnectionOptions;
 use brazen_runtime::engines::Engines;
-use brazen_runtime::{Runtime, RuntimeLimits};
+use brazen_runtime::{Hooks, Runtime, RuntimeLimits};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -43,7 +43,8 @@ impl AppState {
                 ..Limits::default()
             },
         };
-        let runtime = Runtime::new(engines, avatars, media, limits, metrics.clone());
+        let hooks = Hooks { observer: metrics.clone(), ..Hooks::default() };
+        let runtime = Runtime::new(engines, avatars, media, limits, hooks);
         Arc::new(AppState { config, runtime, metrics })
     }
 
