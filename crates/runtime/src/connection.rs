@@ -437,6 +437,11 @@ impl Driver {
     }
 }
 
+/// Now, in Unix milliseconds (what the recorder is told).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,9 +591,4 @@ mod tests {
         task.await.unwrap();
         assert_eq!(runtime.open_sessions(), 0);
     }
-}
-
-/// Now, in Unix milliseconds (what the recorder is told).
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
