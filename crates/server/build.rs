@@ -2,6 +2,9 @@
 //! `BRAZEN_WEB_DIST` names) into the binary: a
 //! generated table of every file's path, bytes and content type. Without a build there, the
 //! table is empty and the server's page says how to build it.
+//!
+//! Also embeds the built-in agent (`agents/retail`: its `agent.toml` and every document of its
+//! `knowledge` folder).
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +29,31 @@ fn main() {
         ));
     }
     out.push_str("];\n");
-    let target = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("web_files.rs");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out_dir.join("web_files.rs"), out).expect("OUT_DIR is writable");
+    embed_agent(&manifest.join("../../agents/retail"), &out_dir.join("builtin_agent.rs"));
+}
+
+/// Writes the built-in agent's table: its `agent.toml` and its knowledge documents.
+fn embed_agent(dir: &Path, target: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let knowledge = dir.join("knowledge");
+    println!("cargo:rerun-if-changed={}", knowledge.display());
+    let toml = dir.join("agent.toml").canonicalize().expect("agents/retail/agent.toml exists");
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(&knowledge)
+        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    docs.sort();
+    let mut out = String::from("/// The built-in agent's `agent.toml`.\n");
+    out.push_str(&format!("pub static AGENT_TOML: &str = include_str!({:?});\n", toml.display().to_string()));
+    out.push_str("/// The built-in agent's knowledge documents: file name, text.\n");
+    out.push_str("pub static KNOWLEDGE: &[(&str, &str)] = &[\n");
+    for doc in docs {
+        let name = doc.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let abs = doc.canonicalize().unwrap_or(doc);
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", abs.display().to_string()));
+    }
+    out.push_str("];\n");
     std::fs::write(target, out).expect("OUT_DIR is writable");
 }
 

@@ -10,7 +10,7 @@ use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use brazen_avatar::character::Catalog;
 use brazen_engine::Limits;
 use brazen_protocol::Dialect;
@@ -29,11 +29,20 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The retail sample API's sessions.
+    pub retail: crate::retail_api::RetailSessions,
 }
 
 impl AppState {
-    /// State for a server with this configuration and these engines.
-    pub fn new(config: Config, engines: Engines, avatars: Catalog, media: Option<AvatarMedia>) -> Arc<Self> {
+    /// State for a server with this configuration, these engines and `hooks` (its observer is
+    /// replaced by the server's metrics).
+    pub fn new(
+        config: Config,
+        engines: Engines,
+        avatars: Catalog,
+        media: Option<AvatarMedia>,
+        hooks: Hooks,
+    ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let limits = RuntimeLimits {
             max_sessions: config.max_sessions,
@@ -43,9 +52,9 @@ impl AppState {
                 ..Limits::default()
             },
         };
-        let hooks = Hooks { observer: metrics.clone(), ..Hooks::default() };
+        let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
-        Arc::new(AppState { config, runtime, metrics })
+        Arc::new(AppState { config, runtime, metrics, retail: Default::default() })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -68,9 +77,60 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/catalog", get(crate::web::catalog))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .merge(retail_routes(state.clone()))
         .fallback(realtime)
         .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
         .with_state(state)
+}
+
+/// The retail sample's backend API (`crate::retail_api`), with CORS for a frontend served from
+/// another origin.
+fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    use crate::retail_api as r;
+    Router::new()
+        .route("/sessions", post(r::create))
+        .route("/sessions/{id}/avatar-offer", post(r::avatar_offer))
+        .route("/sessions/{id}/text", post(r::text))
+        .route("/sessions/{id}/commit-audio", post(r::commit_audio))
+        .route("/ws/sessions/{id}", get(r::socket))
+        .layer(axum::middleware::from_fn_with_state(state, cors))
+}
+
+/// CORS for the REST routes: a preflight from an origin the server admits (its own, loopback
+/// pages on a key-less server, `allowed_origins`) is answered; responses to such origins carry
+/// `Access-Control-Allow-Origin`. Other origins are refused (403).
+async fn cors(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let allowed = crate::origin::check_origin(&state.config, request.headers());
+    if request.method() == axum::http::Method::OPTIONS {
+        if let Err(message) = allowed {
+            return json_error(StatusCode::FORBIDDEN, "origin_not_allowed", &message);
+        }
+        let requested = request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            requested.unwrap_or(header::HeaderValue::from_static("content-type, authorization, api-key")),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
+        if let Some(origin) = origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+        }
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if let (Some(origin), Ok(())) = (origin, allowed) {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    }
+    response
 }
 
 /// Refuses a request whose `Host` a key-less server does not answer to (HTTP 421).

@@ -71,6 +71,16 @@ pub struct Config {
     /// then listens on loopback only, and refuses other `Host` headers so that a web page cannot
     /// reach it through a DNS name rebound to 127.0.0.1).
     pub allowed_hosts: Vec<String>,
+    /// The agent every session starts as: `retail` (default; the built-in retail agent), the
+    /// path of an agent file (`*.toml`, docs/agents.md), or `none` (the protocol's defaults, no
+    /// server-side tools, nothing stored).
+    pub agent: String,
+    /// Where brazen keeps its data (the database, the built-in agent's documents, the
+    /// knowledge index): default `$BRAZEN_DATA_DIR` or `~/.local/share/brazen`.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; default a
+    /// SQLite file `brazen.db` in the data directory.
+    pub database_url: Option<String>,
 }
 
 impl Default for Config {
@@ -97,6 +107,9 @@ impl Default for Config {
             fetch_allow: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            agent: "retail".into(),
+            data_dir: None,
+            database_url: None,
         }
     }
 }
@@ -113,6 +126,19 @@ impl Config {
             tts: self.tts.clone(),
             models_dir: self.models_dir.clone(),
         }
+    }
+
+    /// The data directory: `data_dir`, else `$XDG_DATA_HOME/brazen`, else
+    /// `~/.local/share/brazen`.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return std::path::PathBuf::from(xdg).join("brazen");
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| ".".into());
+        home.join(".local/share/brazen")
     }
 }
 
@@ -139,6 +165,9 @@ const ENV_KEYS: &[&str] = &[
     "fetch_allow",
     "allowed_origins",
     "allowed_hosts",
+    "agent",
+    "data_dir",
+    "database_url",
 ];
 
 /// Flags given on the command line (only those set override).
@@ -168,6 +197,15 @@ pub struct Overrides {
     /// `--models-dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models_dir: Option<std::path::PathBuf>,
+    /// `--agent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 /// Loads the configuration; a config file that is named but missing is an error.

@@ -1,5 +1,6 @@
 //! `brazen`: a self-hosted voice agent that speaks the Azure Voice Live / OpenAI Realtime protocol.
 
+mod agent;
 mod app;
 mod auth;
 mod characters;
@@ -9,6 +10,7 @@ mod listen;
 mod metrics;
 mod models_cli;
 mod origin;
+mod retail_api;
 mod web;
 mod ws;
 
@@ -67,6 +69,17 @@ enum Command {
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
+        /// The agent sessions start as: `retail` (default; built in), an agent file
+        /// (`*.toml`, see docs/agents.md), or `none`.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Where brazen keeps its data (default $BRAZEN_DATA_DIR or ~/.local/share/brazen).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The database: `sqlite://PATH` or `postgres://…` (default: brazen.db in the data
+        /// directory; also $BRAZEN_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Evaluate the local LLM's tool calling on a case set (default: the built-in retail set)
     /// and print the accuracy per category and overall.
@@ -145,8 +158,33 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { host, port, config, api_keys, vad, asr, llm, tts, models_dir } => {
-            let overrides = config::Overrides { host, port, api_keys, vad, asr, llm, tts, models_dir };
+        Command::Serve {
+            host,
+            port,
+            config,
+            api_keys,
+            vad,
+            asr,
+            llm,
+            tts,
+            models_dir,
+            agent,
+            data_dir,
+            database_url,
+        } => {
+            let overrides = config::Overrides {
+                host,
+                port,
+                api_keys,
+                vad,
+                asr,
+                llm,
+                tts,
+                models_dir,
+                agent,
+                data_dir,
+                database_url,
+            };
             let cfg = match config::load(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(e) => {
@@ -222,7 +260,21 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let avatars = characters::load(cfg.characters_dir.as_deref())?;
     let media = bind_media(&cfg, ip, addr.port())?;
-    let state = app::AppState::new(cfg, engines, avatars, Some(media));
+    let agent = load_agent(&cfg)?;
+    let mut hooks = brazen_runtime::Hooks::default();
+    if let Some(agent) = &agent {
+        tracing::info!("agent: {} ({})", agent.name, agent.description);
+        hooks.session_defaults = Some(agent.session.clone());
+    }
+    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks);
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            sweeper.retail.sweep();
+        }
+    });
     println!("brazen listening on http://{addr}");
     web::announce(addr);
     web::prepare_default_session(state.runtime.engines.llm.as_ref());
@@ -230,6 +282,15 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let router = app::router(state.clone());
     listen::serve(listener, router, state.runtime.clone()).await;
     Ok(())
+}
+
+/// The agent the configuration names: the built-in `retail`, a file, or none.
+fn load_agent(cfg: &config::Config) -> Result<Option<agent::Agent>, String> {
+    match cfg.agent.as_str() {
+        "none" | "" => Ok(None),
+        "retail" => agent::Agent::builtin(&cfg.data_dir()).map(Some),
+        path => agent::Agent::load(std::path::Path::new(path)).map(Some),
+    }
 }
 
 /// Binds the avatars' WebRTC media port: `media_port` (default: the HTTP port's number, or any

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -44,6 +46,9 @@ class BrazenServer:
         log.write("$ " + " ".join(cmd) + "\n")
         # The harness's own variables are not server configuration; keep them out of its environment.
         env = {k: v for k, v in os.environ.items() if k not in HARNESS_VARS and not k.startswith("BRAZEN_CONF_")}
+        # Each server keeps its data (the database, the agent's documents) in a folder of its own.
+        self.data_dir = tempfile.mkdtemp(prefix=f"brazen-data-{self.name}-")
+        env["BRAZEN_DATA_DIR"] = self.data_dir
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
         found = threading.Event()
 
@@ -93,3 +98,4 @@ class BrazenServer:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(timeout=5)
+        shutil.rmtree(getattr(self, "data_dir", ""), ignore_errors=True)

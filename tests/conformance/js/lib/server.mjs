@@ -5,6 +5,7 @@
 // `brazen listening on http://127.0.0.1:PORT`, stops it by PID.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
@@ -23,7 +24,10 @@ export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr =
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--asr', asr, '--llm', llm, '--tts', tts, '--api-key', API_KEY, '--api-key', SECOND_KEY];
   log.write(`$ ${bin} ${args.join(' ')}\n`);
   // The harness's own variables are not server configuration; keep them out of its environment.
+  // Each server keeps its data (the database, the agent's documents) in a folder of its own.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `brazen-data-${name}-`));
   const env = {
+    BRAZEN_DATA_DIR: dataDir,
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BRAZEN_BIN' && k !== 'BRAZEN_CACHE' && !k.startsWith('BRAZEN_CONF_'))),
     ...extraEnv,
   };
@@ -57,13 +61,15 @@ export async function startBrazen(name, { timeoutMs = 30000, tts = 'tone', asr =
       try { return fs.readFileSync(logPath, 'utf8').split('\n').slice(-n).join('\n'); } catch { return '(no log)'; }
     },
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      const cleanUp = () => fs.rmSync(dataDir, { recursive: true, force: true });
+      if (child.exitCode !== null || child.signalCode !== null) { cleanUp(); return; }
       const exited = new Promise((r) => child.once('exit', r));
       process.kill(child.pid, 'SIGTERM');
       const t = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
       await exited;
       clearTimeout(t);
       log.end();
+      cleanUp();
     },
   };
 }

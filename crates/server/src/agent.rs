@@ -1,0 +1,166 @@
+//! Agents: what a session starts as (instructions, voice, avatar, turn detection, interim line —
+//! any field of a Voice Live `session.update`), which of brazen's own tools it runs, the folder
+//! of documents it answers from, and whether its calls are analysed; one TOML file
+//! (docs/agents.md). The retail agent (`agents/retail`) is built in.
+
+use brazen_protocol::SessionPatch;
+use brazen_protocol::read::Obj;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_agent.rs"));
+}
+
+/// Largest agent file read.
+const MAX_AGENT_BYTES: u64 = 1 << 20;
+
+/// An agent, loaded and checked.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // tools, analysis and the JSON session are wired with the retail crates
+pub struct Agent {
+    /// Its name (`retail`).
+    pub name: String,
+    /// One line about it.
+    pub description: String,
+    /// brazen's own tools it runs, by name.
+    pub tools: Vec<String>,
+    /// Its documents' folder, if it has one.
+    pub knowledge: Option<PathBuf>,
+    /// Analyse each call when it ends.
+    pub analyse_calls: bool,
+    /// What each session starts as.
+    pub session: Arc<SessionPatch>,
+    /// The same, as written (JSON), for `/api/agent`.
+    pub session_json: serde_json::Value,
+}
+
+/// The file's shape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tools: Vec<String>,
+    knowledge: Option<PathBuf>,
+    #[serde(default)]
+    analyse_calls: bool,
+    #[serde(default)]
+    session: Option<toml::Table>,
+}
+
+impl Agent {
+    /// The built-in retail agent, its knowledge folder in `data_dir` (the shipped documents
+    /// are copied there when missing, so documents a user adds beside them are indexed too).
+    pub fn builtin(data_dir: &Path) -> Result<Agent, String> {
+        let mut agent = Agent::parse(builtin::AGENT_TOML, None, "the built-in agent")?;
+        let dir = data_dir.join("agents").join(&agent.name).join("knowledge");
+        install_documents(&dir)?;
+        agent.knowledge = Some(dir);
+        Ok(agent)
+    }
+
+    /// The agent file at `path` (its `knowledge` folder is relative to the file).
+    pub fn load(path: &Path) -> Result<Agent, String> {
+        let size =
+            std::fs::metadata(path).map_err(|e| format!("cannot read the agent file {}: {e}", path.display()))?;
+        if size.len() > MAX_AGENT_BYTES {
+            return Err(format!("the agent file {} is larger than 1 MiB", path.display()));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read the agent file {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Agent::parse(&text, Some(base), &path.display().to_string())
+    }
+
+    /// Reads an agent from TOML; `base` resolves its knowledge folder (`None`: left unresolved).
+    fn parse(text: &str, base: Option<&Path>, origin: &str) -> Result<Agent, String> {
+        let file: AgentFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        if file.name.trim().is_empty() || !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("{origin}: 'name' must be letters, digits, '-' or '_' (got {:?})", file.name));
+        }
+        let session_json = serde_json::to_value(file.session.unwrap_or_default())
+            .map_err(|e| format!("{origin}: [session] cannot be read as JSON: {e}"))?;
+        let obj = Obj::expect(&session_json, "session").map_err(|e| format!("{origin}: {}", e.message))?;
+        let session = SessionPatch::read(obj).map_err(|e| {
+            let at = e.param.as_deref().map(|p| format!(" (at {p})")).unwrap_or_default();
+            format!("{origin}: [session] is not a valid session: {}{at}", e.message)
+        })?;
+        let knowledge = match (file.knowledge, base) {
+            (Some(dir), Some(base)) => {
+                let dir = base.join(dir);
+                if !dir.is_dir() {
+                    return Err(format!("{origin}: the knowledge folder {} does not exist", dir.display()));
+                }
+                Some(dir)
+            }
+            (dir, None) => dir,
+            (None, _) => None,
+        };
+        Ok(Agent {
+            name: file.name,
+            description: file.description,
+            tools: file.tools,
+            knowledge,
+            analyse_calls: file.analyse_calls,
+            session: Arc::new(session),
+            session_json,
+        })
+    }
+}
+
+/// Writes the built-in agent's documents into `dir` where they are missing (a document the user
+/// edited is left as it is).
+fn install_documents(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}; set data_dir", dir.display()))?;
+    for (name, text) in builtin::KNOWLEDGE {
+        let path = dir.join(name);
+        if !path.exists() {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_agent_is_valid_and_installs_its_documents() {
+        let dir = std::env::temp_dir().join(format!("brazen-agent-{}", std::process::id()));
+        let agent = Agent::builtin(&dir).unwrap();
+        assert_eq!(agent.name, "retail");
+        assert!(agent.tools.contains(&"order_products".to_owned()));
+        assert!(agent.analyse_calls);
+        assert!(agent.session_json["instructions"].as_str().unwrap().contains("Contoso"));
+        let knowledge = agent.knowledge.unwrap();
+        assert_eq!(std::fs::read_dir(&knowledge).unwrap().count(), builtin::KNOWLEDGE.len());
+        // An edited document survives the next start.
+        if let Some((name, _)) = builtin::KNOWLEDGE.first() {
+            std::fs::write(knowledge.join(name), "edited").unwrap();
+            Agent::builtin(&dir).unwrap();
+            assert_eq!(std::fs::read_to_string(knowledge.join(name)).unwrap(), "edited");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            ("name = 'a b'", "'name' must be"),
+            ("name = 'x'\nsurprise = 1", "unknown field `surprise`"),
+            ("name = 'x'\n[session]\nmodalities = ['audio']", "at session.modalities"),
+            ("name = 'x'\n[session]\ninterim_response = { type = 'loud' }", "at session.interim_response.type"),
+            ("name = 'x'\nknowledge = 'nowhere'", "does not exist"),
+        ];
+        for (text, expected) in cases {
+            let e = Agent::parse(text, Some(Path::new("/nonexistent-base")), "t.toml").unwrap_err();
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+    }
+}
