@@ -27,7 +27,7 @@ pub use shipping::{normalize_destination, Shipment, ShipmentError};
 
 use serde::Serialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -186,6 +186,20 @@ impl Store {
             Backend::Sqlite => 4,
             Backend::Postgres => 10,
         };
+        let open_error = |e: sqlx::Error| match backend {
+            Backend::Sqlite => StoreError::Open(format!(
+                "Cannot open the SQLite database {}: {e}. Check that the path is writable, or choose another \
+                 data directory or database URL.",
+                sqlite_path(url).map(|p| p.display().to_string()).unwrap_or_default()
+            )),
+            Backend::Postgres => StoreError::Open(format!(
+                "Cannot connect to PostgreSQL at {shown}: {e}. Check that the server is running and accepts \
+                 connections there, and that the user, password and database in the URL are right."
+            )),
+        };
+        // One direct connection first: the pool would retry a refused one until its timeout.
+        let probe = sqlx::AnyConnection::connect_with(&options).await.map_err(open_error)?;
+        probe.close().await.map_err(open_error)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -202,17 +216,7 @@ impl Store {
             })
             .connect_with(options)
             .await
-            .map_err(|e| match backend {
-                Backend::Sqlite => StoreError::Open(format!(
-                    "Cannot open the SQLite database {}: {e}. Check that the path is writable, or choose another \
-                     data directory or database URL.",
-                    sqlite_path(url).map(|p| p.display().to_string()).unwrap_or_default()
-                )),
-                Backend::Postgres => StoreError::Open(format!(
-                    "Cannot connect to PostgreSQL at {shown}: {e}. Check that the server is running and accepts \
-                     connections there, and that the user, password and database in the URL are right."
-                )),
-            })?;
+            .map_err(open_error)?;
         let store = Store { pool, backend };
         migrate::run(&store).await.map_err(|e| match e {
             StoreError::Database(m) => StoreError::Migrate(format!(
@@ -227,6 +231,23 @@ impl Store {
     /// Which backend this store is on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The newest schema migration applied to this database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM brazen_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("v")?)
+    }
+
+    /// How many schema migrations are recorded (one row each, however often the database was
+    /// opened).
+    pub async fn migrations_applied(&self) -> Result<i64, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM brazen_migrations").fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Closes every connection (waits for those in use). Later calls fail.
