@@ -233,7 +233,8 @@ impl Store {
         let requested = if filter.limit == 0 { crate::MAX_PAGE } else { filter.limit };
         let (limit, offset) = page_bounds(requested, filter.offset);
         // NULL parameters switch a condition off; the casts tell PostgreSQL their types.
-        let condition = "($1 IS NULL OR category = CAST($1 AS TEXT)) AND ($2 IS NULL OR price_cents <= CAST($2 AS BIGINT))";
+        let condition =
+            "($1 IS NULL OR category = CAST($1 AS TEXT)) AND ($2 IS NULL OR price_cents <= CAST($2 AS BIGINT))";
         let category = filter.category.clone();
         let max_price = filter.max_price_cents;
         let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM products WHERE {condition}"))
@@ -266,7 +267,8 @@ impl Store {
 
     /// The categories that have products, in alphabetical order.
     pub async fn categories(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT category FROM products ORDER BY category").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT DISTINCT category FROM products ORDER BY category").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.try_get("category")).collect::<Result<_, _>>()?)
     }
 
@@ -304,11 +306,16 @@ impl Store {
         if taken != 1 {
             let available: i64 = row.try_get("stock")?;
             tx.rollback().await?;
-            return Err(OrderError::OutOfStock { product_id: product_id.to_owned(), name, available, requested: quantity });
+            return Err(OrderError::OutOfStock {
+                product_id: product_id.to_owned(),
+                name,
+                available,
+                requested: quantity,
+            });
         }
-        let total_cents = unit_price_cents
-            .checked_mul(quantity)
-            .ok_or_else(|| StoreError::Invalid(format!("The total of {quantity} × {unit_price_cents} cents overflows.")))?;
+        let total_cents = unit_price_cents.checked_mul(quantity).ok_or_else(|| {
+            StoreError::Invalid(format!("The total of {quantity} × {unit_price_cents} cents overflows."))
+        })?;
         let created_at = now_ms();
         for _ in 0..5 {
             let id = random_id("ORD_", 8);
@@ -349,15 +356,13 @@ impl Store {
     /// Orders, newest first.
     pub async fn orders(&self, limit: i64, offset: i64) -> Result<Page<Order>, StoreError> {
         let (limit, offset) = page_bounds(limit, offset);
-        let total: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM orders").fetch_one(&self.pool).await?.try_get("n")?;
-        let rows = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM orders ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
-        ))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders").fetch_one(&self.pool).await?.try_get("n")?;
+        let rows =
+            sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"))
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
         let items = rows.iter().map(Order::from_row).collect::<Result<_, _>>()?;
         Ok(Page { items, total, limit, offset })
     }

@@ -18,12 +18,12 @@ mod migrate;
 mod shipping;
 pub mod testing;
 
-pub use catalog::{NewProduct, Order, OrderError, Product, ProductFilter, MAX_ORDER_QUANTITY};
+pub use catalog::{MAX_ORDER_QUANTITY, NewProduct, Order, OrderError, Product, ProductFilter};
 pub use conversations::{
     AnalysisRecord, AnalysisStatus, CallAnalysis, Conversation, ConversationDetail, ConversationSummary, Entry,
     EntryKind, EntryRole, MAX_ANALYSIS_ATTEMPTS,
 };
-pub use shipping::{normalize_destination, Shipment, ShipmentError};
+pub use shipping::{Shipment, ShipmentError, normalize_destination};
 
 use serde::Serialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -19,7 +19,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         let mut tx = store.pool.begin().await?;
         if store.backend() == Backend::Postgres {
             // Two processes opening a fresh database at once: the second waits for the first.
-            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(72110417)) AS l").execute(&mut *tx).await?;
+            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(72110417)) AS l")
+                .execute(&mut *tx)
+                .await?;
         }
         let applied = sqlx::query("SELECT version FROM brazen_migrations WHERE version = $1")
             .bind(version)

@@ -116,9 +116,7 @@ pub fn normalize_destination(raw: &str) -> String {
         let state = core.len() == 2
             && US_STATES.contains(&upper.as_str())
             && (written_upper || next_is_zip || previous_ends_clause || last);
-        let keep_upper = state
-            || core.chars().any(|c| c.is_ascii_digit())
-            || UPPER_WORDS.contains(&upper.as_str());
+        let keep_upper = state || core.chars().any(|c| c.is_ascii_digit()) || UPPER_WORDS.contains(&upper.as_str());
         if keep_upper {
             out.push(word.to_uppercase());
         } else {
@@ -317,7 +315,9 @@ mod tests {
     fn destinations_are_checked() {
         assert!(matches!(check_destination(""), Err(ShipmentError::BadDestination(m)) if m.contains("empty")));
         assert!(matches!(check_destination("Paris"), Err(ShipmentError::BadDestination(m)) if m.contains("too short")));
-        assert!(matches!(check_destination("12 345678"), Err(ShipmentError::BadDestination(m)) if m.contains("no street")));
+        assert!(
+            matches!(check_destination("12 345678"), Err(ShipmentError::BadDestination(m)) if m.contains("no street"))
+        );
         assert!(check_destination("12 Main St, Seattle").is_ok());
     }
 

@@ -97,6 +97,9 @@ mod tests {
     fn database_urls() {
         assert_eq!(with_database("postgres://u@h:5/postgres", "t_x"), "postgres://u@h:5/t_x");
         assert_eq!(with_database("postgres://u@h:5", "t_x"), "postgres://u@h:5/t_x");
-        assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "t_x"), "postgres://u@h/t_x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "t_x"),
+            "postgres://u@h/t_x?sslmode=disable"
+        );
     }
 }

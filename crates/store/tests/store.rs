@@ -247,7 +247,12 @@ async fn lists_are_paged_and_filtered(_: &TestDb, store: &Store) {
     store.upsert_products(&products).await.unwrap();
     assert_eq!(store.categories().await.unwrap(), vec!["Apparel".to_owned(), "Swim wear".to_owned()]);
     let swim = store
-        .products(&ProductFilter { category: Some("Swim wear".into()), max_price_cents: Some(1500), limit: 2, offset: 0 })
+        .products(&ProductFilter {
+            category: Some("Swim wear".into()),
+            max_price_cents: Some(1500),
+            limit: 2,
+            offset: 0,
+        })
         .await
         .unwrap();
     assert_eq!(swim.total, 3, "P007, P009 and P011 cost 1500 or less");

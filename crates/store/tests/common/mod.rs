@@ -1,6 +1,5 @@
 //! Runs each test body against SQLite and PostgreSQL.
 
-use brazen_store::testing::TestDb;
 use brazen_store::{NewProduct, Store};
 
 /// `backends!(name, ...)` makes a module per test with a `sqlite` and a `postgres` test, each
@@ -50,10 +49,7 @@ pub fn product(id: &str, category: &str, price_cents: i64, stock: i64) -> NewPro
 }
 
 /// Stock of one product.
+#[allow(dead_code)] // not every test file uses it
 pub async fn stock(store: &Store, id: &str) -> i64 {
     store.product(id).await.expect("query").expect("product exists").stock
 }
-
-#[allow(dead_code)]
-/// Unused-import guard for modules that only use the macro.
-pub fn _unused(_: &TestDb) {}
