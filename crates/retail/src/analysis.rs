@@ -160,8 +160,7 @@ pub async fn analyse(llm: &dyn Llm, transcript: &str) -> Result<CallAnalysis, St
             }
             LlmEvent::ToolCallStart { .. } => {}
             LlmEvent::ToolCallArguments { call_id, delta } => {
-                if let Some((id, arguments)) = call.as_mut().filter(|(id, _)| *id == call_id) {
-                    let _ = id;
+                if let Some((_, arguments)) = call.as_mut().filter(|(id, _)| *id == call_id) {
                     arguments.push_str(&delta);
                 }
             }

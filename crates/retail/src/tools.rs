@@ -201,22 +201,22 @@ impl RetailTools {
                 page.items.len(),
                 page.total
             ));
-        } else if page.total == 0 {
-            if let Some(max) = max_price_cents {
-                let cheapest = self
-                    .store
-                    .products(&ProductFilter { category: Some(category.into()), limit: 1, ..Default::default() })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(p) = cheapest.items.first() {
-                    out["note"] = json!(format!(
-                        "No {category} product costs ${:.2} or less; the cheapest is {} ({}) at ${:.2}.",
-                        max as f64 / 100.0,
-                        p.name,
-                        p.id,
-                        p.price_cents as f64 / 100.0
-                    ));
-                }
+        } else if page.total == 0
+            && let Some(max) = max_price_cents
+        {
+            let cheapest = self
+                .store
+                .products(&ProductFilter { category: Some(category.into()), limit: 1, ..Default::default() })
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(p) = cheapest.items.first() {
+                out["note"] = json!(format!(
+                    "No {category} product costs ${:.2} or less; the cheapest is {} ({}) at ${:.2}.",
+                    max as f64 / 100.0,
+                    p.name,
+                    p.id,
+                    p.price_cents as f64 / 100.0
+                ));
             }
         }
         Ok(out)
