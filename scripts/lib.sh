@@ -56,3 +56,67 @@ build_web() {
   say "building the browser app (web/)"
   (cd web && npm run --silent build)
 }
+
+# pg_bindir: the directory holding PostgreSQL's initdb and pg_ctl (on PATH, else Debian's
+# /usr/lib/postgresql/N/bin, the newest N); fails when there is none.
+pg_bindir() {
+  if command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+    dirname "$(command -v pg_ctl)"
+    return 0
+  fi
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [[ -n $d && -x $d/pg_ctl && -x $d/initdb ]] && echo "$d"
+}
+
+# start_test_postgres: a private, throw-away PostgreSQL cluster for the store tests: initdb into a
+# temp directory, trust auth, listening on 127.0.0.1 only on a free port (its Unix socket in the
+# same directory), fsync off. Installs Debian's postgresql when initdb/pg_ctl are missing.
+# PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user (created
+# if missing). Exports BRAZEN_TEST_POSTGRES_URL=postgres://USER@127.0.0.1:PORT/postgres (the tests
+# create and drop a database each); stop_test_postgres stops it and removes the directory.
+start_test_postgres() {
+  local bin port dir user
+  local run=()
+  if ! bin="$(pg_bindir)"; then
+    apt_install postgresql || return 1
+    bin="$(pg_bindir)" || { echo "brazen: PostgreSQL's initdb/pg_ctl are missing after installing postgresql." >&2; return 1; }
+  fi
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')" || return 1
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/brazen-pg.XXXXXX")" || return 1
+  user="$(id -un)"
+  if [[ $(id -u) -eq 0 ]]; then
+    user=postgres
+    if ! id -u postgres >/dev/null 2>&1; then
+      useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin postgres || return 1
+    fi
+    chown postgres: "$dir"
+    run=(runuser -u postgres --)
+  fi
+  if ! "${run[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust --encoding=UTF8 --no-sync >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    rm -rf "$dir"
+    return 1
+  fi
+  if ! "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start >/dev/null; then
+    cat "$dir/server.log" >&2
+    rm -rf "$dir"
+    return 1
+  fi
+  BRAZEN_PG_DIR="$dir"
+  BRAZEN_PG_CTL="$bin/pg_ctl"
+  BRAZEN_PG_RUN=("${run[@]}")
+  export BRAZEN_TEST_POSTGRES_URL="postgres://$user@127.0.0.1:$port/postgres"
+  say "PostgreSQL for the tests at $BRAZEN_TEST_POSTGRES_URL"
+}
+
+# stop_test_postgres: stops the cluster start_test_postgres started (fast shutdown) and removes
+# its directory; does nothing when none runs.
+stop_test_postgres() {
+  [[ -n ${BRAZEN_PG_DIR:-} ]] || return 0
+  "${BRAZEN_PG_RUN[@]}" "$BRAZEN_PG_CTL" -D "$BRAZEN_PG_DIR/data" -m fast -w stop >/dev/null 2>&1
+  rm -rf "$BRAZEN_PG_DIR"
+  BRAZEN_PG_DIR=""
+  unset BRAZEN_TEST_POSTGRES_URL
+}
