@@ -388,8 +388,12 @@ impl Response {
             };
             let job = ctx.out.next_job();
             call.job = Some((job, now + timeout));
-            let request =
-                ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() };
+            let request = ToolCall {
+                call_id: call.call_id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+                session_id: self.config.id.clone(),
+            };
             self.add_item(item, ctx);
             match checked {
                 Some(Err(message)) => {

@@ -218,6 +218,9 @@ pub struct ToolCall {
     pub name: String,
     /// Its arguments, the JSON text the model wrote.
     pub arguments: String,
+    /// The session (and conversation) it belongs to, so a tool can record it (an order's
+    /// conversation); empty when there is none.
+    pub session_id: String,
 }
 
 /// What a server-side tool streams back: one of these ends the call.

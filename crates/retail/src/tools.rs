@@ -472,7 +472,11 @@ impl Tools for RetailTools {
     }
 
     fn call(&self, call: ToolCall) -> EngineStream<ToolEvent> {
-        let tools = self.clone();
+        // Orders record the session they were placed in, unless these tools name one already.
+        let tools = match &self.conversation_id {
+            None if !call.session_id.is_empty() => self.for_conversation(call.session_id.clone()),
+            _ => self.clone(),
+        };
         // The work runs inside the stream: dropping it drops the future, and with it any
         // transaction not yet committed (sqlx rolls a dropped transaction back).
         Box::pin(futures_util::stream::once(async move { tools.run(&call).await }))

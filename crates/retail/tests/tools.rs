@@ -59,7 +59,12 @@ async fn call(tools: &dyn Tools, name: &str, arguments: Value) -> ToolEvent {
 }
 
 async fn call_raw(tools: &dyn Tools, name: &str, arguments: &str) -> ToolEvent {
-    let mut stream = tools.call(ToolCall { call_id: "call_1".into(), name: name.into(), arguments: arguments.into() });
+    let mut stream = tools.call(ToolCall {
+        call_id: "call_1".into(),
+        name: name.into(),
+        arguments: arguments.into(),
+        session_id: String::new(),
+    });
     let event = stream.next().await.expect("one event");
     assert!(stream.next().await.is_none(), "one event ends the call");
     event
@@ -298,6 +303,7 @@ async fn dropped_calls_roll_back(store: &Store) {
             call_id: format!("c{i}"),
             name: "order_products".into(),
             arguments: json!({"product_id": "P002", "quantity": 1}).to_string(),
+            session_id: String::new(),
         });
         // Poll it by hand a few times (0 to 7), letting the database work a little in between.
         let waker = futures_util::task::noop_waker();
@@ -376,6 +382,7 @@ async fn knowledge_answers_with_sources(store: &Store) {
         call_id: "q".into(),
         name: "perform_search_based_qna".into(),
         arguments: r#"{"query":"x"}"#.into(),
+        session_id: String::new(),
     });
     let started = std::time::Instant::now();
     assert!(tokio::time::timeout(Duration::from_millis(50), stream.next()).await.is_err(), "still searching");

@@ -5,6 +5,7 @@
 
 use brazen_protocol::SessionPatch;
 use brazen_protocol::read::Obj;
+use brazen_providers::{EngineStream, ToolCall, ToolEvent, ToolSpec, Tools};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,6 @@ const MAX_AGENT_BYTES: u64 = 1 << 20;
 
 /// An agent, loaded and checked.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // tools, analysis and the JSON session are wired with the retail crates
 pub struct Agent {
     /// Its name (`retail`).
     pub name: String,
@@ -32,8 +32,6 @@ pub struct Agent {
     pub analyse_calls: bool,
     /// What each session starts as.
     pub session: Arc<SessionPatch>,
-    /// The same, as written (JSON), for `/api/agent`.
-    pub session_json: serde_json::Value,
 }
 
 /// The file's shape.
@@ -108,8 +106,47 @@ impl Agent {
             knowledge,
             analyse_calls: file.analyse_calls,
             session: Arc::new(session),
-            session_json,
         })
+    }
+}
+
+/// The tools of `all` that the agent names, in its order; a name `all` lacks is an error that
+/// lists the ones it has.
+pub fn select_tools(all: Arc<dyn Tools>, names: &[String]) -> Result<Arc<dyn Tools>, String> {
+    let offered = all.specs();
+    let mut specs = Vec::new();
+    for name in names {
+        match offered.iter().find(|s| &s.definition.name == name) {
+            Some(spec) => specs.push(spec.clone()),
+            None => {
+                let known: Vec<&str> = offered.iter().map(|s| s.definition.name.as_str()).collect();
+                return Err(format!(
+                    "the agent names a tool '{name}' brazen does not have (it has: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(Arc::new(Selected { all, specs }))
+}
+
+/// Some of a tool set.
+struct Selected {
+    all: Arc<dyn Tools>,
+    specs: Vec<ToolSpec>,
+}
+
+impl Tools for Selected {
+    fn specs(&self) -> Vec<ToolSpec> {
+        self.specs.clone()
+    }
+
+    fn call(&self, call: ToolCall) -> EngineStream<ToolEvent> {
+        if self.specs.iter().any(|s| s.definition.name == call.name) {
+            return self.all.call(call);
+        }
+        let message = format!("This agent has no tool named '{}'.", call.name);
+        Box::pin(futures_util::stream::iter([ToolEvent::Failed(message)]))
     }
 }
 
@@ -137,7 +174,8 @@ mod tests {
         assert_eq!(agent.name, "retail");
         assert!(agent.tools.contains(&"order_products".to_owned()));
         assert!(agent.analyse_calls);
-        assert!(agent.session_json["instructions"].as_str().unwrap().contains("Contoso"));
+        let ok = |s: &str| s.contains("Contoso");
+        assert!(matches!(&agent.session.instructions, brazen_protocol::read::Field::Set(text) if ok(text)));
         let knowledge = agent.knowledge.unwrap();
         assert_eq!(std::fs::read_dir(&knowledge).unwrap().count(), builtin::KNOWLEDGE.len());
         // An edited document survives the next start.

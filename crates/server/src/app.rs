@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The retail sample API's sessions.
     pub retail: crate::retail_api::RetailSessions,
+    /// The agent's database (`None` without an agent).
+    pub store: Option<brazen_store::Store>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
         avatars: Catalog,
         media: Option<AvatarMedia>,
         hooks: Hooks,
+        store: Option<brazen_store::Store>,
     ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let limits = RuntimeLimits {
@@ -54,7 +57,7 @@ impl AppState {
         };
         let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
-        Arc::new(AppState { config, runtime, metrics, retail: Default::default() })
+        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -78,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(retail_routes(state.clone()))
+        .route("/images/products/{file}", get(crate::admin_api::picture))
         .fallback(realtime)
         .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
         .with_state(state)
@@ -93,6 +97,12 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/sessions/{id}/text", post(r::text))
         .route("/sessions/{id}/commit-audio", post(r::commit_audio))
         .route("/ws/sessions/{id}", get(r::socket))
+        .route("/api/products", get(crate::admin_api::products))
+        .route("/api/orders", get(crate::admin_api::orders))
+        .route("/api/orders/{id}", get(crate::admin_api::order))
+        .route("/api/shipments", get(crate::admin_api::shipments))
+        .route("/api/conversations", get(crate::admin_api::conversations))
+        .route("/api/conversations/{id}", get(crate::admin_api::conversation))
         .layer(axum::middleware::from_fn_with_state(state, cors))
 }
 

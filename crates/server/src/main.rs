@@ -1,8 +1,10 @@
 //! `brazen`: a self-hosted voice agent that speaks the Azure Voice Live / OpenAI Realtime protocol.
 
+mod admin_api;
 mod agent;
 mod app;
 mod auth;
+mod capture;
 mod characters;
 mod config;
 mod eval_cli;
@@ -20,6 +22,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -238,7 +241,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         );
     }
     // Models first (a first run downloads them), so "listening" means ready.
-    let engines = engines::from_choice(&cfg.engine_choice())?;
+    let mut engines = engines::from_choice(&cfg.engine_choice())?;
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
     let mut stand_ins = Vec::new();
@@ -262,11 +265,26 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let media = bind_media(&cfg, ip, addr.port())?;
     let agent = load_agent(&cfg)?;
     let mut hooks = brazen_runtime::Hooks::default();
+    let mut store = None;
+    let mut analyst = None;
     if let Some(agent) = &agent {
         tracing::info!("agent: {} ({})", agent.name, agent.description);
         hooks.session_defaults = Some(agent.session.clone());
+        let url = cfg.database_url.clone().unwrap_or_else(|| brazen_store::Store::default_url(&cfg.data_dir()));
+        let db = brazen_store::Store::open(&url).await.map_err(|e| e.to_string())?;
+        let seeded = brazen_retail::seed(&db).await.map_err(|e| format!("cannot seed the catalogue: {e}"))?;
+        tracing::info!("database: {:?} ({seeded} catalogue products)", db.backend());
+        let tools = brazen_retail::RetailTools::new(db.clone(), None, Some(engines.llm.clone()));
+        engines.tools = agent::select_tools(Arc::new(tools), &agent.tools)?;
+        let worker = agent.analyse_calls.then(|| capture::Analyst::start(db.clone(), engines.llm.clone()));
+        hooks.recorder = capture::StoreRecorder::start(db.clone(), agent.name.clone(), worker.clone());
+        analyst = worker;
+        store = Some(db);
     }
-    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks);
+    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks, store);
+    if let Some(analyst) = &analyst {
+        analyst.watch(&state.runtime);
+    }
     let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
