@@ -3,6 +3,9 @@
 //! `offset`) as `{items, total, limit, offset}`; the routes need the API key when the server has
 //! keys. Without an agent (`agent = "none"`) there is no database and they answer 404.
 
+// A refusal here is the HTTP response itself, made once per request.
+#![allow(clippy::result_large_err)]
+
 use crate::app::{AppState, json_error};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -44,7 +47,6 @@ impl ListQuery {
 }
 
 /// The store, once the caller is admitted.
-#[allow(clippy::result_large_err)] // the refusal is the response itself, made once
 fn store_for(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Store, Response> {
     if !state.authenticated(headers, query) {
         return Err(json_error(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key."));
