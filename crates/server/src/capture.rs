@@ -37,10 +37,11 @@ enum Write {
     },
 }
 
-/// Per-session numbering: an item keeps its first position when it changes later.
+/// Per-session numbering: an item keeps its first position and time when it changes later.
 #[derive(Default)]
 struct Numbering {
-    seq: HashMap<String, i64>,
+    /// Item id → (position, when it was first seen).
+    seq: HashMap<String, (i64, i64)>,
     /// Tool names by call id (an output item carries only the id).
     calls: HashMap<String, String>,
     /// The user said or wrote something.
@@ -96,8 +97,8 @@ impl Recorder for StoreRecorder {
         let Ok(mut all) = self.numbering.lock() else { return };
         let Some(numbering) = all.get_mut(session) else { return };
         let next = numbering.seq.len() as i64;
-        let seq = *numbering.seq.entry(item.id.clone()).or_insert(next);
-        let Some(entry) = entry_of(item, seq, at_ms, &mut numbering.calls) else { return };
+        let (seq, first_at) = *numbering.seq.entry(item.id.clone()).or_insert((next, at_ms));
+        let Some(entry) = entry_of(item, seq, first_at, &mut numbering.calls) else { return };
         numbering.heard_user |= entry.role == EntryRole::User;
         let _ = self.writes.send(Write::Entry { session: session.to_owned(), entry });
     }

@@ -22,6 +22,8 @@ pub struct Server {
     child: Child,
     /// The bound port.
     pub port: u16,
+    /// Its data directory (database, agent documents), removed when it stops.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Server {
@@ -37,6 +39,9 @@ impl Server {
         let asr = if args.contains(&"--asr") { &[][..] } else { &["--asr", "echo"][..] };
         let llm = if args.contains(&"--llm") { &[][..] } else { &["--llm", "echo"][..] };
         let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let data_dir = std::env::temp_dir().join(format!("brazen-test-data-{}-{n}", std::process::id()));
         let mut child = Command::new(binary())
             .args(["serve", "--port", "0"])
             .args(vad)
@@ -45,6 +50,7 @@ impl Server {
             .args(tts)
             .args(args)
             .env_remove("BRAZEN_API_KEYS")
+            .env("BRAZEN_DATA_DIR", &data_dir)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -56,7 +62,7 @@ impl Server {
             line.trim().strip_prefix("brazen listening on http://").unwrap_or_else(|| panic!("unexpected: {line}"));
         let port = addr.rsplit(':').next().unwrap().parse().unwrap();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server { child, port }
+        Server { child, port, data_dir }
     }
 
     /// Starts with `config` as its TOML configuration file (and `args` as for [`Server::start`]).
@@ -131,6 +137,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
