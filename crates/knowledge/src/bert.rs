@@ -1,6 +1,6 @@
-//! A BERT encoder (the architecture of all-MiniLM-L6-v2) on candle: embeddings (word + position
-//! + token type, LayerNorm), then post-norm blocks of masked self-attention and a GELU
-//! feed-forward layer. Weight names are those of Hugging Face's `BertModel` without the `bert.`
+//! A BERT encoder (the architecture of all-MiniLM-L6-v2) on candle: embeddings (the sum of word,
+//! position and token-type embeddings, then LayerNorm), then post-norm blocks of masked
+//! self-attention and a GELU feed-forward layer. Weight names are those of Hugging Face's `BertModel` without the `bert.`
 //! prefix (`embeddings.word_embeddings.weight`, `encoder.layer.0.attention.self.query.weight`, …).
 
 use candle_core::{D, DType, Module, Result, Tensor};
@@ -46,7 +46,7 @@ impl Config {
         if self.hidden_act != "gelu" {
             return Err(format!("hidden_act {:?} is not gelu", self.hidden_act));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!("{} heads do not divide {} dimensions", self.num_attention_heads, self.hidden_size));
         }
         if self.num_hidden_layers == 0 || self.vocab_size == 0 || self.max_position_embeddings == 0 {

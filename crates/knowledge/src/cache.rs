@@ -46,7 +46,8 @@ pub(crate) fn load(dir: &Path, key: &[u8; 32], n: usize, dim: usize) -> Result<V
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no cache file".into()),
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };
-    let expected = n.checked_mul(dim).and_then(|v| v.checked_mul(4)).and_then(|v| v.checked_add(8 + 4 + 32 + 8 + 4 + 32));
+    let expected =
+        n.checked_mul(dim).and_then(|v| v.checked_mul(4)).and_then(|v| v.checked_add(8 + 4 + 32 + 8 + 4 + 32));
     if Some(bytes.len()) != expected {
         return Err(format!("{} has {} bytes, not the {expected:?} expected", file.display(), bytes.len()));
     }
@@ -62,8 +63,7 @@ pub(crate) fn load(dir: &Path, key: &[u8; 32], n: usize, dim: usize) -> Result<V
     if !header_ok {
         return Err(format!("{} was written for another index or format", file.display()));
     }
-    let vectors: Vec<f32> =
-        body[56..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let vectors: Vec<f32> = body[56..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     // Every vector is unit length: anything else was not written by this crate.
     for v in vectors.chunks_exact(dim.max(1)) {
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -112,8 +112,8 @@ impl Embedder {
         if !weights_path.is_file() {
             return Err(model_error(&weights_path, "missing"));
         }
-        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)
-            .map_err(|e| model_error(&weights_path, e))?;
+        let tensors =
+            candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| model_error(&weights_path, e))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let bert = Bert::load(&config, vb).map_err(|e| model_error(&weights_path, e))?;
         if config.hidden_size != DIMENSIONS {
@@ -155,8 +155,7 @@ impl Embedder {
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, KnowledgeError> {
         let mut encoded = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
-            let encoding =
-                self.tokenizer.encode(*text, true).map_err(|e| KnowledgeError::Embedding(e.to_string()))?;
+            let encoding = self.tokenizer.encode(*text, true).map_err(|e| KnowledgeError::Embedding(e.to_string()))?;
             let ids = encoding.get_ids().to_vec();
             if ids.iter().any(|&id| id as usize >= self.bert.vocab_size) || ids.len() > self.bert.max_positions {
                 return Err(KnowledgeError::Embedding("the tokenizer does not match the model".into()));

@@ -3,6 +3,7 @@
 
 use crate::chunk::{CHUNKING_VERSION, Chunk, chunk_document};
 use crate::embedder::{DIMENSIONS, Embedder};
+use crate::lexical::{LEXICAL_WEIGHT, Lexicon};
 use crate::{Document, KnowledgeError, cache, read_documents};
 use brazen_providers::{Knowledge, Passage};
 use sha2::{Digest, Sha256};
@@ -23,6 +24,7 @@ pub struct KnowledgeBase {
     chunks: Vec<Chunk>,
     /// One unit vector of [`DIMENSIONS`] per chunk, flat.
     vectors: Vec<f32>,
+    lexicon: Lexicon,
     documents: usize,
     key: String,
     from_cache: bool,
@@ -74,6 +76,7 @@ impl KnowledgeBase {
         let chunks: Vec<Chunk> = docs.iter().flat_map(chunk_document).collect();
         let documents = docs.len();
         let n = chunks.len();
+        let lexicon = Lexicon::new(chunks.iter().map(|c| c.embed_text.as_str()));
         if let Some(dir) = cache_dir {
             match cache::load(dir, &key, n, DIMENSIONS) {
                 Ok(vectors) => {
@@ -82,6 +85,7 @@ impl KnowledgeBase {
                         embedder,
                         chunks,
                         vectors,
+                        lexicon,
                         documents,
                         key: cache::hex(&key),
                         from_cache: true,
@@ -100,7 +104,7 @@ impl KnowledgeBase {
         {
             tracing::warn!(dir = %dir.display(), "knowledge: cannot cache the index: {e}");
         }
-        Ok(KnowledgeBase { embedder, chunks, vectors, documents, key: cache::hex(&key), from_cache: false })
+        Ok(KnowledgeBase { embedder, chunks, vectors, lexicon, documents, key: cache::hex(&key), from_cache: false })
     }
 
     /// [`read_documents`] from `dir`, then [`KnowledgeBase::build`].
@@ -142,8 +146,12 @@ impl KnowledgeBase {
         &self.embedder
     }
 
-    /// The `limit` passages most similar to `query`, best first (see [`MAX_PER_SOURCE`]). An
-    /// empty query or one over [`MAX_QUERY_CHARS`] is an error; `limit` 0 finds nothing.
+    /// The `limit` passages most relevant to `query`, best first. Relevance is the cosine
+    /// similarity of the query's and the passage's embeddings plus [`LEXICAL_WEIGHT`] times the
+    /// passage's BM25 score for the query's words (scaled so the best passage scores 1); each
+    /// passage's `score` is its cosine similarity alone. While other documents have passages
+    /// to offer, at most [`MAX_PER_SOURCE`] come from one document. An empty query or one over
+    /// [`MAX_QUERY_CHARS`] characters is an error; `limit` 0 finds nothing.
     pub fn find(&self, query: &str, limit: usize) -> Result<Vec<Passage>, KnowledgeError> {
         let query = query.trim();
         if query.is_empty() {
@@ -162,12 +170,12 @@ impl KnowledgeBase {
         if q.len() != DIMENSIONS {
             return Err(KnowledgeError::Embedding(format!("the query's vector has {} numbers", q.len())));
         }
-        let mut scored: Vec<(usize, f32)> = self
-            .vectors
-            .chunks_exact(DIMENSIONS)
-            .map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>())
-            .enumerate()
-            .collect();
+        let cosines: Vec<f32> =
+            self.vectors.chunks_exact(DIMENSIONS).map(|v| v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()).collect();
+        let lexical = self.lexicon.scores(query);
+        // (passage, relevance)
+        let mut scored: Vec<(usize, f32)> =
+            cosines.iter().zip(&lexical).map(|(c, l)| c + LEXICAL_WEIGHT * l).enumerate().collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 
         let mut picked: Vec<(usize, f32)> = Vec::with_capacity(limit);
@@ -191,9 +199,9 @@ impl KnowledgeBase {
         picked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(picked
             .into_iter()
-            .map(|(i, score)| {
+            .map(|(i, _)| {
                 let c = &self.chunks[i];
-                Passage { source: c.source.clone(), title: c.title.clone(), text: c.text.clone(), score }
+                Passage { source: c.source.clone(), title: c.title.clone(), text: c.text.clone(), score: cosines[i] }
             })
             .collect())
     }

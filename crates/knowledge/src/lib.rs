@@ -9,7 +9,8 @@
 //!   headings and paragraphs.
 //! - [`KnowledgeBase::build`] embeds every passage, or loads the vectors from a cache file keyed
 //!   by a hash of the model, the chunking and every document's name and text, and implements
-//!   [`brazen_providers::Knowledge`].
+//!   [`brazen_providers::Knowledge`]: passages ranked by cosine similarity, with a BM25 score
+//!   for the query's exact words added ([`LEXICAL_WEIGHT`]).
 //!
 //! ```no_run
 //! use brazen_knowledge::{Embedder, KnowledgeBase, read_documents};
@@ -32,11 +33,14 @@ mod chunk;
 mod documents;
 mod embedder;
 mod index;
+mod lexical;
 
-pub use chunk::{CHUNKING_VERSION, Chunk, MAX_WORDS, MIN_WORDS, chunk_document};
+pub mod eval;
+pub use chunk::{CHUNKING_VERSION, Chunk, MAX_WORDS, MIN_WORDS, chunk_document, chunk_document_sized};
 pub use documents::{Document, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, read_documents};
 pub use embedder::{DIMENSIONS, Embedder, MAX_TOKENS, MODEL_NAME};
 pub use index::{KnowledgeBase, MAX_PER_SOURCE, MAX_QUERY_CHARS};
+pub use lexical::LEXICAL_WEIGHT;
 
 /// What can go wrong loading the model, reading documents, building the index or searching.
 #[derive(Debug, thiserror::Error)]

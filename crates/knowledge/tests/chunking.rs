@@ -42,14 +42,15 @@ fn paragraphs_are_joined_up_to_the_limit_and_long_ones_cut_at_sentences() {
     }
     assert!(chunks[..chunks.len() - 1].iter().all(|c| words(&c.text) >= MIN_WORDS));
 
-    // One paragraph of 400 words: parts of similar length, cut after a full stop.
+    // One paragraph of 396 words: parts of similar length, cut after a full stop.
     let long: Vec<String> = (0..36).map(sentence).collect();
     let doc = Document::new("b.md", format!("# B\n\n{}", long.join(" ")));
     let chunks = chunk_document(&doc);
-    assert_eq!(chunks.len(), 3);
+    assert!(chunks.len() >= 396usize.div_ceil(MAX_WORDS), "{} chunks", chunks.len());
+    let sizes: Vec<usize> = chunks.iter().map(|c| words(&c.text)).collect();
+    let (smallest, largest) = (*sizes.iter().min().unwrap(), *sizes.iter().max().unwrap());
+    assert!(largest <= MAX_WORDS && smallest * 10 >= largest * 6, "uneven parts: {sizes:?}");
     for c in &chunks {
-        let n = words(&c.text);
-        assert!((100..=MAX_WORDS).contains(&n), "{n} words");
         assert!(c.text.ends_with('.'), "cut mid-sentence: {:?}", &c.text[c.text.len() - 20..]);
     }
     // Nothing is lost or repeated.
