@@ -87,7 +87,9 @@ impl Embedder {
         Embedder::load_with_threads(dir, cores.min(2))
     }
 
-    /// Like [`Embedder::load`], with the number of threads the matrix products may use.
+    /// Like [`Embedder::load`], with the number of threads the matrix products may use (a pool
+    /// of this embedder's own). candle's element-wise operations run on its process-wide pool
+    /// (`CANDLE_NUM_THREADS`, which `brazen serve` sets for the LLM).
     pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Embedder, KnowledgeError> {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path).map_err(|e| KnowledgeError::io(&config_path, e))?;

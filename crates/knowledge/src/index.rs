@@ -107,6 +107,22 @@ impl KnowledgeBase {
         Ok(KnowledgeBase { embedder, chunks, vectors, lexicon, documents, key: cache::hex(&key), from_cache: false })
     }
 
+    /// Where an agent's index is cached unless configured otherwise:
+    /// `$XDG_CACHE_HOME/brazen/knowledge/<agent>`, else `~/.cache/brazen/knowledge/<agent>`
+    /// (characters other than letters, digits, `-`, `_` and `.` in the agent's name become `_`).
+    pub fn default_cache_dir(agent: &str) -> std::path::PathBuf {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| std::path::PathBuf::from(".cache"));
+        let mut name: String =
+            agent.chars().map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+        if name.is_empty() || name.chars().all(|c| c == '.') {
+            name = format!("_{name}");
+        }
+        cache.join("brazen").join("knowledge").join(name)
+    }
+
     /// [`read_documents`] from `dir`, then [`KnowledgeBase::build`].
     pub fn from_folder(
         embedder: Arc<Embedder>,

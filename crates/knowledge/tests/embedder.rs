@@ -88,3 +88,10 @@ fn a_spoken_question_embeds_in_milliseconds() {
     // Generous: a loaded 2-core machine; the bench records the real figures.
     assert!(times[10] < 100.0, "median {} ms", times[10]);
 }
+
+#[test]
+fn a_model_missing_from_the_store_names_the_command_that_installs_it() {
+    let root = tempfile::tempdir().unwrap();
+    let err = Embedder::from_store(&brazen_models::Store::new(root.path())).unwrap_err().to_string();
+    assert!(err.contains("brazen models install --only all-minilm-l6-v2"), "{err}");
+}

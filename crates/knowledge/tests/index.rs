@@ -151,3 +151,12 @@ fn one_document_does_not_crowd_out_the_others() {
     // With nothing else to offer, one document fills the list.
     assert_eq!(kb.find("can I return this", 6).unwrap().len(), 6);
 }
+
+#[test]
+fn the_default_cache_folder_is_one_per_agent_and_safe() {
+    let retail = KnowledgeBase::default_cache_dir("retail");
+    assert!(retail.ends_with("brazen/knowledge/retail"), "{}", retail.display());
+    assert!(KnowledgeBase::default_cache_dir("../x").ends_with("knowledge/.._x"));
+    assert!(KnowledgeBase::default_cache_dir("..").ends_with("knowledge/_.."));
+    assert!(KnowledgeBase::default_cache_dir("").ends_with("knowledge/_"));
+}
