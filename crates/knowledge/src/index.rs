@@ -41,9 +41,11 @@ impl std::fmt::Debug for KnowledgeBase {
     }
 }
 
-/// sha256 over the model's identity, the chunking version and each document's name and text
-/// (each with its length, so no two sets hash alike by moving a boundary).
-fn cache_key(embedder: &Embedder, docs: &[Document]) -> [u8; 32] {
+/// sha256 over the model's identity, the chunking version, each document's name and text, and
+/// the text embedded for each passage (so a change to chunking changes the key even if
+/// [`CHUNKING_VERSION`] was not bumped). Each field goes in with its length, so no two sets
+/// hash alike by moving a boundary.
+fn cache_key(embedder: &Embedder, docs: &[Document], chunks: &[Chunk]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"brazen-knowledge index\n");
     let mut field = |bytes: &[u8]| {
@@ -56,6 +58,10 @@ fn cache_key(embedder: &Embedder, docs: &[Document]) -> [u8; 32] {
     for d in docs {
         field(d.source.as_bytes());
         field(d.text.as_bytes());
+    }
+    field(&(chunks.len() as u64).to_le_bytes());
+    for c in chunks {
+        field(c.embed_text.as_bytes());
     }
     h.finalize().into()
 }
@@ -72,8 +78,8 @@ impl KnowledgeBase {
         docs: Vec<Document>,
         cache_dir: Option<&Path>,
     ) -> Result<KnowledgeBase, KnowledgeError> {
-        let key = cache_key(&embedder, &docs);
         let chunks: Vec<Chunk> = docs.iter().flat_map(chunk_document).collect();
+        let key = cache_key(&embedder, &docs, &chunks);
         let documents = docs.len();
         let n = chunks.len();
         let lexicon = Lexicon::new(chunks.iter().map(|c| c.embed_text.as_str()));
