@@ -216,8 +216,14 @@ pub fn default_llm_path(models_dir: Option<PathBuf>) -> Result<PathBuf, String> 
 /// The local LLM installed by default.
 pub const DEFAULT_LLM: &str = "qwen2.5-coder-1.5b";
 
-/// Installs what is missing of `names`; returns their directories in order.
-fn ensure_models(cfg: &EngineChoice, names: &[&str], needed_by: &str, without: &str) -> Result<Vec<PathBuf>, String> {
+/// Installs what is missing of `names` (models of the manifest), saying when it fails who needed
+/// them (`needed_by`) and how to start without them (`without`); returns their directories in order.
+pub fn ensure_models(
+    cfg: &EngineChoice,
+    names: &[&str],
+    needed_by: &str,
+    without: &str,
+) -> Result<Vec<PathBuf>, String> {
     let store = Store::new(cfg.models_dir.clone().unwrap_or_else(Store::default_root));
     let manifest = Manifest::builtin();
     let progress = brazen_models::progress();

@@ -274,7 +274,11 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         let db = brazen_store::Store::open(&url).await.map_err(|e| e.to_string())?;
         let seeded = brazen_retail::seed(&db).await.map_err(|e| format!("cannot seed the catalogue: {e}"))?;
         tracing::info!("database: {:?} ({seeded} catalogue products)", db.backend());
-        let tools = brazen_retail::RetailTools::new(db.clone(), None, Some(engines.llm.clone()));
+        let knowledge = match &agent.knowledge {
+            Some(dir) => Some(load_knowledge(&cfg, &agent.name, dir).await?),
+            None => None,
+        };
+        let tools = brazen_retail::RetailTools::new(db.clone(), knowledge, Some(engines.llm.clone()));
         engines.tools = agent::select_tools(Arc::new(tools), &agent.tools)?;
         let worker = agent.analyse_calls.then(|| capture::Analyst::start(db.clone(), engines.llm.clone()));
         hooks.recorder = capture::StoreRecorder::start(db.clone(), agent.name.clone(), worker.clone());
@@ -309,6 +313,39 @@ fn load_agent(cfg: &config::Config) -> Result<Option<agent::Agent>, String> {
         "retail" => agent::Agent::builtin(&cfg.data_dir()).map(Some),
         path => agent::Agent::load(std::path::Path::new(path)).map(Some),
     }
+}
+
+/// The agent's knowledge base: every document in `dir`, embedded with all-MiniLM-L6-v2
+/// (installed when missing), the index cached by content hash in `~/.cache/brazen/knowledge`
+/// (`$XDG_CACHE_HOME`), so unchanged documents are not embedded again.
+async fn load_knowledge(
+    cfg: &config::Config,
+    agent: &str,
+    dir: &std::path::Path,
+) -> Result<Arc<dyn brazen_providers::Knowledge>, String> {
+    let model = engines::ensure_models(
+        &cfg.engine_choice(),
+        &[brazen_knowledge::MODEL_NAME],
+        "the agent's knowledge base",
+        "--agent none (or an agent without `knowledge`)",
+    )?
+    .remove(0);
+    let cache = brazen_knowledge::KnowledgeBase::default_cache_dir(agent);
+    let dir = dir.to_owned();
+    let kb = tokio::task::spawn_blocking(move || {
+        let embedder = Arc::new(brazen_knowledge::Embedder::load(&model)?);
+        brazen_knowledge::KnowledgeBase::from_folder(embedder, &dir, Some(&cache))
+    })
+    .await
+    .map_err(|e| format!("the knowledge base could not be built: {e}"))?
+    .map_err(|e| format!("the knowledge base could not be built: {e}"))?;
+    tracing::info!(
+        "knowledge: {} documents, {} passages{}",
+        kb.documents(),
+        kb.chunks(),
+        if kb.from_cache() { " (index from cache)" } else { "" }
+    );
+    Ok(Arc::new(kb))
 }
 
 /// Binds the avatars' WebRTC media port: `media_port` (default: the HTTP port's number, or any

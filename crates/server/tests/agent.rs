@@ -83,7 +83,10 @@ async fn the_retail_agent_orders_ships_and_keeps_the_conversation() {
 
     let (_, orders) = get_json(&server, "/api/orders");
     let stored = &orders["items"][0];
-    assert_eq!((stored["id"].as_str(), stored["conversation_id"].as_str()), (Some(order_id.as_str()), Some(session_id.as_str())));
+    assert_eq!(
+        (stored["id"].as_str(), stored["conversation_id"].as_str()),
+        (Some(order_id.as_str()), Some(session_id.as_str()))
+    );
     let (_, order_view) = get_json(&server, &format!("/api/orders/{order_id}"));
     assert_eq!(order_view["shipment"]["order_id"], json!(order_id));
     let (_, products) = get_json(&server, "/api/products?category=Winter%20wear&limit=100");
@@ -100,13 +103,15 @@ async fn the_retail_agent_orders_ships_and_keeps_the_conversation() {
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "entries keep the time they happened: {times:?}");
     let kinds: Vec<&str> = live["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"function_call") && kinds.contains(&"function_call_output"), "{kinds:?}");
-    let outputs: Vec<&Value> = live["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "function_call_output").collect();
+    let outputs: Vec<&Value> =
+        live["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "function_call_output").collect();
     assert_eq!(outputs[0]["name"], "order_products", "an output is named after its call");
 
     drop(ws);
     // Ended, and its analysis attempted: the echo model cannot write one, so the failure is
     // recorded (and kept for a retry), not lost.
-    let ended = eventually(&server, &path, |c| !c["ended_at"].is_null() && c["analysis"]["attempts"].as_i64() >= Some(1));
+    let ended =
+        eventually(&server, &path, |c| !c["ended_at"].is_null() && c["analysis"]["attempts"].as_i64() >= Some(1));
     assert_eq!(ended["analysis"]["status"], "failed", "{ended}");
     assert!(!ended["analysis"]["last_error"].as_str().unwrap_or_default().is_empty());
     let (_, list) = get_json(&server, "/api/conversations?limit=10");
@@ -129,13 +134,20 @@ fn admin_reads_are_paged_checked_and_keyed() {
         ("/api/orders/ORD_NOPE", "not_found"),
         ("/api/conversations/nope", "not_found"),
     ] {
-        let (status, body) = get_json(&server, &format!("{path}{}api-key=admin-test-key", if path.contains('?') { "&" } else { "?" }));
+        let (status, body) =
+            get_json(&server, &format!("{path}{}api-key=admin-test-key", if path.contains('?') { "&" } else { "?" }));
         assert!((400..500).contains(&status), "{path}: {status}");
         assert_eq!(body["error"]["code"], code, "{path}: {body}");
     }
     let (status, cheap) = get_json(&server, "/api/products?category=Accessories&max_price=25&api-key=admin-test-key");
     assert_eq!(status, 200);
-    assert!(cheap["items"].as_array().unwrap().iter().all(|p| p["price_cents"].as_i64().unwrap() <= 2500 && p["category"] == "Accessories"));
+    assert!(
+        cheap["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["price_cents"].as_i64().unwrap() <= 2500 && p["category"] == "Accessories")
+    );
 }
 
 #[tokio::test]
