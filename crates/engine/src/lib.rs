@@ -77,7 +77,7 @@ pub mod turn;
 
 pub use io::{Input, JobId, Output};
 pub use limits::Limits;
-pub use responder::MAX_TOOL_ROUNDS;
+pub use responder::{MAX_TOOL_ROUNDS, offer_tools};
 pub use session::{Session, SessionOptions};
 
 /// A seed for an avatar's idle motion or a message's lip-sync from a name (FNV-1a): the same

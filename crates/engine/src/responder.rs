@@ -34,7 +34,7 @@ pub const MAX_TOOL_ROUNDS: u32 = 8;
 
 /// Offers the model the server-side `tools` beside the client's (a client tool of the same name
 /// replaces one).
-pub(crate) fn offer_tools(request: &mut LlmRequest, tools: &[ToolSpec]) {
+pub fn offer_tools(request: &mut LlmRequest, tools: &[ToolSpec]) {
     let declared: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
     request.tools.extend(tools.iter().filter(|t| !declared.contains(&t.definition.name)).map(|t| t.definition.clone()));
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub retail: crate::retail_api::RetailSessions,
     /// The agent's database (`None` without an agent).
     pub store: Option<brazen_store::Store>,
+    /// What `/api/agent` says about the agent (`None` without one).
+    pub agent: Option<serde_json::Value>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
         media: Option<AvatarMedia>,
         hooks: Hooks,
         store: Option<brazen_store::Store>,
+        agent: Option<serde_json::Value>,
     ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let limits = RuntimeLimits {
@@ -57,7 +60,7 @@ impl AppState {
         };
         let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
-        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store })
+        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store, agent })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -97,6 +100,7 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/sessions/{id}/text", post(r::text))
         .route("/sessions/{id}/commit-audio", post(r::commit_audio))
         .route("/ws/sessions/{id}", get(r::socket))
+        .route("/api/agent", get(agent))
         .route("/api/products", get(crate::admin_api::products))
         .route("/api/orders", get(crate::admin_api::orders))
         .route("/api/orders/{id}", get(crate::admin_api::order))
@@ -104,6 +108,15 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/conversations", get(crate::admin_api::conversations))
         .route("/api/conversations/{id}", get(crate::admin_api::conversation))
         .layer(axum::middleware::from_fn_with_state(state, cors))
+}
+
+/// `GET /api/agent`: the agent sessions start as (name, description, its tools, whether it
+/// has documents and analyses calls), or 404 when the server runs none.
+async fn agent(State(state): State<Arc<AppState>>) -> Response {
+    match &state.agent {
+        Some(agent) => axum::Json(agent.clone()).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "no_agent", "This server runs no agent (agent = \"none\")."),
+    }
 }
 
 /// CORS for the REST routes: a preflight from an origin the server admits (its own, loopback

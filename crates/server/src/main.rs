@@ -285,7 +285,16 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         analyst = worker;
         store = Some(db);
     }
-    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks, store);
+    let about = agent.as_ref().map(|a| {
+        serde_json::json!({
+            "name": a.name,
+            "description": a.description,
+            "tools": a.tools,
+            "knowledge": a.knowledge.is_some(),
+            "analyse_calls": a.analyse_calls,
+        })
+    });
+    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks, store, about);
     if let Some(analyst) = &analyst {
         analyst.watch(&state.runtime);
     }
@@ -299,7 +308,11 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     });
     println!("brazen listening on http://{addr}");
     web::announce(addr);
-    web::prepare_default_session(state.runtime.engines.llm.as_ref());
+    web::prepare_default_session(
+        state.runtime.engines.llm.as_ref(),
+        agent.as_ref().map(|a| a.session.as_ref()),
+        state.runtime.engines.tools.as_ref(),
+    );
     std::io::stdout().flush().ok();
     let router = app::router(state.clone());
     listen::serve(listener, router, state.runtime.clone()).await;

@@ -24,20 +24,31 @@ const DEFAULT_SESSION: &str = include_str!("../../../web/src/default-session.jso
 /// Has the LLM compute the prompt of the app's default session in the background, so that a first
 /// conversation from the browser app starts its reply without waiting for it (a new system prompt
 /// costs seconds on a CPU). Errors are only logged: this is an optimisation.
-pub fn prepare_default_session(llm: &dyn brazen_providers::Llm) {
+pub fn prepare_default_session(
+    llm: &dyn brazen_providers::Llm,
+    agent: Option<&brazen_protocol::SessionPatch>,
+    tools: &dyn brazen_providers::Tools,
+) {
     use brazen_protocol::{ClientEvent, ClientMessage};
-    let event = format!(r#"{{"type": "session.update", "session": {DEFAULT_SESSION}}}"#);
-    let patch = match brazen_protocol::client::parse(&event) {
-        Ok(ClientMessage { event: ClientEvent::SessionUpdate(patch), .. }) => patch,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::warn!("web/src/default-session.json is not a valid session: {}", e.message);
-            return;
-        }
-    };
     let mut config = brazen_protocol::session::SessionConfig::new("app-default", "default");
-    config.apply(*patch);
-    llm.prepare(brazen_providers::LlmRequest::new(&config, Vec::new()));
+    match agent {
+        // The app leaves an agent's session as it is: its prompt is the one to compute.
+        Some(patch) => config.apply(patch.clone()),
+        None => {
+            let event = format!(r#"{{"type": "session.update", "session": {DEFAULT_SESSION}}}"#);
+            match brazen_protocol::client::parse(&event) {
+                Ok(ClientMessage { event: ClientEvent::SessionUpdate(patch), .. }) => config.apply(*patch),
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!("web/src/default-session.json is not a valid session: {}", e.message);
+                    return;
+                }
+            }
+        }
+    }
+    let mut request = brazen_providers::LlmRequest::new(&config, Vec::new());
+    brazen_engine::offer_tools(&mut request, &tools.specs());
+    llm.prepare(request);
 }
 
 /// Logs where the app is, or that this binary was built without it.
@@ -146,7 +157,7 @@ mod tests {
     #[test]
     fn the_app_default_session_is_prepared_as_the_app_sends_it() {
         let llm = Recorder::default();
-        prepare_default_session(&llm);
+        prepare_default_session(&llm, None, &brazen_providers::NoTools);
         let asked = llm.0.lock().unwrap();
         let [request] = asked.as_slice() else { panic!("one prompt to prepare, got {}", asked.len()) };
         let file: serde_json::Value = serde_json::from_str(DEFAULT_SESSION).unwrap();
