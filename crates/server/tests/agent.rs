@@ -116,6 +116,23 @@ async fn the_retail_agent_orders_ships_and_keeps_the_conversation() {
     assert!(!ended["analysis"]["last_error"].as_str().unwrap_or_default().is_empty());
     let (_, list) = get_json(&server, "/api/conversations?limit=10");
     assert_eq!(list["items"][0]["id"], json!(session_id));
+
+    // `brazen analyse ID` runs it again, and records the outcome (the echo model fails again).
+    let analyse = |args: &[&str]| {
+        Command::new(common::binary())
+            .arg("analyse")
+            .args(["--llm", "echo", "--data-dir", server.data_dir.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = analyse(&[&session_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{session_id}: FAILED")), "{out:?}");
+    let (_, again) = get_json(&server, &path);
+    assert_eq!(again["analysis"]["attempts"], json!(ended["analysis"]["attempts"].as_i64().unwrap() + 1));
+    let out = analyse(&["sess_unknown"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no conversation 'sess_unknown'"), "{out:?}");
 }
 
 #[test]
