@@ -2,6 +2,7 @@
 // messages), the settings drawer and the developer panel, wired to one Call.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 import { fetchAgent, keyHeaders, type Agent } from './agent';
+import { Admin } from './admin/Admin';
 import { Call, preparePeer, type CallView } from './call';
 import type { LogLine } from './client';
 import { EMPTY, reduce, type ServerEvent } from './conversation';
@@ -19,6 +20,12 @@ function aspect(s: Settings): string {
   const r = RESOLUTIONS[s.avatar.resolution];
   const [w, h] = r.crop ? [r.crop[2] - r.crop[0], r.crop[3] - r.crop[1]] : [r.width, r.height];
   return `${w} / ${h}`;
+}
+
+/** What follows `#/admin` in the page's address (`null`: not the admin view). */
+export function adminRoute(hash: string): string | null {
+  const m = /^#\/admin(?:\/(.*))?$/.exec(hash);
+  return m ? (m[1] ?? '').replace(/\/+$/, '') : null;
 }
 
 /** Exposed for the end-to-end tests and the benchmark: when the page became ready, and the call. */
@@ -41,6 +48,14 @@ export function App() {
   const [log, setLog] = useState<LogLine[]>([]);
   const [showSettings, setShowSettings] = useState(false);
   const [message, setMessage] = useState('');
+  // The admin view is a route (`#/admin…`); the conversation stays mounted (and connected) under it.
+  const [hash, setHash] = useState(() => location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  const admin = adminRoute(hash);
   const call = useRef<Call | null>(null);
   const video = useRef<HTMLVideoElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -214,13 +229,14 @@ export function App() {
             <button type="button" onClick={disconnect} data-testid="disconnect">Disconnect</button>
           )}
           <button type="button" ref={settingsButton} aria-expanded={showSettings} onClick={() => (showSettings ? closeSettings() : setShowSettings(true))}>Settings</button>
-          {agent && <a class="link" href="#/admin">Admin</a>}
+          {agent && admin === null && <a class="link" href="#/admin">Admin</a>}
           <label class="toggle"><input type="checkbox" checked={settings.developer} onChange={(e) => change({ ...settings, developer: e.currentTarget.checked })} />Developer</label>
         </div>
       </header>
       {catalogError && <p class="banner" role="alert">{catalogError}</p>}
       {unsaved && <p class="banner" role="alert">This browser would not store the settings (its storage is full or off); they apply until the page is closed.</p>}
-      <main class="main">
+      {admin !== null && <Admin server={{ base: httpBase(settings, location.origin), apiKey: settings.apiKey }} route={admin} />}
+      <main class="main" hidden={admin !== null}>
         <section class={`stage ${settings.avatar.enabled ? '' : 'no-avatar'}`} style={stageStyle} aria-label="Avatar">
           <video ref={video} playsInline autoPlay class={composited ? 'under' : ''} data-testid="avatar-video" aria-label="Avatar video" hidden={view.video === 'canvas' || !settings.avatar.enabled} />
           <canvas ref={overlay} class="overlay" hidden={!composited} aria-hidden="true" />
