@@ -210,7 +210,7 @@ export function App() {
   const composited = view.transparency !== null && (view.video === 'webrtc' || view.video === 'websocket');
 
   return (
-    <div class={`app ${settings.developer ? 'with-dev' : ''}`}>
+    <div class={`app ${settings.developer ? 'with-dev' : ''} ${settings.avatar.enabled ? '' : 'without-avatar'}`}>
       <header class="bar">
         <h1>brazen</h1>
         {agent && (

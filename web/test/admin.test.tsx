@@ -199,7 +199,7 @@ describe('the admin view', () => {
     expect(el.querySelector('[data-testid=rating-chart]')!.getAttribute('aria-label')).toContain('Rating of 3 analysed calls');
     const bars = [...el.querySelectorAll('[data-testid=sentiment-chart] [data-sentiment]')];
     expect(bars.map((b) => [b.getAttribute('data-sentiment'), b.getAttribute('data-count')])).toEqual([['positive', '2'], ['neutral', '0'], ['negative', '1']]);
-    expect(el.textContent).toContain('4 conversations; 3 rated calls charted.');
+    expect(el.querySelector('.summary')!.textContent).toBe('4 conversations; 3 rated calls charted. 1 analysis failed (see the conversations).');
   });
 
   it('places one point in the middle and clamps ratings to 1–5', () => {

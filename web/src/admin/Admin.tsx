@@ -168,7 +168,7 @@ function Conversations({ server }: { server: Server }) {
 
 /** The overview: the analysed calls' ratings and sentiment. */
 function Overview({ server }: { server: Server }) {
-  const [load, setLoad] = useState<Load<{ points: RatingPoint[]; total: number; analysed: number }>>({ state: 'loading' });
+  const [load, setLoad] = useState<Load<{ points: RatingPoint[]; total: number; analysed: number; failed: number; pending: number }>>({ state: 'loading' });
   useEffect(() => {
     const request = new AbortController();
     setLoad({ state: 'loading' });
@@ -182,7 +182,8 @@ function Overview({ server }: { server: Server }) {
           return { id: c.id, at: c.started_at, rating: c.rating!, sentiment: detail?.analysis?.analysis?.customer_sentiment ?? null };
         }),
       );
-      return { points, total: list.total, analysed: rated.length };
+      const count = (status: string) => list.items.filter((c) => c.analysis_status === status).length;
+      return { points, total: list.total, analysed: rated.length, failed: count('failed'), pending: count('pending') };
     })().then(
       (data) => !request.signal.aborted && setLoad({ state: 'done', data }),
       (e) => !request.signal.aborted && setLoad({ state: 'failed', message: describeError(e, server) }),
@@ -191,10 +192,14 @@ function Overview({ server }: { server: Server }) {
   }, [server.base, server.apiKey]);
   if (load.state === 'failed') return <Failed message={load.message} />;
   if (load.state === 'loading') return <Loading />;
-  const { points, total, analysed } = load.data;
+  const { points, total, analysed, failed, pending } = load.data;
   return (
     <section aria-label="Overview">
-      <p class="summary">{total} conversation{total === 1 ? '' : 's'}; {analysed} rated call{analysed === 1 ? '' : 's'} charted{analysed === CHARTED_CALLS ? ' (the latest)' : ''}.</p>
+      <p class="summary">
+        {total} conversation{total === 1 ? '' : 's'}; {analysed} rated call{analysed === 1 ? '' : 's'} charted{analysed === CHARTED_CALLS ? ' (the latest)' : ''}.
+        {pending > 0 && ` ${pending} analys${pending === 1 ? "is" : "es"} pending.`}
+        {failed > 0 && <> {failed} analys{failed === 1 ? 'is' : 'es'} failed (<a href="#/admin/conversations">see the conversations</a>).</>}
+      </p>
       <h3>Rating over time</h3>
       <RatingChart points={points} />
       {points.length > 0 && <h3>Sentiment</h3>}
