@@ -1,6 +1,8 @@
 // The page: the avatar, the transcript, the controls (Connect, microphone, push-to-talk, typed
 // messages), the settings drawer and the developer panel, wired to one Call.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import { fetchAgent, keyHeaders, type Agent } from './agent';
+import { Admin } from './admin/Admin';
 import { Call, preparePeer, type CallView } from './call';
 import type { LogLine } from './client';
 import { EMPTY, reduce, type ServerEvent } from './conversation';
@@ -20,6 +22,12 @@ function aspect(s: Settings): string {
   return `${w} / ${h}`;
 }
 
+/** What follows `#/admin` in the page's address (`null`: not the admin view). */
+export function adminRoute(hash: string): string | null {
+  const m = /^#\/admin(?:\/(.*))?$/.exec(hash);
+  return m ? (m[1] ?? '').replace(/\/+$/, '') : null;
+}
+
 /** Exposed for the end-to-end tests and the benchmark: when the page became ready, and the call. */
 declare global {
   interface Window {
@@ -32,11 +40,22 @@ export function App() {
   const [settings, setSettings] = useState<Settings>(() => loadSettings());
   const [catalog, setCatalog] = useState<Catalog | null>(null);
   const [catalogError, setCatalogError] = useState<string | null>(null);
+  // The server's agent: `undefined` while asked, `null` when it runs none (or could not say).
+  const [agent, setAgent] = useState<Agent | null | undefined>(undefined);
+  const agentAnswer = useRef<Promise<Agent | null>>(Promise.resolve(null));
   const [view, setView] = useState<CallView>(IDLE);
   const [conversation, dispatch] = useReducer((s, a: { ev: ServerEvent; at: number }) => reduce(s, a.ev, a.at), EMPTY);
   const [log, setLog] = useState<LogLine[]>([]);
   const [showSettings, setShowSettings] = useState(false);
   const [message, setMessage] = useState('');
+  // The admin view is a route (`#/admin…`); the conversation stays mounted (and connected) under it.
+  const [hash, setHash] = useState(() => location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  const admin = adminRoute(hash);
   const call = useRef<Call | null>(null);
   const video = useRef<HTMLVideoElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -46,14 +65,22 @@ export function App() {
   const developer = useRef(settings.developer);
   developer.current = settings.developer;
 
-  // What the server offers (voices, characters, portraits, ICE servers); then the page is ready.
+  // What the server offers (voices, characters, portraits, ICE servers) and the agent it runs;
+  // then the page is ready.
   // The key unlocks the TURN relay's credentials, which the server gives only to key holders;
   // a newer request (the key being typed) replaces an older one, which is dropped.
   useEffect(() => {
     const base = httpBase(settings, location.origin);
     const request = new AbortController();
-    fetch(`${base}/api/catalog`, {
-      headers: settings.apiKey ? { 'api-key': settings.apiKey } : {},
+    // Whether the server runs an agent decides what Connect sends (see sessionConfig).
+    setAgent(undefined);
+    const asked = fetchAgent(base, settings.apiKey, request.signal).catch(() => null);
+    agentAnswer.current = asked;
+    void asked.then((a) => {
+      if (!request.signal.aborted) setAgent(a);
+    });
+    const catalogAnswer = fetch(`${base}/api/catalog`, {
+      headers: keyHeaders(settings.apiKey),
       signal: request.signal,
     })
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
@@ -64,12 +91,12 @@ export function App() {
       .catch((e) => {
         if (request.signal.aborted) return;
         setCatalogError(`The server at ${base} did not answer (${e.message}); check the endpoint in the settings.`);
-      })
-      .finally(() => {
-        if (request.signal.aborted) return;
-        window.brazen = { ...window.brazen, readyAt: performance.now() };
-        document.body.dataset.ready = 'true';
       });
+    void Promise.allSettled([catalogAnswer, asked]).then(() => {
+      if (request.signal.aborted) return;
+      window.brazen = { ...window.brazen, readyAt: performance.now() };
+      document.body.dataset.ready = 'true';
+    });
     return () => request.abort();
   }, [settings.endpoint, settings.apiKey]);
 
@@ -94,6 +121,8 @@ export function App() {
 
   const connect = async () => {
     if (!video.current || !canvas.current) return;
+    // A Connect before the server said whether it runs an agent waits for the answer.
+    const serverAgent = agent === undefined ? await agentAnswer.current : agent;
     const c = new Call(settings, location.origin, catalog?.ice_servers ?? [], {
       onView: (v) => {
         setView(v);
@@ -106,7 +135,7 @@ export function App() {
       onLevel: (level) => {
         if (meter.current) meter.current.style.transform = `scaleX(${level})`;
       },
-    }, video.current, canvas.current);
+    }, video.current, canvas.current, serverAgent !== null);
     call.current = c;
     window.brazen = { ...window.brazen, call: c };
     await c.connect();
@@ -181,9 +210,15 @@ export function App() {
   const composited = view.transparency !== null && (view.video === 'webrtc' || view.video === 'websocket');
 
   return (
-    <div class={`app ${settings.developer ? 'with-dev' : ''}`}>
+    <div class={`app ${settings.developer ? 'with-dev' : ''} ${settings.avatar.enabled ? '' : 'without-avatar'}`}>
       <header class="bar">
         <h1>brazen</h1>
+        {agent && (
+          <p class="agent" data-testid="agent">
+            <strong>{agent.name}</strong>
+            {agent.description && <span class="description"> — {agent.description}</span>}
+          </p>
+        )}
         <span class={`status ${view.status}`} role="status">
           {view.status === 'idle' ? 'not connected' : view.status === 'connecting' ? 'connecting…' : 'connected'}
         </span>
@@ -194,12 +229,14 @@ export function App() {
             <button type="button" onClick={disconnect} data-testid="disconnect">Disconnect</button>
           )}
           <button type="button" ref={settingsButton} aria-expanded={showSettings} onClick={() => (showSettings ? closeSettings() : setShowSettings(true))}>Settings</button>
+          {agent && admin === null && <a class="link" href="#/admin">Admin</a>}
           <label class="toggle"><input type="checkbox" checked={settings.developer} onChange={(e) => change({ ...settings, developer: e.currentTarget.checked })} />Developer</label>
         </div>
       </header>
       {catalogError && <p class="banner" role="alert">{catalogError}</p>}
       {unsaved && <p class="banner" role="alert">This browser would not store the settings (its storage is full or off); they apply until the page is closed.</p>}
-      <main class="main">
+      {admin !== null && <Admin server={{ base: httpBase(settings, location.origin), apiKey: settings.apiKey }} route={admin} />}
+      <main class="main" hidden={admin !== null}>
         <section class={`stage ${settings.avatar.enabled ? '' : 'no-avatar'}`} style={stageStyle} aria-label="Avatar">
           <video ref={video} playsInline autoPlay class={composited ? 'under' : ''} data-testid="avatar-video" aria-label="Avatar video" hidden={view.video === 'canvas' || !settings.avatar.enabled} />
           <canvas ref={overlay} class="overlay" hidden={!composited} aria-hidden="true" />
@@ -207,7 +244,7 @@ export function App() {
           {view.video === null && settings.avatar.enabled && <p class="placeholder">The avatar appears here when you connect.</p>}
         </section>
         <section class="talk" aria-label="Conversation">
-          <Transcript entries={conversation.entries} heard={heard} playing={view.playing || view.video === 'webrtc' || view.video === 'websocket'} />
+          <Transcript entries={conversation.entries} base={httpBase(settings, location.origin)} heard={heard} playing={view.playing || view.video === 'webrtc' || view.video === 'websocket'} />
           <div class="controls">
             <div class="mic" title="Microphone level">
               <span class="label">{view.muted ? 'muted' : view.mic ? (settings.micMode === 'push-to-talk' ? (view.talking ? 'listening' : 'hold to talk') : conversation.userSpeaking ? 'hearing you' : 'listening') : 'mic off'}</span>
@@ -237,7 +274,7 @@ export function App() {
         </section>
         {settings.developer && <DevPanel log={log} turns={conversation.turns} startup={view.startup} onClear={() => setLog([])} />}
       </main>
-      {showSettings && <SettingsPanel settings={settings} catalog={catalog} onChange={change} onClose={closeSettings} />}
+      {showSettings && <SettingsPanel settings={settings} catalog={catalog} agent={agent ?? null} onChange={change} onClose={closeSettings} />}
     </div>
   );
 }

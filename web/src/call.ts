@@ -119,6 +119,8 @@ export class Call {
     private readonly hooks: CallHooks,
     private readonly video: HTMLVideoElement,
     private readonly canvas: HTMLCanvasElement,
+    /** The server runs an agent: its session stays, only the user's changes are sent. */
+    private readonly agent = false,
   ) {}
 
   /** Connects: microphone, socket, session, avatar. Failures become notices, never throws. */
@@ -178,7 +180,7 @@ export class Call {
   reconfigure(settings: Settings): void {
     this.settings = settings;
     if (!this.client || !this.configured) return;
-    this.client.send({ type: 'session.update', session: sessionConfig(settings, this.view.video ?? 'webrtc') });
+    this.client.send({ type: 'session.update', session: sessionConfig(settings, this.view.video ?? 'webrtc', this.agent) });
   }
 
   /** Sends a typed message and asks for a reply. */
@@ -335,7 +337,7 @@ export class Call {
     this.hooks.onEvent(ev, at);
     switch (ev.type) {
       case 'session.created':
-        this.client!.send({ type: 'session.update', session: sessionConfig(this.settings, this.view.video ?? 'webrtc') });
+        this.client!.send({ type: 'session.update', session: sessionConfig(this.settings, this.view.video ?? 'webrtc', this.agent) });
         break;
       case 'session.updated':
         if ((ev.session?.avatar?.transparency ?? null) !== null || this.view.transparency !== null) {

@@ -130,6 +130,23 @@ export function reduce(state: ConversationState, ev: ServerEvent, at: number): C
           entries: upsert(state.entries, item.id, 'user', (e) => (typed ? { ...e, text: typed.text, status: 'done' } : e)),
         };
       }
+      // A tool the server runs (an agent's) is a call item, then its output item.
+      if (item.type === 'function_call' && item.id) {
+        return {
+          ...state,
+          entries: upsert(state.entries, item.id, 'tool', (e) => ({
+            ...e,
+            status: 'done',
+            tool: { ...e.tool, name: item.name ?? e.tool?.name ?? '', callId: item.call_id ?? e.tool?.callId ?? '', arguments: item.arguments ?? e.tool?.arguments ?? '' },
+          })),
+        };
+      }
+      if (item.type === 'function_call_output' && typeof item.output === 'string') {
+        return {
+          ...state,
+          entries: state.entries.map((e) => (e.tool && e.tool.callId === item.call_id ? { ...e, tool: { ...e.tool, output: item.output } } : e)),
+        };
+      }
       return state;
     }
     case 'response.created':

@@ -83,6 +83,11 @@ export interface Settings {
   animation: { visemes: boolean; blendshapes: boolean };
   /** Offer the browser's own tools (the time of day) to the model. */
   browserTools: boolean;
+  /**
+   * With a server agent, offer the browser's tools beside the agent's (off by default: the agent's
+   * prompt, computed ahead at start-up, is then used as it is).
+   */
+  browserToolsWithAgent: boolean;
   developer: boolean;
 }
 
@@ -113,6 +118,7 @@ export const DEFAULTS: Settings = {
   },
   animation: { visemes: false, blendshapes: false },
   browserTools: true,
+  browserToolsWithAgent: false,
   developer: false,
 };
 
@@ -185,6 +191,7 @@ export function sanitize(raw: unknown): Settings {
     },
     animation: { visemes: same(an.visemes, d.animation.visemes), blendshapes: same(an.blendshapes, d.animation.blendshapes) },
     browserTools: same(r.browserTools, d.browserTools),
+    browserToolsWithAgent: same(r.browserToolsWithAgent, d.browserToolsWithAgent),
     developer: same(r.developer, d.developer),
   };
 }
@@ -268,36 +275,63 @@ export function avatarConfig(settings: Settings, output: OutputMode = settings.a
 /** The browser's tools, as `session.update` declares them. */
 export const BROWSER_TOOLS = firstSession.tools;
 
-/** The `session` of the `session.update` the settings stand for. */
-export function sessionConfig(settings: Settings, output: OutputMode = settings.avatar.output): Record<string, unknown> {
+/** Whether the user changed the instructions (the default text stands for "not changed"). */
+export function customInstructions(settings: Settings): boolean {
+  return settings.instructions.trim() !== '' && settings.instructions !== DEFAULTS.instructions;
+}
+
+/**
+ * The `session` of the `session.update` the settings stand for. `agent`: the server runs an agent
+ * (`/api/agent` answered), whose session (instructions, tools, turns, transcription) already is the
+ * session: then only what the user changed from the defaults is sent, with what the page's own
+ * transport needs (audio formats, word timings, animation, avatar, voice), so the agent's
+ * instructions and tools stay, and with them the prompt the server computed ahead.
+ */
+export function sessionConfig(settings: Settings, output: OutputMode = settings.avatar.output, agent = false): Record<string, unknown> {
   const t = settings.turn;
   const outputs = [
     ...(settings.animation.visemes || output === 'canvas' ? ['viseme_id'] : []),
     ...(settings.animation.blendshapes ? ['blendshapes'] : []),
   ];
   const pitch = settings.pitch === 0 ? undefined : `${settings.pitch > 0 ? '+' : ''}${settings.pitch}%`;
-  return {
-    modalities: ['text', 'audio'],
-    instructions: settings.instructions,
+  const turnDetection =
+    settings.micMode === 'push-to-talk'
+      ? null
+      : {
+          type: t.type,
+          threshold: t.threshold,
+          prefix_padding_ms: t.prefixMs,
+          silence_duration_ms: t.silenceMs,
+          interrupt_response: t.interrupt,
+          create_response: true,
+        };
+  const transcription = { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) };
+  const transport = {
     voice: { name: settings.voice, type: 'azure-standard', rate: settings.rate, ...(pitch ? { pitch } : {}) },
     input_audio_format: 'pcm16',
     output_audio_format: 'pcm16',
-    input_audio_transcription: { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) },
-    turn_detection:
-      settings.micMode === 'push-to-talk'
-        ? null
-        : {
-            type: t.type,
-            threshold: t.threshold,
-            prefix_padding_ms: t.prefixMs,
-            silence_duration_ms: t.silenceMs,
-            interrupt_response: t.interrupt,
-            create_response: true,
-          },
     output_audio_timestamp_types: ['word'],
     animation: outputs.length ? { outputs } : null,
+    avatar: avatarConfig(settings, output),
+  };
+  if (agent) {
+    const d = DEFAULTS;
+    const turnChanged = settings.micMode !== d.micMode || JSON.stringify(t) !== JSON.stringify(d.turn);
+    return {
+      ...(customInstructions(settings) ? { instructions: settings.instructions } : {}),
+      ...transport,
+      ...(settings.language !== d.language ? { input_audio_transcription: transcription } : {}),
+      ...(turnChanged ? { turn_detection: turnDetection } : {}),
+      ...(settings.browserToolsWithAgent ? { tools: BROWSER_TOOLS, tool_choice: 'auto' } : {}),
+    };
+  }
+  return {
+    modalities: ['text', 'audio'],
+    instructions: settings.instructions,
+    ...transport,
+    input_audio_transcription: transcription,
+    turn_detection: turnDetection,
     tools: settings.browserTools ? BROWSER_TOOLS : [],
     tool_choice: 'auto',
-    avatar: avatarConfig(settings, output),
   };
 }

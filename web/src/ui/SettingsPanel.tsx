@@ -2,7 +2,8 @@
 // avatars), animation outputs. Every change is handed up at once; the app saves and applies it.
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { RESOLUTIONS, type Scene, type Settings } from '../settings';
+import type { Agent } from '../agent';
+import { customInstructions, DEFAULTS, RESOLUTIONS, type Scene, type Settings } from '../settings';
 import { pictureUrl } from './picture';
 
 /** What the server offers, from `/api/catalog`. */
@@ -17,6 +18,8 @@ export interface Catalog {
 interface Props {
   settings: Settings;
   catalog: Catalog | null;
+  /** The server's agent (`null`: none): its instructions and tools stay unless changed here. */
+  agent?: Agent | null;
   onChange(settings: Settings): void;
   onClose(): void;
 }
@@ -39,7 +42,7 @@ function splitColor(c: string): [string, number] {
 }
 
 /** The settings panel. */
-export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props) {
+export function SettingsPanel({ settings: s, catalog, agent = null, onChange, onClose }: Props) {
   // Opening the panel takes the keyboard focus into it.
   const close = useRef<HTMLButtonElement>(null);
   useEffect(() => close.current?.focus(), []);
@@ -80,8 +83,20 @@ export function SettingsPanel({ settings: s, catalog, onChange, onClose }: Props
         <label>Endpoint<input type="url" placeholder="this server" value={s.endpoint} onChange={text((endpoint) => set({ endpoint }))} /></label>
         <label>API key<input type="password" autoComplete="off" value={s.apiKey} placeholder={catalog?.auth ? 'required by this server' : 'not required'} onChange={text((apiKey) => set({ apiKey }))} /></label>
         <label>Model<input value={s.model} onChange={text((model) => set({ model }))} /></label>
-        <label>Instructions<textarea rows={3} value={s.instructions} onChange={text((instructions) => set({ instructions }))} /></label>
-        <label class="row"><input type="checkbox" checked={s.browserTools} onChange={check((browserTools) => set({ browserTools }))} />Offer the browser's tools (local time)</label>
+        {agent ? (
+          <>
+            {/* Empty means the agent's own instructions (kept as the default text, which is not sent). */}
+            <label>Instructions<textarea rows={3} value={customInstructions(s) ? s.instructions : ''} placeholder={`the ${agent.name} agent's own`}
+              onChange={text((v) => set({ instructions: v.trim() ? v : DEFAULTS.instructions }))} /></label>
+            <label class="row"><input type="checkbox" checked={s.browserToolsWithAgent} onChange={check((browserToolsWithAgent) => set({ browserToolsWithAgent }))} />Also offer the browser's tools (local time)</label>
+            <p class="hint">This server runs the {agent.name} agent: its instructions and tools are used unless you change them here (back to the agent's at the next Connect).</p>
+          </>
+        ) : (
+          <>
+            <label>Instructions<textarea rows={3} value={s.instructions} onChange={text((instructions) => set({ instructions }))} /></label>
+            <label class="row"><input type="checkbox" checked={s.browserTools} onChange={check((browserTools) => set({ browserTools }))} />Offer the browser's tools (local time)</label>
+          </>
+        )}
       </fieldset>
       <fieldset>
         <legend>Voice</legend>

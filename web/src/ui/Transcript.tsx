@@ -2,6 +2,7 @@
 // highlighted, tool calls inline, errors and notices in plain words. Always shown (captions).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { wordAt, type Entry } from '../conversation';
+import { parseToolOutput, ToolCards } from './ToolCards';
 
 interface Props {
   entries: Entry[];
@@ -9,6 +10,8 @@ interface Props {
   heard(): { itemId: string; ms: number } | null;
   /** Whether anything is playing (the highlight is refreshed only then). */
   playing: boolean;
+  /** The server's http(s) origin: tools' pictures given as paths come from there. */
+  base?: string;
 }
 
 function Words({ entry, at }: { entry: Entry; at: number }) {
@@ -23,7 +26,7 @@ function Words({ entry, at }: { entry: Entry; at: number }) {
 }
 
 /** The conversation's transcript. */
-export function Transcript({ entries, heard, playing }: Props) {
+export function Transcript({ entries, heard, playing, base = location.origin }: Props) {
   const [now, setNow] = useState<{ itemId: string; ms: number } | null>(null);
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -43,11 +46,17 @@ export function Transcript({ entries, heard, playing }: Props) {
       {entries.length === 0 && <p class="empty">Connect and speak, or type a message.</p>}
       {entries.map((e) => {
         if (e.kind === 'tool') {
+          const output = e.tool?.output;
+          const result = output === undefined ? null : parseToolOutput(output);
           return (
-            <div key={e.id} class="entry tool" data-status={e.status}>
+            <div key={e.id} class="entry tool" data-status={e.status} data-tool={e.tool?.name}>
               <span class="who">tool</span>
               <code>{e.tool?.name}({e.tool?.arguments})</code>
-              {e.tool?.output !== undefined && <code class="output">→ {e.tool.output}</code>}
+              {output !== undefined && !result && <code class="output">→ {output}</code>}
+              {result && <ToolCards result={result} base={base} />}
+              {result && result.kind !== 'error' && (
+                <details class="output raw"><summary>the tool's answer as data</summary><code>{output}</code></details>
+              )}
             </div>
           );
         }

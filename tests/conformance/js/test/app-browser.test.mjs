@@ -428,7 +428,8 @@ test('a photo chosen from the device becomes the avatar, and the scene sliders m
 
 test('a tool call is shown inline and answered by the page', async () => {
   // The stand-in LLM calls a tool named in the user's text, with the text's first {...} as arguments.
-  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: false } }, undefined, echoServer);
+  // The server runs its retail agent: the page offers its own tools beside the agent's only when asked.
+  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: false }, browserToolsWithAgent: true }, undefined, echoServer);
   try {
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.waitForSelector('.status.connected', { timeout: 15000 });
@@ -446,5 +447,77 @@ test('a tool call is shown inline and answered by the page', async () => {
     assert.deepEqual(problems, []);
   } finally {
     await page.close();
+  }
+});
+
+test("with the retail agent the page keeps the agent's session, shows its tools' answers as cards, and the admin view shows the order and the call", async () => {
+  // A server of its own (the stand-in recogniser and LLM, the tone voice): its database starts empty.
+  const shop = await startBrazen('browser-app-admin');
+  const { page, problems } = await openApp({ apiKey: API_KEY, avatar: { enabled: false } }, undefined, shop);
+  const updates = [];
+  page.on('websocket', (ws) => ws.on('framesent', (f) => {
+    const ev = JSON.parse(String(f.payload));
+    if (ev.type === 'session.update') updates.push(ev.session);
+  }));
+  try {
+    assert.match(await page.getByTestId('agent').innerText(), /^retail/i);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    // Neither the app's default instructions nor its tools replace the agent's.
+    assert.ok(updates.length >= 1);
+    for (const u of updates) {
+      assert.equal(u.instructions, undefined);
+      assert.equal(u.tools, undefined);
+    }
+    await page.getByTestId('mute').click();
+    // Each tool is named once; its turn ends with the stand-in's follow-up ("The NAME tool returned: …").
+    const say = async (text, selector) => {
+      await page.getByLabel('Message').fill(text);
+      await page.getByLabel('Message').press('Enter');
+      await page.locator(selector).last().waitFor({ timeout: 15000 });
+      await page.locator('.entry.assistant', { hasText: `${text.split(' ')[0]} tool returned` }).waitFor({ timeout: 15000 });
+    };
+    // The stand-in LLM calls the tool the text names with the text's JSON: the agent's tools run in the server.
+    await say('get_products_by_category {"category":"Winter wear"}', '.card.product');
+    const beanie = page.locator('.card.product[data-product=P021]');
+    assert.match(await beanie.innerText(), /Red Knit Beanie[\s\S]*\$19\.99/);
+    assert.equal(await beanie.locator('img').getAttribute('alt'), 'Red Knit Beanie');
+    assert.ok(await beanie.locator('img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the product picture loads');
+    await say('order_products {"product_id":"P021","quantity":2}', '.card.order');
+    const orderId = await page.locator('.card.order').last().getAttribute('data-order');
+    assert.match(await page.locator('.card.order').last().innerText(), /\$39\.98/);
+    await say(`create_delivery_order {"order_id":"${orderId}","destination":"1 Main Street, Springfield, IL 62701"}`, '.card.shipment');
+    await shot(page, 'agent-cards');
+    await page.getByTestId('disconnect').click();
+
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('link', { name: 'Orders' }).click();
+    await page.locator('.admin-table tbody tr', { hasText: orderId }).waitFor({ timeout: 10000 });
+    assert.match(await page.locator('.admin-table tbody tr').first().innerText(), /Red Knit Beanie[\s\S]*\$39\.98/);
+    await page.getByRole('link', { name: 'Shipments' }).click();
+    await page.locator('.admin-table tbody tr', { hasText: orderId }).waitFor({ timeout: 10000 });
+    // The call is stored as it happened, its tool answers shown as cards again.
+    await page.getByRole('link', { name: 'Conversations' }).click();
+    await page.locator('.admin-table tbody a').first().click();
+    await page.locator('.transcript.stored .card.order').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('.transcript.stored .card.product').count() >= 1, true);
+    await shot(page, 'admin-conversation');
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.locator('.admin .summary').waitFor({ timeout: 10000 });
+    await shot(page, 'admin');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+  // Without the key the admin view says what is missing.
+  const keyless = await openApp({ avatar: { enabled: false } }, undefined, shop);
+  try {
+    await keyless.page.goto(shop.baseUrl + '/#/admin/orders');
+    const alert = keyless.page.locator('.admin [role=alert]');
+    await alert.waitFor({ timeout: 10000 });
+    assert.match(await alert.innerText(), /needs an API key/);
+  } finally {
+    await keyless.page.close();
+    await shop.stop();
   }
 });
