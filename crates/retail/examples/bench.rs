@@ -75,13 +75,20 @@ async fn run(label: &str, store: Store, n: usize) {
         all.extend(ms);
     }
     all.sort_by(f64::total_cmp);
-    println!("  {:<38} n {:>5}  p50 {:6.2} ms  p99 {:6.2} ms", "all database tools", all.len(), percentile(&all, 0.5), percentile(&all, 0.99));
+    println!(
+        "  {:<38} n {:>5}  p50 {:6.2} ms  p99 {:6.2} ms",
+        "all database tools",
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99)
+    );
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let n = args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let n =
+        args.iter().position(|a| a == "--n").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dir = std::env::temp_dir().join(format!("brazen-retail-bench-{}", std::process::id()));
     let url = Store::default_url(&dir);
     run(&format!("SQLite ({url})"), Store::open(&url).await.expect("sqlite"), n).await;

@@ -11,13 +11,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use brazen_store::{ProductFilter, Store};
+use brazen_store::{Page, ProductFilter, Store};
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// Paging and filters of a list request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size (1–500; default 50).
     limit: Option<i64>,
@@ -29,6 +30,7 @@ pub struct ListQuery {
     max_price: Option<f64>,
     /// A key given in the query (`?api-key=`), as the other routes take it.
     #[serde(rename = "api-key")]
+    #[param(rename = "api-key")]
     _api_key: Option<String>,
 }
 
@@ -70,8 +72,11 @@ fn not_found(what: &str, id: &str) -> Response {
 }
 
 macro_rules! list_route {
-    ($(#[$doc:meta])* $name:ident, $call:ident) => {
+    ($(#[$doc:meta])* $name:ident, $call:ident, $path:literal, $item:ty) => {
         $(#[$doc])*
+        #[utoipa::path(get, path = $path, params(ListQuery),
+            responses((status = 200, body = Page<$item>), (status = 400, description = "bad paging"),
+                (status = 401, description = "the key is missing or wrong"), (status = 404, description = "no agent")))]
         pub async fn $name(
             State(state): State<Arc<AppState>>,
             uri: axum::http::Uri,
@@ -106,21 +111,30 @@ fn bad_query() -> Response {
 list_route!(
     /// `GET /api/orders`: orders, newest first.
     orders,
-    orders
+    orders,
+    "/api/orders",
+    brazen_store::Order
 );
 list_route!(
     /// `GET /api/shipments`: shipments, newest first.
     shipments,
-    shipments
+    shipments,
+    "/api/shipments",
+    brazen_store::Shipment
 );
 list_route!(
     /// `GET /api/conversations`: conversations, newest first, with their entry counts and
     /// analysis status and rating.
     conversations,
-    conversations
+    conversations,
+    "/api/conversations",
+    brazen_store::ConversationSummary
 );
 
 /// `GET /api/products?category=&max_price=`: the catalogue, cheapest first.
+#[utoipa::path(get, path = "/api/products", params(ListQuery),
+    responses((status = 200, body = Page<brazen_store::Product>), (status = 400, description = "bad paging or filter"),
+        (status = 401, description = "the key is missing or wrong"), (status = 404, description = "no agent")))]
 pub async fn products(
     State(state): State<Arc<AppState>>,
     uri: axum::http::Uri,
@@ -162,6 +176,8 @@ pub async fn products(
 }
 
 /// `GET /api/orders/{id}`: one order and its shipment, if it has one.
+#[utoipa::path(get, path = "/api/orders/{id}", params(("id" = String, Path, description = "ORD_…")),
+    responses((status = 200, body = OrderView), (status = 404, description = "no such order, or no agent")))]
 pub async fn order(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -173,15 +189,24 @@ pub async fn order(
         Err(refused) => return refused,
     };
     match store.order_status(&id).await {
-        Ok(Some((order, shipment))) => {
-            axum::Json(serde_json::json!({"order": order, "shipment": shipment})).into_response()
-        }
+        Ok(Some((order, shipment))) => axum::Json(OrderView { order, shipment }).into_response(),
         Ok(None) => not_found("order", &id),
         Err(e) => failed(e),
     }
 }
 
+/// An order with its shipment.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    /// The order.
+    order: brazen_store::Order,
+    /// Its shipment, once one was created.
+    shipment: Option<brazen_store::Shipment>,
+}
+
 /// `GET /api/conversations/{id}`: the transcript (calls and outputs included) and the analysis.
+#[utoipa::path(get, path = "/api/conversations/{id}", params(("id" = String, Path, description = "the session id, sess_…")),
+    responses((status = 200, body = brazen_store::ConversationDetail), (status = 404, description = "no such conversation, or no agent")))]
 pub async fn conversation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -200,6 +225,8 @@ pub async fn conversation(
 }
 
 /// `GET /images/products/{id}.svg`: a product's picture (drawn by brazen).
+#[utoipa::path(get, path = "/images/products/{file}", params(("file" = String, Path, description = "P001.svg")),
+    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 404, description = "no such product")))]
 pub async fn picture(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
     let Some(store) = state.store.clone() else { return not_found("product", &file) };
     let Some(id) = file.strip_suffix(".svg") else { return not_found("picture", &file) };

@@ -101,6 +101,7 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/sessions/{id}/commit-audio", post(r::commit_audio))
         .route("/ws/sessions/{id}", get(r::socket))
         .route("/api/agent", get(agent))
+        .route("/openapi.json", get(crate::openapi::document))
         .route("/api/products", get(crate::admin_api::products))
         .route("/api/orders", get(crate::admin_api::orders))
         .route("/api/orders/{id}", get(crate::admin_api::order))
@@ -112,7 +113,9 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
 
 /// `GET /api/agent`: the agent sessions start as (name, description, its tools, whether it
 /// has documents and analyses calls), or 404 when the server runs none.
-async fn agent(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(get, path = "/api/agent", responses((status = 200, description = "`{name, description, tools, knowledge, analyse_calls}`"),
+    (status = 404, description = "no agent")))]
+pub async fn agent(State(state): State<Arc<AppState>>) -> Response {
     match &state.agent {
         Some(agent) => axum::Json(agent.clone()).into_response(),
         None => json_error(StatusCode::NOT_FOUND, "no_agent", "This server runs no agent (agent = \"none\")."),

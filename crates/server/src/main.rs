@@ -12,6 +12,7 @@ mod eval_cli;
 mod listen;
 mod metrics;
 mod models_cli;
+mod openapi;
 mod origin;
 mod retail_api;
 mod web;

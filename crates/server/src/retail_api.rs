@@ -91,7 +91,7 @@ impl RetailSessions {
 
 /// `{"detail": …}` with `status`, the sample's error shape.
 fn detail(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({"detail": message}))).into_response()
+    (status, axum::Json(Detail { detail: message.to_owned() })).into_response()
 }
 
 fn not_found() -> Response {
@@ -110,20 +110,66 @@ fn admit(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(
     Ok(())
 }
 
-/// Reads a JSON object body (any content type; empty is `{}`); `Err` is the 422 to send.
+/// Reads a JSON object body of type `T` (any content type; empty is `{}`); `Err` is the 422 to
+/// send, naming what is wrong.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
-fn object_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Map::new());
-    }
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(value @ Value::Object(_)) => serde_json::from_value(value)
+            .map_err(|e| detail(StatusCode::UNPROCESSABLE_ENTITY, &format!("The body is not as expected: {e}"))),
         Ok(_) => Err(detail(StatusCode::UNPROCESSABLE_ENTITY, "The body must be a JSON object.")),
         Err(e) => Err(detail(StatusCode::UNPROCESSABLE_ENTITY, &format!("The body is not valid JSON: {e}"))),
     }
 }
 
+/// The body of `POST /sessions` (optional; the sample's variant sends it).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct CreateBody {
+    /// Accepted (a boolean) and not needed: the avatar's video starts only when the page sends
+    /// an offer.
+    #[serde(default)]
+    pub avatar_enabled: Option<bool>,
+}
+
+/// `{"session_id"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Created {
+    /// The new session (a UUID).
+    pub session_id: String,
+}
+
+/// An SDP offer or answer, as plain SDP text.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Sdp {
+    /// `v=0…`.
+    pub sdp: String,
+}
+
+/// A typed message.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct Text {
+    /// What the customer wrote (1–4,000 characters).
+    pub text: String,
+}
+
+/// `{"status": "queued" | "committed"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// What happened.
+    pub status: &'static str,
+}
+
+/// The sample's error shape, `{"detail"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Detail {
+    /// What went wrong.
+    pub detail: String,
+}
+
 /// `POST /sessions` (no body, `{}` or `{"avatar_enabled": bool}`) → `{"session_id"}`.
+#[utoipa::path(post, path = "/sessions", request_body(content = Option<CreateBody>),
+    responses((status = 200, body = Created), (status = 422, body = Detail), (status = 503, body = Detail)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     uri: axum::http::Uri,
@@ -133,9 +179,10 @@ pub async fn create(
     if let Err(refused) = admit(&state, &headers, uri.query()) {
         return refused;
     }
-    if let Err(bad) = object_body(&body) {
-        return bad;
-    }
+    let asked = match body_of::<CreateBody>(&body) {
+        Ok(b) => b,
+        Err(bad) => return bad,
+    };
     let Some(slot) = state.runtime.admit_session() else {
         return detail(StatusCode::SERVICE_UNAVAILABLE, "The server is at its session limit; try again later.");
     };
@@ -168,8 +215,8 @@ pub async fn create(
     if let Ok(mut map) = sessions.sessions.lock() {
         map.insert(id.clone(), shared);
     }
-    tracing::info!(session = %id, "retail API session created");
-    axum::Json(json!({"session_id": id})).into_response()
+    tracing::info!(session = %id, avatar_enabled = ?asked.avatar_enabled, "retail API session created");
+    axum::Json(Created { session_id: id }).into_response()
 }
 
 /// A fresh id in the UUID text form (random, with a counter mixed in).
@@ -185,6 +232,9 @@ fn uuid_like(n: u64) -> String {
 }
 
 /// `POST /sessions/{id}/avatar-offer` `{"sdp": plain offer}` → `{"sdp": plain answer}`.
+#[utoipa::path(post, path = "/sessions/{id}/avatar-offer", params(("id" = String, Path)), request_body = Sdp,
+    responses((status = 200, body = Sdp), (status = 400, body = Detail, description = "the offer was refused"),
+        (status = 404, body = Detail), (status = 422, body = Detail), (status = 504, body = Detail)))]
 pub async fn avatar_offer(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -196,13 +246,14 @@ pub async fn avatar_offer(
         return refused;
     }
     let Some(shared) = state.retail.get(&id) else { return not_found() };
-    let body = match object_body(&body) {
+    let offer = match body_of::<Sdp>(&body) {
         Ok(b) => b,
         Err(bad) => return bad,
     };
-    let Some(sdp) = body.get("sdp").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+    let sdp = offer.sdp.as_str();
+    if sdp.trim().is_empty() {
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "'sdp' must be the offer's SDP text.");
-    };
+    }
     let (tx, rx) = oneshot::channel();
     let event_id = format!("avatar_offer_{}", state.retail.ids.fetch_add(1, Ordering::Relaxed));
     if let Ok(mut offer) = shared.offer.lock() {
@@ -217,7 +268,7 @@ pub async fn avatar_offer(
         return not_found();
     }
     match tokio::time::timeout(OFFER_WAIT, rx).await {
-        Ok(Ok(Ok(answer))) => axum::Json(json!({"sdp": answer})).into_response(),
+        Ok(Ok(Ok(answer))) => axum::Json(Sdp { sdp: answer }).into_response(),
         Ok(Ok(Err(message))) => detail(StatusCode::BAD_REQUEST, &message),
         Ok(Err(_)) => detail(StatusCode::GONE, "The session ended before the avatar answered."),
         Err(_) => detail(StatusCode::GATEWAY_TIMEOUT, "The avatar did not answer within 20 s."),
@@ -225,6 +276,8 @@ pub async fn avatar_offer(
 }
 
 /// `POST /sessions/{id}/text` `{"text"}` → `{"status": "queued"}`: a user message and a reply.
+#[utoipa::path(post, path = "/sessions/{id}/text", params(("id" = String, Path)), request_body = Text,
+    responses((status = 200, body = Status), (status = 404, body = Detail), (status = 422, body = Detail)))]
 pub async fn text(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -236,13 +289,11 @@ pub async fn text(
         return refused;
     }
     let Some(shared) = state.retail.get(&id) else { return not_found() };
-    let body = match object_body(&body) {
+    let Text { text } = match body_of::<Text>(&body) {
         Ok(b) => b,
         Err(bad) => return bad,
     };
-    let Some(text) = body.get("text").and_then(Value::as_str) else {
-        return detail(StatusCode::UNPROCESSABLE_ENTITY, "'text' must be a string.");
-    };
+    let text = text.as_str();
     if let Err(message) = check_text(text) {
         return detail(StatusCode::UNPROCESSABLE_ENTITY, &message);
     }
@@ -251,10 +302,12 @@ pub async fn text(
             return not_found();
         }
     }
-    axum::Json(json!({"status": "queued"})).into_response()
+    axum::Json(Status { status: "queued" }).into_response()
 }
 
 /// `POST /sessions/{id}/commit-audio` → `{"status": "committed"}`.
+#[utoipa::path(post, path = "/sessions/{id}/commit-audio", params(("id" = String, Path)),
+    responses((status = 200, body = Status), (status = 404, body = Detail)))]
 pub async fn commit_audio(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -269,7 +322,7 @@ pub async fn commit_audio(
     if shared.to_session.send(ClientFrame::Text(commit)).await.is_err() {
         return not_found();
     }
-    axum::Json(json!({"status": "committed"})).into_response()
+    axum::Json(Status { status: "committed" }).into_response()
 }
 
 fn check_text(text: &str) -> Result<(), String> {
@@ -292,7 +345,10 @@ fn user_text(text: &str) -> [String; 2] {
     ]
 }
 
-/// `WS /ws/sessions/{id}`: the page's socket.
+/// `WS /ws/sessions/{id}`: the page's socket (a WebSocket upgrade; its messages are in
+/// docs/agents.md).
+#[utoipa::path(get, path = "/ws/sessions/{id}", params(("id" = String, Path)),
+    responses((status = 101, description = "the page's socket; an unknown session is closed with 4404")))]
 pub async fn socket(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -78,7 +78,10 @@ async fn say(ws: &mut Ws, port: u16, text: &str) -> Turn {
                     .filter_map(|i| i["content"][0]["transcript"].as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
-                eprintln!("user: {text:?} (heard {:?})\n  calls: {:?}\n  agent: {:?}", turn.heard, turn.calls, turn.said);
+                eprintln!(
+                    "user: {text:?} (heard {:?})\n  calls: {:?}\n  agent: {:?}",
+                    turn.heard, turn.calls, turn.said
+                );
                 return turn;
             }
             "error" => panic!("error during the turn {text:?}: {e}"),
@@ -104,7 +107,16 @@ fn get_json(server: &Server, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_order_leaves_an_order_a_shipment_and_an_analysis() {
-    let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en", "--llm", "qwen2.5-coder-1.5b", "--tts", "piper"]);
+    let server = Server::start(&[
+        "--vad",
+        "silero",
+        "--asr",
+        "whisper-tiny-en",
+        "--llm",
+        "qwen2.5-coder-1.5b",
+        "--tts",
+        "piper",
+    ]);
     let port = server.port;
     let (mut ws, _) = common::connect(port, "/voice-live/realtime", &[]).await.unwrap();
     loop {
@@ -118,23 +130,34 @@ async fn a_spoken_order_leaves_an_order_a_shipment_and_an_analysis() {
         browse.calls.iter().any(|(n, a)| n.contains("products") && a["category"] == "Winter wear"),
         "the agent looks up winter wear: {browse:?}"
     );
-    let listed: Vec<Value> = browse.outputs.iter().flat_map(|o| o["products"].as_array().cloned().unwrap_or_default()).collect();
+    let listed: Vec<Value> =
+        browse.outputs.iter().flat_map(|o| o["products"].as_array().cloned().unwrap_or_default()).collect();
     let beanie = listed.iter().find(|p| p["ProductName"] == "Red Knit Beanie").expect("the red beanie is listed");
 
-    let order = until_called(&mut ws, port, "I would like two of the red knit beanies, please.", "order_products").await;
-    let placed = order.outputs.iter().find(|o| o["OrderId"].is_string()).unwrap_or_else(|| panic!("an order: {order:?}"));
+    let order = until_called(&mut ws, port, "Can I get two red knit beanies, please?", "order_products").await;
+    let placed =
+        order.outputs.iter().find(|o| o["OrderId"].is_string()).unwrap_or_else(|| panic!("an order: {order:?}"));
     assert_eq!((&placed["ProductId"], &placed["Quantity"]), (&beanie["id"], &json!(2)), "{placed}");
     let order_id = placed["OrderId"].as_str().unwrap().to_owned();
 
-    let ship =
-        until_called(&mut ws, port, "Please send them to 12 Elm Street, Springfield, Illinois.", "create_delivery_order").await;
-    let shipment = ship.outputs.iter().find(|o| o["TrackingId"].is_string()).unwrap_or_else(|| panic!("a shipment: {ship:?}"));
+    let ship = until_called(
+        &mut ws,
+        port,
+        "Please send them to 12 Elm Street, Springfield, Illinois.",
+        "create_delivery_order",
+    )
+    .await;
+    let shipment =
+        ship.outputs.iter().find(|o| o["TrackingId"].is_string()).unwrap_or_else(|| panic!("a shipment: {ship:?}"));
     assert_eq!(shipment["OrderId"], json!(order_id));
     assert!(shipment["Destination"].as_str().unwrap().contains("Elm"), "{shipment}");
 
     let policy = say(&mut ws, port, "How many days do I have to return them?").await;
     let searched = policy.outputs.iter().flat_map(|o| o["passages"].as_array().cloned().unwrap_or_default());
-    assert!(searched.into_iter().any(|p| p["source"] == "returns-policy.md"), "the returns policy is found: {policy:?}");
+    assert!(
+        searched.into_iter().any(|p| p["source"] == "returns-policy.md"),
+        "the returns policy is found: {policy:?}"
+    );
     assert!(policy.said.contains("30") || policy.said.to_lowercase().contains("thirty"), "{policy:?}");
 
     say(&mut ws, port, "Great, thank you. Goodbye!").await;

@@ -30,7 +30,7 @@ pub struct NewProduct {
 }
 
 /// A product as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Product {
     /// Its id, e.g. `P001`.
     pub id: String,
@@ -96,7 +96,7 @@ pub struct ProductFilter {
 }
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Order {
     /// `ORD_` and 8 upper-case letters or digits.
     pub id: String,

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 pub const MAX_ANALYSIS_ATTEMPTS: i64 = 3;
 
 /// Who wrote a transcript entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryRole {
     /// The person.
@@ -44,7 +44,7 @@ impl EntryRole {
 }
 
 /// What a transcript entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// Something said or written.
@@ -75,7 +75,7 @@ impl EntryKind {
 }
 
 /// One entry of a conversation's transcript.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// Its position in the conversation (entries are ordered by it; writing the same `seq` again
     /// replaces the entry).
@@ -95,7 +95,7 @@ pub struct Entry {
 }
 
 /// A conversation as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Conversation {
     /// Its id.
     pub id: String,
@@ -110,7 +110,7 @@ pub struct Conversation {
 }
 
 /// A conversation in a list: with its entry count and its analysis' status and rating.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConversationSummary {
     /// The conversation.
     #[serde(flatten)]
@@ -124,7 +124,7 @@ pub struct ConversationSummary {
 }
 
 /// A conversation with its transcript and analysis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConversationDetail {
     /// The conversation.
     #[serde(flatten)]
@@ -136,7 +136,7 @@ pub struct ConversationDetail {
 }
 
 /// Where an analysis stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnalysisStatus {
     /// Asked for, not done yet.
@@ -167,7 +167,7 @@ impl AnalysisStatus {
 }
 
 /// What an analysis of a call found (the seed's call-log shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallAnalysis {
     /// Why the customer called, in a few words.
     pub call_reason: String,
@@ -184,7 +184,7 @@ pub struct CallAnalysis {
 }
 
 /// A conversation's analysis as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AnalysisRecord {
     /// The conversation analysed.
     pub conversation_id: String,

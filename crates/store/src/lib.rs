@@ -75,7 +75,7 @@ pub enum Backend {
 }
 
 /// One page of a list, with the number of rows in the whole list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The rows of this page.
     pub items: Vec<T>,

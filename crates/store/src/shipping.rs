@@ -20,7 +20,7 @@ const MIN_DESTINATION_CHARS: usize = 8;
 const MAX_DESTINATION_CHARS: usize = 300;
 
 /// A shipment as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Shipment {
     /// `TRK` and 10 upper-case letters or digits.
     pub tracking_id: String,
