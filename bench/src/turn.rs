@@ -8,7 +8,14 @@
 //! canned result (`function_call_output`, then `response.create`); that answer's first audio
 //! is timed from sending the result.
 //!
-//! Run: `bench/turn.sh [--rounds N]` (release build; models are installed on first run).
+//! With `--agent`, the sessions are the built-in retail agent's (its instructions, its tools
+//! running inside brazen on its database); the third question of a round runs one of its tools,
+//! and each round is played twice, with the agent's interim line and without it
+//! (`interim_response: null`): the end of the spoken request to the first audio (the interim
+//! line, when there is one) and to the first audio of the answer proper (after the tool's
+//! output).
+//!
+//! Run: `bench/turn.sh [--rounds N] [--agent]` (release build; models are installed on first run).
 
 #[path = "served.rs"]
 mod served;
@@ -38,6 +45,23 @@ const ROUNDS: [[&str; 3]; 4] = [
     ["Good morning.", "What can you help me with?", "What is your return policy?"],
     ["Hey.", "Thanks for picking up.", "Show me tents under one hundred fifty dollars."],
 ];
+
+/// The agent's rounds: the third question needs one of its tools.
+const AGENT_ROUNDS: [[&str; 3]; 4] = [
+    ["Hi there.", "How are you doing today?", "What winter wear do you have?"],
+    ["Hello.", "What can you help me with?", "What is your return policy?"],
+    ["Good morning.", "Thanks for picking up.", "Show me your swim wear under fifty dollars."],
+    ["Hey.", "Can you hear me okay?", "Do you sell any scarves?"],
+];
+
+/// Who the session is.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The old store's instructions and tools, sent by the client, which answers the calls.
+    Client,
+    /// The built-in retail agent, with its interim line or without.
+    Agent { interim: bool },
+}
 
 /// Canned tool results.
 fn tool_result(name: &str) -> Value {
@@ -105,12 +129,45 @@ fn main() {
     let rounds: usize =
         std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(4);
     let brazen = std::env::args().skip_while(|a| a != "--brazen").nth(1).expect("--brazen PATH");
+    let agent = std::env::args().any(|a| a == "--agent");
     let log = std::env::var("BRAZEN_LOG").unwrap_or_else(|_| "warn".into());
-    let served = Served::start(&brazen, &[], &[("BRAZEN_LOG", log.as_str())], true);
+    // The agent's orders and transcripts go to a database of the run's own.
+    let data = std::env::temp_dir().join(format!("brazen-turn-bench-{}", std::process::id()));
+    let data_dir = data.to_string_lossy().into_owned();
+    let args: &[&str] = if agent { &[] } else { &["--agent", "none"] };
+    let env = [("BRAZEN_LOG", log.as_str()), ("BRAZEN_DATA_DIR", data_dir.as_str())];
+    let served = Served::start(&brazen, args, &env, true);
     let addr = served.addr.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio");
-    runtime.block_on(run(&addr, rounds));
+    if agent {
+        // One round with the line, the same round without, and so on: the two are compared
+        // within one run on a shared machine.
+        let mut with = Vec::new();
+        let mut without = Vec::new();
+        for round in 0..rounds {
+            with.extend(runtime.block_on(run(&addr, 1, round, Mode::Agent { interim: true })));
+            without.extend(runtime.block_on(run(&addr, 1, round, Mode::Agent { interim: false })));
+        }
+        let show = |label: &str, turns: &[Turn]| {
+            let p = |f: &dyn Fn(&Turn) -> Option<f64>, q: f64| percentile(turns.iter().filter_map(f).collect(), q);
+            println!(
+                "{label:<26} first audio p50 {:>5.0} / p95 {:>5.0} ms   answer's first audio p50 {:>5.0} / p95 {:>5.0} ms   ({} turns, {} with a tool)",
+                p(&|t| t.first_audio, 0.5),
+                p(&|t| t.first_audio, 0.95),
+                p(&|t| t.answer_audio, 0.5),
+                p(&|t| t.answer_audio, 0.95),
+                turns.len(),
+                turns.iter().filter(|t| t.answer_audio.is_some()).count(),
+            );
+        };
+        println!("turn 3 (a tool runs inside brazen), ms after the speech ends:");
+        show("with the interim line", &with);
+        show("without it", &without);
+    } else {
+        runtime.block_on(run(&addr, rounds, 0, Mode::Client));
+    }
     drop(served);
+    std::fs::remove_dir_all(&data).ok();
 }
 
 /// Times of one turn, ms from the end of the speech.
@@ -125,11 +182,15 @@ struct Turn {
     call: Option<String>,
     cached: u64,
     input: u64,
+    /// The agent's tools: the first audio after the tool's output, from the end of the speech.
+    answer_audio: Option<f64>,
 }
 
-async fn run(addr: &str, rounds: usize) {
+/// Plays `rounds` rounds from the `first`; returns the tool turns (the third of each round).
+async fn run(addr: &str, rounds: usize, first: usize, mode: Mode) -> Vec<Turn> {
+    let questions = if mode == Mode::Client { &ROUNDS } else { &AGENT_ROUNDS };
     let mut spoken = Vec::new();
-    for round in ROUNDS.iter().cycle().take(rounds) {
+    for round in questions.iter().cycle().skip(first).take(rounds) {
         let mut audio = Vec::new();
         for text in round {
             audio.push(speak(addr, text).await);
@@ -141,16 +202,18 @@ async fn run(addr: &str, rounds: usize) {
     let mut after_tool = Vec::new();
     for (round, audio) in spoken.iter().enumerate() {
         // A new conversation each round.
-        let ws = connect(
-            addr,
-            json!({
+        let update = match mode {
+            Mode::Client => json!({
                 "instructions": RETAIL_INSTRUCTIONS.trim(),
                 "tools": tools,
                 "input_audio_transcription": {"model": "whisper-1"},
                 "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}
             }),
-        )
-        .await;
+            // The agent's own session, with or without its interim line.
+            Mode::Agent { interim: true } => json!({}),
+            Mode::Agent { interim: false } => json!({"interim_response": null}),
+        };
+        let ws = connect(addr, update).await;
         let (mut sink, mut stream) = ws.split();
         let mic = Arc::new(Mutex::new(Mic { queue: VecDeque::new(), ended: None }));
         let sender = {
@@ -199,6 +262,7 @@ async fn run(addr: &str, rounds: usize) {
             }
             let mut turn = Turn::default();
             let mut tool_sent: Option<Instant> = None;
+            let mut tool_done = false;
             let mut tool_audio = None;
             let mut audio_bytes = 0usize;
             let since = |mic: &Arc<Mutex<Mic>>| -> Option<f64> {
@@ -223,8 +287,19 @@ async fn run(addr: &str, rounds: usize) {
                         }
                         turn.said.push_str(e["delta"].as_str().unwrap_or(""));
                     }
+                    "conversation.item.created" if e["item"]["type"] == "function_call" => {
+                        turn.call = Some(format!(
+                            "{}({})",
+                            e["item"]["name"].as_str().unwrap_or(""),
+                            e["item"]["arguments"].as_str().unwrap_or("")
+                        ));
+                    }
+                    "conversation.item.created" if e["item"]["type"] == "function_call_output" => tool_done = true,
                     "response.audio.delta" => {
                         audio_bytes += e["delta"].as_str().map_or(0, |d| d.len() * 3 / 4);
+                        if tool_done {
+                            turn.answer_audio.get_or_insert_with(|| since(&mic).unwrap_or(f64::NAN));
+                        }
                         match tool_sent {
                             Some(t) => {
                                 tool_audio.get_or_insert(t.elapsed().as_secs_f64() * 1000.0);
@@ -270,6 +345,9 @@ async fn run(addr: &str, rounds: usize) {
         let _ = sender.0.send(Value::Null);
         let _ = sender.1.await;
     }
+    if mode != Mode::Client {
+        return std::mem::take(&mut kinds[2]);
+    }
     let row = |label: &str, turns: &[Turn]| {
         let get = |f: &dyn Fn(&Turn) -> Option<f64>| -> String {
             let v: Vec<f64> = turns.iter().filter_map(f).collect();
@@ -292,4 +370,5 @@ async fn run(addr: &str, rounds: usize) {
         percentile(after_tool.clone(), 0.5),
         percentile(after_tool, 0.95)
     );
+    Vec::new()
 }
