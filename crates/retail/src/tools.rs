@@ -68,7 +68,16 @@ fn refusal(message: impl Into<String>) -> Answer {
 }
 
 fn category_schema() -> Value {
-    json!({"type": "string", "enum": CATEGORIES, "description": "The product category."})
+    json!({
+        "type": "string",
+        "enum": CATEGORIES,
+        "description": "The product category: Apparel (t-shirts, hoodies, jeans, trousers, shorts, casual shirts), \
+                        Garments (dresses, skirts, blouses, cardigans), Winter wear (coats, jackets, parkas, beanies, \
+                        gloves, warm scarves, jumpers, boots), Stockings (tights, stockings, socks), Active wear \
+                        (gym, running, yoga and cycling clothes, leggings, sports bras), Swim wear (swimsuits, \
+                        bikinis, swim shorts), Formal wear (suits, blazers, gowns, cocktail dresses, bow ties), \
+                        Accessories (bags, belts, jewellery, sun hats, caps, silk scarves, backpacks)."
+    })
 }
 
 fn spec(name: &str, description: &str, properties: Value, required: &[&str], timeout: Duration) -> ToolSpec {
@@ -425,11 +434,13 @@ pub fn tool_specs() -> Vec<ToolSpec> {
         ),
         spec(
             names::ORDER_PRODUCTS,
-            "Order a product once the customer has confirmed the product and quantity. Returns the order \
-                 with its OrderId and Total, or an error such as too little stock.",
+            "Order a product the customer chose from the listed products, by its id, as soon as they \
+                 say they want it. Returns the order with its OrderId and Total, or an error such as too little \
+                 stock.",
             json!({
                 "product_id": {"type": "string", "description": "The product id, like P001."},
-                "quantity": {"type": "integer", "description": "How many to order (1 to 100)."}
+                "quantity": {"type": "integer", "description": "How many they want (1 to 100; 1 when they do \
+                             not say, 2 for a couple)."}
             }),
             &["product_id", "quantity"],
             DB_TIMEOUT,
@@ -447,9 +458,10 @@ pub fn tool_specs() -> Vec<ToolSpec> {
         ),
         spec(
             names::QNA,
-            "Search the shop's policies and guides (returns, delivery, sizes, care) and return the 3 best \
-                 passages. Use it for questions that are not about a product list or an order.",
-            json!({"query": {"type": "string", "description": "The customer's question."}}),
+            "Search the shop's policies and guides and return the 3 best passages. Use it for every question \
+                 about returns, refunds, exchanges, shipping and delivery, warranty, payment, gift cards, rewards, \
+                 sizes and fit, care of clothes, store hours or privacy.",
+            json!({"query": {"type": "string", "description": "The customer's question, in their words."}}),
             &["query"],
             QNA_TIMEOUT,
         ),
@@ -463,9 +475,10 @@ pub fn tool_specs() -> Vec<ToolSpec> {
         ),
         spec(
             names::GET_ORDER_STATUS,
-            "Look up an order by its id: the order and its shipment, if shipped. Use it when the customer \
-                 asks where an order is.",
-            json!({"order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD."}}),
+            "Look up an order the customer placed, by its id: the order and its shipment, if shipped. Use it \
+                 when the customer asks where an order is, whether it has shipped or when it arrives.",
+            json!({"order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD (customers may \
+                                 spell it out)."}}),
             &["order_id"],
             DB_TIMEOUT,
         ),
