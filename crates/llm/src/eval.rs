@@ -152,6 +152,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A case the model did not finish (e.g. its decoder gave up): a failure, `error` in
+    /// [`Outcome::said`].
+    pub fn failed(case: &Case, error: String) -> Outcome {
+        Outcome {
+            id: case.id.clone(),
+            category: case.category.clone(),
+            expects_tool: case.expect.tool.is_some(),
+            called: None,
+            said: format!("error: {error}"),
+            tool_ok: false,
+            ok: false,
+            seconds: 0.0,
+            expected: case.expect.describe(),
+            expected_source: case.expect.source.clone(),
+            sources: Vec::new(),
+        }
+    }
+
     /// Where the expected document came among [`Outcome::sources`] (0: first), if at all.
     pub fn source_rank(&self) -> Option<usize> {
         let expected = self.expected_source.as_ref()?;
