@@ -3,8 +3,8 @@
 //! generated table of every file's path, bytes and content type. Without a build there, the
 //! table is empty and the server's page says how to build it.
 //!
-//! Also embeds the built-in agent (`agents/retail`: its `agent.toml` and every document of its
-//! `knowledge` folder).
+//! Also embeds the built-in agent (`agents/retail`: its `agent.toml`, every document of its
+//! `knowledge` folder and its evaluation cases, `eval/cases.jsonl`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +34,8 @@ fn main() {
     embed_agent(&manifest.join("../../agents/retail"), &out_dir.join("builtin_agent.rs"));
 }
 
-/// Writes the built-in agent's table: its `agent.toml` and its knowledge documents.
+/// Writes the built-in agent's table: its `agent.toml`, its knowledge documents and its
+/// evaluation cases.
 fn embed_agent(dir: &Path, target: &Path) {
     println!("cargo:rerun-if-changed={}", dir.display());
     let knowledge = dir.join("knowledge");
@@ -54,6 +55,11 @@ fn embed_agent(dir: &Path, target: &Path) {
         out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", abs.display().to_string()));
     }
     out.push_str("];\n");
+    let cases = dir.join("eval").join("cases.jsonl");
+    println!("cargo:rerun-if-changed={}", cases.display());
+    let cases = cases.canonicalize().expect("agents/retail/eval/cases.jsonl exists");
+    out.push_str("/// The built-in agent's evaluation cases (JSON lines, `brazen eval`).\n");
+    out.push_str(&format!("pub static EVAL_CASES: &str = include_str!({:?});\n", cases.display().to_string()));
     std::fs::write(target, out).expect("OUT_DIR is writable");
 }
 

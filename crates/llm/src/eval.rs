@@ -3,8 +3,15 @@
 //! without a judge model: the right tool or none, every expected argument, and — for answers
 //! after a tool result — the facts the spoken answer must mention.
 //!
-//! The retail set (`eval/retail-cases.jsonl`, `eval/retail-tools.json`,
-//! `eval/retail-instructions.txt`) is built in; `brazen eval` runs it or another set.
+//! Cases may also name the document a knowledge search should find (`expect.source`); the
+//! caller runs the model's query through the agent's knowledge base and fills in
+//! [`Outcome::sources`], and [`report`] gives the share found first and among the first three.
+//!
+//! `brazen eval` runs the retail agent's own set (`agents/retail/eval/cases.jsonl`). The set
+//! here (`eval/retail-cases.jsonl`, `eval/retail-tools.json`, `eval/retail-instructions.txt`,
+//! a hypothetical outdoor store with tools of its own) is this crate's regression set for the
+//! decoder and the prompt (`tests/eval.rs`); `brazen eval --cases … --tools … --instructions …`
+//! runs it too.
 
 use crate::local::{LocalModel, Output};
 use crate::request::turn_for;
@@ -50,13 +57,29 @@ pub enum Step {
 pub struct Expect {
     /// The tool to call, or `None` for a spoken reply.
     pub tool: Option<String>,
-    /// Expected arguments: a value to equal (ids compared on letters and digits, case-blind),
-    /// or `{"contains": [..]}` / `{"any": [..]}` for substrings of a free-text argument.
+    /// Expected arguments: a value to equal (numbers compared numerically, strings equal or
+    /// the same ids — letters and digits compared case-blind), `{"contains": [..]}` /
+    /// `{"any": [..]}` for substrings of a free-text argument (case-blind), or
+    /// `{"nonempty": true}` for a free-text argument that must be there and not blank.
     #[serde(default)]
     pub args: serde_json::Map<String, Value>,
     /// Facts the spoken reply must mention, each `a|b` for alternatives (case-blind).
     #[serde(default)]
     pub mentions: Vec<String>,
+    /// The knowledge document (file name) that should answer the query of a knowledge search.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl Expect {
+    /// What is expected, in one line: `tool {"arg": …}` or `no tool`.
+    pub fn describe(&self) -> String {
+        match &self.tool {
+            Some(tool) if self.args.is_empty() => tool.clone(),
+            Some(tool) => format!("{tool} {}", Value::Object(self.args.clone())),
+            None => "no tool".into(),
+        }
+    }
 }
 
 /// One evaluation case.
@@ -119,6 +142,39 @@ pub struct Outcome {
     pub ok: bool,
     /// Seconds the turn took.
     pub seconds: f64,
+    /// What was expected ([`Expect::describe`]).
+    pub expected: String,
+    /// The document a knowledge search should have found, for cases that name one.
+    pub expected_source: Option<String>,
+    /// The documents the model's query found, best first (filled in by the caller, which holds
+    /// the knowledge base; empty when the model made no search).
+    pub sources: Vec<String>,
+}
+
+impl Outcome {
+    /// A case the model did not finish (e.g. its decoder gave up): a failure, `error` in
+    /// [`Outcome::said`].
+    pub fn failed(case: &Case, error: String) -> Outcome {
+        Outcome {
+            id: case.id.clone(),
+            category: case.category.clone(),
+            expects_tool: case.expect.tool.is_some(),
+            called: None,
+            said: format!("error: {error}"),
+            tool_ok: false,
+            ok: false,
+            seconds: 0.0,
+            expected: case.expect.describe(),
+            expected_source: case.expect.source.clone(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Where the expected document came among [`Outcome::sources`] (0: first), if at all.
+    pub fn source_rank(&self) -> Option<usize> {
+        let expected = self.expected_source.as_ref()?;
+        self.sources.iter().position(|s| s == expected)
+    }
 }
 
 fn item(id: String, body: ItemBody) -> Item {
@@ -176,13 +232,21 @@ fn id_key(s: &str) -> String {
 fn argument_ok(expected: &Value, got: Option<&Value>) -> bool {
     let Some(got) = got else { return false };
     let text = got.as_str().map(str::to_lowercase).unwrap_or_else(|| got.to_string().to_lowercase());
+    let has = |s: &str| text.contains(&s.to_lowercase());
     match expected {
         Value::Object(o) if o.contains_key("contains") => {
-            o["contains"].as_array().is_some_and(|all| all.iter().filter_map(Value::as_str).all(|s| text.contains(s)))
+            o["contains"].as_array().is_some_and(|all| all.iter().filter_map(Value::as_str).all(has))
         }
         Value::Object(o) if o.contains_key("any") => {
-            o["any"].as_array().is_some_and(|any| any.iter().filter_map(Value::as_str).any(|s| text.contains(s)))
+            o["any"].as_array().is_some_and(|any| any.iter().filter_map(Value::as_str).any(has))
         }
+        Value::Object(o) if o.contains_key("nonempty") => match got {
+            Value::String(s) => !s.trim().is_empty(),
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(m) => !m.is_empty(),
+            _ => true,
+        },
         Value::Number(n) => got.as_f64().zip(n.as_f64()).is_some_and(|(a, b)| (a - b).abs() < 1e-9),
         Value::String(s) => got.as_str().is_some_and(|g| g == s || id_key(g) == id_key(s)),
         other => other == got,
@@ -221,11 +285,15 @@ pub fn run_case(model: &LocalModel, case: &Case, tools: &[Tool], instructions: &
         tool_ok,
         ok: tool_ok && args_ok && mentions_ok,
         seconds,
+        expected: expect.describe(),
+        expected_source: expect.source.clone(),
+        sources: Vec::new(),
     })
 }
 
 /// The summary: accuracy per category and overall, tool + arguments on cases that need a
-/// tool, "no tool" on cases that need none.
+/// tool, "no tool" on cases that need none, and — when cases name a source — how often the
+/// model's knowledge search found that document first (top-1) and among the first three (top-3).
 pub fn report(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     let mut categories: Vec<&str> = Vec::new();
@@ -253,6 +321,17 @@ pub fn report(outcomes: &[Outcome]) -> String {
         none.len(),
         pct(none_ok, none.len())
     ));
+    let sourced: Vec<&Outcome> = outcomes.iter().filter(|o| o.expected_source.is_some()).collect();
+    if !sourced.is_empty() {
+        let top1 = sourced.iter().filter(|o| o.source_rank() == Some(0)).count();
+        let top3 = sourced.iter().filter(|o| o.source_rank().is_some_and(|r| r < 3)).count();
+        let n = sourced.len();
+        out.push_str(&format!(
+            "policy source: top-1 {top1}/{n} = {:.1}%, top-3 {top3}/{n} = {:.1}%\n",
+            pct(top1, n),
+            pct(top3, n)
+        ));
+    }
     out
 }
 
@@ -271,6 +350,9 @@ mod tests {
             tool_ok: ok,
             ok,
             seconds: 0.1,
+            expected: String::new(),
+            expected_source: None,
+            sources: Vec::new(),
         };
         let report = report(&[
             outcome("search", true),
@@ -282,6 +364,34 @@ mod tests {
         assert!(lines[0].starts_with("search") && lines[0].contains("1/2") && lines[0].contains("50.0%"), "{report}");
         assert!(lines[1].starts_with("no_tool") && lines[1].contains("2/2"), "{report}");
         assert!(lines[2].starts_with("overall") && lines[2].contains("3/4"), "{report}");
+        assert!(!report.contains("policy source"), "{report}");
+    }
+
+    #[test]
+    fn the_report_gives_the_policy_source_rates() {
+        let outcome = |sources: &[&str]| Outcome {
+            id: "p".into(),
+            category: "policy".into(),
+            expects_tool: true,
+            called: None,
+            said: String::new(),
+            tool_ok: true,
+            ok: true,
+            seconds: 0.1,
+            expected: String::new(),
+            expected_source: Some("refunds.md".into()),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+        };
+        let all = [
+            outcome(&["refunds.md", "returns-policy.md"]),
+            outcome(&["returns-policy.md", "refunds.md"]),
+            outcome(&["a.md", "b.md", "c.md", "refunds.md"]),
+            outcome(&[]),
+        ];
+        assert_eq!(all[1].source_rank(), Some(1));
+        assert_eq!(all[3].source_rank(), None);
+        let report = report(&all);
+        assert!(report.contains("policy source: top-1 1/4 = 25.0%, top-3 2/4 = 50.0%"), "{report}");
     }
     use serde_json::json;
 
@@ -322,5 +432,10 @@ mod tests {
         assert!(!argument_ok(&json!({"contains": ["12 main", "boston"]}), Some(&json!("12 Main Street, Springfield"))));
         assert!(argument_ok(&json!({"any": ["warrant"]}), Some(&json!("What is the warranty?"))));
         assert!(!argument_ok(&json!("Footwear"), None));
+        assert!(argument_ok(&json!({"contains": ["12 Main"]}), Some(&json!("12 main street"))));
+        assert!(argument_ok(&json!({"nonempty": true}), Some(&json!("return window"))));
+        assert!(!argument_ok(&json!({"nonempty": true}), Some(&json!("  "))));
+        assert!(!argument_ok(&json!({"nonempty": true}), Some(&Value::Null)));
+        assert!(!argument_ok(&json!({"nonempty": true}), None));
     }
 }

@@ -17,4 +17,6 @@ pub use catalog::{
     CATEGORIES, catalog, normalize_order_id, normalize_product_id, parse_catalog, resolve_category, seed,
 };
 pub use picture::picture_svg;
-pub use tools::{ANALYSIS_TOOL_TIMEOUT, DB_TIMEOUT, MAX_LISTED, QNA_PASSAGES, QNA_TIMEOUT, RetailTools, names};
+pub use tools::{
+    ANALYSIS_TOOL_TIMEOUT, DB_TIMEOUT, MAX_LISTED, QNA_PASSAGES, QNA_TIMEOUT, RetailTools, names, tool_specs,
+};

@@ -68,7 +68,16 @@ fn refusal(message: impl Into<String>) -> Answer {
 }
 
 fn category_schema() -> Value {
-    json!({"type": "string", "enum": CATEGORIES, "description": "The product category."})
+    json!({
+        "type": "string",
+        "enum": CATEGORIES,
+        "description": "The product category: Apparel (t-shirts, hoodies, jeans, trousers, shorts, casual shirts), \
+                        Garments (dresses, skirts, blouses, cardigans), Winter wear (coats, jackets, parkas, beanies, \
+                        gloves, warm scarves, jumpers, boots), Stockings (tights, stockings, socks), Active wear \
+                        (gym, running, yoga and cycling clothes, leggings, sports bras), Swim wear (swimsuits, \
+                        bikinis, swim shorts), Formal wear (suits, blazers, gowns, cocktail dresses, bow ties), \
+                        Accessories (bags, belts, jewellery, sun hats, caps, silk scarves, backpacks)."
+    })
 }
 
 fn spec(name: &str, description: &str, properties: Value, required: &[&str], timeout: Duration) -> ToolSpec {
@@ -400,75 +409,85 @@ fn rand_suffix() -> u32 {
     nanos.rotate_left(13) ^ n.wrapping_mul(0x9e37_79b9) ^ std::process::id()
 }
 
+/// The seven tools' definitions (name, description, JSON Schema) and timeouts: what
+/// [`RetailTools`] offers, without a store (e.g. to evaluate a model's calls).
+pub fn tool_specs() -> Vec<ToolSpec> {
+    vec![
+        spec(
+            names::GET_PRODUCTS_BY_CATEGORY,
+            "List the products of one category (up to 8, cheapest first) with id, name, price and stock. \
+                 Use it when the customer asks what the shop sells in a category.",
+            json!({"category": category_schema()}),
+            &["category"],
+            DB_TIMEOUT,
+        ),
+        spec(
+            names::SEARCH_PRODUCTS,
+            "List the products of one category that cost at most a price (up to 8, cheapest first). \
+                 Use it when the customer gives a budget.",
+            json!({
+                "category": category_schema(),
+                "price": {"type": "number", "description": "The highest price in dollars."}
+            }),
+            &["category", "price"],
+            DB_TIMEOUT,
+        ),
+        spec(
+            names::ORDER_PRODUCTS,
+            "Order a product the customer chose from the listed products, by its id, as soon as they \
+                 say they want it. Returns the order with its OrderId and Total, or an error such as too little \
+                 stock.",
+            json!({
+                "product_id": {"type": "string", "description": "The product id, like P001."},
+                "quantity": {"type": "integer", "description": "How many they want (1 to 100; 1 when they do \
+                             not say, 2 for a couple)."}
+            }),
+            &["product_id", "quantity"],
+            DB_TIMEOUT,
+        ),
+        spec(
+            names::CREATE_DELIVERY_ORDER,
+            "Ship an order to an address once the customer has confirmed it. Returns the TrackingId and \
+                 EstimatedDelivery date.",
+            json!({
+                "order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD."},
+                "destination": {"type": "string", "description": "The full delivery address: street, city, postcode."}
+            }),
+            &["order_id", "destination"],
+            DB_TIMEOUT,
+        ),
+        spec(
+            names::QNA,
+            "Search the shop's policies and guides and return the 3 best passages. Use it for every question \
+                 about returns, refunds, exchanges, shipping and delivery, warranty, payment, gift cards, rewards, \
+                 sizes and fit, care of clothes, store hours or privacy.",
+            json!({"query": {"type": "string", "description": "The customer's question, in their words."}}),
+            &["query"],
+            QNA_TIMEOUT,
+        ),
+        spec(
+            names::CALL_LOG_ANALYSIS,
+            "Analyse a call log and store the result: reason, satisfaction, sentiment, rating 1 to 5. \
+                 Use it only when asked to log or analyse a call.",
+            json!({"call_log": {"type": "string", "description": "The call's transcript."}}),
+            &["call_log"],
+            ANALYSIS_TOOL_TIMEOUT,
+        ),
+        spec(
+            names::GET_ORDER_STATUS,
+            "Look up an order the customer placed, by its id: the order and its shipment, if shipped. Use it \
+                 when the customer asks where an order is, whether it has shipped or when it arrives.",
+            json!({"order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD (customers may \
+                                 spell it out)."}}),
+            &["order_id"],
+            DB_TIMEOUT,
+        ),
+    ]
+}
+
 impl Tools for RetailTools {
     fn specs(&self) -> Vec<ToolSpec> {
-        vec![
-            spec(
-                names::GET_PRODUCTS_BY_CATEGORY,
-                "List the products of one category (up to 8, cheapest first) with id, name, price and stock. \
-                 Use it when the customer asks what the shop sells in a category.",
-                json!({"category": category_schema()}),
-                &["category"],
-                DB_TIMEOUT,
-            ),
-            spec(
-                names::SEARCH_PRODUCTS,
-                "List the products of one category that cost at most a price (up to 8, cheapest first). \
-                 Use it when the customer gives a budget.",
-                json!({
-                    "category": category_schema(),
-                    "price": {"type": "number", "description": "The highest price in dollars."}
-                }),
-                &["category", "price"],
-                DB_TIMEOUT,
-            ),
-            spec(
-                names::ORDER_PRODUCTS,
-                "Order a product once the customer has confirmed the product and quantity. Returns the order \
-                 with its OrderId and Total, or an error such as too little stock.",
-                json!({
-                    "product_id": {"type": "string", "description": "The product id, like P001."},
-                    "quantity": {"type": "integer", "description": "How many to order (1 to 100)."}
-                }),
-                &["product_id", "quantity"],
-                DB_TIMEOUT,
-            ),
-            spec(
-                names::CREATE_DELIVERY_ORDER,
-                "Ship an order to an address once the customer has confirmed it. Returns the TrackingId and \
-                 EstimatedDelivery date.",
-                json!({
-                    "order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD."},
-                    "destination": {"type": "string", "description": "The full delivery address: street, city, postcode."}
-                }),
-                &["order_id", "destination"],
-                DB_TIMEOUT,
-            ),
-            spec(
-                names::QNA,
-                "Search the shop's policies and guides (returns, delivery, sizes, care) and return the 3 best \
-                 passages. Use it for questions that are not about a product list or an order.",
-                json!({"query": {"type": "string", "description": "The customer's question."}}),
-                &["query"],
-                QNA_TIMEOUT,
-            ),
-            spec(
-                names::CALL_LOG_ANALYSIS,
-                "Analyse a call log and store the result: reason, satisfaction, sentiment, rating 1 to 5. \
-                 Use it only when asked to log or analyse a call.",
-                json!({"call_log": {"type": "string", "description": "The call's transcript."}}),
-                &["call_log"],
-                ANALYSIS_TOOL_TIMEOUT,
-            ),
-            spec(
-                names::GET_ORDER_STATUS,
-                "Look up an order by its id: the order and its shipment, if shipped. Use it when the customer \
-                 asks where an order is.",
-                json!({"order_id": {"type": "string", "description": "The order id, like ORD_12AB34CD."}}),
-                &["order_id"],
-                DB_TIMEOUT,
-            ),
-        ]
+        tool_specs()
     }
 
     fn call(&self, call: ToolCall) -> EngineStream<ToolEvent> {

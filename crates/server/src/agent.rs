@@ -61,6 +61,20 @@ impl Agent {
         Ok(agent)
     }
 
+    /// The built-in retail agent as it is shipped, installing nothing: its knowledge folder is
+    /// left unresolved (its documents are [`builtin_documents`]).
+    pub fn builtin_shipped() -> Result<Agent, String> {
+        Agent::parse(builtin::AGENT_TOML, None, "the built-in agent")
+    }
+
+    /// The instructions every session starts with (`[session].instructions`; empty if unset).
+    pub fn instructions(&self) -> String {
+        match &self.session.instructions {
+            brazen_protocol::read::Field::Set(text) => text.clone(),
+            _ => String::new(),
+        }
+    }
+
     /// The agent file at `path` (its `knowledge` folder is relative to the file).
     pub fn load(path: &Path) -> Result<Agent, String> {
         let size =
@@ -110,24 +124,35 @@ impl Agent {
     }
 }
 
+/// The built-in agent's knowledge documents as shipped: (file name, text).
+pub fn builtin_documents() -> &'static [(&'static str, &'static str)] {
+    builtin::KNOWLEDGE
+}
+
+/// The built-in agent's evaluation cases (`agents/retail/eval/cases.jsonl`, JSON lines).
+pub fn builtin_eval_cases() -> &'static str {
+    builtin::EVAL_CASES
+}
+
 /// The tools of `all` that the agent names, in its order; a name `all` lacks is an error that
 /// lists the ones it has.
 pub fn select_tools(all: Arc<dyn Tools>, names: &[String]) -> Result<Arc<dyn Tools>, String> {
-    let offered = all.specs();
-    let mut specs = Vec::new();
-    for name in names {
-        match offered.iter().find(|s| &s.definition.name == name) {
-            Some(spec) => specs.push(spec.clone()),
-            None => {
-                let known: Vec<&str> = offered.iter().map(|s| s.definition.name.as_str()).collect();
-                return Err(format!(
-                    "the agent names a tool '{name}' brazen does not have (it has: {})",
-                    known.join(", ")
-                ));
-            }
-        }
-    }
+    let specs = pick_specs(&all.specs(), names)?;
     Ok(Arc::new(Selected { all, specs }))
+}
+
+/// The specs of `offered` that `names` names, in that order; a name not offered is an error
+/// that lists the ones offered.
+pub fn pick_specs(offered: &[ToolSpec], names: &[String]) -> Result<Vec<ToolSpec>, String> {
+    names
+        .iter()
+        .map(|name| {
+            offered.iter().find(|s| &s.definition.name == name).cloned().ok_or_else(|| {
+                let known: Vec<&str> = offered.iter().map(|s| s.definition.name.as_str()).collect();
+                format!("the agent names a tool '{name}' brazen does not have (it has: {})", known.join(", "))
+            })
+        })
+        .collect()
 }
 
 /// Some of a tool set.

@@ -86,19 +86,24 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// Evaluate the local LLM's tool calling on a case set (default: the built-in retail set)
-    /// and print the accuracy per category and overall.
+    /// Evaluate an agent's tool calling with the local LLM on its cases (default: the built-in
+    /// retail agent and its cases) and print the accuracy per category and overall, and how
+    /// often policy questions find the right document.
     Eval {
         /// A GGUF model file (default: the installed default model).
         #[arg(long)]
         model: Option<PathBuf>,
-        /// Cases, one JSON object per line (default: the built-in retail cases).
+        /// The agent: `retail` (default; built in) or an agent file (`*.toml`); its
+        /// instructions, tools, knowledge documents and `eval/cases.jsonl` are used.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Cases, one JSON object per line (default: the agent's `eval/cases.jsonl`).
         #[arg(long)]
         cases: Option<PathBuf>,
-        /// Tools, a JSON array of function tools (default: the retail tools).
+        /// Tools, a JSON array of function tools (default: the agent's own tools).
         #[arg(long)]
         tools: Option<PathBuf>,
-        /// The system prompt, a text file (default: the retail agent's).
+        /// The system prompt, a text file (default: the agent's instructions).
         #[arg(long)]
         instructions: Option<PathBuf>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
@@ -162,8 +167,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Eval { model, cases, tools, instructions, models_dir } => {
-            match eval_cli::run(eval_cli::EvalArgs { model, cases, tools, instructions, models_dir }) {
+        Command::Eval { model, agent, cases, tools, instructions, models_dir } => {
+            match eval_cli::run(eval_cli::EvalArgs { model, agent, cases, tools, instructions, models_dir }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("brazen: {e}");
