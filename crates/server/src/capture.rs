@@ -165,7 +165,18 @@ impl Analyst {
         tokio::spawn(async move {
             while let Some(id) = rx.recv().await {
                 wait_for_quiet(watched.get()).await;
-                match brazen_retail::analyse_conversation(&store, llm.as_ref(), &id).await {
+                // A session that opens meanwhile goes first: the analysis is dropped (its model
+                // job with it) and run again once the server is quiet.
+                let analysis = brazen_retail::analyse_conversation(&store, llm.as_ref(), &id);
+                let outcome = tokio::select! {
+                    outcome = analysis => outcome,
+                    () = session_opens(watched.get()) => {
+                        tracing::debug!(conversation = %id, "call analysis put off: a session opened");
+                        let _ = retry.try_send(id);
+                        continue;
+                    }
+                };
+                match outcome {
                     Ok(a) => tracing::info!(conversation = %id, rating = a.rating, "call analysed"),
                     Err(e) => {
                         tracing::warn!(conversation = %id, "call analysis failed: {e}");
@@ -192,6 +203,21 @@ impl Analyst {
     /// Queues a call whose analysis is marked pending.
     async fn enqueue(&self, conversation_id: String) {
         let _ = self.queue.send(conversation_id).await;
+    }
+}
+
+/// Resolves when a session opens (never, without a runtime, or once [`MAX_DEFER`] passed since
+/// it was called: an analysis then finishes even on a busy server).
+async fn session_opens(runtime: Option<&Weak<Runtime>>) {
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() >= MAX_DEFER {
+            return std::future::pending().await;
+        }
+        if runtime.and_then(Weak::upgrade).is_some_and(|rt| rt.open_sessions() > 0) {
+            return;
+        }
     }
 }
 
