@@ -62,6 +62,19 @@ fn store_for(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Resu
     })
 }
 
+/// A list request, admitted and read: the store, the query, its page size and offset.
+fn list_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<(Store, ListQuery, i64, i64), Response> {
+    let store = store_for(state, headers, raw_query)?;
+    let Ok(Query(query)) = query else { return Err(bad_query()) };
+    let (limit, offset) = query.page()?;
+    Ok((store, query, limit, offset))
+}
+
 fn failed(e: impl std::fmt::Display) -> Response {
     json_error(StatusCode::SERVICE_UNAVAILABLE, "database_error", &format!("The database could not be read: {e}"))
 }
@@ -83,14 +96,9 @@ macro_rules! list_route {
             headers: HeaderMap,
             query: Result<Query<ListQuery>, QueryRejection>,
         ) -> Response {
-            let store = match store_for(&state, &headers, uri.query()) {
-                Ok(s) => s,
+            let (store, _, limit, offset) = match list_request(&state, &headers, uri.query(), query) {
+                Ok(r) => r,
                 Err(refused) => return refused,
-            };
-            let Ok(Query(query)) = query else { return bad_query() };
-            let (limit, offset) = match query.page() {
-                Ok(p) => p,
-                Err(bad) => return bad,
             };
             match store.$call(limit, offset).await {
                 Ok(page) => axum::Json(page).into_response(),
@@ -141,14 +149,9 @@ pub async fn products(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let store = match store_for(&state, &headers, uri.query()) {
-        Ok(s) => s,
+    let (store, query, limit, offset) = match list_request(&state, &headers, uri.query(), query) {
+        Ok(r) => r,
         Err(refused) => return refused,
-    };
-    let Ok(Query(query)) = query else { return bad_query() };
-    let (limit, offset) = match query.page() {
-        Ok(p) => p,
-        Err(bad) => return bad,
     };
     let category = match query.category.as_deref() {
         Some(given) => match brazen_retail::resolve_category(given) {

@@ -178,12 +178,9 @@ fn main() -> ExitCode {
         }
         Command::Analyse { id, all, config, llm, data_dir, database_url } => {
             let overrides = config::Overrides { llm, data_dir, database_url, ..Default::default() };
-            let cfg = match config::load(config.as_deref(), overrides) {
+            let cfg = match load_config(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("brazen: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let which = match (id, all) {
                 (Some(id), _) => analyse_cli::Which::One(id),
@@ -241,12 +238,9 @@ fn main() -> ExitCode {
                 data_dir,
                 database_url,
             };
-            let cfg = match config::load(config.as_deref(), overrides) {
+            let cfg = match load_config(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("brazen: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             // The LLM's thread pool reads this when it starts; nothing else runs yet.
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -370,6 +364,14 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let router = app::router(state.clone());
     listen::serve(listener, router, state.runtime.clone()).await;
     Ok(())
+}
+
+/// The configuration, or the exit code after saying what is wrong with it.
+fn load_config(file: Option<&std::path::Path>, overrides: config::Overrides) -> Result<config::Config, ExitCode> {
+    config::load(file, overrides).map_err(|e| {
+        eprintln!("brazen: {e}");
+        ExitCode::from(2)
+    })
 }
 
 /// The agent the configuration names: the built-in `retail`, a file, or none.

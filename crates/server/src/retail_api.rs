@@ -110,6 +110,13 @@ fn admit(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// The session `id` for an admitted request; `Err` is the refusal or the sample's 404.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, made once
+fn session_for(state: &AppState, id: &str, headers: &HeaderMap, query: Option<&str>) -> Result<Arc<Shared>, Response> {
+    admit(state, headers, query)?;
+    state.retail.get(id).ok_or_else(not_found)
+}
+
 /// Reads a JSON object body of type `T` (any content type; empty is `{}`); `Err` is the 422 to
 /// send, naming what is wrong.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
@@ -242,10 +249,10 @@ pub async fn avatar_offer(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, uri.query()) {
-        return refused;
-    }
-    let Some(shared) = state.retail.get(&id) else { return not_found() };
+    let shared = match session_for(&state, &id, &headers, uri.query()) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
     let offer = match body_of::<Sdp>(&body) {
         Ok(b) => b,
         Err(bad) => return bad,
@@ -285,10 +292,10 @@ pub async fn text(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, uri.query()) {
-        return refused;
-    }
-    let Some(shared) = state.retail.get(&id) else { return not_found() };
+    let shared = match session_for(&state, &id, &headers, uri.query()) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
     let Text { text } = match body_of::<Text>(&body) {
         Ok(b) => b,
         Err(bad) => return bad,
@@ -314,10 +321,10 @@ pub async fn commit_audio(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, uri.query()) {
-        return refused;
-    }
-    let Some(shared) = state.retail.get(&id) else { return not_found() };
+    let shared = match session_for(&state, &id, &headers, uri.query()) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
     let commit = json!({"type": "input_audio_buffer.commit"}).to_string();
     if shared.to_session.send(ClientFrame::Text(commit)).await.is_err() {
         return not_found();
