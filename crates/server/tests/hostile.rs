@@ -277,7 +277,8 @@ async fn picture_bombs_are_refused_from_their_header() {
 /// message once and stops when its client goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_items_do_not_stall_another_sessions_turn() {
-    let server = Server::start(&["--llm", "qwen2.5-coder-1.5b"]);
+    // No agent: the bare model, so the turns measure the worker's fairness, not the agent's prompt.
+    let server = Server::start(&["--llm", "qwen2.5-coder-1.5b", "--agent", "none"]);
     let port = server.port;
     async fn turn(port: u16) -> Duration {
         let (mut ws, _) = connect(port, "/v1/realtime", &[]).await.unwrap();
