@@ -44,6 +44,7 @@ fn request(instructions: &str, items: &[Item], choice: ToolChoice) -> LlmRequest
         tool_choice: choice,
         temperature: 0.0,
         max_output_tokens: None,
+        routing: None,
     }
 }
 

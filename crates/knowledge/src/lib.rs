@@ -11,6 +11,8 @@
 //!   by a hash of the model, the chunking and every document's name and text, and implements
 //!   [`brazen_providers::Knowledge`]: passages ranked by cosine similarity, with a BM25 score
 //!   for the query's exact words added ([`LEXICAL_WEIGHT`]).
+//! - [`ToolRouter`] routes by meaning: which of an agent's tools a caller's words call for, from
+//!   the agent's routing examples, as a [`brazen_providers::ToolPrior`] for the language model.
 //!
 //! ```no_run
 //! use brazen_knowledge::{Embedder, KnowledgeBase, read_documents};
@@ -36,6 +38,7 @@ mod documents;
 mod embedder;
 mod index;
 mod lexical;
+mod router;
 
 pub mod eval;
 pub use chunk::{CHUNKING_VERSION, Chunk, MAX_WORDS, MIN_WORDS, chunk_document, chunk_document_sized};
@@ -43,6 +46,7 @@ pub use documents::{Document, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, read_documents}
 pub use embedder::{DIMENSIONS, Embedder, MAX_TOKENS, MODEL_NAME};
 pub use index::{KnowledgeBase, MAX_PER_SOURCE, MAX_QUERY_CHARS};
 pub use lexical::LEXICAL_WEIGHT;
+pub use router::{DEFAULT_STRENGTH, FULL_LEAD, MAX_EXAMPLES, MIN_SIMILARITY, ToolRouter};
 
 /// What can go wrong loading the model, reading documents, building the index or searching.
 #[derive(Debug, thiserror::Error)]

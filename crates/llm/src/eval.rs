@@ -220,6 +220,7 @@ pub fn request(case: &Case, tools: &[Tool], instructions: &str) -> LlmRequest {
         tool_choice: ToolChoice::Auto,
         temperature: 0.0,
         max_output_tokens: None,
+        routing: None,
     }
 }
 
@@ -253,9 +254,16 @@ fn argument_ok(expected: &Value, got: Option<&Value>) -> bool {
     }
 }
 
-/// Runs one case.
-pub fn run_case(model: &LocalModel, case: &Case, tools: &[Tool], instructions: &str) -> Result<Outcome, String> {
-    let request = request(case, tools, instructions);
+/// Runs one case, with the agent's `routing` when it has one (as `serve` runs its turns).
+pub fn run_case(
+    model: &LocalModel,
+    case: &Case,
+    tools: &[Tool],
+    instructions: &str,
+    routing: Option<&brazen_providers::Routing>,
+) -> Result<Outcome, String> {
+    let mut request = request(case, tools, instructions);
+    request.routing = routing.cloned();
     let budget = model.context_budget();
     let turn = turn_for(&request, budget, model, &|| false).map_err(|e| e.to_string())?;
     let started = Instant::now();

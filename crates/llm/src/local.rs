@@ -86,6 +86,9 @@ pub struct Turn {
     pub tools: Vec<ToolSpec>,
     /// The names the reply may call (a subset of `tools`).
     pub allowed: Vec<String>,
+    /// Added to the model's score for a call's name while it is being chosen (logits; the
+    /// agent's routing hint, [`brazen_providers::ToolPrior`]); names left out get nothing.
+    pub prior: Vec<(String, f32)>,
     /// Sampling temperature for the spoken text (0 = greedy); tool names and arguments are
     /// always chosen greedily.
     pub temperature: f64,
@@ -180,6 +183,7 @@ impl LocalModel {
             messages: vec![Message::text(crate::chat::Role::System, crate::request::DEFAULT_INSTRUCTIONS)],
             tools: vec![ToolSpec::respond()],
             allowed: vec![RESPOND.into()],
+            prior: Vec::new(),
             temperature: 0.0,
             max_tokens: 1,
         };
@@ -258,7 +262,9 @@ impl LocalModel {
         if stop() {
             return Ok(computed);
         }
-        let Some(next) = self.choose(&logits, &allowed, &call, 0.0, &mut Rng::seeded()) else { return Ok(computed) };
+        let Some(next) = self.choose(&logits, &allowed, &call, &turn.prior, 0.0, &mut Rng::seeded()) else {
+            return Ok(computed);
+        };
         tokens.push(next);
         call.extend_from_slice(self.vocab.bytes(next));
         let mut step = vec![next];
@@ -358,7 +364,7 @@ impl LocalModel {
                 break;
             }
             let temperature = if stream.speaking() { turn.temperature } else { 0.0 };
-            let Some(next) = self.choose(&logits, &allowed, &call, temperature, &mut rng) else {
+            let Some(next) = self.choose(&logits, &allowed, &call, &turn.prior, temperature, &mut rng) else {
                 return Err(LlmError::Generation("no token continues the call (grammar dead end)".into()));
             };
             call.extend_from_slice(self.vocab.bytes(next));
@@ -539,15 +545,20 @@ impl LocalModel {
     }
 
     /// The next token: the best-scoring (or, with a temperature, a sampled) one that keeps the
-    /// call valid.
+    /// call valid. While the call's name is being written, a token's score gains the `prior` of
+    /// the names it leads to ([`Turn::prior`]).
     fn choose(
         &self,
         logits: &[f32],
         tools: &[ToolGrammar],
         call: &[u8],
+        prior: &[(String, f32)],
         temperature: f64,
         rng: &mut Rng,
     ) -> Option<u32> {
+        if let Some(written) = name_so_far(call).filter(|_| prior.iter().any(|(_, b)| *b > 0.0)) {
+            return self.choose_name(logits, tools, call, written, prior);
+        }
         let viable = |id: u32| -> bool {
             let bytes = self.vocab.bytes(id);
             if bytes.is_empty() {
@@ -589,6 +600,70 @@ impl LocalModel {
         rest.sort_unstable_by(by_score);
         rest.iter().copied().find(|id| viable(*id))
     }
+
+    /// The next token of the call's name (greedy): among the model's best tokens and the first
+    /// token of the rest of each name with a prior, the valid one with the highest logit plus
+    /// the largest prior of the names it is a step towards.
+    fn choose_name(
+        &self,
+        logits: &[f32],
+        tools: &[ToolGrammar],
+        call: &[u8],
+        written: &[u8],
+        prior: &[(String, f32)],
+    ) -> Option<u32> {
+        let mut candidates: Vec<u32> = (0..logits.len() as u32).collect();
+        let k = TOP_K.min(candidates.len());
+        if k == 0 {
+            return None;
+        }
+        candidates.select_nth_unstable_by(k - 1, |a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
+        candidates.truncate(k);
+        // The prior's names may lie outside the model's best tokens: their next token joins in.
+        for (name, _) in prior {
+            let Some(rest) = name.as_bytes().strip_prefix(written).filter(|r| !r.is_empty()) else { continue };
+            let rest = String::from_utf8_lossy(rest);
+            if let Some(first) = self.vocab.encode(&rest).ok().and_then(|t| t.first().copied()) {
+                candidates.push(first);
+            }
+        }
+        let score = |id: u32| -> Option<f32> {
+            let bytes = self.vocab.bytes(id);
+            if bytes.is_empty() {
+                return None;
+            }
+            let mut next = call.to_vec();
+            next.extend_from_slice(bytes);
+            if check(tools, &next) == Check::Invalid {
+                return None;
+            }
+            let mut named = written.to_vec();
+            named.extend_from_slice(bytes);
+            let bias = prior.iter().filter(|(name, _)| leads_to(&named, name)).map(|(_, b)| *b).fold(0.0f32, f32::max);
+            Some(logits[id as usize] + bias)
+        };
+        let best = candidates
+            .iter()
+            .filter_map(|id| score(*id).map(|s| (*id, s)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(id, _)| id);
+        best.or_else(|| self.choose(logits, tools, call, &[], 0.0, &mut Rng::seeded()))
+    }
+}
+
+/// The part of a call's name written so far, while the name is still being written.
+fn name_so_far(call: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\"name\": \"";
+    let at = call.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let written = &call[at..];
+    (!written.contains(&b'"')).then_some(written)
+}
+
+/// Whether a name written as `named` (perhaps with its closing quote and more) is, or is on the
+/// way to, `name`.
+fn leads_to(named: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    name.starts_with(named) || named.strip_prefix(name).is_some_and(|after| after.first() == Some(&b'"'))
 }
 
 /// Follows the growing call: the text of `respond` goes out as it comes; a tool call is
@@ -729,6 +804,18 @@ mod tests {
             .collect();
         assert_eq!(text, "Hi \"you\", café é!");
         assert!(out.len() > 5, "streamed in pieces: {out:?}");
+    }
+
+    #[test]
+    fn the_name_being_written_and_where_it_leads() {
+        assert_eq!(name_so_far(b"\n{\"name\": \"get_"), Some(&b"get_"[..]));
+        assert_eq!(name_so_far(b"\n{\"name\": \""), Some(&b""[..]));
+        assert_eq!(name_so_far(b"\n{\"name\": \"respond\", \"arguments\": {\"name\": \"x"), None);
+        assert_eq!(name_so_far(b"\n{\"na"), None);
+        assert!(leads_to(b"get_", "get_order_status"));
+        assert!(leads_to(b"get_order_status\"", "get_order_status"));
+        assert!(!leads_to(b"get_order_status_x", "get_order_status"));
+        assert!(!leads_to(b"search", "get_order_status"));
     }
 
     #[test]

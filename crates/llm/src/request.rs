@@ -12,6 +12,9 @@
 //! only. The tools stay listed in the prompt whatever the choice (`respond` first), so its
 //! cached prefix holds.
 //!
+//! When the request carries the agent's [`brazen_providers::Routing`], the turn gets its prior
+//! for the last user message (over the calls the reply may make).
+//!
 //! User messages are read with spoken numbers and spelt-out ids as digits
 //! ([`crate::spoken`]).
 //!
@@ -132,7 +135,15 @@ pub fn turn_for(
     let mut tools = vec![ToolSpec::respond()];
     tools.extend(client);
     let max_tokens = request.max_output_tokens.map_or(crate::MAX_TURN_TOKENS, |m| m as usize);
-    let mut turn = Turn { messages: vec![], tools, allowed, temperature: request.temperature, max_tokens };
+    // The agent's routing hint for what the user just said (only when there is a choice).
+    let prior = match (&request.routing, messages.last()) {
+        (Some(routing), Some(last)) if last.role == Role::User && allowed.len() > 1 => {
+            let names: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            routing.0.prior(&last.content, &names)
+        }
+        _ => Vec::new(),
+    };
+    let mut turn = Turn { messages: vec![], tools, allowed, prior, temperature: request.temperature, max_tokens };
     // What every prompt holds (the system prompt and the tools), then each message from the
     // newest back while the estimate fits; the newest is always kept.
     turn.messages = messages.drain(..1).collect();
@@ -258,6 +269,7 @@ mod tests {
             tool_choice: choice,
             temperature: 0.8,
             max_output_tokens: Some(50),
+            routing: None,
         }
     }
 

@@ -115,9 +115,48 @@ fn group(words: &[String]) -> Option<(u64, usize)> {
 }
 
 /// Number words in `text` as digits; spelt-out ids joined; thousands separators dropped
-/// ("7,731" → 7731: recognisers write numbers that way, and ids are read out as numbers).
+/// ("7,731" → 7731: recognisers write numbers that way, and ids are read out as numbers); a
+/// "too" that a recogniser wrote for "two" before what is being bought made 2.
 pub fn normalize(text: &str) -> String {
-    join_spelled(&numbers_as_digits(&without_separators(text)))
+    join_spelled(&numbers_as_digits(&two_not_too(&without_separators(text))))
+}
+
+/// "can I get too red beanies" → "can I get two red beanies": small recognisers hear a quantity
+/// "two" as "too". Only right after a verb of buying, when a plural noun follows within four
+/// words, and not before a word that "too" qualifies ("get too many things", "take too long").
+fn two_not_too(text: &str) -> String {
+    const BUYING: [&str; 8] = ["get", "take", "buy", "order", "have", "want", "need", "like"];
+    const QUALIFIED: [&str; 12] =
+        ["many", "much", "few", "little", "long", "late", "early", "soon", "far", "big", "small", "expensive"];
+    let raw: Vec<&str> = text.split_whitespace().collect();
+    let tokens: Vec<Token> = raw.iter().map(|r| token(r)).collect();
+    let mut out: Vec<String> = raw.iter().map(|r| r.to_string()).collect();
+    for i in 1..tokens.len() {
+        let t = &tokens[i];
+        let after_buying = BUYING.contains(&tokens[i - 1].core.as_str()) && tokens[i - 1].trail.is_empty();
+        if t.core != "too" || !t.trail.is_empty() || !after_buying {
+            continue;
+        }
+        let Some(next) = tokens.get(i + 1) else { continue };
+        if QUALIFIED.contains(&next.core.as_str()) {
+            continue;
+        }
+        // The noun phrase after it, up to punctuation: a plural within four words.
+        let mut plural = false;
+        for n in &tokens[i + 1..tokens.len().min(i + 5)] {
+            if n.core.len() > 3 && n.core.ends_with('s') && !n.core.ends_with("ss") {
+                plural = true;
+                break;
+            }
+            if !n.trail.is_empty() {
+                break;
+            }
+        }
+        if plural {
+            out[i] = format!("{}two{}", t.lead, t.trail);
+        }
+    }
+    out.join(" ")
 }
 
 /// Removes the commas of digit groups: "7,731" and "1,250,000" lose them, "5, 6" and "1,2" keep them.
@@ -193,35 +232,54 @@ fn numbers_as_digits(text: &str) -> String {
     out.join(" ")
 }
 
-/// Joins spelt-out ids: single letters followed by at least two single digits ("q x 9 8" →
-/// QX98, "7 7 3 1" → 7731).
+/// Joins spelt-out ids: a run of single letters and digits with at least two digits ("q x 9 8"
+/// → QX98, "q 2 w 8 e 4" → Q2W8E4, "7 7 3 1" → 7731), a spoken "underscore" inside it or
+/// before it included ("ord underscore k 4 l 5" and "o r d underscore k 4 l 5" → ORD_K4L5), and
+/// "one" read as 1 inside a run ("r one" at the end of "q 2 w 8 r one").
 fn join_spelled(text: &str) -> String {
     let raw: Vec<&str> = text.split_whitespace().collect();
-    let single_letter = |t: &str| t.len() == 1 && t.chars().all(|c| c.is_ascii_alphabetic());
-    let single_digit = |t: &str| t.len() == 1 && t.chars().all(|c| c.is_ascii_digit());
+    let bare = |t: &str| t.trim_end_matches([',', '.', '?', '!']).to_owned();
+    let part = |t: &str| -> Option<String> {
+        let b = bare(t);
+        if b.len() == 1 && b.chars().all(|c| c.is_ascii_alphanumeric()) {
+            Some(b)
+        } else if b.eq_ignore_ascii_case("underscore") {
+            Some("_".into())
+        } else {
+            None
+        }
+    };
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < raw.len() {
+        // The run from here; a part with punctuation after it ends the run.
         let mut j = i;
-        while j < raw.len() && single_letter(raw[j]) {
+        let mut joined = String::new();
+        while j < raw.len() {
+            // "one" is left a word elsewhere ("the first one"); inside a run it is a digit.
+            let p = part(raw[j]).or_else(|| (j > i && bare(raw[j]).eq_ignore_ascii_case("one")).then(|| "1".into()));
+            let Some(p) = p else { break };
+            joined.push_str(&p);
             j += 1;
-        }
-        let letters = j;
-        while j < raw.len() && single_digit(raw[j].trim_end_matches([',', '.', '?', '!'])) {
-            let last = raw[j].len() != raw[j].trim_end_matches([',', '.', '?', '!']).len();
-            j += 1;
-            if last {
+            if bare(raw[j - 1]).len() != raw[j - 1].len() {
                 break;
             }
         }
-        if j - letters >= 2 {
-            let joined: String = raw[i..j].concat().to_uppercase();
-            out.push(joined);
-            i = j;
-        } else {
+        if joined.chars().filter(char::is_ascii_digit).count() < 2 {
             out.push(raw[i].to_owned());
             i += 1;
+            continue;
         }
+        let trail = &raw[j - 1][bare(raw[j - 1]).len()..];
+        let mut id = joined.to_uppercase();
+        // "ord underscore …": the word before the underscore is the id's prefix.
+        if id.starts_with('_')
+            && let Some(prefix) = out.pop_if(|w| w.len() <= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            id = format!("{}{id}", prefix.to_uppercase());
+        }
+        out.push(format!("{id}{trail}"));
+        i = j;
     }
     out.join(" ")
 }
@@ -253,6 +311,23 @@ mod tests {
     }
 
     #[test]
+    fn a_quantity_heard_as_too_is_two() {
+        for (said, read) in [
+            ("Can I get too red knit beanies, please?", "Can I get 2 red knit beanies, please?"),
+            ("i'll take too of the wool scarves", "i'll take 2 of the wool scarves"),
+            ("I want too pairs of jeans", "I want 2 pairs of jeans"),
+            ("I don't want to get too many things", "I don't want to get too many things"),
+            ("it would take too long to ship", "it would take too long to ship"),
+            ("me too", "me too"),
+            ("they are too expensive shoes", "they are too expensive shoes"),
+            ("I want too. Shoes", "I want too. Shoes"),
+            ("i don't want to get too cold in winter", "i don't want to get too cold in winter"),
+        ] {
+            assert_eq!(normalize(said), read, "{said}");
+        }
+    }
+
+    #[test]
     fn spelled_ids_are_joined() {
         for (said, read) in [
             ("ship order a b 1 2 3 4 to 12 main street", "ship order AB1234 to 12 main street"),
@@ -263,6 +338,12 @@ mod tests {
             ("order 2 2 0 8.", "order 2208."),
             ("item 5 0 2 please", "item 502 please"),
             ("Where is my order 7,731?", "Where is my order 7731?"),
+            ("its ord underscore q two w eight e four r one where is it", "its ORD_Q2W8E4R1 where is it"),
+            ("sorry its o r d seven k two m nine q x four", "sorry its ORD7K2M9QX4"),
+            ("o r d underscore k 4 l 5, thanks", "ORD_K4L5, thanks"),
+            ("order m five n six b seven v eight when", "order M5N6B7V8 when"),
+            ("i said underscore twice", "i said underscore twice"),
+            ("can i get a b c", "can i get a b c"),
             ("a 1,250,000 dollar tent, 5, 6 or 1,2", "a 1250000 dollar tent, 5, 6 or 1,2"),
         ] {
             assert_eq!(normalize(said), read, "{said}");

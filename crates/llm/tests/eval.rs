@@ -14,7 +14,7 @@ fn the_retail_evaluation_stays_above_its_floors() {
     let outcomes: Vec<_> = parse_cases(RETAIL_CASES)
         .unwrap()
         .iter()
-        .map(|c| run_case(&model, c, &tools, RETAIL_INSTRUCTIONS.trim()).unwrap())
+        .map(|c| run_case(&model, c, &tools, RETAIL_INSTRUCTIONS.trim(), None).unwrap())
         .collect();
     for o in outcomes.iter().filter(|o| !o.ok) {
         eprintln!("FAIL {}: {:?} {:?}", o.id, o.called, o.said);

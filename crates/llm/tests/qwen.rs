@@ -32,6 +32,7 @@ fn turn(items: Vec<Item>, choice: ToolChoice) -> Turn {
         tool_choice: choice,
         temperature: 0.0,
         max_output_tokens: None,
+        routing: None,
     };
     let m = model();
     turn_for(&request, m.context_budget(), m, &|| false).unwrap()
@@ -177,4 +178,27 @@ fn a_prompt_computed_ahead_is_not_computed_again_and_changes_nothing() {
         "the prompt (≥ 2 passes) and the first step were computed ahead: {finish:?} vs {cold_finish:?}"
     );
     assert_eq!((cold.concat(), cold_calls), (ahead.concat(), ahead_calls), "the same reply either way");
+}
+
+#[test]
+fn a_routing_prior_sways_an_unsure_choice_and_only_the_name() {
+    // The model's own choice for words that name a product but ask about a policy.
+    let items = vec![user("can i return a jacket i bought last week")];
+    let mut plain = turn(items.clone(), ToolChoice::Auto);
+    let (_, calls, _) = run(&plain);
+    let own = calls.first().map(|(n, _)| n.clone()).unwrap_or_else(|| "respond".into());
+    // A prior towards another allowed call changes the name; the arguments still follow its schema.
+    let other = if own == "lookup_policy" { "search_products" } else { "lookup_policy" };
+    plain.prior = vec![(other.into(), 30.0)];
+    let (said, calls, _) = run(&plain);
+    assert!(said.is_empty(), "{said:?}");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, other);
+    let args: serde_json::Value = serde_json::from_str(&calls[0].1).unwrap();
+    assert!(args.is_object(), "{args}");
+    // A prior for a name the turn may not call changes nothing.
+    let mut only_respond = turn(items, ToolChoice::None);
+    only_respond.prior = vec![(other.into(), 30.0)];
+    let (said, calls, _) = run(&only_respond);
+    assert!(calls.is_empty() && !said.is_empty(), "{said:?} {calls:?}");
 }

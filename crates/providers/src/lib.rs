@@ -11,12 +11,14 @@
 //! each. Nothing here knows about the conversation, the avatar or a socket.
 
 pub mod echo;
+pub mod routing;
 pub mod schema;
 
 pub use brazen_audio::Vad;
 use brazen_protocol::session::SessionConfig;
 use brazen_protocol::{Item, Tool, ToolChoice, Voice};
 use futures_core::Stream;
+pub use routing::{Routed, Routing, ToolPrior};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +76,8 @@ pub struct LlmRequest {
     pub temperature: f64,
     /// Output token cap.
     pub max_output_tokens: Option<u64>,
+    /// Which tools the user's words call for, when the agent routes by meaning ([`Routed`]).
+    pub routing: Option<Routing>,
 }
 
 impl LlmRequest {
@@ -86,6 +90,7 @@ impl LlmRequest {
             tool_choice: config.tool_choice.clone(),
             temperature: config.temperature,
             max_output_tokens: config.max_output_tokens,
+            routing: None,
         }
     }
 }

@@ -146,6 +146,7 @@ pub async fn analyse(llm: &dyn Llm, transcript: &str) -> Result<CallAnalysis, St
         tool_choice: ToolChoice::Function(ANALYSIS_TOOL.into()),
         temperature: 0.2,
         max_output_tokens: Some(512),
+        routing: None,
     };
     let mut stream = llm.generate(request);
     let mut call: Option<(String, String)> = None; // (call_id, arguments)

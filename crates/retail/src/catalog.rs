@@ -278,12 +278,14 @@ pub fn normalize_product_id(input: &str) -> String {
 }
 
 /// An order id as the store writes it: trimmed, upper-case, spaces dropped, and `ORD` followed by
-/// its code written `ORD_…` (`ord 1234abcd`, `ORD-1234ABCD` → `ORD_1234ABCD`).
+/// its code written `ORD_…` (`ord 1234abcd`, `ORD-1234ABCD` → `ORD_1234ABCD`); the eight-character
+/// code alone gets its `ORD_` (`m5n6b7v8` → `ORD_M5N6B7V8`: callers read out the part after it).
 pub fn normalize_order_id(input: &str) -> String {
     let compact: String =
         input.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').flat_map(char::to_uppercase).collect();
     match compact.strip_prefix("ORD") {
         Some(code) if !code.is_empty() => format!("ORD_{code}"),
+        _ if compact.len() == 8 && compact.chars().all(|c| c.is_ascii_alphanumeric()) => format!("ORD_{compact}"),
         _ => compact,
     }
 }
@@ -302,6 +304,8 @@ mod tests {
         assert_eq!(normalize_order_id(" ord 12ab34cd"), "ORD_12AB34CD");
         assert_eq!(normalize_order_id("ORD-12AB34CD"), "ORD_12AB34CD");
         assert_eq!(normalize_order_id("ORD_12AB34CD"), "ORD_12AB34CD");
+        assert_eq!(normalize_order_id("m5n6 b7v8"), "ORD_M5N6B7V8");
+        assert_eq!(normalize_order_id("M5N6B7V"), "M5N6B7V");
         assert_eq!(normalize_order_id("xyz"), "XYZ");
     }
 

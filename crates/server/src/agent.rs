@@ -32,6 +32,26 @@ pub struct Agent {
     pub analyse_calls: bool,
     /// What each session starts as.
     pub session: Arc<SessionPatch>,
+    /// What callers say for each tool, to route their words by meaning (`[routing]`).
+    pub routing: Option<Routing>,
+}
+
+/// An agent's routing examples ([`brazen_knowledge::ToolRouter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    /// The prior at full lead (logits).
+    pub strength: f32,
+    /// For each tool (or `respond`: answering without one), things callers say for it.
+    pub examples: Vec<(String, Vec<String>)>,
+}
+
+/// The `[routing]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutingFile {
+    strength: Option<f32>,
+    #[serde(default)]
+    examples: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The file's shape.
@@ -48,6 +68,7 @@ struct AgentFile {
     analyse_calls: bool,
     #[serde(default)]
     session: Option<toml::Table>,
+    routing: Option<RoutingFile>,
 }
 
 impl Agent {
@@ -113,7 +134,12 @@ impl Agent {
             (dir, None) => dir,
             (None, _) => None,
         };
+        let routing = match file.routing {
+            Some(r) => Some(read_routing(r, &file.tools).map_err(|e| format!("{origin}: [routing] {e}"))?),
+            None => None,
+        };
         Ok(Agent {
+            routing,
             name: file.name,
             description: file.description,
             tools: file.tools,
@@ -122,6 +148,31 @@ impl Agent {
             session: Arc::new(session),
         })
     }
+}
+
+/// Checks the routing table: examples only for the agent's tools or `respond`, at most
+/// [`brazen_knowledge::MAX_EXAMPLES`] each, a strength between 0 and 50.
+fn read_routing(file: RoutingFile, tools: &[String]) -> Result<Routing, String> {
+    let strength = file.strength.unwrap_or(brazen_knowledge::DEFAULT_STRENGTH);
+    if !(strength > 0.0 && strength <= 50.0) {
+        return Err(format!("'strength' must be above 0 and at most 50 (got {strength})"));
+    }
+    let mut examples = Vec::new();
+    for (tool, said) in file.examples {
+        if tool != brazen_llm::RESPOND && !tools.contains(&tool) {
+            return Err(format!(
+                "examples for {tool:?}, which is not one of the agent's tools (nor \"respond\", answering without one)"
+            ));
+        }
+        if said.len() > brazen_knowledge::MAX_EXAMPLES {
+            return Err(format!("{tool} has {} examples; at most {}", said.len(), brazen_knowledge::MAX_EXAMPLES));
+        }
+        if said.iter().any(|s| s.trim().is_empty()) {
+            return Err(format!("{tool} has an empty example"));
+        }
+        examples.push((tool, said));
+    }
+    Ok(Routing { strength, examples })
 }
 
 /// The built-in agent's knowledge documents as shipped: (file name, text).
@@ -220,6 +271,10 @@ mod tests {
             ("name = 'x'\n[session]\nmodalities = ['audio']", "at session.modalities"),
             ("name = 'x'\n[session]\ninterim_response = { type = 'loud' }", "at session.interim_response.type"),
             ("name = 'x'\nknowledge = 'nowhere'", "does not exist"),
+            ("name = 'x'\n[routing]\nexamples.order = ['one please']", "not one of the agent's tools"),
+            ("name = 'x'\n[routing]\nstrength = 0.0", "'strength' must be above 0"),
+            ("name = 'x'\ntools = ['t']\n[routing]\nexamples.t = [' ']", "t has an empty example"),
+            ("name = 'x'\n[routing]\nsurprise = 1", "unknown field `surprise`"),
         ];
         for (text, expected) in cases {
             let e = Agent::parse(text, Some(Path::new("/nonexistent-base")), "t.toml").unwrap_err();

@@ -29,6 +29,10 @@ pub struct EvalArgs {
     pub instructions: Option<PathBuf>,
     /// Where models are installed.
     pub models_dir: Option<PathBuf>,
+    /// Leave out the agent's routing by meaning (the model chooses alone, to compare).
+    pub no_routing: bool,
+    /// Only check the routing, without the LLM.
+    pub routing_only: bool,
 }
 
 /// Where an agent's documents are.
@@ -49,6 +53,7 @@ struct Plan {
     tools: Vec<Tool>,
     instructions: String,
     documents: Option<Documents>,
+    routing: Option<agent::Routing>,
 }
 
 fn read(path: &Path, what: &str) -> Result<String, String> {
@@ -100,16 +105,12 @@ fn plan(args: &EvalArgs) -> Result<Plan, String> {
             return Err(format!("case {} names a source, but the agent has no knowledge documents", case.id));
         }
     }
-    Ok(Plan { agent: agent.name, cases, tools, instructions: instructions.trim().to_owned(), documents })
+    let routing = agent.routing.clone().filter(|r| !args.no_routing && !r.examples.is_empty());
+    Ok(Plan { agent: agent.name, cases, tools, instructions: instructions.trim().to_owned(), documents, routing })
 }
 
-/// The agent's knowledge base, embedded with all-MiniLM-L6-v2 (installed when missing) and
-/// cached apart from `serve`'s index of the same agent.
-fn knowledge(plan: &Plan, models_dir: Option<PathBuf>) -> Result<Option<Arc<dyn Knowledge>>, String> {
-    let Some(documents) = &plan.documents else { return Ok(None) };
-    if !plan.cases.iter().any(|c| c.expect.source.is_some()) {
-        return Ok(None);
-    }
+/// all-MiniLM-L6-v2 (installed when missing), for the knowledge base and the routing.
+fn embedder(models_dir: Option<PathBuf>) -> Result<Arc<brazen_knowledge::Embedder>, String> {
     let store = brazen_models::Store::new(models_dir.unwrap_or_else(brazen_models::Store::default_root));
     let spec = brazen_models::Manifest::builtin()
         .get(brazen_knowledge::MODEL_NAME)
@@ -122,7 +123,22 @@ fn knowledge(plan: &Plan, models_dir: Option<PathBuf>) -> Result<Option<Arc<dyn 
             brazen_knowledge::MODEL_NAME
         )
     })?;
-    let embedder = Arc::new(brazen_knowledge::Embedder::load(&dir).map_err(|e| e.to_string())?);
+    Ok(Arc::new(brazen_knowledge::Embedder::load(&dir).map_err(|e| e.to_string())?))
+}
+
+/// Whether the evaluation needs the embedding model: for a knowledge base or the routing.
+fn needs_embedder(plan: &Plan) -> bool {
+    plan.routing.is_some() || (plan.documents.is_some() && plan.cases.iter().any(|c| c.expect.source.is_some()))
+}
+
+/// The agent's knowledge base, cached apart from `serve`'s index of the same agent, when a case
+/// names a source.
+fn knowledge(plan: &Plan, embedder: &Arc<brazen_knowledge::Embedder>) -> Result<Option<Arc<dyn Knowledge>>, String> {
+    let Some(documents) = &plan.documents else { return Ok(None) };
+    if !plan.cases.iter().any(|c| c.expect.source.is_some()) {
+        return Ok(None);
+    }
+    let embedder = embedder.clone();
     let cache = brazen_knowledge::KnowledgeBase::default_cache_dir(&format!("{}-eval", plan.agent));
     let kb = match documents {
         Documents::Builtin => {
@@ -161,6 +177,44 @@ fn sources(kb: &dyn Knowledge, called: &Option<(String, String)>) -> Vec<String>
     }
 }
 
+/// Where the routing sends each case's last words (over all the agent's tools and `respond`),
+/// against the tool the case expects (`respond` when none): each case, the misroutes, and how
+/// many cases got a prior and how many of those the right one.
+fn routing_report(cases: &[Case], prior: &dyn brazen_providers::ToolPrior, tools: &[Tool]) -> String {
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).chain([brazen_llm::RESPOND]).collect();
+    let (mut given, mut right, mut out, mut wrong) = (0, 0, String::new(), String::new());
+    for case in cases.iter().filter(|c| c.user.is_some()) {
+        let said = brazen_llm::spoken::normalize(case.user.as_deref().unwrap_or_default().trim());
+        let expected = case.expect.tool.as_deref().unwrap_or(brazen_llm::RESPOND);
+        let line = match prior.prior(&said, &names).first() {
+            Some((tool, bias)) => {
+                given += 1;
+                let ok = tool == expected;
+                right += ok as usize;
+                let line =
+                    format!("{} {:<14} {tool} +{bias:.1}  ({said})\n", if ok { "ok  " } else { "MISS" }, case.id);
+                if !ok {
+                    wrong.push_str(&format!("  {}: expected {expected}; ", case.id));
+                    wrong.push_str(&line[20..]);
+                }
+                line
+            }
+            None => format!("--   {:<14} no prior  ({said})\n", case.id),
+        };
+        out.push_str(&line);
+    }
+    let n = cases.iter().filter(|c| c.user.is_some()).count();
+    if !wrong.is_empty() {
+        out.push_str("misrouted:\n");
+        out.push_str(&wrong);
+    }
+    out.push_str(&format!(
+        "routing: a prior for {given}/{n} cases; the expected tool in {right}/{given} ({:.1}%)\n",
+        100.0 * right as f64 / given.max(1) as f64
+    ));
+    out
+}
+
 /// What the model did, in one line.
 fn what(o: &Outcome) -> String {
     let mut out = match &o.called {
@@ -176,7 +230,24 @@ fn what(o: &Outcome) -> String {
 /// Runs the evaluation, printing each case, the failures and then the summary.
 pub fn run(args: EvalArgs) -> Result<(), String> {
     let plan = plan(&args)?;
-    let kb = knowledge(&plan, args.models_dir.clone())?;
+    let (kb, routing) = match needs_embedder(&plan).then(|| embedder(args.models_dir.clone())).transpose()? {
+        Some(embedder) => {
+            let routing = match &plan.routing {
+                Some(r) => Some(brazen_providers::Routing(Arc::new(
+                    brazen_knowledge::ToolRouter::build(embedder.clone(), &r.examples, r.strength)
+                        .map_err(|e| format!("the agent's routing could not be built: {e}"))?,
+                ))),
+                None => None,
+            };
+            (knowledge(&plan, &embedder)?, routing)
+        }
+        None => (None, None),
+    };
+    if args.routing_only {
+        let routing = routing.ok_or_else(|| format!("the agent {} has no [routing] examples", plan.agent))?;
+        print!("{}", routing_report(&plan.cases, routing.0.as_ref(), &plan.tools));
+        return Ok(());
+    }
     let path = match args.model {
         Some(p) => p,
         None => brazen_runtime::engines::default_llm_path(args.models_dir)?,
@@ -184,8 +255,9 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let model = LocalModel::load(&path).map_err(|e| e.to_string())?;
     println!(
-        "agent {}; model {} loaded in {:.1} s; {} cases, {} tools",
+        "agent {}{}; model {} loaded in {:.1} s; {} cases, {} tools",
         plan.agent,
+        if routing.is_some() { " (routing by meaning)" } else { "" },
         path.display(),
         started.elapsed().as_secs_f64(),
         plan.cases.len(),
@@ -194,8 +266,8 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     for case in &plan.cases {
         // A case the decoder cannot finish counts as a failure; the others still run.
-        let mut o =
-            eval::run_case(&model, case, &plan.tools, &plan.instructions).unwrap_or_else(|e| Outcome::failed(case, e));
+        let mut o = eval::run_case(&model, case, &plan.tools, &plan.instructions, routing.as_ref())
+            .unwrap_or_else(|e| Outcome::failed(case, e));
         if let (Some(kb), Some(_)) = (&kb, &case.expect.source) {
             o.sources = sources(kb.as_ref(), &o.called);
         }
@@ -241,6 +313,8 @@ mod tests {
             tools: None,
             instructions: None,
             models_dir: None,
+            no_routing: false,
+            routing_only: false,
         }
     }
 

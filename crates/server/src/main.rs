@@ -109,6 +109,14 @@ enum Command {
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
         #[arg(long)]
         models_dir: Option<PathBuf>,
+        /// Leave out the agent's routing by meaning (`[routing]`): the model chooses its
+        /// tools alone, to compare.
+        #[arg(long)]
+        no_routing: bool,
+        /// Only check the agent's routing (seconds, no LLM): which tool each case's words are
+        /// routed to, against the tool the case expects.
+        #[arg(long, conflicts_with = "no_routing")]
+        routing_only: bool,
     },
     /// Analyse stored calls again with the language model (reason, satisfaction, sentiment,
     /// rating, product): one conversation by id, `--all`, or (neither) those still pending.
@@ -167,8 +175,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Eval { model, agent, cases, tools, instructions, models_dir } => {
-            match eval_cli::run(eval_cli::EvalArgs { model, agent, cases, tools, instructions, models_dir }) {
+        Command::Eval { model, agent, cases, tools, instructions, models_dir, no_routing, routing_only } => {
+            let args =
+                eval_cli::EvalArgs { model, agent, cases, tools, instructions, models_dir, no_routing, routing_only };
+            match eval_cli::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("brazen: {e}");
@@ -321,10 +331,12 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         let db = brazen_store::Store::open(&url).await.map_err(|e| e.to_string())?;
         let seeded = brazen_retail::seed(&db).await.map_err(|e| format!("cannot seed the catalogue: {e}"))?;
         tracing::info!("database: {:?} ({seeded} catalogue products)", db.backend());
-        let knowledge = match &agent.knowledge {
-            Some(dir) => Some(load_knowledge(&cfg, &agent.name, dir).await?),
-            None => None,
-        };
+        // Routing helps only a model that can be swayed (not the echo stand-in).
+        let route = engines.names.llm != "echo";
+        let (knowledge, router) = load_meaning(&cfg, agent, route).await?;
+        if let Some(router) = router {
+            engines.llm = Arc::new(brazen_providers::Routed::new(engines.llm.clone(), router));
+        }
         let tools = brazen_retail::RetailTools::new(db.clone(), knowledge, Some(engines.llm.clone()));
         engines.tools = agent::select_tools(Arc::new(tools), &agent.tools)?;
         let worker = agent.analyse_calls.then(|| capture::Analyst::start(db.clone(), engines.llm.clone()));
@@ -383,37 +395,64 @@ fn load_agent(cfg: &config::Config) -> Result<Option<agent::Agent>, String> {
     }
 }
 
-/// The agent's knowledge base: every document in `dir`, embedded with all-MiniLM-L6-v2
-/// (installed when missing), the index cached by content hash in `~/.cache/brazen/knowledge`
-/// (`$XDG_CACHE_HOME`), so unchanged documents are not embedded again.
-async fn load_knowledge(
+/// What the agent reads by meaning, both with all-MiniLM-L6-v2 (installed when missing): its
+/// knowledge base (every document in its folder, the index cached by content hash in
+/// `~/.cache/brazen/knowledge`, `$XDG_CACHE_HOME`, so unchanged documents are not embedded
+/// again) and, when `route`, its tool router from the `[routing]` examples.
+async fn load_meaning(
     cfg: &config::Config,
-    agent: &str,
-    dir: &std::path::Path,
-) -> Result<Arc<dyn brazen_providers::Knowledge>, String> {
+    agent: &agent::Agent,
+    route: bool,
+) -> Result<(Option<Arc<dyn brazen_providers::Knowledge>>, Option<Arc<dyn brazen_providers::ToolPrior>>), String> {
+    let routing = agent.routing.clone().filter(|r| route && !r.examples.is_empty());
+    if agent.knowledge.is_none() && routing.is_none() {
+        return Ok((None, None));
+    }
     let model = engines::ensure_models(
         &cfg.engine_choice(),
         &[brazen_knowledge::MODEL_NAME],
-        "the agent's knowledge base",
-        "--agent none (or an agent without `knowledge`)",
+        "the agent's knowledge base and routing",
+        "--agent none (or an agent without `knowledge` and `[routing]`)",
     )?
     .remove(0);
-    let cache = brazen_knowledge::KnowledgeBase::default_cache_dir(agent);
-    let dir = dir.to_owned();
-    let kb = tokio::task::spawn_blocking(move || {
-        let embedder = Arc::new(brazen_knowledge::Embedder::load(&model)?);
-        brazen_knowledge::KnowledgeBase::from_folder(embedder, &dir, Some(&cache))
+    let cache = brazen_knowledge::KnowledgeBase::default_cache_dir(&agent.name);
+    let dir = agent.knowledge.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let embedder = Arc::new(brazen_knowledge::Embedder::load(&model).map_err(|e| e.to_string())?);
+        let kb = match dir {
+            Some(dir) => Some(
+                brazen_knowledge::KnowledgeBase::from_folder(embedder.clone(), &dir, Some(&cache))
+                    .map_err(|e| format!("the knowledge base could not be built: {e}"))?,
+            ),
+            None => None,
+        };
+        let router = match routing {
+            Some(r) => Some(
+                brazen_knowledge::ToolRouter::build(embedder, &r.examples, r.strength)
+                    .map_err(|e| format!("the agent's routing could not be built: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok::<_, String>((kb, router))
     })
     .await
-    .map_err(|e| format!("the knowledge base could not be built: {e}"))?
     .map_err(|e| format!("the knowledge base could not be built: {e}"))?;
-    tracing::info!(
-        "knowledge: {} documents, {} passages{}",
-        kb.documents(),
-        kb.chunks(),
-        if kb.from_cache() { " (index from cache)" } else { "" }
-    );
-    Ok(Arc::new(kb))
+    let (kb, router) = built?;
+    if let Some(kb) = &kb {
+        tracing::info!(
+            "knowledge: {} documents, {} passages{}",
+            kb.documents(),
+            kb.chunks(),
+            if kb.from_cache() { " (index from cache)" } else { "" }
+        );
+    }
+    if let Some(router) = &router {
+        tracing::info!("routing by meaning: {}", router.tools().collect::<Vec<_>>().join(", "));
+    }
+    Ok((
+        kb.map(|k| Arc::new(k) as Arc<dyn brazen_providers::Knowledge>),
+        router.map(|r| Arc::new(r) as Arc<dyn brazen_providers::ToolPrior>),
+    ))
 }
 
 /// Binds the avatars' WebRTC media port: `media_port` (default: the HTTP port's number, or any

@@ -1,6 +1,7 @@
 //! `brazen eval` through the binary: clear errors for a bad agent or cases path (before any
 //! model is loaded), and a small subset of the retail agent's cases on the default local model
-//! and the agent's knowledge base (the figures of the whole set are in bench/README.md).
+//! and the agent's knowledge base (the figures of the whole set are in bench/README.md), and the
+//! agent's routing by meaning on its own cases and on cases written apart from its examples.
 
 use std::process::{Command, Output};
 
@@ -43,4 +44,32 @@ fn a_subset_of_the_retail_cases_runs_on_the_default_model() {
     let ok: usize = overall.split_whitespace().nth(1).and_then(|f| f.split('/').next()?.parse().ok()).unwrap();
     assert!(ok >= 3, "{overall}");
     assert!(stdout.contains("policy source: top-1"), "{stdout}");
+}
+
+/// The percentage on a `routing: … the expected tool in R/G (P%)` line.
+fn routed_share(stdout: &str) -> f64 {
+    let line = stdout.lines().find(|l| l.starts_with("routing:")).expect("a routing line");
+    line.rsplit('(').next().and_then(|p| p.trim_end_matches("%)").parse().ok()).unwrap()
+}
+
+#[test]
+fn the_retail_agents_routing_sends_its_cases_and_unseen_ones_to_their_tools() {
+    // The agent's own cases (its examples were written beside them) and cases written apart.
+    let out = eval(&["--routing-only"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(routed_share(&stdout) >= 90.0, "{stdout}");
+    let held_out = concat!(env!("CARGO_MANIFEST_DIR"), "/../../agents/retail/eval/routing-held-out.jsonl");
+    let out = eval(&["--routing-only", "--cases", held_out]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(routed_share(&stdout) >= 80.0, "{stdout}");
+    // Without routing examples there is nothing to check, and it says so.
+    let agent = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/agents/clinic/agent.toml");
+    let cases = std::env::temp_dir().join(format!("brazen-routing-{}.jsonl", std::process::id()));
+    std::fs::write(&cases, r#"{"id": "hi", "category": "small_talk", "user": "hello", "expect": {}}"#).unwrap();
+    let out = eval(&["--routing-only", "--agent", agent, "--cases", cases.to_str().unwrap()]);
+    std::fs::remove_file(&cases).ok();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no [routing] examples"), "{out:?}");
 }
