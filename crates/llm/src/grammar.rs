@@ -33,6 +33,9 @@ pub enum Schema {
     AnyObject,
     /// A string (free, or one of these values).
     String(Option<Vec<String>>),
+    /// A free string of at most this many characters (`maxLength`; an escape counts as the
+    /// characters it is written with).
+    Text(usize),
     /// A number; `true` for integers only.
     Number(bool),
     /// `true` or `false`.
@@ -95,7 +98,10 @@ impl Schema {
                     _ => Schema::AnyObject,
                 }
             }
-            Some("string") => Schema::String(None),
+            Some("string") => match v.get("maxLength").and_then(Value::as_u64) {
+                Some(max) if (max as usize) < MAX_STRING => Schema::Text(max as usize),
+                _ => Schema::String(None),
+            },
             Some("number") => Schema::Number(false),
             Some("integer") => Schema::Number(true),
             Some("boolean") => Schema::Boolean,
@@ -200,7 +206,8 @@ impl Parser<'_> {
         match schema {
             Schema::Object(props) => self.object(props),
             Schema::AnyObject => self.any_object(),
-            Schema::String(None) => self.string(),
+            Schema::String(None) => self.string(MAX_STRING),
+            Schema::Text(max) => self.string(*max),
             Schema::String(Some(options)) => {
                 let options: Vec<Vec<u8>> = options.iter().map(|o| quoted(o).into_bytes()).collect();
                 self.one_of(&options)
@@ -264,7 +271,7 @@ impl Parser<'_> {
             return Ok(());
         }
         loop {
-            self.string()?;
+            self.string(MAX_STRING)?;
             self.literal(b": ")?;
             self.any()?;
             match self.peek()? {
@@ -301,21 +308,24 @@ impl Parser<'_> {
         match self.peek()? {
             b'{' => self.any_object(),
             b'[' => self.array(&Schema::Any),
-            b'"' => self.string(),
+            b'"' => self.string(MAX_STRING),
             b't' | b'f' => self.one_of(&[b"true".to_vec(), b"false".to_vec()]),
             b'n' => self.literal(b"null"),
             _ => self.number(false),
         }
     }
 
-    fn string(&mut self) -> Parse {
+    /// A JSON string of at most `max` characters (bytes other than UTF-8 continuations).
+    fn string(&mut self, max: usize) -> Parse {
         self.literal(b"\"")?;
-        let start = self.at;
+        let mut chars = 0;
         loop {
             let b = self.peek()?;
-            if self.at - start >= MAX_STRING && b != b'"' {
+            let starts_char = b & 0xC0 != 0x80;
+            if chars >= max && b != b'"' && starts_char {
                 return Err(Stop::Bad);
             }
+            chars += starts_char as usize;
             self.at += 1;
             match b {
                 b'"' => return Ok(()),
@@ -512,6 +522,19 @@ mod tests {
         }
         let long = format!("\n{{\"name\": \"respond\", \"arguments\": {{\"text\": \"{}", "a".repeat(MAX_STRING + 1));
         assert_eq!(c(&long), Check::Invalid, "strings are capped");
+        // A maxLength caps a string at its characters: then only the closing quote may come.
+        let note = vec![ToolGrammar {
+            name: "note".into(),
+            arguments: Schema::from_json(
+                &json!({"type": "object", "properties": {"t": {"type": "string", "maxLength": 3}}}),
+            ),
+        }];
+        let at =
+            |text: &str| check(&note, format!("\n{{\"name\": \"note\", \"arguments\": {{\"t\": \"{text}").as_bytes());
+        assert_eq!(at("ééé"), Check::Partial);
+        assert_eq!(at("éééa"), Check::Invalid);
+        assert_eq!(at("abc\"}}\n"), Check::Complete);
+        assert_eq!(at("abcd"), Check::Invalid);
         let digits = format!("\n{{\"name\": \"create_order\", \"arguments\": {{\"product_id\": {}", "1".repeat(20));
         assert_eq!(c(&digits), Check::Invalid, "numbers are capped");
     }
@@ -533,5 +556,7 @@ mod tests {
         assert_eq!(Schema::from_json(&json!({})), Schema::Any);
         let s = Schema::from_json(&json!({"type": "array", "items": {"type": "string"}}));
         assert_eq!(s, Schema::Array(Box::new(Schema::String(None))));
+        assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 80})), Schema::Text(80));
+        assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 100_000})), Schema::String(None));
     }
 }

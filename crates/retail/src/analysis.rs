@@ -44,15 +44,17 @@ pub fn analysis_tool() -> Tool {
         parameters: json!({
             "type": "object",
             "properties": {
-                "call_reason": {"type": "string", "description": "Why the customer called, in a few words."},
+                "call_reason": {"type": "string", "maxLength": 120,
+                    "description": "Why the customer called, in a few words."},
                 "customer_satisfaction": {"type": "string", "enum": SATISFACTION,
                     "description": "How satisfied the customer was at the end."},
                 "customer_sentiment": {"type": "string", "enum": SENTIMENT,
                     "description": "The customer's overall tone."},
                 "rating": {"type": "integer", "minimum": 1, "maximum": 5,
                     "description": "How well the agent served the customer: 1 poor to 5 excellent."},
-                "rating_justification": {"type": "string", "description": "One sentence on why that rating."},
-                "product": {"type": "string",
+                "rating_justification": {"type": "string", "maxLength": 240,
+                    "description": "One sentence on why that rating."},
+                "product": {"type": "string", "maxLength": 80,
                     "description": "The product id or name the call was about, or none."}
             },
             "required": ["call_reason", "customer_satisfaction", "customer_sentiment", "rating",
