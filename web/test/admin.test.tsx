@@ -42,12 +42,11 @@ const ORDERS = Array.from({ length: 45 }, (_, i) => ({
 const DAY = 86_400_000;
 const T0 = 1_764_000_000_000;
 const CONVERSATIONS = [
-  { id: 'conv-3', session_id: 's3', agent: 'retail', started_at: T0 + 2 * DAY, ended_at: T0 + 2 * DAY + 90_000, entries: 6, analysis_status: 'done', rating: 2 },
-  { id: 'conv-2', session_id: 's2', agent: 'retail', started_at: T0 + DAY, ended_at: T0 + DAY + 60_000, entries: 4, analysis_status: 'failed', rating: null },
-  { id: 'conv-1', session_id: 's1', agent: 'retail', started_at: T0, ended_at: T0 + 30_000, entries: 8, analysis_status: 'done', rating: 5 },
-  { id: 'conv-0', session_id: 's0', agent: 'retail', started_at: T0 - DAY, ended_at: null, entries: 1, analysis_status: 'done', rating: 4 },
+  { id: 'conv-3', session_id: 's3', agent: 'retail', started_at: T0 + 2 * DAY, ended_at: T0 + 2 * DAY + 90_000, entries: 6, analysis_status: 'done', rating: 2, customer_sentiment: 'negative' },
+  { id: 'conv-2', session_id: 's2', agent: 'retail', started_at: T0 + DAY, ended_at: T0 + DAY + 60_000, entries: 4, analysis_status: 'failed', rating: null, customer_sentiment: null },
+  { id: 'conv-1', session_id: 's1', agent: 'retail', started_at: T0, ended_at: T0 + 30_000, entries: 8, analysis_status: 'done', rating: 5, customer_sentiment: 'positive' },
+  { id: 'conv-0', session_id: 's0', agent: 'retail', started_at: T0 - DAY, ended_at: null, entries: 1, analysis_status: 'done', rating: 4, customer_sentiment: 'positive' },
 ];
-const SENTIMENT: Record<string, string> = { 'conv-3': 'negative', 'conv-1': 'positive', 'conv-0': 'positive' };
 
 function detail(id: string) {
   const c = CONVERSATIONS.find((x) => x.id === id);
@@ -55,7 +54,7 @@ function detail(id: string) {
   const analysis = c.analysis_status === 'failed'
     ? { status: 'failed', attempts: 3, last_error: 'the model timed out', analysis: null, created_at: c.started_at, updated_at: c.started_at }
     : { status: 'done', attempts: 1, last_error: null, created_at: c.started_at, updated_at: c.started_at, analysis: {
-        call_reason: 'Buy a beanie', customer_satisfaction: 'satisfied', customer_sentiment: SENTIMENT[id], rating: c.rating,
+        call_reason: 'Buy a beanie', customer_satisfaction: 'satisfied', customer_sentiment: c.customer_sentiment, rating: c.rating,
         rating_justification: 'The order was placed quickly.', product: 'Red Knit Beanie' } };
   return {
     status: 200,
@@ -149,7 +148,7 @@ describe('the admin view', () => {
     expect(el.querySelector('.pager [role=status]')!.textContent).toBe('0 of 0');
     render(null, el);
     el = await show('conversations');
-    expect(rows(el).map((r) => [r[0], r[4]])).toEqual([['conv-3', 'rated 2/5'], ['conv-2', 'failed'], ['conv-1', 'rated 5/5'], ['conv-0', 'rated 4/5']]);
+    expect(rows(el).map((r) => [r[0], r[4]])).toEqual([['conv-3', 'rated 2/5, negative'], ['conv-2', 'failed'], ['conv-1', 'rated 5/5, positive'], ['conv-0', 'rated 4/5, positive']]);
     expect(rows(el)[3][2]).toBe('in progress');
   });
 
@@ -179,10 +178,8 @@ describe('the admin view', () => {
     for (const c of CONVERSATIONS) routes[`/api/conversations/${c.id}`] = withDetails;
     const calls = fakeServer(routes);
     const el = await show('');
-    // Only the analysed calls' details are asked for (the sentiment is in them).
-    expect(calls.filter((c) => c.url.pathname.startsWith('/api/conversations/')).map((c) => c.url.pathname).sort()).toEqual(
-      ['/api/conversations/conv-0', '/api/conversations/conv-1', '/api/conversations/conv-3'],
-    );
+    // One request: the list carries each call's rating and sentiment, no call's detail is asked for.
+    expect(calls.filter((c) => c.url.pathname.startsWith('/api/conversations/')).map((c) => c.url.pathname)).toEqual([]);
     const points = [...el.querySelectorAll('[data-testid=rating-chart] circle')];
     // Oldest first, left to right; a higher rating is higher up.
     expect(points.map((p) => p.getAttribute('data-id'))).toEqual(['conv-0', 'conv-1', 'conv-3']);

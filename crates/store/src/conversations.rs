@@ -121,6 +121,8 @@ pub struct ConversationSummary {
     pub analysis_status: Option<AnalysisStatus>,
     /// The analysis' rating (1–5), once done.
     pub rating: Option<i64>,
+    /// The analysis' customer sentiment, once done.
+    pub customer_sentiment: Option<String>,
 }
 
 /// A conversation with its transcript and analysis.
@@ -312,7 +314,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT c.id, c.session_id, c.agent, c.started_at, c.ended_at, \
              (SELECT COUNT(*) FROM conversation_entries e WHERE e.conversation_id = c.id) AS entries, \
-             a.status AS analysis_status, a.rating AS rating \
+             a.status AS analysis_status, a.rating AS rating, a.customer_sentiment AS customer_sentiment \
              FROM conversations c LEFT JOIN call_analyses a ON a.conversation_id = c.id \
              ORDER BY c.started_at DESC, c.id LIMIT $1 OFFSET $2",
         )
@@ -325,10 +327,12 @@ impl Store {
             .map(|row| {
                 let status: Option<String> = row.try_get("analysis_status")?;
                 let status = status.as_deref().map(AnalysisStatus::parse);
+                let done = status == Some(AnalysisStatus::Done);
                 Ok(ConversationSummary {
                     conversation: conversation_from_row(row)?,
                     entries: row.try_get("entries")?,
-                    rating: if status == Some(AnalysisStatus::Done) { row.try_get("rating")? } else { None },
+                    rating: if done { row.try_get("rating")? } else { None },
+                    customer_sentiment: if done { row.try_get("customer_sentiment")? } else { None },
                     analysis_status: status,
                 })
             })

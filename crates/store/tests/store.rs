@@ -229,6 +229,7 @@ async fn analyses_go_pending_failed_done(_: &TestDb, store: &Store) {
     let list = store.conversations(10, 0).await.unwrap();
     let c1 = list.items.iter().find(|c| c.conversation.id == "c1").unwrap();
     assert_eq!((c1.analysis_status, c1.rating), (Some(AnalysisStatus::Done), Some(2)));
+    assert_eq!(c1.customer_sentiment.as_deref(), Some("positive"));
     let detail = store.conversation("c2").await.unwrap().unwrap();
     assert_eq!(detail.analysis.unwrap().analysis.unwrap().rating, 4);
     // An analysis recorded directly (on-demand) needs only the conversation.

@@ -47,6 +47,7 @@ export interface ConversationSummary {
   entries: number;
   analysis_status: AnalysisStatus | null;
   rating: number | null;
+  customer_sentiment: string | null;
 }
 
 /** One line of a stored transcript (`text`: a call's arguments, a tool's output). */
