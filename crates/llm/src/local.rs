@@ -544,6 +544,17 @@ impl LocalModel {
         }
     }
 
+    /// Whether token `id` keeps `call` valid (a token without bytes never does).
+    fn viable(&self, tools: &[ToolGrammar], call: &[u8], id: u32) -> bool {
+        let bytes = self.vocab.bytes(id);
+        if bytes.is_empty() {
+            return false;
+        }
+        let mut next = call.to_vec();
+        next.extend_from_slice(bytes);
+        check(tools, &next) != Check::Invalid
+    }
+
     /// The next token: the best-scoring (or, with a temperature, a sampled) one that keeps the
     /// call valid. While the call's name is being written, a token's score gains the `prior` of
     /// the names it leads to ([`Turn::prior`]).
@@ -559,15 +570,7 @@ impl LocalModel {
         if let Some(written) = name_so_far(call).filter(|_| prior.iter().any(|(_, b)| *b > 0.0)) {
             return self.choose_name(logits, tools, call, written, prior);
         }
-        let viable = |id: u32| -> bool {
-            let bytes = self.vocab.bytes(id);
-            if bytes.is_empty() {
-                return false;
-            }
-            let mut next = call.to_vec();
-            next.extend_from_slice(bytes);
-            check(tools, &next) != Check::Invalid
-        };
+        let viable = |id: u32| self.viable(tools, call, id);
         let mut order: Vec<u32> = (0..logits.len() as u32).collect();
         let k = TOP_K.min(order.len());
         if k == 0 {
@@ -628,17 +631,11 @@ impl LocalModel {
             }
         }
         let score = |id: u32| -> Option<f32> {
-            let bytes = self.vocab.bytes(id);
-            if bytes.is_empty() {
-                return None;
-            }
-            let mut next = call.to_vec();
-            next.extend_from_slice(bytes);
-            if check(tools, &next) == Check::Invalid {
+            if !self.viable(tools, call, id) {
                 return None;
             }
             let mut named = written.to_vec();
-            named.extend_from_slice(bytes);
+            named.extend_from_slice(self.vocab.bytes(id));
             let bias = prior.iter().filter(|(name, _)| leads_to(&named, name)).map(|(_, b)| *b).fold(0.0f32, f32::max);
             Some(logits[id as usize] + bias)
         };

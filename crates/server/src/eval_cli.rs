@@ -126,18 +126,22 @@ fn embedder(models_dir: Option<PathBuf>) -> Result<Arc<brazen_knowledge::Embedde
     Ok(Arc::new(brazen_knowledge::Embedder::load(&dir).map_err(|e| e.to_string())?))
 }
 
-/// Whether the evaluation needs the embedding model: for a knowledge base or the routing.
-fn needs_embedder(plan: &Plan) -> bool {
-    plan.routing.is_some() || (plan.documents.is_some() && plan.cases.iter().any(|c| c.expect.source.is_some()))
+impl Plan {
+    /// Whether the knowledge base is needed: the agent has documents and a case names a source.
+    fn needs_knowledge(&self) -> bool {
+        self.documents.is_some() && self.cases.iter().any(|c| c.expect.source.is_some())
+    }
+
+    /// Whether the embedding model is needed: for the knowledge base or the routing.
+    fn needs_embedder(&self) -> bool {
+        self.routing.is_some() || self.needs_knowledge()
+    }
 }
 
 /// The agent's knowledge base, cached apart from `serve`'s index of the same agent, when a case
 /// names a source.
 fn knowledge(plan: &Plan, embedder: &Arc<brazen_knowledge::Embedder>) -> Result<Option<Arc<dyn Knowledge>>, String> {
-    let Some(documents) = &plan.documents else { return Ok(None) };
-    if !plan.cases.iter().any(|c| c.expect.source.is_some()) {
-        return Ok(None);
-    }
+    let (Some(documents), true) = (&plan.documents, plan.needs_knowledge()) else { return Ok(None) };
     let embedder = embedder.clone();
     let cache = brazen_knowledge::KnowledgeBase::default_cache_dir(&format!("{}-eval", plan.agent));
     let kb = match documents {
@@ -191,13 +195,11 @@ fn routing_report(cases: &[Case], prior: &dyn brazen_providers::ToolPrior, tools
                 given += 1;
                 let ok = tool == expected;
                 right += ok as usize;
-                let line =
-                    format!("{} {:<14} {tool} +{bias:.1}  ({said})\n", if ok { "ok  " } else { "MISS" }, case.id);
+                let routed = format!("{tool} +{bias:.1}  ({said})");
                 if !ok {
-                    wrong.push_str(&format!("  {}: expected {expected}; ", case.id));
-                    wrong.push_str(&line[20..]);
+                    wrong.push_str(&format!("  {}: expected {expected}; {routed}\n", case.id));
                 }
-                line
+                format!("{} {:<14} {routed}\n", if ok { "ok  " } else { "MISS" }, case.id)
             }
             None => format!("--   {:<14} no prior  ({said})\n", case.id),
         };
@@ -230,7 +232,7 @@ fn what(o: &Outcome) -> String {
 /// Runs the evaluation, printing each case, the failures and then the summary.
 pub fn run(args: EvalArgs) -> Result<(), String> {
     let plan = plan(&args)?;
-    let (kb, routing) = match needs_embedder(&plan).then(|| embedder(args.models_dir.clone())).transpose()? {
+    let (kb, routing) = match plan.needs_embedder().then(|| embedder(args.models_dir.clone())).transpose()? {
         Some(embedder) => {
             let routing = match &plan.routing {
                 Some(r) => Some(brazen_providers::Routing(Arc::new(
