@@ -120,3 +120,26 @@ stop_test_postgres() {
   BRAZEN_PG_DIR=""
   unset BRAZEN_TEST_POSTGRES_URL
 }
+
+# need_llama_server: llama-cpp-python's OpenAI-compatible server (PyPI, pinned in
+# tests/llama-server/requirements.txt), the real server the `openai` LLM engine is tested
+# against, in a venv under ~/.cache/brazen (rebuilt when the requirements change). PyPI has only
+# its source: pip compiles the vendored llama.cpp once (about 10 minutes on 2 cores, longer when
+# busy), for plain AVX2 (no AVX-512 or AMX, whose kernels crashed here) and without pip's wheel
+# cache (a wheel built elsewhere for another CPU would be reused). Exports
+# BRAZEN_TEST_LLAMA_PYTHON, the venv's Python.
+need_llama_server() {
+  local venv="${BRAZEN_CACHE:-$HOME/.cache/brazen}/llama-server-venv"
+  local want
+  want="$(sha256sum tests/llama-server/requirements.txt | cut -d' ' -f1)"
+  if [[ ! -f $venv/.brazen-stamp || "$(cat "$venv/.brazen-stamp")" != "$want" ]]; then
+    say "installing llama-cpp-python's server (PyPI; compiles llama.cpp once, about 10 minutes)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || return 1
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+      "$venv/bin/pip" install --no-cache-dir --progress-bar on -q -r tests/llama-server/requirements.txt || return 1
+    echo "$want" > "$venv/.brazen-stamp"
+  fi
+  export BRAZEN_TEST_LLAMA_PYTHON="$venv/bin/python"
+}

@@ -16,7 +16,8 @@
 use crate::local::{LocalModel, Output};
 use crate::request::turn_for;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, Role, Tool, ToolChoice};
-use brazen_providers::LlmRequest;
+use brazen_providers::{Llm, LlmEvent, LlmRequest};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::atomic::AtomicBool;
@@ -254,7 +255,8 @@ fn argument_ok(expected: &Value, got: Option<&Value>) -> bool {
     }
 }
 
-/// Runs one case, with the agent's `routing` when it has one (as `serve` runs its turns).
+/// Runs one case on the local model directly, with the agent's `routing` when it has one (as
+/// `serve` runs its turns).
 pub fn run_case(
     model: &LocalModel,
     case: &Case,
@@ -276,7 +278,43 @@ pub fn run_case(
             Output::CallDone { name, arguments } => called = Some((name, arguments)),
         })
         .map_err(|e| e.to_string())?;
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(score(case, called, said, started.elapsed().as_secs_f64()))
+}
+
+/// Runs one case on any engine (a remote model, the local one on its worker), with the agent's
+/// `routing` in the request. The first call made is the one scored.
+pub async fn run_case_on(
+    llm: &dyn Llm,
+    case: &Case,
+    tools: &[Tool],
+    instructions: &str,
+    routing: Option<&brazen_providers::Routing>,
+) -> Result<Outcome, String> {
+    let mut request = request(case, tools, instructions);
+    request.routing = routing.cloned();
+    let started = Instant::now();
+    let mut stream = llm.generate(request);
+    let mut said = String::new();
+    let mut calls: Vec<(String, String, String)> = Vec::new(); // (call_id, name, arguments)
+    while let Some(event) = stream.next().await {
+        match event {
+            LlmEvent::TextDelta(t) => said.push_str(&t),
+            LlmEvent::ToolCallStart { call_id, name } => calls.push((call_id, name, String::new())),
+            LlmEvent::ToolCallArguments { call_id, delta } => {
+                if let Some(call) = calls.iter_mut().find(|c| c.0 == call_id) {
+                    call.2.push_str(&delta);
+                }
+            }
+            LlmEvent::Done { .. } => break,
+            LlmEvent::Failed(e) => return Err(e),
+        }
+    }
+    let called = calls.into_iter().next().map(|(_, name, arguments)| (name, arguments));
+    Ok(score(case, called, said, started.elapsed().as_secs_f64()))
+}
+
+/// Scores what the model did for `case`: the call it made (name, arguments) and what it said.
+fn score(case: &Case, called: Option<(String, String)>, said: String, seconds: f64) -> Outcome {
     let expect = &case.expect;
     let tool_ok = called.as_ref().map(|(n, _)| n) == expect.tool.as_ref();
     let args: serde_json::Map<String, Value> =
@@ -284,7 +322,7 @@ pub fn run_case(
     let args_ok = expect.args.iter().all(|(k, v)| argument_ok(v, args.get(k)));
     let lower = said.to_lowercase();
     let mentions_ok = expect.mentions.iter().all(|m| m.split('|').any(|alt| lower.contains(&alt.to_lowercase())));
-    Ok(Outcome {
+    Outcome {
         id: case.id.clone(),
         category: case.category.clone(),
         expects_tool: expect.tool.is_some(),
@@ -296,7 +334,7 @@ pub fn run_case(
         expected: expect.describe(),
         expected_source: expect.source.clone(),
         sources: Vec::new(),
-    })
+    }
 }
 
 /// The summary: accuracy per category and overall, tool + arguments on cases that need a

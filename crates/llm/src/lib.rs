@@ -1,7 +1,8 @@
 //! brazen's local language model: Qwen2 GGUF weights on candle (CPU), the chat template from the
 //! model's metadata, KV-cache reuse across turns and sessions, and tool calls constrained by a
 //! grammar built from the tools' JSON Schemas, so a small model always answers with a valid
-//! call or a spoken reply.
+//! call or a spoken reply. Beside it, [`openai`]: any model behind an OpenAI-compatible Chat
+//! Completions API (OpenAI, Azure OpenAI, vLLM, TGI, llama.cpp, Ollama).
 
 mod arguments;
 pub mod chat;
@@ -9,6 +10,7 @@ pub mod eval;
 pub mod grammar;
 mod local;
 pub mod model;
+pub mod openai;
 pub mod request;
 pub mod spoken;
 pub mod vocab;

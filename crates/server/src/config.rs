@@ -35,9 +35,25 @@ pub struct Config {
     /// CPU threads per Whisper decode (0: all cores, at most 4).
     pub asr_threads: usize,
     /// The language model: `qwen2.5-coder-1.5b` (default; the local model, installed on first
-    /// run), the path of a qwen2 GGUF file, or `echo` (the labelled stand-in that repeats the
-    /// user).
+    /// run), the path of a qwen2 GGUF file, `openai` (any OpenAI-compatible server at
+    /// `llm_url`: OpenAI, vLLM, TGI, llama.cpp, Ollama), `azure-openai` (an Azure OpenAI
+    /// deployment), or `echo` (the labelled stand-in that repeats the user).
     pub llm: String,
+    /// The OpenAI-compatible API's base URL (`https://api.openai.com/v1`,
+    /// `http://127.0.0.1:8000/v1`) or the Azure OpenAI resource's endpoint
+    /// (`https://NAME.openai.azure.com`; default `$AZURE_OPENAI_ENDPOINT`).
+    pub llm_url: Option<String>,
+    /// The model the server should run (`gpt-4o-mini`, the name vLLM serves) or the Azure
+    /// deployment's name.
+    pub llm_model: Option<String>,
+    /// The key for `llm_url` (default `$OPENAI_API_KEY`, for Azure `$AZURE_OPENAI_API_KEY`;
+    /// for Azure with Entra ID, `$AZURE_OPENAI_AD_TOKEN` gives a bearer token instead).
+    pub llm_api_key: Option<String>,
+    /// Azure OpenAI's `api-version` (default 2024-10-21).
+    pub llm_api_version: Option<String>,
+    /// Seconds a remote model may take to start answering, and between two pieces of its
+    /// answer, before the response fails.
+    pub llm_timeout_s: u64,
     /// CPU threads for the language model (0: all cores, at most 4).
     pub llm_threads: usize,
     /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M;
@@ -97,6 +113,11 @@ impl Default for Config {
             asr_workers: 1,
             asr_threads: 0,
             llm: "qwen2.5-coder-1.5b".into(),
+            llm_url: None,
+            llm_model: None,
+            llm_api_key: None,
+            llm_api_version: None,
+            llm_timeout_s: 60,
             llm_threads: 0,
             tts: "piper".into(),
             models_dir: None,
@@ -123,6 +144,13 @@ impl Config {
             asr_workers: self.asr_workers,
             asr_threads: self.asr_threads,
             llm: self.llm.clone(),
+            remote_llm: brazen_runtime::engines::RemoteLlm {
+                url: self.llm_url.clone(),
+                model: self.llm_model.clone(),
+                api_key: self.llm_api_key.clone(),
+                api_version: self.llm_api_version.clone(),
+                timeout_s: self.llm_timeout_s,
+            },
             tts: self.tts.clone(),
             models_dir: self.models_dir.clone(),
         }
@@ -156,6 +184,11 @@ const ENV_KEYS: &[&str] = &[
     "asr_workers",
     "asr_threads",
     "llm",
+    "llm_url",
+    "llm_model",
+    "llm_api_key",
+    "llm_api_version",
+    "llm_timeout_s",
     "llm_threads",
     "tts",
     "models_dir",
@@ -191,6 +224,15 @@ pub struct Overrides {
     /// `--llm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<String>,
+    /// `--llm-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_url: Option<String>,
+    /// `--llm-model`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_model: Option<String>,
+    /// `--llm-api-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_api_key: Option<String>,
     /// `--tts`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts: Option<String>,

@@ -19,6 +19,10 @@ use std::sync::Arc;
 pub struct EvalArgs {
     /// A GGUF file (default: the installed default model).
     pub model: Option<PathBuf>,
+    /// A remote model instead of the local one: `openai` or `azure-openai`, at `remote`.
+    pub llm: Option<String>,
+    /// Where the remote model is.
+    pub remote: brazen_runtime::engines::RemoteLlm,
     /// The agent: `retail` (the built-in one, the default) or an agent file.
     pub agent: Option<String>,
     /// The cases (JSON lines; default: the agent's `eval/cases.jsonl`).
@@ -229,6 +233,14 @@ fn what(o: &Outcome) -> String {
     out
 }
 
+/// The model the cases run on.
+enum Model {
+    /// The local model, run directly.
+    Local(Box<LocalModel>),
+    /// A remote model, with the runtime its requests run on.
+    Remote(brazen_llm::openai::OpenAiLlm, tokio::runtime::Runtime),
+}
+
 /// Runs the evaluation, printing each case, the failures and then the summary.
 pub fn run(args: EvalArgs) -> Result<(), String> {
     let plan = plan(&args)?;
@@ -250,26 +262,56 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
         print!("{}", routing_report(&plan.cases, routing.0.as_ref(), &plan.tools));
         return Ok(());
     }
-    let path = match args.model {
-        Some(p) => p,
-        None => brazen_runtime::engines::default_llm_path(args.models_dir)?,
-    };
     let started = std::time::Instant::now();
-    let model = LocalModel::load(&path).map_err(|e| e.to_string())?;
+    let (model, described) = match args.llm.as_deref() {
+        None => {
+            let path = match args.model.clone() {
+                Some(p) => p,
+                None => brazen_runtime::engines::default_llm_path(args.models_dir.clone())?,
+            };
+            (Model::Local(Box::new(LocalModel::load(&path).map_err(|e| e.to_string())?)), path.display().to_string())
+        }
+        Some(which @ ("openai" | "azure-openai")) => {
+            let choice = brazen_runtime::engines::EngineChoice {
+                vad: "energy".into(),
+                asr: "echo".into(),
+                asr_workers: 1,
+                asr_threads: 0,
+                llm: which.into(),
+                remote_llm: args.remote.clone(),
+                tts: "tone".into(),
+                models_dir: args.models_dir.clone(),
+            };
+            let llm = brazen_runtime::engines::remote_llm(&choice, which == "azure-openai")?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let described = format!("{which} at {}", llm.endpoint());
+            (Model::Remote(llm, runtime), described)
+        }
+        Some(other) => {
+            return Err(format!(
+                "--llm {other:?} is not an option for eval: use openai or azure-openai (or --model FILE.gguf)"
+            ));
+        }
+    };
+    // The routing sways the local model's own scores; a remote model chooses alone.
+    let routing = routing.filter(|_| matches!(model, Model::Local(_)));
     println!(
-        "agent {}{}; model {} loaded in {:.1} s; {} cases, {} tools",
+        "agent {}{}; model {described} loaded in {:.1} s; {} cases, {} tools",
         plan.agent,
         if routing.is_some() { " (routing by meaning)" } else { "" },
-        path.display(),
         started.elapsed().as_secs_f64(),
         plan.cases.len(),
         plan.tools.len()
     );
     let mut outcomes: Vec<Outcome> = Vec::new();
     for case in &plan.cases {
-        // A case the decoder cannot finish counts as a failure; the others still run.
-        let mut o = eval::run_case(&model, case, &plan.tools, &plan.instructions, routing.as_ref())
-            .unwrap_or_else(|e| Outcome::failed(case, e));
+        let (tools, instructions) = (&plan.tools, &plan.instructions);
+        let outcome = match &model {
+            Model::Local(model) => eval::run_case(model, case, tools, instructions, routing.as_ref()),
+            Model::Remote(llm, rt) => rt.block_on(eval::run_case_on(llm, case, tools, instructions, None)),
+        };
+        // A case the model cannot finish counts as a failure; the others still run.
+        let mut o = outcome.unwrap_or_else(|e| Outcome::failed(case, e));
         if let (Some(kb), Some(_)) = (&kb, &case.expect.source) {
             o.sources = sources(kb.as_ref(), &o.called);
         }
@@ -310,6 +352,8 @@ mod tests {
     fn args(agent: Option<&str>, cases: Option<&str>) -> EvalArgs {
         EvalArgs {
             model: None,
+            llm: None,
+            remote: Default::default(),
             agent: agent.map(str::to_owned),
             cases: cases.map(PathBuf::from),
             tools: None,

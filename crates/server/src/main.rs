@@ -63,9 +63,22 @@ enum Command {
         #[arg(long)]
         asr: Option<String>,
         /// The language model: `qwen2.5-coder-1.5b` (default; installed on first run), the path
-        /// of a qwen2 GGUF file, or `echo` (a labelled stand-in that repeats the user).
+        /// of a qwen2 GGUF file, `openai` (an OpenAI-compatible server at --llm-url: OpenAI,
+        /// vLLM, TGI, llama.cpp, Ollama), `azure-openai`, or `echo` (a labelled stand-in that
+        /// repeats the user).
         #[arg(long)]
         llm: Option<String>,
+        /// The URL of an OpenAI-compatible API (`--llm openai`) or of an Azure OpenAI resource
+        /// (`--llm azure-openai`).
+        #[arg(long)]
+        llm_url: Option<String>,
+        /// The remote model's name, or the Azure deployment's.
+        #[arg(long)]
+        llm_model: Option<String>,
+        /// The remote API's key (also $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
+        /// $AZURE_OPENAI_API_KEY).
+        #[arg(long)]
+        llm_api_key: Option<String>,
         /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M,
         /// voices af_heart, af_bella, am_michael, bf_emma, bm_george) — models installed on
         /// first run — or `tone` (a labelled stand-in, no model).
@@ -93,6 +106,20 @@ enum Command {
         /// A GGUF model file (default: the installed default model).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// A remote model instead: `openai` (an OpenAI-compatible server at --llm-url) or
+        /// `azure-openai`.
+        #[arg(long, conflicts_with = "model")]
+        llm: Option<String>,
+        /// The URL of the OpenAI-compatible API, or of the Azure OpenAI resource.
+        #[arg(long)]
+        llm_url: Option<String>,
+        /// The remote model's name, or the Azure deployment's.
+        #[arg(long)]
+        llm_model: Option<String>,
+        /// The remote API's key (default $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
+        /// $AZURE_OPENAI_API_KEY).
+        #[arg(long, env = "BRAZEN_LLM_API_KEY")]
+        llm_api_key: Option<String>,
         /// The agent: `retail` (default; built in) or an agent file (`*.toml`); its
         /// instructions, tools, knowledge documents and `eval/cases.jsonl` are used.
         #[arg(long)]
@@ -129,9 +156,21 @@ enum Command {
         /// A TOML configuration file (its database_url, data_dir, llm and models_dir are used).
         #[arg(long, env = "BRAZEN_CONFIG")]
         config: Option<PathBuf>,
-        /// The language model: `qwen2.5-coder-1.5b` (default), a GGUF file, or `echo`.
+        /// The language model: `qwen2.5-coder-1.5b` (default), a GGUF file, `openai`,
+        /// `azure-openai` or `echo`.
         #[arg(long)]
         llm: Option<String>,
+        /// The URL of an OpenAI-compatible API (`--llm openai`) or of an Azure OpenAI resource
+        /// (`--llm azure-openai`).
+        #[arg(long)]
+        llm_url: Option<String>,
+        /// The remote model's name, or the Azure deployment's.
+        #[arg(long)]
+        llm_model: Option<String>,
+        /// The remote API's key (also $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
+        /// $AZURE_OPENAI_API_KEY).
+        #[arg(long)]
+        llm_api_key: Option<String>,
         /// Where brazen keeps its data (default $BRAZEN_DATA_DIR or ~/.local/share/brazen).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -175,9 +214,39 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Eval { model, agent, cases, tools, instructions, models_dir, no_routing, routing_only } => {
-            let args =
-                eval_cli::EvalArgs { model, agent, cases, tools, instructions, models_dir, no_routing, routing_only };
+        Command::Eval {
+            model,
+            llm,
+            llm_url,
+            llm_model,
+            llm_api_key,
+            agent,
+            cases,
+            tools,
+            instructions,
+            models_dir,
+            no_routing,
+            routing_only,
+        } => {
+            let remote = engines::RemoteLlm {
+                url: llm_url,
+                model: llm_model,
+                api_key: llm_api_key,
+                api_version: None,
+                timeout_s: 120,
+            };
+            let args = eval_cli::EvalArgs {
+                model,
+                llm,
+                remote,
+                agent,
+                cases,
+                tools,
+                instructions,
+                models_dir,
+                no_routing,
+                routing_only,
+            };
             match eval_cli::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -186,8 +255,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Analyse { id, all, config, llm, data_dir, database_url } => {
-            let overrides = config::Overrides { llm, data_dir, database_url, ..Default::default() };
+        Command::Analyse { id, all, config, llm, llm_url, llm_model, llm_api_key, data_dir, database_url } => {
+            let overrides = config::Overrides {
+                llm,
+                llm_url,
+                llm_model,
+                llm_api_key,
+                data_dir,
+                database_url,
+                ..Default::default()
+            };
             let cfg = match load_config(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(code) => return code,
@@ -229,6 +306,9 @@ fn main() -> ExitCode {
             vad,
             asr,
             llm,
+            llm_url,
+            llm_model,
+            llm_api_key,
             tts,
             models_dir,
             agent,
@@ -242,6 +322,9 @@ fn main() -> ExitCode {
                 vad,
                 asr,
                 llm,
+                llm_url,
+                llm_model,
+                llm_api_key,
                 tts,
                 models_dir,
                 agent,
@@ -331,8 +414,12 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         let db = brazen_store::Store::open(&url).await.map_err(|e| e.to_string())?;
         let seeded = brazen_retail::seed(&db).await.map_err(|e| format!("cannot seed the catalogue: {e}"))?;
         tracing::info!("database: {:?} ({seeded} catalogue products)", db.backend());
-        // Routing helps only a model that can be swayed (not the echo stand-in).
-        let route = engines.names.llm != "echo";
+        // Routing sways the local model's own scores: not the echo stand-in's, nor a remote
+        // model's, which chooses its tools alone.
+        let route = engines.names.llm != "echo" && !engines::REMOTE_LLMS.contains(&engines.names.llm);
+        if !route && agent.routing.as_ref().is_some_and(|r| !r.examples.is_empty()) {
+            tracing::info!("the agent's [routing] is not used: it applies to the local model only");
+        }
         let (knowledge, router) = load_meaning(&cfg, agent, route).await?;
         if let Some(router) = router {
             engines.llm = Arc::new(brazen_providers::Routed::new(engines.llm.clone(), router));
