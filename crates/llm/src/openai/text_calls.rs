@@ -2,7 +2,8 @@
 //! a tool-call parser (llama-cpp-python and llama.cpp's server by default, vLLM without
 //! `--enable-auto-tool-choice`, TGI with some models) pass the model's call through as the
 //! message's content: Qwen and Hermes models write `<tool_call>{"name": …, "arguments": …}
-//! </tool_call>`, small ones often the bare object. When the request offered tools, a reply
+//! </tool_call>`, small ones often the bare object, or wrap it in the `<tools>` tags of the
+//! prompt that listed the tools. When the request offered tools, a reply
 //! that *starts* like that is held back until it ends and, if it is such a call to an offered
 //! tool, becomes [`LlmEvent::ToolCallStart`] and [`LlmEvent::ToolCallArguments`]; anything
 //! else is passed on as the text it was. Replies that start with words stream as they come.
@@ -10,8 +11,9 @@
 use brazen_providers::LlmEvent;
 use serde_json::Value;
 
-const OPEN: &str = "<tool_call>";
-const CLOSE: &str = "</tool_call>";
+/// The tags a call may come wrapped in: Qwen's and Hermes' own, and the one of the prompt that
+/// lists the tools (which small models copy).
+const TAGS: [(&str, &str); 2] = [("<tool_call>", "</tool_call>"), ("<tools>", "</tools>")];
 
 /// Where the reply stands.
 enum Mode {
@@ -75,13 +77,12 @@ impl TextCalls {
                 if start.is_empty() {
                     return Vec::new();
                 }
-                let call_like = start.starts_with('{')
-                    || start.starts_with(OPEN)
-                    || (OPEN.starts_with(start) && start.len() < OPEN.len());
-                if call_like {
-                    if start.starts_with('{') || start.starts_with(OPEN) {
-                        self.mode = Mode::Held;
-                    }
+                let opens = start.starts_with('{') || TAGS.iter().any(|(open, _)| start.starts_with(open));
+                let may_open = TAGS.iter().any(|(open, _)| open.starts_with(start) && start.len() < open.len());
+                if opens {
+                    self.mode = Mode::Held;
+                    Vec::new()
+                } else if may_open {
                     Vec::new()
                 } else {
                     self.mode = Mode::Text;
@@ -116,10 +117,10 @@ impl TextCalls {
     fn calls(&self, text: &str) -> Vec<(String, String)> {
         let text = text.trim();
         let mut bodies = Vec::new();
-        if text.starts_with(OPEN) {
+        if let Some((open, close)) = TAGS.iter().find(|(open, _)| text.starts_with(open)) {
             let mut rest = text;
-            while let Some(after) = rest.trim_start().strip_prefix(OPEN) {
-                let (body, next) = after.split_once(CLOSE).unwrap_or((after, ""));
+            while let Some(after) = rest.trim_start().strip_prefix(open) {
+                let (body, next) = after.split_once(close).unwrap_or((after, ""));
                 bodies.push(body.trim());
                 rest = next;
             }
@@ -194,6 +195,8 @@ mod tests {
             &["<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"],
         );
         assert_eq!(call(&tagged), Some(("get_weather".into(), serde_json::json!({"city": "Paris"}))));
+        let listed = run(&["f"], &["<tools>\n{\"name\": \"f\", \"arguments\": {}}\n</tools>"]);
+        assert_eq!(call(&listed), Some(("f".into(), serde_json::json!({}))), "in the prompt's own tags");
         let bare =
             run(&["get_weather"], &["{\n  \"name\": \"get_weather\",\n  \"arguments\": {\"city\": \"Oslo\"}\n}"]);
         assert_eq!(call(&bare), Some(("get_weather".into(), serde_json::json!({"city": "Oslo"}))));
