@@ -107,6 +107,8 @@ pub struct EngineChoice {
     pub llm: String,
     /// Where a remote language model is (`openai`, `azure-openai`).
     pub remote_llm: RemoteLlm,
+    /// The Azure Speech resource of `asr = "azure"` and `tts = "azure"`.
+    pub azure_speech: AzureSpeech,
     /// Speech synthesis: `piper`, `kokoro` or `tone`.
     pub tts: String,
     /// Where models are installed (default: the store's default root).
@@ -127,6 +129,66 @@ pub struct RemoteLlm {
     pub api_version: Option<String>,
     /// Seconds to wait for the answer to start, and between its pieces.
     pub timeout_s: u64,
+}
+
+/// The Azure Speech resource (the configuration's `azure_speech_region`,
+/// `azure_speech_endpoint`, `azure_speech_key`, `azure_tts_voice` and `azure_speech_language`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AzureSpeech {
+    /// The region (`westeurope`); default `$AZURE_SPEECH_REGION` or `$SPEECH_REGION`.
+    pub region: Option<String>,
+    /// A custom domain or private endpoint (`https://NAME.cognitiveservices.azure.com`), used
+    /// instead of the region.
+    pub endpoint: Option<String>,
+    /// The resource key; default `$AZURE_SPEECH_KEY` or `$SPEECH_KEY` (else a bearer token from
+    /// `$AZURE_SPEECH_TOKEN`).
+    pub key: Option<String>,
+    /// The voice spoken when a session names none of Azure's.
+    pub voice: Option<String>,
+    /// The recognition locale when a session names no language.
+    pub language: Option<String>,
+}
+
+impl AzureSpeech {
+    /// The resource, or what is missing.
+    fn resource(&self, needed_by: &str) -> Result<brazen_azure::SpeechResource, String> {
+        let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+        let endpoint = match (
+            self.endpoint.clone().filter(|e| !e.trim().is_empty()),
+            self.region.clone().or_else(|| env(&["AZURE_SPEECH_REGION", "SPEECH_REGION"])),
+        ) {
+            (Some(url), _) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(format!("azure_speech_endpoint {url:?} must start with https://"));
+                }
+                brazen_azure::Endpoint::Custom(url)
+            }
+            (None, Some(region)) if region.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                brazen_azure::Endpoint::Region(region)
+            }
+            (None, Some(region)) => {
+                return Err(format!("azure_speech_region {region:?} is not a region name (like westeurope)"));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "{needed_by} needs the Speech resource: set azure_speech_region (or AZURE_SPEECH_REGION), or azure_speech_endpoint for a custom domain or private endpoint"
+                ));
+            }
+        };
+        let auth = match (
+            self.key.clone().filter(|k| !k.trim().is_empty()).or_else(|| env(&["AZURE_SPEECH_KEY", "SPEECH_KEY"])),
+            env(&["AZURE_SPEECH_TOKEN"]),
+        ) {
+            (Some(key), _) => brazen_azure::Auth::Key(key),
+            (None, Some(token)) => brazen_azure::Auth::Bearer(token),
+            (None, None) => {
+                return Err(format!(
+                    "{needed_by} needs a credential: set azure_speech_key (or AZURE_SPEECH_KEY), or a bearer token in AZURE_SPEECH_TOKEN"
+                ));
+            }
+        };
+        Ok(brazen_azure::SpeechResource { endpoint, auth, timeout: std::time::Duration::from_secs(30) })
+    }
 }
 
 /// The language models served by another process, named as `llm` names them.
@@ -157,7 +219,26 @@ pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
             let voices = voice.voices().into_iter().map(str::to_owned).collect();
             Ok(engines.with_tts("kokoro", Arc::new(VoiceTts::new(Arc::new(voice))), voices))
         }
-        other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\" or \"tone\"")),
+        "azure" => {
+            let resource = cfg.azure_speech.resource("tts = \"azure\"")?;
+            let voice = cfg.azure_speech.voice.clone().unwrap_or_else(|| brazen_azure::ssml::DEFAULT_VOICE.into());
+            let tts = brazen_azure::AzureTts::new(resource, voice.clone());
+            tracing::info!("TTS: Azure at {} (default voice {voice})", tts.url());
+            // The web app's voice list: the default first, then a few of Azure's English voices.
+            let mut voices = vec![voice.clone()];
+            for v in [
+                "en-US-AvaMultilingualNeural",
+                "en-US-AndrewMultilingualNeural",
+                "en-US-JennyNeural",
+                "en-GB-SoniaNeural",
+            ] {
+                if v != voice {
+                    voices.push(v.to_owned());
+                }
+            }
+            Ok(engines.with_tts("azure", Arc::new(tts), voices))
+        }
+        other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\", \"azure\" or \"tone\"")),
     }
 }
 
@@ -183,11 +264,16 @@ pub type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
 fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognising), String> {
     let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
         "echo" => return Ok((engines, None)),
+        "azure" => {
+            let resource = cfg.azure_speech.resource("asr = \"azure\"")?;
+            let language = cfg.azure_speech.language.clone().unwrap_or_else(|| "en-US".into());
+            return Ok((engines.with_asr("azure", Arc::new(brazen_azure::AzureAsr::new(resource, language))), None));
+        }
         "whisper-tiny-en" => ("whisper-tiny-en", "--asr echo"),
         "whisper-base" => ("whisper-base", "--asr whisper-tiny-en"),
         other => {
             return Err(format!(
-                "asr = {other:?} is not an option: use \"whisper-tiny-en\", \"whisper-base\" or \"echo\""
+                "asr = {other:?} is not an option: use \"whisper-tiny-en\", \"whisper-base\", \"azure\" or \"echo\""
             ));
         }
     };
@@ -214,8 +300,8 @@ fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> R
 pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&'static str, Arc<dyn Llm>), String> {
     let path = match cfg.llm.as_str() {
         "echo" => return Ok(("echo", Arc::new(brazen_providers::echo::EchoLlm))),
-        "openai" => return Ok(("openai", Arc::new(remote_llm(cfg, false)?))),
-        "azure-openai" => return Ok(("azure-openai", Arc::new(remote_llm(cfg, true)?))),
+        "openai" => return Ok(("openai", Arc::new(remote_llm(&cfg.remote_llm, false)?))),
+        "azure-openai" => return Ok(("azure-openai", Arc::new(remote_llm(&cfg.remote_llm, true)?))),
         DEFAULT_LLM => {
             ensure_models(cfg, &[DEFAULT_LLM], &format!("--llm {DEFAULT_LLM}"), "--llm echo")?[0].join("model.gguf")
         }
@@ -236,12 +322,11 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
     Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
 }
 
-/// The OpenAI-compatible engine `cfg.remote_llm` describes (Azure's shape when `azure`). The
+/// The OpenAI-compatible engine `remote` describes (Azure's shape when `azure`). The
 /// key defaults to `$OPENAI_API_KEY` (`$AZURE_OPENAI_API_KEY` for Azure, or a bearer token from
 /// `$AZURE_OPENAI_AD_TOKEN`), Azure's endpoint to `$AZURE_OPENAI_ENDPOINT`.
-pub fn remote_llm(cfg: &EngineChoice, azure: bool) -> Result<brazen_llm::openai::OpenAiLlm, String> {
+pub fn remote_llm(remote: &RemoteLlm, azure: bool) -> Result<brazen_llm::openai::OpenAiLlm, String> {
     use brazen_llm::openai::{AZURE_API_VERSION, Credential, Flavor, OpenAiConfig, OpenAiLlm, StaticToken};
-    let remote = &cfg.remote_llm;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let which = if azure { "azure-openai" } else { "openai" };
     let url = remote.url.clone().or_else(|| if azure { env("AZURE_OPENAI_ENDPOINT") } else { None }).ok_or_else(|| {

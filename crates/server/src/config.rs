@@ -27,7 +27,8 @@ pub struct Config {
     /// (loudness only, no model).
     pub vad: String,
     /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base` (multilingual,
-    /// honours the session's transcription `language`), both installed on first run, or `echo`
+    /// honours the session's transcription `language`), both installed on first run, `azure`
+    /// (Azure AI Speech's REST API for short audio), or `echo`
     /// (the labelled stand-in: the transcript is the audio's length).
     pub asr: String,
     /// Parallel Whisper decodes (each with `asr_threads` CPU threads).
@@ -57,9 +58,24 @@ pub struct Config {
     /// CPU threads for the language model (0: all cores, at most 4).
     pub llm_threads: usize,
     /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M;
-    /// the session's voice picks one of its voices), both installed on first run, or `tone` (the
-    /// labelled stand-in, 40 ms of tone per character, no model).
+    /// the session's voice picks one of its voices), both installed on first run, `azure`
+    /// (Azure AI Speech; the session's voice picks an Azure voice), or `tone` (the labelled
+    /// stand-in, 40 ms of tone per character, no model).
     pub tts: String,
+    /// The Azure Speech resource's region (`westeurope`) for `asr`/`tts = "azure"` (default
+    /// `$AZURE_SPEECH_REGION`).
+    pub azure_speech_region: Option<String>,
+    /// A custom domain or private endpoint of the Speech resource
+    /// (`https://NAME.cognitiveservices.azure.com`), instead of the region.
+    pub azure_speech_endpoint: Option<String>,
+    /// The Speech resource's key (default `$AZURE_SPEECH_KEY`; a bearer token in
+    /// `$AZURE_SPEECH_TOKEN` instead).
+    pub azure_speech_key: Option<String>,
+    /// The Azure voice spoken when a session names none of Azure's (default
+    /// en-US-AvaMultilingualNeural).
+    pub azure_tts_voice: Option<String>,
+    /// The recognition locale when a session names no language (default en-US).
+    pub azure_speech_language: Option<String>,
     /// Where models are installed (default `$BRAZEN_MODELS_DIR` or `~/.cache/brazen/models`).
     pub models_dir: Option<std::path::PathBuf>,
     /// A folder of avatar character descriptions (`*.toml`) offered besides the built-in ones.
@@ -120,6 +136,11 @@ impl Default for Config {
             llm_timeout_s: 60,
             llm_threads: 0,
             tts: "piper".into(),
+            azure_speech_region: None,
+            azure_speech_endpoint: None,
+            azure_speech_key: None,
+            azure_tts_voice: None,
+            azure_speech_language: None,
             models_dir: None,
             characters_dir: None,
             media_port: None,
@@ -150,6 +171,13 @@ impl Config {
                 api_key: self.llm_api_key.clone(),
                 api_version: self.llm_api_version.clone(),
                 timeout_s: self.llm_timeout_s,
+            },
+            azure_speech: brazen_runtime::engines::AzureSpeech {
+                region: self.azure_speech_region.clone(),
+                endpoint: self.azure_speech_endpoint.clone(),
+                key: self.azure_speech_key.clone(),
+                voice: self.azure_tts_voice.clone(),
+                language: self.azure_speech_language.clone(),
             },
             tts: self.tts.clone(),
             models_dir: self.models_dir.clone(),
@@ -191,6 +219,11 @@ const ENV_KEYS: &[&str] = &[
     "llm_timeout_s",
     "llm_threads",
     "tts",
+    "azure_speech_region",
+    "azure_speech_endpoint",
+    "azure_speech_key",
+    "azure_tts_voice",
+    "azure_speech_language",
     "models_dir",
     "characters_dir",
     "media_port",

@@ -272,17 +272,7 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
             (Model::Local(Box::new(LocalModel::load(&path).map_err(|e| e.to_string())?)), path.display().to_string())
         }
         Some(which @ ("openai" | "azure-openai")) => {
-            let choice = brazen_runtime::engines::EngineChoice {
-                vad: "energy".into(),
-                asr: "echo".into(),
-                asr_workers: 1,
-                asr_threads: 0,
-                llm: which.into(),
-                remote_llm: args.remote.clone(),
-                tts: "tone".into(),
-                models_dir: args.models_dir.clone(),
-            };
-            let llm = brazen_runtime::engines::remote_llm(&choice, which == "azure-openai")?;
+            let llm = brazen_runtime::engines::remote_llm(&args.remote, which == "azure-openai")?;
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
             let described = format!("{which} at {}", llm.endpoint());
             (Model::Remote(llm, runtime), described)

@@ -5,6 +5,7 @@
 //! `load-dynamic`), so the build needs no native library and no download.
 
 pub mod engines;
+pub mod fit;
 mod kokoro;
 pub mod normalize;
 mod onnx;

@@ -138,3 +138,21 @@ fn streamed_audio_comes_after_the_timing_in_chunks_that_equal_one_whole_decode()
     .unwrap();
     assert_eq!(chunks, 1);
 }
+
+#[test]
+fn timings_fitted_to_the_audio_alone_land_near_the_voices_own() {
+    // A cloud voice returns audio without timings; brazen fits its phonemizer's phonemes to the
+    // sound (brazen_speech::fit). Piper knows its true timings, so it can grade the fit.
+    let v = voice().with_noise(0.0, 0.0);
+    let text = "Thanks for calling, your order shipped yesterday. It should arrive on Monday, before noon.";
+    let truth = v.synthesize(text, 1.0).unwrap();
+    let fitted = brazen_speech::fit::fit_timing(text, "en-us", truth.samples.clone(), truth.sample_rate);
+    let (a, b) = (truth.words(text), fitted.words(text));
+    assert_eq!(a.len(), b.len());
+    let ms = |samples: usize| samples as f64 * 1000.0 / truth.sample_rate as f64;
+    let errors: Vec<f64> = a.iter().zip(&b).map(|(t, f)| (ms(t.start) - ms(f.start)).abs()).collect();
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    let worst = errors.iter().cloned().fold(0.0, f64::max);
+    eprintln!("word starts: mean error {mean:.0} ms, worst {worst:.0} ms over {} words", errors.len());
+    assert!(mean < 120.0 && worst < 300.0, "mean {mean:.0} ms, worst {worst:.0} ms: {errors:?}");
+}
