@@ -37,6 +37,11 @@ need_espeak() {
   if ! command -v espeak-ng >/dev/null 2>&1; then apt_install espeak-ng; fi
 }
 
+# need_tmux: a terminal multiplexer, in which the tests drive `brazen chat` as a person would.
+need_tmux() {
+  if ! command -v tmux >/dev/null 2>&1; then apt_install tmux; fi
+}
+
 # build_web: the browser app (web/) into web/dist, which the brazen binary embeds. `npm ci` runs
 # when package-lock.json or Node changed; the build always (Vite takes about a second).
 build_web() {

@@ -7,6 +7,7 @@ mod app;
 mod auth;
 mod capture;
 mod characters;
+mod chat_cli;
 mod config;
 mod eval_cli;
 mod listen;
@@ -179,6 +180,37 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Chat by text and hear the answers: with a local brazen server (the engines and agent
+    /// given here) or, with --url, any Realtime / Voice Live server. `quit` leaves.
+    Chat {
+        /// A Realtime WebSocket URL (`wss://…/voice-live/realtime?…`) instead of a local server.
+        #[arg(long)]
+        url: Option<String>,
+        /// The key for --url (sent as `api-key` and as the bearer token).
+        #[arg(long, env = "BRAZEN_CHAT_API_KEY")]
+        api_key: Option<String>,
+        /// The voice.
+        #[arg(long)]
+        voice: Option<String>,
+        /// The instructions (the system prompt).
+        #[arg(long)]
+        instructions: Option<String>,
+        /// Write each answer's speech as a WAV file into this folder instead of playing it.
+        #[arg(long)]
+        wav_out: Option<PathBuf>,
+        /// The local server's agent: `retail` (default), an agent file, or `none`.
+        #[arg(long, conflicts_with = "url")]
+        agent: Option<String>,
+        /// The local server's language model (as for `serve`).
+        #[arg(long, conflicts_with = "url")]
+        llm: Option<String>,
+        /// The local server's voice engine (as for `serve`).
+        #[arg(long, conflicts_with = "url")]
+        tts: Option<String>,
+        /// The local server's configuration file.
+        #[arg(long, conflicts_with = "url")]
+        config: Option<PathBuf>,
+    },
     /// Speak text into a WAV file, with its words, phonemes and visemes (on the audio's clock)
     /// as JSON beside it (`--out speech.wav` writes `speech.json` too).
     Say {
@@ -303,6 +335,28 @@ fn main() -> ExitCode {
             let result = tokio::runtime::Runtime::new()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))
                 .and_then(|rt| rt.block_on(analyse_cli::run(&cfg, which)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brazen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Chat { url, api_key, voice, instructions, wav_out, agent, llm, tts, config } => {
+            let mut serve_args = Vec::new();
+            for (flag, value) in [("--agent", agent), ("--llm", llm), ("--tts", tts)] {
+                if let Some(v) = value {
+                    serve_args.extend([flag.to_owned(), v]);
+                }
+            }
+            if let Some(c) = config {
+                serve_args.extend(["--config".to_owned(), c.display().to_string()]);
+            }
+            let args = chat_cli::ChatArgs { url, api_key, serve_args, voice, instructions, wav_out };
+            let result = tokio::runtime::Runtime::new()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))
+                .and_then(|rt| rt.block_on(chat_cli::run(args)));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -13,7 +13,8 @@ fn text_becomes_a_wav_with_its_timings_beside_it() {
     let dir = std::env::temp_dir().join(format!("brazen-say-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let wav = dir.join("reply.wav");
-    let text = "Thanks for calling. Your blue jacket ships from Portland on Thursday morning, and it should arrive by Monday.";
+    let text =
+        "Thanks for calling. Your blue jacket ships from Portland on Thursday morning, and it should arrive by Monday.";
     let out = say(&[text, "--out", wav.to_str().unwrap(), "--tts", "piper"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&wav).unwrap();
@@ -26,7 +27,8 @@ fn text_becomes_a_wav_with_its_timings_beside_it() {
     assert!((timings["duration_ms"].as_f64().unwrap() - audio_ms).abs() < 2.0);
     let words: Vec<&str> = timings["words"].as_array().unwrap().iter().map(|w| w["text"].as_str().unwrap()).collect();
     assert_eq!(words, text.split_whitespace().collect::<Vec<_>>(), "every word, across the phrases");
-    let starts: Vec<f64> = timings["words"].as_array().unwrap().iter().map(|w| w["start_ms"].as_f64().unwrap()).collect();
+    let starts: Vec<f64> =
+        timings["words"].as_array().unwrap().iter().map(|w| w["start_ms"].as_f64().unwrap()).collect();
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "one clock across the phrases: {starts:?}");
     assert!(*starts.last().unwrap() > audio_ms * 0.8, "the last word is near the end: {starts:?} of {audio_ms}");
     let visemes = timings["visemes"].as_array().unwrap();
