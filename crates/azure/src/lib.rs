@@ -17,6 +17,7 @@
 //! as `aad#RESOURCE_ID#TOKEN`).
 
 mod asr;
+pub mod credential;
 pub mod ssml;
 mod tts;
 

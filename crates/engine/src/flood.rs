@@ -6,7 +6,7 @@ use brazen_protocol::error::code;
 use std::time::Instant;
 
 /// A token bucket refilled at [`Limits::events_per_second`] up to [`Limits::burst`].
-pub(crate) struct Flood {
+pub struct Flood {
     per_second: f64,
     burst: f64,
     tokens: f64,
@@ -17,7 +17,7 @@ pub(crate) struct Flood {
 
 /// Whether one client event gets in.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Admit {
+pub enum Admit {
     /// Handle it.
     Yes,
     /// Drop it silently (the client was told less than a second ago).
@@ -29,7 +29,7 @@ pub(crate) enum Admit {
 
 impl Flood {
     /// A full bucket at `now`.
-    pub(crate) fn new(limits: &Limits, now: Instant) -> Self {
+    pub fn new(limits: &Limits, now: Instant) -> Self {
         Flood {
             per_second: limits.events_per_second,
             burst: limits.burst,
@@ -40,7 +40,7 @@ impl Flood {
     }
 
     /// Takes a token for one event at `now`, if there is one.
-    pub(crate) fn admit(&mut self, now: Instant) -> Admit {
+    pub fn admit(&mut self, now: Instant) -> Admit {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.at = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);

@@ -61,7 +61,7 @@ pub mod avatar_link;
 pub mod avatar_photo;
 mod avatar_state;
 pub mod conversation;
-mod flood;
+pub mod flood;
 mod interim;
 mod io;
 mod limits;

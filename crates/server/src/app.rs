@@ -35,6 +35,19 @@ pub struct AppState {
     pub store: Option<brazen_store::Store>,
     /// What `/api/agent` says about the agent (`None` without one).
     pub agent: Option<serde_json::Value>,
+    /// The upstream Voice Live sessions are relayed to, when brazen is a relay.
+    pub relay: Option<Arc<crate::relay::Relay>>,
+}
+
+/// What the server offers besides answering sessions itself.
+#[derive(Default)]
+pub struct Services {
+    /// The agent's database.
+    pub store: Option<brazen_store::Store>,
+    /// What `/api/agent` says about the agent.
+    pub agent: Option<serde_json::Value>,
+    /// The upstream sessions are relayed to.
+    pub relay: Option<Arc<crate::relay::Relay>>,
 }
 
 impl AppState {
@@ -46,9 +59,9 @@ impl AppState {
         avatars: Catalog,
         media: Option<AvatarMedia>,
         hooks: Hooks,
-        store: Option<brazen_store::Store>,
-        agent: Option<serde_json::Value>,
+        services: Services,
     ) -> Arc<Self> {
+        let Services { store, agent, relay } = services;
         let metrics = Arc::new(Metrics::new());
         let limits = RuntimeLimits {
             max_sessions: config.max_sessions,
@@ -60,7 +73,7 @@ impl AppState {
         };
         let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
-        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store, agent })
+        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store, agent, relay })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -283,6 +296,15 @@ async fn realtime(
         Some(p) => upgrade.protocols([p]),
         None => upgrade,
     };
+    if let Some(relay) = &state.relay {
+        return match relay.connect(uri.path(), query).await {
+            Ok(upstream) => crate::relay::upgrade(upgrade, slot, upstream, relay.clone(), state.metrics.clone()),
+            Err(answer) => {
+                state.metrics.refused_total.with_label_values(&["relay_upstream"]).inc();
+                answer
+            }
+        };
+    }
     ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model })
 }
 

@@ -107,6 +107,13 @@ pub struct Config {
     /// path of an agent file (`*.toml`, docs/agents.md), or `none` (the protocol's defaults, no
     /// server-side tools, nothing stored).
     pub agent: String,
+    /// Relay every Realtime session to this Azure Voice Live resource
+    /// (`https://NAME.services.ai.azure.com`) instead of answering it here: brazen becomes the
+    /// server-side proxy that holds the Azure credential (docs/relay.md).
+    pub relay: Option<String>,
+    /// The Voice Live key for the relay (default `$AZURE_VOICELIVE_API_KEY`; without one, an
+    /// Entra ID token from the environment's identity).
+    pub relay_api_key: Option<String>,
     /// Where brazen keeps its data (the database, the built-in agent's documents, the
     /// knowledge index): default `$BRAZEN_DATA_DIR` or `~/.local/share/brazen`.
     pub data_dir: Option<std::path::PathBuf>,
@@ -150,6 +157,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             agent: "retail".into(),
+            relay: None,
+            relay_api_key: None,
             data_dir: None,
             database_url: None,
         }
@@ -232,6 +241,8 @@ const ENV_KEYS: &[&str] = &[
     "allowed_origins",
     "allowed_hosts",
     "agent",
+    "relay",
+    "relay_api_key",
     "data_dir",
     "database_url",
 ];
@@ -275,6 +286,9 @@ pub struct Overrides {
     /// `--agent`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// `--relay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
     /// `--data-dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<std::path::PathBuf>,

@@ -15,6 +15,7 @@ mod metrics;
 mod models_cli;
 mod openapi;
 mod origin;
+mod relay;
 mod retail_api;
 mod say_cli;
 mod web;
@@ -100,6 +101,11 @@ enum Command {
         /// directory; also $BRAZEN_DATABASE_URL).
         #[arg(long)]
         database_url: Option<String>,
+        /// Relay every session to this Azure Voice Live resource
+        /// (`https://NAME.services.ai.azure.com`) as its server-side proxy, holding the Azure
+        /// credential ($AZURE_VOICELIVE_API_KEY, or an Entra ID identity); see docs/relay.md.
+        #[arg(long)]
+        relay: Option<String>,
     },
     /// Evaluate an agent's tool calling with the local LLM on its cases (default: the built-in
     /// retail agent and its cases) and print the accuracy per category and overall, and how
@@ -408,8 +414,10 @@ fn main() -> ExitCode {
             agent,
             data_dir,
             database_url,
+            relay,
         } => {
             let overrides = config::Overrides {
+                relay,
                 host,
                 port,
                 api_keys,
@@ -474,8 +482,24 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
             "NO API KEY IS CONFIGURED: any local process can use this server. Set one with --api-key, BRAZEN_API_KEYS or api_keys in the config file."
         );
     }
+    // A relay answers nothing itself: no models, no agent.
+    let relay = match &cfg.relay {
+        Some(url) => {
+            let limits = brazen_engine::Limits {
+                events_per_second: cfg.events_per_second,
+                burst: cfg.event_burst,
+                ..Default::default()
+            };
+            let relay = relay::Relay::new(url, cfg.relay_api_key.clone(), limits)?;
+            tracing::info!("relaying every session to {url}");
+            cfg.agent = "none".into();
+            Some(Arc::new(relay))
+        }
+        None => None,
+    };
     // Models first (a first run downloads them), so "listening" means ready.
-    let mut engines = engines::from_choice(&cfg.engine_choice())?;
+    let mut engines =
+        if relay.is_some() { engines::Engines::echo() } else { engines::from_choice(&cfg.engine_choice())? };
     let names = &engines.names;
     tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
     let mut stand_ins = Vec::new();
@@ -534,7 +558,8 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
             "analyse_calls": a.analyse_calls,
         })
     });
-    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks, store, about);
+    let services = app::Services { store, agent: about, relay };
+    let state = app::AppState::new(cfg, engines, avatars, Some(media), hooks, services);
     if let Some(analyst) = &analyst {
         analyst.watch(&state.runtime);
     }

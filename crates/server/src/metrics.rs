@@ -19,6 +19,8 @@ pub struct Metrics {
     pub errors_total: IntCounterVec,
     /// Time from receiving a client frame to having sent every event it caused.
     pub handle_seconds: Histogram,
+    /// Events the relay passed on, by direction (`client`, `upstream`) and type.
+    pub relay_events_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -44,6 +46,11 @@ impl Metrics {
                 .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]),
         )
         .expect("valid metric");
+        let relay_events_total = IntCounterVec::new(
+            Opts::new("brazen_relay_events_total", "Events relayed to and from Voice Live"),
+            &["direction", "type"],
+        )
+        .expect("valid metric");
         for m in [
             Box::new(sessions_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sessions_total.clone()),
@@ -52,6 +59,7 @@ impl Metrics {
             Box::new(server_events_total.clone()),
             Box::new(errors_total.clone()),
             Box::new(handle_seconds.clone()),
+            Box::new(relay_events_total.clone()),
         ] {
             registry.register(m).expect("metric names are unique");
         }
@@ -64,6 +72,7 @@ impl Metrics {
             server_events_total,
             errors_total,
             handle_seconds,
+            relay_events_total,
         }
     }
 
