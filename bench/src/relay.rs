@@ -77,13 +77,30 @@ async fn main() {
     let upstream = echo_upstream().await;
     let relay = served::Served::start(
         &args.brazen,
-        &["--relay", &format!("http://127.0.0.1:{upstream}"), "--vad", "energy", "--asr", "echo", "--llm", "echo", "--tts", "tone"],
-        &[("AZURE_VOICELIVE_API_KEY", "bench"), ("BRAZEN_EVENTS_PER_SECOND", "1000000"), ("BRAZEN_EVENT_BURST", "1000000"), ("BRAZEN_LOG", "warn")],
+        &[
+            "--relay",
+            &format!("http://127.0.0.1:{upstream}"),
+            "--vad",
+            "energy",
+            "--asr",
+            "echo",
+            "--llm",
+            "echo",
+            "--tts",
+            "tone",
+        ],
+        &[
+            ("AZURE_VOICELIVE_API_KEY", "bench"),
+            ("BRAZEN_EVENTS_PER_SECOND", "1000000"),
+            ("BRAZEN_EVENT_BURST", "1000000"),
+            ("BRAZEN_LOG", "warn"),
+        ],
         false,
     );
     let payload = "A".repeat(args.bytes);
     let direct = round_trips(&format!("ws://127.0.0.1:{upstream}/voice-live/realtime"), args.events, &payload).await;
-    let relayed = round_trips(&format!("ws://{}/voice-live/realtime?model=bench", relay.addr), args.events, &payload).await;
+    let relayed =
+        round_trips(&format!("ws://{}/voice-live/realtime?model=bench", relay.addr), args.events, &payload).await;
     let p = |v: &Vec<f64>, q: f64| stats::percentile(v.clone(), q);
     println!("{} round trips each, {} byte events", args.events, args.bytes);
     println!("direct:  p50 {:.3} ms  p99 {:.3} ms", p(&direct, 0.5), p(&direct, 0.99));

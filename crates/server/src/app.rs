@@ -98,6 +98,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(retail_routes(state.clone()))
         .route("/images/products/{file}", get(crate::admin_api::picture))
+        // The official avatar sample's backend (its page served from `web_root`).
+        .route("/api/config", get(crate::avatar_sample::config))
+        .route("/ws/{client_id}", get(crate::avatar_sample::socket))
         .fallback(realtime)
         .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
         .with_state(state)
@@ -241,6 +244,13 @@ async fn realtime(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A page's own files (`web_root`), for requests that are not a socket.
+    if upgrade.is_err()
+        && let Some(root) = &state.config.web_root
+        && let Some(file) = crate::web::user_file(root, uri.path())
+    {
+        return file;
+    }
     let query = uri.query();
     let Some(dialect) = dialect_for(uri.path(), &headers) else {
         state.metrics.refused_total.with_label_values(&["not_found"]).inc();

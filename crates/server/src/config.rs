@@ -107,6 +107,10 @@ pub struct Config {
     /// path of an agent file (`*.toml`, docs/agents.md), or `none` (the protocol's defaults, no
     /// server-side tools, nothing stored).
     pub agent: String,
+    /// A folder of the user's own static pages served at `/` in place of the built-in app
+    /// (e.g. the official Voice Live avatar sample's `static/` folder, whose backend protocol
+    /// brazen speaks at `/api/config` and `/ws/{clientId}`).
+    pub web_root: Option<std::path::PathBuf>,
     /// Relay every Realtime session to this Azure Voice Live resource
     /// (`https://NAME.services.ai.azure.com`) instead of answering it here: brazen becomes the
     /// server-side proxy that holds the Azure credential (docs/relay.md).
@@ -157,6 +161,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             agent: "retail".into(),
+            web_root: None,
             relay: None,
             relay_api_key: None,
             data_dir: None,
@@ -241,6 +246,7 @@ const ENV_KEYS: &[&str] = &[
     "allowed_origins",
     "allowed_hosts",
     "agent",
+    "web_root",
     "relay",
     "relay_api_key",
     "data_dir",
@@ -286,6 +292,9 @@ pub struct Overrides {
     /// `--agent`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// `--web-root`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_root: Option<std::path::PathBuf>,
     /// `--relay`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,

@@ -5,6 +5,7 @@ mod agent;
 mod analyse_cli;
 mod app;
 mod auth;
+mod avatar_sample;
 mod capture;
 mod characters;
 mod chat_cli;
@@ -106,6 +107,10 @@ enum Command {
         /// credential ($AZURE_VOICELIVE_API_KEY, or an Entra ID identity); see docs/relay.md.
         #[arg(long)]
         relay: Option<String>,
+        /// Serve this folder's pages at `/` instead of the built-in app (e.g. the official
+        /// avatar sample's `static/` folder).
+        #[arg(long)]
+        web_root: Option<PathBuf>,
     },
     /// Evaluate an agent's tool calling with the local LLM on its cases (default: the built-in
     /// retail agent and its cases) and print the accuracy per category and overall, and how
@@ -415,9 +420,11 @@ fn main() -> ExitCode {
             data_dir,
             database_url,
             relay,
+            web_root,
         } => {
             let overrides = config::Overrides {
                 relay,
+                web_root,
                 host,
                 port,
                 api_keys,

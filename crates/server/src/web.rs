@@ -67,7 +67,12 @@ fn file(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static st
 }
 
 /// `GET /`: the app's page (never cached, so a new build is picked up at once).
-pub async fn index() -> Response {
+pub async fn index(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(root) = &state.config.web_root {
+        return user_file(root, "/index.html").unwrap_or_else(|| {
+            crate::app::json_error(StatusCode::NOT_FOUND, "not_found", "web_root has no index.html.")
+        });
+    }
     match file("index.html") {
         Some((_, bytes, kind)) => (
             [
@@ -81,6 +86,50 @@ pub async fn index() -> Response {
         None => (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], NOT_BUILT)
             .into_response(),
     }
+}
+
+/// A file of the user's own pages under `root` (`web_root`) for the request path `path`, with
+/// its content type; `None` when there is no such file. Paths that leave `root` (`..`, links
+/// pointing out) are refused.
+pub fn user_file(root: &std::path::Path, path: &str) -> Option<Response> {
+    let relative = path.trim_start_matches('/');
+    let relative = if relative.is_empty() { "index.html" } else { relative };
+    if relative.split('/').any(|part| part == ".." || part.starts_with('.')) || relative.contains('\\') {
+        return None;
+    }
+    let root = root.canonicalize().ok()?;
+    let full = root.join(relative).canonicalize().ok()?;
+    if !full.starts_with(&root) || !full.is_file() {
+        return None;
+    }
+    let bytes = std::fs::read(&full).ok()?;
+    let kind = match full.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "webp" => "image/webp",
+        "wasm" => "application/wasm",
+        "mp4" => "video/mp4",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    };
+    Some(
+        (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+    )
 }
 
 /// `GET /assets/{file}`: a script, style sheet or worklet of the app (names carry a content hash,
