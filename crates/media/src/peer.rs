@@ -1,13 +1,13 @@
 //! A browser's WebRTC connection to one avatar, on str0m (sans-IO): answers the browser's offer
 //! as an ICE-lite peer with one host candidate, then carries H.264 video, Opus audio and the
-//! events data channel. Every change to the connection is followed by draining str0m's output
+//! events data channels (the browser's and one brazen opens). Every change to the connection is followed by draining str0m's output
 //! (its one rule), so callers just feed packets and timeouts and take [`PeerOutput`]s.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::SdpOffer;
-use str0m::channel::ChannelId;
+use str0m::channel::{ChannelConfig, ChannelId};
 use str0m::format::Codec;
 use str0m::media::{MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -54,7 +54,8 @@ pub struct Peer {
     ufrag: String,
     video: (Mid, Pt),
     audio: Option<(Mid, Pt)>,
-    channel: Option<ChannelId>,
+    /// The data channels open: the browser's own and the one brazen opened.
+    channels: Vec<ChannelId>,
     outputs: VecDeque<PeerOutput>,
     deadline: Instant,
     closed: bool,
@@ -133,7 +134,15 @@ impl Peer {
                 "The offer has no video that can receive H.264 (Constrained Baseline, packetization-mode=1); add a video transceiver (sendrecv or recvonly) in a browser that decodes H.264.".into(),
             )
         })?;
-        let peer = Peer { rtc, ufrag, video, audio, channel: None, outputs: VecDeque::new(), deadline, closed: false };
+        // A channel of brazen's own beside the browser's, as Azure's avatar service opens one:
+        // pages that listen for the server's channel (`ondatachannel`) get the avatar's events
+        // too. Opened once SCTP is up.
+        if answer.contains("m=application") {
+            let config = ChannelConfig { label: "eventChannel".into(), ..ChannelConfig::default() };
+            rtc.direct_api().create_data_channel(config);
+        }
+        let peer =
+            Peer { rtc, ufrag, video, audio, channels: Vec::new(), outputs: VecDeque::new(), deadline, closed: false };
         Ok((peer, answer))
     }
 
@@ -190,10 +199,16 @@ impl Peer {
         }
     }
 
-    /// Sends a text message on the browser's data channel (dropped while none is open).
+    /// Sends a text message on every open data channel, the browser's and brazen's own
+    /// (dropped while none is open).
     pub fn send_text(&mut self, text: &str) {
-        let Some(mut channel) = self.channel.and_then(|id| self.rtc.channel(id)) else { return };
-        if channel.write(false, text.as_bytes()).is_ok() {
+        let mut sent = false;
+        for id in self.channels.clone() {
+            if let Some(mut channel) = self.rtc.channel(id) {
+                sent |= channel.write(false, text.as_bytes()).is_ok();
+            }
+        }
+        if sent {
             self.drain();
         }
     }
@@ -236,8 +251,8 @@ impl Peer {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Connected => self.outputs.push_back(PeerOutput::Connected),
-            Event::ChannelOpen(id, _) if self.channel.is_none() => self.channel = Some(id),
-            Event::ChannelClose(id) if self.channel == Some(id) => self.channel = None,
+            Event::ChannelOpen(id, _) if !self.channels.contains(&id) => self.channels.push(id),
+            Event::ChannelClose(id) => self.channels.retain(|c| *c != id),
             Event::KeyframeRequest(_) => self.outputs.push_back(PeerOutput::KeyFrameRequested),
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => self.set_closed(),
             _ => {}

@@ -119,6 +119,10 @@ fn a_client_receives_and_decodes_the_speaking_avatar() {
     assert_eq!(edges, [LinkOutput::Speaking, LinkOutput::Idle], "speaking edges");
     assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_SPEAKING")), "{:?}", viewer.texts);
     assert!(viewer.texts.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_IDLE")), "{:?}", viewer.texts);
+    // The same events on a channel brazen opened, for pages that listen for one (ondatachannel).
+    let on_server_channel = &viewer.server_channel_texts;
+    assert!(on_server_channel.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_SPEAKING")), "{on_server_channel:?}");
+    assert!(on_server_channel.iter().any(|t| t.contains("EVENT_TYPE_SWITCH_TO_IDLE")), "{on_server_channel:?}");
     // ~3 s of 20 ms packets.
     assert!(viewer.audio.len() > 100, "{} audio packets", viewer.audio.len());
     // The tone is heard where it was said, and not before.

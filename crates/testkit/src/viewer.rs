@@ -25,8 +25,13 @@ pub struct Viewer {
     pub video: Vec<(u64, Vec<u8>, Instant)>,
     /// Audio packets: (RTP time at 48 kHz, Opus data).
     pub audio: Vec<(u64, Vec<u8>)>,
-    /// Data channel messages, in order.
+    /// Data channel messages, in order (on any channel).
     pub texts: Vec<String>,
+    /// The messages that came on a channel the server opened (what a page listening for
+    /// `ondatachannel`, as Azure's pages do, receives).
+    pub server_channel_texts: Vec<String>,
+    /// The viewer's own channel.
+    own_channel: str0m::channel::ChannelId,
 }
 
 /// A decoded frame's luma inside a rectangle, placed on the stream clock.
@@ -51,7 +56,7 @@ impl Viewer {
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
         change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
-        change.add_channel("eventChannel".into());
+        let own_channel = change.add_channel("eventChannel".into());
         let (offer, pending) = change.apply().ok_or("no offer")?;
         let viewer = Viewer {
             rtc,
@@ -63,6 +68,8 @@ impl Viewer {
             video: Vec::new(),
             audio: Vec::new(),
             texts: Vec::new(),
+            server_channel_texts: Vec::new(),
+            own_channel,
         };
         Ok((viewer, offer.to_sdp_string()))
     }
@@ -118,7 +125,11 @@ impl Viewer {
                     _ => self.audio.push((d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer(), d.data.to_vec())),
                 },
                 Ok(Output::Event(Event::ChannelData(d))) => {
-                    self.texts.push(String::from_utf8_lossy(&d.data).into_owned())
+                    let text = String::from_utf8_lossy(&d.data).into_owned();
+                    if d.id != self.own_channel {
+                        self.server_channel_texts.push(text.clone());
+                    }
+                    self.texts.push(text);
                 }
                 Ok(Output::Event(_)) => {}
                 Err(_) => return,
