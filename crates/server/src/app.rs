@@ -37,6 +37,8 @@ pub struct AppState {
     pub agent: Option<serde_json::Value>,
     /// The upstream Voice Live sessions are relayed to, when brazen is a relay.
     pub relay: Option<Arc<crate::relay::Relay>>,
+    /// The TTS-avatar REST API's sessions and speech tokens.
+    pub avatar_api: crate::avatar_api::AvatarSessions,
 }
 
 /// What the server offers besides answering sessions itself.
@@ -73,7 +75,16 @@ impl AppState {
         };
         let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
-        Arc::new(AppState { config, runtime, metrics, retail: Default::default(), store, agent, relay })
+        Arc::new(AppState {
+            config,
+            runtime,
+            metrics,
+            retail: Default::default(),
+            store,
+            agent,
+            relay,
+            avatar_api: Default::default(),
+        })
     }
 
     /// Whether a request may see secrets (TURN credentials): the server has no key, or the
@@ -81,6 +92,18 @@ impl AppState {
     pub fn authenticated(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
         self.config.api_keys.is_empty()
             || auth::key_accepted(&self.config.api_keys, auth::presented_key(headers, query).as_deref())
+    }
+
+    /// Whether a request may start or drive sessions: [`AppState::authenticated`], or it
+    /// presents a speech token still in force (`/api/avatar/speech-token`). Admin reads and
+    /// minting tokens need a key.
+    pub fn may_use_sessions(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
+        self.config.api_keys.is_empty() || self.key_ok(auth::presented_key(headers, query).as_deref())
+    }
+
+    /// Whether `key` is one of the server's keys or a speech token still in force.
+    pub fn key_ok(&self, key: Option<&str>) -> bool {
+        auth::key_accepted(&self.config.api_keys, key) || key.is_some_and(|k| self.avatar_api.token_valid(k))
     }
 }
 
@@ -100,6 +123,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/images/products/{file}", get(crate::admin_api::picture))
         // The official avatar sample's backend (its page served from `web_root`).
         .route("/api/config", get(crate::avatar_sample::config))
+        // The TTS-avatar REST API.
+        .route("/api/avatar/connect", post(crate::avatar_api::connect))
+        .route("/api/avatar/speak", post(crate::avatar_api::speak))
+        .route("/api/avatar/stop", post(crate::avatar_api::stop))
+        .route("/api/avatar/disconnect", post(crate::avatar_api::disconnect))
+        .route("/api/avatar/speech-token", get(crate::avatar_api::speech_token))
+        .route("/api/avatar/ice-token", get(crate::avatar_api::ice_token))
         .route("/ws/{client_id}", get(crate::avatar_sample::socket))
         .fallback(realtime)
         .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
@@ -266,7 +296,7 @@ async fn realtime(
     }
     if !state.config.api_keys.is_empty() {
         let key = auth::presented_key(&headers, query);
-        if !auth::key_accepted(&state.config.api_keys, key.as_deref()) {
+        if !state.key_ok(key.as_deref()) {
             state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
             let message = if key.is_some() {
                 "The API key is not valid."

@@ -51,7 +51,7 @@ pub async fn socket(
     if let Err(message) = crate::origin::check_origin(&state.config, &headers) {
         return crate::app::json_error(axum::http::StatusCode::FORBIDDEN, "origin_not_allowed", &message);
     }
-    if !state.authenticated(&headers, uri.query()) {
+    if !state.may_use_sessions(&headers, uri.query()) {
         return crate::app::json_error(
             axum::http::StatusCode::UNAUTHORIZED,
             "unauthorized",

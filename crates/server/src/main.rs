@@ -5,6 +5,7 @@ mod agent;
 mod analyse_cli;
 mod app;
 mod auth;
+mod avatar_api;
 mod avatar_sample;
 mod capture;
 mod characters;
@@ -576,6 +577,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         loop {
             every.tick().await;
             sweeper.retail.sweep();
+            sweeper.avatar_api.sweep();
         }
     });
     println!("brazen listening on http://{addr}");

@@ -104,7 +104,7 @@ fn admit(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(
     if let Err(message) = crate::origin::check_origin(&state.config, headers) {
         return Err(detail(StatusCode::FORBIDDEN, &message));
     }
-    if !state.authenticated(headers, query) {
+    if !state.may_use_sessions(headers, query) {
         return Err(detail(StatusCode::UNAUTHORIZED, "Missing or invalid API key."));
     }
     Ok(())
