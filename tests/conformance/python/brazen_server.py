@@ -24,11 +24,13 @@ HARNESS_VARS = {"BRAZEN_BIN", "BRAZEN_CACHE"}
 
 
 class BrazenServer:
-    def __init__(self, name: str, keys=(API_KEY, SECOND_KEY)):
+    def __init__(self, name: str, keys=(API_KEY, SECOND_KEY), extra_args=(), env=None):
         self.bin = os.environ.get("BRAZEN_BIN")
         if not self.bin:
             raise RuntimeError("BRAZEN_BIN is not set (path to the built `brazen` binary)")
         self.keys = list(keys)
+        self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
         self.name = name
         log_dir = Path(os.environ.get("BRAZEN_CONF_LOGS", "/tmp/brazen-conformance-logs"))
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +44,7 @@ class BrazenServer:
         cmd = [self.bin, "serve", "--host", "127.0.0.1", "--port", "0", "--asr", "echo", "--llm", "echo", "--tts", "tone"]
         for k in self.keys:
             cmd += ["--api-key", k]
+        cmd += self.extra_args
         log = open(self.log_path, "w", buffering=1)
         log.write("$ " + " ".join(cmd) + "\n")
         # The harness's own variables are not server configuration; keep them out of its environment.
@@ -49,6 +52,7 @@ class BrazenServer:
         # Each server keeps its data (the database, the agent's documents) in a folder of its own.
         self.data_dir = tempfile.mkdtemp(prefix=f"brazen-data-{self.name}-")
         env["BRAZEN_DATA_DIR"] = self.data_dir
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
         found = threading.Event()
 
