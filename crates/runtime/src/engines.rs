@@ -346,7 +346,19 @@ pub fn remote_llm(remote: &RemoteLlm, azure: bool) -> Result<brazen_llm::openai:
             (Some(key), _) => Credential::ApiKey(key),
             (None, Some(token)) => Credential::Token(Arc::new(StaticToken(token))),
             (None, None) => {
-                return Err("llm = \"azure-openai\" needs a credential: set llm_api_key (--llm-api-key), AZURE_OPENAI_API_KEY, or an Entra ID token in AZURE_OPENAI_AD_TOKEN".into());
+                match brazen_azure::credential::Source::from_env(std::env::var_os("BRAZEN_AZURE_IMDS").is_some()) {
+                    Some(source) => {
+                        tracing::info!("Azure OpenAI credential: {}", source.describe());
+                        let tokens = brazen_azure::credential::Tokens::new(
+                            source,
+                            brazen_azure::credential::COGNITIVE_SERVICES_SCOPE,
+                        );
+                        Credential::Token(Arc::new(EntraTokens(Arc::new(tokens))))
+                    }
+                    None => {
+                        return Err("llm = \"azure-openai\" needs a credential: llm_api_key (--llm-api-key) or AZURE_OPENAI_API_KEY; an Entra ID token in AZURE_OPENAI_AD_TOKEN; or an Entra ID identity (AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET, a managed identity, or a signed-in Azure CLI)".into());
+                    }
+                }
             }
         };
     } else if let Some(key) = key.or_else(|| env("OPENAI_API_KEY")) {
@@ -355,6 +367,16 @@ pub fn remote_llm(remote: &RemoteLlm, azure: bool) -> Result<brazen_llm::openai:
     let llm = OpenAiLlm::new(config).map_err(|e| format!("llm = \"{which}\": {e}"))?;
     tracing::info!("LLM: {which} at {}", llm.endpoint());
     Ok(llm)
+}
+
+/// Entra ID tokens (renewed ahead of expiry) as the OpenAI engine's bearer tokens.
+struct EntraTokens(Arc<brazen_azure::credential::Tokens>);
+
+impl brazen_llm::openai::TokenSource for EntraTokens {
+    fn token(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>> {
+        let tokens = self.0.clone();
+        Box::pin(async move { tokio::task::spawn_blocking(move || tokens.token()).await.map_err(|e| e.to_string())? })
+    }
 }
 
 /// The default local LLM's GGUF file, installing it first if needed.
