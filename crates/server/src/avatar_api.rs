@@ -162,6 +162,23 @@ fn session_of(state: &AppState, body: &serde_json::Map<String, Value>) -> Result
     Ok((id.to_owned(), session))
 }
 
+/// A request about a session: its body, the session's id, the session.
+type SessionRequest = (serde_json::Map<String, Value>, String, Arc<Session>);
+
+/// An admitted request's body and the session it names, or the refusal to send.
+#[allow(clippy::result_large_err)]
+fn session_request(
+    state: &AppState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<SessionRequest, Response> {
+    admit(state, headers, uri)?;
+    let body = object(body)?;
+    let (id, session) = session_of(state, &body)?;
+    Ok((body, id, session))
+}
+
 /// A fresh id with `prefix`.
 fn fresh_id(state: &AppState, prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -349,16 +366,9 @@ pub async fn speak(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, &uri) {
-        return refused;
-    }
-    let body = match object(&body) {
-        Ok(b) => b,
-        Err(bad) => return bad,
-    };
-    let (_, session) = match session_of(&state, &body) {
-        Ok(s) => s,
-        Err(bad) => return bad,
+    let (body, _, session) = match session_request(&state, &uri, &headers, &body) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let mut notes = Vec::new();
     let text = match (body.get("text").and_then(Value::as_str), body.get("ssml").and_then(Value::as_str)) {
@@ -410,16 +420,9 @@ pub async fn stop(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, &uri) {
-        return refused;
-    }
-    let body = match object(&body) {
-        Ok(b) => b,
-        Err(bad) => return bad,
-    };
-    let (id, session) = match session_of(&state, &body) {
-        Ok(s) => s,
-        Err(bad) => return bad,
+    let (_, id, session) = match session_request(&state, &uri, &headers, &body) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let dropped = session.queue.lock().map(|mut q| std::mem::take(&mut *q).len()).unwrap_or(0);
     let _ = session.to_session.send(ClientFrame::Text(json!({"type": "response.cancel"}).to_string())).await;
@@ -433,16 +436,9 @@ pub async fn disconnect(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(refused) = admit(&state, &headers, &uri) {
-        return refused;
-    }
-    let body = match object(&body) {
-        Ok(b) => b,
-        Err(bad) => return bad,
-    };
-    let (id, _) = match session_of(&state, &body) {
-        Ok(s) => s,
-        Err(bad) => return bad,
+    let (_, id, _) = match session_request(&state, &uri, &headers, &body) {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     if let Ok(mut sessions) = state.avatar_api.sessions.lock() {
         sessions.remove(&id); // its channel closes, and the session with it

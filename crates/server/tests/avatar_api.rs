@@ -32,22 +32,6 @@ fn call(port: u16, method: &str, path: &str, key: Option<&str>, body: Option<Val
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-fn run_viewer(viewer: Arc<Mutex<Viewer>>, socket: UdpSocket, stop: Arc<AtomicBool>) {
-    socket.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
-    let mut buf = vec![0u8; 2048];
-    while !stop.load(Ordering::Relaxed) {
-        let received = socket.recv_from(&mut buf).ok();
-        let mut v = viewer.lock().unwrap();
-        if let Some((n, source)) = received {
-            v.receive(Instant::now(), source, &buf[..n]);
-        }
-        v.timeout(Instant::now());
-        while let Some((destination, data)) = v.poll_transmit() {
-            let _ = socket.send_to(&data, destination);
-        }
-    }
-}
-
 fn wait_for(what: impl Fn() -> String, within: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !done() {
@@ -103,7 +87,7 @@ fn a_chat_app_connects_speaks_stops_and_disconnects() {
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
         let (viewer, stop) = (viewer.clone(), stop.clone());
-        std::thread::spawn(move || run_viewer(viewer, socket, stop))
+        std::thread::spawn(move || brazen_testkit::viewer::run(&viewer, &socket, &stop))
     };
     wait_for(|| "the viewer connects".into(), Duration::from_secs(10), || viewer.lock().unwrap().connected.is_some());
 

@@ -25,23 +25,6 @@ fn binding_request() -> Vec<u8> {
     m
 }
 
-/// Runs `viewer` on `socket` until `stop`.
-fn run_viewer(viewer: Arc<Mutex<Viewer>>, socket: UdpSocket, stop: Arc<AtomicBool>) {
-    socket.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
-    let mut buf = vec![0u8; 2048];
-    while !stop.load(Ordering::Relaxed) {
-        let received = socket.recv_from(&mut buf).ok();
-        let mut v = viewer.lock().unwrap();
-        if let Some((n, source)) = received {
-            v.receive(Instant::now(), source, &buf[..n]);
-        }
-        v.timeout(Instant::now());
-        while let Some((destination, data)) = v.poll_transmit() {
-            let _ = socket.send_to(&data, destination);
-        }
-    }
-}
-
 /// Seconds in an Azure avatar data-channel offset ("1.230s").
 fn offset_ms(text: &str) -> f64 {
     let v: Value = serde_json::from_str(text).unwrap();
@@ -110,7 +93,7 @@ async fn a_voice_live_client_gets_a_speaking_avatar_over_webrtc() {
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
         let (viewer, stop) = (viewer.clone(), stop.clone());
-        std::thread::spawn(move || run_viewer(viewer, socket, stop))
+        std::thread::spawn(move || brazen_testkit::viewer::run(&viewer, &socket, &stop))
     };
     let waited = Instant::now();
     while viewer.lock().unwrap().connected.is_none() {

@@ -34,6 +34,24 @@ pub struct Viewer {
     own_channel: str0m::channel::ChannelId,
 }
 
+/// Runs `viewer` on `socket` until `stop` is set: datagrams in, timeouts, datagrams out (a
+/// thread of its own in the tests).
+pub fn run(viewer: &std::sync::Mutex<Viewer>, socket: &std::net::UdpSocket, stop: &std::sync::atomic::AtomicBool) {
+    socket.set_read_timeout(Some(std::time::Duration::from_millis(2))).expect("a read timeout");
+    let mut buf = vec![0u8; 2048];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let received = socket.recv_from(&mut buf).ok();
+        let Ok(mut v) = viewer.lock() else { return };
+        if let Some((n, source)) = received {
+            v.receive(Instant::now(), source, &buf[..n]);
+        }
+        v.timeout(Instant::now());
+        while let Some((destination, data)) = v.poll_transmit() {
+            let _ = socket.send_to(&data, destination);
+        }
+    }
+}
+
 /// A decoded frame's luma inside a rectangle, placed on the stream clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedFrame {
