@@ -48,6 +48,9 @@ pub enum PeerOutput {
     Closed,
 }
 
+/// Messages kept for brazen's own data channel until it opens.
+const MAX_WAITING: usize = 32;
+
 /// One browser's connection.
 pub struct Peer {
     rtc: Rtc,
@@ -56,6 +59,8 @@ pub struct Peer {
     audio: Option<(Mid, Pt)>,
     /// The data channels open: the browser's own and the one brazen opened.
     channels: Vec<ChannelId>,
+    /// brazen's own channel, and what was said before it opened (sent once it does).
+    own: Option<(ChannelId, Vec<String>)>,
     outputs: VecDeque<PeerOutput>,
     deadline: Instant,
     closed: bool,
@@ -137,12 +142,21 @@ impl Peer {
         // A channel of brazen's own beside the browser's, as Azure's avatar service opens one:
         // pages that listen for the server's channel (`ondatachannel`) get the avatar's events
         // too. Opened once SCTP is up.
-        if answer.contains("m=application") {
+        let own = answer.contains("m=application").then(|| {
             let config = ChannelConfig { label: "eventChannel".into(), ..ChannelConfig::default() };
-            rtc.direct_api().create_data_channel(config);
-        }
-        let peer =
-            Peer { rtc, ufrag, video, audio, channels: Vec::new(), outputs: VecDeque::new(), deadline, closed: false };
+            (rtc.direct_api().create_data_channel(config), Vec::new())
+        });
+        let peer = Peer {
+            rtc,
+            ufrag,
+            video,
+            audio,
+            channels: Vec::new(),
+            own,
+            outputs: VecDeque::new(),
+            deadline,
+            closed: false,
+        };
         Ok((peer, answer))
     }
 
@@ -199,9 +213,16 @@ impl Peer {
         }
     }
 
-    /// Sends a text message on every open data channel, the browser's and brazen's own
-    /// (dropped while none is open).
+    /// Sends a text message on every open data channel, the browser's and brazen's own; until
+    /// brazen's own is open, it is kept for it (a few dozen at most), so a page that listens
+    /// only there still hears the first events.
     pub fn send_text(&mut self, text: &str) {
+        if let Some((id, waiting)) = &mut self.own
+            && !self.channels.contains(id)
+            && waiting.len() < MAX_WAITING
+        {
+            waiting.push(text.to_owned());
+        }
         let mut sent = false;
         for id in self.channels.clone() {
             if let Some(mut channel) = self.rtc.channel(id) {
@@ -251,7 +272,19 @@ impl Peer {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Connected => self.outputs.push_back(PeerOutput::Connected),
-            Event::ChannelOpen(id, _) if !self.channels.contains(&id) => self.channels.push(id),
+            Event::ChannelOpen(id, _) if !self.channels.contains(&id) => {
+                self.channels.push(id);
+                if let Some((own, waiting)) = &mut self.own
+                    && *own == id
+                {
+                    let waiting = std::mem::take(waiting);
+                    if let Some(mut channel) = self.rtc.channel(id) {
+                        for text in waiting {
+                            let _ = channel.write(false, text.as_bytes());
+                        }
+                    }
+                }
+            }
             Event::ChannelClose(id) => self.channels.retain(|c| *c != id),
             Event::KeyframeRequest(_) => self.outputs.push_back(PeerOutput::KeyFrameRequested),
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => self.set_closed(),
