@@ -47,6 +47,33 @@ pub struct IceServer {
     /// TURN password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// The TURN server's shared secret (coturn's `static-auth-secret`, the TURN REST API):
+    /// clients then get credentials that expire ([`CREDENTIAL_LIFE`]) instead of a fixed
+    /// password. Never sent to clients.
+    #[serde(default, skip_serializing)]
+    pub secret: Option<String>,
+}
+
+/// How long credentials made from a TURN secret last.
+pub const CREDENTIAL_LIFE: Duration = Duration::from_secs(3600);
+
+impl IceServer {
+    /// The server as clients get it at `now`: with a shared secret, a user name that carries
+    /// its expiry (`{unix time}:brazen`) and the base64 HMAC-SHA1 of it as the password.
+    pub fn for_clients(&self, now: std::time::SystemTime) -> IceServer {
+        let Some(secret) = &self.secret else { return self.clone() };
+        let expires = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default() + CREDENTIAL_LIFE;
+        let username = format!("{}:brazen", expires.as_secs());
+        let credential = turn_password(secret, &username);
+        IceServer { urls: self.urls.clone(), username: Some(username), credential: Some(credential), secret: None }
+    }
+}
+
+/// The TURN REST API's password for `username`: base64(HMAC-SHA1(secret, username)).
+fn turn_password(secret: &str, username: &str) -> String {
+    use base64::Engine as _;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, username.as_bytes()).as_ref())
 }
 
 /// What an avatar's thread receives.
@@ -133,11 +160,14 @@ impl AvatarMedia {
         self.stun
     }
 
-    /// The ICE servers for `session.updated`: brazen's STUN, then the configured ones.
+    /// The ICE servers for `session.updated`: brazen's STUN, then the configured ones (with
+    /// credentials that expire for a TURN server given by its shared secret).
     pub fn ice_servers(&self) -> Vec<serde_json::Value> {
-        let own = IceServer { urls: vec![format!("stun:{}", self.stun)], username: None, credential: None };
+        let own =
+            IceServer { urls: vec![format!("stun:{}", self.stun)], username: None, credential: None, secret: None };
+        let now = std::time::SystemTime::now();
         std::iter::once(own)
-            .chain(self.extra_ice_servers.iter().cloned())
+            .chain(self.extra_ice_servers.iter().map(|s| s.for_clients(now)))
             .filter_map(|s| serde_json::to_value(s).ok())
             .collect()
     }
@@ -395,5 +425,30 @@ fn run_peer(
             let _ = events.send(AvatarEvent::Closed);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_secret_gives_credentials_that_expire() {
+        let server = IceServer {
+            urls: vec!["turn:relay.example:3478".into()],
+            username: None,
+            credential: None,
+            secret: Some("north".into()),
+        };
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let given = server.for_clients(now);
+        assert_eq!(given.username.as_deref(), Some("1700003600:brazen"));
+        assert_eq!(given.credential.as_deref(), Some(turn_password("north", "1700003600:brazen").as_str()));
+        // RFC 2202's HMAC-SHA1 test case 2 (effcdf6a…7c79), in base64.
+        assert_eq!(turn_password("Jefe", "what do ya want for nothing?"), "7/zfauXrL6LSdBbV8YTfnCWafHk=");
+        let json = serde_json::to_value(&given).unwrap();
+        assert!(json.get("secret").is_none(), "the secret is never sent: {json}");
+        let fixed = IceServer { secret: None, username: Some("u".into()), credential: Some("p".into()), ..server };
+        assert_eq!(fixed.for_clients(now), fixed, "fixed credentials are given as they are");
     }
 }
