@@ -35,7 +35,11 @@ impl AzureAsr {
 pub fn locale(language: Option<&str>, default: &str) -> String {
     let Some(language) = language.map(str::trim).filter(|l| !l.is_empty()) else { return default.to_owned() };
     if language.contains('-') {
-        return language.to_owned();
+        // A locale goes into the URL: only letters and digits in 2–8 character parts.
+        let parts: Vec<&str> = language.split('-').collect();
+        let well_formed = parts.len() <= 3
+            && parts.iter().all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        return if well_formed { language.to_owned() } else { default.to_owned() };
     }
     let locale = match language.to_ascii_lowercase().as_str() {
         "en" => "en-US",
@@ -130,5 +134,7 @@ mod tests {
         assert_eq!(locale(Some("de"), "en-US"), "de-DE");
         assert_eq!(locale(Some("fr-CA"), "en-US"), "fr-CA");
         assert_eq!(locale(Some("xx"), "en-GB"), "en-GB");
+        assert_eq!(locale(Some("en-US&format=detailed"), "en-GB"), "en-GB", "nothing is added to the URL");
+        assert_eq!(locale(Some("zh-Hans-CN"), "en-US"), "zh-Hans-CN");
     }
 }

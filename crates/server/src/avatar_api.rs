@@ -105,11 +105,14 @@ impl Session {
         if *speaking {
             return;
         }
-        let Some((id, text)) = self.queue.lock().ok().and_then(|mut q| q.pop_front()) else { return };
+        let Ok(mut queue) = self.queue.lock() else { return };
+        let Some((id, text)) = queue.pop_front() else { return };
         let event = json!({"type": "response.create", "event_id": id,
             "response": {"pre_generated_assistant_message": text}});
         if self.to_session.try_send(ClientFrame::Text(event.to_string())).is_ok() {
             *speaking = true;
+        } else {
+            queue.push_front((id, text)); // the session is busy: tried again on its next event
         }
     }
 }
@@ -241,18 +244,36 @@ pub async fn connect(
     tokio::spawn(connection::drive(frames_in, frames_out, slot, options));
     let _ = to_session.send(ClientFrame::Text(update.to_string())).await;
     // The configuration first: a bad character or background is the caller's error.
-    loop {
-        let Some(ServerFrame::Text(text)) = from_session.recv().await else {
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "session_ended", "The session ended at once.");
-        };
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        match event["type"].as_str() {
-            Some("session.updated") => break,
-            Some("error") => {
-                let message = event["error"]["message"].as_str().unwrap_or("The avatar settings were refused.");
-                return json_error(StatusCode::BAD_REQUEST, "invalid_avatar", message);
+    let configured = tokio::time::timeout(CONNECT_WAIT, async {
+        loop {
+            let Some(ServerFrame::Text(text)) = from_session.recv().await else {
+                return Err(json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "session_ended",
+                    "The session ended at once.",
+                ));
+            };
+            let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            match event["type"].as_str() {
+                Some("session.updated") => return Ok(()),
+                Some("error") => {
+                    let message = event["error"]["message"].as_str().unwrap_or("The avatar settings were refused.");
+                    return Err(json_error(StatusCode::BAD_REQUEST, "invalid_avatar", message));
+                }
+                _ => {}
             }
-            _ => {}
+        }
+    })
+    .await;
+    match configured {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) => return refused,
+        Err(_) => {
+            return json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "no_answer",
+                "The session did not take its settings in time.",
+            );
         }
     }
     let (answer_tx, answer_rx) = oneshot::channel();
@@ -265,7 +286,9 @@ pub async fn connect(
         created: now,
         last_request: Mutex::new(now),
     });
-    tokio::spawn(pump(session.clone(), from_session));
+    // The pump holds the session weakly: when the map lets go of it (disconnect, the sweep, a
+    // failed connect), its channel closes and the session ends.
+    tokio::spawn(pump(Arc::downgrade(&session), from_session));
     let connect = json!({"type": "session.avatar.connect", "client_sdp": client_sdp});
     let _ = session.to_session.send(ClientFrame::Text(connect.to_string())).await;
     let answer = match tokio::time::timeout(CONNECT_WAIT, answer_rx).await {
@@ -288,8 +311,10 @@ pub async fn connect(
 }
 
 /// Reads the session's events: the offer's answer, and when each speech ends (then the next).
-async fn pump(session: Arc<Session>, mut events: mpsc::Receiver<ServerFrame>) {
+/// Ends with the session.
+async fn pump(session: std::sync::Weak<Session>, mut events: mpsc::Receiver<ServerFrame>) {
     while let Some(ServerFrame::Text(text)) = events.recv().await {
+        let Some(session) = session.upgrade() else { return };
         let Ok(event) = serde_json::from_str::<Value>(&text) else { continue };
         tracing::debug!("avatar API event: {}", event["type"]);
         match event["type"].as_str().unwrap_or_default() {
@@ -306,11 +331,17 @@ async fn pump(session: Arc<Session>, mut events: mpsc::Receiver<ServerFrame>) {
                 let message = event["error"]["message"].as_str().unwrap_or("The avatar failed.").to_owned();
                 // The configuration was accepted before the offer was sent, so an error while an
                 // answer is awaited is the offer's.
-                match session.answer.lock().ok().and_then(|mut a| a.take()) {
-                    Some(waiter) => {
-                        let _ = waiter.send(Err(message));
+                if let Some(waiter) = session.answer.lock().ok().and_then(|mut a| a.take()) {
+                    let _ = waiter.send(Err(message));
+                    continue;
+                }
+                tracing::warn!("avatar API session: {message}");
+                // A speech the session refused: go on with the next one.
+                if event["error"]["event_id"].as_str().is_some_and(|id| id.starts_with("speech_")) {
+                    if let Ok(mut speaking) = session.speaking.lock() {
+                        *speaking = false;
                     }
-                    None => tracing::warn!("avatar API session: {message}"),
+                    session.next();
                 }
             }
             "response.done" => {

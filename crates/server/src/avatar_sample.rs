@@ -186,22 +186,24 @@ async fn start(state: &Arc<AppState>, config: &Value) -> Result<(Running, Vec<Va
     to_session.send(ClientFrame::Text(update.to_string())).await.map_err(|_| "The session ended at once.")?;
     let mut from_session = from_session;
     // The session's answer to the configuration: its `session.updated`, or the error.
-    loop {
-        let Some(ServerFrame::Text(text)) = from_session.recv().await else {
-            return Err("The session ended at once.".into());
-        };
-        let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        match event["type"].as_str() {
-            Some("session.updated") => break,
-            Some("error") => {
-                return Err(event["error"]["message"]
-                    .as_str()
-                    .unwrap_or("The session refused its configuration.")
-                    .to_owned());
+    let configured = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let Some(ServerFrame::Text(text)) = from_session.recv().await else {
+                return Err("The session ended at once.".to_owned());
+            };
+            let event: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            match event["type"].as_str() {
+                Some("session.updated") => return Ok(()),
+                Some("error") => {
+                    let message = event["error"]["message"].as_str();
+                    return Err(message.unwrap_or("The session refused its configuration.").to_owned());
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
+    })
+    .await;
+    configured.map_err(|_| "The session did not take its configuration in time.".to_owned())??;
     let avatar_enabled = config["avatarEnabled"].as_bool().unwrap_or(false);
     let mode = if config["avatarOutputMode"] == "websocket" { "websocket" } else { "webrtc" };
     let webrtc_avatar = avatar_enabled && mode == "webrtc";

@@ -206,9 +206,51 @@ pub fn upgrade(
         .into_response()
 }
 
-/// The `type` of an event, for metering.
+/// The `type` of an event, if it is a JSON event.
 fn event_type(text: &str) -> Option<String> {
     serde_json::from_str::<Value>(text).ok()?.get("type")?.as_str().map(str::to_owned)
+}
+
+/// The client events of Voice Live and the Realtime API: only these name a metric series (any
+/// other type is counted as `other`, so a client cannot make series without end).
+const CLIENT_EVENTS: &[&str] = &[
+    "session.update",
+    "transcription_session.update",
+    "input_audio_buffer.append",
+    "input_audio_buffer.commit",
+    "input_audio_buffer.clear",
+    "output_audio_buffer.clear",
+    "conversation.item.create",
+    "conversation.item.retrieve",
+    "conversation.item.truncate",
+    "conversation.item.delete",
+    "response.create",
+    "response.cancel",
+    "session.avatar.connect",
+    "mcp_approval_response",
+];
+
+/// The most distinct upstream event types given a metric series of their own.
+const MAX_UPSTREAM_TYPES: usize = 128;
+
+/// The metric label of an event type: itself when known (client) or short, plain and among the
+/// first [`MAX_UPSTREAM_TYPES`] seen (upstream), else `other`.
+fn label(direction: &str, kind: &str) -> String {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if direction == "client" {
+        return if CLIENT_EVENTS.contains(&kind) { kind.to_owned() } else { "other".to_owned() };
+    }
+    let plain =
+        kind.len() <= 64 && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
+    let Ok(mut seen) = SEEN.lock() else { return "other".to_owned() };
+    if plain && (seen.iter().any(|s| s == kind) || seen.len() < MAX_UPSTREAM_TYPES) {
+        if !seen.iter().any(|s| s == kind) {
+            seen.push(kind.to_owned());
+        }
+        kind.to_owned()
+    } else {
+        "other".to_owned()
+    }
 }
 
 /// An `error` event from the relay itself.
@@ -236,7 +278,7 @@ async fn pump(
     let mut flood = Flood::new(&relay.limits, Instant::now());
     let (mut sent, mut received) = (0u64, 0u64);
     let count = |direction: &str, kind: &str| {
-        metrics.relay_events_total.with_label_values(&[direction, kind]).inc();
+        metrics.relay_events_total.with_label_values(&[direction, &label(direction, kind)]).inc();
     };
     loop {
         tokio::select! {
@@ -256,11 +298,17 @@ async fn pump(
                                 continue;
                             }
                         }
-                        count("client", event_type(&text).as_deref().unwrap_or("(not json)"));
+                        count("client", event_type(&text).as_deref().unwrap_or("other"));
                         sent += 1;
                         tungstenite::Message::Text(text.as_str().into())
                     }
-                    Message::Binary(b) => tungstenite::Message::Binary(b),
+                    Message::Binary(b) => {
+                        if flood.admit(Instant::now()) != Admit::Yes {
+                            continue;
+                        }
+                        count("client", "binary");
+                        tungstenite::Message::Binary(b)
+                    }
                     Message::Ping(_) | Message::Pong(_) => continue,
                     Message::Close(frame) => {
                         let close = frame.map(|f| tungstenite::protocol::CloseFrame { code: f.code.into(), reason: f.reason.as_str().into() });
@@ -297,7 +345,7 @@ async fn pump(
                             Message::Text(text.as_str().into())
                         }
                         None => {
-                            count("upstream", "(malformed)");
+                            count("upstream", "malformed");
                             let shown: String = text.chars().take(120).collect();
                             tracing::warn!("relay: Voice Live sent a frame that is not a JSON event: {shown:?}");
                             relay_error("relay_upstream_malformed_event", &format!("Voice Live sent a frame that is not a JSON event; it was dropped: {shown:?}"))

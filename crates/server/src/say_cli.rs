@@ -50,6 +50,12 @@ fn phrases(text: &str) -> Vec<String> {
 
 /// Speaks `args.text` with `cfg`'s voice engine and writes the WAV and its timings.
 pub fn run(cfg: &Config, args: SayArgs) -> Result<(), String> {
+    if args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        return Err(format!(
+            "--out {} would be overwritten by the timings: name the WAV file (speech.wav)",
+            args.out.display()
+        ));
+    }
     if args.text.trim().is_empty() {
         return Err("there is nothing to say: give the text, e.g. brazen say \"Hello there.\" --out hello.wav".into());
     }

@@ -141,6 +141,17 @@ fn a_chat_app_connects_speaks_stops_and_disconnects() {
     assert_eq!(status, 200);
     let (status, _) = speak(json!({"session_id": session, "text": "Anyone there?"}));
     assert_eq!(status, 404, "the session is gone");
+    // And really gone: its place among the sessions and its avatar are freed (the refused
+    // connects at the start left nothing behind either).
+    let open = || serde_json::from_str::<Value>(&server.get("/health").1).unwrap();
+    wait_for(
+        || format!("the sessions close: {}", open()),
+        Duration::from_secs(10),
+        || {
+            let health = open();
+            health["sessions"] == 0 && health["avatar_media"]["peers"] == 0
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     runner.join().unwrap();
 }

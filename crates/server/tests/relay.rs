@@ -153,6 +153,9 @@ async fn sessions_outlive_their_token_and_new_ones_get_a_fresh_one() {
     let mut second = open(server.port, "model=gpt-4o", &[]).await; // a refreshed token
     round_trip(&mut second).await;
     round_trip(&mut first).await;
+    // Made-up event types are relayed but make no metric series of their own.
+    send(&mut first, json!({"type": format!("evil_{}", "x".repeat(500))})).await;
+    round_trip(&mut first).await;
     assert_eq!(az.token_requests.lock().unwrap().len(), 2, "one token, then one refresh");
     let queries = az.upstream_queries.lock().unwrap().clone();
     assert!(queries.iter().all(|q| q.contains("model=gpt-4o") && q.contains("api-version=")), "{queries:?}");
@@ -161,7 +164,9 @@ async fn sessions_outlive_their_token_and_new_ones_get_a_fresh_one() {
         .lines()
         .find(|l| l.starts_with("brazen_relay_events_total{direction=\"upstream\",type=\"response.done\"}"))
         .unwrap_or_else(|| panic!("{metrics}"));
-    assert!(done.ends_with(" 4"), "{done}");
+    assert!(done.ends_with(" 5"), "{done}");
+    assert!(!metrics.contains("evil_"), "a client's made-up type is counted as other");
+    assert!(metrics.contains("brazen_relay_events_total{direction=\"client\",type=\"other\"} 1"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,17 @@ impl TokenSource for StaticToken {
     }
 }
 
+/// A call id unique in the process (`call_` and 16 hex digits), for calls the server gave no
+/// id: ids must not repeat across turns, or a later output would answer an earlier call.
+pub(crate) fn new_call_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    format!("call_{:016x}", h.finish())
+}
+
 /// How brazen proves who it is to the server.
 #[derive(Clone, Default)]
 pub enum Credential {
@@ -254,7 +265,7 @@ impl Turn {
             match self.attempt(&body).await {
                 Ok(response) => break response,
                 Err(Refusal::Retry(why, wait)) if attempt < self.config.max_retries => {
-                    let wait = wait.unwrap_or(FIRST_BACKOFF * 2u32.pow(attempt));
+                    let wait = wait.unwrap_or(FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt)));
                     tracing::warn!("LLM request failed ({why}); retrying in {} ms", wait.as_millis());
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -392,9 +403,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let number = |name: &str| {
         headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)
     };
-    number("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+    // A wait too long to represent is as good as "too long" (it fails at once).
+    let seconds = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX);
+    number("retry-after-ms").map(|ms| seconds(ms / 1000.0)).or_else(|| number("retry-after").map(seconds))
 }
 
 /// The innermost cause of an HTTP error ("Connection refused (os error 111)"): reqwest's own
@@ -439,5 +450,7 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         h.insert("retry-after-ms", "soon".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)), "an unreadable one is skipped");
+        h.insert("retry-after-ms", "1e300".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::MAX), "an absurd wait does not panic");
     }
 }

@@ -72,7 +72,6 @@ pub struct Chunks {
     hit_token_cap: bool,
     finished: bool,
     done: bool,
-    made_ids: u64,
 }
 
 /// What one chunk meant.
@@ -186,10 +185,7 @@ impl Chunks {
             (None, Some(name)) => {
                 let id = match call["id"].as_str().filter(|id| !id.is_empty()) {
                     Some(id) => id.to_owned(),
-                    None => {
-                        self.made_ids += 1;
-                        format!("call_{}_{}", std::process::id(), self.made_ids)
-                    }
+                    None => super::new_call_id(),
                 };
                 events.push(LlmEvent::ToolCallStart { call_id: id.clone(), name: name.to_owned() });
                 let early = self.early_arguments.remove(&index).unwrap_or_default();

@@ -30,14 +30,13 @@ pub struct TextCalls {
     tools: Vec<String>,
     mode: Mode,
     held: String,
-    made: u64,
 }
 
 impl TextCalls {
     /// For a request that offered `tools` (by name); with none, every event passes unchanged.
     pub fn new(tools: Vec<String>) -> TextCalls {
         let mode = if tools.is_empty() { Mode::Text } else { Mode::Undecided };
-        TextCalls { tools, mode, held: String::new(), made: 0 }
+        TextCalls { tools, mode, held: String::new() }
     }
 
     /// The events `event` becomes.
@@ -104,8 +103,7 @@ impl TextCalls {
         }
         let mut out = Vec::new();
         for (name, arguments) in calls {
-            self.made += 1;
-            let call_id = format!("call_text_{}_{}", std::process::id(), self.made);
+            let call_id = super::new_call_id();
             out.push(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
             out.push(LlmEvent::ToolCallArguments { call_id, delta: arguments });
         }
@@ -205,6 +203,16 @@ mod tests {
         assert_eq!(call(&doubled), Some(("f".into(), serde_json::json!({"q": 1}))), "as a template showed it");
         let trailing = run(&["f"], &["{\"name\": \"f\", \"arguments\": \"{\\\"q\\\": 2}\"}\n```\nNote: done.\n```"]);
         assert_eq!(call(&trailing), Some(("f".into(), serde_json::json!({"q": 2}))), "string arguments, a note after");
+    }
+
+    #[test]
+    fn call_ids_never_repeat_across_turns() {
+        let call = "{\"name\": \"f\", \"arguments\": {}}";
+        let id = |events: Vec<LlmEvent>| match &events[0] {
+            LlmEvent::ToolCallStart { call_id, .. } => call_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(id(run(&["f"], &[call])), id(run(&["f"], &[call])));
     }
 
     #[test]
