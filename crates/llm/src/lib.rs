@@ -18,6 +18,18 @@ pub mod worker;
 
 pub use local::{Finish, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, ToolSpec, Turn};
 
+/// A call id unique in the process (`call_` and 16 hex digits), for the calls the local model
+/// makes and those a remote server gives no id: ids must not repeat across turns, or a later
+/// output would answer an earlier call.
+pub(crate) fn new_call_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    format!("call_{:016x}", h.finish())
+}
+
 /// What can go wrong loading or running the model.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {

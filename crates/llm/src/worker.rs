@@ -8,9 +8,8 @@
 
 use crate::{LocalModel, Output};
 use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 /// How often a prompt waiting to be computed ahead checks whether it may go on.
@@ -48,7 +47,6 @@ impl LocalLlm {
         std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
-                let ids = CallIds::default();
                 let mut prepare: Option<LlmRequest> = None;
                 loop {
                     // Turns first; of the prompts to compute ahead, only the latest matters. The
@@ -82,7 +80,7 @@ impl LocalLlm {
                         Err(mpsc::TryRecvError::Disconnected) => return,
                     };
                     match work {
-                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job, &ids),
+                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job),
                         Work::Turn(_) => {}
                         Work::Prepare(request) => prepare = Some(request),
                     }
@@ -90,19 +88,6 @@ impl LocalLlm {
             })
             .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
         Ok(LocalLlm { jobs, turn_waiting })
-    }
-}
-
-/// Fresh `call_…` ids.
-#[derive(Default)]
-struct CallIds(AtomicU64);
-
-impl CallIds {
-    fn next(&self) -> String {
-        let n = self.0.fetch_add(1, Ordering::Relaxed);
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(n);
-        format!("call_{:016x}", h.finish())
     }
 }
 
@@ -118,7 +103,7 @@ fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
     }
 }
 
-fn run(model: &LocalModel, job: Job, ids: &CallIds) {
+fn run(model: &LocalModel, job: Job) {
     let send = |e: LlmEvent| {
         let _ = job.events.send(e);
     };
@@ -137,7 +122,7 @@ fn run(model: &LocalModel, job: Job, ids: &CallIds) {
         }
         Output::CallStart(name) => {
             first_output.get_or_insert_with(|| started.elapsed());
-            call_id = ids.next();
+            call_id = crate::new_call_id();
             send(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
         }
         Output::CallDone { arguments, .. } => {

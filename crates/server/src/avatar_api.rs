@@ -321,7 +321,7 @@ async fn pump(session: std::sync::Weak<Session>, mut events: mpsc::Receiver<Serv
             "session.avatar.connecting" => {
                 let answer = event["server_sdp"]
                     .as_str()
-                    .map(plain_answer)
+                    .map(crate::retail_api::plain_answer)
                     .unwrap_or_else(|| Err("The answer had no SDP.".into()));
                 if let Some(waiter) = session.answer.lock().ok().and_then(|mut a| a.take()) {
                     let _ = waiter.send(answer);
@@ -353,13 +353,6 @@ async fn pump(session: std::sync::Weak<Session>, mut events: mpsc::Receiver<Serv
             _ => {}
         }
     }
-}
-
-/// The plain SDP of the service's `server_sdp` (base64 of `{"type": "answer", "sdp"}`).
-fn plain_answer(server_sdp: &str) -> Result<String, String> {
-    let bytes = STANDARD.decode(server_sdp.trim()).map_err(|_| "The answer is not base64.".to_owned())?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("The answer is not JSON: {e}"))?;
-    value["sdp"].as_str().map(str::to_owned).ok_or_else(|| "The answer has no 'sdp'.".into())
 }
 
 /// The words of an SSML document (the markup is not used by brazen's voices; `<break>` and

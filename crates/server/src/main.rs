@@ -63,30 +63,16 @@ enum Command {
         #[arg(long)]
         vad: Option<String>,
         /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base`
-        /// (multilingual) — models installed on first run — or `echo` (a labelled stand-in that
+        /// (multilingual) — models installed on first run —, `azure` (Azure AI Speech), or `echo` (a labelled stand-in that
         /// transcribes audio as its length).
         #[arg(long)]
         asr: Option<String>,
-        /// The language model: `qwen2.5-coder-1.5b` (default; installed on first run), the path
-        /// of a qwen2 GGUF file, `openai` (an OpenAI-compatible server at --llm-url: OpenAI,
-        /// vLLM, TGI, llama.cpp, Ollama), `azure-openai`, or `echo` (a labelled stand-in that
-        /// repeats the user).
-        #[arg(long)]
-        llm: Option<String>,
-        /// The URL of an OpenAI-compatible API (`--llm openai`) or of an Azure OpenAI resource
-        /// (`--llm azure-openai`).
-        #[arg(long)]
-        llm_url: Option<String>,
-        /// The remote model's name, or the Azure deployment's.
-        #[arg(long)]
-        llm_model: Option<String>,
-        /// The remote API's key (also $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
-        /// $AZURE_OPENAI_API_KEY).
-        #[arg(long)]
-        llm_api_key: Option<String>,
+        #[command(flatten)]
+        llm: LlmFlags,
         /// Speech synthesis: `piper` (default; the Piper voice en_US joe), `kokoro` (Kokoro-82M,
         /// voices af_heart, af_bella, am_michael, bf_emma, bm_george) — models installed on
-        /// first run — or `tone` (a labelled stand-in, no model).
+        /// first run —, `azure` (Azure AI Speech, docs/azure-speech.md), or `tone` (a labelled stand-in,
+        /// no model).
         #[arg(long)]
         tts: Option<String>,
         /// Where models are installed (default $BRAZEN_MODELS_DIR or ~/.cache/brazen/models).
@@ -170,21 +156,8 @@ enum Command {
         /// A TOML configuration file (its database_url, data_dir, llm and models_dir are used).
         #[arg(long, env = "BRAZEN_CONFIG")]
         config: Option<PathBuf>,
-        /// The language model: `qwen2.5-coder-1.5b` (default), a GGUF file, `openai`,
-        /// `azure-openai` or `echo`.
-        #[arg(long)]
-        llm: Option<String>,
-        /// The URL of an OpenAI-compatible API (`--llm openai`) or of an Azure OpenAI resource
-        /// (`--llm azure-openai`).
-        #[arg(long)]
-        llm_url: Option<String>,
-        /// The remote model's name, or the Azure deployment's.
-        #[arg(long)]
-        llm_model: Option<String>,
-        /// The remote API's key (also $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
-        /// $AZURE_OPENAI_API_KEY).
-        #[arg(long)]
-        llm_api_key: Option<String>,
+        #[command(flatten)]
+        llm: LlmFlags,
         /// Where brazen keeps its data (default $BRAZEN_DATA_DIR or ~/.local/share/brazen).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -253,6 +226,41 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+}
+
+/// Which language model `serve` and `analyse` use.
+#[derive(clap::Args)]
+struct LlmFlags {
+    /// The language model: `qwen2.5-coder-1.5b` (default; installed on first run), the path
+    /// of a qwen2 GGUF file, `openai` (an OpenAI-compatible server at --llm-url: OpenAI,
+    /// vLLM, TGI, llama.cpp, Ollama), `azure-openai`, or `echo` (a labelled stand-in that
+    /// repeats the user).
+    #[arg(long)]
+    llm: Option<String>,
+    /// The URL of an OpenAI-compatible API (`--llm openai`) or of an Azure OpenAI resource
+    /// (`--llm azure-openai`).
+    #[arg(long)]
+    llm_url: Option<String>,
+    /// The remote model's name, or the Azure deployment's.
+    #[arg(long)]
+    llm_model: Option<String>,
+    /// The remote API's key (also $BRAZEN_LLM_API_KEY, $OPENAI_API_KEY,
+    /// $AZURE_OPENAI_API_KEY).
+    #[arg(long)]
+    llm_api_key: Option<String>,
+}
+
+impl LlmFlags {
+    /// `overrides` with these flags set.
+    fn over(self, overrides: config::Overrides) -> config::Overrides {
+        config::Overrides {
+            llm: self.llm,
+            llm_url: self.llm_url,
+            llm_model: self.llm_model,
+            llm_api_key: self.llm_api_key,
+            ..overrides
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -325,16 +333,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Analyse { id, all, config, llm, llm_url, llm_model, llm_api_key, data_dir, database_url } => {
-            let overrides = config::Overrides {
-                llm,
-                llm_url,
-                llm_model,
-                llm_api_key,
-                data_dir,
-                database_url,
-                ..Default::default()
-            };
+        Command::Analyse { id, all, config, llm, data_dir, database_url } => {
+            let overrides = llm.over(config::Overrides { data_dir, database_url, ..Default::default() });
             let cfg = match load_config(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(code) => return code,
@@ -412,9 +412,6 @@ fn main() -> ExitCode {
             vad,
             asr,
             llm,
-            llm_url,
-            llm_model,
-            llm_api_key,
             tts,
             models_dir,
             agent,
@@ -423,7 +420,7 @@ fn main() -> ExitCode {
             relay,
             web_root,
         } => {
-            let overrides = config::Overrides {
+            let overrides = llm.over(config::Overrides {
                 relay,
                 web_root,
                 host,
@@ -431,16 +428,13 @@ fn main() -> ExitCode {
                 api_keys,
                 vad,
                 asr,
-                llm,
-                llm_url,
-                llm_model,
-                llm_api_key,
                 tts,
                 models_dir,
                 agent,
                 data_dir,
                 database_url,
-            };
+                ..Default::default()
+            });
             let cfg = match load_config(config.as_deref(), overrides) {
                 Ok(cfg) => cfg,
                 Err(code) => return code,

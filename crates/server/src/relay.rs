@@ -211,24 +211,11 @@ fn event_type(text: &str) -> Option<String> {
     serde_json::from_str::<Value>(text).ok()?.get("type")?.as_str().map(str::to_owned)
 }
 
-/// The client events of Voice Live and the Realtime API: only these name a metric series (any
-/// other type is counted as `other`, so a client cannot make series without end).
-const CLIENT_EVENTS: &[&str] = &[
-    "session.update",
-    "transcription_session.update",
-    "input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "output_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.retrieve",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "response.create",
-    "response.cancel",
-    "session.avatar.connect",
-    "mcp_approval_response",
-];
+/// Voice Live client events brazen itself does not take but relays (its own are
+/// [`brazen_protocol::client::CLIENT_EVENT_TYPES`]). Only these and brazen's name a metric
+/// series; any other client type is counted as `other`, so a client cannot make series without
+/// end.
+const RELAY_ONLY_CLIENT_EVENTS: &[&str] = &["transcription_session.update", "mcp_approval_response"];
 
 /// The most distinct upstream event types given a metric series of their own.
 const MAX_UPSTREAM_TYPES: usize = 128;
@@ -236,17 +223,18 @@ const MAX_UPSTREAM_TYPES: usize = 128;
 /// The metric label of an event type: itself when known (client) or short, plain and among the
 /// first [`MAX_UPSTREAM_TYPES`] seen (upstream), else `other`.
 fn label(direction: &str, kind: &str) -> String {
-    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> = std::sync::Mutex::new(None);
     if direction == "client" {
-        return if CLIENT_EVENTS.contains(&kind) { kind.to_owned() } else { "other".to_owned() };
+        let known =
+            brazen_protocol::client::CLIENT_EVENT_TYPES.contains(&kind) || RELAY_ONLY_CLIENT_EVENTS.contains(&kind);
+        return if known { kind.to_owned() } else { "other".to_owned() };
     }
     let plain =
         kind.len() <= 64 && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
     let Ok(mut seen) = SEEN.lock() else { return "other".to_owned() };
-    if plain && (seen.iter().any(|s| s == kind) || seen.len() < MAX_UPSTREAM_TYPES) {
-        if !seen.iter().any(|s| s == kind) {
-            seen.push(kind.to_owned());
-        }
+    let seen = seen.get_or_insert_with(Default::default);
+    if plain && (seen.contains(kind) || seen.len() < MAX_UPSTREAM_TYPES) {
+        seen.insert(kind.to_owned());
         kind.to_owned()
     } else {
         "other".to_owned()
@@ -255,11 +243,11 @@ fn label(direction: &str, kind: &str) -> String {
 
 /// An `error` event from the relay itself.
 fn relay_error(code: &str, message: &str) -> Message {
-    Message::Text(json!({"type": "error", "event_id": format!("event_relay_{}", rand_suffix()), "error": {"type": "server_error", "code": code, "message": message}}).to_string().into())
+    Message::Text(json!({"type": "error", "event_id": format!("event_relay_{}", next_event_number()), "error": {"type": "server_error", "code": code, "message": message}}).to_string().into())
 }
 
 /// A number for the relay's own event ids.
-fn rand_suffix() -> u64 {
+fn next_event_number() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -629,7 +629,7 @@ fn take_offer(shared: &Shared, event_id: &str) -> Option<AnswerWaiter> {
 }
 
 /// The plain SDP of a `server_sdp` (base64 of `{"type": "answer", "sdp"}`, that JSON, or SDP).
-fn plain_answer(server_sdp: &str) -> Result<String, String> {
+pub(crate) fn plain_answer(server_sdp: &str) -> Result<String, String> {
     let text = if server_sdp.trim_start().starts_with("v=") || server_sdp.trim_start().starts_with('{') {
         server_sdp.to_owned()
     } else {

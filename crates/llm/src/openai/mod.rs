@@ -72,17 +72,6 @@ impl TokenSource for StaticToken {
     }
 }
 
-/// A call id unique in the process (`call_` and 16 hex digits), for calls the server gave no
-/// id: ids must not repeat across turns, or a later output would answer an earlier call.
-pub(crate) fn new_call_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(n);
-    format!("call_{:016x}", h.finish())
-}
-
 /// How brazen proves who it is to the server.
 #[derive(Clone, Default)]
 pub enum Credential {

@@ -185,7 +185,7 @@ impl Chunks {
             (None, Some(name)) => {
                 let id = match call["id"].as_str().filter(|id| !id.is_empty()) {
                     Some(id) => id.to_owned(),
-                    None => super::new_call_id(),
+                    None => crate::new_call_id(),
                 };
                 events.push(LlmEvent::ToolCallStart { call_id: id.clone(), name: name.to_owned() });
                 let early = self.early_arguments.remove(&index).unwrap_or_default();

@@ -103,7 +103,7 @@ impl TextCalls {
         }
         let mut out = Vec::new();
         for (name, arguments) in calls {
-            let call_id = super::new_call_id();
+            let call_id = crate::new_call_id();
             out.push(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
             out.push(LlmEvent::ToolCallArguments { call_id, delta: arguments });
         }
