@@ -42,6 +42,14 @@ need_tmux() {
   if ! command -v tmux >/dev/null 2>&1; then apt_install tmux; fi
 }
 
+# need_pulseaudio: a sound server and its clients, with which the tests hear `brazen chat` play
+# answers through the default audio device (a private server with a null sink).
+need_pulseaudio() {
+  if ! command -v pulseaudio >/dev/null 2>&1 || ! command -v parec >/dev/null 2>&1; then
+    apt_install pulseaudio pulseaudio-utils
+  fi
+}
+
 # build_web: the browser app (web/) into web/dist, which the brazen binary embeds. `npm ci` runs
 # when package-lock.json or Node changed; the build always (Vite takes about a second).
 build_web() {

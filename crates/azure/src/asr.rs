@@ -82,6 +82,7 @@ impl Inner {
         let response = self
             .resource
             .post(&self.agent, &url)
+            .map_err(|e| format!("no credential for Azure speech to text: {e}"))?
             .header("Content-Type", "audio/wav; codecs=audio/pcm; samplerate=16000")
             .header("Accept", "application/json")
             .send(&brazen_audio::wav::encode(&samples, RATE)[..])

@@ -13,8 +13,10 @@
 //! Where: a region (`https://{region}.tts.speech.microsoft.com`, `…stt…`) or a resource's custom
 //! domain / private endpoint (`https://NAME.cognitiveservices.azure.com/tts/…`, `…/stt/…`), as
 //! Azure's documentation for private endpoints spells them. How: a resource key
-//! (`Ocp-Apim-Subscription-Key`) or a bearer token (an `issueToken` token, or an Entra ID token
-//! as `aad#RESOURCE_ID#TOKEN`).
+//! (`Ocp-Apim-Subscription-Key`), a bearer token (an `issueToken` token, or an Entra ID token
+//! someone else renews), or an Entra ID identity ([`credential`]) whose tokens brazen renews
+//! itself: sent as they are to a custom domain, or as `aad#RESOURCE_ID#TOKEN` where the
+//! resource id is given (what a regional endpoint needs).
 
 mod asr;
 pub mod credential;
@@ -37,12 +39,21 @@ pub enum Endpoint {
 }
 
 /// How brazen proves who it is to the Speech service.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Auth {
     /// A resource key, in `Ocp-Apim-Subscription-Key`.
     Key(String),
     /// A bearer token, in `Authorization`.
     Bearer(String),
+    /// Entra ID tokens, renewed ahead of expiry, in `Authorization`.
+    Entra {
+        /// The tokens (scope [`credential::COGNITIVE_SERVICES_SCOPE`]).
+        tokens: std::sync::Arc<credential::Tokens>,
+        /// The Speech resource's Azure resource id (`/subscriptions/…/accounts/NAME`): the
+        /// token goes as `aad#RESOURCE_ID#TOKEN`, as regional endpoints need; without it, as it
+        /// is (custom domains).
+        resource_id: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -50,6 +61,7 @@ impl std::fmt::Debug for Auth {
         f.write_str(match self {
             Auth::Key(_) => "Key(…)",
             Auth::Bearer(_) => "Bearer(…)",
+            Auth::Entra { .. } => "Entra(…)",
         })
     }
 }
@@ -74,13 +86,22 @@ impl SpeechResource {
         }
     }
 
-    /// A request with the credential set.
-    fn post(&self, agent: &ureq::Agent, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    /// A request with the credential set, or why there is no credential (blocking: an Entra
+    /// token may be fetched).
+    fn post(&self, agent: &ureq::Agent, url: &str) -> Result<ureq::RequestBuilder<ureq::typestate::WithBody>, String> {
         let request = agent.post(url).header("User-Agent", concat!("brazen/", env!("CARGO_PKG_VERSION")));
-        match &self.auth {
+        Ok(match &self.auth {
             Auth::Key(key) => request.header("Ocp-Apim-Subscription-Key", key),
             Auth::Bearer(token) => request.header("Authorization", &format!("Bearer {token}")),
-        }
+            Auth::Entra { tokens, resource_id } => {
+                let token = tokens.token()?;
+                let value = match resource_id {
+                    Some(id) => format!("Bearer aad#{id}#{token}"),
+                    None => format!("Bearer {token}"),
+                };
+                request.header("Authorization", &value)
+            }
+        })
     }
 
     /// An HTTP agent for this resource: the platform's certificates, statuses read, not errors.

@@ -51,6 +51,7 @@ impl Inner {
         let response = self
             .resource
             .post(&self.agent, &url)
+            .map_err(|e| format!("no credential for Azure text to speech: {e}"))?
             .header("Content-Type", "application/ssml+xml")
             .header("X-Microsoft-OutputFormat", OUTPUT_FORMAT)
             .send(body.as_bytes())

@@ -141,8 +141,12 @@ pub struct AzureSpeech {
     /// instead of the region.
     pub endpoint: Option<String>,
     /// The resource key; default `$AZURE_SPEECH_KEY` or `$SPEECH_KEY` (else a bearer token from
-    /// `$AZURE_SPEECH_TOKEN`).
+    /// `$AZURE_SPEECH_TOKEN`, else an Entra ID identity: a client secret, a managed identity or
+    /// the Azure CLI).
     pub key: Option<String>,
+    /// The resource's Azure resource id, with which Entra ID tokens are sent as
+    /// `aad#RESOURCE_ID#TOKEN` (regional endpoints need it); default `$AZURE_SPEECH_RESOURCE_ID`.
+    pub resource_id: Option<String>,
     /// The voice spoken when a session names none of Azure's.
     pub voice: Option<String>,
     /// The recognition locale when a session names no language.
@@ -182,9 +186,27 @@ impl AzureSpeech {
             (Some(key), _) => brazen_azure::Auth::Key(key),
             (None, Some(token)) => brazen_azure::Auth::Bearer(token),
             (None, None) => {
-                return Err(format!(
-                    "{needed_by} needs a credential: set azure_speech_key (or AZURE_SPEECH_KEY), or a bearer token in AZURE_SPEECH_TOKEN"
-                ));
+                let imds = std::env::var_os("BRAZEN_AZURE_IMDS").is_some();
+                let Some(source) = brazen_azure::credential::Source::from_env(imds) else {
+                    return Err(format!(
+                        "{needed_by} needs a credential: set azure_speech_key (or AZURE_SPEECH_KEY); a bearer token in AZURE_SPEECH_TOKEN; or an Entra ID identity (AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET, a managed identity, or a signed-in Azure CLI)"
+                    ));
+                };
+                let resource_id = self
+                    .resource_id
+                    .clone()
+                    .filter(|r| !r.trim().is_empty())
+                    .or_else(|| env(&["AZURE_SPEECH_RESOURCE_ID"]));
+                if resource_id.is_none() && matches!(endpoint, brazen_azure::Endpoint::Region(_)) {
+                    return Err(format!(
+                        "{needed_by} with an Entra ID identity ({}) needs the Speech resource's id for a regional endpoint: set azure_speech_resource_id (or AZURE_SPEECH_RESOURCE_ID) to /subscriptions/…/providers/Microsoft.CognitiveServices/accounts/NAME, or azure_speech_endpoint to its custom domain",
+                        source.describe()
+                    ));
+                }
+                tracing::info!("Azure Speech credential: {}", source.describe());
+                let tokens =
+                    brazen_azure::credential::Tokens::new(source, brazen_azure::credential::COGNITIVE_SERVICES_SCOPE);
+                brazen_azure::Auth::Entra { tokens: Arc::new(tokens), resource_id }
             }
         };
         Ok(brazen_azure::SpeechResource { endpoint, auth, timeout: std::time::Duration::from_secs(30) })

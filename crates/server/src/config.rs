@@ -71,6 +71,9 @@ pub struct Config {
     /// The Speech resource's key (default `$AZURE_SPEECH_KEY`; a bearer token in
     /// `$AZURE_SPEECH_TOKEN` instead).
     pub azure_speech_key: Option<String>,
+    /// The Speech resource's Azure resource id (`/subscriptions/…/accounts/NAME`), with which
+    /// Entra ID tokens are sent to a regional endpoint (default `$AZURE_SPEECH_RESOURCE_ID`).
+    pub azure_speech_resource_id: Option<String>,
     /// The Azure voice spoken when a session names none of Azure's (default
     /// en-US-AvaMultilingualNeural).
     pub azure_tts_voice: Option<String>,
@@ -150,6 +153,7 @@ impl Default for Config {
             azure_speech_region: None,
             azure_speech_endpoint: None,
             azure_speech_key: None,
+            azure_speech_resource_id: None,
             azure_tts_voice: None,
             azure_speech_language: None,
             models_dir: None,
@@ -190,6 +194,7 @@ impl Config {
                 region: self.azure_speech_region.clone(),
                 endpoint: self.azure_speech_endpoint.clone(),
                 key: self.azure_speech_key.clone(),
+                resource_id: self.azure_speech_resource_id.clone(),
                 voice: self.azure_tts_voice.clone(),
                 language: self.azure_speech_language.clone(),
             },
@@ -236,6 +241,7 @@ const ENV_KEYS: &[&str] = &[
     "azure_speech_region",
     "azure_speech_endpoint",
     "azure_speech_key",
+    "azure_speech_resource_id",
     "azure_tts_voice",
     "azure_speech_language",
     "models_dir",

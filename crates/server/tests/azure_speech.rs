@@ -127,3 +127,112 @@ async fn a_session_hears_and_speaks_through_azure_with_visemes_on_its_audio() {
     let last = visemes.iter().filter(|(_, id)| *id != 0).map(|(o, _)| *o).max().unwrap();
     assert!(last as f64 > audio_ms * 0.7, "the mouth moves until near the end of the audio: {last} of {audio_ms} ms");
 }
+
+/// The stand-in Entra ID token endpoint and Speech service of the Entra test: tokens say they
+/// last 302 s but are accepted for [`TOKEN_LIFE`] only, so brazen (which renews 300 s before
+/// expiry) must renew them between phrases.
+#[derive(Clone, Default)]
+struct Entra {
+    issued: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+const TOKEN_LIFE: std::time::Duration = std::time::Duration::from_millis(2_500);
+const RESOURCE_ID: &str =
+    "/subscriptions/sub-1/resourceGroups/voice/providers/Microsoft.CognitiveServices/accounts/speech-1";
+
+async fn entra_token(
+    State(e): State<Entra>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let client = body.contains("grant_type=client_credentials")
+        && body.contains("client_id=app-1")
+        && body.contains("client_secret=s3cret")
+        && body.contains("cognitiveservices.azure.com");
+    if tenant != "tenant-1" || !client {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"}))).into_response();
+    }
+    let mut issued = e.issued.lock().unwrap();
+    let value = format!("entra-{}", issued.len() + 1);
+    issued.push((value.clone(), std::time::Instant::now()));
+    axum::Json(json!({"token_type": "Bearer", "expires_in": 302, "access_token": value})).into_response()
+}
+
+async fn entra_tts(State(e): State<Entra>, headers: HeaderMap) -> (StatusCode, Vec<u8>) {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    e.authorizations.lock().unwrap().push(authorization.clone());
+    let prefix = format!("Bearer aad#{RESOURCE_ID}#");
+    let fresh = authorization
+        .strip_prefix(&prefix)
+        .is_some_and(|token| e.issued.lock().unwrap().iter().any(|(t, at)| t == token && at.elapsed() < TOKEN_LIFE));
+    if fresh { (StatusCode::OK, vec![0; 9_600]) } else { (StatusCode::UNAUTHORIZED, Vec::new()) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entra_identity_speaks_with_tokens_renewed_between_phrases() {
+    let entra = Entra::default();
+    let app = axum::Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(entra_token))
+        .route("/tts/cognitiveservices/v1", post(entra_tts))
+        .with_state(entra.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let server = Server::start_with_env(
+        &["--agent", "none", "--tts", "azure"],
+        &[
+            ("BRAZEN_AZURE_SPEECH_ENDPOINT", url.as_str()),
+            ("BRAZEN_AZURE_SPEECH_RESOURCE_ID", RESOURCE_ID),
+            ("AZURE_SPEECH_KEY", ""),
+            ("AZURE_SPEECH_TOKEN", ""),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_CLIENT_ID", "app-1"),
+            ("AZURE_CLIENT_SECRET", "s3cret"),
+            ("AZURE_AUTHORITY_HOST", url.as_str()),
+        ],
+    );
+    let (mut ws, _) = common::connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
+    common::until(&mut ws, "session.created").await;
+    send(&mut ws, json!({"type": "session.update", "session": {"turn_detection": null}})).await;
+    common::until(&mut ws, "session.updated").await;
+    for (i, text) in ["Your order has shipped.", "It arrives on Friday."].iter().enumerate() {
+        if i > 0 {
+            // Long enough for the first token to need renewing.
+            tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+        }
+        send(&mut ws, json!({"type": "response.create", "response": {"pre_generated_assistant_message": text}})).await;
+        let events = common::until(&mut ws, "response.done").await;
+        assert!(events.iter().all(|e| e["type"] != "error"), "phrase {i}: {events:?}");
+        assert_eq!(events.last().unwrap()["response"]["status"], "completed", "phrase {i}: {events:?}");
+        assert!(events.iter().any(|e| e["type"] == "response.audio.delta"), "phrase {i} is spoken");
+    }
+    let authorizations = entra.authorizations.lock().unwrap().clone();
+    let issued: Vec<String> = entra.issued.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    assert!(issued.len() >= 2, "the token was renewed: {issued:?}");
+    assert!(
+        authorizations.iter().all(|a| a.starts_with(&format!("Bearer aad#{RESOURCE_ID}#entra-"))),
+        "{authorizations:?}"
+    );
+    assert_ne!(authorizations.first(), authorizations.last(), "the second phrase went with a new token");
+}
+
+#[test]
+fn entra_on_a_region_without_the_resource_id_says_what_to_set() {
+    let out = std::process::Command::new(common::binary())
+        .args(["serve", "--port", "0", "--agent", "none", "--tts", "azure"])
+        .env("AZURE_SPEECH_REGION", "westeurope")
+        .env("AZURE_SPEECH_KEY", "")
+        .env("AZURE_SPEECH_TOKEN", "")
+        .env("AZURE_SPEECH_RESOURCE_ID", "")
+        .env("AZURE_TENANT_ID", "tenant-1")
+        .env("AZURE_CLIENT_ID", "app-1")
+        .env("AZURE_CLIENT_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("azure_speech_resource_id") && stderr.contains("client secret of app-1"), "{stderr}");
+}
