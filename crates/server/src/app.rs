@@ -277,7 +277,7 @@ async fn realtime(
     // A page's own files (`web_root`), for requests that are not a socket.
     if upgrade.is_err()
         && let Some(root) = &state.config.web_root
-        && let Some(file) = crate::web::user_file(root, uri.path())
+        && let Some(file) = crate::web::user_file(root, uri.path()).await
     {
         return file;
     }

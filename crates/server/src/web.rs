@@ -69,7 +69,7 @@ fn file(path: &str) -> Option<&'static (&'static str, &'static [u8], &'static st
 /// `GET /`: the app's page (never cached, so a new build is picked up at once).
 pub async fn index(State(state): State<Arc<AppState>>) -> Response {
     if let Some(root) = &state.config.web_root {
-        return user_file(root, "/index.html").unwrap_or_else(|| {
+        return user_file(root, "/index.html").await.unwrap_or_else(|| {
             crate::app::json_error(StatusCode::NOT_FOUND, "not_found", "web_root has no index.html.")
         });
     }
@@ -88,21 +88,25 @@ pub async fn index(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// A file of the user's own pages under `root` (`web_root`) for the request path `path`, with
-/// its content type; `None` when there is no such file. Paths that leave `root` (`..`, links
-/// pointing out) are refused.
-pub fn user_file(root: &std::path::Path, path: &str) -> Option<Response> {
-    let relative = path.trim_start_matches('/');
+/// A file of the user's own pages under `root` (`web_root`) for the request path `path`
+/// (percent-encoded, as it arrives), with its content type; `None` when there is no such file.
+/// Paths that leave `root` (`..`, encoded or not; links pointing out) are refused.
+pub async fn user_file(root: &std::path::Path, path: &str) -> Option<Response> {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let relative = decoded.trim_start_matches('/');
     let relative = if relative.is_empty() { "index.html" } else { relative };
-    if relative.split('/').any(|part| part == ".." || part.starts_with('.')) || relative.contains('\\') {
+    if relative.split('/').any(|part| part == ".." || part.starts_with('.'))
+        || relative.contains('\\')
+        || relative.contains('\0')
+    {
         return None;
     }
-    let root = root.canonicalize().ok()?;
-    let full = root.join(relative).canonicalize().ok()?;
-    if !full.starts_with(&root) || !full.is_file() {
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let full = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
+    if !full.starts_with(&root) || !tokio::fs::metadata(&full).await.is_ok_and(|m| m.is_file()) {
         return None;
     }
-    let bytes = std::fs::read(&full).ok()?;
+    let bytes = tokio::fs::read(&full).await.ok()?;
     let kind = match full.extension().and_then(|e| e.to_str()).unwrap_or_default() {
         "html" | "htm" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",

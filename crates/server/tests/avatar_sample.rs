@@ -50,6 +50,14 @@ async fn the_sample_page_runs_its_whole_protocol_against_brazen() {
     let (status, headers, script) = server.get_with_headers("/app.js");
     assert!(status == 200 && headers.contains("text/javascript") && script.contains("sample"), "{headers}");
     assert_eq!(server.get("/../../etc/passwd").0, 404);
+    assert_eq!(server.get("/%2e%2e/%2e%2e/etc/passwd").0, 404);
+    assert_eq!(server.get("/%ff.js").0, 404);
+    std::fs::write(root.join("my page.css"), "body {}").unwrap();
+    let (status, headers, css) = server.get_with_headers("/my%20page.css");
+    assert!(
+        status == 200 && headers.contains("text/css") && css == "body {}",
+        "a name with a space: {status} {headers}"
+    );
     let (status, body) = server.get("/api/config");
     let cfg: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status, 200);
