@@ -3,7 +3,9 @@
 
 use crate::avatar_link::{AvatarCommand, AvatarEvent};
 use brazen_protocol::{ClientMessage, ProtocolError, ServerEvent};
-use brazen_providers::{AsrEvent, AsrRequest, LlmEvent, LlmRequest, ToolCall, ToolEvent, TtsEvent, TtsRequest};
+use brazen_providers::{
+    AsrEvent, AsrRequest, LlmEvent, LlmRequest, ToolCall, ToolEvent, TtsEvent, TtsRequest, TurnRequest, TurnVerdict,
+};
 
 /// Identifies one piece of engine work (an ASR, LLM, TTS or tool stream) within a session.
 pub type JobId = u64;
@@ -17,6 +19,8 @@ pub enum Input {
     Invalid(ProtocolError),
     /// A speech recogniser's event for a job.
     Asr(JobId, AsrEvent),
+    /// An end-of-turn model's verdict for a job.
+    Turn(JobId, TurnVerdict),
     /// A language model's event for a job.
     Llm(JobId, LlmEvent),
     /// A speech synthesiser's event for a job.
@@ -36,6 +40,9 @@ pub enum Output {
     Event(ServerEvent),
     /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
     StartAsr(JobId, AsrRequest),
+    /// Judge whether the user finished their turn (semantic turn detection); feed the verdict
+    /// back as [`Input::Turn`].
+    StartTurnCheck(JobId, TurnRequest),
     /// Start generating; feed the events back as [`Input::Llm`].
     StartLlm(JobId, LlmRequest),
     /// Start synthesising; feed the events back as [`Input::Tts`].

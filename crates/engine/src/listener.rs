@@ -3,13 +3,14 @@
 //! turns.
 
 use crate::conversation::{Conversation, Entry};
+use crate::end_of_turn::Waits;
 use crate::out::Out;
 use crate::turn::{InputAudio, TurnEvent};
 use crate::{JobId, Limits, Output, sample_format};
 use brazen_audio::Vad;
 use brazen_protocol::error::code;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, ProtocolError, Role, ServerEvent, SessionConfig};
-use brazen_providers::{AsrEvent, AsrRequest};
+use brazen_providers::{AsrEvent, AsrRequest, TurnRequest, TurnVerdict};
 use std::collections::HashMap;
 
 /// Shortest audio a manual commit accepts, in ms.
@@ -44,6 +45,8 @@ struct SpeechTurn {
     /// The preview asked for during the current pause: it holds every word of the turn if
     /// the turn ends without more speech, and then serves as its final transcript.
     covering: Option<Covering>,
+    /// The pause being judged by the end-of-turn model (semantic detection).
+    pause: Option<Pause>,
     /// The last preview's words.
     words: Vec<String>,
     /// How many of them were sent as deltas (the stable prefix), and as what text.
@@ -58,6 +61,16 @@ struct Covering {
     speech_end_ms: f64,
     /// Its transcript, once decoded.
     text: Option<String>,
+}
+
+/// A pause judged by the end-of-turn model.
+struct Pause {
+    /// Where the speech before it ends (audio clock, ms).
+    speech_end_ms: f64,
+    /// The verdict being computed.
+    job: Option<JobId>,
+    /// The model's probability that the turn is finished, once known (`None`: it could not say).
+    verdict: Option<Option<f32>>,
 }
 
 /// What the listener heard that other parts may act on.
@@ -172,6 +185,7 @@ impl Listener {
             preview_job: None,
             previewed_samples: 0,
             covering: None,
+            pause: None,
             words: Vec::new(),
             sent_words: 0,
             sent: String::new(),
@@ -228,14 +242,21 @@ impl Listener {
     /// at a time; what successive previews agree on is sent as transcription deltas. A pause's
     /// preview holds all the words of a turn that is about to end, so the language model can
     /// compute its prompt while the silence is still being confirmed.
+    ///
+    /// With semantic detection the pause's preview is asked for even when no transcripts are:
+    /// its words help decide whether the turn is over.
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = &config.turn_detection else { return };
-        if config.input_audio_transcription.is_none() || !self.input.in_speech() {
+        let semantic = Waits::of(detection).is_some();
+        if !self.input.in_speech() || (config.input_audio_transcription.is_none() && !semantic) {
             return;
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let pausing = pause_ms >= PAUSE_PREVIEW_MS;
+        if !pausing && config.input_audio_transcription.is_none() {
+            return;
+        }
         let Some(turn) = self.speech.as_mut() else { return };
         let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
@@ -261,8 +282,74 @@ impl Listener {
         out.push(Output::StartAsr(job, request));
     }
 
+    /// Semantic turn detection: at each pause of [`PAUSE_PREVIEW_MS`] the turn's audio goes to
+    /// the end-of-turn model (once per pause; a pause that ends in speech is forgotten), and
+    /// the silence that ends the turn is set from what is known of this pause
+    /// ([`Waits::silence_ms`]).
+    pub(crate) fn judge(&mut self, config: &SessionConfig, out: &mut Out) {
+        let Some(detection) = &config.turn_detection else { return };
+        if Waits::of(detection).is_none() {
+            return;
+        }
+        let (Some(speech_end_ms), Some(pause_ms)) = (self.input.last_speech_ms(), self.input.pause_ms()) else {
+            return;
+        };
+        let Some(turn) = self.speech.as_mut() else { return };
+        if turn.pause.as_ref().is_some_and(|p| p.speech_end_ms != speech_end_ms) {
+            // The user spoke again: that pause was not the end.
+            if let Some(job) = turn.pause.take().and_then(|p| p.job) {
+                out.push(Output::Cancel(job));
+            }
+        }
+        if turn.pause.is_none() && pause_ms >= PAUSE_PREVIEW_MS {
+            let samples = self.input.speech_audio(detection.prefix_padding_ms as f64).unwrap_or_default().to_vec();
+            let job = out.next_job();
+            turn.pause = Some(Pause { speech_end_ms, job: Some(job), verdict: None });
+            out.push(Output::StartTurnCheck(job, TurnRequest { samples, sample_rate: self.input.rate() }));
+        }
+        self.set_end_silence(config);
+    }
+
+    /// The end-of-turn model's verdict on a pause (others are ignored); true when it was one
+    /// of this listener's.
+    pub(crate) fn on_turn(&mut self, job: JobId, verdict: TurnVerdict, config: &SessionConfig) -> bool {
+        let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()).filter(|p| p.job == Some(job)) else {
+            return false;
+        };
+        pause.job = None;
+        pause.verdict = Some(match verdict {
+            TurnVerdict::Probability(p) => Some(p),
+            TurnVerdict::Failed(_) => None,
+        });
+        self.set_end_silence(config);
+        true
+    }
+
+    /// Sets the silence that ends the speech in progress from what is known of its pause.
+    fn set_end_silence(&mut self, config: &SessionConfig) {
+        let Some(waits) = config.turn_detection.as_ref().and_then(Waits::of) else { return };
+        let Some(turn) = self.speech.as_ref() else { return };
+        let Some(pause) = turn.pause.as_ref() else {
+            self.input.set_end_silence(Some(waits.unsure_ms));
+            return;
+        };
+        let words =
+            turn.covering.as_ref().filter(|c| c.speech_end_ms == pause.speech_end_ms).and_then(|c| c.text.as_deref());
+        let silence = match pause.verdict {
+            Some(probability) => waits.silence_ms(probability, words),
+            None => waits.unsure_ms,
+        };
+        self.input.set_end_silence(Some(silence));
+    }
+
+    /// Ends the turn now if its pause has lasted the silence that ends it (after a verdict or
+    /// the pause's words arrived between two pieces of audio).
+    pub(crate) fn end_if_due(&mut self, config: &SessionConfig) -> Option<TurnEvent> {
+        self.input.end_if_due(config.turn_detection.as_ref()?)
+    }
+
     /// A preview came back: sends the words it shares with the previous one as a delta.
-    fn on_preview(&mut self, event: AsrEvent, out: &mut Out) -> Heard {
+    fn on_preview(&mut self, event: AsrEvent, report: bool, out: &mut Out) -> Heard {
         let Some(turn) = self.speech.as_mut() else { return Heard::Nothing };
         let text = match event {
             // A preview's partial words are not used: its whole text comes with `Done`.
@@ -284,7 +371,7 @@ impl Listener {
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
         turn.words = words;
-        if agreed > turn.sent_words {
+        if report && agreed > turn.sent_words {
             let new = turn.words[turn.sent_words..agreed].join(" ");
             let delta = if turn.sent.is_empty() { new } else { format!(" {new}") };
             turn.sent.push_str(&delta);
@@ -301,7 +388,7 @@ impl Listener {
     /// id and what was sent of its transcript.
     fn end_speech(&mut self, out: &mut Out) -> Option<(String, String)> {
         let turn = self.speech.take()?;
-        if let Some(job) = turn.preview_job {
+        for job in [turn.preview_job, turn.pause.and_then(|p| p.job)].into_iter().flatten() {
             out.push(Output::Cancel(job));
         }
         Some((turn.item_id, turn.sent))
@@ -379,7 +466,9 @@ impl Listener {
         out: &mut Out,
     ) -> Heard {
         if self.speech.as_ref().is_some_and(|t| t.preview_job == Some(job)) {
-            return self.on_preview(event, out);
+            let heard = self.on_preview(event, config.input_audio_transcription.is_some(), out);
+            self.set_end_silence(config);
+            return heard;
         }
         let report = config.input_audio_transcription.is_some();
         let declined = match &event {

@@ -157,6 +157,16 @@ impl Session {
             Input::Asr(job, event) => {
                 let heard = self.listener.on_asr(job, event, &self.config, &mut self.conversation, &mut self.out);
                 self.on_heard(heard);
+                if let Err(e) = self.end_turn_if_due(now) {
+                    self.out.error(e);
+                }
+            }
+            Input::Turn(job, verdict) => {
+                if self.listener.on_turn(job, verdict, &self.config)
+                    && let Err(e) = self.end_turn_if_due(now)
+                {
+                    self.out.error(e);
+                }
             }
             Input::Llm(job, event) => {
                 let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
@@ -318,26 +328,43 @@ impl Session {
     fn append_audio(&mut self, bytes: &[u8], now: Instant) -> Result<(), ProtocolError> {
         let samples = self.listener.decode(&self.config, bytes, "audio")?;
         let events = self.listener.append(&self.limits, &self.config, &samples)?;
-        let detection = self.config.turn_detection.clone();
         for event in events {
-            match event {
-                TurnEvent::SpeechStarted { audio_start_ms } => {
-                    self.listener.speech_started(audio_start_ms, &mut self.out);
-                    if detection.as_ref().is_some_and(|t| t.interrupt_response) {
-                        self.barge_in(now);
-                    }
+            self.on_turn_event(event, now)?;
+        }
+        self.listener.preview(&self.config, &mut self.out);
+        self.listener.judge(&self.config, &mut self.out);
+        self.end_turn_if_due(now)
+    }
+
+    /// What turn detection found: a turn begins (and may barge in) or ends (and may be
+    /// answered).
+    fn on_turn_event(&mut self, event: TurnEvent, now: Instant) -> Result<(), ProtocolError> {
+        let detection = self.config.turn_detection.clone();
+        match event {
+            TurnEvent::SpeechStarted { audio_start_ms } => {
+                self.listener.speech_started(audio_start_ms, &mut self.out);
+                if detection.as_ref().is_some_and(|t| t.interrupt_response) {
+                    self.barge_in(now);
                 }
-                TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms } => {
-                    let at = (audio_end_ms, speech_end_ms, turn_start_ms);
-                    self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
-                    if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
-                        self.create_response(ResponseOptions::default(), now)?;
-                    }
+            }
+            TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms } => {
+                let at = (audio_end_ms, speech_end_ms, turn_start_ms);
+                self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
+                if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
+                    self.create_response(ResponseOptions::default(), now)?;
                 }
             }
         }
-        self.listener.preview(&self.config, &mut self.out);
         Ok(())
+    }
+
+    /// Semantic detection: a verdict or the pause's words came between two pieces of audio and
+    /// the pause has already lasted the silence they call for: the turn ends now.
+    fn end_turn_if_due(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        match self.listener.end_if_due(&self.config) {
+            Some(event) => self.on_turn_event(event, now),
+            None => Ok(()),
+        }
     }
 
     /// The user spoke while the assistant was talking: stop the response and, if asked,

@@ -8,7 +8,8 @@
 //!   an idle stream costs constant memory;
 //! - **onset**: speech frames are adding up; after `speech_duration_ms` of them (gaps of at most
 //!   100 ms allowed) it reports `SpeechStarted` at the first speech frame;
-//! - **speech**: after `silence_duration_ms` without a speech frame it reports `SpeechStopped` at
+//! - **speech**: after `silence_duration_ms` without a speech frame (or the silence a semantic
+//!   detector set for this pause, [`InputAudio::set_end_silence`]) it reports `SpeechStopped` at
 //!   the end of the last speech frame, and the turn's audio runs from `prefix_padding_ms` before
 //!   the start to the present.
 
@@ -57,6 +58,8 @@ pub struct InputAudio {
     /// Audio-clock position where the VAD stream's own clock began, in ms.
     vad_origin_ms: f64,
     state: State,
+    /// The silence that ends the speech in progress, when not `silence_duration_ms`.
+    end_silence_ms: Option<f64>,
 }
 
 impl InputAudio {
@@ -70,6 +73,7 @@ impl InputAudio {
             vad: VadStream::new(vad, rate),
             vad_origin_ms: 0.0,
             state: State::Silence,
+            end_silence_ms: None,
         }
     }
 
@@ -101,6 +105,29 @@ impl InputAudio {
         self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
 
+    /// Sets the silence that ends the speech in progress, in ms (`None`: the detection's
+    /// `silence_duration_ms`). It applies until the speech ends.
+    pub fn set_end_silence(&mut self, ms: Option<f64>) {
+        self.end_silence_ms = ms;
+    }
+
+    /// Ends the speech in progress now if its pause has already lasted the silence that ends
+    /// it: the `SpeechStopped` that [`InputAudio::append`] would have reported.
+    pub fn end_if_due(&mut self, td: &TurnDetection) -> Option<TurnEvent> {
+        let State::Speech { start_ms, last_speech_ms } = self.state else { return None };
+        let needed = self.end_silence_ms.unwrap_or(td.silence_duration_ms as f64);
+        if self.clock_ms - last_speech_ms < needed {
+            return None;
+        }
+        self.state = State::Silence;
+        self.end_silence_ms = None;
+        Some(TurnEvent::SpeechStopped {
+            audio_end_ms: last_speech_ms.round() as u64,
+            speech_end_ms: last_speech_ms,
+            turn_start_ms: (start_ms - td.prefix_padding_ms as f64).max(self.start_ms),
+        })
+    }
+
     /// Changes the input rate: the buffer is emptied and detection restarts.
     pub fn set_rate(&mut self, rate: u32) {
         self.rate = rate;
@@ -114,6 +141,7 @@ impl InputAudio {
         self.samples.clear();
         self.start_ms = self.clock_ms;
         self.state = State::Silence;
+        self.end_silence_ms = None;
         self.vad.reset();
     }
 
@@ -140,7 +168,8 @@ impl InputAudio {
                 (onset @ State::Onset { .. }, false) => onset,
                 (State::Speech { start_ms, .. }, true) => State::Speech { start_ms, last_speech_ms: end },
                 (State::Speech { start_ms, last_speech_ms }, false) => {
-                    if end - last_speech_ms >= td.silence_duration_ms as f64 {
+                    if end - last_speech_ms >= self.end_silence_ms.unwrap_or(td.silence_duration_ms as f64) {
+                        self.end_silence_ms = None;
                         events.push(TurnEvent::SpeechStopped {
                             audio_end_ms: last_speech_ms.round() as u64,
                             speech_end_ms: last_speech_ms,
@@ -198,6 +227,7 @@ impl InputAudio {
             self.state = State::Silence;
             self.vad.reset();
         }
+        self.end_silence_ms = None;
         (samples, start)
     }
 }

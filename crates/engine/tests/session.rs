@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use brazen_audio::Vad;
 use brazen_engine::{Input, JobId, Limits, Output, Session, SessionOptions};
 use brazen_protocol::{Content, Dialect, ItemBody, ResponseStatus, ServerEvent, client};
-use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent};
+use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, TtsEvent, TurnVerdict};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -2018,4 +2018,116 @@ mod interim_lines {
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].1.as_deref(), Some("session.interim_response.triggers[0]"));
     }
+}
+
+/// The end-of-turn checks started: job and samples.
+fn turn_checks(outputs: &[Output]) -> Vec<(JobId, usize)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::StartTurnCheck(j, r) => Some((*j, r.samples.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A semantic session that heard one second of speech and then `pause_ms` of silence; returns
+/// the pause's end-of-turn check and transcript preview jobs.
+fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) {
+    h.send(json!({"type": "session.update", "session": {"turn_detection": detection}}));
+    h.audio(1_000, 1.0);
+    let out = h.audio(pause_ms, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    let checks = turn_checks(&out);
+    let previews = previews(&out);
+    assert_eq!((checks.len(), previews.len()), (1, 1), "one check and one preview for the pause: {out:?}");
+    // The turn's audio so far (24 kHz), the pause included.
+    assert!(checks[0].1 >= 24 * 1_150, "{checks:?}");
+    (checks[0].0, previews[0].0)
+}
+
+#[test]
+fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
+    let mut h = Harness::new();
+    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    // The words alone do not end it: the verdict is still coming.
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("What time do you open?".into())));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    assert!(
+        !types(&out).contains(&"conversation.item.input_audio_transcription.delta"),
+        "no transcripts were asked for"
+    );
+    // Finished, by the model and the words: 300 ms of silence is enough (200 ms are needed).
+    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.92)));
+    let t = types(&out);
+    assert!(t.contains(&"input_audio_buffer.speech_stopped") && t.contains(&"response.created"), "{t:?}");
+    let llm = llm_job(&out).1;
+    let said = format!("{:?}", llm.items);
+    assert!(said.contains("What time do you open?"), "the pause's words are the transcript: {said}");
+}
+
+#[test]
+fn semantic_vad_waits_when_the_words_trail_off() {
+    let mut h = Harness::new();
+    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    h.input(Input::Asr(preview, AsrEvent::Done("I would like to order two pairs of".into())));
+    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.95)));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    // Unsure: 900 ms of silence end it.
+    let out = h.audio(500, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "800 ms: {:?}", types(&out));
+    let out = h.audio(200, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "1000 ms: {:?}", types(&out));
+}
+
+#[test]
+fn semantic_vad_forgets_a_pause_that_ends_in_speech() {
+    let mut h = Harness::new();
+    let (check, _) = paused(&mut h, json!({"type": "semantic_vad", "eagerness": "high"}), 300);
+    let out = h.audio(600, 1.0);
+    assert!(out.contains(&Output::Cancel(check)), "the pause's check is dropped");
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    // Its late verdict changes nothing; the next pause is judged afresh.
+    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.99)));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    let out = h.audio(200, 0.0);
+    assert_eq!(turn_checks(&out).len(), 1);
+}
+
+#[test]
+fn semantic_vad_without_a_model_decides_on_the_words_and_silence() {
+    let mut h = Harness::new();
+    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    h.input(Input::Turn(check, TurnVerdict::Failed("no end-of-turn model is loaded".into())));
+    h.input(Input::Asr(preview, AsrEvent::Done("I want to, um".into())));
+    // Trailing words and no verdict: up to the timeout (2 s).
+    let out = h.audio(1_500, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+}
+
+#[test]
+fn azure_semantic_vad_holds_an_unfinished_turn_past_its_silence() {
+    let mut h = Harness::new();
+    let detection = json!({"type": "azure_semantic_vad", "silence_duration_ms": 400,
+        "end_of_utterance_detection": {"model": "semantic_detection_v1", "timeout_ms": 800}});
+    let (check, preview) = paused(&mut h, detection, 300);
+    h.input(Input::Asr(preview, AsrEvent::Done("My number is five five five".into())));
+    h.input(Input::Turn(check, TurnVerdict::Probability(0.1)));
+    // Unfinished: the silence (400 ms) plus the timeout (800 ms).
+    let out = h.audio(800, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1100 ms: {:?}", types(&out));
+    let out = h.audio(200, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "1300 ms: {:?}", types(&out));
+}
+
+#[test]
+fn server_vad_asks_no_model() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad"}}}));
+    h.audio(1_000, 1.0);
+    let out = h.audio(600, 0.0);
+    assert!(turn_checks(&out).is_empty());
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"));
 }

@@ -1,6 +1,6 @@
 //! The engines brazen's conversation engine asks for work, as small traits every
-//! implementation shares: voice-activity detection ([`Vad`], from `brazen-audio`), speech
-//! recognition ([`Asr`]), the language model ([`Llm`]), speech synthesis ([`Tts`]) and the tools
+//! implementation shares: voice-activity detection ([`Vad`], from `brazen-audio`), the
+//! end-of-turn model ([`TurnModel`]), speech recognition ([`Asr`]), the language model ([`Llm`]), speech synthesis ([`Tts`]) and the tools
 //! that run inside brazen ([`Tools`]), with their requests and the events they stream back.
 //! Cancelling is dropping the stream.
 //!
@@ -59,6 +59,41 @@ pub enum AsrEvent {
 pub trait Asr: Send + Sync {
     /// Transcribes one utterance.
     fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent>;
+}
+
+/// Judge whether the speaker has finished their turn, from its audio up to a pause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnRequest {
+    /// Mono 16-bit samples: the turn so far, the pause included.
+    pub samples: Vec<i16>,
+    /// Their rate.
+    pub sample_rate: u32,
+}
+
+/// What an end-of-turn model answers (once).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnVerdict {
+    /// The probability (0–1) that the turn is finished.
+    Probability(f32),
+    /// The model could not say (none installed, or it failed): silence and the transcript
+    /// decide alone.
+    Failed(String),
+}
+
+/// An end-of-turn model: hears in the audio whether a speaker who paused has finished.
+pub trait TurnModel: Send + Sync {
+    /// Judges one pause.
+    fn judge(&self, request: TurnRequest) -> EngineStream<TurnVerdict>;
+}
+
+/// No end-of-turn model: every verdict is [`TurnVerdict::Failed`].
+#[derive(Debug, Clone, Default)]
+pub struct NoTurnModel;
+
+impl TurnModel for NoTurnModel {
+    fn judge(&self, _request: TurnRequest) -> EngineStream<TurnVerdict> {
+        Box::pin(futures_util::stream::iter([TurnVerdict::Failed("no end-of-turn model is loaded".into())]))
+    }
 }
 
 /// Generate the assistant's next turn.

@@ -321,6 +321,10 @@ impl Driver {
                     let stream = engines.asr.transcribe(request);
                     self.spawn(job, stream, Input::Asr);
                 }
+                Output::StartTurnCheck(job, request) => {
+                    let stream = engines.turn.judge(request);
+                    self.spawn(job, stream, Input::Turn);
+                }
                 Output::StartLlm(job, request) => {
                     let stream = engines.llm.generate(request);
                     self.spawn(job, stream, Input::Llm);

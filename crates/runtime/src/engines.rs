@@ -28,6 +28,8 @@ pub struct Engines {
     pub voices: Vec<String>,
     /// Makes one voice-activity detector per session.
     pub vad: VadFactory,
+    /// The end-of-turn model of semantic turn detection.
+    pub turn: Arc<dyn brazen_providers::TurnModel>,
     /// The tools that run inside brazen (none yet: every call goes to the client).
     pub tools: Arc<dyn Tools>,
 }
@@ -37,6 +39,8 @@ pub struct Engines {
 pub struct EngineNames {
     /// Voice-activity detection.
     pub vad: &'static str,
+    /// The end-of-turn model (`none`: silence and words alone).
+    pub turn: &'static str,
     /// Speech recognition.
     pub asr: &'static str,
     /// The language model.
@@ -50,12 +54,13 @@ impl Engines {
     pub fn echo() -> Self {
         use brazen_providers::echo::{EchoAsr, EchoLlm, ToneTts};
         Engines {
-            names: EngineNames { vad: "energy", asr: "echo", llm: "echo", tts: "tone" },
+            names: EngineNames { vad: "energy", turn: "none", asr: "echo", llm: "echo", tts: "tone" },
             asr: Arc::new(EchoAsr),
             llm: Arc::new(EchoLlm),
             tts: Arc::new(ToneTts),
             voices: Vec::new(),
             vad: Arc::new(|| Box::new(brazen_audio::EnergyVad)),
+            turn: Arc::new(brazen_providers::NoTurnModel),
             tools: Arc::new(brazen_providers::NoTools),
         }
     }
@@ -82,6 +87,13 @@ impl Engines {
         self
     }
 
+    /// The same engines with an end-of-turn model.
+    pub fn with_turn(mut self, name: &'static str, turn: Arc<dyn brazen_providers::TurnModel>) -> Self {
+        self.names.turn = name;
+        self.turn = turn;
+        self
+    }
+
     /// The same engines with another voice-activity detector.
     pub fn with_vad(mut self, name: &'static str, vad: VadFactory) -> Self {
         self.names.vad = name;
@@ -91,11 +103,13 @@ impl Engines {
 }
 
 /// Which engine serves each stage, by name, and how the local ones run (the configuration's
-/// `vad`, `asr`, `asr_workers`, `asr_threads`, `llm`, `tts` and `models_dir`).
+/// `vad`, `turn`, `asr`, `asr_workers`, `asr_threads`, `llm`, `tts` and `models_dir`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineChoice {
     /// Voice-activity detector: `silero` or `energy`.
     pub vad: String,
+    /// The end-of-turn model of semantic turn detection: `smart-turn` or `none`.
+    pub turn: String,
     /// Speech recognition: `whisper-tiny-en`, `whisper-base` or `echo`.
     pub asr: String,
     /// Parallel Whisper decodes.
@@ -220,7 +234,7 @@ pub const REMOTE_LLMS: [&str; 2] = ["openai", "azure-openai"];
 /// first (with progress bars); when that fails, the error says which command to run and how to
 /// start without the model.
 pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
-    let (engines, recognising) = with_asr(cfg, with_vad(cfg, Engines::echo())?)?;
+    let (engines, recognising) = with_asr(cfg, with_turn(cfg, with_vad(cfg, Engines::echo())?)?)?;
     let engines = with_llm(cfg, engines, recognising)?;
     match cfg.tts.as_str() {
         "tone" => Ok(engines),
@@ -261,6 +275,22 @@ pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
             Ok(engines.with_tts("azure", Arc::new(tts), voices))
         }
         other => Err(format!("tts = {other:?} is not an option: use \"piper\", \"kokoro\", \"azure\" or \"tone\"")),
+    }
+}
+
+fn with_turn(cfg: &EngineChoice, engines: Engines) -> Result<Engines, String> {
+    match cfg.turn.as_str() {
+        "none" => Ok(engines),
+        "smart-turn" => {
+            let dirs = ensure_models(cfg, &["smart-turn-v3.2", "onnxruntime"], "--turn smart-turn", "--turn none")?;
+            let model = brazen_speech::SmartTurnModel::load(
+                &dirs[0].join(brazen_speech::SMART_TURN_FILE),
+                &dirs[1].join(brazen_speech::ONNX_RUNTIME_LIBRARY),
+            )
+            .map_err(|e| format!("cannot load the Smart Turn model: {e}"))?;
+            Ok(engines.with_turn("smart-turn-v3.2", Arc::new(brazen_speech::engines::SmartTurn(model))))
+        }
+        other => Err(format!("turn = {other:?} is not an option: use \"smart-turn\" or \"none\"")),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Config {
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
+    /// The end-of-turn model of semantic turn detection (`semantic_vad`,
+    /// `azure_semantic_vad`, `end_of_utterance_detection`): `smart-turn` (Smart Turn v3.2,
+    /// installed on first run) or `none` (the pause's words and silence alone).
+    pub turn: String,
     /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base` (multilingual,
     /// honours the session's transcription `language`), both installed on first run, `azure`
     /// (Azure AI Speech's REST API for short audio), or `echo`
@@ -139,6 +143,7 @@ impl Default for Config {
             events_per_second: 500.0,
             event_burst: 2_000.0,
             vad: "silero".into(),
+            turn: "smart-turn".into(),
             asr: "whisper-tiny-en".into(),
             asr_workers: 1,
             asr_threads: 0,
@@ -179,6 +184,7 @@ impl Config {
     pub fn engine_choice(&self) -> EngineChoice {
         EngineChoice {
             vad: self.vad.clone(),
+            turn: self.turn.clone(),
             asr: self.asr.clone(),
             asr_workers: self.asr_workers,
             asr_threads: self.asr_threads,
@@ -227,6 +233,7 @@ const ENV_KEYS: &[&str] = &[
     "events_per_second",
     "event_burst",
     "vad",
+    "turn",
     "asr",
     "asr_workers",
     "asr_threads",
@@ -274,6 +281,9 @@ pub struct Overrides {
     /// `--vad`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vad: Option<String>,
+    /// `--turn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn: Option<String>,
     /// `--asr`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asr: Option<String>,

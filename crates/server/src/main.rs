@@ -62,6 +62,10 @@ enum Command {
         /// `energy` (loudness only, no model).
         #[arg(long)]
         vad: Option<String>,
+        /// The end-of-turn model of semantic turn detection: `smart-turn` (default; Smart Turn
+        /// v3.2, installed on first run) or `none` (a pause's words and its silence alone).
+        #[arg(long)]
+        turn: Option<String>,
         /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base`
         /// (multilingual) — models installed on first run —, `azure` (Azure AI Speech), or `echo` (a labelled stand-in that
         /// transcribes audio as its length).
@@ -410,6 +414,7 @@ fn main() -> ExitCode {
             config,
             api_keys,
             vad,
+            turn,
             asr,
             llm,
             tts,
@@ -427,6 +432,7 @@ fn main() -> ExitCode {
                 port,
                 api_keys,
                 vad,
+                turn,
                 asr,
                 tts,
                 models_dir,
@@ -503,7 +509,14 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let mut engines =
         if relay.is_some() { engines::Engines::echo() } else { engines::from_choice(&cfg.engine_choice())? };
     let names = &engines.names;
-    tracing::info!("engines: vad {}, asr {}, llm {}, tts {}", names.vad, names.asr, names.llm, names.tts);
+    tracing::info!(
+        "engines: vad {}, turn {}, asr {}, llm {}, tts {}",
+        names.vad,
+        names.turn,
+        names.asr,
+        names.llm,
+        names.tts
+    );
     let mut stand_ins = Vec::new();
     if names.llm == "echo" {
         stand_ins.push("the LLM is the echo stand-in (replies repeat the user; --llm echo)");

@@ -1,10 +1,12 @@
 //! This crate's engines behind the traits of `brazen-providers`: Whisper as an [`Asr`]
-//! ([`WhisperAsr`]) and any [`Voice`] (Piper, Kokoro) as a [`Tts`] ([`VoiceTts`]). Each streams
-//! its results and stops when its stream is dropped.
+//! ([`WhisperAsr`]), any [`Voice`] (Piper, Kokoro) as a [`Tts`] ([`VoiceTts`]) and Smart Turn as
+//! a [`TurnModel`] ([`SmartTurn`]). Each streams its results and stops when its stream is
+//! dropped.
 
-use crate::{Decode, Job, SpeechPart, Voice, WhisperPool};
+use crate::{Decode, Job, SmartTurnModel, SpeechPart, Voice, WhisperPool};
 use brazen_providers::{
-    Asr, AsrEvent, AsrRequest, CancelOnDrop, EngineStream, Phone, Tts, TtsEvent, TtsRequest, WordTiming,
+    Asr, AsrEvent, AsrRequest, CancelOnDrop, EngineStream, Phone, Tts, TtsEvent, TtsRequest, TurnModel, TurnRequest,
+    TurnVerdict, WordTiming,
 };
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -98,5 +100,23 @@ impl Tts for VoiceTts {
         });
         let mut rx = rx;
         Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+}
+
+/// Smart Turn as a [`TurnModel`]: each pause is judged on a blocking thread; dropping the stream
+/// drops the verdict.
+pub struct SmartTurn(pub Arc<SmartTurnModel>);
+
+impl TurnModel for SmartTurn {
+    fn judge(&self, request: TurnRequest) -> EngineStream<TurnVerdict> {
+        let model = self.0.clone();
+        let verdict =
+            tokio::task::spawn_blocking(move || match model.probability(&request.samples, request.sample_rate) {
+                Ok(p) => TurnVerdict::Probability(p),
+                Err(e) => TurnVerdict::Failed(e.to_string()),
+            });
+        Box::pin(futures_util::stream::once(async move {
+            verdict.await.unwrap_or_else(|e| TurnVerdict::Failed(format!("the end-of-turn model stopped: {e}")))
+        }))
     }
 }

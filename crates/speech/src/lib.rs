@@ -1,4 +1,5 @@
-//! brazen's speech engines: the Silero voice-activity detector and the Piper and Kokoro voices
+//! brazen's speech engines: the Silero voice-activity detector, the Smart Turn end-of-turn
+//! model, the Piper and Kokoro voices
 //! on ONNX Runtime, Whisper speech recognition on whisper.cpp, and ([`engines`]) the Whisper and
 //! voice adapters to the `brazen-providers` traits. ONNX Runtime is loaded at run time from the
 //! shared library that `brazen models install` places in the model store (`ort` with
@@ -7,12 +8,14 @@
 pub mod engines;
 pub mod fit;
 mod kokoro;
+pub mod mel;
 pub mod normalize;
 mod onnx;
 mod phonemes;
 mod piper;
 mod protobuf;
 mod silero;
+mod smart_turn;
 mod voice;
 pub mod wer;
 pub mod whisper;
@@ -23,6 +26,7 @@ pub use onnx::{LIBRARY as ONNX_RUNTIME_LIBRARY, environment};
 pub use phonemes::{PhonemeSpan, Speech, WordSpan, ipa};
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
+pub use smart_turn::{SMART_TURN_FILE, SmartTurnModel};
 pub use voice::{SpeechPart, Voice};
 pub use whisper::{Decode, Recognizer, Transcript, WhisperModel};
 pub use whisper_pool::{Job, Reply, WhisperPool, to_whisper_rate};

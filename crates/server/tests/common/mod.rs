@@ -27,8 +27,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts with the energy VAD, the echo recogniser, the echo language model and the tone
-    /// voice (no models needed) unless `args` choose others.
+    /// Starts with the energy VAD, no end-of-turn model, the echo recogniser, the echo language
+    /// model and the tone voice (no models needed) unless `args` choose others.
     pub fn start(args: &[&str]) -> Server {
         Server::start_with_env(args, &[])
     }
@@ -36,6 +36,7 @@ impl Server {
     /// As [`Server::start`], with these environment variables set.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let vad = if args.contains(&"--vad") { &[][..] } else { &["--vad", "energy"][..] };
+        let turn = if args.contains(&"--turn") { &[][..] } else { &["--turn", "none"][..] };
         let asr = if args.contains(&"--asr") { &[][..] } else { &["--asr", "echo"][..] };
         let llm = if args.contains(&"--llm") { &[][..] } else { &["--llm", "echo"][..] };
         let tts = if args.contains(&"--tts") { &[][..] } else { &["--tts", "tone"][..] };
@@ -45,6 +46,7 @@ impl Server {
         let mut child = Command::new(binary())
             .args(["serve", "--port", "0"])
             .args(vad)
+            .args(turn)
             .args(asr)
             .args(llm)
             .args(tts)

@@ -1,0 +1,201 @@
+//! Semantic end of turn: how long the silence after the user's words must last before their
+//! turn ends, from what an end-of-turn model hears in the audio and what the words say.
+//!
+//! Plain `server_vad` ends a turn after `silence_duration_ms`, whatever was said. With
+//! `semantic_vad` (its `eagerness`), `azure_semantic_vad` or an `end_of_utterance_detection`,
+//! each pause of the speech is judged as it happens: the turn's audio goes to the end-of-turn
+//! model ([`brazen_providers::TurnModel`]) and its words so far to the recogniser (the pause's
+//! transcript preview). Then the silence needed is
+//!
+//! - **finished** (the model's probability reaches the threshold and the words do not trail
+//!   off): short — a finished sentence ends the turn after ~200 ms;
+//! - **unsure** (the model says finished but the words trail off — "and", "um", "the", a number
+//!   being spelt out, a comma —, or the model says not finished but the words look whole, or
+//!   the verdict is still coming): longer;
+//! - **unfinished** (neither says finished): up to the timeout.
+//!
+//! A pause that ends in speech is forgotten; the next pause is judged afresh.
+
+use brazen_protocol::TurnDetection;
+
+/// The silences a semantic detector waits for, in ms, and the model's threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Waits {
+    /// After a finished turn.
+    pub finished_ms: f64,
+    /// When the model and the words disagree, or while the verdict is coming.
+    pub unsure_ms: f64,
+    /// After speech neither calls finished: the timeout.
+    pub unfinished_ms: f64,
+    /// The model's probability that counts as finished.
+    pub threshold: f32,
+}
+
+impl Waits {
+    /// The waits `detection` asks for; `None` for plain silence detection.
+    pub fn of(detection: &TurnDetection) -> Option<Waits> {
+        let eou = detection.extra.get("end_of_utterance_detection").filter(|v| v.is_object());
+        match detection.kind.as_str() {
+            "semantic_vad" => {
+                let eagerness = detection.extra.get("eagerness").and_then(|e| e.as_str()).unwrap_or("auto");
+                Some(match eagerness {
+                    "high" => Waits { finished_ms: 150.0, unsure_ms: 500.0, unfinished_ms: 1_000.0, threshold: 0.4 },
+                    "low" => Waits { finished_ms: 400.0, unsure_ms: 1_500.0, unfinished_ms: 4_000.0, threshold: 0.6 },
+                    _ => Waits { finished_ms: 200.0, unsure_ms: 900.0, unfinished_ms: 2_000.0, threshold: 0.5 },
+                })
+            }
+            kind if kind.starts_with("azure_semantic_vad") || eou.is_some() => {
+                // Azure's rule: the silence ends a finished turn; the end-of-utterance model
+                // holds an unfinished one up to `timeout_ms` longer.
+                let silence = detection.silence_duration_ms as f64;
+                let timeout = eou.and_then(|e| e.get("timeout_ms")).and_then(|t| t.as_f64()).unwrap_or(1_000.0);
+                let threshold = match eou.and_then(|e| e.get("threshold_level")).and_then(|t| t.as_str()) {
+                    Some("low") => 0.3,
+                    Some("high") => 0.7,
+                    _ => 0.5,
+                };
+                Some(Waits {
+                    finished_ms: silence,
+                    unsure_ms: silence + timeout / 2.0,
+                    unfinished_ms: silence + timeout,
+                    threshold,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The silence needed after a pause judged `probability` (`None`: no verdict, or none
+    /// coming) with `words` heard so far (`None`: not yet transcribed).
+    pub fn silence_ms(&self, probability: Option<f32>, words: Option<&str>) -> f64 {
+        let trailing = words.is_some_and(trails_off);
+        match (probability, words) {
+            (Some(p), Some(_)) if p >= self.threshold && !trailing => self.finished_ms,
+            (Some(p), _) if p >= self.threshold => self.unsure_ms,
+            (Some(_), Some(w)) if !trailing && ends_as_question(w) => self.unsure_ms,
+            (Some(_), _) => self.unfinished_ms,
+            (None, Some(_)) if trailing => self.unfinished_ms,
+            (None, _) => self.unsure_ms,
+        }
+    }
+}
+
+/// Words an English statement does not end on: conjunctions, articles, most prepositions,
+/// possessives and fillers. (Pronouns, auxiliaries and "that" end short answers — "Thank you",
+/// "Yes I do", "I'd like that" — so they are not here; a question may end on anything.)
+const GOES_ON: &[&str] = &[
+    "and", "or", "but", "because", "cause", "if", "which", "whose", "while", "the", "a", "an", "to", "of", "for",
+    "with", "from", "into", "about", "than", "as", "at", "my", "your", "our", "their", "his", "um", "uh", "uhm", "umm",
+    "erm", "er", "ah", "like", "also", "plus", "very", "want", "need", "let's",
+];
+
+/// Number words, as someone reads out digits.
+const NUMBER: &[&str] = &[
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "double",
+    "triple", "point", "dash",
+];
+
+/// Whether `text` (a transcript so far) stops where a sentence cannot: on a word after which
+/// it goes on, on a comma, dash or ellipsis, or inside a number being read out (two or more
+/// digits or number words in a row).
+pub fn trails_off(text: &str) -> bool {
+    let text = text.trim();
+    if text.ends_with(',') || text.ends_with('-') || text.ends_with("...") || text.ends_with('…') {
+        return true;
+    }
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let Some(last) = words.last() else { return false };
+    if GOES_ON.contains(&last.as_str()) && !ends_as_question(text) {
+        return true;
+    }
+    let numeric = |w: &String| w.chars().all(|c| c.is_ascii_digit()) || NUMBER.contains(&w.as_str());
+    let run = words.iter().rev().take_while(|w| numeric(w)).count();
+    let digits = words.last().is_some_and(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_digit()));
+    run >= 2 || (digits && !text.ends_with('.'))
+}
+
+/// Whether `text` ends as a question does.
+fn ends_as_question(text: &str) -> bool {
+    text.trim_end().ends_with('?')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn detection(kind: &str, extra: serde_json::Value) -> TurnDetection {
+        let mut td = TurnDetection { kind: kind.into(), ..TurnDetection::default() };
+        if let serde_json::Value::Object(m) = extra {
+            td.extra = m;
+        }
+        td
+    }
+
+    #[test]
+    fn trailing_words_numbers_and_commas_keep_the_turn_open() {
+        for open in [
+            "I would like to order two pairs of",
+            "and",
+            "Can you check my order and",
+            "I want to, um",
+            "My number is five five five",
+            "It's 555 01",
+            "Let me think,",
+            "So the thing is...",
+            "Could you tell me the",
+        ] {
+            assert!(trails_off(open), "{open:?} goes on");
+        }
+        for done in [
+            "What time do you open?",
+            "Thank you.",
+            "Two pairs, please.",
+            "I'd like two.",
+            "Yes I do.",
+            "I'd like that.",
+            "What are you looking for?",
+            "No",
+            "",
+        ] {
+            assert!(!trails_off(done), "{done:?} is whole");
+        }
+    }
+
+    #[test]
+    fn eagerness_and_azure_settings_choose_the_waits() {
+        let medium = Waits::of(&detection("semantic_vad", json!({}))).unwrap();
+        assert_eq!(medium.finished_ms, 200.0);
+        let high = Waits::of(&detection("semantic_vad", json!({"eagerness": "high"}))).unwrap();
+        let low = Waits::of(&detection("semantic_vad", json!({"eagerness": "low"}))).unwrap();
+        assert!(high.unfinished_ms < medium.unfinished_ms && medium.unfinished_ms < low.unfinished_ms);
+        assert!(Waits::of(&TurnDetection::default()).is_none(), "server_vad is silence alone");
+        let azure = Waits::of(&detection(
+            "azure_semantic_vad",
+            json!({"end_of_utterance_detection": {"model": "semantic_detection_v1", "timeout_ms": 600}}),
+        ))
+        .unwrap();
+        assert_eq!((azure.finished_ms, azure.unfinished_ms), (500.0, 1_100.0));
+        let eou =
+            Waits::of(&detection("server_vad", json!({"end_of_utterance_detection": {"threshold_level": "high"}})));
+        assert_eq!(eou.map(|w| w.threshold), Some(0.7));
+    }
+
+    #[test]
+    fn the_verdict_and_the_words_set_the_silence() {
+        let w = Waits::of(&detection("semantic_vad", json!({}))).unwrap();
+        assert_eq!(w.silence_ms(Some(0.9), Some("What time do you open?")), w.finished_ms);
+        assert_eq!(w.silence_ms(Some(0.9), Some("I would like to order two pairs of")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Some(0.9), None), w.unsure_ms, "the words are still coming");
+        assert_eq!(w.silence_ms(Some(0.1), Some("I want to, um")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Some(0.2), Some("Is it open?")), w.unsure_ms);
+        assert_eq!(w.silence_ms(None, Some("Thank you.")), w.unsure_ms, "no model: the words alone");
+        assert_eq!(w.silence_ms(None, Some("See you then.")), w.unsure_ms);
+        assert_eq!(w.silence_ms(None, Some("and the")), w.unfinished_ms);
+    }
+}
