@@ -10,7 +10,7 @@ import { AvatarPeer } from './avatar/webrtc';
 import { MsePlayer } from './avatar/mse';
 import { CanvasAvatar } from './avatar/canvas';
 import type { Transparency } from './avatar/compositor';
-import { avatarConfig, httpBase, realtimeUrl, sessionConfig, type OutputMode, type Settings } from './settings';
+import { avatarConfig, httpBase, longestTurnWaitMs, realtimeUrl, sessionConfig, type OutputMode, type Settings } from './settings';
 
 /** The moments of the start-up, client clock (ms). */
 export interface Startup {
@@ -282,7 +282,7 @@ export class Call {
       this.mic?.close();
       this.mic = null;
       this.hooks.onLevel(0);
-      this.sendAudio(new Int16Array((RATE * Math.max(MUTE_SILENCE_MS, this.settings.turn.silenceMs + 200)) / 1000));
+      this.sendAudio(new Int16Array((RATE * Math.max(MUTE_SILENCE_MS, longestTurnWaitMs(this.settings.turn) + 200)) / 1000));
     } else {
       await this.openMicrophone();
     }

@@ -54,8 +54,14 @@ export interface Settings {
   /** The language spoken to the agent (`''`: let the recogniser decide). */
   language: string;
   turn: {
-    /** How the server finds the end of a turn (push-to-talk turns detection off). */
-    type: 'server_vad' | 'azure_semantic_vad';
+    /**
+     * How the server finds the end of a turn (push-to-talk turns detection off): `semantic_vad`
+     * (default) hears whether the sentence is finished and ends it sooner or waits longer;
+     * `server_vad` waits for `silenceMs` of silence.
+     */
+    type: 'semantic_vad' | 'server_vad' | 'azure_semantic_vad';
+    /** How soon `semantic_vad` ends a turn. */
+    eagerness: 'auto' | 'low' | 'medium' | 'high';
     threshold: number;
     silenceMs: number;
     prefixMs: number;
@@ -101,7 +107,7 @@ export const DEFAULTS: Settings = {
   rate: 1,
   pitch: 0,
   language: 'en',
-  turn: { type: 'server_vad', threshold: 0.5, silenceMs: 500, prefixMs: 300, interrupt: true },
+  turn: { type: 'semantic_vad', eagerness: 'auto', threshold: 0.5, silenceMs: 500, prefixMs: 300, interrupt: true },
   micMode: 'hands-free',
   chunkMs: 40,
   avatar: {
@@ -161,7 +167,8 @@ export function sanitize(raw: unknown): Settings {
     pitch: same(r.pitch, d.pitch, -50, 50),
     language: same(r.language, d.language),
     turn: {
-      type: oneOf(t.type, ['server_vad', 'azure_semantic_vad'] as const, d.turn.type),
+      type: oneOf(t.type, ['semantic_vad', 'server_vad', 'azure_semantic_vad'] as const, d.turn.type),
+      eagerness: oneOf(t.eagerness, ['auto', 'low', 'medium', 'high'] as const, d.turn.eagerness),
       threshold: same(t.threshold, d.turn.threshold, 0, 1),
       silenceMs: same(t.silenceMs, d.turn.silenceMs, 100, 5000),
       prefixMs: same(t.prefixMs, d.turn.prefixMs, 0, 2000),
@@ -287,6 +294,17 @@ export function customInstructions(settings: Settings): boolean {
  * transport needs (audio formats, word timings, animation, avatar, voice), so the agent's
  * instructions and tools stay, and with them the prompt the server computed ahead.
  */
+/**
+ * The longest silence the server's turn detection may wait before it ends a turn: silence
+ * alone (`server_vad`), plus the end-of-utterance timeout (`azure_semantic_vad`), or the
+ * timeout of an unfinished sentence at this eagerness (`semantic_vad`).
+ */
+export function longestTurnWaitMs(turn: Settings['turn']): number {
+  if (turn.type === 'semantic_vad') return { high: 1000, auto: 2000, medium: 2000, low: 4000 }[turn.eagerness];
+  if (turn.type === 'azure_semantic_vad') return turn.silenceMs + 1000;
+  return turn.silenceMs;
+}
+
 export function sessionConfig(settings: Settings, output: OutputMode = settings.avatar.output, agent = false): Record<string, unknown> {
   const t = settings.turn;
   const outputs = [
@@ -297,14 +315,16 @@ export function sessionConfig(settings: Settings, output: OutputMode = settings.
   const turnDetection =
     settings.micMode === 'push-to-talk'
       ? null
-      : {
-          type: t.type,
-          threshold: t.threshold,
-          prefix_padding_ms: t.prefixMs,
-          silence_duration_ms: t.silenceMs,
-          interrupt_response: t.interrupt,
-          create_response: true,
-        };
+      : t.type === 'semantic_vad'
+        ? { type: t.type, eagerness: t.eagerness, interrupt_response: t.interrupt, create_response: true }
+        : {
+            type: t.type,
+            threshold: t.threshold,
+            prefix_padding_ms: t.prefixMs,
+            silence_duration_ms: t.silenceMs,
+            interrupt_response: t.interrupt,
+            create_response: true,
+          };
   const transcription = { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) };
   const transport = {
     voice: { name: settings.voice, type: 'azure-standard', rate: settings.rate, ...(pitch ? { pitch } : {}) },

@@ -51,7 +51,7 @@ describe('with a server agent', () => {
     const session = firstUpdate(DEFAULTS, false);
     expect(session.instructions).toBe(DEFAULTS.instructions);
     expect(session.tools.map((t: { name: string }) => t.name)).toEqual(['get_local_time']);
-    expect(session.turn_detection).toMatchObject({ type: 'server_vad' });
+    expect(session.turn_detection).toMatchObject({ type: 'semantic_vad', eagerness: 'auto' });
   });
 
   it('what the user changed is sent', () => {
@@ -62,8 +62,8 @@ describe('with a server agent', () => {
     expect(session.turn_detection).toBeNull();
     expect((session.tools as { name: string }[]).map((t) => t.name)).toEqual(['get_local_time']);
     // A changed turn setting sends the turn detection, with the rest of the user's turn settings.
-    const turns = sessionConfig({ ...DEFAULTS, turn: { ...DEFAULTS.turn, silenceMs: 900 } }, 'webrtc', true);
-    expect(turns.turn_detection).toMatchObject({ silence_duration_ms: 900, threshold: 0.5 });
+    const turns = sessionConfig({ ...DEFAULTS, turn: { ...DEFAULTS.turn, type: 'server_vad', silenceMs: 900 } }, 'webrtc', true);
+    expect(turns.turn_detection).toMatchObject({ type: 'server_vad', silence_duration_ms: 900, threshold: 0.5 });
     expect(turns).not.toHaveProperty('instructions');
   });
 

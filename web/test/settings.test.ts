@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, realtimeUrl, sanitize, saveSettings, sessionConfig } from '../src/settings';
+import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, longestTurnWaitMs, realtimeUrl, sanitize, saveSettings, sessionConfig } from '../src/settings';
 
 const memory = () => {
   const data = new Map<string, string>();
@@ -47,13 +47,18 @@ describe('settings', () => {
   });
 
   it('make the Voice Live session.update', () => {
-    const s = sessionConfig({ ...DEFAULTS, pitch: -10, language: 'de', turn: { ...DEFAULTS.turn, threshold: 0.3, interrupt: false } });
+    const s = sessionConfig({ ...DEFAULTS, pitch: -10, language: 'de', turn: { ...DEFAULTS.turn, type: 'server_vad', threshold: 0.3, interrupt: false } });
     expect(s.voice).toEqual({ name: DEFAULTS.voice, type: 'azure-standard', rate: 1, pitch: '-10%' });
     expect(s.input_audio_transcription).toEqual({ model: 'whisper-1', language: 'de' });
     expect(s.turn_detection).toMatchObject({ type: 'server_vad', threshold: 0.3, interrupt_response: false, silence_duration_ms: 500 });
     expect(s.output_audio_timestamp_types).toEqual(['word']);
     expect((s.tools as unknown[]).length).toBe(1);
     expect(sessionConfig({ ...DEFAULTS, micMode: 'push-to-talk' }).turn_detection).toBeNull();
+    // The default: semantic turn detection, with its eagerness and none of the silence settings.
+    expect(sessionConfig(DEFAULTS).turn_detection).toEqual({ type: 'semantic_vad', eagerness: 'auto', interrupt_response: true, create_response: true });
+    expect(longestTurnWaitMs(DEFAULTS.turn)).toBe(2000);
+    expect(longestTurnWaitMs({ ...DEFAULTS.turn, eagerness: 'low' })).toBe(4000);
+    expect(longestTurnWaitMs({ ...DEFAULTS.turn, type: 'server_vad', silenceMs: 700 })).toBe(700);
     expect(sessionConfig({ ...DEFAULTS, browserTools: false }).tools).toEqual([]);
   });
 

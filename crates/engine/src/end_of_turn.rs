@@ -1,20 +1,22 @@
 //! Semantic end of turn: how long the silence after the user's words must last before their
-//! turn ends, from what an end-of-turn model hears in the audio and what the words say.
+//! turn ends, from what is heard in the audio and what the words say.
 //!
 //! Plain `server_vad` ends a turn after `silence_duration_ms`, whatever was said. With
 //! `semantic_vad` (its `eagerness`), `azure_semantic_vad` or an `end_of_utterance_detection`,
-//! each pause of the speech is judged as it happens: the turn's audio goes to the end-of-turn
-//! model ([`brazen_providers::TurnModel`]) and its words so far to the recogniser (the pause's
-//! transcript preview). Then the silence needed is
+//! each pause of the speech is judged as it happens, by three witnesses:
 //!
-//! - **finished** (the model's probability reaches the threshold and the words do not trail
-//!   off): short — a finished sentence ends the turn after ~200 ms;
-//! - **unsure** (the model says finished but the words trail off — "and", "um", "the", a number
-//!   being spelt out, a comma —, or the model says not finished but the words look whole, or
-//!   the verdict is still coming): longer;
-//! - **unfinished** (neither says finished): up to the timeout.
+//! - **the end-of-turn model** ([`brazen_providers::TurnModel`], Smart Turn) hears the turn's
+//!   audio: intonation and rhythm;
+//! - **the words** (the pause's transcript preview), read for plain English grammar: a trailing
+//!   "and", "the", "um", a comma, a number being read out ([`trails_off`]) — decisive when the
+//!   language model cannot judge;
+//! - **the language model** ([`brazen_providers::Llm::end_of_turn`]) reads the words in the
+//!   conversation and gives the probability that the message ends there — "I would like to
+//!   order", "Can you tell me", "My number is" go on; "Where is my order" does not.
 //!
-//! A pause that ends in speech is forgotten; the next pause is judged afresh.
+//! From them, the silence needed ([`Waits::silence_ms`]) is short when the turn is **finished**
+//! (~200 ms), longer when the witnesses are **unsure** or still answering, and up to the timeout
+//! when it is **unfinished**. A pause that ends in speech is forgotten; the next is judged afresh.
 
 use brazen_protocol::TurnDetection;
 
@@ -27,8 +29,21 @@ pub struct Waits {
     pub unsure_ms: f64,
     /// After speech neither calls finished: the timeout.
     pub unfinished_ms: f64,
-    /// The model's probability that counts as finished.
+    /// The end-of-turn model's probability that counts as finished.
     pub threshold: f32,
+    /// The language model's probability that counts as finished.
+    pub text_threshold: f32,
+}
+
+/// What one witness said about a pause.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Not asked (nothing to judge with, or no such witness).
+    Unknown,
+    /// Asked; the answer is coming.
+    Pending,
+    /// The probability that the turn is finished.
+    Finished(f32),
 }
 
 impl Waits {
@@ -39,9 +54,27 @@ impl Waits {
             "semantic_vad" => {
                 let eagerness = detection.extra.get("eagerness").and_then(|e| e.as_str()).unwrap_or("auto");
                 Some(match eagerness {
-                    "high" => Waits { finished_ms: 150.0, unsure_ms: 500.0, unfinished_ms: 1_000.0, threshold: 0.4 },
-                    "low" => Waits { finished_ms: 400.0, unsure_ms: 1_500.0, unfinished_ms: 4_000.0, threshold: 0.6 },
-                    _ => Waits { finished_ms: 200.0, unsure_ms: 900.0, unfinished_ms: 2_000.0, threshold: 0.5 },
+                    "high" => Waits {
+                        finished_ms: 150.0,
+                        unsure_ms: 500.0,
+                        unfinished_ms: 1_000.0,
+                        threshold: 0.4,
+                        text_threshold: 0.2,
+                    },
+                    "low" => Waits {
+                        finished_ms: 400.0,
+                        unsure_ms: 1_500.0,
+                        unfinished_ms: 4_000.0,
+                        threshold: 0.6,
+                        text_threshold: 0.5,
+                    },
+                    _ => Waits {
+                        finished_ms: 200.0,
+                        unsure_ms: 900.0,
+                        unfinished_ms: 2_000.0,
+                        threshold: 0.5,
+                        text_threshold: 0.3,
+                    },
                 })
             }
             kind if kind.starts_with("azure_semantic_vad") || eou.is_some() => {
@@ -59,23 +92,51 @@ impl Waits {
                     unsure_ms: silence + timeout / 2.0,
                     unfinished_ms: silence + timeout,
                     threshold,
+                    text_threshold: threshold * 0.6,
                 })
             }
             _ => None,
         }
     }
 
-    /// The silence needed after a pause judged `probability` (`None`: no verdict, or none
-    /// coming) with `words` heard so far (`None`: not yet transcribed).
-    pub fn silence_ms(&self, probability: Option<f32>, words: Option<&str>) -> f64 {
-        let trailing = words.is_some_and(trails_off);
-        match (probability, words) {
-            (Some(p), Some(_)) if p >= self.threshold && !trailing => self.finished_ms,
-            (Some(p), _) if p >= self.threshold => self.unsure_ms,
-            (Some(_), Some(w)) if !trailing && ends_as_question(w) => self.unsure_ms,
-            (Some(_), _) => self.unfinished_ms,
-            (None, Some(_)) if trailing => self.unfinished_ms,
-            (None, _) => self.unsure_ms,
+    /// The silence needed after a pause that the end-of-turn model (`audio`) and the language
+    /// model (`text`) judged as they did, with `words` heard up to it (`None`: not transcribed).
+    pub fn silence_ms(&self, audio: Verdict, text: Verdict, words: Option<&str>) -> f64 {
+        use Verdict::{Finished, Pending, Unknown};
+        // Words that plainly go on keep the turn open, unless the language model, which read
+        // them (without the recogniser's punctuation), says otherwise.
+        if words.is_some_and(trails_off) && !matches!(text, Finished(_)) {
+            return self.unfinished_ms;
+        }
+        // The audio sounds finished, and sure of it.
+        let sounds_done = matches!(audio, Finished(a) if a >= self.threshold.max(0.8));
+        match text {
+            Finished(t) if t >= self.text_threshold => self.finished_ms,
+            // Not sure from the words alone: the audio tips it.
+            Finished(t) if t >= self.text_threshold / 6.0 => {
+                if sounds_done {
+                    self.finished_ms
+                } else {
+                    self.unsure_ms
+                }
+            }
+            // The words go on; only a sure-sounding ending makes it worth less than the timeout.
+            Finished(_) => {
+                if sounds_done {
+                    self.unsure_ms
+                } else {
+                    self.unfinished_ms
+                }
+            }
+            Pending => self.unsure_ms,
+            // No language model's word on it: the audio and the words decide.
+            Unknown => match (audio, words) {
+                (Finished(a), Some(_)) if a >= self.threshold => self.finished_ms,
+                (Finished(a), None) if a >= self.threshold => self.unsure_ms,
+                (Finished(_), Some(w)) if ends_as_question(w) => self.unsure_ms,
+                (Finished(_), _) => self.unfinished_ms,
+                (Pending | Unknown, _) => self.unsure_ms,
+            },
         }
     }
 }
@@ -187,15 +248,26 @@ mod tests {
     }
 
     #[test]
-    fn the_verdict_and_the_words_set_the_silence() {
+    fn the_witnesses_set_the_silence() {
+        use Verdict::{Finished, Pending, Unknown};
         let w = Waits::of(&detection("semantic_vad", json!({}))).unwrap();
-        assert_eq!(w.silence_ms(Some(0.9), Some("What time do you open?")), w.finished_ms);
-        assert_eq!(w.silence_ms(Some(0.9), Some("I would like to order two pairs of")), w.unsure_ms);
-        assert_eq!(w.silence_ms(Some(0.9), None), w.unsure_ms, "the words are still coming");
-        assert_eq!(w.silence_ms(Some(0.1), Some("I want to, um")), w.unfinished_ms);
-        assert_eq!(w.silence_ms(Some(0.2), Some("Is it open?")), w.unsure_ms);
-        assert_eq!(w.silence_ms(None, Some("Thank you.")), w.unsure_ms, "no model: the words alone");
-        assert_eq!(w.silence_ms(None, Some("See you then.")), w.unsure_ms);
-        assert_eq!(w.silence_ms(None, Some("and the")), w.unfinished_ms);
+        let done = Some("What time do you open?");
+        // The language model decides, the audio tips an unsure answer.
+        assert_eq!(w.silence_ms(Finished(0.2), Finished(0.9), done), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.95), Finished(0.1), Some("Two, please.")), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.5), Finished(0.1), Some("Two, please.")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Finished(0.97), Finished(0.0), Some("Can you tell me?")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Finished(0.6), Finished(0.0), Some("I would like to order.")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Pending, done), w.unsure_ms, "the language model is answering");
+        // Trailing words keep it open unless the language model read them and disagrees.
+        assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("I want to, um")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("two pairs of hiking boots,")), w.finished_ms);
+        // Without a language model: the audio and the words.
+        assert_eq!(w.silence_ms(Finished(0.9), Unknown, done), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Unknown, None), w.unsure_ms, "the words are still coming");
+        assert_eq!(w.silence_ms(Finished(0.2), Unknown, Some("Is it open?")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Finished(0.1), Unknown, Some("I want to go")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Unknown, Unknown, Some("Thank you.")), w.unsure_ms, "the words alone");
+        assert_eq!(w.silence_ms(Pending, Unknown, None), w.unsure_ms);
     }
 }

@@ -19,7 +19,7 @@ pub enum Input {
     Invalid(ProtocolError),
     /// A speech recogniser's event for a job.
     Asr(JobId, AsrEvent),
-    /// An end-of-turn model's verdict for a job.
+    /// A verdict on a pause for a job (the end-of-turn model's or the language model's).
     Turn(JobId, TurnVerdict),
     /// A language model's event for a job.
     Llm(JobId, LlmEvent),
@@ -40,9 +40,13 @@ pub enum Output {
     Event(ServerEvent),
     /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
     StartAsr(JobId, AsrRequest),
-    /// Judge whether the user finished their turn (semantic turn detection); feed the verdict
-    /// back as [`Input::Turn`].
+    /// Judge from the audio whether the user finished their turn (semantic turn detection,
+    /// the end-of-turn model); feed the verdict back as [`Input::Turn`].
     StartTurnCheck(JobId, TurnRequest),
+    /// Judge from the words whether the user finished (the language model's
+    /// [`brazen_providers::Llm::end_of_turn`] on the conversation ending with their words so
+    /// far); feed the verdict back as [`Input::Turn`].
+    StartLlmTurnCheck(JobId, LlmRequest),
     /// Start generating; feed the events back as [`Input::Llm`].
     StartLlm(JobId, LlmRequest),
     /// Start synthesising; feed the events back as [`Input::Tts`].

@@ -3,7 +3,7 @@
 //! turns.
 
 use crate::conversation::{Conversation, Entry};
-use crate::end_of_turn::Waits;
+use crate::end_of_turn::{Verdict, Waits};
 use crate::out::Out;
 use crate::turn::{InputAudio, TurnEvent};
 use crate::{JobId, Limits, Output, sample_format};
@@ -20,6 +20,11 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 /// A pause in the speech this long gets a preview of the whole turn so far (it is likely the
 /// end of the turn, still being confirmed), in ms.
 const PAUSE_PREVIEW_MS: f64 = 150.0;
+/// With semantic detection a pause is judged (and previewed) sooner: the finished turn it
+/// may end is answered after ~200 ms, so its words must be in by then.
+const SEMANTIC_PAUSE_MS: f64 = 100.0;
+/// A preview started this far into a pause holds all the words before it.
+const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
 
@@ -63,14 +68,22 @@ struct Covering {
     text: Option<String>,
 }
 
-/// A pause judged by the end-of-turn model.
+/// A pause being judged (semantic detection).
 struct Pause {
     /// Where the speech before it ends (audio clock, ms).
     speech_end_ms: f64,
-    /// The verdict being computed.
-    job: Option<JobId>,
-    /// The model's probability that the turn is finished, once known (`None`: it could not say).
-    verdict: Option<Option<f32>>,
+    /// The end-of-turn model's verdict on the audio, and its job while it is coming.
+    audio: Verdict,
+    audio_job: Option<JobId>,
+    /// The language model's verdict on the words, and its job while it is coming.
+    text: Verdict,
+    text_job: Option<JobId>,
+}
+
+impl Pause {
+    fn jobs(&self) -> impl Iterator<Item = JobId> {
+        self.audio_job.into_iter().chain(self.text_job)
+    }
 }
 
 /// What the listener heard that other parts may act on.
@@ -80,6 +93,9 @@ pub(crate) enum Heard {
     Nothing,
     /// A preview of the turn still being spoken: the user's words so far.
     Preview(String),
+    /// The words of the pause being judged (semantic detection): the language model may judge
+    /// them ([`Listener::judge_words`]). The user's words so far, like a preview.
+    PauseWords(String),
     /// A transcription ended (done or failed).
     Transcribed,
 }
@@ -253,7 +269,7 @@ impl Listener {
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
-        let pausing = pause_ms >= PAUSE_PREVIEW_MS;
+        let pausing = pause_ms >= if semantic { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
         if !pausing && config.input_audio_transcription.is_none() {
             return;
         }
@@ -275,52 +291,80 @@ impl Listener {
         let samples = samples.to_vec();
         let job = out.next_job();
         turn.preview_job = Some(job);
-        if let (true, Some(speech_end_ms)) = (pausing, self.input.last_speech_ms()) {
+        // Started inside a pause, it holds every word so far (a step preview too, when it
+        // happens to start there).
+        if let (true, Some(speech_end_ms)) = (pause_ms >= COVERS_AFTER_MS, self.input.last_speech_ms()) {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
         let request = asr_request(config, turn.item_id.clone(), samples, rate, true);
         out.push(Output::StartAsr(job, request));
     }
 
-    /// Semantic turn detection: at each pause of [`PAUSE_PREVIEW_MS`] the turn's audio goes to
+    /// Semantic turn detection: at each pause of [`SEMANTIC_PAUSE_MS`] the turn's audio goes to
     /// the end-of-turn model (once per pause; a pause that ends in speech is forgotten), and
     /// the silence that ends the turn is set from what is known of this pause
-    /// ([`Waits::silence_ms`]).
-    pub(crate) fn judge(&mut self, config: &SessionConfig, out: &mut Out) {
-        let Some(detection) = &config.turn_detection else { return };
-        if Waits::of(detection).is_none() {
-            return;
-        }
-        let (Some(speech_end_ms), Some(pause_ms)) = (self.input.last_speech_ms(), self.input.pause_ms()) else {
-            return;
-        };
-        let Some(turn) = self.speech.as_mut() else { return };
+    /// ([`Waits::silence_ms`]). Returns the pause's words when they were already transcribed
+    /// as it began: the language model may judge them ([`Heard::PauseWords`]).
+    pub(crate) fn judge(&mut self, config: &SessionConfig, out: &mut Out) -> Option<String> {
+        let detection = config.turn_detection.as_ref()?;
+        Waits::of(detection)?;
+        let (speech_end_ms, pause_ms) = (self.input.last_speech_ms()?, self.input.pause_ms()?);
+        let turn = self.speech.as_mut()?;
+        let mut words = None;
         if turn.pause.as_ref().is_some_and(|p| p.speech_end_ms != speech_end_ms) {
             // The user spoke again: that pause was not the end.
-            if let Some(job) = turn.pause.take().and_then(|p| p.job) {
+            for job in turn.pause.take().into_iter().flat_map(|p| p.jobs().collect::<Vec<_>>()) {
                 out.push(Output::Cancel(job));
             }
         }
-        if turn.pause.is_none() && pause_ms >= PAUSE_PREVIEW_MS {
+        if turn.pause.is_none() && pause_ms >= SEMANTIC_PAUSE_MS {
+            words = turn
+                .covering
+                .as_ref()
+                .filter(|c| c.speech_end_ms == speech_end_ms)
+                .and_then(|c| c.text.clone())
+                .filter(|t| !t.trim().is_empty());
             let samples = self.input.speech_audio(detection.prefix_padding_ms as f64).unwrap_or_default().to_vec();
             let job = out.next_job();
-            turn.pause = Some(Pause { speech_end_ms, job: Some(job), verdict: None });
+            turn.pause = Some(Pause {
+                speech_end_ms,
+                audio: Verdict::Pending,
+                audio_job: Some(job),
+                text: Verdict::Unknown,
+                text_job: None,
+            });
             out.push(Output::StartTurnCheck(job, TurnRequest { samples, sample_rate: self.input.rate() }));
+        }
+        self.set_end_silence(config);
+        words
+    }
+
+    /// The language model is judging the pause's words, as job `job`: the turn waits for it.
+    pub(crate) fn judge_words(&mut self, job: JobId, config: &SessionConfig) {
+        if let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()) {
+            pause.text = Verdict::Pending;
+            pause.text_job = Some(job);
         }
         self.set_end_silence(config);
     }
 
-    /// The end-of-turn model's verdict on a pause (others are ignored); true when it was one
-    /// of this listener's.
+    /// A verdict on a pause, from the end-of-turn model or the language model (others are
+    /// ignored); true when it was one of this listener's.
     pub(crate) fn on_turn(&mut self, job: JobId, verdict: TurnVerdict, config: &SessionConfig) -> bool {
-        let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()).filter(|p| p.job == Some(job)) else {
-            return false;
+        let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()) else { return false };
+        let said = match verdict {
+            TurnVerdict::Probability(p) => Verdict::Finished(p),
+            TurnVerdict::Failed(_) => Verdict::Unknown,
         };
-        pause.job = None;
-        pause.verdict = Some(match verdict {
-            TurnVerdict::Probability(p) => Some(p),
-            TurnVerdict::Failed(_) => None,
-        });
+        if pause.audio_job == Some(job) {
+            pause.audio_job = None;
+            pause.audio = said;
+        } else if pause.text_job == Some(job) {
+            pause.text_job = None;
+            pause.text = said;
+        } else {
+            return false;
+        }
         self.set_end_silence(config);
         true
     }
@@ -335,11 +379,7 @@ impl Listener {
         };
         let words =
             turn.covering.as_ref().filter(|c| c.speech_end_ms == pause.speech_end_ms).and_then(|c| c.text.as_deref());
-        let silence = match pause.verdict {
-            Some(probability) => waits.silence_ms(probability, words),
-            None => waits.unsure_ms,
-        };
-        self.input.set_end_silence(Some(silence));
+        self.input.set_end_silence(Some(waits.silence_ms(pause.audio, pause.text, words)));
     }
 
     /// Ends the turn now if its pause has lasted the silence that ends it (after a verdict or
@@ -365,8 +405,10 @@ impl Listener {
             AsrEvent::Done(text) => text,
         };
         let job = turn.preview_job.take();
+        let mut pause_words = false;
         if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
             c.text = Some(text.clone());
+            pause_words = turn.pause.as_ref().is_some_and(|p| p.speech_end_ms == c.speech_end_ms);
         }
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
@@ -380,6 +422,7 @@ impl Listener {
         }
         match text.trim() {
             "" => Heard::Nothing,
+            heard if pause_words => Heard::PauseWords(heard.to_owned()),
             heard => Heard::Preview(heard.to_owned()),
         }
     }
@@ -388,7 +431,8 @@ impl Listener {
     /// id and what was sent of its transcript.
     fn end_speech(&mut self, out: &mut Out) -> Option<(String, String)> {
         let turn = self.speech.take()?;
-        for job in [turn.preview_job, turn.pause.and_then(|p| p.job)].into_iter().flatten() {
+        let pause_jobs = turn.pause.iter().flat_map(|p| p.jobs().collect::<Vec<_>>()).collect::<Vec<_>>();
+        for job in turn.preview_job.into_iter().chain(pause_jobs) {
             out.push(Output::Cancel(job));
         }
         Some((turn.item_id, turn.sent))

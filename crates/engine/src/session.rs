@@ -275,6 +275,7 @@ impl Session {
 
     fn update_session(&mut self, patch: SessionPatch) -> Result<(), ProtocolError> {
         self.limits.check_patch(&patch, "session")?;
+        let unacted = not_acted_on(&patch);
         if let Field::Set(avatar) = &patch.avatar {
             self.avatar.check(avatar)?;
         }
@@ -289,6 +290,9 @@ impl Session {
             self.listener.clear(&mut self.out);
         }
         self.out.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
+        for message in unacted {
+            self.out.emit(ServerEvent::Warning { code: "option_not_applied", message });
+        }
         self.avatar.follow(&self.config, &mut self.out);
         if prompt_before != (self.config.instructions.clone(), self.config.tools.clone()) {
             self.prepare_llm(None);
@@ -299,22 +303,45 @@ impl Session {
     /// Asks the language model to compute ahead the prompt of the conversation as it is, with
     /// `heard` as the user's next words when they are still speaking.
     fn prepare_llm(&mut self, heard: Option<String>) {
+        let request = self.request_with(heard);
+        self.out.push(Output::PrepareLlm(request));
+    }
+
+    /// Whether turns end by what was said ([`crate::end_of_turn`]).
+    fn semantic(&self) -> bool {
+        self.config.turn_detection.as_ref().and_then(crate::end_of_turn::Waits::of).is_some()
+    }
+
+    /// A request for the conversation as it is, with `heard` as the user's next words.
+    fn request_with(&self, heard: Option<String>) -> LlmRequest {
         let mut items = self.conversation.items();
         if let Some(text) = heard {
             items.push(Item::message("preview", Role::User, vec![Content::InputText(text)], ItemStatus::Completed));
         }
         let mut request = LlmRequest::new(&self.config, items);
         crate::responder::offer_tools(&mut request, &self.tools);
-        self.out.push(Output::PrepareLlm(request));
+        request
     }
 
     /// What the listener heard, for the rules that cut across parts.
     fn on_heard(&mut self, heard: Heard) {
         match heard {
             Heard::Nothing => {}
-            // The model's head start on what the user is saying.
-            Heard::Preview(text) if self.active.is_none() => self.prepare_llm(Some(text)),
+            // The model's head start on what the user is saying (with semantic detection, at
+            // the pauses only: the cores go to hearing while the user speaks).
+            Heard::Preview(text) if self.active.is_none() && !self.semantic() => self.prepare_llm(Some(text)),
             Heard::Preview(_) => {}
+            // The words of a pause being judged: the language model judges them first (it
+            // computes the same prefix the prompt ahead then reuses).
+            Heard::PauseWords(text) => {
+                let job = self.out.next_job();
+                self.listener.judge_words(job, &self.config);
+                let request = self.request_with(Some(text.clone()));
+                self.out.push(Output::StartLlmTurnCheck(job, request));
+                if self.active.is_none() {
+                    self.prepare_llm(Some(text));
+                }
+            }
             // A response that waited for the transcripts starts.
             Heard::Transcribed => {
                 if !self.listener.is_transcribing() && self.active.as_deref().is_some_and(Response::is_waiting_for_asr)
@@ -332,7 +359,9 @@ impl Session {
             self.on_turn_event(event, now)?;
         }
         self.listener.preview(&self.config, &mut self.out);
-        self.listener.judge(&self.config, &mut self.out);
+        if let Some(words) = self.listener.judge(&self.config, &mut self.out) {
+            self.on_heard(Heard::PauseWords(words));
+        }
         self.end_turn_if_due(now)
     }
 
@@ -574,4 +603,35 @@ fn cut_audio(entry: &mut Entry, end_ms: f64) {
         }
     }
     entry.item.status = ItemStatus::Incomplete;
+}
+
+/// The options of `patch` brazen accepts and echoes but does not act on yet, each said in a
+/// sentence for a `warning` event (so a client never believes an option it set is working).
+fn not_acted_on(patch: &SessionPatch) -> Vec<String> {
+    let mut unacted = Vec::new();
+    for (key, value) in &patch.extra {
+        let Field::Set(value) = value else { continue };
+        if value.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "input_audio_echo_cancellation" => unacted.push(
+                "input_audio_echo_cancellation is not applied yet: brazen does not remove its own voice from the microphone audio. Use headphones or the browser's echo cancellation (getUserMedia echoCancellation)."
+                    .to_owned(),
+            ),
+            "input_audio_noise_reduction" => unacted.push(
+                "input_audio_noise_reduction is not applied yet: the microphone audio is used as sent.".to_owned(),
+            ),
+            _ => {}
+        }
+    }
+    if let Field::Set(detection) = &patch.turn_detection
+        && detection.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true)
+    {
+        unacted.push(
+            "turn_detection.remove_filler_words is not applied yet: fillers and backchannels (\"mm-hmm\", \"uh\") start a turn and interrupt like other speech."
+                .to_owned(),
+        );
+    }
+    unacted
 }

@@ -2031,6 +2031,17 @@ fn turn_checks(outputs: &[Output]) -> Vec<(JobId, usize)> {
         .collect()
 }
 
+/// The language model's end-of-turn checks started: job and the user's words judged.
+fn llm_checks(outputs: &[Output]) -> Vec<(JobId, String)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::StartLlmTurnCheck(j, r) => Some((*j, format!("{:?}", r.items.last()))),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A semantic session that heard one second of speech and then `pause_ms` of silence; returns
 /// the pause's end-of-turn check and transcript preview jobs.
 fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) {
@@ -2042,7 +2053,7 @@ fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) 
     let previews = previews(&out);
     assert_eq!((checks.len(), previews.len()), (1, 1), "one check and one preview for the pause: {out:?}");
     // The turn's audio so far (24 kHz), the pause included.
-    assert!(checks[0].1 >= 24 * 1_150, "{checks:?}");
+    assert!(checks[0].1 >= 24 * 1_100, "{checks:?}");
     (checks[0].0, previews[0].0)
 }
 
@@ -2050,15 +2061,22 @@ fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) 
 fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
     let mut h = Harness::new();
     let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
-    // The words alone do not end it: the verdict is still coming.
+    // The pause's words go to the language model to judge (and its prompt is computed ahead).
     let out = h.input(Input::Asr(preview, AsrEvent::Done("What time do you open?".into())));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
     assert!(
         !types(&out).contains(&"conversation.item.input_audio_transcription.delta"),
         "no transcripts were asked for"
     );
-    // Finished, by the model and the words: 300 ms of silence is enough (200 ms are needed).
-    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.92)));
+    let text = llm_checks(&out);
+    assert_eq!(text.len(), 1, "{out:?}");
+    assert!(text[0].1.contains("What time do you open?"), "{text:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::PrepareLlm(_))));
+    // The audio sounds finished; the words are still being judged.
+    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.6)));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    // Finished, by the words: 300 ms of silence is enough (200 ms are needed).
+    let out = h.input(Input::Turn(text[0].0, TurnVerdict::Probability(0.92)));
     let t = types(&out);
     assert!(t.contains(&"input_audio_buffer.speech_stopped") && t.contains(&"response.created"), "{t:?}");
     let llm = llm_job(&out).1;
@@ -2067,17 +2085,35 @@ fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
 }
 
 #[test]
+fn semantic_vad_waits_when_the_words_go_on() {
+    let mut h = Harness::new();
+    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("I would like to order.".into())));
+    let text = llm_checks(&out)[0].0;
+    h.input(Input::Turn(check, TurnVerdict::Probability(0.7)));
+    let out = h.input(Input::Turn(text, TurnVerdict::Probability(0.001)));
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    // Unfinished: 2 s of silence.
+    let out = h.audio(1_500, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1800 ms: {:?}", types(&out));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "2100 ms: {:?}", types(&out));
+}
+
+#[test]
 fn semantic_vad_waits_when_the_words_trail_off() {
     let mut h = Harness::new();
     let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
-    h.input(Input::Asr(preview, AsrEvent::Done("I would like to order two pairs of".into())));
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("I would like to order two pairs of".into())));
+    // The language model cannot judge; whatever the audio says, a trailing "of" waits for the
+    // timeout (2 s).
+    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("no judge".into())));
     let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.95)));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
-    // Unsure: 900 ms of silence end it.
-    let out = h.audio(500, 0.0);
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "800 ms: {:?}", types(&out));
-    let out = h.audio(200, 0.0);
-    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "1000 ms: {:?}", types(&out));
+    let out = h.audio(1_500, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1800 ms: {:?}", types(&out));
+    let out = h.audio(300, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "2100 ms: {:?}", types(&out));
 }
 
 #[test]
@@ -2085,7 +2121,7 @@ fn semantic_vad_forgets_a_pause_that_ends_in_speech() {
     let mut h = Harness::new();
     let (check, _) = paused(&mut h, json!({"type": "semantic_vad", "eagerness": "high"}), 300);
     let out = h.audio(600, 1.0);
-    assert!(out.contains(&Output::Cancel(check)), "the pause's check is dropped");
+    assert!(out.contains(&Output::Cancel(check)), "the pause's check is dropped: {out:?}");
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
     // Its late verdict changes nothing; the next pause is judged afresh.
     let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.99)));
@@ -2099,7 +2135,8 @@ fn semantic_vad_without_a_model_decides_on_the_words_and_silence() {
     let mut h = Harness::new();
     let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
     h.input(Input::Turn(check, TurnVerdict::Failed("no end-of-turn model is loaded".into())));
-    h.input(Input::Asr(preview, AsrEvent::Done("I want to, um".into())));
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("I want to, um".into())));
+    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("this language model does not judge turns".into())));
     // Trailing words and no verdict: up to the timeout (2 s).
     let out = h.audio(1_500, 0.0);
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
@@ -2113,7 +2150,8 @@ fn azure_semantic_vad_holds_an_unfinished_turn_past_its_silence() {
     let detection = json!({"type": "azure_semantic_vad", "silence_duration_ms": 400,
         "end_of_utterance_detection": {"model": "semantic_detection_v1", "timeout_ms": 800}});
     let (check, preview) = paused(&mut h, detection, 300);
-    h.input(Input::Asr(preview, AsrEvent::Done("My number is five five five".into())));
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("My number is five five five".into())));
+    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Probability(0.0)));
     h.input(Input::Turn(check, TurnVerdict::Probability(0.1)));
     // Unfinished: the silence (400 ms) plus the timeout (800 ms).
     let out = h.audio(800, 0.0);
@@ -2130,4 +2168,28 @@ fn server_vad_asks_no_model() {
     let out = h.audio(600, 0.0);
     assert!(turn_checks(&out).is_empty());
     assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"));
+}
+
+#[test]
+fn options_not_acted_on_are_named_in_warnings() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "session.update", "session": {
+        "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
+        "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
+        "turn_detection": {"type": "azure_semantic_vad", "remove_filler_words": true}}}));
+    let warnings: Vec<String> = events(&out)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Warning { code: "option_not_applied", message } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    for option in ["input_audio_echo_cancellation", "input_audio_noise_reduction", "remove_filler_words"] {
+        assert!(warnings.iter().any(|w| w.starts_with(option) || w.contains(option)), "{option}: {warnings:?}");
+    }
+    // Options it acts on, or none set, warn of nothing.
+    let out = h.send(json!({"type": "session.update", "session": {"input_audio_noise_reduction": null,
+        "turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}));
+    assert!(!events(&out).iter().any(|e| matches!(e, ServerEvent::Warning { .. })), "{out:?}");
 }

@@ -29,9 +29,9 @@ pub const RESPOND: &str = "respond";
 const CACHED_PROMPTS: usize = 5;
 /// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
 const PREFILL_CHUNK: usize = 256;
-/// Prompt tokens per pass when computing ahead: small, so a turn that arrives meanwhile waits
-/// at most one short pass.
-const PREPARE_CHUNK: usize = 32;
+/// Prompt tokens per pass when computing ahead: small, so a turn (or speech recognition) that
+/// arrives meanwhile waits at most one short pass.
+const PREPARE_CHUNK: usize = 16;
 /// Candidate tokens checked against the grammar before falling back to the whole vocabulary.
 const TOP_K: usize = 48;
 /// A sampled token must be at least this likely relative to the best one (min-p): a small
@@ -137,6 +137,8 @@ pub struct LocalModel {
     template: ChatTemplate,
     tool_call: u32,
     caches: Mutex<Vec<Cached>>,
+    /// The tokens that end a message ([`LocalModel::end_of_turn`]), found on first use.
+    ending: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// A computed prompt kept for reuse.
@@ -172,7 +174,7 @@ impl LocalModel {
         let tool_call =
             vocab.special("<tool_call>").ok_or_else(|| bad("the vocabulary has no <tool_call> token".into()))?;
         let model = Model::load(&ct, &mut file).map_err(|e| bad(e.to_string()))?;
-        Ok(LocalModel { model, vocab, template, tool_call, caches: Mutex::new(Vec::new()) })
+        Ok(LocalModel { model, vocab, template, tool_call, caches: Mutex::new(Vec::new()), ending: Default::default() })
     }
 
     /// Runs the default system prompt through the model once: the first pass over the weights
@@ -279,6 +281,81 @@ impl LocalModel {
         let logits = self.model.forward(&step, &mut cache).map_err(generation)?.to_vec1::<f32>().map_err(generation)?;
         self.keep(tokens, cache, Some(Arc::new(logits)));
         Ok(computed + step.len())
+    }
+
+    /// The probability that the user's last message is finished where its words stop, as the
+    /// model reads the conversation: the prompt is computed up to the end of the user's words
+    /// (their closing punctuation taken off, since a recogniser writes a full stop after any
+    /// words), and the model's next-token probabilities are summed over the ways a message
+    /// ends there — its end-of-message token, or a token that opens with `.`, `?` or `!` (not
+    /// `..`). A message that goes on ("I would like to order", "Can you tell me", "My number
+    /// is") puts its mass on the next word instead. The computed prefix is kept, so the turn
+    /// that follows reuses it. `None` when `stop` said so first.
+    pub fn end_of_turn(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<Option<f32>, LlmError> {
+        let mut turn = turn.clone();
+        let Some(last) = turn.messages.last_mut().filter(|m| m.role == crate::chat::Role::User) else {
+            return Err(LlmError::Prompt("the conversation does not end with the user's words".into()));
+        };
+        let words = last.content.trim_end().trim_end_matches(['.', '?', '!', ',', ';', ':', '…']).trim_end().to_owned();
+        last.content = words.clone();
+        let prompt = self.prompt(&turn)?;
+        let Some(cut) = prompt.rfind(&words).map(|at| at + words.len()) else {
+            return Err(LlmError::Prompt("the user's words are not in the prompt".into()));
+        };
+        let tokens = self.vocab.encode(&prompt[..cut]).map_err(LlmError::Prompt)?;
+        let (mut cache, reused) = self.cache_for(&tokens)?;
+        let mut at = reused;
+        let mut logits = None;
+        while at < tokens.len() {
+            if stop() {
+                if at > reused {
+                    self.keep(tokens[..at].to_vec(), cache, None);
+                }
+                return Ok(None);
+            }
+            let next = (at + PREPARE_CHUNK).min(tokens.len());
+            logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
+            at = next;
+        }
+        let logits = match logits {
+            Some(l) => l.to_vec1::<f32>().map_err(generation)?,
+            // All of it was computed before: the logits were kept with it, or are computed
+            // again from the last token.
+            None => match self.memo(&tokens) {
+                Some((_, l)) => l.to_vec(),
+                None => {
+                    let (mut cache, _) = self.cache_for(&tokens[..tokens.len().saturating_sub(1)])?;
+                    let last = tokens.len().saturating_sub(1);
+                    self.model
+                        .forward(&tokens[last..], &mut cache)
+                        .map_err(generation)?
+                        .to_vec1::<f32>()
+                        .map_err(generation)?
+                }
+            },
+        };
+        self.keep(tokens, cache, Some(Arc::new(logits.clone())));
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+        let ends = self.ending_tokens();
+        let ending: f64 =
+            ends.iter().filter_map(|&id| logits.get(id as usize)).map(|&l| ((l - max) as f64).exp()).sum();
+        Ok(Some((ending / total) as f32))
+    }
+
+    /// The tokens that end a message: the end-of-message token and those opening with `.`, `?`
+    /// or `!` but not `..` (found once).
+    fn ending_tokens(&self) -> &[u32] {
+        self.ending.get_or_init(|| {
+            let mut ends: Vec<u32> = self.vocab.special("<|im_end|>").into_iter().collect();
+            for id in 0..self.vocab.len() as u32 {
+                let b = self.vocab.bytes(id);
+                if matches!(b.first(), Some(b'.' | b'?' | b'!')) && !b.starts_with(b"..") {
+                    ends.push(id);
+                }
+            }
+            ends
+        })
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.

@@ -54,6 +54,16 @@ impl Vocab {
         self.bytes.get(id as usize).map_or(&[], Vec::as_slice)
     }
 
+    /// How many tokens there are (special ones included).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the vocabulary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// The id of a special token, by its text (`<|im_end|>`).
     pub fn special(&self, text: &str) -> Option<u32> {
         self.special.get(text).copied()

@@ -1,13 +1,14 @@
 //! The local LLM as the engine's [`Llm`]: one worker thread owns the model and runs turns one
 //! at a time (a turn uses both cores); each request's stream receives its events as they are
 //! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
-//! one token. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only the
+//! one token. Judging whether a pausing user has finished ([`Llm::end_of_turn`]) comes before
+//! prompts computed ahead (the user is waiting for it) and after turns. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only the
 //! latest such request is kept, a turn that arrives stops it after its current short pass, and
 //! it waits while speech is being recognised (on the same cores, the transcript comes first:
 //! the turn cannot start without it).
 
 use crate::{LocalModel, Output};
-use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage};
+use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -22,10 +23,20 @@ struct Job {
     events: tokio::sync::mpsc::UnboundedSender<LlmEvent>,
 }
 
+/// A pause of the user's to judge from their words.
+struct Judge {
+    request: LlmRequest,
+    cancel: Arc<AtomicBool>,
+    verdict: tokio::sync::oneshot::Sender<TurnVerdict>,
+}
+
 /// What the worker is asked to do.
 enum Work {
     /// Generate a turn.
     Turn(Job),
+    /// Judge whether the user finished ([`Llm::end_of_turn`]); before prompts computed ahead,
+    /// which then reuse what it computed.
+    EndOfTurn(Judge),
     /// Compute a prompt ahead.
     Prepare(LlmRequest),
 }
@@ -82,6 +93,21 @@ impl LocalLlm {
                     match work {
                         Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job),
                         Work::Turn(_) => {}
+                        Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
+                            // Its own request set the flag; from now on it means a turn came.
+                            waiting.store(false, Ordering::Relaxed);
+                            let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
+                            let verdict = match model.turn(&judge.request, &stop) {
+                                Ok(turn) => match model.end_of_turn(&turn, &stop) {
+                                    Ok(Some(p)) => TurnVerdict::Probability(p),
+                                    Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
+                                    Err(e) => TurnVerdict::Failed(e.to_string()),
+                                },
+                                Err(e) => TurnVerdict::Failed(e.to_string()),
+                            };
+                            let _ = judge.verdict.send(verdict);
+                        }
+                        Work::EndOfTurn(_) => {}
                         Work::Prepare(request) => prepare = Some(request),
                     }
                 }
@@ -168,6 +194,21 @@ impl Llm for LocalLlm {
         Box::pin(futures_util::stream::poll_fn(move |cx| {
             let _keep = &guard;
             rx.poll_recv(cx)
+        }))
+    }
+
+    fn end_of_turn(&self, request: LlmRequest) -> EngineStream<TurnVerdict> {
+        let (verdict, rx) = tokio::sync::oneshot::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        // A prompt being computed ahead stops for it, as for a turn: the user is waiting.
+        self.turn_waiting.store(true, Ordering::Relaxed);
+        if self.jobs.send(Work::EndOfTurn(Judge { request, cancel: cancel.clone(), verdict })).is_err() {
+            return Box::pin(futures_util::stream::iter([TurnVerdict::Failed("the LLM worker stopped".into())]));
+        }
+        let guard = CancelOnDrop(cancel);
+        Box::pin(futures_util::stream::once(async move {
+            let _keep = guard;
+            rx.await.unwrap_or_else(|_| TurnVerdict::Failed("the LLM worker stopped".into()))
         }))
     }
 

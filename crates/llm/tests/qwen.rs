@@ -202,3 +202,25 @@ fn a_routing_prior_sways_an_unsure_choice_and_only_the_name() {
     let (said, calls, _) = run(&only_respond);
     assert!(calls.is_empty() && !said.is_empty(), "{said:?} {calls:?}");
 }
+
+#[test]
+fn the_model_tells_a_finished_message_from_one_that_goes_on() {
+    let m = model();
+    let p = |text: &str| {
+        let p = m.end_of_turn(&turn(vec![user(text)], ToolChoice::Auto), &|| false).unwrap().unwrap();
+        eprintln!("{p:.3}  {text}");
+        p
+    };
+    // Whisper writes a full stop after any words: it is taken off before judging.
+    for finished in
+        ["What time do you open on Saturday?", "Do you ship to Canada?", "Thank you. That is all for today."]
+    {
+        assert!(p(finished) > 0.3, "{finished}");
+    }
+    for goes_on in ["I would like to order.", "Can you tell me?", "My phone number is", "I am looking for a"] {
+        assert!(p(goes_on) < 0.05, "{goes_on}");
+    }
+    // A conversation that does not end with the user's words is refused, not guessed.
+    let assistant = Item::message("a", Role::Assistant, vec![Content::Text("Hello!".into())], ItemStatus::Completed);
+    assert!(m.end_of_turn(&turn(vec![user("Hi"), assistant], ToolChoice::Auto), &|| false).is_err());
+}

@@ -179,6 +179,13 @@ pub trait Llm: Send + Sync {
     /// The next turn will likely start from this conversation: compute its prompt ahead if
     /// that helps (a local model fills its KV cache). Does nothing by default.
     fn prepare(&self, _request: LlmRequest) {}
+
+    /// Judges, from the words, whether the user's last message (the conversation's last item,
+    /// what they said up to a pause) is finished: the probability that it ends there. A model
+    /// that cannot say answers [`TurnVerdict::Failed`] (the default).
+    fn end_of_turn(&self, _request: LlmRequest) -> EngineStream<TurnVerdict> {
+        Box::pin(futures_util::stream::iter([TurnVerdict::Failed("this language model does not judge turns".into())]))
+    }
 }
 
 /// Speak one phrase.

@@ -63,6 +63,10 @@ impl Llm for Routed {
     fn prepare(&self, request: LlmRequest) {
         self.inner.prepare(self.route(request))
     }
+
+    fn end_of_turn(&self, request: LlmRequest) -> EngineStream<crate::TurnVerdict> {
+        self.inner.end_of_turn(self.route(request))
+    }
 }
 
 #[cfg(test)]

@@ -325,6 +325,10 @@ impl Driver {
                     let stream = engines.turn.judge(request);
                     self.spawn(job, stream, Input::Turn);
                 }
+                Output::StartLlmTurnCheck(job, request) => {
+                    let stream = engines.llm.end_of_turn(request);
+                    self.spawn(job, stream, Input::Turn);
+                }
                 Output::StartLlm(job, request) => {
                     let stream = engines.llm.generate(request);
                     self.spawn(job, stream, Input::Llm);

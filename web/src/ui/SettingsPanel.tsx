@@ -116,9 +116,18 @@ export function SettingsPanel({ settings: s, catalog, agent = null, onChange, on
           <option value="push-to-talk">push-to-talk (hold Space or the button)</option>
         </select></label>
         <label>Turn detection<select value={s.turn.type} onChange={text((v) => turn({ type: v as Settings['turn']['type'] }))} disabled={s.micMode === 'push-to-talk'}>
-          <option value="server_vad">server VAD</option>
-          <option value="azure_semantic_vad">semantic VAD</option>
+          <option value="semantic_vad">semantic (hears when a sentence is finished)</option>
+          <option value="server_vad">server VAD (silence only)</option>
+          <option value="azure_semantic_vad">Azure semantic VAD</option>
         </select></label>
+        {s.turn.type === 'semantic_vad' ? (
+          <label>Eagerness<select value={s.turn.eagerness} onChange={text((v) => turn({ eagerness: v as Settings['turn']['eagerness'] }))} disabled={s.micMode === 'push-to-talk'}>
+            <option value="auto">auto</option>
+            <option value="high">high (answers soonest)</option>
+            <option value="medium">medium</option>
+            <option value="low">low (waits longest)</option>
+          </select></label>
+        ) : null}
         <label>Threshold {s.turn.threshold.toFixed(2)}<input type="range" min={0.05} max={0.95} step={0.05} value={s.turn.threshold} onInput={num((threshold) => turn({ threshold }))} /></label>
         <label>Silence (ms)<input type="number" min={100} max={5000} step={50} value={s.turn.silenceMs} onChange={num((silenceMs) => turn({ silenceMs }))} /></label>
         <label>Prefix padding (ms)<input type="number" min={0} max={2000} step={50} value={s.turn.prefixMs} onChange={num((prefixMs) => turn({ prefixMs }))} /></label>
