@@ -65,8 +65,9 @@ fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usi
     let mut samples = speech.samples.clone();
     if let Some((after, ms)) = pause {
         let word = speech.words(text).into_iter().find(|w| w.text == after).expect("the word is spoken");
-        let gap = quiet_stretch(&samples, speech.sample_rate, word.start + word.len);
-        samples.splice(gap, vec![0; ms * speech.sample_rate as usize / 1_000]);
+        let paused =
+            brazen_testkit::hesitation::stretch_pause(&mut samples, speech.sample_rate, word.start + word.len, ms);
+        assert!(paused > 0, "{name} made no pause after {after:?} in {text:?}");
     }
     let mut at24 = Vec::new();
     let mut r = Resampler::new(speech.sample_rate, 24_000);
@@ -79,29 +80,6 @@ fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usi
         None => format!("{name}: {text}"),
     };
     Utterance { label, audio, last_sound, paused: pause.is_some() }
-}
-
-/// The longest quiet stretch (10 ms windows below 2 % of full scale) within 400 ms of
-/// `estimate`: where a voice paused.
-fn quiet_stretch(samples: &[i16], rate: u32, estimate: usize) -> std::ops::Range<usize> {
-    let win = rate as usize / 100;
-    let (from, to) = (estimate.saturating_sub(40 * win), (estimate + 40 * win).min(samples.len()));
-    let quiet: Vec<bool> =
-        (from..to).step_by(win).map(|i| samples[i..(i + win).min(to)].iter().all(|s| s.unsigned_abs() < 650)).collect();
-    let (mut best, mut start) = (0..0, None);
-    for (k, &q) in quiet.iter().chain([&false]).enumerate() {
-        match (q, start) {
-            (true, None) => start = Some(k),
-            (false, Some(s)) => {
-                if k - s > best.len() {
-                    best = s..k;
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    from + best.start * win..from + best.end * win
 }
 
 async fn send(ws: &mut Ws, event: Value) {

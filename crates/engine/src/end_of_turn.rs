@@ -81,7 +81,11 @@ impl Waits {
                 // Azure's rule: the silence ends a finished turn; the end-of-utterance model
                 // holds an unfinished one up to `timeout_ms` longer.
                 let silence = detection.silence_duration_ms as f64;
-                let timeout = eou.and_then(|e| e.get("timeout_ms")).and_then(|t| t.as_f64()).unwrap_or(1_000.0);
+                let timeout = eou
+                    .and_then(|e| e.get("timeout_ms"))
+                    .and_then(|t| t.as_f64())
+                    .filter(|t| t.is_finite())
+                    .map_or(1_000.0, |t| t.clamp(0.0, 60_000.0));
                 let threshold = match eou.and_then(|e| e.get("threshold_level")).and_then(|t| t.as_str()) {
                     Some("low") => 0.3,
                     Some("high") => 0.7,
@@ -103,8 +107,8 @@ impl Waits {
     /// model (`text`) judged as they did, with `words` heard up to it (`None`: not transcribed).
     pub fn silence_ms(&self, audio: Verdict, text: Verdict, words: Option<&str>) -> f64 {
         use Verdict::{Finished, Pending, Unknown};
-        // Words that plainly go on keep the turn open, unless the language model, which read
-        // them (without the recogniser's punctuation), says otherwise.
+        // Words that plainly go on keep the turn open, unless the language model has read them
+        // (without the recogniser's punctuation): then its verdict, tipped by the audio, rules.
         if words.is_some_and(trails_off) && !matches!(text, Finished(_)) {
             return self.unfinished_ms;
         }
@@ -147,7 +151,7 @@ impl Waits {
 const GOES_ON: &[&str] = &[
     "and", "or", "but", "because", "cause", "if", "which", "whose", "while", "the", "a", "an", "to", "of", "for",
     "with", "from", "into", "about", "than", "as", "at", "my", "your", "our", "their", "his", "um", "uh", "uhm", "umm",
-    "erm", "er", "ah", "like", "also", "plus", "very", "want", "need", "let's",
+    "erm", "er", "ah", "also", "plus", "very", "let's",
 ];
 
 /// Number words, as someone reads out digits.

@@ -23,6 +23,8 @@ const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// With semantic detection a pause is judged (and previewed) sooner: the finished turn it
 /// may end is answered after ~200 ms, so its words must be in by then.
 const SEMANTIC_PAUSE_MS: f64 = 100.0;
+/// The end of the turn the end-of-turn model hears, in ms (it uses the last 8 s).
+const TURN_MODEL_MS: f64 = 8_100.0;
 /// A preview started this far into a pause holds all the words before it.
 const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
@@ -277,10 +279,10 @@ impl Listener {
         let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
         let Some(samples) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
-        // During a pause, once, if the last preview began before its words ended.
+        // During a pause, once: unless a preview already holds all its words.
         let due = if pausing {
-            let spoken = samples.len().saturating_sub((pause_ms * rate as f64 / 1000.0) as usize);
-            turn.previewed_samples < spoken
+            let speech_end = self.input.last_speech_ms();
+            !turn.covering.as_ref().is_some_and(|c| Some(c.speech_end_ms) == speech_end)
         } else {
             samples.len() >= turn.previewed_samples + step
         };
@@ -324,7 +326,10 @@ impl Listener {
                 .filter(|c| c.speech_end_ms == speech_end_ms)
                 .and_then(|c| c.text.clone())
                 .filter(|t| !t.trim().is_empty());
-            let samples = self.input.speech_audio(detection.prefix_padding_ms as f64).unwrap_or_default().to_vec();
+            let audio = self.input.speech_audio(detection.prefix_padding_ms as f64).unwrap_or_default();
+            // The audio model hears the last 8 s.
+            let keep = (TURN_MODEL_MS * self.input.rate() as f64 / 1000.0) as usize;
+            let samples = audio[audio.len().saturating_sub(keep)..].to_vec();
             let job = out.next_job();
             turn.pause = Some(Pause {
                 speech_end_ms,
@@ -371,14 +376,21 @@ impl Listener {
 
     /// Sets the silence that ends the speech in progress from what is known of its pause.
     fn set_end_silence(&mut self, config: &SessionConfig) {
-        let Some(waits) = config.turn_detection.as_ref().and_then(Waits::of) else { return };
+        let Some(waits) = config.turn_detection.as_ref().and_then(Waits::of) else {
+            self.input.set_end_silence(None);
+            return;
+        };
         let Some(turn) = self.speech.as_ref() else { return };
         let Some(pause) = turn.pause.as_ref() else {
             self.input.set_end_silence(Some(waits.unsure_ms));
             return;
         };
-        let words =
-            turn.covering.as_ref().filter(|c| c.speech_end_ms == pause.speech_end_ms).and_then(|c| c.text.as_deref());
+        let words = turn
+            .covering
+            .as_ref()
+            .filter(|c| c.speech_end_ms == pause.speech_end_ms)
+            .and_then(|c| c.text.as_deref())
+            .filter(|w| !w.trim().is_empty());
         self.input.set_end_silence(Some(waits.silence_ms(pause.audio, pause.text, words)));
     }
 
@@ -395,10 +407,12 @@ impl Listener {
             // A preview's partial words are not used: its whole text comes with `Done`.
             AsrEvent::Delta(_) => return Heard::Nothing,
             AsrEvent::Failed(_) => {
-                // A failed preview cannot stand in for the final transcript.
+                // A failed preview cannot stand in for the final transcript: it stays as the
+                // pause's preview with no words (so the pause is not previewed again, and the
+                // turn is transcribed when it ends).
                 let job = turn.preview_job.take();
-                if turn.covering.as_ref().is_some_and(|c| Some(c.job) == job) {
-                    turn.covering = None;
+                if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
+                    c.text = Some(String::new());
                 }
                 return Heard::Nothing;
             }

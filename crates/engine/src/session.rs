@@ -390,6 +390,9 @@ impl Session {
     /// Semantic detection: a verdict or the pause's words came between two pieces of audio and
     /// the pause has already lasted the silence they call for: the turn ends now.
     fn end_turn_if_due(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if !self.semantic() {
+            return Ok(());
+        }
         match self.listener.end_if_due(&self.config) {
             Some(event) => self.on_turn_event(event, now),
             None => Ok(()),
@@ -624,6 +627,14 @@ fn not_acted_on(patch: &SessionPatch) -> Vec<String> {
             ),
             _ => {}
         }
+    }
+    if let Field::Set(detection) = &patch.turn_detection
+        && detection.kind == "semantic_vad"
+        && let Some(eagerness) = detection.extra.get("eagerness")
+        && !eagerness.as_str().is_some_and(|e| matches!(e, "auto" | "low" | "medium" | "high"))
+    {
+        unacted
+            .push(format!("turn_detection.eagerness {eagerness} is not one of auto, low, medium, high: auto is used."));
     }
     if let Field::Set(detection) = &patch.turn_detection
         && detection.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true)

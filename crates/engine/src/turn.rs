@@ -9,7 +9,7 @@
 //! - **onset**: speech frames are adding up; after `speech_duration_ms` of them (gaps of at most
 //!   100 ms allowed) it reports `SpeechStarted` at the first speech frame;
 //! - **speech**: after `silence_duration_ms` without a speech frame (or the silence a semantic
-//!   detector set for this pause, [`InputAudio::set_end_silence`]) it reports `SpeechStopped` at
+//!   detector set for the current pause, [`InputAudio::set_end_silence`]) it reports `SpeechStopped` at
 //!   the end of the last speech frame, and the turn's audio runs from `prefix_padding_ms` before
 //!   the start to the present.
 
@@ -58,8 +58,9 @@ pub struct InputAudio {
     /// Audio-clock position where the VAD stream's own clock began, in ms.
     vad_origin_ms: f64,
     state: State,
-    /// The silence that ends the speech in progress, when not `silence_duration_ms`.
-    end_silence_ms: Option<f64>,
+    /// The silence that ends the pause after the speech that ends at `.0` (audio clock, ms),
+    /// when not `silence_duration_ms`.
+    end_silence_ms: Option<(f64, f64)>,
 }
 
 impl InputAudio {
@@ -105,18 +106,26 @@ impl InputAudio {
         self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
 
-    /// Sets the silence that ends the speech in progress, in ms (`None`: the detection's
-    /// `silence_duration_ms`). It applies until the speech ends.
+    /// Sets the silence that ends the current pause of the speech in progress, in ms (`None`:
+    /// the detection's `silence_duration_ms`). It applies to this pause only: once speech
+    /// resumes, the next pause ends after `silence_duration_ms` unless set again.
     pub fn set_end_silence(&mut self, ms: Option<f64>) {
-        self.end_silence_ms = ms;
+        self.end_silence_ms = self.last_speech_ms().zip(ms);
+    }
+
+    /// The silence that ends the pause after speech ending at `last_speech_ms`.
+    fn end_silence(&self, last_speech_ms: f64, td: &TurnDetection) -> f64 {
+        match self.end_silence_ms {
+            Some((at, ms)) if at == last_speech_ms => ms,
+            _ => td.silence_duration_ms as f64,
+        }
     }
 
     /// Ends the speech in progress now if its pause has already lasted the silence that ends
     /// it: the `SpeechStopped` that [`InputAudio::append`] would have reported.
     pub fn end_if_due(&mut self, td: &TurnDetection) -> Option<TurnEvent> {
         let State::Speech { start_ms, last_speech_ms } = self.state else { return None };
-        let needed = self.end_silence_ms.unwrap_or(td.silence_duration_ms as f64);
-        if self.clock_ms - last_speech_ms < needed {
+        if self.clock_ms - last_speech_ms < self.end_silence(last_speech_ms, td) {
             return None;
         }
         self.state = State::Silence;
@@ -168,7 +177,7 @@ impl InputAudio {
                 (onset @ State::Onset { .. }, false) => onset,
                 (State::Speech { start_ms, .. }, true) => State::Speech { start_ms, last_speech_ms: end },
                 (State::Speech { start_ms, last_speech_ms }, false) => {
-                    if end - last_speech_ms >= self.end_silence_ms.unwrap_or(td.silence_duration_ms as f64) {
+                    if end - last_speech_ms >= self.end_silence(last_speech_ms, td) {
                         self.end_silence_ms = None;
                         events.push(TurnEvent::SpeechStopped {
                             audio_end_ms: last_speech_ms.round() as u64,

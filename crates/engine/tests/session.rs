@@ -2188,6 +2188,12 @@ fn options_not_acted_on_are_named_in_warnings() {
     for option in ["input_audio_echo_cancellation", "input_audio_noise_reduction", "remove_filler_words"] {
         assert!(warnings.iter().any(|w| w.starts_with(option) || w.contains(option)), "{option}: {warnings:?}");
     }
+    // An eagerness it does not know is named too.
+    let out = h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}}}));
+    assert!(
+        events(&out).iter().any(|e| matches!(e, ServerEvent::Warning { message, .. } if message.contains("eager"))),
+        "{out:?}"
+    );
     // Options it acts on, or none set, warn of nothing.
     let out = h.send(json!({"type": "session.update", "session": {"input_audio_noise_reduction": null,
         "turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}));

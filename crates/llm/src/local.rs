@@ -290,13 +290,17 @@ impl LocalModel {
     /// ends there — its end-of-message token, or a token that opens with `.`, `?` or `!` (not
     /// `..`). A message that goes on ("I would like to order", "Can you tell me", "My number
     /// is") puts its mass on the next word instead. The computed prefix is kept, so the turn
-    /// that follows reuses it. `None` when `stop` said so first.
+    /// that follows reuses it. `None` when `stop` said so first; an error when there are no
+    /// words to judge.
     pub fn end_of_turn(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<Option<f32>, LlmError> {
         let mut turn = turn.clone();
         let Some(last) = turn.messages.last_mut().filter(|m| m.role == crate::chat::Role::User) else {
             return Err(LlmError::Prompt("the conversation does not end with the user's words".into()));
         };
         let words = last.content.trim_end().trim_end_matches(['.', '?', '!', ',', ';', ':', '…']).trim_end().to_owned();
+        if words.is_empty() {
+            return Err(LlmError::Prompt("no words to judge".into()));
+        }
         last.content = words.clone();
         let prompt = self.prompt(&turn)?;
         let Some(cut) = prompt.rfind(&words).map(|at| at + words.len()) else {
@@ -317,24 +321,13 @@ impl LocalModel {
             logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
             at = next;
         }
-        let logits = match logits {
-            Some(l) => l.to_vec1::<f32>().map_err(generation)?,
-            // All of it was computed before: the logits were kept with it, or are computed
-            // again from the last token.
-            None => match self.memo(&tokens) {
-                Some((_, l)) => l.to_vec(),
-                None => {
-                    let (mut cache, _) = self.cache_for(&tokens[..tokens.len().saturating_sub(1)])?;
-                    let last = tokens.len().saturating_sub(1);
-                    self.model
-                        .forward(&tokens[last..], &mut cache)
-                        .map_err(generation)?
-                        .to_vec1::<f32>()
-                        .map_err(generation)?
-                }
-            },
+        // `cache_for` always leaves a token to compute, so there are logits.
+        let Some(logits) = logits else {
+            return Err(LlmError::Prompt("the words were already all computed".into()));
         };
-        self.keep(tokens, cache, Some(Arc::new(logits.clone())));
+        let logits = logits.to_vec1::<f32>().map_err(generation)?;
+        // Kept as a prefix for the reply's prompt, not as a prompt computed ahead.
+        self.keep(tokens, cache, None);
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
         let ends = self.ending_tokens();
@@ -343,14 +336,18 @@ impl LocalModel {
         Ok(Some((ending / total) as f32))
     }
 
-    /// The tokens that end a message: the end-of-message token and those opening with `.`, `?`
-    /// or `!` but not `..` (found once).
+    /// The tokens that end a message: the end-of-message token, and those made of `.`, `?` or
+    /// `!` (not `..`) followed by nothing but more of them, quotes, closing brackets or
+    /// whitespace — not `.com` or `.5`, which go on (found once).
     fn ending_tokens(&self) -> &[u32] {
         self.ending.get_or_init(|| {
             let mut ends: Vec<u32> = self.vocab.special("<|im_end|>").into_iter().collect();
             for id in 0..self.vocab.len() as u32 {
                 let b = self.vocab.bytes(id);
-                if matches!(b.first(), Some(b'.' | b'?' | b'!')) && !b.starts_with(b"..") {
+                let ends_here = matches!(b.first(), Some(b'.' | b'?' | b'!'))
+                    && !b.starts_with(b"..")
+                    && b.iter().all(|c| b".?!\"')] \n\t\r".contains(c));
+                if ends_here {
                     ends.push(id);
                 }
             }

@@ -44,8 +44,11 @@ enum Work {
 /// The local model behind a job queue.
 pub struct LocalLlm {
     jobs: mpsc::Sender<Work>,
-    /// Set when a turn is queued: a prompt being computed ahead stops for it.
+    /// Set when a turn is queued: a prompt being computed ahead, or a pause being judged,
+    /// stops for it.
     turn_waiting: Arc<AtomicBool>,
+    /// Set when a pause is queued to be judged: a prompt being computed ahead stops for it.
+    check_waiting: Arc<AtomicBool>,
 }
 
 impl LocalLlm {
@@ -55,6 +58,8 @@ impl LocalLlm {
         let (jobs, queue) = mpsc::channel::<Work>();
         let turn_waiting = Arc::new(AtomicBool::new(false));
         let waiting = turn_waiting.clone();
+        let check_waiting = Arc::new(AtomicBool::new(false));
+        let checking = check_waiting.clone();
         std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
@@ -64,6 +69,7 @@ impl LocalLlm {
                     // flag is cleared before looking, and a turn sets it before it is queued, so
                     // a turn queued after the look still stops the prefill.
                     waiting.store(false, Ordering::Relaxed);
+                    checking.store(false, Ordering::Relaxed);
                     let work = match queue.try_recv() {
                         Ok(w) => w,
                         Err(mpsc::TryRecvError::Empty) => match prepare.take() {
@@ -76,9 +82,13 @@ impl LocalLlm {
                                 }
                             }
                             Some(request) => {
-                                prefill(&model, &request, &|| waiting.load(Ordering::Relaxed) || give_way());
+                                let busy = || {
+                                    waiting.load(Ordering::Relaxed) || checking.load(Ordering::Relaxed) || give_way()
+                                };
+                                prefill(&model, &request, &busy);
                                 // Stopped to give way: resumed later from where it got to.
-                                if !waiting.load(Ordering::Relaxed) && give_way() {
+                                if !waiting.load(Ordering::Relaxed) && (give_way() || checking.load(Ordering::Relaxed))
+                                {
                                     prepare = Some(request);
                                 }
                                 continue;
@@ -94,14 +104,15 @@ impl LocalLlm {
                         Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job),
                         Work::Turn(_) => {}
                         Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
-                            // Its own request set the flag; from now on it means a turn came.
-                            waiting.store(false, Ordering::Relaxed);
                             let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
                             let verdict = match model.turn(&judge.request, &stop) {
                                 Ok(turn) => match model.end_of_turn(&turn, &stop) {
                                     Ok(Some(p)) => TurnVerdict::Probability(p),
                                     Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
-                                    Err(e) => TurnVerdict::Failed(e.to_string()),
+                                    Err(e) => {
+                                        tracing::debug!("judging a pause from its words failed: {e}");
+                                        TurnVerdict::Failed(e.to_string())
+                                    }
                                 },
                                 Err(e) => TurnVerdict::Failed(e.to_string()),
                             };
@@ -113,7 +124,7 @@ impl LocalLlm {
                 }
             })
             .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
-        Ok(LocalLlm { jobs, turn_waiting })
+        Ok(LocalLlm { jobs, turn_waiting, check_waiting })
     }
 }
 
@@ -200,8 +211,8 @@ impl Llm for LocalLlm {
     fn end_of_turn(&self, request: LlmRequest) -> EngineStream<TurnVerdict> {
         let (verdict, rx) = tokio::sync::oneshot::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        // A prompt being computed ahead stops for it, as for a turn: the user is waiting.
-        self.turn_waiting.store(true, Ordering::Relaxed);
+        // A prompt being computed ahead stops for it: the user is waiting.
+        self.check_waiting.store(true, Ordering::Relaxed);
         if self.jobs.send(Work::EndOfTurn(Judge { request, cancel: cancel.clone(), verdict })).is_err() {
             return Box::pin(futures_util::stream::iter([TurnVerdict::Failed("the LLM worker stopped".into())]));
         }

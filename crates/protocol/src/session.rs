@@ -322,8 +322,8 @@ impl Voice {
 /// Server-side turn detection (`turn_detection`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnDetection {
-    /// `server_vad`, or a semantic variant (`semantic_vad`, `azure_semantic_vad`, …) which brazen
-    /// currently serves with the same voice-activity rules.
+    /// `server_vad`, or a semantic variant (`semantic_vad`, `azure_semantic_vad`, …), whose
+    /// turns brazen ends by what was said (the engine's `end_of_turn` module).
     pub kind: String,
     /// Speech probability above which a frame counts as speech, in [0, 1).
     pub threshold: f64,

@@ -35,38 +35,19 @@ fn utterance(voice: &PiperVoice, text: &str, after: &str, pause_ms: usize, tail_
     let mut samples = speech.samples.clone();
     if !after.is_empty() {
         let word = speech.words(text).into_iter().find(|w| w.text == after).unwrap_or_else(|| panic!("{after}"));
-        let gap = quiet_stretch(&samples, speech.sample_rate, word.start + word.len);
-        assert!(gap.len() > speech.sample_rate as usize / 20, "the voice pauses after {after:?}");
-        samples.splice(gap, vec![0; pause_ms * speech.sample_rate as usize / 1_000]);
+        let paused = brazen_testkit::hesitation::stretch_pause(
+            &mut samples,
+            speech.sample_rate,
+            word.start + word.len,
+            pause_ms,
+        );
+        assert!(paused > speech.sample_rate as usize / 20, "the voice pauses after {after:?}");
     }
     let mut at24 = Vec::new();
     let mut r = Resampler::new(speech.sample_rate, 24_000);
     r.process_i16(&samples, &mut at24);
     r.flush_i16(&mut at24);
     [vec![0; 24 * 300], at24, vec![0; 24 * tail_ms]].concat()
-}
-
-/// The longest quiet stretch (10 ms windows below 2 % of full scale) within 400 ms of
-/// `estimate`: where a voice paused.
-fn quiet_stretch(samples: &[i16], rate: u32, estimate: usize) -> std::ops::Range<usize> {
-    let win = rate as usize / 100;
-    let (from, to) = (estimate.saturating_sub(40 * win), (estimate + 40 * win).min(samples.len()));
-    let quiet: Vec<bool> =
-        (from..to).step_by(win).map(|i| samples[i..(i + win).min(to)].iter().all(|s| s.unsigned_abs() < 650)).collect();
-    let (mut best, mut start) = (0..0, None);
-    for (k, &q) in quiet.iter().chain([&false]).enumerate() {
-        match (q, start) {
-            (true, None) => start = Some(k),
-            (false, Some(s)) => {
-                if k - s > best.len() {
-                    best = s..k;
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    from + best.start * win..from + best.end * win
 }
 
 /// What the server made of one utterance.
