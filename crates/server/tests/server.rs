@@ -34,7 +34,10 @@ fn health_metrics_and_unknown_paths() {
     assert_eq!(status, 200);
     let health: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["engines"], json!({"vad": "energy", "asr": "echo", "llm": "echo", "tts": "tone"}));
+    assert_eq!(
+        health["engines"],
+        json!({"vad": "energy", "turn": "none", "asr": "echo", "llm": "echo", "tts": "tone"})
+    );
     let (status, body) = server.get("/metrics");
     assert_eq!(status, 200);
     assert!(body.contains("brazen_sessions_active 0"), "{body}");
