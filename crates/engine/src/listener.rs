@@ -25,7 +25,8 @@ const PAUSE_PREVIEW_MS: f64 = 150.0;
 const SEMANTIC_PAUSE_MS: f64 = 100.0;
 /// The end of the turn the end-of-turn model hears, in ms (it uses the last 8 s).
 const TURN_MODEL_MS: f64 = 8_100.0;
-/// A preview started this far into a pause holds all the words before it.
+/// With semantic detection, a preview started this far into a pause holds all the words
+/// before it.
 const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
@@ -279,10 +280,14 @@ impl Listener {
         let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
         let Some(samples) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
-        // During a pause, once: unless a preview already holds all its words.
-        let due = if pausing {
+        // During a pause, once: if the last preview began before its words ended (with semantic
+        // detection: unless a preview already holds all its words, wherever it began).
+        let due = if pausing && semantic {
             let speech_end = self.input.last_speech_ms();
             !turn.covering.as_ref().is_some_and(|c| Some(c.speech_end_ms) == speech_end)
+        } else if pausing {
+            let spoken = samples.len().saturating_sub((pause_ms * rate as f64 / 1000.0) as usize);
+            turn.previewed_samples < spoken
         } else {
             samples.len() >= turn.previewed_samples + step
         };
@@ -293,9 +298,10 @@ impl Listener {
         let samples = samples.to_vec();
         let job = out.next_job();
         turn.preview_job = Some(job);
-        // Started inside a pause, it holds every word so far (a step preview too, when it
-        // happens to start there).
-        if let (true, Some(speech_end_ms)) = (pause_ms >= COVERS_AFTER_MS, self.input.last_speech_ms()) {
+        // Started in a pause, it holds every word so far (with semantic detection a step
+        // preview too, when it happens to start a little into one).
+        let covers = pausing || (semantic && pause_ms >= COVERS_AFTER_MS);
+        if let (true, Some(speech_end_ms)) = (covers, self.input.last_speech_ms()) {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
         let request = asr_request(config, turn.item_id.clone(), samples, rate, true);
