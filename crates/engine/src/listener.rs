@@ -84,7 +84,8 @@ struct Pause {
 }
 
 impl Pause {
-    fn jobs(&self) -> impl Iterator<Item = JobId> {
+    /// The verdicts still being computed.
+    fn jobs(&self) -> impl Iterator<Item = JobId> + use<> {
         self.audio_job.into_iter().chain(self.text_job)
     }
 }
@@ -321,7 +322,7 @@ impl Listener {
         let mut words = None;
         if turn.pause.as_ref().is_some_and(|p| p.speech_end_ms != speech_end_ms) {
             // The user spoke again: that pause was not the end.
-            for job in turn.pause.take().into_iter().flat_map(|p| p.jobs().collect::<Vec<_>>()) {
+            for job in turn.pause.take().into_iter().flat_map(|p| p.jobs()) {
                 out.push(Output::Cancel(job));
             }
         }
@@ -451,8 +452,7 @@ impl Listener {
     /// id and what was sent of its transcript.
     fn end_speech(&mut self, out: &mut Out) -> Option<(String, String)> {
         let turn = self.speech.take()?;
-        let pause_jobs = turn.pause.iter().flat_map(|p| p.jobs().collect::<Vec<_>>()).collect::<Vec<_>>();
-        for job in turn.preview_job.into_iter().chain(pause_jobs) {
+        for job in turn.preview_job.into_iter().chain(turn.pause.iter().flat_map(Pause::jobs)) {
             out.push(Output::Cancel(job));
         }
         Some((turn.item_id, turn.sent))

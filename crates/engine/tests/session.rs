@@ -2042,6 +2042,14 @@ fn llm_checks(outputs: &[Output]) -> Vec<(JobId, String)> {
         .collect()
 }
 
+/// Silence: none for `still_ms` ends the turn, then `then_ms` more does.
+fn still_then_stopped(h: &mut Harness, still_ms: usize, then_ms: usize) {
+    let out = h.audio(still_ms, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "after {still_ms} ms: {:?}", types(&out));
+    let out = h.audio(then_ms, 0.0);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "after {then_ms} ms more: {:?}", types(&out));
+}
+
 /// A semantic session that heard one second of speech and then `pause_ms` of silence; returns
 /// the pause's end-of-turn check and transcript preview jobs.
 fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) {
@@ -2094,10 +2102,7 @@ fn semantic_vad_waits_when_the_words_go_on() {
     let out = h.input(Input::Turn(text, TurnVerdict::Probability(0.001)));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
     // Unfinished: 2 s of silence.
-    let out = h.audio(1_500, 0.0);
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1800 ms: {:?}", types(&out));
-    let out = h.audio(300, 0.0);
-    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "2100 ms: {:?}", types(&out));
+    still_then_stopped(&mut h, 1_500, 300);
 }
 
 #[test]
@@ -2110,10 +2115,7 @@ fn semantic_vad_waits_when_the_words_trail_off() {
     h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("no judge".into())));
     let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.95)));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
-    let out = h.audio(1_500, 0.0);
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1800 ms: {:?}", types(&out));
-    let out = h.audio(300, 0.0);
-    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "2100 ms: {:?}", types(&out));
+    still_then_stopped(&mut h, 1_500, 300);
 }
 
 #[test]
@@ -2138,10 +2140,7 @@ fn semantic_vad_without_a_model_decides_on_the_words_and_silence() {
     let out = h.input(Input::Asr(preview, AsrEvent::Done("I want to, um".into())));
     h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("this language model does not judge turns".into())));
     // Trailing words and no verdict: up to the timeout (2 s).
-    let out = h.audio(1_500, 0.0);
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
-    let out = h.audio(300, 0.0);
-    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    still_then_stopped(&mut h, 1_500, 300);
 }
 
 #[test]
@@ -2154,10 +2153,7 @@ fn azure_semantic_vad_holds_an_unfinished_turn_past_its_silence() {
     h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Probability(0.0)));
     h.input(Input::Turn(check, TurnVerdict::Probability(0.1)));
     // Unfinished: the silence (400 ms) plus the timeout (800 ms).
-    let out = h.audio(800, 0.0);
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "1100 ms: {:?}", types(&out));
-    let out = h.audio(200, 0.0);
-    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "1300 ms: {:?}", types(&out));
+    still_then_stopped(&mut h, 800, 200);
 }
 
 #[test]
