@@ -13,17 +13,18 @@
 mod served;
 #[path = "stats.rs"]
 mod stats;
+#[path = "voices.rs"]
+mod voices;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use brazen_audio::Resampler;
-use brazen_models::{Manifest, Store, progress};
-use brazen_speech::{KokoroVoice, PiperVoice, Voice};
+use brazen_speech::Voice;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use served::Served;
 use stats::percentile;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use voices::{Voices, at_24k};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -69,11 +70,7 @@ fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usi
             brazen_testkit::hesitation::stretch_pause(&mut samples, speech.sample_rate, word.start + word.len, ms);
         assert!(paused > 0, "{name} made no pause after {after:?} in {text:?}");
     }
-    let mut at24 = Vec::new();
-    let mut r = Resampler::new(speech.sample_rate, 24_000);
-    r.process_i16(&samples, &mut at24);
-    r.flush_i16(&mut at24);
-    let audio = [vec![0; 24 * 300], at24, vec![0; 24 * 3_000]].concat();
+    let audio = [vec![0; 24 * 300], at_24k(&samples, speech.sample_rate), vec![0; 24 * 3_000]].concat();
     let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > 300).unwrap_or(0);
     let label = match pause {
         Some((after, ms)) => format!("{name}: {text} [{ms} ms after '{after}']"),
@@ -142,19 +139,9 @@ async fn main() {
         .position(|a| a == "--modes")
         .map(|i| args[i + 1].split(',').map(str::to_owned).collect())
         .unwrap_or_else(|| vec!["semantic_vad".into(), "server_vad".into()]);
-    let store = Store::new(Store::default_root());
-    let install = |name: &str| store.install(Manifest::builtin().get(name).expect(name), &progress()).expect(name);
-    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
-    let piper_dir = install("piper-en-us-joe-medium");
-    let piper =
-        PiperVoice::load(&piper_dir.join("en_US-joe-medium.onnx"), &piper_dir.join("en_US-joe-medium.onnx.json"), &ort)
-            .expect("Piper loads")
-            .with_noise(0.0, 0.0);
-    let kokoro = KokoroVoice::load(&install("kokoro-82m"), &ort, "af_heart").expect("Kokoro loads");
-    let voices: [(&dyn Voice, &str); 5] =
-        [(&piper, "joe"), (&kokoro, "af_heart"), (&kokoro, "am_michael"), (&kokoro, "bf_emma"), (&kokoro, "af_bella")];
+    let voices = Voices::load();
     let mut utterances = Vec::new();
-    for (v, (voice, name)) in voices.iter().enumerate() {
+    for (v, (voice, name)) in voices.speakers().iter().enumerate() {
         for text in FINISHED {
             utterances.push(utterance(*voice, name, text, None));
         }

@@ -93,11 +93,20 @@ impl VadStream {
         out
     }
 
-    /// Switches to another input rate: pending audio is dropped and the detector reset.
+    /// Switches to another input rate: pending audio is dropped, the detector reset and the
+    /// clock restarted ([`VadStream::restart`]).
     pub fn set_input_rate(&mut self, input_rate: u32) {
         self.resampler = Resampler::causal(input_rate, self.vad.sample_rate());
+        self.restart();
+    }
+
+    /// Starts a new stream: pending audio is dropped, the detector reset, and the next frame's
+    /// `end_ms` counts from 0 again.
+    pub fn restart(&mut self) {
+        self.resampler.reset();
         self.pending.clear();
         self.vad.reset();
+        self.frames_done = 0;
     }
 
     /// Length of one detector frame in ms.

@@ -107,10 +107,19 @@ impl Waits {
     /// model (`text`) judged as they did, with `words` heard up to it (`None`: not transcribed).
     pub fn silence_ms(&self, audio: Verdict, text: Verdict, words: Option<&str>) -> f64 {
         use Verdict::{Finished, Pending, Unknown};
-        // Words that plainly go on keep the turn open, unless the language model has read them
-        // (without the recogniser's punctuation): then its verdict, tipped by the audio, rules.
-        if words.is_some_and(trails_off) && !matches!(text, Finished(_)) {
-            return self.unfinished_ms;
+        // Words that plainly go on keep the turn open. A trailing "and", "the" or "um" does
+        // whatever the models say, unless the recogniser heard the sentence close on it ("what
+        // it's for."): then the language model judges. A trailing comma, dash or ellipsis, or
+        // digits being read out, yield only to a language model sure the message ended there
+        // (it reads the words without the recogniser's punctuation, the acoustic cue of a
+        // hesitation).
+        match words.and_then(trail) {
+            Some(Trail::Word) => return self.unfinished_ms,
+            Some(Trail::ClosedWord) if !matches!(text, Finished(_)) => return self.unfinished_ms,
+            Some(Trail::Mark | Trail::Number) if !matches!(text, Finished(t) if t >= SURE_TEXT) => {
+                return self.unfinished_ms;
+            }
+            _ => {}
         }
         // The audio sounds finished, and sure of it.
         let sounds_done = matches!(audio, Finished(a) if a >= self.threshold.max(0.8));
@@ -161,27 +170,49 @@ const NUMBER: &[&str] = &[
     "triple", "point", "dash",
 ];
 
+/// The language model's probability of a finished message that overrules trailing punctuation
+/// or a number being read out.
+const SURE_TEXT: f32 = 0.8;
+
+/// How a transcript stops where a sentence cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trail {
+    /// On a word after which it goes on ("and", "the", "um").
+    Word,
+    /// On such a word, but closed with a full stop or an exclamation mark.
+    ClosedWord,
+    /// On a comma, dash or ellipsis.
+    Mark,
+    /// Inside a number being read out.
+    Number,
+}
+
 /// Whether `text` (a transcript so far) stops where a sentence cannot: on a word after which
 /// it goes on, on a comma, dash or ellipsis, or inside a number being read out (two or more
 /// digits or number words in a row).
 pub fn trails_off(text: &str) -> bool {
+    trail(text).is_some()
+}
+
+/// How `text` stops where a sentence cannot, if it does.
+fn trail(text: &str) -> Option<Trail> {
     let text = text.trim();
     if text.ends_with(',') || text.ends_with('-') || text.ends_with("...") || text.ends_with('…') {
-        return true;
+        return Some(Trail::Mark);
     }
     let words: Vec<String> = text
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
         .filter(|w| !w.is_empty())
         .collect();
-    let Some(last) = words.last() else { return false };
+    let last = words.last()?;
     if GOES_ON.contains(&last.as_str()) && !ends_as_question(text) {
-        return true;
+        return Some(if text.ends_with(['.', '!']) { Trail::ClosedWord } else { Trail::Word });
     }
     let numeric = |w: &String| w.chars().all(|c| c.is_ascii_digit()) || NUMBER.contains(&w.as_str());
     let run = words.iter().rev().take_while(|w| numeric(w)).count();
-    let digits = words.last().is_some_and(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_digit()));
-    run >= 2 || (digits && !text.ends_with('.'))
+    let digits = last.len() >= 3 && last.chars().all(|c| c.is_ascii_digit());
+    (run >= 2 || (digits && !text.ends_with('.'))).then_some(Trail::Number)
 }
 
 /// Whether `text` ends as a question does.
@@ -263,9 +294,15 @@ mod tests {
         assert_eq!(w.silence_ms(Finished(0.97), Finished(0.0), Some("Can you tell me?")), w.unsure_ms);
         assert_eq!(w.silence_ms(Finished(0.6), Finished(0.0), Some("I would like to order.")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Pending, done), w.unsure_ms, "the language model is answering");
-        // Trailing words keep it open unless the language model read them and disagrees.
+        // A trailing word keeps it open whatever the models say; a trailing comma or a number
+        // being read out yields only to a language model sure the message ended.
         assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("I want to, um")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.95), Some("Can you check my order and")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("That's what it's for.")), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("That's what it's for.")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("two pairs of hiking boots,")), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.48), Some("it was last weekend,")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.5), Some("My number is five five")), w.unfinished_ms);
         // Without a language model: the audio and the words.
         assert_eq!(w.silence_ms(Finished(0.9), Unknown, done), w.finished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Unknown, None), w.unsure_ms, "the words are still coming");

@@ -60,6 +60,7 @@
 pub mod avatar_link;
 pub mod avatar_photo;
 mod avatar_state;
+pub mod backchannel;
 pub mod conversation;
 pub mod end_of_turn;
 pub mod flood;

@@ -2,12 +2,13 @@
 //! the turn being heard with its transcript previews, and the transcriptions of committed
 //! turns.
 
+use crate::backchannel::only_fillers;
 use crate::conversation::{Conversation, Entry};
 use crate::end_of_turn::{Verdict, Waits};
 use crate::out::Out;
 use crate::turn::{InputAudio, TurnEvent};
 use crate::{JobId, Limits, Output, sample_format};
-use brazen_audio::Vad;
+use brazen_audio::{Denoiser, Vad};
 use brazen_protocol::error::code;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, ProtocolError, Role, ServerEvent, SessionConfig};
 use brazen_providers::{AsrEvent, AsrRequest, TurnRequest, TurnVerdict};
@@ -30,6 +31,13 @@ const TURN_MODEL_MS: f64 = 8_100.0;
 const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
+/// Speech held back as a possible backchannel is previewed this often, in ms.
+const HELD_STEP_MS: f64 = 300.0;
+/// Speech held back this long (from its start, pauses included) interrupts whatever its words:
+/// backchannels are short, and the recogniser may be slow or silent, in ms.
+const HELD_MAX_MS: f64 = 2_000.0;
+/// The longest a held-back turn's end waits for the words of its last pause, in ms.
+const HELD_WORDS_WAIT_MS: f64 = 1_500.0;
 
 struct AsrJob {
     item_id: String,
@@ -60,6 +68,10 @@ struct SpeechTurn {
     /// How many of them were sent as deltas (the stable prefix), and as what text.
     sent_words: usize,
     sent: String,
+    /// Speech that began while the assistant spoke, held back as a possible backchannel
+    /// ([`crate::backchannel`]): where it began. `speech_started` is sent when its words show it
+    /// is more ([`Listener::take_confirmed`]); until then nothing of it is.
+    held: Option<u64>,
 }
 
 /// A preview of all the speech of a turn, asked for when the speaker paused.
@@ -109,12 +121,22 @@ pub(crate) struct Listener {
     input: InputAudio,
     speech: Option<SpeechTurn>,
     asr_jobs: HashMap<JobId, AsrJob>,
+    /// A held-back turn was announced since [`Listener::take_confirmed`] was last asked.
+    confirmed: bool,
+    /// The noise suppressor of the appended audio (`input_audio_noise_reduction`).
+    denoiser: Option<Denoiser>,
 }
 
 impl Listener {
     /// An empty buffer at `rate` Hz, with `vad` for server turn detection.
     pub(crate) fn new(vad: Box<dyn Vad>, rate: u32) -> Self {
-        Listener { input: InputAudio::new(vad, rate), speech: None, asr_jobs: HashMap::new() }
+        Listener {
+            input: InputAudio::new(vad, rate),
+            speech: None,
+            asr_jobs: HashMap::new(),
+            confirmed: false,
+            denoiser: None,
+        }
     }
 
     /// The input rate.
@@ -131,6 +153,21 @@ impl Listener {
     pub(crate) fn set_rate(&mut self, rate: u32, out: &mut Out) {
         self.input.set_rate(rate);
         self.end_speech(out);
+        if self.denoiser.is_some() {
+            self.denoiser = Some(Denoiser::new(rate));
+        }
+    }
+
+    /// Follows `input_audio_noise_reduction`: any type (`azure_deep_noise_suppression`,
+    /// `near_field`, `far_field`) suppresses noise from the appended audio before detection,
+    /// transcription and storage; `null` turns it off.
+    pub(crate) fn follow_noise_reduction(&mut self, config: &SessionConfig) {
+        let wanted = config.extra.get("input_audio_noise_reduction").is_some_and(|v| !v.is_null());
+        match (wanted, self.denoiser.is_some()) {
+            (true, false) => self.denoiser = Some(Denoiser::new(self.input.rate())),
+            (false, true) => self.denoiser = None,
+            _ => {}
+        }
     }
 
     /// Empties the buffer and drops the turn being heard.
@@ -193,11 +230,17 @@ impl Listener {
             .with_param("audio"));
         }
         self.check_held(limits, samples.len(), "audio")?;
-        Ok(self.input.append(samples, config.turn_detection.as_ref()))
+        let Some(denoiser) = self.denoiser.as_mut() else {
+            return Ok(self.input.append(samples, config.turn_detection.as_ref()));
+        };
+        let mut clean = Vec::with_capacity(samples.len());
+        denoiser.process(samples, &mut clean);
+        Ok(self.input.append(&clean, config.turn_detection.as_ref()))
     }
 
-    /// The detector heard speech begin: a new turn (and its item id) is announced.
-    pub(crate) fn speech_started(&mut self, audio_start_ms: u64, out: &mut Out) {
+    /// The detector heard speech begin: a new turn (and its item id) is announced, or, with
+    /// `hold`, held back until its words show it is not a backchannel.
+    pub(crate) fn speech_started(&mut self, audio_start_ms: u64, hold: bool, out: &mut Out) {
         let item_id = out.next_id("item");
         self.end_speech(out);
         self.speech = Some(SpeechTurn {
@@ -209,18 +252,55 @@ impl Listener {
             words: Vec::new(),
             sent_words: 0,
             sent: String::new(),
+            held: hold.then_some(audio_start_ms),
         });
-        out.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id });
+        if !hold {
+            out.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id });
+        }
     }
 
-    /// The detector confirmed the end of the turn: it is committed to `conversation`.
+    /// Whether a turn held back as a possible backchannel was announced since last asked (it
+    /// interrupts the assistant now).
+    pub(crate) fn take_confirmed(&mut self) -> bool {
+        std::mem::take(&mut self.confirmed)
+    }
+
+    /// The held-back turn is more than a backchannel: it is announced, where it began.
+    fn confirm(&mut self, out: &mut Out) {
+        let Some(turn) = self.speech.as_mut() else { return };
+        let Some(audio_start_ms) = turn.held.take() else { return };
+        out.emit(ServerEvent::SpeechStarted { audio_start_ms, item_id: turn.item_id.clone() });
+        self.confirmed = true;
+    }
+
+    /// The held-back turn was a backchannel: it and its audio are dropped, unannounced.
+    fn drop_backchannel(&mut self, out: &mut Out) {
+        self.end_speech(out);
+        self.input.take(None);
+    }
+
+    /// A held-back turn that has gone on for [`HELD_MAX_MS`] is announced whatever its words;
+    /// while it pauses, its end waits for the pause's words. Called after each append.
+    pub(crate) fn follow_held(&mut self, config: &SessionConfig, out: &mut Out) {
+        if self.speech.as_ref().is_none_or(|t| t.held.is_none()) {
+            return;
+        }
+        let long = (HELD_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
+        if self.input.speech_audio(0.0).is_some_and(|a| a.len() >= long) {
+            self.confirm(out);
+        }
+        self.set_end_silence(config);
+    }
+
+    /// The detector confirmed the end of the turn: it is committed to `conversation` (true), or
+    /// dropped as a backchannel (false).
     pub(crate) fn speech_stopped(
         &mut self,
         (audio_end_ms, speech_end_ms, turn_start_ms): (u64, f64, f64),
         config: &SessionConfig,
         conversation: &mut Conversation,
         out: &mut Out,
-    ) -> Result<(), ProtocolError> {
+    ) -> Result<bool, ProtocolError> {
         // A preview asked for in this final pause already holds every word: it is the final
         // transcript (kept running if it is still being decoded).
         let covering = self.speech.as_mut().and_then(|t| {
@@ -230,10 +310,19 @@ impl Listener {
             }
             Some(c)
         });
+        if self.speech.as_ref().is_some_and(|t| t.held.is_some()) {
+            // Held back as a possible backchannel: its words decide (unknown words interrupt).
+            if covering.as_ref().and_then(|c| c.text.as_deref()).is_some_and(only_fillers) {
+                self.drop_backchannel(out);
+                return Ok(false);
+            }
+            self.confirm(out);
+        }
         let (item_id, sent) = self.end_speech(out).unwrap_or_else(|| (out.next_id("item"), String::new()));
         out.emit(ServerEvent::SpeechStopped { audio_end_ms, item_id: item_id.clone() });
         let (samples, _) = self.input.take(Some(turn_start_ms));
-        self.commit(item_id, samples, sent, covering, config, conversation, out)
+        self.commit(item_id, samples, sent, covering, config, conversation, out)?;
+        Ok(true)
     }
 
     /// `input_audio_buffer.commit`.
@@ -268,22 +357,25 @@ impl Listener {
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = &config.turn_detection else { return };
         let semantic = Waits::of(detection).is_some();
-        if !self.input.in_speech() || (config.input_audio_transcription.is_none() && !semantic) {
+        // A turn held back as a possible backchannel is previewed often: its words decide.
+        let held = self.speech.as_ref().is_some_and(|t| t.held.is_some());
+        let reported = config.input_audio_transcription.is_some() || held;
+        if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
-        let pausing = pause_ms >= if semantic { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
-        if !pausing && config.input_audio_transcription.is_none() {
+        let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
+        if !pausing && !reported {
             return;
         }
         let Some(turn) = self.speech.as_mut() else { return };
-        let step = (PREVIEW_STEP_MS * rate as f64 / 1000.0) as usize;
+        let step = (if held { HELD_STEP_MS } else { PREVIEW_STEP_MS } * rate as f64 / 1000.0) as usize;
         let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
         let Some(samples) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
         // During a pause, once: if the last preview began before its words ended (with semantic
         // detection: unless a preview already holds all its words, wherever it began).
-        let due = if pausing && semantic {
+        let due = if pausing && (semantic || held) {
             let speech_end = self.input.last_speech_ms();
             !turn.covering.as_ref().is_some_and(|c| Some(c.speech_end_ms) == speech_end)
         } else if pausing {
@@ -319,6 +411,10 @@ impl Listener {
         Waits::of(detection)?;
         let (speech_end_ms, pause_ms) = (self.input.last_speech_ms()?, self.input.pause_ms()?);
         let turn = self.speech.as_mut()?;
+        if turn.held.is_some() {
+            // Held back as a possible backchannel: judged once announced.
+            return None;
+        }
         let mut words = None;
         if turn.pause.as_ref().is_some_and(|p| p.speech_end_ms != speech_end_ms) {
             // The user spoke again: that pause was not the end.
@@ -382,23 +478,27 @@ impl Listener {
     }
 
     /// Sets the silence that ends the speech in progress from what is known of its pause.
+    /// A turn held back as a possible backchannel also waits (up to [`HELD_WORDS_WAIT_MS`])
+    /// for the words of its pause, which decide whether it was one.
     fn set_end_silence(&mut self, config: &SessionConfig) {
-        let Some(waits) = config.turn_detection.as_ref().and_then(Waits::of) else {
-            self.input.set_end_silence(None);
-            return;
-        };
+        let Some(detection) = config.turn_detection.as_ref() else { return };
         let Some(turn) = self.speech.as_ref() else { return };
-        let Some(pause) = turn.pause.as_ref() else {
-            self.input.set_end_silence(Some(waits.unsure_ms));
-            return;
+        let words_of = |speech_end_ms: Option<f64>| {
+            turn.covering.as_ref().filter(|c| Some(c.speech_end_ms) == speech_end_ms).and_then(|c| c.text.as_deref())
         };
-        let words = turn
-            .covering
-            .as_ref()
-            .filter(|c| c.speech_end_ms == pause.speech_end_ms)
-            .and_then(|c| c.text.as_deref())
-            .filter(|w| !w.trim().is_empty());
-        self.input.set_end_silence(Some(waits.silence_ms(pause.audio, pause.text, words)));
+        let silence = Waits::of(detection).map(|waits| match turn.pause.as_ref() {
+            None => waits.unsure_ms,
+            Some(pause) => {
+                let words = words_of(Some(pause.speech_end_ms)).filter(|w| !w.trim().is_empty());
+                waits.silence_ms(pause.audio, pause.text, words)
+            }
+        });
+        let waiting = turn.held.is_some() && words_of(self.input.last_speech_ms()).is_none();
+        let silence = match silence {
+            _ if waiting => Some(silence.unwrap_or(detection.silence_duration_ms as f64).max(HELD_WORDS_WAIT_MS)),
+            silence => silence,
+        };
+        self.input.set_end_silence(silence);
     }
 
     /// Ends the turn now if its pause has lasted the silence that ends it (after a verdict or
@@ -416,21 +516,37 @@ impl Listener {
             AsrEvent::Failed(_) => {
                 // A failed preview cannot stand in for the final transcript: it stays as the
                 // pause's preview with no words (so the pause is not previewed again, and the
-                // turn is transcribed when it ends).
+                // turn is transcribed when it ends). Held-back speech whose words cannot be
+                // known interrupts.
                 let job = turn.preview_job.take();
                 if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
                     c.text = Some(String::new());
                 }
+                self.confirm(out);
                 return Heard::Nothing;
             }
             AsrEvent::Done(text) => text,
         };
         let job = turn.preview_job.take();
         let mut pause_words = false;
+        let mut whole_pause = false;
         if let Some(c) = turn.covering.as_mut().filter(|c| Some(c.job) == job) {
             c.text = Some(text.clone());
             pause_words = turn.pause.as_ref().is_some_and(|p| p.speech_end_ms == c.speech_end_ms);
+            whole_pause = self.input.last_speech_ms() == Some(c.speech_end_ms);
         }
+        if turn.held.is_some() {
+            if only_fillers(&text) {
+                // A backchannel so far; dropped when it holds all the speech and the speaker
+                // is still silent.
+                if whole_pause {
+                    self.drop_backchannel(out);
+                }
+                return Heard::Nothing;
+            }
+            self.confirm(out);
+        }
+        let Some(turn) = self.speech.as_mut() else { return Heard::Nothing };
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let agreed = words.iter().zip(&turn.words).take_while(|(a, b)| same_word(a, b)).count();
         turn.words = words;
@@ -686,7 +802,7 @@ mod tests {
         let limits = Limits::default();
         let mut events = l.append(&limits, &config, &[3_000; 24_000]).unwrap();
         let Some(TurnEvent::SpeechStarted { audio_start_ms }) = events.pop() else { panic!("speech started") };
-        l.speech_started(audio_start_ms, &mut out);
+        l.speech_started(audio_start_ms, false, &mut out);
         l.preview(&config, &mut out);
         let preview = out
             .drain()

@@ -82,7 +82,8 @@ impl Session {
         if let Some(defaults) = defaults {
             config.apply((*defaults).clone());
         }
-        let listener = Listener::new(vad, config.input_audio_format.sample_rate());
+        let mut listener = Listener::new(vad, config.input_audio_format.sample_rate());
+        listener.follow_noise_reduction(&config);
         let mut session = Session {
             conversation_id: format!("conv_{tag}"),
             config,
@@ -157,6 +158,7 @@ impl Session {
             Input::Asr(job, event) => {
                 let heard = self.listener.on_asr(job, event, &self.config, &mut self.conversation, &mut self.out);
                 self.on_heard(heard);
+                self.interrupt_if_confirmed(now);
                 if let Err(e) = self.end_turn_if_due(now) {
                     self.out.error(e);
                 }
@@ -289,6 +291,7 @@ impl Session {
         } else if before.1 != after.1 {
             self.listener.clear(&mut self.out);
         }
+        self.listener.follow_noise_reduction(&self.config);
         self.out.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
         for message in unacted {
             self.out.emit(ServerEvent::Warning { code: "option_not_applied", message });
@@ -358,6 +361,8 @@ impl Session {
         for event in events {
             self.on_turn_event(event, now)?;
         }
+        self.listener.follow_held(&self.config, &mut self.out);
+        self.interrupt_if_confirmed(now);
         self.listener.preview(&self.config, &mut self.out);
         if let Some(words) = self.listener.judge(&self.config, &mut self.out) {
             self.on_heard(Heard::PauseWords(words));
@@ -371,15 +376,18 @@ impl Session {
         let detection = self.config.turn_detection.clone();
         match event {
             TurnEvent::SpeechStarted { audio_start_ms } => {
-                self.listener.speech_started(audio_start_ms, &mut self.out);
-                if detection.as_ref().is_some_and(|t| t.interrupt_response) {
+                let hold = self.holds_backchannels(now);
+                self.listener.speech_started(audio_start_ms, hold, &mut self.out);
+                if !hold && detection.as_ref().is_some_and(|t| t.interrupt_response) {
                     self.barge_in(now);
                 }
             }
             TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms } => {
                 let at = (audio_end_ms, speech_end_ms, turn_start_ms);
-                self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
-                if detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
+                let committed =
+                    self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
+                self.interrupt_if_confirmed(now);
+                if committed && detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
                     self.create_response(ResponseOptions::default(), now)?;
                 }
             }
@@ -387,12 +395,29 @@ impl Session {
         Ok(())
     }
 
-    /// Semantic detection: a verdict or the pause's words came between two pieces of audio and
-    /// the pause has already lasted the silence they call for: the turn ends now.
-    fn end_turn_if_due(&mut self, now: Instant) -> Result<(), ProtocolError> {
-        if !self.semantic() {
-            return Ok(());
+    /// Whether speech beginning now is held back as a possible backchannel
+    /// ([`crate::backchannel`]): fillers are ignored and the assistant is answering or its
+    /// audio still playing.
+    fn holds_backchannels(&self, now: Instant) -> bool {
+        let ignores_fillers = self
+            .config
+            .turn_detection
+            .as_ref()
+            .is_some_and(|t| t.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true));
+        ignores_fillers && (self.active.is_some() || self.playback.as_ref().is_some_and(|p| p.is_playing(now)))
+    }
+
+    /// Speech held back as a possible backchannel turned out to be more: it interrupts now.
+    fn interrupt_if_confirmed(&mut self, now: Instant) {
+        if self.listener.take_confirmed() && self.config.turn_detection.as_ref().is_some_and(|t| t.interrupt_response) {
+            self.barge_in(now);
         }
+    }
+
+    /// A verdict or the pause's words came between two pieces of audio (semantic detection, or
+    /// speech held back as a possible backchannel) and the pause has already lasted the
+    /// silence they call for: the turn ends now.
+    fn end_turn_if_due(&mut self, now: Instant) -> Result<(), ProtocolError> {
         match self.listener.end_if_due(&self.config) {
             Some(event) => self.on_turn_event(event, now),
             None => Ok(()),
@@ -622,9 +647,16 @@ fn not_acted_on(patch: &SessionPatch) -> Vec<String> {
                 "input_audio_echo_cancellation is not applied yet: brazen does not remove its own voice from the microphone audio. Use headphones or the browser's echo cancellation (getUserMedia echoCancellation)."
                     .to_owned(),
             ),
-            "input_audio_noise_reduction" => unacted.push(
-                "input_audio_noise_reduction is not applied yet: the microphone audio is used as sent.".to_owned(),
-            ),
+            "input_audio_noise_reduction"
+                if !value.get("type").and_then(|t| t.as_str()).is_some_and(|t| {
+                    matches!(t, "azure_deep_noise_suppression" | "near_field" | "far_field")
+                }) =>
+            {
+                unacted.push(format!(
+                    "input_audio_noise_reduction type {} is not one of azure_deep_noise_suppression, near_field, far_field: noise is suppressed as for near_field.",
+                    value.get("type").unwrap_or(&serde_json::Value::Null)
+                ))
+            }
             _ => {}
         }
     }
@@ -635,14 +667,6 @@ fn not_acted_on(patch: &SessionPatch) -> Vec<String> {
     {
         unacted
             .push(format!("turn_detection.eagerness {eagerness} is not one of auto, low, medium, high: auto is used."));
-    }
-    if let Field::Set(detection) = &patch.turn_detection
-        && detection.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true)
-    {
-        unacted.push(
-            "turn_detection.remove_filler_words is not applied yet: fillers and backchannels (\"mm-hmm\", \"uh\") start a turn and interrupt like other speech."
-                .to_owned(),
-        );
     }
     unacted
 }

@@ -140,18 +140,19 @@ impl InputAudio {
     /// Changes the input rate: the buffer is emptied and detection restarts.
     pub fn set_rate(&mut self, rate: u32) {
         self.rate = rate;
-        self.clear();
         self.vad.set_input_rate(rate);
-        self.vad_origin_ms = self.clock_ms;
+        self.clear();
     }
 
-    /// Empties the buffer and forgets any speech in progress.
+    /// Empties the buffer and forgets any speech in progress; detection restarts from here (the
+    /// audio appended while detection was off never reached the detector).
     pub fn clear(&mut self) {
         self.samples.clear();
         self.start_ms = self.clock_ms;
         self.state = State::Silence;
         self.end_silence_ms = None;
-        self.vad.reset();
+        self.vad.restart();
+        self.vad_origin_ms = self.clock_ms;
     }
 
     /// Appends samples; with `detection` set, runs the detector and reports what it saw.
@@ -307,6 +308,18 @@ mod tests {
         let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
         feed(&mut input, &td, &silence(60_000));
         assert!(input.buffered_ms() <= 700.0, "{}", input.buffered_ms());
+    }
+
+    #[test]
+    fn audio_heard_with_detection_off_keeps_the_clock() {
+        // A client streams with detection off, then turns it on: turns are placed on the
+        // session's clock, which counted the audio sent meanwhile.
+        let td = TurnDetection::default();
+        let mut input = InputAudio::new(Box::new(EnergyVad), 24_000);
+        input.append(&tone(1_000), None);
+        input.clear();
+        let events = feed(&mut input, &td, &[silence(500), tone(500), silence(700)].concat());
+        assert_eq!(events[0], TurnEvent::SpeechStarted { audio_start_ms: 1_500 });
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! Backchannel benchmark: while the assistant speaks, how often a caller's "mm-hmm", "yeah" or
+//! "okay" interrupts it, and how often (and how soon) a real question does. `brazen serve` runs
+//! with the Silero VAD, Whisper tiny.en and Smart Turn v3.2; the answer is a long one from the
+//! stand-in model and voice (`--llm echo --tts tone`: only turn-taking is measured). Five voices
+//! (Piper joe; Kokoro af_heart, am_michael, bf_emma, af_bella) say six backchannels and five
+//! questions. For each, a fresh session with `semantic_vad` asks for the answer; once its audio
+//! flows, a client streams 600 ms of silence, the clip and 2.5 s of silence like a microphone
+//! (40 ms chunks at real-time pace). It interrupted if `speech_started` came or the answer was
+//! cancelled; the time is from the clip's first voiced sample to `speech_started`.
+//!
+//! Run: `bench/backchannel.sh [--modes ignore_fillers,plain]` (release build). `plain` is the
+//! same without `remove_filler_words`: every sound interrupts.
+
+#[path = "served.rs"]
+mod served;
+#[path = "stats.rs"]
+mod stats;
+#[path = "voices.rs"]
+mod voices;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use served::Served;
+use stats::percentile;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use voices::{Voices, at_24k};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Samples per chunk the client sends (40 ms at 24 kHz).
+const CHUNK: usize = 960;
+
+/// What callers say to show they are listening.
+const BACKCHANNELS: [&str; 6] = ["Mm-hmm.", "Yeah.", "Okay.", "Uh-huh.", "Right.", "I see."];
+
+/// What callers say to take the turn.
+const QUESTIONS: [&str; 5] = [
+    "Wait, what time do you open?",
+    "Sorry, can you say that again?",
+    "Hold on, how much is it?",
+    "No, I meant the blue ones.",
+    "Can I pay by card?",
+];
+
+/// The caller's message the stand-in model repeats: an answer of about 12 s.
+const LONG: &str = "Please read this back to me slowly: the store opens at nine in the morning on weekdays and at ten on Saturdays, returns are accepted within thirty days with a receipt, and orders over fifty dollars ship for free to every state.";
+
+/// One clip at 24 kHz and where its first voiced sample is.
+struct Clip {
+    label: String,
+    audio: Vec<i16>,
+    first_sound: usize,
+    question: bool,
+}
+
+async fn send(ws: &mut Ws, event: Value) {
+    ws.send(Message::Text(event.to_string().into())).await.expect("send");
+}
+
+/// The next event within `wait`, if any.
+async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    match tokio::time::timeout(wait, ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).ok(),
+        _ => None,
+    }
+}
+
+/// Whether `clip`, said over the answer, interrupted it, and when `speech_started` came (ms
+/// after the clip's first voiced sample; NaN if it did not).
+async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f64) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/voice-live/realtime")).await.expect("ws");
+    send(
+        &mut ws,
+        json!({"type": "session.update", "session": {"modalities": ["text", "audio"], "turn_detection": detection}}),
+    )
+    .await;
+    while next(&mut ws, Duration::from_secs(30)).await.expect("session.updated")["type"] != "session.updated" {}
+    send(
+        &mut ws,
+        json!({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": LONG}]}}),
+    )
+    .await;
+    send(&mut ws, json!({"type": "response.create"})).await;
+    while next(&mut ws, Duration::from_secs(30)).await.expect("the answer's audio")["type"] != "response.audio.delta" {}
+    let audio = [vec![0; 24 * 600], clip.audio.clone(), vec![0; 24 * 2_500]].concat();
+    let first_sound = 24 * 600 + clip.first_sound;
+    let started = Instant::now();
+    let mut onset = None;
+    let (mut interrupted, mut after_ms) = (false, f64::NAN);
+    for (i, chunk) in audio.chunks(CHUNK).enumerate() {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        send(&mut ws, json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})).await;
+        if onset.is_none() && (i + 1) * CHUNK > first_sound {
+            let lead = ((i + 1) * CHUNK - first_sound) as f64 / 24.0;
+            onset = Some(Instant::now() - Duration::from_secs_f64(lead / 1_000.0));
+        }
+        let due = started + Duration::from_millis(40 * (i as u64 + 1));
+        while let Some(e) = next(&mut ws, due.saturating_duration_since(Instant::now())).await {
+            match e["type"].as_str().unwrap_or_default() {
+                "input_audio_buffer.speech_started" if !interrupted => {
+                    interrupted = true;
+                    after_ms = onset.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1_000.0);
+                }
+                "response.done" if e["response"]["status"] == "cancelled" => interrupted = true,
+                "error" => panic!("{e}"),
+                _ => {}
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    (interrupted, after_ms)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let brazen = args.iter().position(|a| a == "--brazen").map(|i| args[i + 1].clone()).expect("--brazen PATH");
+    let modes: Vec<String> = args
+        .iter()
+        .position(|a| a == "--modes")
+        .map(|i| args[i + 1].split(',').map(str::to_owned).collect())
+        .unwrap_or_else(|| vec!["ignore_fillers".into(), "plain".into()]);
+    let voices = Voices::load();
+    let mut clips = Vec::new();
+    for (voice, name) in voices.speakers() {
+        for (text, question) in BACKCHANNELS.iter().map(|t| (t, false)).chain(QUESTIONS.iter().map(|t| (t, true))) {
+            let speech = voice.speak_all(text, name, 1.0).expect("the voice speaks");
+            let audio = [vec![0; 24 * 300], at_24k(&speech.samples, speech.sample_rate)].concat();
+            let first_sound = audio.iter().position(|s| s.unsigned_abs() > 300).unwrap_or(0);
+            clips.push(Clip { label: format!("{name}: {text}"), audio, first_sound, question });
+        }
+    }
+    eprintln!("{} clips", clips.len());
+    let served = Served::start(
+        &brazen,
+        &["--vad", "silero", "--asr", "whisper-tiny-en", "--turn", "smart-turn", "--llm", "echo", "--tts", "tone"],
+        &[],
+        false,
+    );
+    println!(
+        "| mode | backchannels that interrupted | questions that interrupted | question onset → speech_started, p50 / p95 |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for mode in &modes {
+        let detection = json!({"type": "semantic_vad", "eagerness": "auto", "interrupt_response": true,
+            "create_response": true, "remove_filler_words": mode != "plain"});
+        let (mut backchannels, mut questions, mut heard, mut onsets) = ((0, 0), (0, 0), 0, Vec::new());
+        for clip in &clips {
+            let (interrupted, after_ms) = over_the_answer(&served.addr, &detection, clip).await;
+            let counts = if clip.question { &mut questions } else { &mut backchannels };
+            counts.1 += 1;
+            if interrupted {
+                counts.0 += 1;
+            }
+            if clip.question && interrupted {
+                heard += 1;
+                onsets.push(after_ms);
+            }
+            eprintln!(
+                "{mode}: {}: {} ({after_ms:.0} ms)",
+                clip.label,
+                if interrupted { "interrupted" } else { "ignored" }
+            );
+        }
+        println!(
+            "| {mode} | {} of {} ({:.0} %) | {} of {} ({:.0} %) | {:.0} / {:.0} ms |",
+            backchannels.0,
+            backchannels.1,
+            backchannels.0 as f64 * 100.0 / backchannels.1.max(1) as f64,
+            questions.0,
+            questions.1,
+            heard as f64 * 100.0 / questions.1.max(1) as f64,
+            percentile(onsets.clone(), 0.5),
+            percentile(onsets, 0.95),
+        );
+    }
+}
