@@ -67,13 +67,14 @@ async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
-/// Whether `clip`, said over the answer, interrupted it, and when `speech_started` came (ms
-/// after the clip's first voiced sample; NaN if it did not).
-async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f64) {
+/// Whether `clip`, said over the answer, interrupted it, when `speech_started` came (ms after
+/// the clip's first voiced sample; NaN if it did not), and what the turn was heard as.
+async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f64, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/voice-live/realtime")).await.expect("ws");
     send(
         &mut ws,
-        json!({"type": "session.update", "session": {"modalities": ["text", "audio"], "turn_detection": detection}}),
+        json!({"type": "session.update", "session": {"modalities": ["text", "audio"], "turn_detection": detection,
+            "input_audio_transcription": {"model": "whisper-1"}}}),
     )
     .await;
     while next(&mut ws, Duration::from_secs(30)).await.expect("session.updated")["type"] != "session.updated" {}
@@ -88,7 +89,7 @@ async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f
     let first_sound = 24 * 600 + clip.first_sound;
     let started = Instant::now();
     let mut onset = None;
-    let (mut interrupted, mut after_ms) = (false, f64::NAN);
+    let (mut interrupted, mut after_ms, mut heard) = (false, f64::NAN, String::new());
     for (i, chunk) in audio.chunks(CHUNK).enumerate() {
         let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
         send(&mut ws, json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})).await;
@@ -104,13 +105,16 @@ async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f
                     after_ms = onset.map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1_000.0);
                 }
                 "response.done" if e["response"]["status"] == "cancelled" => interrupted = true,
+                "conversation.item.input_audio_transcription.completed" => {
+                    heard = e["transcript"].as_str().unwrap_or_default().to_owned();
+                }
                 "error" => panic!("{e}"),
                 _ => {}
             }
         }
     }
     let _ = ws.close(None).await;
-    (interrupted, after_ms)
+    (interrupted, after_ms, heard)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +152,7 @@ async fn main() {
             "create_response": true, "remove_filler_words": mode != "plain"});
         let (mut backchannels, mut questions, mut heard, mut onsets) = ((0, 0), (0, 0), 0, Vec::new());
         for clip in &clips {
-            let (interrupted, after_ms) = over_the_answer(&served.addr, &detection, clip).await;
+            let (interrupted, after_ms, transcript) = over_the_answer(&served.addr, &detection, clip).await;
             let counts = if clip.question { &mut questions } else { &mut backchannels };
             counts.1 += 1;
             if interrupted {
@@ -158,11 +162,8 @@ async fn main() {
                 heard += 1;
                 onsets.push(after_ms);
             }
-            eprintln!(
-                "{mode}: {}: {} ({after_ms:.0} ms)",
-                clip.label,
-                if interrupted { "interrupted" } else { "ignored" }
-            );
+            let outcome = if interrupted { "interrupted" } else { "ignored" };
+            eprintln!("{mode}: {}: {outcome} ({after_ms:.0} ms, heard as {transcript:?})", clip.label);
         }
         println!(
             "| {mode} | {} of {} ({:.0} %) | {} of {} ({:.0} %) | {:.0} / {:.0} ms |",

@@ -5,14 +5,16 @@
 //! the assistant is speaking is held back: `input_audio_buffer.speech_started` is not sent and
 //! the response goes on until a quick transcript shows a word that is not a filler
 //! ([`only_fillers`]); then the turn is announced and interrupts as usual. Speech that ends with
-//! only fillers (or no words at all, as a cough) is dropped: no events, no item, no response.
+//! only fillers (or no words at all, as a cough) while the assistant still speaks is dropped: no
+//! events, no item, no response. Once the assistant has finished (or has less than half a second
+//! left to play), held speech is a turn like any other: "Yes." answers "Shall I book it?".
 
 /// Words that alone make a backchannel: fillers, acknowledgements and the recogniser's
 /// spellings of them. ("No", "wait" and "stop" are not here: they are interruptions.)
 const FILLERS: &[&str] = &[
     "ah", "aha", "ahh", "alright", "cool", "eh", "er", "erm", "got", "great", "hm", "hmm", "hmmm", "huh", "i", "it",
-    "mhm", "mm", "mmhmm", "mmm", "nice", "oh", "ok", "okay", "right", "see", "sure", "uh", "uhhuh", "uhm", "um", "umm",
-    "wow", "yeah", "yep", "yes", "yup",
+    "mhm", "mm", "mmhmm", "mmm", "nice", "oh", "ok", "okay", "right", "see", "sure", "thank", "thanks", "uh", "uhm",
+    "um", "umm", "wow", "yeah", "yep", "yes", "you", "yup",
 ];
 
 /// Whether `text` (a transcript) holds no word but fillers and acknowledgements, or none at all
@@ -30,7 +32,7 @@ pub fn only_fillers(text: &str) -> bool {
         }
     }
     spoken
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '.' || c == '!' || c == '?' || c == '…')
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '?' | '…' | '-' | '—' | '–'))
         .filter(|w| !w.starts_with('*'))
         .map(|w| w.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase())
         .filter(|w| !w.is_empty())
@@ -53,6 +55,8 @@ mod tests {
             "Hmm?",
             "I see.",
             "Got it.",
+            "Yeah—okay.",
+            "Thank you.",
             "(coughs)",
             "[BLANK_AUDIO]",
             "*cough*",

@@ -62,6 +62,7 @@ pub mod avatar_photo;
 mod avatar_state;
 pub mod backchannel;
 pub mod conversation;
+mod echo;
 pub mod end_of_turn;
 pub mod flood;
 mod interim;

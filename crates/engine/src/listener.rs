@@ -4,6 +4,7 @@
 
 use crate::backchannel::only_fillers;
 use crate::conversation::{Conversation, Entry};
+use crate::echo::Echo;
 use crate::end_of_turn::{Verdict, Waits};
 use crate::out::Out;
 use crate::turn::{InputAudio, TurnEvent};
@@ -13,6 +14,7 @@ use brazen_protocol::error::code;
 use brazen_protocol::{Content, Item, ItemBody, ItemStatus, ProtocolError, Role, ServerEvent, SessionConfig};
 use brazen_providers::{AsrEvent, AsrRequest, TurnRequest, TurnVerdict};
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// Shortest audio a manual commit accepts, in ms.
 const MIN_COMMIT_MS: f64 = 100.0;
@@ -33,8 +35,11 @@ const COVERS_AFTER_MS: f64 = 60.0;
 const PREVIEW_MAX_MS: f64 = 30_000.0;
 /// Speech held back as a possible backchannel is previewed this often, in ms.
 const HELD_STEP_MS: f64 = 300.0;
-/// Speech held back this long (from its start, pauses included) interrupts whatever its words:
-/// backchannels are short, and the recogniser may be slow or silent, in ms.
+/// ... and first once this much of it was spoken (the recogniser makes words up from less), or
+/// at its first pause, in ms.
+const HELD_FIRST_MS: f64 = 300.0;
+/// Speech held back this long (from its start to its last speech frame) interrupts whatever its
+/// words: backchannels are short, and the recogniser may be slow or silent, in ms.
 const HELD_MAX_MS: f64 = 2_000.0;
 /// The longest a held-back turn's end waits for the words of its last pause, in ms.
 const HELD_WORDS_WAIT_MS: f64 = 1_500.0;
@@ -123,6 +128,8 @@ pub(crate) struct Listener {
     asr_jobs: HashMap<JobId, AsrJob>,
     /// A held-back turn was announced since [`Listener::take_confirmed`] was last asked.
     confirmed: bool,
+    /// The echo canceller of the appended audio (`input_audio_echo_cancellation`).
+    echo: Option<Echo>,
     /// The noise suppressor of the appended audio (`input_audio_noise_reduction`).
     denoiser: Option<Denoiser>,
 }
@@ -135,6 +142,7 @@ impl Listener {
             speech: None,
             asr_jobs: HashMap::new(),
             confirmed: false,
+            echo: None,
             denoiser: None,
         }
     }
@@ -156,18 +164,33 @@ impl Listener {
         if self.denoiser.is_some() {
             self.denoiser = Some(Denoiser::new(rate));
         }
+        if self.echo.is_some() {
+            self.echo = Some(Echo::new(rate));
+        }
     }
 
-    /// Follows `input_audio_noise_reduction`: any type (`azure_deep_noise_suppression`,
-    /// `near_field`, `far_field`) suppresses noise from the appended audio before detection,
-    /// transcription and storage; `null` turns it off.
-    pub(crate) fn follow_noise_reduction(&mut self, config: &SessionConfig) {
-        let wanted = config.extra.get("input_audio_noise_reduction").is_some_and(|v| !v.is_null());
-        match (wanted, self.denoiser.is_some()) {
-            (true, false) => self.denoiser = Some(Denoiser::new(self.input.rate())),
+    /// Follows `input_audio_echo_cancellation` and `input_audio_noise_reduction`: the appended
+    /// audio has the assistant's voice removed ([`crate::echo`]), then steady noise (any type:
+    /// `azure_deep_noise_suppression`, `near_field`, `far_field`), before detection,
+    /// transcription and storage; `null` turns either off.
+    pub(crate) fn follow_input_processing(&mut self, config: &SessionConfig) {
+        let wanted = |key: &str| config.extra.get(key).is_some_and(|v| !v.is_null());
+        let rate = self.input.rate();
+        match (wanted("input_audio_echo_cancellation"), self.echo.is_some()) {
+            (true, false) => self.echo = Some(Echo::new(rate)),
+            (false, true) => self.echo = None,
+            _ => {}
+        }
+        match (wanted("input_audio_noise_reduction"), self.denoiser.is_some()) {
+            (true, false) => self.denoiser = Some(Denoiser::new(rate)),
             (false, true) => self.denoiser = None,
             _ => {}
         }
+    }
+
+    /// The echo canceller, when on: the assistant's audio is laid on its timeline as it plays.
+    pub(crate) fn echo_mut(&mut self) -> Option<&mut Echo> {
+        self.echo.as_mut()
     }
 
     /// Empties the buffer and drops the turn being heard.
@@ -217,6 +240,7 @@ impl Listener {
         limits: &Limits,
         config: &SessionConfig,
         samples: &[i16],
+        now: Instant,
     ) -> Result<Vec<TurnEvent>, ProtocolError> {
         let added_ms = samples.len() as f64 * 1000.0 / self.input.rate() as f64;
         if self.input.buffered_ms() + added_ms > limits.max_buffer_ms {
@@ -230,6 +254,8 @@ impl Listener {
             .with_param("audio"));
         }
         self.check_held(limits, samples.len(), "audio")?;
+        let unechoed = self.echo.as_mut().map(|echo| echo.cancel(samples, now));
+        let samples = unechoed.as_deref().unwrap_or(samples);
         let Some(denoiser) = self.denoiser.as_mut() else {
             return Ok(self.input.append(samples, config.turn_detection.as_ref()));
         };
@@ -279,14 +305,14 @@ impl Listener {
         self.input.take(None);
     }
 
-    /// A held-back turn that has gone on for [`HELD_MAX_MS`] is announced whatever its words;
-    /// while it pauses, its end waits for the pause's words. Called after each append.
-    pub(crate) fn follow_held(&mut self, config: &SessionConfig, out: &mut Out) {
+    /// A held-back turn is announced once the assistant is no longer `speaking`, or once it has
+    /// gone on for [`HELD_MAX_MS`], whatever its words; while it pauses, its end waits for the
+    /// pause's words. Called after each append.
+    pub(crate) fn follow_held(&mut self, config: &SessionConfig, speaking: bool, out: &mut Out) {
         if self.speech.as_ref().is_none_or(|t| t.held.is_none()) {
             return;
         }
-        let long = (HELD_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
-        if self.input.speech_audio(0.0).is_some_and(|a| a.len() >= long) {
+        if !speaking || self.input.spoken_ms().is_some_and(|ms| ms >= HELD_MAX_MS) {
             self.confirm(out);
         }
         self.set_end_silence(config);
@@ -298,6 +324,7 @@ impl Listener {
         &mut self,
         (audio_end_ms, speech_end_ms, turn_start_ms): (u64, f64, f64),
         config: &SessionConfig,
+        speaking: bool,
         conversation: &mut Conversation,
         out: &mut Out,
     ) -> Result<bool, ProtocolError> {
@@ -311,8 +338,9 @@ impl Listener {
             Some(c)
         });
         if self.speech.as_ref().is_some_and(|t| t.held.is_some()) {
-            // Held back as a possible backchannel: its words decide (unknown words interrupt).
-            if covering.as_ref().and_then(|c| c.text.as_deref()).is_some_and(only_fillers) {
+            // Held back as a possible backchannel: its words decide (unknown words interrupt),
+            // while the assistant still speaks.
+            if speaking && covering.as_ref().and_then(|c| c.text.as_deref()).is_some_and(only_fillers) {
                 self.drop_backchannel(out);
                 return Ok(false);
             }
@@ -341,6 +369,8 @@ impl Listener {
                 ),
             ));
         }
+        // A turn held back as a possible backchannel is the client's to commit: it is announced.
+        self.confirm(out);
         let (item_id, sent) = self.end_speech(out).unwrap_or_else(|| (out.next_id("item"), String::new()));
         let (samples, _) = self.input.take(None);
         self.commit(item_id, samples, sent, None, config, conversation, out)
@@ -366,7 +396,7 @@ impl Listener {
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
-        if !pausing && !reported {
+        if !pausing && (!reported || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
             return;
         }
         let Some(turn) = self.speech.as_mut() else { return };
@@ -508,7 +538,7 @@ impl Listener {
     }
 
     /// A preview came back: sends the words it shares with the previous one as a delta.
-    fn on_preview(&mut self, event: AsrEvent, report: bool, out: &mut Out) -> Heard {
+    fn on_preview(&mut self, event: AsrEvent, report: bool, speaking: bool, out: &mut Out) -> Heard {
         let Some(turn) = self.speech.as_mut() else { return Heard::Nothing };
         let text = match event {
             // A preview's partial words are not used: its whole text comes with `Done`.
@@ -536,15 +566,18 @@ impl Listener {
             whole_pause = self.input.last_speech_ms() == Some(c.speech_end_ms);
         }
         if turn.held.is_some() {
-            if only_fillers(&text) {
-                // A backchannel so far; dropped when it holds all the speech and the speaker
-                // is still silent.
-                if whole_pause {
+            match (only_fillers(&text), whole_pause) {
+                // A backchannel: dropped when the preview holds all the speech, the speaker is
+                // silent and the assistant still speaking.
+                (true, true) if speaking => {
                     self.drop_backchannel(out);
+                    return Heard::Nothing;
                 }
-                return Heard::Nothing;
+                // A backchannel so far: held.
+                (true, false) => return Heard::Nothing,
+                // More than one, or said as the assistant finished: a turn.
+                _ => self.confirm(out),
             }
-            self.confirm(out);
         }
         let Some(turn) = self.speech.as_mut() else { return Heard::Nothing };
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
@@ -607,7 +640,7 @@ impl Listener {
             // A preview that gave words is the transcript.
             Some(Covering { job, text: Some(text), .. }) if !text.trim().is_empty() => {
                 self.asr_jobs.insert(job, AsrJob { item_id, audio_seconds, sent, fallback: None });
-                self.on_asr(job, AsrEvent::Done(text), config, conversation, out);
+                self.on_asr(job, AsrEvent::Done(text), config, conversation, false, out);
             }
             // One still being decoded becomes the final job, with the audio kept in case.
             Some(Covering { job, text: None, .. }) => {
@@ -643,10 +676,11 @@ impl Listener {
         event: AsrEvent,
         config: &SessionConfig,
         conversation: &mut Conversation,
+        speaking: bool,
         out: &mut Out,
     ) -> Heard {
         if self.speech.as_ref().is_some_and(|t| t.preview_job == Some(job)) {
-            let heard = self.on_preview(event, config.input_audio_transcription.is_some(), out);
+            let heard = self.on_preview(event, config.input_audio_transcription.is_some(), speaking, out);
             self.set_end_silence(config);
             return heard;
         }
@@ -774,10 +808,10 @@ mod tests {
     #[test]
     fn a_manual_commit_needs_100_ms() {
         let (mut l, config, mut conversation, mut out) = setup();
-        l.append(&Limits::default(), &config, &[0; 2_000]).unwrap();
+        l.append(&Limits::default(), &config, &[0; 2_000], Instant::now()).unwrap();
         let e = l.commit_manually(&config, &mut conversation, &mut out).unwrap_err();
         assert_eq!(e.code, code::INPUT_AUDIO_BUFFER_COMMIT_EMPTY);
-        l.append(&Limits::default(), &config, &[0; 1_000]).unwrap();
+        l.append(&Limits::default(), &config, &[0; 1_000], Instant::now()).unwrap();
         l.commit_manually(&config, &mut conversation, &mut out).unwrap();
         assert_eq!(conversation.len(), 1);
         assert!(l.is_transcribing());
@@ -789,18 +823,21 @@ mod tests {
         // Without turn detection the buffer keeps all it is given.
         config.turn_detection = None;
         let limits = Limits { max_buffer_ms: 1_000.0, ..Limits::default() };
-        l.append(&limits, &config, &[0; 18_000]).unwrap();
+        l.append(&limits, &config, &[0; 18_000], Instant::now()).unwrap();
         l.commit_manually(&config, &mut conversation, &mut out).unwrap();
         // 750 ms wait for their transcript: 300 ms more is too much, 200 ms is not.
-        assert_eq!(l.append(&limits, &config, &[0; 7_200]).unwrap_err().code, code::SESSION_MEMORY_EXCEEDED);
-        assert!(l.append(&limits, &config, &[0; 4_800]).is_ok());
+        assert_eq!(
+            l.append(&limits, &config, &[0; 7_200], Instant::now()).unwrap_err().code,
+            code::SESSION_MEMORY_EXCEEDED
+        );
+        assert!(l.append(&limits, &config, &[0; 4_800], Instant::now()).is_ok());
     }
 
     #[test]
     fn a_turn_is_committed_with_its_transcript_and_previews_send_the_words_they_agree_on() {
         let (mut l, config, mut conversation, mut out) = setup();
         let limits = Limits::default();
-        let mut events = l.append(&limits, &config, &[3_000; 24_000]).unwrap();
+        let mut events = l.append(&limits, &config, &[3_000; 24_000], Instant::now()).unwrap();
         let Some(TurnEvent::SpeechStarted { audio_start_ms }) = events.pop() else { panic!("speech started") };
         l.speech_started(audio_start_ms, false, &mut out);
         l.preview(&config, &mut out);
@@ -809,18 +846,18 @@ mod tests {
             .into_iter()
             .find_map(|o| if let Output::StartAsr(j, r) = o { r.preview.then_some(j) } else { None });
         let job = preview.expect("a preview of the first second");
-        let heard = l.on_asr(job, AsrEvent::Done("I would like".into()), &config, &mut conversation, &mut out);
+        let heard = l.on_asr(job, AsrEvent::Done("I would like".into()), &config, &mut conversation, false, &mut out);
         assert_eq!(heard, Heard::Preview("I would like".into()));
         assert!(
             out.drain().iter().all(|o| !matches!(o, Output::Event(ServerEvent::TranscriptionDelta { .. }))),
             "one preview agrees with nothing yet"
         );
-        let events = l.append(&limits, &config, &[3_000; 24_000]).unwrap();
+        let events = l.append(&limits, &config, &[3_000; 24_000], Instant::now()).unwrap();
         assert!(events.is_empty());
         l.preview(&config, &mut out);
         let job =
             out.drain().into_iter().find_map(|o| if let Output::StartAsr(j, _) = o { Some(j) } else { None }).unwrap();
-        l.on_asr(job, AsrEvent::Done("I would like two".into()), &config, &mut conversation, &mut out);
+        l.on_asr(job, AsrEvent::Done("I would like two".into()), &config, &mut conversation, false, &mut out);
         let deltas: Vec<String> = out
             .drain()
             .into_iter()
@@ -829,12 +866,13 @@ mod tests {
             })
             .collect();
         assert_eq!(deltas, ["I would like"]);
-        let events = l.append(&limits, &config, &[0; 24_000]).unwrap();
+        let events = l.append(&limits, &config, &[0; 24_000], Instant::now()).unwrap();
         let Some(TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms }) = events.into_iter().next()
         else {
             panic!("speech stopped")
         };
-        l.speech_stopped((audio_end_ms, speech_end_ms, turn_start_ms), &config, &mut conversation, &mut out).unwrap();
+        l.speech_stopped((audio_end_ms, speech_end_ms, turn_start_ms), &config, false, &mut conversation, &mut out)
+            .unwrap();
         assert_eq!(conversation.len(), 1);
         let (job, request) = out
             .drain()
@@ -844,7 +882,7 @@ mod tests {
             .unwrap();
         assert!(!request.preview || request.samples.len() >= 48_000);
         let heard =
-            l.on_asr(job, AsrEvent::Done("I would like two boots".into()), &config, &mut conversation, &mut out);
+            l.on_asr(job, AsrEvent::Done("I would like two boots".into()), &config, &mut conversation, false, &mut out);
         assert_eq!(heard, Heard::Transcribed);
         assert!(!l.is_transcribing());
         let done = out.drain().into_iter().find_map(|o| match o {

@@ -54,11 +54,13 @@ impl Playback {
         Playback { response_id, item_id, content_index, sent_ms: 0.0, play_end: None }
     }
 
-    /// Records a chunk of `ms` milliseconds sent at `now`.
-    pub fn sent(&mut self, ms: f64, now: Instant) {
+    /// Records a chunk of `ms` milliseconds sent at `now`; returns when the client starts
+    /// playing it.
+    pub fn sent(&mut self, ms: f64, now: Instant) -> Instant {
         let start = self.play_end.map_or(now, |e| e.max(now));
         self.play_end = Some(start + Duration::from_secs_f64(ms / 1000.0));
         self.sent_ms += ms;
+        start
     }
 
     /// Milliseconds of audio sent.

@@ -29,7 +29,11 @@ use brazen_protocol::{
 };
 use brazen_providers::{LlmRequest, ToolSpec};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// An answer with less than this left to play is ending: speech then is a turn, not a
+/// backchannel ([`Session::assistant_speaking`]).
+const SPEAKING_TAIL: Duration = Duration::from_millis(500);
 
 /// How to create a session.
 pub struct SessionOptions {
@@ -83,7 +87,7 @@ impl Session {
             config.apply((*defaults).clone());
         }
         let mut listener = Listener::new(vad, config.input_audio_format.sample_rate());
-        listener.follow_noise_reduction(&config);
+        listener.follow_input_processing(&config);
         let mut session = Session {
             conversation_id: format!("conv_{tag}"),
             config,
@@ -156,16 +160,18 @@ impl Session {
                 }
             }
             Input::Asr(job, event) => {
-                let heard = self.listener.on_asr(job, event, &self.config, &mut self.conversation, &mut self.out);
+                let speaking = self.assistant_speaking(now);
+                let (config, conversation, out) = (&self.config, &mut self.conversation, &mut self.out);
+                let heard = self.listener.on_asr(job, event, config, conversation, speaking, out);
+                let confirmed = self.interrupt_if_confirmed(now);
                 self.on_heard(heard);
-                self.interrupt_if_confirmed(now);
-                if let Err(e) = self.end_turn_if_due(now) {
+                if let Err(e) = self.end_turn_if_due(now, confirmed) {
                     self.out.error(e);
                 }
             }
             Input::Turn(job, verdict) => {
                 if self.listener.on_turn(job, verdict, &self.config)
-                    && let Err(e) = self.end_turn_if_due(now)
+                    && let Err(e) = self.end_turn_if_due(now, false)
                 {
                     self.out.error(e);
                 }
@@ -224,7 +230,9 @@ impl Session {
             ClientEvent::SessionUpdate(patch) => self.update_session(*patch),
             ClientEvent::InputAudioAppend { audio } => self.append_audio(&audio, now),
             ClientEvent::InputAudioCommit => {
-                self.listener.commit_manually(&self.config, &mut self.conversation, &mut self.out)
+                let committed = self.listener.commit_manually(&self.config, &mut self.conversation, &mut self.out);
+                self.interrupt_if_confirmed(now);
+                committed
             }
             ClientEvent::InputAudioClear => {
                 self.listener.clear(&mut self.out);
@@ -291,7 +299,7 @@ impl Session {
         } else if before.1 != after.1 {
             self.listener.clear(&mut self.out);
         }
-        self.listener.follow_noise_reduction(&self.config);
+        self.listener.follow_input_processing(&self.config);
         self.out.emit(ServerEvent::SessionUpdated(Box::new(self.config.clone())));
         for message in unacted {
             self.out.emit(ServerEvent::Warning { code: "option_not_applied", message });
@@ -357,17 +365,18 @@ impl Session {
 
     fn append_audio(&mut self, bytes: &[u8], now: Instant) -> Result<(), ProtocolError> {
         let samples = self.listener.decode(&self.config, bytes, "audio")?;
-        let events = self.listener.append(&self.limits, &self.config, &samples)?;
+        let events = self.listener.append(&self.limits, &self.config, &samples, now)?;
         for event in events {
             self.on_turn_event(event, now)?;
         }
-        self.listener.follow_held(&self.config, &mut self.out);
-        self.interrupt_if_confirmed(now);
+        let speaking = self.assistant_speaking(now);
+        self.listener.follow_held(&self.config, speaking, &mut self.out);
+        let confirmed = self.interrupt_if_confirmed(now);
         self.listener.preview(&self.config, &mut self.out);
         if let Some(words) = self.listener.judge(&self.config, &mut self.out) {
             self.on_heard(Heard::PauseWords(words));
         }
-        self.end_turn_if_due(now)
+        self.end_turn_if_due(now, confirmed)
     }
 
     /// What turn detection found: a turn begins (and may barge in) or ends (and may be
@@ -376,7 +385,7 @@ impl Session {
         let detection = self.config.turn_detection.clone();
         match event {
             TurnEvent::SpeechStarted { audio_start_ms } => {
-                let hold = self.holds_backchannels(now);
+                let hold = self.ignores_fillers() && self.assistant_speaking(now);
                 self.listener.speech_started(audio_start_ms, hold, &mut self.out);
                 if !hold && detection.as_ref().is_some_and(|t| t.interrupt_response) {
                     self.barge_in(now);
@@ -384,10 +393,11 @@ impl Session {
             }
             TurnEvent::SpeechStopped { audio_end_ms, speech_end_ms, turn_start_ms } => {
                 let at = (audio_end_ms, speech_end_ms, turn_start_ms);
-                let committed =
-                    self.listener.speech_stopped(at, &self.config, &mut self.conversation, &mut self.out)?;
+                let speaking = self.assistant_speaking(now);
+                let (config, conversation, out) = (&self.config, &mut self.conversation, &mut self.out);
+                let stopped = self.listener.speech_stopped(at, config, speaking, conversation, out);
                 self.interrupt_if_confirmed(now);
-                if committed && detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
+                if stopped? && detection.as_ref().is_some_and(|t| t.create_response) && self.active.is_none() {
                     self.create_response(ResponseOptions::default(), now)?;
                 }
             }
@@ -395,29 +405,38 @@ impl Session {
         Ok(())
     }
 
-    /// Whether speech beginning now is held back as a possible backchannel
-    /// ([`crate::backchannel`]): fillers are ignored and the assistant is answering or its
-    /// audio still playing.
-    fn holds_backchannels(&self, now: Instant) -> bool {
-        let ignores_fillers = self
-            .config
-            .turn_detection
-            .as_ref()
-            .is_some_and(|t| t.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true));
-        ignores_fillers && (self.active.is_some() || self.playback.as_ref().is_some_and(|p| p.is_playing(now)))
+    /// Whether fillers and backchannels are ignored while the assistant speaks
+    /// (`turn_detection.remove_filler_words`, [`crate::backchannel`]).
+    fn ignores_fillers(&self) -> bool {
+        let detection = self.config.turn_detection.as_ref();
+        detection.is_some_and(|t| t.extra.get("remove_filler_words").and_then(|v| v.as_bool()) == Some(true))
+    }
+
+    /// Whether the assistant is answering at `now`: its response is in progress (thinking, or
+    /// sending audio a little ahead of the client's playback), or its audio has more than
+    /// [`SPEAKING_TAIL`] left to play. Speech beginning then may be a backchannel; a filler
+    /// said as the answer ends ("Yes." to "Shall I book it?") is a turn.
+    fn assistant_speaking(&self, now: Instant) -> bool {
+        self.active.is_some() || self.playback.as_ref().is_some_and(|p| p.is_playing(now + SPEAKING_TAIL))
     }
 
     /// Speech held back as a possible backchannel turned out to be more: it interrupts now.
-    fn interrupt_if_confirmed(&mut self, now: Instant) {
-        if self.listener.take_confirmed() && self.config.turn_detection.as_ref().is_some_and(|t| t.interrupt_response) {
+    /// Returns whether it was announced.
+    fn interrupt_if_confirmed(&mut self, now: Instant) -> bool {
+        let confirmed = self.listener.take_confirmed();
+        if confirmed && self.config.turn_detection.as_ref().is_some_and(|t| t.interrupt_response) {
             self.barge_in(now);
         }
+        confirmed
     }
 
-    /// A verdict or the pause's words came between two pieces of audio (semantic detection, or
-    /// speech held back as a possible backchannel) and the pause has already lasted the
-    /// silence they call for: the turn ends now.
-    fn end_turn_if_due(&mut self, now: Instant) -> Result<(), ProtocolError> {
+    /// A verdict or the pause's words came between two pieces of audio (semantic detection), or
+    /// speech held back as a possible backchannel was just announced (`confirmed`), and the
+    /// pause has already lasted the silence that ends it: the turn ends now.
+    fn end_turn_if_due(&mut self, now: Instant, confirmed: bool) -> Result<(), ProtocolError> {
+        if !(confirmed || self.semantic()) {
+            return Ok(());
+        }
         match self.listener.end_if_due(&self.config) {
             Some(event) => self.on_turn_event(event, now),
             None => Ok(()),
@@ -591,7 +610,8 @@ impl Session {
     fn release_audio(&mut self, now: Instant) {
         let to_avatar = self.avatar.is_live();
         if let Some(speech) = self.active.as_deref_mut().and_then(Response::speech_mut) {
-            speech.release(now, &mut self.playback, to_avatar, &self.limits, &mut self.out);
+            let echo = self.listener.echo_mut();
+            speech.release(now, &mut self.playback, to_avatar, echo, &self.limits, &mut self.out);
         }
         if let Some(status) = self.active.as_deref().and_then(Response::finished) {
             self.close_response(status);
@@ -643,10 +663,14 @@ fn not_acted_on(patch: &SessionPatch) -> Vec<String> {
             continue;
         }
         match key.as_str() {
-            "input_audio_echo_cancellation" => unacted.push(
-                "input_audio_echo_cancellation is not applied yet: brazen does not remove its own voice from the microphone audio. Use headphones or the browser's echo cancellation (getUserMedia echoCancellation)."
-                    .to_owned(),
-            ),
+            "input_audio_echo_cancellation"
+                if value.get("type").and_then(|t| t.as_str()) != Some("server_echo_cancellation") =>
+            {
+                unacted.push(format!(
+                    "input_audio_echo_cancellation type {} is not server_echo_cancellation: the assistant's voice is removed from the microphone audio as for server_echo_cancellation.",
+                    value.get("type").unwrap_or(&serde_json::Value::Null)
+                ))
+            }
             "input_audio_noise_reduction"
                 if !value.get("type").and_then(|t| t.as_str()).is_some_and(|t| {
                     matches!(t, "azure_deep_noise_suppression" | "near_field" | "far_field")

@@ -3,6 +3,7 @@
 //! the transcript released word by word with it, and the lip-sync computed from its phonemes.
 
 use crate::avatar_link::AvatarCommand;
+use crate::echo::Echo;
 use crate::out::Out;
 use crate::playback::{Playback, Segment};
 use crate::text::{take_phrase, take_rest};
@@ -272,12 +273,15 @@ impl Speech {
     /// Sends queued transcript and audio while the client's buffer is under the lead. A phrase
     /// with word timings releases each word (transcript delta, and timestamp when asked) as the
     /// audio that holds it goes out; a phrase without them releases its text before its audio.
-    /// With `to_avatar`, phrases and audio also go to the avatar.
+    /// With `to_avatar`, phrases and audio also go to the avatar; with `echo`, the audio is
+    /// laid on the echo canceller's timeline as it starts playing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn release(
         &mut self,
         now: Instant,
         playback: &mut Option<Playback>,
         to_avatar: bool,
+        mut echo: Option<&mut Echo>,
         limits: &Limits,
         out: &mut Out,
     ) {
@@ -338,8 +342,11 @@ impl Speech {
                 Some(Paced::Audio(..)) => {
                     let Some(Paced::Audio(pcm, ms)) = self.paced.pop_front() else { break };
                     self.audio_ms += ms;
-                    playback.sent(ms, now);
+                    let starts = playback.sent(ms, now);
                     let format = self.voicing.format;
+                    if let Some(echo) = echo.as_deref_mut() {
+                        echo.played(starts, &pcm, format.sample_rate());
+                    }
                     if audio_events {
                         let delta = B64.encode(sample_format(format).encode(&pcm));
                         out.emit(ServerEvent::AudioDelta { at: self.at.clone(), delta });
@@ -455,7 +462,7 @@ mod tests {
         assert_eq!(tts_jobs(&out.drain()).len(), 1);
         synthesise(&mut s, 2_000, &limits, &mut out);
         let t0 = Instant::now();
-        s.release(t0, &mut playback, false, &limits, &mut out);
+        s.release(t0, &mut playback, false, None, &limits, &mut out);
         let first = out.drain();
         assert_eq!(audio_ms(&first), 600.0, "three 200 ms deltas reach the 500 ms lead");
         assert!(
@@ -463,13 +470,13 @@ mod tests {
         );
         let due = s.due(playback.as_ref(), &limits).expect("more audio is due");
         assert_eq!(due, t0 + Duration::from_millis(100));
-        s.release(due, &mut playback, false, &limits, &mut out);
+        s.release(due, &mut playback, false, None, &limits, &mut out);
         assert_eq!(audio_ms(&out.drain()), 200.0);
         // A client that played everything gets the lead again, not the rest at once.
-        s.release(t0 + Duration::from_secs(10), &mut playback, false, &limits, &mut out);
+        s.release(t0 + Duration::from_secs(10), &mut playback, false, None, &limits, &mut out);
         assert_eq!(audio_ms(&out.drain()), 600.0);
         assert!(s.is_busy());
-        s.release(t0 + Duration::from_secs(20), &mut playback, false, &limits, &mut out);
+        s.release(t0 + Duration::from_secs(20), &mut playback, false, None, &limits, &mut out);
         assert_eq!(audio_ms(&out.drain()), 600.0);
         assert!(!s.is_busy());
     }
@@ -485,7 +492,7 @@ mod tests {
         synthesise(&mut s, 1_500, &limits, &mut out);
         assert!(tts_jobs(&out.drain()).is_empty(), "1.5 s unsent is past the 1 s ahead");
         let t0 = Instant::now();
-        s.release(t0, &mut playback, false, &limits, &mut out);
+        s.release(t0, &mut playback, false, None, &limits, &mut out);
         // 600 ms went out, 900 ms are left: under the limit, the next phrase starts.
         assert_eq!(tts_jobs(&out.drain()).len(), 1);
     }
@@ -499,7 +506,7 @@ mod tests {
         s.end_text(&limits, &mut out);
         let jobs = tts_jobs(&out.drain());
         synthesise(&mut s, 300, &limits, &mut out);
-        s.release(Instant::now(), &mut playback, false, &limits, &mut out);
+        s.release(Instant::now(), &mut playback, false, None, &limits, &mut out);
         let running = tts_jobs(&out.drain());
         assert_eq!(running.len(), 1, "the second phrase is being synthesised");
         let spoken = s.close(&mut out);

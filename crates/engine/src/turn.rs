@@ -215,6 +215,13 @@ impl InputAudio {
         self.start_ms += n as f64 * 1000.0 / self.rate as f64;
     }
 
+    /// How long the speech in progress has been spoken: from its start to its last speech frame,
+    /// in ms (the pause it may be in is not counted); `None` outside speech.
+    pub fn spoken_ms(&self) -> Option<f64> {
+        let State::Speech { start_ms, last_speech_ms } = self.state else { return None };
+        Some(last_speech_ms - start_ms)
+    }
+
     /// The speech in progress, from `prefix_padding_ms` before its start to the present;
     /// `None` outside speech.
     pub fn speech_audio(&self, prefix_padding_ms: f64) -> Option<&[i16]> {

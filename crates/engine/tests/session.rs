@@ -2169,10 +2169,15 @@ fn server_vad_asks_no_model() {
 #[test]
 fn options_not_acted_on_are_named_in_warnings() {
     let mut h = Harness::new();
+    // Echo cancellation, noise reduction and filler removal act: no warning.
     let out = h.send(json!({"type": "session.update", "session": {
         "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
         "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
         "turn_detection": {"type": "azure_semantic_vad", "remove_filler_words": true}}}));
+    assert!(!events(&out).iter().any(|e| matches!(e, ServerEvent::Warning { .. })), "{out:?}");
+    // Types it does not know are named (and applied as the known one).
+    let out = h.send(json!({"type": "session.update", "session": {"input_audio_noise_reduction": {"type": "studio"},
+        "input_audio_echo_cancellation": {"type": "acoustic"}}}));
     let warnings: Vec<String> = events(&out)
         .into_iter()
         .filter_map(|e| match e {
@@ -2180,13 +2185,10 @@ fn options_not_acted_on_are_named_in_warnings() {
             _ => None,
         })
         .collect();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].starts_with("input_audio_echo_cancellation"), "{warnings:?}");
-    // A noise reduction type it does not know is named (and noise is suppressed all the same).
-    let out = h.send(json!({"type": "session.update", "session": {"input_audio_noise_reduction": {"type": "studio"}}}));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
-        events(&out).iter().any(|e| matches!(e, ServerEvent::Warning { message, .. } if message.contains("studio"))),
-        "{out:?}"
+        warnings.iter().any(|w| w.contains("studio")) && warnings.iter().any(|w| w.contains("acoustic")),
+        "{warnings:?}"
     );
     // An eagerness it does not know is named too.
     let out = h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}}}));
@@ -2312,4 +2314,46 @@ fn fillers_are_a_turn_when_the_assistant_is_silent() {
     assert_eq!(types(&out), ["input_audio_buffer.speech_started"], "nothing to interrupt: not held");
     let warnings: Vec<_> = events(&h.out).into_iter().filter(|e| matches!(e, ServerEvent::Warning { .. })).collect();
     assert!(warnings.is_empty(), "remove_filler_words acts: {warnings:?}");
+}
+
+#[test]
+fn an_answer_said_as_the_reply_ends_is_a_turn() {
+    // "Yes." to "Shall I book it?" with 300 ms of the question left to play: not held.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "speech_duration_ms": 100, "remove_filler_words": true}}}));
+    let (_, tts) = speaking(&mut h, 1_000);
+    finish_speaking(&mut h, tts, 200);
+    h.advance(900);
+    let out = h.audio(200, 0.9);
+    assert_eq!(types(&out)[0], "input_audio_buffer.speech_started", "{:?}", types(&out));
+
+    // Held while much was left, then the reply ended before its words came: a turn.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "speech_duration_ms": 100, "remove_filler_words": true}}}));
+    let (_, tts) = speaking(&mut h, 1_000);
+    finish_speaking(&mut h, tts, 1_000);
+    h.advance(600);
+    let out = h.audio(300, 0.9);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_started"), "held: {:?}", types(&out));
+    preview_says(&mut h, &out, "");
+    let out = h.audio(200, 0.0);
+    let pause = previews(&out);
+    assert_eq!(pause.len(), 1, "{out:?}");
+    h.advance(1_500);
+    let out = h.input(Input::Asr(pause[0].0, AsrEvent::Done("Yes.".into())));
+    assert_eq!(types(&out)[0], "input_audio_buffer.speech_started", "{:?}", types(&out));
+}
+
+#[test]
+fn a_manual_commit_announces_a_held_turn_and_interrupts() {
+    let mut h = Harness::new();
+    let (_, tts) = speaking_ignoring_fillers(&mut h);
+    let out = h.audio(300, 0.9);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_started"));
+    let out = h.send(json!({"type": "input_audio_buffer.commit"}));
+    let t = types(&out);
+    assert_eq!(t[0], "input_audio_buffer.speech_started", "{t:?}");
+    assert!(t.contains(&"input_audio_buffer.committed"), "{t:?}");
+    assert!(out.contains(&Output::Cancel(tts)));
+    assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "turn_detected" });
 }
