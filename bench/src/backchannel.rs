@@ -119,13 +119,7 @@ async fn over_the_answer(addr: &str, detection: &Value, clip: &Clip) -> (bool, f
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let brazen = args.iter().position(|a| a == "--brazen").map(|i| args[i + 1].clone()).expect("--brazen PATH");
-    let modes: Vec<String> = args
-        .iter()
-        .position(|a| a == "--modes")
-        .map(|i| args[i + 1].split(',').map(str::to_owned).collect())
-        .unwrap_or_else(|| vec!["ignore_fillers".into(), "plain".into()]);
+    let (brazen, modes) = served::brazen_and_modes(&["ignore_fillers", "plain"]);
     let voices = Voices::load();
     let mut clips = Vec::new();
     for (voice, name) in voices.speakers() {

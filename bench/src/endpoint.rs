@@ -132,13 +132,7 @@ async fn hear(addr: &str, detection: &Value, u: &Utterance) -> (usize, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let brazen = args.iter().position(|a| a == "--brazen").map(|i| args[i + 1].clone()).expect("--brazen PATH");
-    let modes: Vec<String> = args
-        .iter()
-        .position(|a| a == "--modes")
-        .map(|i| args[i + 1].split(',').map(str::to_owned).collect())
-        .unwrap_or_else(|| vec!["semantic_vad".into(), "server_vad".into()]);
+    let (brazen, modes) = served::brazen_and_modes(&["semantic_vad", "server_vad"]);
     let voices = Voices::load();
     let mut utterances = Vec::new();
     for (v, (voice, name)) in voices.speakers().iter().enumerate() {

@@ -3,6 +3,20 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+/// The command line of a benchmark that compares modes: `--brazen PATH` (required) and
+/// `--modes a,b` (else `defaults`).
+#[allow(dead_code)] // not every benchmark compares modes
+pub fn brazen_and_modes(defaults: &[&str]) -> (String, Vec<String>) {
+    let args: Vec<String> = std::env::args().collect();
+    let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let brazen = after("--brazen").expect("--brazen PATH");
+    let modes = after("--modes").map_or_else(
+        || defaults.iter().map(|m| (*m).to_owned()).collect(),
+        |m| m.split(',').map(str::to_owned).collect(),
+    );
+    (brazen, modes)
+}
+
 /// A `brazen serve` on a free loopback port, killed when dropped.
 pub struct Served {
     child: Child,

@@ -2,7 +2,7 @@
 //! the turn being heard with its transcript previews, and the transcriptions of committed
 //! turns.
 
-use crate::backchannel::only_fillers;
+use crate::backchannel::{Held, judge};
 use crate::conversation::{Conversation, Entry};
 use crate::echo::Echo;
 use crate::end_of_turn::{Verdict, Waits};
@@ -340,7 +340,10 @@ impl Listener {
         if self.speech.as_ref().is_some_and(|t| t.held.is_some()) {
             // Held back as a possible backchannel: its words decide (unknown words interrupt),
             // while the assistant still speaks.
-            if speaking && covering.as_ref().and_then(|c| c.text.as_deref()).is_some_and(only_fillers) {
+            let padding = config.turn_detection.as_ref().map_or(0.0, |t| t.prefix_padding_ms as f64);
+            let spoken_ms = (speech_end_ms - turn_start_ms - padding).max(0.0);
+            let words = covering.as_ref().and_then(|c| c.text.as_deref());
+            if speaking && words.is_some_and(|w| judge(w, spoken_ms) == Held::Backchannel) {
                 self.drop_backchannel(out);
                 return Ok(false);
             }
@@ -566,15 +569,15 @@ impl Listener {
             whole_pause = self.input.last_speech_ms() == Some(c.speech_end_ms);
         }
         if turn.held.is_some() {
-            match (only_fillers(&text), whole_pause) {
+            match (judge(&text, self.input.spoken_ms().unwrap_or(0.0)), whole_pause) {
                 // A backchannel: dropped when the preview holds all the speech, the speaker is
                 // silent and the assistant still speaking.
-                (true, true) if speaking => {
+                (Held::Backchannel, true) if speaking => {
                     self.drop_backchannel(out);
                     return Heard::Nothing;
                 }
                 // A backchannel so far: held.
-                (true, false) => return Heard::Nothing,
+                (Held::Backchannel, false) => return Heard::Nothing,
                 // More than one, or said as the assistant finished: a turn.
                 _ => self.confirm(out),
             }

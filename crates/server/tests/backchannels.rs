@@ -6,8 +6,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use brazen_audio::Resampler;
-use brazen_models::{Manifest, Store, progress};
 use brazen_speech::PiperVoice;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -25,11 +23,7 @@ const BACKCHANNELS: [&str; 3] = ["Uh-huh.", "Yeah.", "Okay."];
 /// `text` said by Piper joe at 24 kHz, with 300 ms of silence before and `tail_ms` after.
 fn said(voice: &PiperVoice, text: &str, tail_ms: usize) -> Vec<i16> {
     let speech = voice.synthesize(text, 1.0).unwrap();
-    let mut at24 = Vec::new();
-    let mut r = Resampler::new(speech.sample_rate, 24_000);
-    r.process_i16(&speech.samples, &mut at24);
-    r.flush_i16(&mut at24);
-    [vec![0; 24 * 300], at24, vec![0; 24 * tail_ms]].concat()
+    [vec![0; 24 * 300], common::at_24k(&speech.samples, speech.sample_rate), vec![0; 24 * tail_ms]].concat()
 }
 
 /// Streams `audio` in 40 ms chunks at real time; returns the events that came meanwhile.
@@ -55,13 +49,7 @@ fn types(events: &[Value]) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backchannels_over_the_answer_are_ignored_and_a_question_interrupts() {
     let server = Server::start(&["--vad", "silero", "--asr", "whisper-tiny-en"]);
-    let store = Store::new(Store::default_root());
-    let install = |name: &str| store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap();
-    let dir = install("piper-en-us-joe-medium");
-    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
-    let voice = PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort)
-        .unwrap()
-        .with_noise(0.0, 0.0);
+    let voice = common::piper_joe();
 
     let (mut ws, _) = common::connect(server.port, "/voice-live/realtime", &[]).await.unwrap();
     common::until(&mut ws, "session.created").await;

@@ -7,11 +7,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use brazen_audio::Resampler;
-use brazen_models::{Manifest, Store, progress};
-use brazen_speech::PiperVoice;
+use brazen_testkit::room::Room;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -20,32 +17,10 @@ use common::{Server, send};
 /// Samples per 40 ms at 24 kHz: the client's chunk.
 const CHUNK: usize = 960;
 
-/// The room between the loudspeaker and the microphone: delay (samples at 24 kHz) and gain of
-/// the direct sound and its reflections.
-fn room() -> Vec<(usize, f32)> {
-    let mut taps = vec![(24 * 120, 0.32)];
-    let mut seed = 0x2545_f491u32;
-    for k in 1..24 {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        let lag = 24 * 120 + k * 24 * 6 + (seed % 97) as usize;
-        let sign = if seed & 1 == 0 { 1.0 } else { -1.0 };
-        taps.push((lag, sign * 0.2 * (-(k as f32) / 6.0).exp()));
-    }
-    taps
-}
-
-/// A client with a loudspeaker and a microphone in one room.
+/// A client whose loudspeaker and microphone share a room.
 struct Client {
     ws: common::Ws,
-    room: Vec<(usize, f32)>,
-    /// Everything the loudspeaker played, 24 kHz.
-    played: Vec<i16>,
-    /// Received assistant audio not yet played.
-    queue: VecDeque<i16>,
-    /// What the user says, mixed into the microphone from now on.
-    voice: VecDeque<i16>,
+    room: Room,
 }
 
 /// What happened during one reply.
@@ -75,36 +50,24 @@ impl Client {
                 match e["type"].as_str().unwrap_or_default() {
                     "response.audio.delta" => {
                         let bytes = B64.decode(e["delta"].as_str().unwrap()).unwrap();
-                        self.queue.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+                        let pcm: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                        self.room.receive(&pcm);
                     }
                     "input_audio_buffer.speech_started" => {
                         reply.interrupted = true;
                         // The client stops playing, as the protocol asks.
-                        self.queue.clear();
+                        self.room.stop();
                     }
                     "response.done" => reply.status = e["response"]["status"].as_str().unwrap_or_default().to_owned(),
                     "error" => panic!("{e}"),
                     _ => {}
                 }
             }
-            let n = self.queue.len().min(CHUNK);
-            self.played.extend(self.queue.drain(..n));
-            self.played.extend(std::iter::repeat_n(0, CHUNK - n));
-            let end = self.played.len();
-            let mic: Vec<i16> = (end - CHUNK..end)
-                .map(|i| {
-                    let echo: f32 = self
-                        .room
-                        .iter()
-                        .map(|&(lag, g)| i.checked_sub(lag).map_or(0.0, |j| f32::from(self.played[j]) * g))
-                        .sum();
-                    let own = self.voice.pop_front().map_or(0.0, f32::from);
-                    (echo + own).clamp(-32_768.0, 32_767.0) as i16
-                })
-                .collect();
+            let mic = self.room.tick(CHUNK);
             let bytes: Vec<u8> = mic.iter().flat_map(|s| s.to_le_bytes()).collect();
             send(&mut self.ws, json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})).await;
-            quiet_ticks = if n == 0 && !reply.status.is_empty() && self.voice.is_empty() { quiet_ticks + 1 } else { 0 };
+            let quiet = !self.room.is_playing() && !self.room.is_speaking() && !reply.status.is_empty();
+            quiet_ticks = if quiet { quiet_ticks + 1 } else { 0 };
             if quiet_ticks >= 15 || tick > 40 * 25 {
                 break;
             }
@@ -127,7 +90,7 @@ async fn client(port: u16, cancel_echo: bool) -> Client {
     .await;
     let updated = common::until(&mut ws, "session.updated").await;
     assert!(!updated.iter().any(|e| e["type"] == "warning"), "echo cancellation is applied: {updated:?}");
-    Client { ws, room: room(), played: Vec::new(), queue: VecDeque::new(), voice: VecDeque::new() }
+    Client { ws, room: Room::new() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,20 +117,10 @@ async fn a_reply_played_into_the_microphone_does_not_interrupt_itself() {
     }
 
     // The user speaks over a reply: it is interrupted.
-    let store = Store::new(Store::default_root());
-    let install = |name: &str| store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap();
-    let dir = install("piper-en-us-joe-medium");
-    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
-    let voice = PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort)
-        .unwrap()
-        .with_noise(0.0, 0.0);
+    let voice = common::piper_joe();
     let question = voice.synthesize("Sorry, wait, what about Sundays?", 1.0).unwrap();
-    let mut at24 = Vec::new();
-    let mut r = Resampler::new(question.sample_rate, 24_000);
-    r.process_i16(&question.samples, &mut at24);
-    r.flush_i16(&mut at24);
     // It starts 1.5 s into the reply.
-    c.voice = std::iter::repeat_n(0, 24 * 1_500).chain(at24).collect();
+    c.room.say(std::iter::repeat_n(0, 24 * 1_500).chain(common::at_24k(&question.samples, question.sample_rate)));
     let reply = c.reply("Tell me the opening hours of every store in the city, one by one.").await;
     assert!(reply.interrupted && reply.status == "cancelled", "the question interrupts: {reply:?}");
 }

@@ -5,9 +5,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use brazen_audio::Resampler;
-use brazen_models::{Manifest, Store, progress};
-use brazen_speech::PiperVoice;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -89,18 +86,9 @@ async fn steady_noise_is_suppressed_and_speech_over_it_still_heard() {
     assert_eq!(count(&events, "input_audio_buffer.speech_started"), 0, "{events:?}");
 
     // Speech over the same noise: one turn, with its words.
-    let store = Store::new(Store::default_root());
-    let install = |name: &str| store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap();
-    let dir = install("piper-en-us-joe-medium");
-    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
-    let voice = PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort)
-        .unwrap()
-        .with_noise(0.0, 0.0);
+    let voice = common::piper_joe();
     let speech = voice.synthesize("I would like to return the blue running shoes.", 1.0).unwrap();
-    let mut at24 = Vec::new();
-    let mut r = Resampler::new(speech.sample_rate, 24_000);
-    r.process_i16(&speech.samples, &mut at24);
-    r.flush_i16(&mut at24);
+    let at24 = common::at_24k(&speech.samples, speech.sample_rate);
     let mut audio = noise(1_000 + at24.len() / 24 + 1_500, 1_000.0);
     for (i, s) in at24.iter().enumerate() {
         let a = &mut audio[24_000 + i];

@@ -9,8 +9,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use brazen_audio::Resampler;
-use brazen_models::{Manifest, Store, progress};
 use brazen_speech::PiperVoice;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -19,13 +17,7 @@ mod common;
 use common::{Server, send};
 
 fn voice() -> PiperVoice {
-    let store = Store::new(Store::default_root());
-    let install = |name: &str| store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap();
-    let dir = install("piper-en-us-joe-medium");
-    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
-    PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort)
-        .unwrap()
-        .with_noise(0.0, 0.0)
+    common::piper_joe()
 }
 
 /// `text` said by `voice` at 24 kHz; the voice's pause after the word `after` (written with
@@ -43,11 +35,7 @@ fn utterance(voice: &PiperVoice, text: &str, after: &str, pause_ms: usize, tail_
         );
         assert!(paused > speech.sample_rate as usize / 20, "the voice pauses after {after:?}");
     }
-    let mut at24 = Vec::new();
-    let mut r = Resampler::new(speech.sample_rate, 24_000);
-    r.process_i16(&samples, &mut at24);
-    r.flush_i16(&mut at24);
-    [vec![0; 24 * 300], at24, vec![0; 24 * tail_ms]].concat()
+    [vec![0; 24 * 300], common::at_24k(&samples, speech.sample_rate), vec![0; 24 * tail_ms]].concat()
 }
 
 /// What the server made of one utterance.

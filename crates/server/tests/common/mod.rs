@@ -215,3 +215,25 @@ pub async fn next_within(ws: &mut Ws, wait: Duration) -> Option<Value> {
         }
     }
 }
+
+/// Piper's "joe" voice without its random variation, installed if missing: the caller of the
+/// tests that speak to the server.
+pub fn piper_joe() -> brazen_speech::PiperVoice {
+    use brazen_models::{Manifest, Store, progress};
+    let store = Store::new(Store::default_root());
+    let install = |name: &str| store.install(Manifest::builtin().get(name).unwrap(), &progress()).unwrap();
+    let dir = install("piper-en-us-joe-medium");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
+    brazen_speech::PiperVoice::load(&dir.join("en_US-joe-medium.onnx"), &dir.join("en_US-joe-medium.onnx.json"), &ort)
+        .unwrap()
+        .with_noise(0.0, 0.0)
+}
+
+/// `samples` at `rate` Hz, resampled to 24 kHz (the sessions' input rate).
+pub fn at_24k(samples: &[i16], rate: u32) -> Vec<i16> {
+    let mut out = Vec::new();
+    let mut r = brazen_audio::Resampler::new(rate, 24_000);
+    r.process_i16(samples, &mut out);
+    r.flush_i16(&mut out);
+    out
+}
