@@ -3,7 +3,7 @@
 //! time. How many of 20 replies interrupt themselves, and whether (and how soon) a question the
 //! user speaks over a reply still interrupts it, with `input_audio_echo_cancellation:
 //! server_echo_cancellation` (`aec`) and without (`plain`). `brazen serve` runs Silero VAD,
-//! Whisper tiny.en and Piper's voice; the replies are the stand-in model's ("You said: …").
+//! Whisper tiny.en, the local language model (the retail agent's) and Piper's voice.
 //!
 //! Run: `bench/echo.sh [--modes aec,plain]` (release build).
 
@@ -29,7 +29,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 /// Samples per chunk the client sends (40 ms at 24 kHz).
 const CHUNK: usize = 960;
 
-/// What the user asks; the stand-in model's reply repeats it.
+/// What the user asks (typed: the replies are what is measured).
 const ASKS: [&str; 10] = [
     "What time do you open on Saturdays and Sundays?",
     "Can I return the shoes I bought last week?",
@@ -82,7 +82,8 @@ async fn reply(ws: &mut Ws, room: &mut Room, ask: &str, question: Option<&[i16]>
     let started = Instant::now();
     let (mut interrupted, mut after_ms, mut done, mut quiet, mut heard) = (false, f64::NAN, false, 0, 0usize);
     let mut onset = None;
-    for tick in 0u64..40 * 30 {
+    // Until the reply has played out (the first waits for the model to load), at most 3 min.
+    for tick in 0u64..25 * 180 {
         let due = started + Duration::from_millis(40 * (tick + 1));
         while let Some(e) = next(ws, due.saturating_duration_since(Instant::now())).await {
             match e["type"].as_str().unwrap_or_default() {
