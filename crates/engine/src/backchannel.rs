@@ -10,8 +10,9 @@
 //!   interrupts as usual;
 //! - only fillers and acknowledgements, no words at all (a cough, a breath), or a short sound
 //!   whose few words take nothing (the recogniser often makes "in a month" of a hummed "mm-hmm"):
-//!   a backchannel. Once the speech has ended so while the assistant still speaks, it is dropped:
-//!   no events, no item, no response.
+//!   a backchannel so far. If the speech ends so (the turn detector's silence) while the
+//!   assistant still speaks, it is dropped: no events, no item, no response. A question pauses
+//!   between its words, and its next words may still take the turn.
 //!
 //! Once the assistant has finished (or has less than half a second left to play), held speech
 //! is a turn like any other: "Yes." answers "Shall I book it?".

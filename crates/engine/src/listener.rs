@@ -569,15 +569,10 @@ impl Listener {
             whole_pause = self.input.last_speech_ms() == Some(c.speech_end_ms);
         }
         if turn.held.is_some() {
-            match (judge(&text, self.input.spoken_ms().unwrap_or(0.0)), whole_pause) {
-                // A backchannel: dropped when the preview holds all the speech, the speaker is
-                // silent and the assistant still speaking.
-                (Held::Backchannel, true) if speaking => {
-                    self.drop_backchannel(out);
-                    return Heard::Nothing;
-                }
-                // A backchannel so far: held.
-                (Held::Backchannel, false) => return Heard::Nothing,
+            match judge(&text, self.input.spoken_ms().unwrap_or(0.0)) {
+                // A backchannel so far: held, and dropped if the speech ends so (a question
+                // pauses between its words, and its next words may take the turn).
+                Held::Backchannel if speaking || !whole_pause => return Heard::Nothing,
                 // More than one, or said as the assistant finished: a turn.
                 _ => self.confirm(out),
             }

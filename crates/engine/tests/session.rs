@@ -2357,3 +2357,20 @@ fn a_manual_commit_announces_a_held_turn_and_interrupts() {
     assert!(out.contains(&Output::Cancel(tts)));
     assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "turn_detected" });
 }
+
+#[test]
+fn a_request_that_pauses_between_its_words_is_not_dropped() {
+    // "Name the days … of the week": its first words, short and taking nothing, are held through
+    // the pause; said on, it takes the turn.
+    let mut h = Harness::new();
+    let (_, tts) = speaking_ignoring_fillers(&mut h);
+    let out = h.audio(500, 0.9);
+    preview_says(&mut h, &out, "Name the");
+    let out = h.audio(200, 0.0);
+    let out = preview_says(&mut h, &out, "Name the days");
+    assert!(types(&out).is_empty(), "held, not dropped: {:?}", types(&out));
+    let out = h.audio(500, 0.9);
+    let out = preview_says(&mut h, &out, "Name the days of the week");
+    assert_eq!(types(&out)[0], "input_audio_buffer.speech_started", "{:?}", types(&out));
+    assert!(out.contains(&Output::Cancel(tts)));
+}

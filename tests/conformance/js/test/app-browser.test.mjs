@@ -188,7 +188,9 @@ test('without the avatar a typed message is answered through the page audio play
     await page.waitForFunction(() => window.brazen.view.playing, null, { timeout: 60000 });
     await page.locator('.entry.assistant .word.now').first().waitFor({ timeout: 5000 });
     const first = await page.locator('.entry.assistant .word.now').first().innerText();
-    await sleep(1500);
+    // The words played are marked heard (the reply may open with a short interim line and then
+    // wait for the model, so this is given time).
+    await page.locator('.entry.assistant .word.heard').first().waitFor({ timeout: 20000 }).catch(() => {});
     const second = await page.locator('.entry.assistant .word.now').first().innerText().catch(() => '');
     const heardWords = await page.locator('.entry.assistant .word.heard').count();
     assert.ok(heardWords > 0, `words already heard are marked (${first} → ${second})`);
