@@ -17,17 +17,16 @@ mod served;
 mod stats;
 #[path = "voices.rs"]
 mod voices;
+#[path = "ws.rs"]
+mod ws;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use served::Served;
 use stats::percentile;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use voices::{Voices, at_24k};
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use ws::{next, send};
 
 /// Samples per chunk the client sends (40 ms at 24 kHz).
 const CHUNK: usize = 960;
@@ -53,18 +52,6 @@ struct Clip {
     audio: Vec<i16>,
     first_sound: usize,
     question: bool,
-}
-
-async fn send(ws: &mut Ws, event: Value) {
-    ws.send(Message::Text(event.to_string().into())).await.expect("send");
-}
-
-/// The next event within `wait`, if any.
-async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    match tokio::time::timeout(wait, ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).ok(),
-        _ => None,
-    }
 }
 
 /// Whether `clip`, said over the answer, interrupted it, when `speech_started` came (ms after

@@ -13,18 +13,17 @@ mod served;
 mod stats;
 #[path = "voices.rs"]
 mod voices;
+#[path = "ws.rs"]
+mod ws;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_testkit::room::Room;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use served::Served;
 use stats::percentile;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use voices::{Voices, at_24k};
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use ws::{Ws, next, send};
 
 /// Samples per chunk the client sends (40 ms at 24 kHz).
 const CHUNK: usize = 960;
@@ -51,17 +50,6 @@ const QUESTIONS: [&str; 5] = [
     "Can you say that again?",
     "Wait, is that in every store?",
 ];
-
-async fn send(ws: &mut Ws, event: Value) {
-    ws.send(Message::Text(event.to_string().into())).await.expect("send");
-}
-
-async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    match tokio::time::timeout(wait, ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).ok(),
-        _ => None,
-    }
-}
 
 /// One reply to `ask` played into the room until it has played out; `question` (24 kHz), if
 /// any, is said 1.5 s in. Returns whether the reply was interrupted, and when `speech_started`

@@ -15,18 +15,19 @@ mod served;
 mod stats;
 #[path = "voices.rs"]
 mod voices;
+#[path = "ws.rs"]
+mod ws;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use brazen_speech::Voice;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use served::Served;
 use stats::percentile;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use voices::{Voices, at_24k};
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use ws::send;
 
 /// Samples per chunk the client sends (40 ms at 24 kHz).
 const CHUNK: usize = 960;
@@ -77,10 +78,6 @@ fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usi
         None => format!("{name}: {text}"),
     };
     Utterance { label, audio, last_sound, paused: pause.is_some() }
-}
-
-async fn send(ws: &mut Ws, event: Value) {
-    ws.send(Message::Text(event.to_string().into())).await.expect("send");
 }
 
 /// The turns one utterance made, and when the first `speech_stopped` after the end of its

@@ -39,6 +39,8 @@ pub struct EchoCanceller {
     /// The microphone and reference samples of the frame being filled, scaled to ±1.
     mic: Vec<f32>,
     reference: Vec<f32>,
+    /// The cleaned frame (kept to avoid an allocation per frame).
+    cleaned: Vec<f32>,
     /// Processed audio, waiting to be given back.
     ready: VecDeque<i16>,
     /// The reference's energy (mean square) of the last [`GATE_REACH`] frames.
@@ -61,6 +63,7 @@ impl EchoCanceller {
             frame,
             mic: Vec::with_capacity(frame),
             reference: Vec::with_capacity(frame),
+            cleaned: vec![0.0; frame],
             ready: std::iter::repeat_n(0, frame).collect(),
             reference_energy: VecDeque::with_capacity(GATE_REACH),
             gain: 1.0,
@@ -93,7 +96,7 @@ impl EchoCanceller {
         self.capture.split_into_frequency_bands();
         self.aec.process_capture(&mut self.capture, false);
         self.capture.merge_frequency_bands();
-        let mut cleaned = vec![0.0f32; self.frame];
+        let cleaned = &mut self.cleaned;
         self.capture.copy_to_stream(&self.stream, &mut [&mut cleaned[..]]);
         // The residue gate, ramped over the frame from the last frame's gain.
         if self.reference_energy.len() == GATE_REACH {
@@ -101,7 +104,7 @@ impl EchoCanceller {
         }
         self.reference_energy.push_back(mean_square(&self.reference));
         let loudest = self.reference_energy.iter().copied().fold(0.0, f32::max);
-        let residue = mean_square(&cleaned) < loudest * 10f32.powf(-GATE_DB / 10.0);
+        let residue = mean_square(cleaned) < loudest * 10f32.powf(-GATE_DB / 10.0);
         let gain = if residue { MUTED } else { 1.0 };
         let n = cleaned.len() as f32;
         for (i, s) in cleaned.iter_mut().enumerate() {
