@@ -78,7 +78,7 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
     let mut timing = Timing::default();
     let mut pending = String::new();
     let finish = model
-        .generate(&t, &AtomicBool::new(false), &mut |o| {
+        .generate(&t, &AtomicBool::new(false), &|| false, &mut |o| {
             let now = started.elapsed().as_secs_f64();
             match o {
                 Output::Text(piece) => {

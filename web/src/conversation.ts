@@ -230,7 +230,9 @@ export function reduce(state: ConversationState, ev: ServerEvent, at: number): C
     case 'response.output_item.done': {
       const id = ev.item?.id;
       if (!id) return state;
-      return { ...state, entries: state.entries.map((e) => (e.id === id && e.status === 'streaming' ? { ...e, status: 'done' } : e)) };
+      // `incomplete`: the response was cancelled (a barge-in, `response.cancel`) or cut short.
+      const status = ev.item?.status === 'incomplete' ? 'cancelled' : 'done';
+      return { ...state, entries: state.entries.map((e) => (e.id === id && e.status === 'streaming' ? { ...e, status } : e)) };
     }
     case 'response.done': {
       const cancelled = ev.response?.status === 'cancelled';

@@ -67,6 +67,11 @@ export interface Settings {
     prefixMs: number;
     /** Speaking over the assistant stops it. */
     interrupt: boolean;
+    /**
+     * While the assistant speaks, "mm-hmm", "yeah" and coughs do not interrupt it; the words of
+     * what is said decide (`remove_filler_words`; an interruption then comes when its words do).
+     */
+    ignoreFillers: boolean;
   };
   micMode: MicMode;
   /** Length of each audio chunk sent, 20–100 ms. */
@@ -107,7 +112,7 @@ export const DEFAULTS: Settings = {
   rate: 1,
   pitch: 0,
   language: 'en',
-  turn: { type: 'semantic_vad', eagerness: 'auto', threshold: 0.5, silenceMs: 500, prefixMs: 300, interrupt: true },
+  turn: { type: 'semantic_vad', eagerness: 'auto', threshold: 0.5, silenceMs: 500, prefixMs: 300, interrupt: true, ignoreFillers: true },
   micMode: 'hands-free',
   chunkMs: 40,
   avatar: {
@@ -173,6 +178,7 @@ export function sanitize(raw: unknown): Settings {
       silenceMs: same(t.silenceMs, d.turn.silenceMs, 100, 5000),
       prefixMs: same(t.prefixMs, d.turn.prefixMs, 0, 2000),
       interrupt: same(t.interrupt, d.turn.interrupt),
+      ignoreFillers: same(t.ignoreFillers, d.turn.ignoreFillers),
     },
     micMode: oneOf(r.micMode, ['hands-free', 'push-to-talk'] as const, d.micMode),
     chunkMs: same(r.chunkMs, d.chunkMs, 20, 100),
@@ -316,13 +322,14 @@ export function sessionConfig(settings: Settings, output: OutputMode = settings.
     settings.micMode === 'push-to-talk'
       ? null
       : t.type === 'semantic_vad'
-        ? { type: t.type, eagerness: t.eagerness, interrupt_response: t.interrupt, create_response: true }
+        ? { type: t.type, eagerness: t.eagerness, interrupt_response: t.interrupt, remove_filler_words: t.ignoreFillers, create_response: true }
         : {
             type: t.type,
             threshold: t.threshold,
             prefix_padding_ms: t.prefixMs,
             silence_duration_ms: t.silenceMs,
             interrupt_response: t.interrupt,
+            remove_filler_words: t.ignoreFillers,
             create_response: true,
           };
   const transcription = { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) };

@@ -88,6 +88,16 @@ describe('the conversation reducer', () => {
     expect(s.entries[0].status).toBe('cancelled');
   });
 
+  it('an item done incomplete (as a cancelled response sends it, before response.done) is marked cancelled', () => {
+    const s = run([
+      [{ type: 'response.output_item.added', item: { id: 'a1', type: 'message' } }, 0],
+      [{ type: 'response.audio_transcript.delta', item_id: 'a1', delta: 'One moment, please.' }, 1],
+      [{ type: 'response.output_item.done', item: { id: 'a1', status: 'incomplete' } }, 2],
+      [{ type: 'response.done', response: { status: 'cancelled', output: [{ id: 'a1' }] } }, 2],
+    ]);
+    expect(s.entries[0].status).toBe('cancelled');
+  });
+
   it('finds the word being heard', () => {
     const words = [0, 300, 600].map((startMs, i) => ({ text: `w${i}`, startMs, durationMs: 250 }));
     expect([wordAt(words, -1), wordAt(words, 0), wordAt(words, 299), wordAt(words, 650), wordAt(words, 5000)]).toEqual([-1, 0, 0, 2, 2]);

@@ -55,7 +55,14 @@ describe('settings', () => {
     expect((s.tools as unknown[]).length).toBe(1);
     expect(sessionConfig({ ...DEFAULTS, micMode: 'push-to-talk' }).turn_detection).toBeNull();
     // The default: semantic turn detection, with its eagerness and none of the silence settings.
-    expect(sessionConfig(DEFAULTS).turn_detection).toEqual({ type: 'semantic_vad', eagerness: 'auto', interrupt_response: true, create_response: true });
+    expect(sessionConfig(DEFAULTS).turn_detection).toEqual({
+      type: 'semantic_vad', eagerness: 'auto', interrupt_response: true, remove_filler_words: true, create_response: true,
+    });
+    // Backchannels interrupting is a choice; with an agent, only a changed turn detection is sent.
+    const plain = { ...DEFAULTS, turn: { ...DEFAULTS.turn, ignoreFillers: false } };
+    expect(sessionConfig(plain).turn_detection).toMatchObject({ remove_filler_words: false });
+    expect(sessionConfig(plain, undefined, true).turn_detection).toMatchObject({ remove_filler_words: false });
+    expect(sessionConfig(DEFAULTS, undefined, true)).not.toHaveProperty('turn_detection');
     expect(longestTurnWaitMs(DEFAULTS.turn)).toBe(2000);
     expect(longestTurnWaitMs({ ...DEFAULTS.turn, eagerness: 'low' })).toBe(4000);
     expect(longestTurnWaitMs({ ...DEFAULTS.turn, type: 'server_vad', silenceMs: 700 })).toBe(700);

@@ -30,12 +30,14 @@ const FILLERS: &[&str] = &[
 ];
 
 /// Words that take the turn however short the speech: objections, requests to stop or repeat,
-/// and the words questions begin with.
+/// the words questions begin with, and the verbs requests begin with ("Name the days…",
+/// "Tell me…").
 const TAKES_TURN: &[&str] = &[
     "no", "nope", "not", "don't", "stop", "wait", "hold", "hang", "sorry", "pardon", "excuse", "hey", "hello", "but",
     "actually", "cancel", "repeat", "again", "help", "agent", "human", "person", "operator", "what", "what's", "when",
     "where", "which", "who", "why", "how", "can", "could", "would", "will", "should", "is", "are", "do", "does", "did",
-    "may",
+    "may", "tell", "give", "show", "list", "name", "say", "explain", "describe", "find", "check", "book", "send",
+    "read", "skip", "next", "louder", "slower", "speak",
 ];
 
 /// What the words of speech held back while the assistant speaks make of it.
@@ -114,6 +116,8 @@ mod tests {
             "Okay, can you repeat that?",
             "Sorry?",
             "Hold on.",
+            "Name the days",
+            "Tell me more.",
         ] {
             assert_eq!(judge(question, 400.0), Held::Turn, "{question:?} interrupts");
         }

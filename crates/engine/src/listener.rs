@@ -430,7 +430,8 @@ impl Listener {
         if let (true, Some(speech_end_ms)) = (covers, self.input.last_speech_ms()) {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
-        let request = asr_request(config, turn.item_id.clone(), samples, rate, true);
+        let mut request = asr_request(config, turn.item_id.clone(), samples, rate, true);
+        request.urgent = held;
         out.push(Output::StartAsr(job, request));
     }
 
@@ -751,6 +752,7 @@ fn asr_request(
         language: t.and_then(|t| t.language.clone()),
         prompt: t.and_then(|t| t.prompt.clone()),
         preview,
+        urgent: false,
     }
 }
 

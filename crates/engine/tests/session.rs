@@ -155,6 +155,11 @@ fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
 }
 
 /// The transcript previews started: job and samples.
+/// Whether the transcripts started in `outputs` are urgent ones (speech held over a reply).
+fn urgent(outputs: &[Output]) -> bool {
+    outputs.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.urgent))
+}
+
 fn previews(outputs: &[Output]) -> Vec<(JobId, usize)> {
     outputs
         .iter()
@@ -1009,6 +1014,7 @@ fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
     let out = h.audio(800, 0.9);
     let first = previews(&out);
     assert_eq!(first.len(), 1, "{:?}", types(&out));
+    assert!(!urgent(&out), "a courtesy preview of the user's own turn is not urgent");
     // One preview at a time: more speech while it is decoded asks for nothing.
     assert!(previews(&h.audio(1_000, 0.9)).is_empty());
     assert!(deltas(&h.input(Input::Asr(first[0].0, AsrEvent::Done("Where is".into())))).is_empty());
@@ -2224,6 +2230,7 @@ fn a_backchannel_over_the_answer_neither_interrupts_nor_becomes_a_turn() {
     assert!(!types(&out).contains(&"input_audio_buffer.speech_started"), "held back: {:?}", types(&out));
     assert!(!types(&out).contains(&"response.done"));
     assert!(!previews(&out).is_empty(), "its words are checked at once");
+    assert!(urgent(&out), "a reply being generated pauses for them");
     let out = preview_says(&mut h, &out, "Mm-hmm.");
     assert!(types(&out).is_empty(), "{:?}", types(&out));
     // It stops; the preview of the whole of it says it was a backchannel: dropped.
@@ -2360,17 +2367,17 @@ fn a_manual_commit_announces_a_held_turn_and_interrupts() {
 
 #[test]
 fn a_request_that_pauses_between_its_words_is_not_dropped() {
-    // "Name the days … of the week": its first words, short and taking nothing, are held through
-    // the pause; said on, it takes the turn.
+    // "Two pairs … of the hiking boots": its first words, short and taking nothing, are held
+    // through the pause; said on, it takes the turn.
     let mut h = Harness::new();
     let (_, tts) = speaking_ignoring_fillers(&mut h);
     let out = h.audio(500, 0.9);
-    preview_says(&mut h, &out, "Name the");
+    preview_says(&mut h, &out, "Two pairs");
     let out = h.audio(200, 0.0);
-    let out = preview_says(&mut h, &out, "Name the days");
+    let out = preview_says(&mut h, &out, "Two pairs of");
     assert!(types(&out).is_empty(), "held, not dropped: {:?}", types(&out));
     let out = h.audio(500, 0.9);
-    let out = preview_says(&mut h, &out, "Name the days of the week");
+    let out = preview_says(&mut h, &out, "Two pairs of the hiking boots");
     assert_eq!(types(&out)[0], "input_audio_buffer.speech_started", "{:?}", types(&out));
     assert!(out.contains(&Output::Cancel(tts)));
 }

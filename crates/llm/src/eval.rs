@@ -272,7 +272,7 @@ pub fn run_case(
     let mut said = String::new();
     let mut called = None;
     model
-        .generate(&turn, &AtomicBool::new(false), &mut |o| match o {
+        .generate(&turn, &AtomicBool::new(false), &|| false, &mut |o| match o {
             Output::Text(t) => said.push_str(&t),
             Output::CallStart(_) => {}
             Output::CallDone { name, arguments } => called = Some((name, arguments)),

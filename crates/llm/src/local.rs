@@ -29,6 +29,14 @@ pub const RESPOND: &str = "respond";
 const CACHED_PROMPTS: usize = 5;
 /// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
 const PREFILL_CHUNK: usize = 256;
+
+/// The longest a turn's decoding pauses at once for speech being recognised: a transcript takes
+/// 0.1–0.5 s alone on the cores; a longer queue of them does not stall the reply for good.
+const GIVE_WAY_MAX: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// How often a paused decoding, or a prompt waiting to be computed ahead, looks whether it may
+/// go on.
+pub(crate) const GIVE_WAY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 /// Prompt tokens per pass when computing ahead: small, so a turn (or speech recognition) that
 /// arrives meanwhile waits at most one short pass.
 const PREPARE_CHUNK: usize = 16;
@@ -356,11 +364,19 @@ impl LocalModel {
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.
+    /// While `give_way` holds (speech being recognised on the same cores: the transcript is what
+    /// a user is waiting for), decoding pauses between tokens, at most 0.8 s at a time.
     ///
     /// A tool call is checked before it is handed out ([`crate::arguments`]): when it names an
     /// id that appears nowhere in the conversation (the model made it up), the turn is decoded
     /// again without that tool.
-    pub fn generate(&self, turn: &Turn, cancel: &AtomicBool, sink: &mut dyn FnMut(Output)) -> Result<Finish, LlmError> {
+    pub fn generate(
+        &self,
+        turn: &Turn,
+        cancel: &AtomicBool,
+        give_way: &dyn Fn() -> bool,
+        sink: &mut dyn FnMut(Output),
+    ) -> Result<Finish, LlmError> {
         let heard: String = turn
             .messages
             .iter()
@@ -376,7 +392,7 @@ impl LocalModel {
             if allowed.is_empty() {
                 return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
             }
-            let (finish, call) = self.decode(turn, &allowed, cancel, sink)?;
+            let (finish, call) = self.decode(turn, &allowed, cancel, give_way, sink)?;
             total.prompt_tokens = finish.prompt_tokens;
             total.cached_tokens = if total.output_tokens == 0 { finish.cached_tokens } else { total.cached_tokens };
             total.output_tokens += finish.output_tokens;
@@ -403,6 +419,7 @@ impl LocalModel {
         turn: &Turn,
         allowed: &[&ToolSpec],
         cancel: &AtomicBool,
+        give_way: &dyn Fn() -> bool,
         sink: &mut dyn FnMut(Output),
     ) -> Result<(Finish, Option<(String, String)>), LlmError> {
         let allowed = grammars(allowed.iter().copied());
@@ -429,6 +446,10 @@ impl LocalModel {
         let max = turn.max_tokens.clamp(1, MAX_TURN_TOKENS);
         let mut made = None;
         loop {
+            let paused = std::time::Instant::now();
+            while give_way() && !cancel.load(Ordering::Relaxed) && paused.elapsed() < GIVE_WAY_MAX {
+                std::thread::sleep(GIVE_WAY_POLL);
+            }
             if cancel.load(Ordering::Relaxed) {
                 finish.cancelled = true;
                 break;

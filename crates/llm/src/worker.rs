@@ -1,20 +1,21 @@
 //! The local LLM as the engine's [`Llm`]: one worker thread owns the model and runs turns one
 //! at a time (a turn uses both cores); each request's stream receives its events as they are
 //! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
-//! one token. Judging whether a pausing user has finished ([`Llm::end_of_turn`]) comes before
-//! prompts computed ahead (the user is waiting for it) and after turns. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only the
-//! latest such request is kept, a turn that arrives stops it after its current short pass, and
-//! it waits while speech is being recognised (on the same cores, the transcript comes first:
+//! one token. A turn's decoding pauses between tokens while urgent speech is being recognised (a
+//! user speaking over the reply is heard first: whether they take the turn is decided from those
+//! words), at most 0.8 s at a time. Judging whether a pausing user has
+//! finished ([`Llm::end_of_turn`]) comes before prompts computed ahead (the user is waiting for
+//! it) and after turns. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only
+//! the latest such request is kept, a turn that arrives stops it after its current short pass,
+//! and it waits while speech is being recognised (on the same cores, the transcript comes first:
 //! the turn cannot start without it).
 
+use crate::local::GIVE_WAY_POLL;
 use crate::{LocalModel, Output};
 use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-
-/// How often a prompt waiting to be computed ahead checks whether it may go on.
-const GIVE_WAY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// One turn waiting for the worker.
 struct Job {
@@ -41,6 +42,16 @@ enum Work {
     Prepare(LlmRequest),
 }
 
+/// When the worker gives way to speech recognition on the same cores.
+pub struct GiveWay {
+    /// Prompts computed ahead wait while this holds (speech being recognised: the turn cannot
+    /// start without its transcript).
+    pub prepare: Box<dyn Fn() -> bool + Send>,
+    /// A turn's decoding pauses between tokens while this holds (words someone waits on now:
+    /// whether a user speaking over the reply takes the turn).
+    pub turn: Box<dyn Fn() -> bool + Send>,
+}
+
 /// The local model behind a job queue.
 pub struct LocalLlm {
     jobs: mpsc::Sender<Work>,
@@ -52,9 +63,10 @@ pub struct LocalLlm {
 }
 
 impl LocalLlm {
-    /// Starts the worker thread for `model`; prompts are computed ahead only while
-    /// `give_way` is false.
-    pub fn start(model: Arc<LocalModel>, give_way: Box<dyn Fn() -> bool + Send>) -> Result<LocalLlm, String> {
+    /// Starts the worker thread for `model`, giving way to speech recognition as `give_way`
+    /// says.
+    pub fn start(model: Arc<LocalModel>, give_way: GiveWay) -> Result<LocalLlm, String> {
+        let GiveWay { prepare: preparing_waits, turn: turn_waits } = give_way;
         let (jobs, queue) = mpsc::channel::<Work>();
         let turn_waiting = Arc::new(AtomicBool::new(false));
         let waiting = turn_waiting.clone();
@@ -73,7 +85,7 @@ impl LocalLlm {
                     let work = match queue.try_recv() {
                         Ok(w) => w,
                         Err(mpsc::TryRecvError::Empty) => match prepare.take() {
-                            Some(request) if give_way() => {
+                            Some(request) if preparing_waits() => {
                                 prepare = Some(request);
                                 match queue.recv_timeout(GIVE_WAY_POLL) {
                                     Ok(w) => w,
@@ -83,11 +95,14 @@ impl LocalLlm {
                             }
                             Some(request) => {
                                 let busy = || {
-                                    waiting.load(Ordering::Relaxed) || checking.load(Ordering::Relaxed) || give_way()
+                                    waiting.load(Ordering::Relaxed)
+                                        || checking.load(Ordering::Relaxed)
+                                        || preparing_waits()
                                 };
                                 prefill(&model, &request, &busy);
                                 // Stopped to give way: resumed later from where it got to.
-                                if !waiting.load(Ordering::Relaxed) && (give_way() || checking.load(Ordering::Relaxed))
+                                if !waiting.load(Ordering::Relaxed)
+                                    && (preparing_waits() || checking.load(Ordering::Relaxed))
                                 {
                                     prepare = Some(request);
                                 }
@@ -101,7 +116,7 @@ impl LocalLlm {
                         Err(mpsc::TryRecvError::Disconnected) => return,
                     };
                     match work {
-                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job),
+                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job, &turn_waits),
                         Work::Turn(_) => {}
                         Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
                             let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
@@ -140,7 +155,9 @@ fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
     }
 }
 
-fn run(model: &LocalModel, job: Job) {
+/// Generates `job`'s turn; its decoding pauses while `give_way` holds (urgent speech being recognised:
+/// a user taking the turn over the reply is heard first).
+fn run(model: &LocalModel, job: Job, give_way: &dyn Fn() -> bool) {
     let send = |e: LlmEvent| {
         let _ = job.events.send(e);
     };
@@ -152,7 +169,7 @@ fn run(model: &LocalModel, job: Job) {
     let mut call_id = String::new();
     let started = std::time::Instant::now();
     let mut first_output = None;
-    let result = model.generate(&turn, &job.cancel, &mut |o| match o {
+    let result = model.generate(&turn, &job.cancel, give_way, &mut |o| match o {
         Output::Text(t) => {
             first_output.get_or_insert_with(|| started.elapsed());
             send(LlmEvent::TextDelta(t))

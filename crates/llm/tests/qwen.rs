@@ -42,7 +42,7 @@ fn turn(items: Vec<Item>, choice: ToolChoice) -> Turn {
 fn run(turn: &Turn) -> (Vec<String>, Vec<(String, String)>, brazen_llm::Finish) {
     let (mut said, mut calls) = (Vec::new(), Vec::new());
     let finish = model()
-        .generate(turn, &AtomicBool::new(false), &mut |o| match o {
+        .generate(turn, &AtomicBool::new(false), &|| false, &mut |o| match o {
             Output::Text(t) => said.push(t),
             Output::CallStart(_) => {}
             Output::CallDone { name, arguments } => calls.push((name, arguments)),
@@ -133,7 +133,7 @@ fn cancelling_stops_within_a_token_and_a_cap_stops_the_turn() {
     let cancel = AtomicBool::new(false);
     let mut pieces = 0;
     let finish = model()
-        .generate(&t, &cancel, &mut |o| {
+        .generate(&t, &cancel, &|| false, &mut |o| {
             if let Output::Text(_) = o {
                 pieces += 1;
                 cancel.store(true, Ordering::Relaxed);

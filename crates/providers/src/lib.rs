@@ -42,6 +42,10 @@ pub struct AsrRequest {
     /// A preview of a turn still being spoken (the audio so far): answer with `Done` only, or
     /// with an empty `Done` to give no preview.
     pub preview: bool,
+    /// Someone waits on these words now: speech held back over the assistant's reply, whose
+    /// words decide whether it interrupts. Recognised before other work; a reply being generated
+    /// on the same cores pauses for it.
+    pub urgent: bool,
 }
 
 /// What a speech recogniser streams back.

@@ -202,7 +202,12 @@ pub async fn drive<T, O>(
                 let _ = sink.send(ServerFrame::Close(Close::GOING_AWAY)).await;
                 break;
             }
-            Some(input) = job_rx.recv() => (input, false),
+            Some(input) = job_rx.recv() => {
+                if let Input::Asr(job, event) = &input {
+                    tracing::debug!(session = %session_id, "transcript of job {job:?}: {event:?}");
+                }
+                (input, false)
+            }
             event = next_avatar_event(&mut driver.avatar_rx) => {
                 if let AvatarEvent::Video(bytes) = &event {
                     driver.video_backlog.fetch_sub(bytes.len(), Ordering::Relaxed);
@@ -318,6 +323,12 @@ impl Driver {
                     }
                 }
                 Output::StartAsr(job, request) => {
+                    tracing::debug!(
+                        session = %self.session.config().id,
+                        "transcribing {:.2} s as job {job:?} (preview: {})",
+                        request.samples.len() as f64 / f64::from(request.sample_rate),
+                        request.preview
+                    );
                     let stream = engines.asr.transcribe(request);
                     self.spawn(job, stream, Input::Asr);
                 }
@@ -416,6 +427,13 @@ impl Driver {
         self.seq += 1;
         let event_id = format!("event_{}_{}", self.tag, self.seq);
         let frame = event.encode(self.dialect, &event_id)?;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let kind = event.wire_type(self.dialect).unwrap_or("event");
+            if !kind.ends_with(".delta") {
+                let head = frame.char_indices().nth(400).map_or(frame.as_str(), |(at, _)| &frame[..at]);
+                tracing::debug!(session = %self.session.config().id, "sent {kind}: {head}");
+            }
+        }
         self.runtime.observer().server_event(match event {
             ServerEvent::Error(e) => Some(e.code),
             _ => None,

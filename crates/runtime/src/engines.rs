@@ -310,8 +310,18 @@ fn with_vad(cfg: &EngineChoice, echo: Engines) -> Result<Engines, String> {
     }
 }
 
-/// Speech recognition jobs queued or running (none with the echo engine).
-pub type Recognising = Option<Arc<std::sync::atomic::AtomicUsize>>;
+/// Speech recognition on this machine's cores (none with the echo or a remote engine): the
+/// local language model gives way to it.
+pub type Recognising = Option<AsrLoad>;
+
+/// What the local speech recogniser has queued or running.
+#[derive(Clone)]
+pub struct AsrLoad {
+    /// Jobs of any kind.
+    pub active: Arc<std::sync::atomic::AtomicUsize>,
+    /// Jobs someone waits on now ([`brazen_providers::AsrRequest::urgent`]).
+    pub urgent: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognising), String> {
     let (name, fallback): (&'static str, &str) = match cfg.asr.as_str() {
@@ -336,8 +346,8 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
-    let recognising = pool.activity();
-    Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(recognising)))
+    let load = AsrLoad { active: pool.activity(), urgent: pool.urgency() };
+    Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(load)))
 }
 
 fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
@@ -348,7 +358,8 @@ fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> R
 /// The language model `cfg.llm` names, with its name for `/health`: the echo stand-in, a remote
 /// one, or a local one on its worker thread, loaded and warmed up (installed first when it is
 /// the default and missing). A local model computes prompts ahead only while nothing is being
-/// recognised (`recognising`: speech recognition jobs queued or running).
+/// recognised, and pauses a turn's decoding while words someone waits on are
+/// (`recognising`).
 pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&'static str, Arc<dyn Llm>), String> {
     let path = match cfg.llm.as_str() {
         "echo" => return Ok(("echo", Arc::new(brazen_providers::echo::EchoLlm))),
@@ -369,8 +380,13 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
     model.warm_up().map_err(|e| format!("the LLM failed its warm-up: {e}"))?;
     tracing::info!("LLM {} loaded and warmed up in {:.1} s", path.display(), started.elapsed().as_secs_f64());
     let name: &'static str = if cfg.llm == DEFAULT_LLM { DEFAULT_LLM } else { "gguf" };
-    let give_way =
-        Box::new(move || recognising.as_ref().is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) > 0));
+    let busy = |count: Option<Arc<std::sync::atomic::AtomicUsize>>| -> Box<dyn Fn() -> bool + Send> {
+        Box::new(move || count.as_ref().is_some_and(|n| n.load(std::sync::atomic::Ordering::Relaxed) > 0))
+    };
+    let give_way = brazen_llm::worker::GiveWay {
+        prepare: busy(recognising.as_ref().map(|r| r.active.clone())),
+        turn: busy(recognising.map(|r| r.urgent)),
+    };
     Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
 }
 

@@ -344,6 +344,7 @@ fn without_models_or_registries_serve_says_what_to_run() {
     assert!(stderr.contains("--vad energy"), "{stderr}");
     assert!(out.stdout.is_empty(), "it never said it was listening");
     assert!(!dir.join("silero-vad").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ impl Asr for WhisperAsr {
             sample_rate: request.sample_rate,
             decode: Decode { language: request.language, prompt: request.prompt, threads: 0, beam_size: ASR_BEAM },
             preview: request.preview,
+            urgent: request.urgent,
             cancel: cancel.clone(),
             reply: Box::new(move |result| {
                 let _ = tx.send(result);

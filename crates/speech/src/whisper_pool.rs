@@ -25,6 +25,9 @@ pub struct Job {
     pub decode: Decode,
     /// A preview of a turn still being spoken: runs only when no final transcript waits.
     pub preview: bool,
+    /// Someone waits on it now ([`brazen_providers::AsrRequest::urgent`]): it runs first, and
+    /// is counted in [`WhisperPool::urgency`].
+    pub urgent: bool,
     /// Set it to drop the job (before it starts) or abort it (while it runs).
     pub cancel: Arc<AtomicBool>,
     /// Receives the transcript or the error.
@@ -43,6 +46,8 @@ struct Shared {
     ready: Condvar,
     /// Jobs queued or being decoded.
     active: Arc<AtomicUsize>,
+    /// Urgent jobs queued or being decoded.
+    urgent: Arc<AtomicUsize>,
 }
 
 /// Whisper workers sharing one model.
@@ -60,6 +65,7 @@ impl WhisperPool {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             active: Arc::new(AtomicUsize::new(0)),
+            urgent: Arc::new(AtomicUsize::new(0)),
         });
         for i in 0..workers.max(1) {
             let (model, shared) = (model.clone(), shared.clone());
@@ -82,11 +88,22 @@ impl WhisperPool {
         self.shared.active.clone()
     }
 
+    /// How many urgent jobs are queued or being decoded: a reply being generated pauses for
+    /// them.
+    pub fn urgency(&self) -> Arc<AtomicUsize> {
+        self.shared.urgent.clone()
+    }
+
     /// Queues a job.
     pub fn submit(&self, job: Job) {
         self.shared.active.fetch_add(1, Ordering::Relaxed);
+        if job.urgent {
+            self.shared.urgent.fetch_add(1, Ordering::Relaxed);
+        }
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if job.preview {
+        if job.urgent {
+            q.finals.push_front(job);
+        } else if job.preview {
             q.previews.push_back(job);
         } else {
             q.finals.push_back(job);
@@ -100,6 +117,16 @@ impl Drop for WhisperPool {
     fn drop(&mut self) {
         self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
         self.shared.ready.notify_all();
+    }
+}
+
+impl Shared {
+    /// A job was answered or dropped.
+    fn done(&self, urgent: bool) {
+        if urgent {
+            self.urgent.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -122,20 +149,22 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         Err(e) => {
             // Answer every job with the reason rather than leave callers waiting.
             while let Some(job) = next_job(shared) {
+                let urgent = job.urgent;
                 (job.reply)(Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
-                shared.active.fetch_sub(1, Ordering::Relaxed);
+                shared.done(urgent);
             }
             return;
         }
     };
     while let Some(job) = next_job(shared) {
+        let urgent = job.urgent;
         if !job.cancel.load(Ordering::Relaxed) {
             let audio = to_whisper_rate(&job.samples, job.sample_rate);
             let decode = Decode { threads, ..job.decode };
             let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
             (job.reply)(result);
         }
-        shared.active.fetch_sub(1, Ordering::Relaxed);
+        shared.done(urgent);
     }
 }
 

@@ -10,5 +10,6 @@ fn missing_espeak_names_the_package_to_install() {
     // SAFETY: this binary holds this one test, so no other thread reads the environment.
     unsafe { std::env::set_var("PATH", &empty) };
     let err = ipa("en-us", "hello").unwrap_err();
+    std::fs::remove_dir(&empty).unwrap();
     assert!(matches!(err, SpeechError::Phonemizer(ref m) if m.contains("apt-get install espeak-ng")), "{err}");
 }

@@ -147,3 +147,47 @@ fn the_multilingual_model_honours_the_language() {
     let t_en = rec.transcribe(&audio, &english).unwrap();
     assert_ne!(t_en.text, t.text);
 }
+
+#[test]
+fn urgent_words_are_recognised_first_and_counted_while_they_wait() {
+    use brazen_speech::{Job, WhisperPool};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+    let pool = WhisperPool::start(model(), 1, 2).unwrap();
+    let (urgency, activity) = (pool.urgency(), pool.activity());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (done, finished) = mpsc::channel();
+    let job = |name: &'static str, seconds: usize, preview: bool, urgent: bool| {
+        let (order, done) = (order.clone(), done.clone());
+        Job {
+            samples: vec![0; 16_000 * seconds],
+            sample_rate: 16_000,
+            decode: Decode::default(),
+            preview,
+            urgent,
+            cancel: Arc::new(AtomicBool::new(false)),
+            reply: Box::new(move |result| {
+                assert!(result.is_ok(), "{name}: {:?}", result.err());
+                order.lock().unwrap().push(name);
+                done.send(()).unwrap();
+            }),
+        }
+    };
+    // The worker is busy with a turn; a preview, then words someone waits on, queue behind it.
+    pool.submit(job("turn", 8, false, false));
+    pool.submit(job("preview", 1, true, false));
+    pool.submit(job("urgent", 1, true, true));
+    assert_eq!(urgency.load(Ordering::Relaxed), 1, "the urgent job is counted while it waits");
+    for _ in 0..3 {
+        finished.recv_timeout(std::time::Duration::from_secs(60)).expect("every job is answered");
+    }
+    let order = order.lock().unwrap().clone();
+    let at = |name| order.iter().position(|n| *n == name).unwrap();
+    assert!(at("urgent") < at("preview"), "urgent words before a courtesy preview: {order:?}");
+    // The counts drop as each job is done (just after its reply).
+    let settled = std::time::Instant::now();
+    while (urgency.load(Ordering::Relaxed), activity.load(Ordering::Relaxed)) != (0, 0) {
+        assert!(settled.elapsed().as_secs() < 10, "the pool still counts a job it answered");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

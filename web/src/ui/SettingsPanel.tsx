@@ -132,6 +132,7 @@ export function SettingsPanel({ settings: s, catalog, agent = null, onChange, on
         <label>Silence (ms)<input type="number" min={100} max={5000} step={50} value={s.turn.silenceMs} onChange={num((silenceMs) => turn({ silenceMs }))} /></label>
         <label>Prefix padding (ms)<input type="number" min={0} max={2000} step={50} value={s.turn.prefixMs} onChange={num((prefixMs) => turn({ prefixMs }))} /></label>
         <label class="row"><input type="checkbox" checked={s.turn.interrupt} onChange={check((interrupt) => turn({ interrupt }))} />Speaking interrupts the assistant</label>
+        <label class="row"><input type="checkbox" checked={s.turn.ignoreFillers} onChange={check((ignoreFillers) => turn({ ignoreFillers }))} disabled={!s.turn.interrupt} />"Mm-hmm" and coughs do not interrupt (its words decide)</label>
         <label>Audio chunk (ms)<input type="number" min={20} max={100} step={10} value={s.chunkMs} onChange={num((chunkMs) => set({ chunkMs }))} /></label>
       </fieldset>
       <fieldset>

@@ -27,7 +27,10 @@ export function speechWav(text, silenceMs, leadMs = 0) {
   header.writeUInt16LE(16, 34);
   header.write('data', 36);
   header.writeUInt32LE(data.length, 40);
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'brazen-wav-')), 'question.wav');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brazen-wav-'));
+  // Chromium reads the file for as long as the test runs; it goes when the test process ends.
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'question.wav');
   fs.writeFileSync(file, Buffer.concat([header, data]));
   return { file, speechMs: (speech.length / 2 / RATE) * 1000 };
 }
