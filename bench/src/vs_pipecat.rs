@@ -1,0 +1,639 @@
+//! brazen against Pipecat on the same models, one server at a time, with one client.
+//!
+//! Both run Silero VAD, Smart Turn v3.2, Whisper tiny.en, Qwen2.5-Coder 1.5B (the same GGUF:
+//! brazen's own runtime; for Pipecat, llama-cpp-python's OpenAI-compatible server) and Piper
+//! joe, with the same instructions and sampling (temperature, token cap). Pipecat 1.14 runs
+//! `bench/pipecat/bot.py`: its recommended turn-taking (Silero, stop after 0.2 s, Smart Turn v3)
+//! behind a WebSocket of raw PCM and JSON events. brazen runs its default (`semantic_vad`).
+//!
+//! The client streams each utterance like a microphone (40 ms chunks of 24 kHz PCM at real-time
+//! pace, silence between turns, the next question once the reply has played out) and records,
+//! per utterance:
+//! - **voice-to-voice**: from the end of the question's last voiced sample to when the reply's
+//!   first audible sample plays (the reply plays from its first byte, in real time);
+//! - **end of turn**: to `speech_stopped` (brazen) / `user_stopped_speaking` (Pipecat);
+//! - **cut-offs**: an utterance with a 400–600 ms pause mid-sentence whose turn ended more than
+//!   once;
+//! - **transcription errors**: the word error rate of the final transcript;
+//!
+//! and per server: CPU-seconds per turn (the server's processes, user + system, over the
+//! conversations) and their peak RSS (summed).
+//!
+//! Modes: `compare` (a conversation of warm questions per voice, then the paused utterances),
+//! and `concurrent` (N conversations at once, `--conversations N`).
+//!
+//! Run: `bench/vs-pipecat.sh [--modes compare,concurrent] [--conversations 3] [--only brazen|pipecat]
+//! [--voices 1-5]`.
+
+#[path = "served.rs"]
+mod served;
+#[path = "stats.rs"]
+mod stats;
+#[path = "voices.rs"]
+mod voices;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use brazen_speech::Voice;
+use brazen_speech::wer::word_error_rate;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use served::Served;
+use stats::percentile;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use voices::{Voices, at_24k};
+
+/// Samples per chunk the client sends (40 ms at 24 kHz).
+const CHUNK: usize = 960;
+
+/// A sample louder than this is sound (of the question, or of the reply).
+const AUDIBLE: u16 = 300;
+
+/// The instructions both servers answer with.
+const INSTRUCTIONS: &str = "You are the voice assistant of Contoso Fashion, a clothing shop. Answer the customer in one or two short spoken sentences, without lists or markdown.";
+
+/// Sampling, the same on both.
+const TEMPERATURE: f64 = 0.8;
+const MAX_TOKENS: u64 = 100;
+
+/// The questions of a conversation (warm turns after the first).
+const QUESTIONS: [&str; 6] = [
+    "What time do you open on Saturday?",
+    "Do you ship to Canada?",
+    "I want to return the blue running shoes.",
+    "Which jackets are warm enough for winter?",
+    "How long does delivery take?",
+    "Can I pay with a gift card?",
+];
+
+/// Sentences with a hesitation ("..."), and the word it follows; the pause is stretched to
+/// 400, 500 or 600 ms.
+const PAUSED: [(&str, &str); 5] = [
+    ("I would like to order... two pairs of hiking boots.", "order..."),
+    ("Can you tell me... when my package will arrive?", "me..."),
+    ("I am looking for... a warm jacket for my daughter.", "for..."),
+    ("My phone number is... five five five, two one two, three four.", "is..."),
+    ("I bought a coffee machine last week and... it stopped working.", "and..."),
+];
+
+/// One utterance: its audio at 24 kHz (300 ms of silence first), where its sound ends, what it
+/// says.
+struct Utterance {
+    label: String,
+    text: String,
+    audio: Vec<i16>,
+    last_sound: usize,
+    paused: bool,
+}
+
+fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usize)>) -> Utterance {
+    let speech = voice.speak_all(text, name, 1.0).expect("the voice speaks");
+    let mut samples = speech.samples.clone();
+    if let Some((after, ms)) = pause {
+        let word = speech.words(text).into_iter().find(|w| w.text == after).expect("the word is spoken");
+        let paused =
+            brazen_testkit::hesitation::stretch_pause(&mut samples, speech.sample_rate, word.start + word.len, ms);
+        assert!(paused > 0, "{name} made no pause after {after:?} in {text:?}");
+    }
+    let audio = [vec![0; 24 * 300], at_24k(&samples, speech.sample_rate)].concat();
+    let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > AUDIBLE).unwrap_or(0);
+    let label = match pause {
+        Some((after, ms)) => format!("{name}: {text} [{ms} ms after '{after}']"),
+        None => format!("{name}: {text}"),
+    };
+    Utterance { label, text: text.replace("...", ""), audio, last_sound, paused: pause.is_some() }
+}
+
+/// What a server said, in the two protocols' common terms.
+enum Heard {
+    /// The user's turn ended (`speech_stopped` / `user_stopped_speaking`).
+    TurnEnded,
+    /// A final transcript of the user.
+    Transcript(String),
+    /// Reply audio, 24 kHz.
+    Audio(Vec<i16>),
+    /// The reply is over: generated (brazen's `response.done`; its audio then plays out) or
+    /// played (Pipecat's `bot_stopped_speaking`).
+    ReplyDone,
+    /// Anything else.
+    Other,
+}
+
+/// Which server a conversation talks to.
+#[derive(Clone, Copy, PartialEq)]
+enum System {
+    Brazen,
+    Pipecat,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Brazen => "brazen",
+            System::Pipecat => "Pipecat",
+        }
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A conversation with one server.
+struct Conversation {
+    system: System,
+    ws: Ws,
+}
+
+impl Conversation {
+    async fn open(system: System, addr: &str) -> Conversation {
+        let url = match system {
+            System::Brazen => format!("ws://{addr}/voice-live/realtime"),
+            System::Pipecat => format!("ws://{addr}/"),
+        };
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+        let mut c = Conversation { system, ws };
+        if system == System::Brazen {
+            c.send_json(json!({"type": "session.update", "session": {
+                "instructions": INSTRUCTIONS,
+                "temperature": TEMPERATURE,
+                "max_response_output_tokens": MAX_TOKENS,
+                "turn_detection": {"type": "semantic_vad", "eagerness": "auto"},
+                "input_audio_transcription": {"model": "whisper-1"},
+            }}))
+            .await;
+            loop {
+                let Some(Ok(Message::Text(t))) = c.ws.next().await else { panic!("no session.updated") };
+                let e: Value = serde_json::from_str(&t).unwrap_or_default();
+                assert_ne!(e["type"], "error", "{e}");
+                if e["type"] == "session.updated" {
+                    break;
+                }
+            }
+        }
+        c
+    }
+
+    async fn send_json(&mut self, event: Value) {
+        self.ws.send(Message::Text(event.to_string().into())).await.expect("send");
+    }
+
+    async fn send_audio(&mut self, chunk: &[i16]) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        match self.system {
+            System::Brazen => {
+                self.send_json(json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})).await
+            }
+            System::Pipecat => self.ws.send(Message::Binary(bytes.into())).await.expect("send"),
+        }
+    }
+
+    /// The next thing heard before `until`, if any.
+    async fn hear(&mut self, until: Instant) -> Option<Heard> {
+        let message = match tokio::time::timeout(until.saturating_duration_since(Instant::now()), self.ws.next()).await
+        {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => panic!("{} connection failed: {e}", self.system.name()),
+            Ok(None) => panic!("{} closed the connection", self.system.name()),
+            Err(_) => return None,
+        };
+        let pcm = |bytes: &[u8]| bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>();
+        Some(match message {
+            Message::Binary(bytes) => Heard::Audio(pcm(&bytes)),
+            Message::Text(t) => {
+                let e: Value = serde_json::from_str(&t).unwrap_or_default();
+                let kind = e["type"].as_str().unwrap_or_default();
+                match (self.system, kind) {
+                    (_, "error") => {
+                        eprintln!("{} error: {e}", self.system.name());
+                        Heard::Other
+                    }
+                    (System::Brazen, "input_audio_buffer.speech_stopped") => Heard::TurnEnded,
+                    (System::Brazen, "conversation.item.input_audio_transcription.completed") => {
+                        Heard::Transcript(e["transcript"].as_str().unwrap_or_default().to_owned())
+                    }
+                    (System::Brazen, "response.audio.delta") => {
+                        Heard::Audio(pcm(&B64.decode(e["delta"].as_str().unwrap_or_default()).unwrap_or_default()))
+                    }
+                    (System::Brazen, "response.done") => Heard::ReplyDone,
+                    (System::Pipecat, "user_stopped_speaking") => Heard::TurnEnded,
+                    (System::Pipecat, "transcript") => {
+                        Heard::Transcript(e["text"].as_str().unwrap_or_default().to_owned())
+                    }
+                    (System::Pipecat, "bot_stopped_speaking") => Heard::ReplyDone,
+                    _ => Heard::Other,
+                }
+            }
+            _ => Heard::Other,
+        })
+    }
+}
+
+/// One turn as measured.
+#[derive(Default, Clone)]
+struct Turn {
+    /// End of the question's sound → its first audible reply sample plays, ms (NaN: none).
+    voice_to_voice_ms: f64,
+    /// End of the question's sound → the turn ended, ms (NaN: not after it).
+    end_of_turn_ms: f64,
+    /// Turn ends while it was spoken (before its sound ended, and once after).
+    turn_ends: usize,
+    /// Word error rate of its transcript.
+    wer: f64,
+    paused: bool,
+    first: bool,
+}
+
+/// Plays `utterances` into one conversation, each after the previous reply has played out.
+async fn converse(system: System, addr: &str, utterances: &[&Utterance], tag: &str) -> Vec<Turn> {
+    let mut c = Conversation::open(system, addr).await;
+    let silence = vec![0i16; CHUNK];
+    let started = Instant::now();
+    let mut sent = 0u64; // chunks sent: the microphone's clock
+    let mut turns = Vec::new();
+    for (n, u) in utterances.iter().enumerate() {
+        let mut turn = Turn { paused: u.paused, first: n == 0, end_of_turn_ms: f64::NAN, ..Turn::default() };
+        let (mut sound_end, mut transcript) = (None::<Instant>, String::new());
+        let (mut first_audio, mut audio_samples, mut audible_at) = (None::<Instant>, 0usize, None::<Instant>);
+        let mut done = false;
+        let mut chunks = u.audio.chunks(CHUNK);
+        let mut i = 0usize;
+        let cap = Instant::now() + Duration::from_secs(40);
+        loop {
+            let chunk = chunks.next();
+            c.send_audio(chunk.unwrap_or(&silence)).await;
+            sent += 1;
+            i += 1;
+            if chunk.is_some() && sound_end.is_none() && i * CHUNK > u.last_sound {
+                let lead = (i * CHUNK - u.last_sound) as f64 / 24.0;
+                sound_end = Some(Instant::now() - Duration::from_secs_f64(lead / 1_000.0));
+            }
+            let due = started + Duration::from_millis(40 * sent);
+            while let Some(heard) = c.hear(due).await {
+                match heard {
+                    Heard::TurnEnded => {
+                        turn.turn_ends += 1;
+                        if let Some(end) = sound_end
+                            && turn.end_of_turn_ms.is_nan()
+                        {
+                            turn.end_of_turn_ms = end.elapsed().as_secs_f64() * 1_000.0;
+                        }
+                    }
+                    Heard::Transcript(t) => {
+                        transcript.push(' ');
+                        transcript.push_str(&t);
+                    }
+                    Heard::Audio(samples) => {
+                        let at = *first_audio.get_or_insert_with(Instant::now);
+                        if audible_at.is_none()
+                            && let Some(k) = samples.iter().position(|s| s.unsigned_abs() > AUDIBLE)
+                        {
+                            audible_at = Some(at + Duration::from_secs_f64((audio_samples + k) as f64 / 24_000.0));
+                        }
+                        audio_samples += samples.len();
+                    }
+                    Heard::ReplyDone => done = sound_end.is_some(),
+                    Heard::Other => {}
+                }
+            }
+            // The reply has played out (brazen sends faster than real time: its audio plays on
+            // from the first byte), and a second has passed.
+            let played = first_audio.map(|at| at + Duration::from_secs_f64(audio_samples as f64 / 24_000.0));
+            let over = done && played.is_none_or(|p| Instant::now() > p + Duration::from_secs(1));
+            if (chunk.is_none() && over) || Instant::now() > cap {
+                break;
+            }
+        }
+        if let (Some(end), Some(heard)) = (sound_end, audible_at) {
+            turn.voice_to_voice_ms = heard.duration_since(end).as_secs_f64() * 1_000.0;
+        } else {
+            turn.voice_to_voice_ms = f64::NAN;
+        }
+        turn.wer = word_error_rate(&u.text, transcript.trim());
+        eprintln!(
+            "{tag} {}: v2v {:.0} ms, end of turn {:.0} ms, {} turn end(s), WER {:.0} %: {} → {:?}",
+            system.name(),
+            turn.voice_to_voice_ms,
+            turn.end_of_turn_ms,
+            turn.turn_ends,
+            turn.wer * 100.0,
+            u.label,
+            transcript.trim()
+        );
+        turns.push(turn);
+    }
+    let _ = c.ws.close(None).await;
+    turns
+}
+
+/// Processes making up a server, for CPU time and memory.
+struct Processes(Vec<u32>);
+
+impl Processes {
+    /// User + system CPU seconds of the processes and their waited-for children.
+    fn cpu_seconds(&self) -> f64 {
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        self.0
+            .iter()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // Fields after the command's closing parenthesis: utime is the 12th, stime 13th.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+                (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / tick
+            })
+            .sum()
+    }
+
+    /// Summed peak resident memory (`VmHWM`), GiB.
+    fn peak_gib(&self) -> f64 {
+        self.0
+            .iter()
+            .map(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            })
+            .sum::<f64>()
+            / 1_048_576.0
+    }
+}
+
+/// A child process started by the benchmark, killed when dropped.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program args…` and waits for the stdout line starting with `ready`; returns the
+/// rest of that line.
+fn spawn_until(program: &str, args: &[&str], ready: &str) -> (Spawned, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(rest) = line.strip_prefix(ready) {
+                    // Keep draining its stdout so it never blocks on a full pipe.
+                    std::thread::spawn(move || for _ in lines.by_ref() {});
+                    return (Spawned(child), rest.trim().to_owned());
+                }
+            }
+            _ => panic!("{program} did not start (no line {ready:?})"),
+        }
+    }
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server under test: its address and processes (kept alive while held).
+struct Server {
+    addr: String,
+    processes: Processes,
+    _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+struct Args {
+    brazen: String,
+    python: String,
+    bot: String,
+    llama_python: String,
+    gguf: String,
+    modes: Vec<String>,
+    conversations: usize,
+    only: Option<String>,
+    /// How many of the five voices speak (a quick check: 1).
+    voices: usize,
+}
+
+fn args() -> Args {
+    let args: Vec<String> = std::env::args().collect();
+    let after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let need = |flag: &str| after(flag).unwrap_or_else(|| panic!("{flag} is required"));
+    Args {
+        brazen: need("--brazen"),
+        python: need("--pipecat-python"),
+        bot: need("--bot"),
+        llama_python: need("--llama-python"),
+        gguf: need("--gguf"),
+        modes: after("--modes").unwrap_or_else(|| "compare,concurrent".into()).split(',').map(str::to_owned).collect(),
+        conversations: after("--conversations").and_then(|n| n.parse().ok()).unwrap_or(3),
+        only: after("--only"),
+        voices: after("--voices").and_then(|n| n.parse().ok()).unwrap_or(5),
+    }
+}
+
+fn start(system: System, a: &Args) -> Server {
+    match system {
+        System::Brazen => {
+            let served = Served::start(
+                &a.brazen,
+                &[
+                    "--vad",
+                    "silero",
+                    "--turn",
+                    "smart-turn",
+                    "--asr",
+                    "whisper-tiny-en",
+                    "--llm",
+                    "qwen2.5-coder-1.5b",
+                    "--tts",
+                    "piper",
+                    "--agent",
+                    "none",
+                ],
+                &[],
+                false,
+            );
+            Server {
+                addr: served.addr.clone(),
+                processes: Processes(vec![served.pid()]),
+                _keep: vec![Box::new(served)],
+            }
+        }
+        System::Pipecat => {
+            let llama_port = free_port().to_string();
+            let (llama, _) = {
+                let child = Command::new(&a.llama_python)
+                    .args(["-m", "llama_cpp.server", "--model", &a.gguf, "--host", "127.0.0.1", "--port", &llama_port])
+                    .args(["--n_ctx", "4096", "--n_threads", "2", "--verbose", "false"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("llama-cpp-python's server starts");
+                (Spawned(child), ())
+            };
+            let url = format!("http://127.0.0.1:{llama_port}/v1");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while std::net::TcpStream::connect(format!("127.0.0.1:{llama_port}")).is_err() {
+                assert!(Instant::now() < deadline, "llama-cpp-python's server did not listen");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let instructions = std::env::temp_dir().join(format!("brazen-vs-pipecat-{}.txt", std::process::id()));
+            std::fs::write(&instructions, INSTRUCTIONS).unwrap();
+            let port = free_port().to_string();
+            let (bot, addr) = spawn_until(
+                &a.python,
+                &[
+                    &a.bot,
+                    "--port",
+                    &port,
+                    "--llm-url",
+                    &url,
+                    "--instructions-file",
+                    instructions.to_str().unwrap(),
+                    "--temperature",
+                    &TEMPERATURE.to_string(),
+                    "--max-tokens",
+                    &MAX_TOKENS.to_string(),
+                ],
+                "pipecat bot listening on",
+            );
+            let pids = vec![bot.0.id(), llama.0.id()];
+            Server { addr, processes: Processes(pids), _keep: vec![Box::new(bot), Box::new(llama)] }
+        }
+    }
+}
+
+/// The figures of one system in one mode.
+struct Figures {
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+    ends: Vec<f64>,
+    cut: usize,
+    paused: usize,
+    wer: Vec<f64>,
+    cpu_per_turn: f64,
+    peak_gib: f64,
+    per_conversation_p50: Vec<f64>,
+}
+
+fn figures(turns: &[Vec<Turn>], cpu: f64, peak_gib: f64) -> Figures {
+    let all: Vec<&Turn> = turns.iter().flatten().collect();
+    let v2v = |pick: &dyn Fn(&Turn) -> bool| {
+        all.iter().filter(|t| pick(t) && !t.paused).map(|t| t.voice_to_voice_ms).filter(|x| x.is_finite()).collect()
+    };
+    Figures {
+        cold: v2v(&|t| t.first),
+        warm: v2v(&|t| !t.first),
+        ends: all.iter().filter(|t| !t.paused).map(|t| t.end_of_turn_ms).filter(|x| x.is_finite()).collect(),
+        cut: all.iter().filter(|t| t.paused && t.turn_ends > 1).count(),
+        paused: all.iter().filter(|t| t.paused).count(),
+        wer: all.iter().map(|t| t.wer).collect(),
+        cpu_per_turn: cpu / all.len().max(1) as f64,
+        peak_gib,
+        per_conversation_p50: turns
+            .iter()
+            .map(|c| percentile(c.iter().filter(|t| !t.first).map(|t| t.voice_to_voice_ms).collect(), 0.5))
+            .collect(),
+    }
+}
+
+fn ms(v: &[f64], p: f64) -> String {
+    format!("{:.2}", percentile(v.to_vec(), p) / 1_000.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a = args();
+    let voices = Voices::load();
+    let speakers = voices.speakers();
+    // Compare: per voice, a conversation of the questions, then its paused sentences.
+    let mut conversations: Vec<Vec<Utterance>> = Vec::new();
+    for (v, (voice, name)) in speakers.iter().enumerate().take(a.voices) {
+        let mut c: Vec<Utterance> = QUESTIONS.iter().map(|q| utterance(*voice, name, q, None)).collect();
+        for (p, (text, after)) in PAUSED.iter().enumerate() {
+            c.push(utterance(*voice, name, text, Some((after, [400, 500, 600][(v + p) % 3]))));
+        }
+        conversations.push(c);
+    }
+    let systems: Vec<System> = [System::Brazen, System::Pipecat]
+        .into_iter()
+        .filter(|s| a.only.as_deref().is_none_or(|o| o.eq_ignore_ascii_case(s.name())))
+        .collect();
+    for mode in &a.modes {
+        let mut rows = Vec::new();
+        for &system in &systems {
+            let server = start(system, &a);
+            let cpu0 = server.processes.cpu_seconds();
+            let turns = match mode.as_str() {
+                "compare" => {
+                    let mut all = Vec::new();
+                    for (k, c) in conversations.iter().enumerate() {
+                        all.push(
+                            converse(system, &server.addr, &c.iter().collect::<Vec<_>>(), &format!("[{k}]")).await,
+                        );
+                    }
+                    all
+                }
+                "concurrent" => {
+                    let tasks: Vec<_> = (0..a.conversations)
+                        .map(|k| {
+                            let c: Vec<&Utterance> =
+                                conversations[k % conversations.len()].iter().filter(|u| !u.paused).collect();
+                            let addr = server.addr.clone();
+                            // Start a little apart, as callers do.
+                            async move {
+                                tokio::time::sleep(Duration::from_millis(700 * k as u64)).await;
+                                converse(system, &addr, &c, &format!("[c{k}]")).await
+                            }
+                        })
+                        .collect();
+                    futures_util::future::join_all(tasks).await
+                }
+                other => panic!("unknown mode {other:?}: compare or concurrent"),
+            };
+            let cpu = server.processes.cpu_seconds() - cpu0;
+            rows.push((system, figures(&turns, cpu, server.processes.peak_gib())));
+        }
+        println!("\n### {mode}\n");
+        println!(
+            "| server | voice-to-voice warm p50 / p95 (s) | first turn p50 (s) | end of turn p50 (ms) | paused mid-sentence: cut off | WER | CPU-s per turn | peak RSS (GiB) | per-conversation warm p50 (s) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (system, f) in &rows {
+            let wer = f.wer.iter().sum::<f64>() / f.wer.len().max(1) as f64;
+            println!(
+                "| {} | {} / {} | {} | {:.0} | {} of {} | {:.1} % | {:.2} | {:.2} | {} |",
+                system.name(),
+                ms(&f.warm, 0.5),
+                ms(&f.warm, 0.95),
+                ms(&f.cold, 0.5),
+                percentile(f.ends.clone(), 0.5),
+                f.cut,
+                f.paused,
+                wer * 100.0,
+                f.cpu_per_turn,
+                f.peak_gib,
+                f.per_conversation_p50.iter().map(|x| format!("{:.2}", x / 1_000.0)).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if let [(_, b), (_, p)] = &rows[..] {
+            let ratio = |x: &[f64], y: &[f64], q| percentile(x.to_vec(), q) / percentile(y.to_vec(), q);
+            println!(
+                "\nbrazen / Pipecat: warm p50 {:.2}, warm p95 {:.2}, first turn {:.2}, CPU per turn {:.2}, peak RSS {:.2}",
+                ratio(&b.warm, &p.warm, 0.5),
+                ratio(&b.warm, &p.warm, 0.95),
+                ratio(&b.cold, &p.cold, 0.5),
+                b.cpu_per_turn / p.cpu_per_turn,
+                b.peak_gib / p.peak_gib
+            );
+        }
+    }
+}
