@@ -23,7 +23,7 @@
 //! and `concurrent` (N conversations at once, `--conversations N`).
 //!
 //! Run: `bench/vs-pipecat.sh [--modes compare,concurrent] [--conversations 3] [--only brazen|pipecat]
-//! [--voices 1-5]`.
+//! [--voices 1-5] [--brazen-turn semantic_vad|server_vad]`.
 
 #[path = "served.rs"]
 mod served;
@@ -146,7 +146,7 @@ struct Conversation {
 }
 
 impl Conversation {
-    async fn open(system: System, addr: &str) -> Conversation {
+    async fn open(system: System, addr: &str, turn_detection: &Value) -> Conversation {
         let url = match system {
             System::Brazen => format!("ws://{addr}/voice-live/realtime"),
             System::Pipecat => format!("ws://{addr}/"),
@@ -158,7 +158,7 @@ impl Conversation {
                 "instructions": INSTRUCTIONS,
                 "temperature": TEMPERATURE,
                 "max_response_output_tokens": MAX_TOKENS,
-                "turn_detection": {"type": "semantic_vad", "eagerness": "auto"},
+                "turn_detection": turn_detection,
                 "input_audio_transcription": {"model": "whisper-1"},
             }}))
             .await;
@@ -245,8 +245,8 @@ struct Turn {
 }
 
 /// Plays `utterances` into one conversation, each after the previous reply has played out.
-async fn converse(system: System, addr: &str, utterances: &[&Utterance], tag: &str) -> Vec<Turn> {
-    let mut c = Conversation::open(system, addr).await;
+async fn converse(system: System, addr: &str, turn: &Value, utterances: &[&Utterance], tag: &str) -> Vec<Turn> {
+    let mut c = Conversation::open(system, addr, turn).await;
     let silence = vec![0i16; CHUNK];
     let started = Instant::now();
     let mut sent = 0u64; // chunks sent: the microphone's clock
@@ -420,6 +420,8 @@ struct Args {
     only: Option<String>,
     /// How many of the five voices speak (a quick check: 1).
     voices: usize,
+    /// brazen's turn detection: `semantic_vad` (default) or `server_vad` (500 ms of silence).
+    brazen_turn: Value,
 }
 
 fn args() -> Args {
@@ -436,6 +438,11 @@ fn args() -> Args {
         conversations: after("--conversations").and_then(|n| n.parse().ok()).unwrap_or(3),
         only: after("--only"),
         voices: after("--voices").and_then(|n| n.parse().ok()).unwrap_or(5),
+        brazen_turn: match after("--brazen-turn").as_deref() {
+            Some("server_vad") => json!({"type": "server_vad", "silence_duration_ms": 500}),
+            None | Some("semantic_vad") => json!({"type": "semantic_vad", "eagerness": "auto"}),
+            Some(other) => panic!("--brazen-turn {other:?}: semantic_vad or server_vad"),
+        },
     }
 }
 
@@ -459,7 +466,7 @@ fn start(system: System, a: &Args) -> Server {
                     "none",
                 ],
                 &[],
-                false,
+                std::env::var_os("BRAZEN_LOG").is_some(),
             );
             Server {
                 addr: served.addr.clone(),
@@ -576,9 +583,8 @@ async fn main() {
                 "compare" => {
                     let mut all = Vec::new();
                     for (k, c) in conversations.iter().enumerate() {
-                        all.push(
-                            converse(system, &server.addr, &c.iter().collect::<Vec<_>>(), &format!("[{k}]")).await,
-                        );
+                        let c: Vec<&Utterance> = c.iter().collect();
+                        all.push(converse(system, &server.addr, &a.brazen_turn, &c, &format!("[{k}]")).await);
                     }
                     all
                 }
@@ -587,11 +593,11 @@ async fn main() {
                         .map(|k| {
                             let c: Vec<&Utterance> =
                                 conversations[k % conversations.len()].iter().filter(|u| !u.paused).collect();
-                            let addr = server.addr.clone();
+                            let (addr, turn) = (server.addr.clone(), a.brazen_turn.clone());
                             // Start a little apart, as callers do.
                             async move {
                                 tokio::time::sleep(Duration::from_millis(700 * k as u64)).await;
-                                converse(system, &addr, &c, &format!("[c{k}]")).await
+                                converse(system, &addr, &turn, &c, &format!("[c{k}]")).await
                             }
                         })
                         .collect();

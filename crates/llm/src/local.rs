@@ -27,8 +27,10 @@ use std::sync::{Arc, Mutex};
 pub const RESPOND: &str = "respond";
 /// How many prompts' KV caches are kept for reuse.
 const CACHED_PROMPTS: usize = 5;
-/// Prompt tokens computed per forward pass while prefilling (bounds the attention mask).
-const PREFILL_CHUNK: usize = 256;
+/// Prompt tokens computed per forward pass while prefilling. Candle's quantized matrix products
+/// on the CPU slow down sharply with larger passes: a new 104-token prompt took 6.3 s in one pass
+/// and 1.6 s in passes of 16 (32: 47 tokens/s, 16: 67, 8: 47; `bench/vs-pipecat.sh`, first turn).
+const PREFILL_CHUNK: usize = 16;
 
 /// The longest a turn's decoding pauses at once for speech being recognised: a transcript takes
 /// 0.1–0.5 s alone on the cores; a longer queue of them does not stall the reply for good.

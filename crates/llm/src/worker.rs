@@ -131,6 +131,7 @@ impl LocalLlm {
                                 },
                                 Err(e) => TurnVerdict::Failed(e.to_string()),
                             };
+                            tracing::debug!("judged a pause from its words: {verdict:?}");
                             let _ = judge.verdict.send(verdict);
                         }
                         Work::EndOfTurn(_) => {}
@@ -145,12 +146,16 @@ impl LocalLlm {
 
 /// Computes a prompt ahead, stopping when a turn arrives; failures only cost the head start.
 fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
+    let started = std::time::Instant::now();
     match model.turn(request, stop) {
-        Ok(turn) => {
-            if let Err(e) = model.prefill(&turn, stop) {
-                tracing::debug!("computing a prompt ahead failed: {e}");
-            }
-        }
+        Ok(turn) => match model.prefill(&turn, stop) {
+            Ok(computed) => tracing::debug!(
+                "computed {computed} prompt tokens ahead in {:.0} ms{}",
+                started.elapsed().as_secs_f64() * 1000.0,
+                if stop() { " (gave way)" } else { "" }
+            ),
+            Err(e) => tracing::debug!("computing a prompt ahead failed: {e}"),
+        },
         Err(e) => tracing::debug!("no prompt to compute ahead: {e}"),
     }
 }
