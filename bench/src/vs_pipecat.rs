@@ -375,21 +375,23 @@ impl Drop for Spawned {
 /// Starts `program args…` and waits for the stdout line starting with `ready`; returns the
 /// rest of that line.
 fn spawn_until(program: &str, args: &[&str], ready: &str) -> (Spawned, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} starts: {e}"));
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut child = Spawned(
+        Command::new(program)
+            .args(args)
+            .env("HF_HUB_OFFLINE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} starts: {e}")),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().expect("stdout")).lines();
     loop {
         match lines.next() {
             Some(Ok(line)) => {
                 if let Some(rest) = line.strip_prefix(ready) {
                     // Keep draining its stdout so it never blocks on a full pipe.
                     std::thread::spawn(move || for _ in lines.by_ref() {});
-                    return (Spawned(child), rest.trim().to_owned());
+                    return (child, rest.trim().to_owned());
                 }
             }
             _ => panic!("{program} did not start (no line {ready:?})"),
