@@ -11,6 +11,8 @@
 
 #[path = "served.rs"]
 mod served;
+#[path = "spoken.rs"]
+mod spoken;
 #[path = "stats.rs"]
 mod stats;
 #[path = "voices.rs"]
@@ -23,10 +25,11 @@ use brazen_speech::Voice;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use served::Served;
+use spoken::{PAUSED, spoken};
 use stats::percentile;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use voices::{Voices, at_24k};
+use voices::Voices;
 use ws::send;
 
 /// Samples per chunk the client sends (40 ms at 24 kHz).
@@ -42,16 +45,6 @@ const FINISHED: [&str; 6] = [
     "My discount code does not work.",
 ];
 
-/// Sentences written with a hesitation ("..."), and the word it follows: the voice pauses there
-/// with the intonation of a sentence going on, and the pause is stretched to the length tested.
-const PAUSED: [(&str, &str); 5] = [
-    ("I would like to order... two pairs of hiking boots.", "order..."),
-    ("Can you tell me... when my package will arrive?", "me..."),
-    ("I am looking for... a warm jacket for my daughter.", "for..."),
-    ("My phone number is... five five five, two one two, three four.", "is..."),
-    ("I bought a coffee machine last week and... it stopped working.", "and..."),
-];
-
 /// One utterance's audio at 24 kHz and where its last voiced sample is.
 struct Utterance {
     label: String,
@@ -63,20 +56,9 @@ struct Utterance {
 /// `text` said by `voice`/`name`, with `pause_ms` of silence after the word `after`, framed by
 /// 300 ms of silence before and 3 s after, at 24 kHz.
 fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usize)>) -> Utterance {
-    let speech = voice.speak_all(text, name, 1.0).expect("the voice speaks");
-    let mut samples = speech.samples.clone();
-    if let Some((after, ms)) = pause {
-        let word = speech.words(text).into_iter().find(|w| w.text == after).expect("the word is spoken");
-        let paused =
-            brazen_testkit::hesitation::stretch_pause(&mut samples, speech.sample_rate, word.start + word.len, ms);
-        assert!(paused > 0, "{name} made no pause after {after:?} in {text:?}");
-    }
-    let audio = [vec![0; 24 * 300], at_24k(&samples, speech.sample_rate), vec![0; 24 * 3_000]].concat();
+    let (speech, label) = spoken(voice, name, text, pause);
+    let audio = [vec![0; 24 * 300], speech, vec![0; 24 * 3_000]].concat();
     let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > 300).unwrap_or(0);
-    let label = match pause {
-        Some((after, ms)) => format!("{name}: {text} [{ms} ms after '{after}']"),
-        None => format!("{name}: {text}"),
-    };
     Utterance { label, audio, last_sound, paused: pause.is_some() }
 }
 

@@ -27,6 +27,8 @@
 
 #[path = "served.rs"]
 mod served;
+#[path = "spoken.rs"]
+mod spoken;
 #[path = "stats.rs"]
 mod stats;
 #[path = "voices.rs"]
@@ -38,12 +40,13 @@ use brazen_speech::wer::word_error_rate;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use served::Served;
+use spoken::{PAUSED, spoken};
 use stats::percentile;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use voices::{Voices, at_24k};
+use voices::Voices;
 
 /// Samples per chunk the client sends (40 ms at 24 kHz).
 const CHUNK: usize = 960;
@@ -68,16 +71,6 @@ const QUESTIONS: [&str; 6] = [
     "Can I pay with a gift card?",
 ];
 
-/// Sentences with a hesitation ("..."), and the word it follows; the pause is stretched to
-/// 400, 500 or 600 ms.
-const PAUSED: [(&str, &str); 5] = [
-    ("I would like to order... two pairs of hiking boots.", "order..."),
-    ("Can you tell me... when my package will arrive?", "me..."),
-    ("I am looking for... a warm jacket for my daughter.", "for..."),
-    ("My phone number is... five five five, two one two, three four.", "is..."),
-    ("I bought a coffee machine last week and... it stopped working.", "and..."),
-];
-
 /// One utterance: its audio at 24 kHz (300 ms of silence first), where its sound ends, what it
 /// says.
 struct Utterance {
@@ -89,20 +82,9 @@ struct Utterance {
 }
 
 fn utterance(voice: &dyn Voice, name: &str, text: &str, pause: Option<(&str, usize)>) -> Utterance {
-    let speech = voice.speak_all(text, name, 1.0).expect("the voice speaks");
-    let mut samples = speech.samples.clone();
-    if let Some((after, ms)) = pause {
-        let word = speech.words(text).into_iter().find(|w| w.text == after).expect("the word is spoken");
-        let paused =
-            brazen_testkit::hesitation::stretch_pause(&mut samples, speech.sample_rate, word.start + word.len, ms);
-        assert!(paused > 0, "{name} made no pause after {after:?} in {text:?}");
-    }
-    let audio = [vec![0; 24 * 300], at_24k(&samples, speech.sample_rate)].concat();
+    let (speech, label) = spoken(voice, name, text, pause);
+    let audio = [vec![0; 24 * 300], speech].concat();
     let last_sound = audio.iter().rposition(|s| s.unsigned_abs() > AUDIBLE).unwrap_or(0);
-    let label = match pause {
-        Some((after, ms)) => format!("{name}: {text} [{ms} ms after '{after}']"),
-        None => format!("{name}: {text}"),
-    };
     Utterance { label, text: text.replace("...", ""), audio, last_sound, paused: pause.is_some() }
 }
 
