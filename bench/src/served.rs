@@ -68,10 +68,17 @@ impl Drop for Served {
 /// A process's resident memory (`VmRSS`), KiB; 0 once it is gone.
 #[allow(dead_code)] // not every benchmark reads memory
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A memory figure of a process's `/proc/PID/status` (`field` with its colon, e.g. `VmHWM:`),
+/// KiB; 0 once it is gone.
+#[allow(dead_code)] // not every benchmark reads memory
+pub fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -329,18 +329,7 @@ impl Processes {
 
     /// Summed peak resident memory (`VmHWM`), GiB.
     fn peak_gib(&self) -> f64 {
-        self.0
-            .iter()
-            .map(|pid| {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            })
-            .sum::<f64>()
-            / 1_048_576.0
+        self.0.iter().map(|&pid| served::status_kib(pid, "VmHWM:") as f64).sum::<f64>() / 1_048_576.0
     }
 }
 
@@ -460,16 +449,15 @@ fn start(system: System, a: &Args) -> Server {
         }
         System::Pipecat => {
             let llama_port = free_port().to_string();
-            let (llama, _) = {
-                let child = Command::new(&a.llama_python)
+            let llama = Spawned(
+                Command::new(&a.llama_python)
                     .args(["-m", "llama_cpp.server", "--model", &a.gguf, "--host", "127.0.0.1", "--port", &llama_port])
                     .args(["--n_ctx", "4096", "--n_threads", "2", "--verbose", "false"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
-                    .expect("llama-cpp-python's server starts");
-                (Spawned(child), ())
-            };
+                    .expect("llama-cpp-python's server starts"),
+            );
             let url = format!("http://127.0.0.1:{llama_port}/v1");
             let deadline = Instant::now() + Duration::from_secs(120);
             while std::net::TcpStream::connect(format!("127.0.0.1:{llama_port}")).is_err() {
