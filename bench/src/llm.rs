@@ -3,7 +3,8 @@
 //! the first token of the reply, to its first speakable phrase, and to a complete tool call;
 //! decode speed; load time and peak memory.
 //!
-//! Run: `bench/llm.sh [--rounds N]` (release build). The default model is installed first.
+//! Run: `bench/llm.sh [--rounds N]` (release build); `bench/llm.sh --passes` prints instead
+//! the cost of one forward pass by its number of new tokens (what sets the prefill chunk). The default model is installed first.
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
 //! candle's default unless the variable is given (as `bench/llm.sh` does).
 
@@ -104,7 +105,62 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
     timing
 }
 
+/// `--passes`: the time of one forward pass of 1 to 256 new tokens after a 600-token context
+/// (the cost curve that sets the prefill chunk), and decoding's pass of 1.
+fn passes(gguf: &std::path::Path) {
+    let t = Instant::now();
+    let local = LocalModel::load(gguf).expect("loads");
+    let model = local.model();
+    println!("load {:.2} s, peak RSS {:.0} MiB", t.elapsed().as_secs_f64(), peak_rss_mib());
+    // Token ids do not change the cost; spread them over the vocabulary.
+    let ids = |n: usize, from: usize| -> Vec<u32> { (from..from + n).map(|i| (i * 7919 % 150_000) as u32).collect() };
+    let mut context = model.new_cache();
+    for chunk in ids(600, 0).chunks(16) {
+        model.forward(chunk, &mut context).expect("context");
+    }
+    for size in [1usize, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256] {
+        let mut times = Vec::new();
+        for rep in 0..3 {
+            let mut cache = context.clone();
+            let t = Instant::now();
+            model.forward(&ids(size, 1000 + rep), &mut cache).expect("pass");
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let best = times.iter().copied().fold(f64::MAX, f64::min);
+        println!(
+            "pass of {size:>3} tokens: best {best:7.1} ms, median {:7.1} ms, {:6.1} tokens/s",
+            percentile(times, 0.5),
+            size as f64 / best * 1000.0
+        );
+    }
+    // Decoding steps of several conversations at once: one token each, one pass.
+    for conversations in [1usize, 2, 3, 4] {
+        let mut times = Vec::new();
+        for rep in 0..3 {
+            let mut caches: Vec<_> = (0..conversations).map(|_| context.clone()).collect();
+            let tokens: Vec<Vec<u32>> = (0..conversations).map(|c| ids(1, 2000 + 10 * rep + c)).collect();
+            let mut runs: Vec<(&[u32], &mut brazen_llm::model::KvCache)> =
+                tokens.iter().map(Vec::as_slice).zip(caches.iter_mut()).collect();
+            let t = Instant::now();
+            model.forward_batch(&mut runs).expect("batched pass");
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let best = times.iter().copied().fold(f64::MAX, f64::min);
+        println!(
+            "decoding step of {conversations} conversation(s) in one pass: best {best:6.1} ms, median {:6.1} ms",
+            percentile(times, 0.5)
+        );
+    }
+    println!("peak RSS {:.0} MiB", peak_rss_mib());
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--passes") {
+        let dir = Store::new(Store::default_root())
+            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
+            .expect("installed");
+        return passes(&dir.join("model.gguf"));
+    }
     let rounds: usize =
         std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
     let dir = Store::new(Store::default_root())

@@ -431,7 +431,9 @@ impl Listener {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
         let mut request = asr_request(config, turn.item_id.clone(), samples, rate, true);
-        request.urgent = held;
+        // Someone waits on these words: whether held speech interrupts, or (semantic detection)
+        // whether a pause ends the turn. Other conversations' replies pause for them.
+        request.urgent = held || (semantic && pausing);
         out.push(Output::StartAsr(job, request));
     }
 

@@ -155,7 +155,8 @@ fn tts_jobs(outputs: &[Output]) -> Vec<(JobId, String)> {
 }
 
 /// The transcript previews started: job and samples.
-/// Whether the transcripts started in `outputs` are urgent ones (speech held over a reply).
+/// Whether the transcripts started in `outputs` are urgent ones (speech held over a reply, or a
+/// pause's words with semantic detection).
 fn urgent(outputs: &[Output]) -> bool {
     outputs.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.urgent))
 }
@@ -2066,6 +2067,7 @@ fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) 
     let checks = turn_checks(&out);
     let previews = previews(&out);
     assert_eq!((checks.len(), previews.len()), (1, 1), "one check and one preview for the pause: {out:?}");
+    assert!(urgent(&out), "the pause's words decide whether the turn ends: someone waits on them");
     // The turn's audio so far (24 kHz), the pause included.
     assert!(checks[0].1 >= 24 * 1_100, "{checks:?}");
     (checks[0].0, previews[0].0)

@@ -16,7 +16,7 @@ pub mod spoken;
 pub mod vocab;
 pub mod worker;
 
-pub use local::{Finish, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, ToolSpec, Turn};
+pub use local::{Finish, Generation, LocalModel, MAX_TURN_TOKENS, Output, RESPOND, Step, ToolSpec, Turn};
 
 /// A call id unique in the process (`call_` and 16 hex digits), for the calls the local model
 /// makes and those a remote server gives no id: ids must not repeat across turns, or a later

@@ -12,6 +12,10 @@
 //! the one it shares the longest prefix with (another session with the same system prompt and
 //! tools, or this conversation's previous turn) and only its new tokens are computed.
 
+mod generation;
+
+pub use generation::{Generation, Step};
+
 use crate::LlmError;
 use crate::chat::{ChatTemplate, Message, tool_json};
 use crate::grammar::{Check, Schema, ToolGrammar, check, quoted};
@@ -27,14 +31,15 @@ use std::sync::{Arc, Mutex};
 pub const RESPOND: &str = "respond";
 /// How many prompts' KV caches are kept for reuse.
 const CACHED_PROMPTS: usize = 5;
-/// Prompt tokens computed per forward pass while prefilling. Candle's quantized matrix products
-/// on the CPU slow down sharply with larger passes: a new 104-token prompt took 6.3 s in one pass
-/// and 1.6 s in passes of 16 (32: 47 tokens/s, 16: 67, 8: 47; `bench/vs-pipecat.sh`, first turn).
-const PREFILL_CHUNK: usize = 16;
+/// Prompt tokens computed per forward pass when someone is waiting for them: a turn's prompt,
+/// a pause's words being judged. Larger passes compute more tokens per second (after a
+/// 600-token context, on 2 cores: 16 tokens in 0.20 s, 78 tokens/s; 32: 100; 64: 110–116; 128:
+/// 115–121; `bench/llm.sh --passes`), but a pass cannot be stopped or paused halfway.
+pub(crate) const PREFILL_CHUNK: usize = 64;
 
 /// The longest a turn's decoding pauses at once for speech being recognised: a transcript takes
 /// 0.1–0.5 s alone on the cores; a longer queue of them does not stall the reply for good.
-const GIVE_WAY_MAX: std::time::Duration = std::time::Duration::from_millis(800);
+pub(crate) const GIVE_WAY_MAX: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// How often a paused decoding, or a prompt waiting to be computed ahead, looks whether it may
 /// go on.
@@ -165,7 +170,7 @@ fn grammars<'a>(tools: impl Iterator<Item = &'a ToolSpec>) -> Vec<ToolGrammar> {
     tools.map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) }).collect()
 }
 
-fn generation(e: candle_core::Error) -> LlmError {
+fn generation_error(e: candle_core::Error) -> LlmError {
     LlmError::Generation(e.to_string())
 }
 
@@ -200,6 +205,11 @@ impl LocalModel {
             max_tokens: 1,
         };
         self.prefill(&turn, &|| false).map(|_| ())
+    }
+
+    /// The transformer underneath (for benchmarks of its passes).
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The longest prompt (tokens) a turn may have; older messages are dropped beyond it.
@@ -254,12 +264,12 @@ impl LocalModel {
                 let mut logits = None;
                 while at < tokens.len() && !stop() {
                     let next = (at + PREPARE_CHUNK).min(tokens.len());
-                    logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
+                    logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?);
                     at = next;
                 }
                 computed = at - reused;
                 let logits = match logits {
-                    Some(l) if at == tokens.len() => Arc::new(l.to_vec1::<f32>().map_err(generation)?),
+                    Some(l) if at == tokens.len() => Arc::new(l.to_vec1::<f32>().map_err(generation_error)?),
                     _ => {
                         if at > reused {
                             self.keep(tokens[..at].to_vec(), cache, None);
@@ -288,7 +298,12 @@ impl LocalModel {
         if self.memo(&tokens).is_some() || check(&allowed, &call) == Check::Complete {
             return Ok(computed);
         }
-        let logits = self.model.forward(&step, &mut cache).map_err(generation)?.to_vec1::<f32>().map_err(generation)?;
+        let logits = self
+            .model
+            .forward(&step, &mut cache)
+            .map_err(generation_error)?
+            .to_vec1::<f32>()
+            .map_err(generation_error)?;
         self.keep(tokens, cache, Some(Arc::new(logits)));
         Ok(computed + step.len())
     }
@@ -327,15 +342,15 @@ impl LocalModel {
                 }
                 return Ok(None);
             }
-            let next = (at + PREPARE_CHUNK).min(tokens.len());
-            logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation)?);
+            let next = (at + PREFILL_CHUNK).min(tokens.len());
+            logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?);
             at = next;
         }
         // `cache_for` always leaves a token to compute, so there are logits.
         let Some(logits) = logits else {
             return Err(LlmError::Prompt("the words were already all computed".into()));
         };
-        let logits = logits.to_vec1::<f32>().map_err(generation)?;
+        let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
         // Kept as a prefix for the reply's prompt, not as a prompt computed ahead.
         self.keep(tokens, cache, None);
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -379,120 +394,22 @@ impl LocalModel {
         give_way: &dyn Fn() -> bool,
         sink: &mut dyn FnMut(Output),
     ) -> Result<Finish, LlmError> {
-        let heard: String = turn
-            .messages
-            .iter()
-            .filter(|m| matches!(m.role, crate::chat::Role::User | crate::chat::Role::Tool))
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let said =
-            turn.messages.iter().rev().find(|m| m.role == crate::chat::Role::User).map_or("", |m| m.content.as_str());
-        let mut allowed: Vec<&ToolSpec> = turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)).collect();
-        let mut total = Finish::default();
-        loop {
-            if allowed.is_empty() {
-                return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
-            }
-            let (finish, call) = self.decode(turn, &allowed, cancel, give_way, sink)?;
-            total.prompt_tokens = finish.prompt_tokens;
-            total.cached_tokens = if total.output_tokens == 0 { finish.cached_tokens } else { total.cached_tokens };
-            total.output_tokens += finish.output_tokens;
-            total.hit_token_cap = finish.hit_token_cap;
-            total.cancelled = finish.cancelled;
-            total.passes += finish.passes;
-            let Some((name, arguments)) = call else { return Ok(total) };
-            let Some(tool) = allowed.iter().find(|t| t.name == name) else { return Ok(total) };
-            if !crate::arguments::grounded(&arguments, &heard) && allowed.len() > 1 {
-                allowed.retain(|t| t.name != name);
-                continue;
-            }
-            let arguments = crate::arguments::normalize(&tool.parameters, &arguments, said);
-            sink(Output::CallStart(name.clone()));
-            sink(Output::CallDone { name, arguments });
-            return Ok(total);
-        }
-    }
-
-    /// One decoding of a turn with `allowed` tools: the spoken text goes to `sink` as it comes;
-    /// a tool call is returned (name, arguments as written).
-    fn decode(
-        &self,
-        turn: &Turn,
-        allowed: &[&ToolSpec],
-        cancel: &AtomicBool,
-        give_way: &dyn Fn() -> bool,
-        sink: &mut dyn FnMut(Output),
-    ) -> Result<(Finish, Option<(String, String)>), LlmError> {
-        let allowed = grammars(allowed.iter().copied());
-        let (mut tokens, start, mut call) = self.opening(turn, &allowed)?;
-        let mut finish = Finish { prompt_tokens: start, ..Finish::default() };
-        let (mut cache, mut logits) = match self.memo(&tokens) {
-            Some(ready) => {
-                finish.cached_tokens = start;
-                ready
-            }
-            None => {
-                let (mut cache, reused) = self.cache_for(&tokens)?;
-                finish.cached_tokens = reused.min(start);
-                finish.passes = tokens[reused..].len().div_ceil(PREFILL_CHUNK);
-                let Some(logits) = self.feed(&tokens[reused..], &mut cache, cancel)? else {
-                    finish.cancelled = true;
-                    return Ok((finish, None));
-                };
-                (cache, Arc::new(logits))
-            }
-        };
-        let mut stream = CallStream::default();
-        let mut rng = Rng::seeded();
-        let max = turn.max_tokens.clamp(1, MAX_TURN_TOKENS);
-        let mut made = None;
+        let mut generation = Generation::start(self, turn.clone())?;
         loop {
             let paused = std::time::Instant::now();
             while give_way() && !cancel.load(Ordering::Relaxed) && paused.elapsed() < GIVE_WAY_MAX {
                 std::thread::sleep(GIVE_WAY_POLL);
             }
-            if cancel.load(Ordering::Relaxed) {
-                finish.cancelled = true;
-                break;
-            }
-            if tokens.len() - start >= max {
-                finish.hit_token_cap = true;
-                break;
-            }
-            let temperature = if stream.speaking() { turn.temperature } else { 0.0 };
-            let Some(next) = self.choose(&logits, &allowed, &call, &turn.prior, temperature, &mut rng) else {
-                return Err(LlmError::Generation("no token continues the call (grammar dead end)".into()));
-            };
-            call.extend_from_slice(self.vocab.bytes(next));
-            tokens.push(next);
-            let mut step = vec![next];
-            // What the grammar allows only one way is not left to the model: its tokens are
-            // computed in the same pass.
-            if let Some((more, bytes)) = self.forced(&allowed, &call, &tokens[start..]) {
-                step.extend_from_slice(&more);
-                tokens.extend(more);
-                call.extend(bytes);
-            }
-            let complete = check(&allowed, &call) == Check::Complete;
-            made = stream.advance(&call, complete, sink);
-            if complete {
-                break;
-            }
-            match self.memo(&tokens) {
-                Some((ready, l)) => (cache, logits) = (ready, l),
-                None => {
-                    finish.passes += 1;
-                    let l = self.model.forward(&step, &mut cache).map_err(generation)?;
-                    logits = Arc::new(l.to_vec1::<f32>().map_err(generation)?);
+            match generation.advance(self, cancel, PREFILL_CHUNK, true, sink)? {
+                Step::Finished(finish) => return Ok(finish),
+                Step::Pass | Step::Waiting => {
+                    if let Some((tokens, cache)) = generation.pending() {
+                        let logits = self.model.forward(tokens, cache).map_err(generation_error)?;
+                        generation.fed(self, &logits)?;
+                    }
                 }
             }
         }
-        finish.output_tokens = tokens.len() - start;
-        let computed = cache.len();
-        tokens.truncate(computed);
-        self.keep(tokens, cache, None);
-        Ok((finish, made))
     }
 
     /// The tokens of what must come next in the call whatever the model prefers (the grammar
@@ -591,7 +508,7 @@ impl LocalModel {
             Some((shared, cache)) if shared > 0 => {
                 let shared = shared.min(tokens.len() - 1);
                 let mut cache = cache.clone();
-                cache.truncate(shared).map_err(generation)?;
+                cache.truncate(shared).map_err(generation_error)?;
                 Ok((cache, shared))
             }
             _ => Ok((self.model.new_cache(), 0)),
@@ -622,22 +539,6 @@ impl LocalModel {
         caches.push(Cached { tokens, cache, logits });
         if caches.len() > CACHED_PROMPTS {
             caches.remove(0);
-        }
-    }
-
-    /// Runs `tokens` into `cache` in chunks; the last token's logits, or `None` if cancelled.
-    fn feed(&self, tokens: &[u32], cache: &mut KvCache, cancel: &AtomicBool) -> Result<Option<Vec<f32>>, LlmError> {
-        let mut logits = None;
-        for chunk in tokens.chunks(PREFILL_CHUNK) {
-            if cancel.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let l = self.model.forward(chunk, cache).map_err(generation)?;
-            logits = Some(l);
-        }
-        match logits {
-            Some(l) => Ok(Some(l.to_vec1::<f32>().map_err(generation)?)),
-            None => Ok(Some(Vec::new())),
         }
     }
 

@@ -7,8 +7,9 @@
 //! `ffn_{gate,up,down}` (SwiGLU), then `output_norm`. Grouped-query attention, rotary position
 //! embeddings (non-interleaved halves), RMS norm.
 
-use candle_core::quantized::{QMatMul, QTensor, gguf_file};
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{DType, Device, Module, Result, Tensor};
+use std::sync::Arc;
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,10 +126,41 @@ impl KvCache {
     }
 }
 
+/// The products of one input with several weights (`[.., n_i]` each). Weights of one
+/// quantisation type share a single quantisation of the input and one parallel region when the
+/// CPU's kernels allow it (candle's fused path: q/k/v, gate/up); the others take one product
+/// each.
+fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
+    let mut out: Vec<Option<Tensor>> = vec![None; weights.len()];
+    let quantized = |w: &QMatMul| match w {
+        QMatMul::QTensor(t) => Some(t.clone()),
+        _ => None,
+    };
+    let mut kinds: Vec<Option<GgmlDType>> = weights.iter().map(|w| quantized(w).map(|t| t.dtype())).collect();
+    while let Some(first) = kinds.iter().position(Option::is_some) {
+        let kind = kinds[first];
+        let group: Vec<usize> = (first..weights.len()).filter(|&i| kinds[i] == kind).collect();
+        for &i in &group {
+            kinds[i] = None;
+        }
+        if group.len() > 1 {
+            let tensors: Vec<Arc<QTensor>> = group.iter().filter_map(|&i| quantized(weights[i])).collect();
+            let refs: Vec<&QTensor> = tensors.iter().map(|t| t.as_ref()).collect();
+            if let Some(products) = QTensor::gemv_fused_shared_lhs(&refs, x)? {
+                for (&i, p) in group.iter().zip(products) {
+                    out[i] = Some(p);
+                }
+            }
+        }
+    }
+    weights.iter().zip(out).map(|(w, done)| done.map_or_else(|| w.forward(x), Ok)).collect()
+}
+
 /// A loaded Qwen2 model.
 pub struct Model {
     config: Config,
-    embeddings: Tensor,
+    /// The token-embedding table, kept quantized (rows are expanded as tokens are looked up).
+    embeddings: Arc<QTensor>,
     blocks: Vec<Block>,
     norm: RmsNorm,
     output: QMatMul,
@@ -142,10 +174,10 @@ impl Model {
         let config = Config::from_gguf(ct)?;
         let dev = &Device::Cpu;
         let mut tensor = |name: &str| ct.tensor(reader, name, dev);
-        let embeddings = tensor("token_embd.weight")?.dequantize(dev)?;
+        let embeddings = Arc::new(tensor("token_embd.weight")?);
         let output = match tensor("output.weight") {
             Ok(w) => QMatMul::from_qtensor(w)?,
-            Err(_) => QMatMul::from_qtensor(tensor("token_embd.weight")?)?,
+            Err(_) => QMatMul::from_arc(embeddings.clone())?,
         };
         let norm = RmsNorm::new(tensor("output_norm.weight")?, config.eps)?;
         let mut blocks = Vec::with_capacity(config.blocks);
@@ -187,65 +219,113 @@ impl Model {
     /// Runs `tokens` after the ones in `cache` (which grows by them) and returns the logits of
     /// the last one (`[vocab]`, f32).
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let t = tokens.len();
-        if t == 0 {
+        let mut logits = self.forward_batch(&mut [(tokens, cache)])?;
+        Ok(logits.remove(0))
+    }
+
+    /// Runs several sequences' new tokens in one pass, each after the tokens of its own cache
+    /// (which grows by them), and returns the logits of each one's last token (`[vocab]`, f32).
+    /// The matrix products, which cost the same whether they carry one row or a few, are shared;
+    /// only attention is computed per sequence. On a CPU a decoding step of three conversations
+    /// then costs little more than one.
+    pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
+        if runs.is_empty() || runs.iter().any(|(tokens, _)| tokens.is_empty()) {
             candle_core::bail!("no tokens to run");
         }
-        let past = cache.len;
-        if past + t > self.config.context {
-            candle_core::bail!("{} tokens exceed the model's context of {}", past + t, self.config.context);
-        }
         let dev = &Device::Cpu;
-        let ids = Tensor::new(tokens, dev)?;
-        let mut x = self.embeddings.index_select(&ids, 0)?.unsqueeze(0)?;
-        let mask = if t > 1 {
-            let m: Vec<f32> = (0..t)
-                .flat_map(|i| (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            Some(Tensor::from_vec(m, (1, 1, 1, t, past + t), dev)?)
-        } else {
-            None
-        };
-        let cos = self.cos.narrow(0, past, t)?;
-        let sin = self.sin.narrow(0, past, t)?;
         let (h, kvh, hd) = (self.config.heads, self.config.kv_heads, self.config.head_dim());
-        for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+        let mut spans = Vec::with_capacity(runs.len());
+        let mut offset = 0;
+        for (tokens, cache) in runs.iter() {
+            let (t, past) = (tokens.len(), cache.len);
+            if past + t > self.config.context {
+                candle_core::bail!("{} tokens exceed the model's context of {}", past + t, self.config.context);
+            }
+            let mask = if t > 1 {
+                let m: Vec<f32> = (0..t)
+                    .flat_map(|i| (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+                    .collect();
+                Some(Tensor::from_vec(m, (1, 1, 1, t, past + t), dev)?)
+            } else {
+                None
+            };
+            let (cos, sin) = (self.cos.narrow(0, past, t)?, self.sin.narrow(0, past, t)?);
+            spans.push(Span { offset, t, past, mask, cos, sin });
+            offset += t;
+        }
+        let ids: Vec<u32> = runs.iter().flat_map(|(tokens, _)| tokens.iter().copied()).collect();
+        let mut x = self.embeddings.embedding(&Tensor::new(ids.as_slice(), dev)?)?.unsqueeze(0)?;
+        for (b, block) in self.blocks.iter().enumerate() {
             let residual = x.clone();
             let y = block.attn_norm.forward(&x)?;
-            let heads = |w: &QMatMul, b: &Tensor, n: usize| -> Result<Tensor> {
-                w.forward(&y)?.broadcast_add(b)?.reshape((1, t, n, hd))?.transpose(1, 2)?.contiguous()
-            };
-            let q = candle_nn::rotary_emb::rope(&heads(&block.q, &block.q_bias, h)?, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope(&heads(&block.k, &block.k_bias, kvh)?, &cos, &sin)?;
-            let v = heads(&block.v, &block.v_bias, kvh)?;
-            let (k, v) = match slot.take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k, v),
-            };
-            *slot = Some((k.clone(), v.clone()));
-            // Grouped-query attention without copying the keys and values per query head: the
-            // query heads that share a key/value head are stacked as rows of one matrix.
-            let group = h / kvh;
-            let q = q.reshape((1, kvh, group * t, hd))?;
-            let mut att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
-            if let Some(mask) = &mask {
-                att = att.reshape((1, kvh, group, t, past + t))?.broadcast_add(mask)?.reshape((
-                    1,
-                    kvh,
-                    group * t,
-                    past + t,
-                ))?;
+            let [q, k, v]: [Tensor; 3] = project(&[&block.q, &block.k, &block.v], &y)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("three projections expected".into()))?;
+            let (q, k, v) =
+                (q.broadcast_add(&block.q_bias)?, k.broadcast_add(&block.k_bias)?, v.broadcast_add(&block.v_bias)?);
+            let mut attended = Vec::with_capacity(spans.len());
+            for (span, (_, cache)) in spans.iter().zip(runs.iter_mut()) {
+                let t = span.t;
+                let heads = |p: &Tensor, n: usize| -> Result<Tensor> {
+                    p.narrow(1, span.offset, t)?.reshape((1, t, n, hd))?.transpose(1, 2)?.contiguous()
+                };
+                let q = candle_nn::rotary_emb::rope(&heads(&q, h)?, &span.cos, &span.sin)?;
+                let k = candle_nn::rotary_emb::rope(&heads(&k, kvh)?, &span.cos, &span.sin)?;
+                let v = heads(&v, kvh)?;
+                let slot = &mut cache.layers[b];
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                // Grouped-query attention without copying the keys and values per query head:
+                // the query heads that share a key/value head are stacked as rows of one matrix.
+                let (group, seen) = (h / kvh, span.past + t);
+                let q = q.reshape((1, kvh, group * t, hd))?;
+                let mut att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+                if let Some(mask) = &span.mask {
+                    att = att.reshape((1, kvh, group, t, seen))?.broadcast_add(mask)?.reshape((
+                        1,
+                        kvh,
+                        group * t,
+                        seen,
+                    ))?;
+                }
+                let att = candle_nn::ops::softmax_last_dim(&att)?;
+                attended.push(att.matmul(&v)?.reshape((1, h, t, hd))?.transpose(1, 2)?.reshape((1, t, h * hd))?);
             }
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att.matmul(&v)?.reshape((1, h, t, hd))?.transpose(1, 2)?.reshape((1, t, h * hd))?;
+            let y = if attended.len() == 1 { attended.remove(0) } else { Tensor::cat(&attended, 1)? };
             x = (block.out.forward(&y)? + residual)?;
             let residual = x.clone();
             let y = block.ffn_norm.forward(&x)?;
-            let y = (candle_nn::ops::silu(&block.gate.forward(&y)?)? * block.up.forward(&y)?)?;
+            let [gate, up]: [Tensor; 2] = project(&[&block.gate, &block.up], &y)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("two projections expected".into()))?;
+            let y = (candle_nn::ops::silu(&gate)? * up)?;
             x = (block.down.forward(&y)? + residual)?;
         }
-        cache.len = past + t;
-        let last = self.norm.forward(&x.i((.., t - 1..t, ..))?)?;
-        self.output.forward(&last)?.squeeze(0)?.squeeze(0)?.to_dtype(DType::F32)
+        for (span, (_, cache)) in spans.iter().zip(runs.iter_mut()) {
+            cache.len = span.past + span.t;
+        }
+        let lasts: Vec<Tensor> = spans.iter().map(|s| x.narrow(1, s.offset + s.t - 1, 1)).collect::<Result<_>>()?;
+        let last = if lasts.len() == 1 { lasts[0].clone() } else { Tensor::cat(&lasts, 1)? };
+        let logits = self.output.forward(&self.norm.forward(&last)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        (0..spans.len()).map(|i| logits.get(i)).collect()
     }
+}
+
+/// Where one sequence's tokens sit in a batched pass, and what its attention needs.
+struct Span {
+    /// Its first row among the pass's tokens.
+    offset: usize,
+    /// Its new tokens.
+    t: usize,
+    /// Tokens already in its cache.
+    past: usize,
+    /// The causal mask over its new tokens (none for one token).
+    mask: Option<Tensor>,
+    /// The cosines of its positions' rotary angles.
+    cos: Tensor,
+    /// The sines of its positions' rotary angles.
+    sin: Tensor,
 }

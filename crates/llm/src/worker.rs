@@ -1,17 +1,22 @@
-//! The local LLM as the engine's [`Llm`]: one worker thread owns the model and runs turns one
-//! at a time (a turn uses both cores); each request's stream receives its events as they are
-//! generated, and dropping the stream (a barge-in, `response.cancel`) stops the turn within
-//! one token. A turn's decoding pauses between tokens while urgent speech is being recognised (a
-//! user speaking over the reply is heard first: whether they take the turn is decided from those
-//! words), at most 0.8 s at a time. Judging whether a pausing user has
-//! finished ([`Llm::end_of_turn`]) comes before prompts computed ahead (the user is waiting for
-//! it) and after turns. Between turns the worker computes prompts ahead ([`Llm::prepare`]): only
-//! the latest such request is kept, a turn that arrives stops it after its current short pass,
-//! and it waits while speech is being recognised (on the same cores, the transcript comes first:
-//! the turn cannot start without it).
+//! The local LLM as the engine's [`Llm`]: one worker thread owns the model and decodes every
+//! turn in progress together, one token of each per forward pass
+//! ([`crate::model::Model::forward_batch`]): on a CPU a pass carrying three conversations' tokens
+//! costs little more than one, so conversations do not queue behind each other's replies. Each
+//! request's stream receives its events as they are generated, and dropping the stream (a
+//! barge-in, `response.cancel`) stops the turn within one token.
+//!
+//! Decoding pauses between tokens while urgent speech is being recognised (a user speaking over
+//! the reply is heard first: whether they take the turn is decided from those words), at most
+//! 0.8 s at a time. Judging whether a pausing user has finished ([`Llm::end_of_turn`]) comes
+//! before prompts computed ahead (the user is waiting for it) and between two decoding steps of
+//! the turns in progress. When no turn is in progress the worker computes prompts ahead
+//! ([`Llm::prepare`]): only the latest such request is kept, a turn that arrives stops it after
+//! its current short pass, and it waits while speech is being recognised (on the same cores, the
+//! transcript comes first: the turn cannot start without it).
 
-use crate::local::GIVE_WAY_POLL;
-use crate::{LocalModel, Output};
+use crate::local::{GIVE_WAY_MAX, GIVE_WAY_POLL, PREFILL_CHUNK};
+use crate::model::KvCache;
+use crate::{Finish, Generation, LlmError, LocalModel, Output, Step};
 use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +81,7 @@ impl LocalLlm {
             .name("llm".into())
             .spawn(move || {
                 let mut prepare: Option<LlmRequest> = None;
+                let mut active: Vec<Active> = Vec::new();
                 loop {
                     // Turns first; of the prompts to compute ahead, only the latest matters. The
                     // flag is cleared before looking, and a turn sets it before it is queued, so
@@ -84,6 +90,11 @@ impl LocalLlm {
                     checking.store(false, Ordering::Relaxed);
                     let work = match queue.try_recv() {
                         Ok(w) => w,
+                        // Turns in progress: their next step.
+                        Err(mpsc::TryRecvError::Empty) if !active.is_empty() => {
+                            step(&model, &mut active, &turn_waits);
+                            continue;
+                        }
                         Err(mpsc::TryRecvError::Empty) => match prepare.take() {
                             Some(request) if preparing_waits() => {
                                 prepare = Some(request);
@@ -116,7 +127,11 @@ impl LocalLlm {
                         Err(mpsc::TryRecvError::Disconnected) => return,
                     };
                     match work {
-                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => run(&model, job, &turn_waits),
+                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => {
+                            if let Some(turn) = begin(&model, job) {
+                                active.push(turn);
+                            }
+                        }
                         Work::Turn(_) => {}
                         Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
                             let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
@@ -160,57 +175,150 @@ fn prefill(model: &LocalModel, request: &LlmRequest, stop: &dyn Fn() -> bool) {
     }
 }
 
-/// Generates `job`'s turn; its decoding pauses while `give_way` holds (urgent speech being recognised:
-/// a user taking the turn over the reply is heard first).
-fn run(model: &LocalModel, job: Job, give_way: &dyn Fn() -> bool) {
-    let send = |e: LlmEvent| {
-        let _ = job.events.send(e);
-    };
+/// A turn in progress: its generation, and where its events go.
+struct Active {
+    generation: Generation,
+    outlet: Outlet,
+}
+
+/// Where a turn's events go, and what it took.
+struct Outlet {
+    job: Job,
+    started: std::time::Instant,
+    /// When its first text or call came.
+    first_output: Option<std::time::Duration>,
+    /// The id of the call being made.
+    call_id: String,
+}
+
+impl Outlet {
+    /// Sends one output of the turn to its stream.
+    fn deliver(&mut self, output: Output) {
+        let event = match output {
+            Output::Text(t) => LlmEvent::TextDelta(t),
+            Output::CallStart(name) => {
+                self.call_id = crate::new_call_id();
+                LlmEvent::ToolCallStart { call_id: self.call_id.clone(), name }
+            }
+            Output::CallDone { arguments, .. } => {
+                LlmEvent::ToolCallArguments { call_id: self.call_id.clone(), delta: arguments }
+            }
+        };
+        self.first_output.get_or_insert_with(|| self.started.elapsed());
+        let _ = self.job.events.send(event);
+    }
+
+    /// Ends the turn: its last event, and a log line of what it took.
+    fn end(self, result: Result<Finish, LlmError>) {
+        let send = |e: LlmEvent| {
+            let _ = self.job.events.send(e);
+        };
+        match result {
+            Ok(f) => {
+                tracing::debug!(
+                    "turn: prompt {} tokens ({} cached), first output after {:.0} ms, {} tokens in {:.0} ms, {} passes{}",
+                    f.prompt_tokens,
+                    f.cached_tokens,
+                    self.first_output.unwrap_or_default().as_secs_f64() * 1000.0,
+                    f.output_tokens,
+                    self.started.elapsed().as_secs_f64() * 1000.0,
+                    f.passes,
+                    if f.cancelled { ", cancelled" } else { "" }
+                );
+                if !f.cancelled {
+                    send(LlmEvent::Done {
+                        usage: LlmUsage {
+                            input_tokens: f.prompt_tokens as u64,
+                            cached_tokens: f.cached_tokens as u64,
+                            output_tokens: f.output_tokens as u64,
+                        },
+                        hit_token_cap: f.hit_token_cap,
+                    });
+                }
+            }
+            Err(e) => send(LlmEvent::Failed(e.to_string())),
+        }
+    }
+}
+
+/// Starts `job`'s turn; `None` when it already ended (failed, or cancelled meanwhile).
+fn begin(model: &LocalModel, job: Job) -> Option<Active> {
     let turn = match model.turn(&job.request, &|| job.cancel.load(Ordering::Relaxed)) {
         Ok(t) => t,
-        Err(crate::request::RequestError::Cancelled) => return,
-        Err(e) => return send(LlmEvent::Failed(e.to_string())),
+        Err(crate::request::RequestError::Cancelled) => return None,
+        Err(e) => {
+            let _ = job.events.send(LlmEvent::Failed(e.to_string()));
+            return None;
+        }
     };
-    let mut call_id = String::new();
-    let started = std::time::Instant::now();
-    let mut first_output = None;
-    let result = model.generate(&turn, &job.cancel, give_way, &mut |o| match o {
-        Output::Text(t) => {
-            first_output.get_or_insert_with(|| started.elapsed());
-            send(LlmEvent::TextDelta(t))
+    let outlet = Outlet { job, started: std::time::Instant::now(), first_output: None, call_id: String::new() };
+    match Generation::start(model, turn) {
+        Ok(generation) => Some(Active { generation, outlet }),
+        Err(e) => {
+            outlet.end(Err(e));
+            None
         }
-        Output::CallStart(name) => {
-            first_output.get_or_insert_with(|| started.elapsed());
-            call_id = crate::new_call_id();
-            send(LlmEvent::ToolCallStart { call_id: call_id.clone(), name });
-        }
-        Output::CallDone { arguments, .. } => {
-            send(LlmEvent::ToolCallArguments { call_id: call_id.clone(), delta: arguments });
-        }
-    });
-    if let Ok(f) = &result {
-        tracing::debug!(
-            "turn: prompt {} tokens ({} cached), first output after {:.0} ms, {} tokens in {:.0} ms, {} passes{}",
-            f.prompt_tokens,
-            f.cached_tokens,
-            first_output.unwrap_or_default().as_secs_f64() * 1000.0,
-            f.output_tokens,
-            started.elapsed().as_secs_f64() * 1000.0,
-            f.passes,
-            if f.cancelled { ", cancelled" } else { "" }
-        );
     }
-    match result {
-        Ok(f) if f.cancelled => {}
-        Ok(f) => send(LlmEvent::Done {
-            usage: LlmUsage {
-                input_tokens: f.prompt_tokens as u64,
-                cached_tokens: f.cached_tokens as u64,
-                output_tokens: f.output_tokens as u64,
-            },
-            hit_token_cap: f.hit_token_cap,
-        }),
-        Err(e) => send(LlmEvent::Failed(e.to_string())),
+}
+
+/// Prompt tokens a turn computes per pass while other turns are decoding in the same passes.
+const SHARED_PREFILL_CHUNK: usize = 16;
+
+/// One decoding step of every turn in progress: each chooses its next tokens (and streams what
+/// they say) or takes the next piece of its prompt, then one forward pass computes them all. Turns that are over leave. The step
+/// waits first while `give_way` holds (urgent speech being recognised on the same cores), at
+/// most [`GIVE_WAY_MAX`].
+fn step(model: &LocalModel, active: &mut Vec<Active>, give_way: &dyn Fn() -> bool) {
+    let paused = std::time::Instant::now();
+    let live = |active: &[Active]| active.iter().any(|a| !a.outlet.job.cancel.load(Ordering::Relaxed));
+    while give_way() && live(active) && paused.elapsed() < GIVE_WAY_MAX {
+        std::thread::sleep(GIVE_WAY_POLL);
+    }
+    // A prompt being computed shares the pass with the others' next tokens in small chunks, so
+    // their replies stall little; alone it takes larger, faster ones.
+    let chunk = if active.len() > 1 { SHARED_PREFILL_CHUNK } else { PREFILL_CHUNK };
+    let mut over = Vec::new();
+    // One prompt at a time: turns that start together often share their instructions, which the
+    // next one then reuses.
+    let mut prompting = false;
+    for (i, a) in active.iter_mut().enumerate() {
+        let cancel = a.outlet.job.cancel.clone();
+        match a.generation.advance(model, &cancel, chunk, !prompting, &mut |o| a.outlet.deliver(o)) {
+            Ok(Step::Pass) => prompting |= a.generation.prompting(),
+            Ok(Step::Waiting) => {}
+            Ok(Step::Finished(f)) => over.push((i, Ok(f))),
+            Err(e) => over.push((i, Err(e))),
+        }
+    }
+    for (i, result) in over.into_iter().rev() {
+        active.remove(i).outlet.end(result);
+    }
+    let mut runs: Vec<(&[u32], &mut KvCache)> = Vec::new();
+    let mut fed = Vec::new();
+    for (i, a) in active.iter_mut().enumerate() {
+        if let Some(run) = a.generation.pending() {
+            runs.push(run);
+            fed.push(i);
+        }
+    }
+    if runs.is_empty() {
+        return;
+    }
+    let computed = model.model().forward_batch(&mut runs);
+    drop(runs);
+    let mut failed = Vec::new();
+    match computed {
+        Ok(logits) => {
+            for (&i, l) in fed.iter().zip(&logits) {
+                if let Err(e) = active[i].generation.fed(model, l) {
+                    failed.push((i, e));
+                }
+            }
+        }
+        Err(e) => failed.extend(fed.iter().map(|&i| (i, LlmError::Generation(e.to_string())))),
+    }
+    for (i, e) in failed.into_iter().rev() {
+        active.remove(i).outlet.end(Err(e));
     }
 }
 

@@ -224,3 +224,111 @@ fn the_model_tells_a_finished_message_from_one_that_goes_on() {
     let assistant = Item::message("a", Role::Assistant, vec![Content::Text("Hello!".into())], ItemStatus::Completed);
     assert!(m.end_of_turn(&turn(vec![user("Hi"), assistant], ToolChoice::Auto), &|| false).is_err());
 }
+
+/// The retail request for a conversation of `items`, greedy.
+fn request(items: Vec<Item>) -> LlmRequest {
+    LlmRequest {
+        instructions: RETAIL_INSTRUCTIONS.trim().into(),
+        items,
+        tools: parse_tools(RETAIL_TOOLS).unwrap(),
+        tool_choice: ToolChoice::Auto,
+        temperature: 0.0,
+        max_output_tokens: Some(24),
+        routing: None,
+    }
+}
+
+#[test]
+fn a_batched_pass_gives_each_conversation_the_logits_of_its_own_pass() {
+    let m = model().model();
+    let tokens = |n: usize, from: u32| -> Vec<u32> { (from..from + n as u32).map(|i| i * 389 % 150_000).collect() };
+    // Three conversations of different lengths; one adds several tokens, two add one.
+    let (a, b, c) = (tokens(40, 1), tokens(17, 7), tokens(3, 11));
+    let new = [tokens(5, 23), tokens(1, 31), tokens(1, 41)];
+    let mut context = [m.new_cache(), m.new_cache(), m.new_cache()];
+    for (cache, t) in context.iter_mut().zip([&a, &b, &c]) {
+        m.forward(t, cache).unwrap();
+    }
+    let logits = |t: &candle_core::Tensor| -> Vec<f32> { t.to_vec1().unwrap() };
+    let differ = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let argmax = |l: &[f32]| l.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|(i, _)| i);
+    let mut alone = context.clone();
+    let separate: Vec<Vec<f32>> =
+        alone.iter_mut().zip(&new).map(|(cache, t)| logits(&m.forward(t, cache).unwrap())).collect();
+    let mut caches = context.clone();
+    let [ca, cb, cc] = &mut caches;
+    let batched: Vec<Vec<f32>> =
+        m.forward_batch(&mut [(&new[0], ca), (&new[1], cb), (&new[2], cc)]).unwrap().iter().map(logits).collect();
+    assert_eq!(batched.len(), 3);
+    // candle's kernels for a one-row product round differently from those for several rows
+    // (a 2-token pass and two 1-token passes of one conversation differ by ~0.45 too), so a
+    // conversation's logits alone and in a batch agree to that, and on the likeliest token.
+    for (i, (batch, own)) in batched.iter().zip(&separate).enumerate() {
+        let worst = differ(batch, own);
+        assert!(worst < 1.0, "conversation {i}: logits differ by {worst}");
+        assert_eq!(argmax(batch), argmax(own), "conversation {i}");
+    }
+    for (i, (cache, own)) in caches.iter().zip(&alone).enumerate() {
+        assert_eq!(cache.len(), own.len(), "conversation {i}'s cache grew by its own tokens");
+    }
+    // A conversation's result does not depend on its companions or its place in the pass.
+    let mut others = context.clone();
+    let [oa, ob, oc] = &mut others;
+    let reordered: Vec<Vec<f32>> =
+        m.forward_batch(&mut [(&new[2], oc), (&new[0], oa), (&new[1], ob)]).unwrap().iter().map(logits).collect();
+    for (i, j) in [(0, 1), (1, 2), (2, 0)] {
+        let worst = differ(&batched[i], &reordered[j]);
+        assert!(worst < 1e-4, "conversation {i} first and elsewhere in the pass: {worst}");
+    }
+    // The caches continue as if each had been run alone.
+    let next = logits(&m.forward(&[42], &mut caches[0]).unwrap());
+    let own = logits(&m.forward(&[42], &mut alone[0]).unwrap());
+    assert!(differ(&next, &own) < 1.0 && argmax(&next) == argmax(&own));
+    assert!(m.forward_batch(&mut []).is_err(), "nothing to run is an error, not a panic");
+}
+
+#[test]
+fn the_worker_decodes_several_conversations_at_once() {
+    use brazen_llm::worker::{GiveWay, LocalLlm};
+    use brazen_providers::{Llm, LlmEvent};
+    use futures_util::StreamExt;
+    let conversations = [
+        vec![user("hello, can you hear me okay")],
+        vec![user("what can you help me with today")],
+        vec![user("thanks for picking up so quickly")],
+    ];
+    let store = Store::new(Store::default_root());
+    let dir = store.install(Manifest::builtin().get("qwen2.5-coder-1.5b").unwrap(), &progress()).unwrap();
+    let loaded = std::sync::Arc::new(LocalModel::load(&dir.join("model.gguf")).unwrap());
+    let worker = LocalLlm::start(loaded, GiveWay { prepare: Box::new(|| false), turn: Box::new(|| false) }).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // All three at once: each stream's events, in the order they came across all three.
+    let (said, order) = runtime.block_on(async {
+        let mut streams: Vec<_> = conversations
+            .iter()
+            .enumerate()
+            .map(|(i, items)| worker.generate(request(items.clone())).map(move |e| (i, e)))
+            .collect();
+        let mut merged = futures_util::stream::select_all(streams.drain(..));
+        let mut said = vec![String::new(); 3];
+        let mut order = Vec::new();
+        while let Some((i, event)) = merged.next().await {
+            match event {
+                LlmEvent::TextDelta(t) => said[i].push_str(&t),
+                LlmEvent::Done { .. } => {}
+                other => panic!("conversation {i}: {other:?}"),
+            }
+            order.push(i);
+        }
+        (said, order)
+    });
+    // Each reply is whole (a batched pass rounds slightly differently from a lone one, so the
+    // words may differ from a lone run's where two tokens are nearly tied).
+    for (i, text) in said.iter().enumerate() {
+        assert!(text.split_whitespace().count() >= 2, "conversation {i}: {text:?}");
+    }
+    // Decoded together: the last conversation's words begin before the first one's end.
+    let first_done = order.iter().rposition(|&i| i == 0).unwrap();
+    let last_begins = order.iter().position(|&i| i == 2).unwrap();
+    assert!(last_begins < first_done, "interleaved, not one after the other: {order:?}");
+}

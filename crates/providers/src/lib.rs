@@ -43,8 +43,9 @@ pub struct AsrRequest {
     /// with an empty `Done` to give no preview.
     pub preview: bool,
     /// Someone waits on these words now: speech held back over the assistant's reply, whose
-    /// words decide whether it interrupts. Recognised before other work; a reply being generated
-    /// on the same cores pauses for it.
+    /// words decide whether it interrupts, or (semantic turn detection) a pause's words, which
+    /// decide whether the turn ends. Recognised before other work; replies being generated on
+    /// the same cores pause for it.
     pub urgent: bool,
 }
 
