@@ -227,10 +227,14 @@ impl Model {
     /// (which grows by them), and returns the logits of each one's last token (`[vocab]`, f32).
     /// The matrix products, which cost the same whether they carry one row or a few, are shared;
     /// only attention is computed per sequence. On a CPU a decoding step of three conversations
-    /// then costs little more than one.
+    /// then costs little more than one. After an error the caches are not to be used again (some
+    /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
         if runs.is_empty() || runs.iter().any(|(tokens, _)| tokens.is_empty()) {
             candle_core::bail!("no tokens to run");
+        }
+        if runs.iter().any(|(_, cache)| cache.layers.len() != self.blocks.len()) {
+            candle_core::bail!("a cache not made by this model (Model::new_cache)");
         }
         let dev = &Device::Cpu;
         let (h, kvh, hd) = (self.config.heads, self.config.kv_heads, self.config.head_dim());

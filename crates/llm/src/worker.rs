@@ -1,9 +1,9 @@
 //! The local LLM as the engine's [`Llm`]: one worker thread owns the model and decodes every
-//! turn in progress together, one token of each per forward pass
-//! ([`crate::model::Model::forward_batch`]): on a CPU a pass carrying three conversations' tokens
-//! costs little more than one, so conversations do not queue behind each other's replies. Each
-//! request's stream receives its events as they are generated, and dropping the stream (a
-//! barge-in, `response.cancel`) stops the turn within one token.
+//! turn in progress together, each turn's next tokens (or the next piece of its prompt) in one
+//! shared forward pass ([`crate::model::Model::forward_batch`]): on a CPU a pass carrying three
+//! conversations' tokens costs little more than one, so conversations do not queue behind each
+//! other's replies. Each request's stream receives its events as they are generated, and
+//! dropping the stream (a barge-in, `response.cancel`) stops the turn at its next step.
 //!
 //! Decoding pauses between tokens while urgent speech is being recognised (a user speaking over
 //! the reply is heard first: whether they take the turn is decided from those words), at most
@@ -265,9 +265,9 @@ fn begin(model: &LocalModel, job: Job) -> Option<Active> {
 const SHARED_PREFILL_CHUNK: usize = 16;
 
 /// One decoding step of every turn in progress: each chooses its next tokens (and streams what
-/// they say) or takes the next piece of its prompt, then one forward pass computes them all. Turns that are over leave. The step
-/// waits first while `give_way` holds (urgent speech being recognised on the same cores), at
-/// most [`GIVE_WAY_MAX`].
+/// they say) or takes the next piece of its prompt, then one forward pass computes them all.
+/// Turns that are over leave. The step waits first while `give_way` holds (urgent speech being
+/// recognised on the same cores), at most [`GIVE_WAY_MAX`].
 fn step(model: &LocalModel, active: &mut Vec<Active>, give_way: &dyn Fn() -> bool) {
     let paused = std::time::Instant::now();
     let live = |active: &[Active]| active.iter().any(|a| !a.outlet.job.cancel.load(Ordering::Relaxed));
@@ -276,7 +276,8 @@ fn step(model: &LocalModel, active: &mut Vec<Active>, give_way: &dyn Fn() -> boo
     }
     // A prompt being computed shares the pass with the others' next tokens in small chunks, so
     // their replies stall little; alone it takes larger, faster ones.
-    let chunk = if active.len() > 1 { SHARED_PREFILL_CHUNK } else { PREFILL_CHUNK };
+    let decoding = active.iter().any(|a| !a.generation.prompting());
+    let chunk = if decoding { SHARED_PREFILL_CHUNK } else { PREFILL_CHUNK };
     let mut over = Vec::new();
     // One prompt at a time: turns that start together often share their instructions, which the
     // next one then reuses.

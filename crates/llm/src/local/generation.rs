@@ -52,8 +52,12 @@ struct Decoding {
     cache: KvCache,
     /// The logits after the tokens computed.
     logits: Arc<Vec<f32>>,
-    /// How many of `tokens` the cache holds (or held when their step was chosen).
+    /// How many of `tokens` the cache holds, counting the pending step's (it will once the
+    /// step's pass is fed).
     computed: usize,
+    /// What the cache held when the decoding began: a decoding that added nothing keeps
+    /// nothing.
+    began_with: usize,
     /// Its prompt is still being computed.
     prompting: bool,
     stream: CallStream,
@@ -108,6 +112,7 @@ impl Generation {
             }
         };
         let prompting = computed < tokens.len();
+        let began_with = cache.len();
         self.decoding = Some(Decoding {
             allowed,
             tokens,
@@ -117,6 +122,7 @@ impl Generation {
             cache,
             prompting,
             logits,
+            began_with,
             computed,
             stream: CallStream::default(),
             rng: Rng::seeded(),
@@ -288,7 +294,7 @@ impl Decoding {
     fn end(mut self, model: &LocalModel) -> (Finish, Option<(String, String)>) {
         self.finish.output_tokens = self.tokens.len() - self.start;
         let computed = self.cache.len();
-        if computed > 0 {
+        if computed > self.began_with {
             self.tokens.truncate(computed);
             model.keep(self.tokens, self.cache, None);
         }
