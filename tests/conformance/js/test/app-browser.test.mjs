@@ -206,6 +206,10 @@ test('without the avatar a typed message is answered through the page audio play
     await page.getByLabel('Message').fill('Thank you.');
     await page.getByLabel('Message').press('Enter');
     await page.locator('.entry.assistant[data-status=cancelled]').first().waitFor({ timeout: 10000 });
+    // The reply's item can be marked cancelled (its `output_item.done`, incomplete) before the
+    // server's answer to the truncation arrives: wait for that answer, then count it.
+    await page.locator('.log li summary', { hasText: /^conversation\.item\.truncated$/ }).first()
+      .waitFor({ timeout: 10000 });
     assert.equal(await logged(page, 'conversation.item.truncated'), 1);
     assert.deepEqual(problems, []);
   } catch (e) {
