@@ -3,8 +3,10 @@
 //! the first token of the reply, to its first speakable phrase, and to a complete tool call;
 //! decode speed; load time and peak memory.
 //!
-//! Run: `bench/llm.sh [--rounds N]` (release build); `bench/llm.sh --passes` prints instead
-//! the cost of one forward pass by its number of new tokens (what sets the prefill chunk). The default model is installed first.
+//! Run: `bench/llm.sh [--rounds N]` (release build). Instead of that, `bench/llm.sh --passes`
+//! prints the cost of one forward pass by its number of new tokens (what sets the prefill
+//! chunk); `--decode` the steady cost of a decoding step; `--gemv` one row times each block's
+//! weights, candle's product against `brazen_llm::gemv`. The default model is installed first.
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
 //! candle's default unless the variable is given (as `bench/llm.sh` does).
 
@@ -154,7 +156,89 @@ fn passes(gguf: &std::path::Path) {
     println!("peak RSS {:.0} MiB", peak_rss_mib());
 }
 
+/// `--decode`: steady decoding of one conversation — 64 one-token passes in a row after a
+/// 600-token context, each appended to the cache (what a reply costs per token).
+fn decode(gguf: &std::path::Path) {
+    let local = LocalModel::load(gguf).expect("loads");
+    let model = local.model();
+    let mut cache = model.new_cache();
+    let context: Vec<u32> = (0..600u32).map(|i| i * 7919 % 150_000).collect();
+    for chunk in context.chunks(64) {
+        model.forward(chunk, &mut cache).expect("context");
+    }
+    let mut times = Vec::new();
+    for i in 0..64u32 {
+        let t = Instant::now();
+        model.forward(&[(i * 104_729) % 150_000], &mut cache).expect("pass");
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "decoding 64 tokens after 600: mean {mean:.1} ms/token, median {:.1}, best {:.1}",
+        percentile(times.clone(), 0.5),
+        times.iter().copied().fold(f64::MAX, f64::min)
+    );
+}
+
+/// `--gemv`: one row times each block's weights in turn (so they come from memory, not the
+/// cache, as in a decoding step), candle's product against `brazen_llm::gemv`.
+fn gemv(gguf: &std::path::Path) {
+    use candle_core::quantized::{QMatMul, gguf_file};
+    use candle_core::{Device, Module, Tensor};
+    let mut file = std::fs::File::open(gguf).expect("opens");
+    let content = gguf_file::Content::read(&mut file).expect("reads");
+    for kind in ["ffn_gate", "ffn_up", "attn_q", "ffn_down"] {
+        let names: Vec<String> = (0..28).map(|b| format!("blk.{b}.{kind}.weight")).collect();
+        let ws: Vec<_> = names.iter().map(|n| content.tensor(&mut file, n, &Device::Cpu).expect("tensor")).collect();
+        let qms: Vec<_> = names
+            .iter()
+            .map(|n| {
+                QMatMul::from_qtensor(content.tensor(&mut file, n, &Device::Cpu).expect("tensor")).expect("qmatmul")
+            })
+            .collect();
+        let (n, k) = ws[0].shape().dims2().expect("2d");
+        let x: Vec<f32> = (0..k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let xt = Tensor::from_vec(x.clone(), (1, k), &Device::Cpu).expect("x");
+        let (mut a, mut b, mut diff) = (Vec::new(), Vec::new(), 0f32);
+        for _ in 0..6 {
+            let t = Instant::now();
+            let reference: Vec<Vec<f32>> = qms
+                .iter()
+                .map(|q| q.forward(&xt).expect("candle").flatten_all().expect("flat").to_vec1().expect("v"))
+                .collect();
+            a.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let ours: Vec<Vec<f32>> = ws
+                .iter()
+                .map(|w| brazen_llm::gemv::products(&[w], &x, 1).expect("ours").expect("applies").remove(0))
+                .collect();
+            b.push(t.elapsed().as_secs_f64() * 1e3);
+            for (r, o) in reference.iter().zip(&ours) {
+                diff = r.iter().zip(o).map(|(r, o)| (r - o).abs()).fold(diff, f32::max);
+            }
+        }
+        println!(
+            "{kind} x28 [{n}x{k}] {:?}..: candle median {:.2} ms, compact {:.2} ms; max diff {diff:.5}",
+            ws.iter().map(|w| format!("{:?}", w.dtype())).collect::<std::collections::BTreeSet<_>>(),
+            percentile(a, 0.5),
+            percentile(b, 0.5)
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--gemv") {
+        let dir = Store::new(Store::default_root())
+            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
+            .expect("installed");
+        return gemv(&dir.join("model.gguf"));
+    }
+    if std::env::args().any(|a| a == "--decode") {
+        let dir = Store::new(Store::default_root())
+            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
+            .expect("installed");
+        return decode(&dir.join("model.gguf"));
+    }
     if std::env::args().any(|a| a == "--passes") {
         let dir = Store::new(Store::default_root())
             .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())

@@ -7,6 +7,7 @@
 mod arguments;
 pub mod chat;
 pub mod eval;
+pub mod gemv;
 pub mod grammar;
 mod local;
 pub mod model;

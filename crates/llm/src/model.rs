@@ -7,7 +7,7 @@
 //! `ffn_{gate,up,down}` (SwiGLU), then `output_norm`. Grouped-query attention, rotary position
 //! embeddings (non-interleaved halves), RMS norm.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use std::sync::Arc;
 
@@ -126,34 +126,37 @@ impl KvCache {
     }
 }
 
-/// The products of one input with several weights (`[.., n_i]` each). Weights of one
-/// quantisation type share a single quantisation of the input and one parallel region when the
-/// CPU's kernels allow it (candle's fused path: q/k/v, gate/up); the others take one product
-/// each.
+/// The products of one input (`[1, m, k]`) with several weights (`[1, m, n_i]` each). One row
+/// (a decoding step of one conversation) is multiplied straight from the weights' compact
+/// blocks, all the weights in one parallel region ([`crate::gemv`]); more rows (a prompt,
+/// several conversations) go through candle's kernels, which reuse each weight across rows.
 fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
-    let mut out: Vec<Option<Tensor>> = vec![None; weights.len()];
-    let quantized = |w: &QMatMul| match w {
-        QMatMul::QTensor(t) => Some(t.clone()),
-        _ => None,
-    };
-    let mut kinds: Vec<Option<GgmlDType>> = weights.iter().map(|w| quantized(w).map(|t| t.dtype())).collect();
-    while let Some(first) = kinds.iter().position(Option::is_some) {
-        let kind = kinds[first];
-        let group: Vec<usize> = (first..weights.len()).filter(|&i| kinds[i] == kind).collect();
-        for &i in &group {
-            kinds[i] = None;
-        }
-        if group.len() > 1 {
-            let tensors: Vec<Arc<QTensor>> = group.iter().filter_map(|&i| quantized(weights[i])).collect();
-            let refs: Vec<&QTensor> = tensors.iter().map(|t| t.as_ref()).collect();
-            if let Some(products) = QTensor::gemv_fused_shared_lhs(&refs, x)? {
-                for (&i, p) in group.iter().zip(products) {
-                    out[i] = Some(p);
-                }
-            }
+    let (_, m, _) = x.dims3()?;
+    let tensors: Option<Vec<&QTensor>> = weights
+        .iter()
+        .map(|w| match w {
+            QMatMul::QTensor(t) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if let Some(tensors) = tensors.filter(|_| m <= crate::gemv::MAX_ROWS) {
+        let rows = x.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(products) = crate::gemv::products(&tensors, &rows, m)? {
+            return products
+                .into_iter()
+                .map(|p| {
+                    let n = p.len() / m;
+                    Tensor::from_vec(p, (1, m, n), x.device())
+                })
+                .collect();
         }
     }
-    weights.iter().zip(out).map(|(w, done)| done.map_or_else(|| w.forward(x), Ok)).collect()
+    weights.iter().map(|w| w.forward(x)).collect()
+}
+
+/// The product of one input with one weight ([`project`]).
+fn one(weight: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    project(&[weight], x)?.pop().ok_or_else(|| candle_core::Error::Msg("one product expected".into()))
 }
 
 /// A loaded Qwen2 model.
@@ -299,21 +302,21 @@ impl Model {
                 attended.push(att.matmul(&v)?.reshape((1, h, t, hd))?.transpose(1, 2)?.reshape((1, t, h * hd))?);
             }
             let y = if attended.len() == 1 { attended.remove(0) } else { Tensor::cat(&attended, 1)? };
-            x = (block.out.forward(&y)? + residual)?;
+            x = (one(&block.out, &y)? + residual)?;
             let residual = x.clone();
             let y = block.ffn_norm.forward(&x)?;
             let [gate, up]: [Tensor; 2] = project(&[&block.gate, &block.up], &y)?
                 .try_into()
                 .map_err(|_| candle_core::Error::Msg("two projections expected".into()))?;
             let y = (candle_nn::ops::silu(&gate)? * up)?;
-            x = (block.down.forward(&y)? + residual)?;
+            x = (one(&block.down, &y)? + residual)?;
         }
         for (span, (_, cache)) in spans.iter().zip(runs.iter_mut()) {
             cache.len = span.past + span.t;
         }
         let lasts: Vec<Tensor> = spans.iter().map(|s| x.narrow(1, s.offset + s.t - 1, 1)).collect::<Result<_>>()?;
         let last = if lasts.len() == 1 { lasts[0].clone() } else { Tensor::cat(&lasts, 1)? };
-        let logits = self.output.forward(&self.norm.forward(&last)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let logits = one(&self.output, &self.norm.forward(&last)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
         (0..spans.len()).map(|i| logits.get(i)).collect()
     }
 }
