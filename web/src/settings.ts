@@ -332,7 +332,8 @@ export function sessionConfig(settings: Settings, output: OutputMode = settings.
             remove_filler_words: t.ignoreFillers,
             create_response: true,
           };
-  const transcription = { model: 'whisper-1', ...(settings.language ? { language: settings.language } : {}) };
+  // A model that streams its words while the user speaks (whisper-1 sends them once, at the end).
+  const transcription = { model: 'gpt-4o-mini-transcribe', ...(settings.language ? { language: settings.language } : {}) };
   const transport = {
     voice: { name: settings.voice, type: 'azure-standard', rate: settings.rate, ...(pitch ? { pitch } : {}) },
     input_audio_format: 'pcm16',

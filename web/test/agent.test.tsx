@@ -58,7 +58,7 @@ describe('with a server agent', () => {
     const changed: Settings = { ...DEFAULTS, instructions: 'Answer like a pirate.', language: 'de', micMode: 'push-to-talk', browserToolsWithAgent: true };
     const session = sessionConfig(changed, 'webrtc', true);
     expect(session.instructions).toBe('Answer like a pirate.');
-    expect(session.input_audio_transcription).toEqual({ model: 'whisper-1', language: 'de' });
+    expect(session.input_audio_transcription).toEqual({ model: 'gpt-4o-mini-transcribe', language: 'de' });
     expect(session.turn_detection).toBeNull();
     expect((session.tools as { name: string }[]).map((t) => t.name)).toEqual(['get_local_time']);
     // A changed turn setting sends the turn detection, with the rest of the user's turn settings.

@@ -49,7 +49,7 @@ describe('settings', () => {
   it('make the Voice Live session.update', () => {
     const s = sessionConfig({ ...DEFAULTS, pitch: -10, language: 'de', turn: { ...DEFAULTS.turn, type: 'server_vad', threshold: 0.3, interrupt: false } });
     expect(s.voice).toEqual({ name: DEFAULTS.voice, type: 'azure-standard', rate: 1, pitch: '-10%' });
-    expect(s.input_audio_transcription).toEqual({ model: 'whisper-1', language: 'de' });
+    expect(s.input_audio_transcription).toEqual({ model: 'gpt-4o-mini-transcribe', language: 'de' });
     expect(s.turn_detection).toMatchObject({ type: 'server_vad', threshold: 0.3, interrupt_response: false, silence_duration_ms: 500 });
     expect(s.output_audio_timestamp_types).toEqual(['word']);
     expect((s.tools as unknown[]).length).toBe(1);

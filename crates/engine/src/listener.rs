@@ -379,9 +379,11 @@ impl Listener {
         self.commit(item_id, samples, sent, None, config, conversation, out)
     }
 
-    /// While the user speaks (and transcripts are asked for), decodes the turn so far every
-    /// [`PREVIEW_STEP_MS`] of speech and once at each pause of [`PAUSE_PREVIEW_MS`], one preview
-    /// at a time; what successive previews agree on is sent as transcription deltas. A pause's
+    /// While the user speaks (and transcripts are asked for), decodes the turn so far once at
+    /// each pause of [`PAUSE_PREVIEW_MS`] and, for a transcription model that streams its words
+    /// ([`Transcription::streams`](brazen_protocol::Transcription::streams): not `whisper-1`),
+    /// every [`PREVIEW_STEP_MS`] of speech, one preview at a time; what successive previews agree
+    /// on is sent as transcription deltas. A pause's
     /// preview holds all the words of a turn that is about to end, so the language model can
     /// compute its prompt while the silence is still being confirmed.
     ///
@@ -393,13 +395,15 @@ impl Listener {
         // A turn held back as a possible backchannel is previewed often: its words decide.
         let held = self.speech.as_ref().is_some_and(|t| t.held.is_some());
         let reported = config.input_audio_transcription.is_some() || held;
+        // Words while the user speaks: for a model that streams them (not `whisper-1`).
+        let streamed = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams()) || held;
         if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
-        if !pausing && (!reported || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
+        if !pausing && (!streamed || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
             return;
         }
         let Some(turn) = self.speech.as_mut() else { return };
@@ -799,7 +803,7 @@ mod tests {
         let mut config = SessionConfig::new("sess_t", "m");
         config.turn_detection = Some(TurnDetection::default());
         config.input_audio_transcription = Some(brazen_protocol::session::Transcription {
-            model: "whisper-1".into(),
+            model: "gpt-4o-transcribe".into(),
             language: None,
             prompt: None,
             extra: Default::default(),

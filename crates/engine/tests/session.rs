@@ -553,8 +553,14 @@ fn transcription_events_when_asked() {
     );
     h.audio(500, 0.9);
     let out = h.audio(700, 0.0);
-    let (job, _) = asr_job(&out);
+    let (job, request) = asr_job(&out);
+    assert!(request.preview, "the pause's preview stands in for the final transcript");
+    // It fails: the turn is transcribed again, and that failure is reported.
     let out = h.input(Input::Asr(job, AsrEvent::Failed("model missing".into())));
+    assert!(types(&out).is_empty(), "{:?}", types(&out));
+    let (again, request) = asr_job(&out);
+    assert!(!request.preview);
+    let out = h.input(Input::Asr(again, AsrEvent::Failed("model missing".into())));
     assert_eq!(types(&out), ["conversation.item.input_audio_transcription.failed"]);
 }
 
@@ -999,10 +1005,35 @@ fn voice_volume_scales_the_audio() {
 }
 
 #[test]
-fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
+fn whisper_1_sends_the_transcript_once_the_turn_is_over_as_openai_does() {
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {
         "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "create_response": false}
+    }}));
+    // 2.5 s of speech: nothing is transcribed while the user speaks.
+    let out = h.audio(2_500, 0.9);
+    assert!(previews(&out).is_empty(), "no preview while speaking: {:?}", types(&out));
+    // The pause is previewed (its words are the turn's if it ends there); no word goes out yet.
+    let out = h.audio(200, 0.0);
+    let pause = previews(&out);
+    assert_eq!(pause.len(), 1, "{:?}", types(&out));
+    let mut out = h.input(Input::Asr(pause[0].0, AsrEvent::Done("Where is my order?".into())));
+    assert!(!types(&out).contains(&"conversation.item.input_audio_transcription.delta"));
+    out.extend(h.audio(600, 0.0));
+    let deltas: Vec<String> = events(&out)
+        .into_iter()
+        .filter_map(|e| if let ServerEvent::TranscriptionDelta { delta, .. } = e { Some(delta) } else { None })
+        .collect();
+    assert_eq!(deltas, ["Where is my order?"], "one delta with the whole transcript: {:?}", types(&out));
+    assert!(types(&out).contains(&"conversation.item.input_audio_transcription.completed"));
+}
+
+#[test]
+fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {
+        "input_audio_transcription": {"model": "gpt-4o-transcribe"},
         "turn_detection": {"type": "server_vad", "create_response": false}
     }}));
     let deltas = |outputs: &[Output]| -> Vec<String> {
@@ -1060,7 +1091,7 @@ fn without_transcription_there_are_no_previews() {
 fn a_pause_gets_a_preview_of_the_whole_turn_before_the_silence_is_confirmed() {
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {
-        "input_audio_transcription": {"model": "whisper-1"},
+        "input_audio_transcription": {"model": "gpt-4o-mini-transcribe"},
         "turn_detection": {"type": "server_vad", "create_response": false, "silence_duration_ms": 500}
     }}));
     let first = previews(&h.audio(800, 0.9));
@@ -1167,7 +1198,7 @@ fn the_model_is_asked_to_compute_prompts_ahead() {
 
     // While the user speaks, what they said so far is the next prompt's likely end.
     h.send(json!({"type": "session.update", "session": {
-        "input_audio_transcription": {"model": "whisper-1"},
+        "input_audio_transcription": {"model": "azure-speech"},
         "turn_detection": {"type": "server_vad", "create_response": false}
     }}));
     let preview = |outputs: &[Output]| -> JobId {

@@ -110,7 +110,8 @@ async fn turns(port: u16, audio: &[i16], real_time: bool, line: Line) -> Heard {
     let vad = json!({
         "input_audio_format": format,
         "turn_detection": {"type": "server_vad", "create_response": false},
-        "input_audio_transcription": {"model": "whisper-1"}
+        // A model that streams its words while the user speaks (whisper-1 does not).
+        "input_audio_transcription": {"model": "gpt-4o-transcribe"}
     });
     let mut ws = session(port, vad).await;
     let (wire, chunk_len) = match line {
