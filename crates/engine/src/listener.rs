@@ -685,7 +685,9 @@ impl Listener {
         out: &mut Out,
     ) -> Heard {
         if self.speech.as_ref().is_some_and(|t| t.preview_job == Some(job)) {
-            let heard = self.on_preview(event, config.input_audio_transcription.is_some(), speaking, out);
+            // Words go out while the user speaks only for a model that streams them.
+            let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
+            let heard = self.on_preview(event, streams, speaking, out);
             self.set_end_silence(config);
             return heard;
         }

@@ -7,7 +7,7 @@
 //! `ffn_{gate,up,down}` (SwiGLU), then `output_norm`. Grouped-query attention, rotary position
 //! embeddings (non-interleaved halves), RMS norm.
 
-use candle_core::quantized::{QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use std::sync::Arc;
 
@@ -129,7 +129,8 @@ impl KvCache {
 /// The products of one input (`[1, m, k]`) with several weights (`[1, m, n_i]` each). One row
 /// (a decoding step of one conversation) is multiplied straight from the weights' compact
 /// blocks, all the weights in one parallel region ([`crate::gemv`]); more rows (a prompt,
-/// several conversations) go through candle's kernels, which reuse each weight across rows.
+/// several conversations), and weights that path does not take, go through candle's kernels,
+/// which reuse each weight across rows.
 fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
     let (_, m, _) = x.dims3()?;
     let tensors: Option<Vec<&QTensor>> = weights
@@ -151,7 +152,36 @@ fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
                 .collect();
         }
     }
-    weights.iter().map(|w| w.forward(x)).collect()
+    candle_products(weights, x)
+}
+
+/// [`project`] on candle's kernels. Weights of one quantisation type share a single
+/// quantisation of the input and one parallel region where candle offers it (its fused
+/// products, on aarch64); the others take one product each.
+fn candle_products(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
+    let mut out: Vec<Option<Tensor>> = vec![None; weights.len()];
+    let quantized = |w: &QMatMul| match w {
+        QMatMul::QTensor(t) => Some(t.clone()),
+        _ => None,
+    };
+    let mut kinds: Vec<Option<GgmlDType>> = weights.iter().map(|w| quantized(w).map(|t| t.dtype())).collect();
+    while let Some(first) = kinds.iter().position(Option::is_some) {
+        let kind = kinds[first];
+        let group: Vec<usize> = (first..weights.len()).filter(|&i| kinds[i] == kind).collect();
+        for &i in &group {
+            kinds[i] = None;
+        }
+        if group.len() > 1 {
+            let tensors: Vec<Arc<QTensor>> = group.iter().filter_map(|&i| quantized(weights[i])).collect();
+            let refs: Vec<&QTensor> = tensors.iter().map(|t| t.as_ref()).collect();
+            if let Some(products) = QTensor::gemv_fused_shared_lhs(&refs, x)? {
+                for (&i, p) in group.iter().zip(products) {
+                    out[i] = Some(p);
+                }
+            }
+        }
+    }
+    weights.iter().zip(out).map(|(w, done)| done.map_or_else(|| w.forward(x), Ok)).collect()
 }
 
 /// The product of one input with one weight ([`project`]).

@@ -457,9 +457,10 @@ pub struct Transcription {
 
 impl Transcription {
     /// Whether the model streams the transcript while the user speaks. OpenAI's `whisper-1`
-    /// does not: its one delta holds the whole transcript, sent with the final one. The others
-    /// (`gpt-4o-transcribe`, `gpt-4o-mini-transcribe`, Voice Live's `azure-speech`,
-    /// `mai-transcribe`, …) send words as they are recognised.
+    /// (also what a session that names no model gets, as at OpenAI) does not: its one delta
+    /// holds the whole transcript, sent with the final one. The others (`gpt-4o-transcribe`,
+    /// `gpt-4o-mini-transcribe`, Voice Live's `azure-speech`, `mai-transcribe`, …) send words as
+    /// they are recognised.
     pub fn streams(&self) -> bool {
         self.model != "whisper-1"
     }
