@@ -1004,6 +1004,14 @@ fn voice_volume_scales_the_audio() {
     assert!(pcm.len() > 2_000 && pcm[100..].iter().all(|s| *s == 5_000), "half volume");
 }
 
+/// The transcription deltas among `outputs`.
+fn transcription_deltas(outputs: &[Output]) -> Vec<String> {
+    events(outputs)
+        .into_iter()
+        .filter_map(|e| if let ServerEvent::TranscriptionDelta { delta, .. } = e { Some(delta) } else { None })
+        .collect()
+}
+
 #[test]
 fn whisper_1_sends_the_transcript_once_the_turn_is_over_as_openai_does() {
     let mut h = Harness::new();
@@ -1028,11 +1036,12 @@ fn whisper_1_sends_the_transcript_once_the_turn_is_over_as_openai_does() {
     }
     assert!(!sent.contains(&"conversation.item.input_audio_transcription.delta"), "{sent:?}");
     let out = h.audio(600, 0.0);
-    let deltas: Vec<String> = events(&out)
-        .into_iter()
-        .filter_map(|e| if let ServerEvent::TranscriptionDelta { delta, .. } = e { Some(delta) } else { None })
-        .collect();
-    assert_eq!(deltas, ["Where is my order?"], "one delta with the whole transcript: {:?}", types(&out));
+    assert_eq!(
+        transcription_deltas(&out),
+        ["Where is my order?"],
+        "one delta with the whole transcript: {:?}",
+        types(&out)
+    );
     assert!(types(&out).contains(&"conversation.item.input_audio_transcription.completed"));
 }
 
@@ -1043,12 +1052,6 @@ fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
         "input_audio_transcription": {"model": "gpt-4o-transcribe"},
         "turn_detection": {"type": "server_vad", "create_response": false}
     }}));
-    let deltas = |outputs: &[Output]| -> Vec<String> {
-        events(outputs)
-            .into_iter()
-            .filter_map(|e| if let ServerEvent::TranscriptionDelta { delta, .. } = e { Some(delta) } else { None })
-            .collect()
-    };
     // Speech starts after 200 ms; the first preview asks for 700 ms of the turn.
     let out = h.audio(800, 0.9);
     let first = previews(&out);
@@ -1056,16 +1059,16 @@ fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
     assert!(!urgent(&out), "a courtesy preview of the user's own turn is not urgent");
     // One preview at a time: more speech while it is decoded asks for nothing.
     assert!(previews(&h.audio(1_000, 0.9)).is_empty());
-    assert!(deltas(&h.input(Input::Asr(first[0].0, AsrEvent::Done("Where is".into())))).is_empty());
+    assert!(transcription_deltas(&h.input(Input::Asr(first[0].0, AsrEvent::Done("Where is".into())))).is_empty());
     let second = previews(&h.audio(100, 0.9));
     assert_eq!(second.len(), 1);
     assert!(second[0].1 > first[0].1, "the next preview has more of the turn");
     // What two previews agree on goes out, once.
     let out = h.input(Input::Asr(second[0].0, AsrEvent::Done("where is my orders".into())));
-    assert_eq!(deltas(&out), ["where is"]);
+    assert_eq!(transcription_deltas(&out), ["where is"]);
     let third = previews(&h.audio(700, 0.9));
     let out = h.input(Input::Asr(third[0].0, AsrEvent::Done("Where is my order, please".into())));
-    assert_eq!(deltas(&out), [" my"]);
+    assert_eq!(transcription_deltas(&out), [" my"]);
     let fourth = previews(&h.audio(700, 0.9));
     assert_eq!(fourth.len(), 1);
 
@@ -1076,7 +1079,7 @@ fn transcripts_stream_while_the_user_speaks_and_complete_after_the_turn() {
     let (job, request) = asr_job(&out);
     assert!(!request.preview);
     let out = h.input(Input::Asr(job, AsrEvent::Done("where is my order, please?".into())));
-    assert_eq!(deltas(&out), [" order, please?"]);
+    assert_eq!(transcription_deltas(&out), [" order, please?"]);
     let completed = events(&out).into_iter().find_map(|e| match e {
         ServerEvent::TranscriptionCompleted { transcript, .. } => Some(transcript),
         _ => None,
