@@ -93,11 +93,16 @@ impl ToolSpec {
 }
 
 /// One assistant turn to generate.
+///
+/// A turn that lists no tools is answered in plain text, as in a plain chat ([`Turn::plain`]);
+/// one that lists tools is answered by a call: to `respond` (whose `text` is spoken) or to a
+/// tool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     /// The conversation, system prompt first.
     pub messages: Vec<Message>,
-    /// The tools listed in the prompt (`respond` included when it may be used).
+    /// The tools listed in the prompt (`respond` included when it may be used); none for a
+    /// plain-text reply.
     pub tools: Vec<ToolSpec>,
     /// The names the reply may call (a subset of `tools`).
     pub allowed: Vec<String>,
@@ -109,6 +114,15 @@ pub struct Turn {
     pub temperature: f64,
     /// Most tokens to generate.
     pub max_tokens: usize,
+}
+
+impl Turn {
+    /// Whether the reply is plain text: no tool is listed, so the model answers as it was
+    /// trained to chat, without the call to `respond` around its words (~15 tokens fewer per
+    /// turn, and no tool list in the prompt).
+    pub fn plain(&self) -> bool {
+        self.tools.is_empty()
+    }
 }
 
 /// What a turn streams out.
@@ -198,8 +212,8 @@ impl LocalModel {
     pub fn warm_up(&self) -> Result<(), LlmError> {
         let turn = Turn {
             messages: vec![Message::text(crate::chat::Role::System, crate::request::DEFAULT_INSTRUCTIONS)],
-            tools: vec![ToolSpec::respond()],
-            allowed: vec![RESPOND.into()],
+            tools: Vec::new(),
+            allowed: Vec::new(),
             prior: Vec::new(),
             temperature: 0.0,
             max_tokens: 1,
@@ -237,7 +251,8 @@ impl LocalModel {
         crate::request::turn_for(request, self.context_budget(), self, stop)
     }
 
-    /// The prompt text of a turn (what the model reads before its forced `<tool_call>`).
+    /// The prompt text of a turn (what the model reads before its forced `<tool_call>`, or
+    /// before its words for a plain-text reply).
     pub fn prompt(&self, turn: &Turn) -> Result<String, LlmError> {
         let tools: Vec<Value> = turn.tools.iter().map(|t| tool_json(&t.name, &t.description, &t.parameters)).collect();
         self.template.render(&turn.messages, &tools).map_err(LlmError::Prompt)
@@ -281,7 +296,9 @@ impl LocalModel {
                 (cache, logits)
             }
         };
-        if stop() {
+        // A plain-text reply's first token is sampled at the turn's temperature: nothing more to
+        // compute ahead.
+        if stop() || turn.plain() {
             return Ok(computed);
         }
         let Some(next) = self.choose(&logits, &allowed, &call, &turn.prior, 0.0, &mut Rng::seeded()) else {
@@ -314,12 +331,17 @@ impl LocalModel {
     /// words), and the model's next-token probabilities are summed over the ways a message
     /// ends there — its end-of-message token, or a token that opens with `.`, `?` or `!` (not
     /// `..`). A message that goes on ("I would like to order", "Can you tell me", "My number
-    /// is") puts its mass on the next word instead. The computed prefix is kept, so the turn
-    /// that follows reuses it. `None` when `stop` said so first; an error when there are no
-    /// words to judge.
+    /// is") puts its mass on the next word instead. `None` when `stop` said so first; an error
+    /// when there are no words to judge.
+    ///
+    /// The same pass computes the rest of the reply's prompt after the words (their
+    /// punctuation, the assistant's opening, a call's fixed start), with the logits after it
+    /// kept as a prompt computed ahead ([`LocalModel::prefill`]): when the turn ends on this
+    /// verdict its reply starts without a forward pass. (A pass of a few more rows costs little
+    /// more; a second pass for them would cost a whole one.)
     pub fn end_of_turn(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<Option<f32>, LlmError> {
-        let mut turn = turn.clone();
-        let Some(last) = turn.messages.last_mut().filter(|m| m.role == crate::chat::Role::User) else {
+        let mut judged = turn.clone();
+        let Some(last) = judged.messages.last_mut().filter(|m| m.role == crate::chat::Role::User) else {
             return Err(LlmError::Prompt("the conversation does not end with the user's words".into()));
         };
         let words = last.content.trim_end().trim_end_matches(['.', '?', '!', ',', ';', ':', '…']).trim_end().to_owned();
@@ -327,38 +349,60 @@ impl LocalModel {
             return Err(LlmError::Prompt("no words to judge".into()));
         }
         last.content = words.clone();
-        let prompt = self.prompt(&turn)?;
+        let prompt = self.prompt(&judged)?;
         let Some(cut) = prompt.rfind(&words).map(|at| at + words.len()) else {
             return Err(LlmError::Prompt("the user's words are not in the prompt".into()));
         };
         let tokens = self.vocab.encode(&prompt[..cut]).map_err(LlmError::Prompt)?;
+        // The reply's prompt, when the words' tokens are its start (they are unless the
+        // tokenizer merges the words with what follows them).
+        let allowed = grammars(turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)));
+        let reply = self
+            .opening(turn, &allowed)
+            .ok()
+            .map(|(reply, ..)| reply)
+            .filter(|reply| reply.len() > tokens.len() && reply.starts_with(&tokens) && self.memo(reply).is_none());
+        let all = reply.as_deref().unwrap_or(&tokens);
         let (mut cache, reused) = self.cache_for(&tokens)?;
         let mut at = reused;
-        let mut logits = None;
-        while at < tokens.len() {
+        loop {
             if stop() {
                 if at > reused {
-                    self.keep(tokens[..at].to_vec(), cache, None);
+                    self.keep(all[..at].to_vec(), cache, None);
                 }
                 return Ok(None);
             }
-            let next = (at + PREFILL_CHUNK).min(tokens.len());
-            logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?);
-            at = next;
+            // The last pass takes the words' end and the reply's opening together.
+            let last = all.len() - at <= PREFILL_CHUNK + (all.len() - tokens.len());
+            if !last {
+                self.model.forward(&all[at..at + PREFILL_CHUNK], &mut cache).map_err(generation_error)?;
+                at += PREFILL_CHUNK;
+                continue;
+            }
+            let rows: Vec<usize> = [tokens.len() - 1 - at, all.len() - 1 - at].into_iter().collect();
+            let rows = if rows[0] == rows[1] { &rows[..1] } else { &rows[..] };
+            let logits = self.model.forward_rows(&all[at..], &mut cache, rows).map_err(generation_error)?;
+            let judged = logits[0].to_vec1::<f32>().map_err(generation_error)?;
+            match (reply.is_some(), logits.get(1)) {
+                (true, Some(after)) => {
+                    let after = after.to_vec1::<f32>().map_err(generation_error)?;
+                    self.keep(all.to_vec(), cache, Some(Arc::new(after)));
+                }
+                // Kept as a prefix for the reply's prompt.
+                _ => self.keep(tokens, cache, None),
+            }
+            return Ok(Some(self.ending_probability(&judged)));
         }
-        // `cache_for` always leaves a token to compute, so there are logits.
-        let Some(logits) = logits else {
-            return Err(LlmError::Prompt("the words were already all computed".into()));
-        };
-        let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
-        // Kept as a prefix for the reply's prompt, not as a prompt computed ahead.
-        self.keep(tokens, cache, None);
+    }
+
+    /// The share of the next-token probability in `logits` that ends the message there.
+    fn ending_probability(&self, logits: &[f32]) -> f32 {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
         let ends = self.ending_tokens();
         let ending: f64 =
             ends.iter().filter_map(|&id| logits.get(id as usize)).map(|&l| ((l - max) as f64).exp()).sum();
-        Ok(Some((ending / total) as f32))
+        (ending / total) as f32
     }
 
     /// The tokens that end a message: the end-of-message token, and those made of `.`, `?` or
@@ -472,7 +516,9 @@ impl LocalModel {
 
     fn prompt_tokens(&self, turn: &Turn) -> Result<Vec<u32>, LlmError> {
         let mut tokens = self.vocab.encode(&self.prompt(turn)?).map_err(LlmError::Prompt)?;
-        tokens.push(self.tool_call);
+        if !turn.plain() {
+            tokens.push(self.tool_call);
+        }
         if tokens.len() >= self.model.config().context {
             return Err(LlmError::Prompt(format!(
                 "the prompt is {} tokens, the model's context {}",
@@ -483,12 +529,15 @@ impl LocalModel {
         Ok(tokens)
     }
 
-    /// The prompt's tokens followed by the call's fixed opening (`\n{"name": "`), where the
-    /// prompt ends, and the call's bytes so far.
+    /// The prompt's tokens followed by the call's fixed opening (`\n{"name": "`; nothing for a
+    /// plain-text reply), where the prompt ends, and the call's bytes so far.
     fn opening(&self, turn: &Turn, allowed: &[ToolGrammar]) -> Result<(Vec<u32>, usize, Vec<u8>), LlmError> {
         let mut tokens = self.prompt_tokens(turn)?;
         let start = tokens.len();
         let mut call = Vec::new();
+        if turn.plain() {
+            return Ok((tokens, start, call));
+        }
         if let Some((more, bytes)) = self.forced(allowed, &call, &[]) {
             tokens.extend(more);
             call.extend(bytes);
@@ -568,38 +617,19 @@ impl LocalModel {
         if let Some(written) = name_so_far(call).filter(|_| prior.iter().any(|(_, b)| *b > 0.0)) {
             return self.choose_name(logits, tools, call, written, prior);
         }
-        let viable = |id: u32| self.viable(tools, call, id);
-        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-        let k = TOP_K.min(order.len());
-        if k == 0 {
-            return None;
-        }
-        let by_score = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
-        order.select_nth_unstable_by(k - 1, by_score);
-        let (top, rest) = order.split_at_mut(k);
-        top.sort_unstable_by(by_score);
-        let candidates: Vec<u32> = top.iter().copied().filter(|id| viable(*id)).collect();
-        if let Some(first) = candidates.first() {
-            if temperature <= 0.0 || candidates.len() == 1 {
-                return Some(*first);
-            }
-            let best = logits[*first as usize] as f64;
-            let weights: Vec<f64> = candidates
-                .iter()
-                .map(|id| ((logits[*id as usize] as f64 - best) / temperature).exp())
-                .map(|w| if w < MIN_P { 0.0 } else { w })
-                .collect();
-            let mut pick = rng.next() * weights.iter().sum::<f64>();
-            for (id, w) in candidates.iter().zip(&weights) {
-                if pick < *w {
-                    return Some(*id);
-                }
-                pick -= w;
-            }
-            return Some(*first);
-        }
-        rest.sort_unstable_by(by_score);
-        rest.iter().copied().find(|id| viable(*id))
+        sample(logits, &|id| self.viable(tools, call, id), temperature, rng)
+    }
+
+    /// The next token of a plain-text reply: any ordinary token, or one that ends the message
+    /// ([`LocalModel::ends_reply`]); never the opening of a tool call, since no tool is offered.
+    fn choose_text(&self, logits: &[f32], temperature: f64, rng: &mut Rng) -> Option<u32> {
+        let allowed = |id: u32| (id != self.tool_call && !self.vocab.is_special(id)) || self.ends_reply(id);
+        sample(logits, &allowed, temperature, rng)
+    }
+
+    /// Whether token `id` ends a plain-text reply (`<|im_end|>`, `<|endoftext|>`).
+    fn ends_reply(&self, id: u32) -> bool {
+        ["<|im_end|>", "<|endoftext|>"].iter().any(|end| self.vocab.special(end) == Some(id))
     }
 
     /// The next token of the call's name (greedy): among the model's best tokens and the first
@@ -646,6 +676,43 @@ impl LocalModel {
     }
 }
 
+/// The best-scoring token that is `viable` or, with a temperature, one sampled among the
+/// viable ones of the best [`TOP_K`] (min-p: none far less likely than the best); when none of
+/// those is viable, the best-scoring viable one of the rest.
+fn sample(logits: &[f32], viable: &dyn Fn(u32) -> bool, temperature: f64, rng: &mut Rng) -> Option<u32> {
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = TOP_K.min(order.len());
+    if k == 0 {
+        return None;
+    }
+    let by_score = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+    order.select_nth_unstable_by(k - 1, by_score);
+    let (top, rest) = order.split_at_mut(k);
+    top.sort_unstable_by(by_score);
+    let candidates: Vec<u32> = top.iter().copied().filter(|id| viable(*id)).collect();
+    if let Some(first) = candidates.first() {
+        if temperature <= 0.0 || candidates.len() == 1 {
+            return Some(*first);
+        }
+        let best = logits[*first as usize] as f64;
+        let weights: Vec<f64> = candidates
+            .iter()
+            .map(|id| ((logits[*id as usize] as f64 - best) / temperature).exp())
+            .map(|w| if w < MIN_P { 0.0 } else { w })
+            .collect();
+        let mut pick = rng.next() * weights.iter().sum::<f64>();
+        for (id, w) in candidates.iter().zip(&weights) {
+            if pick < *w {
+                return Some(*id);
+            }
+            pick -= w;
+        }
+        return Some(*first);
+    }
+    rest.sort_unstable_by(by_score);
+    rest.iter().copied().find(|id| viable(*id))
+}
+
 /// The part of a call's name written so far, while the name is still being written.
 fn name_so_far(call: &[u8]) -> Option<&[u8]> {
     const KEY: &[u8] = b"\"name\": \"";
@@ -676,6 +743,18 @@ const ARGUMENTS_PREFIX: &str = ", \"arguments\": ";
 impl CallStream {
     fn speaking(&self) -> bool {
         self.name.as_deref() == Some(RESPOND)
+    }
+
+    /// Takes a plain-text reply so far: its new complete characters go out.
+    fn advance_text(&mut self, text: &[u8], sink: &mut dyn FnMut(Output)) {
+        let valid = match std::str::from_utf8(text) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        if valid.len() > self.spoken {
+            sink(Output::Text(valid[self.spoken..].to_owned()));
+            self.spoken = valid.len();
+        }
     }
 
     /// Takes the call so far; returns a complete tool call (name, arguments).

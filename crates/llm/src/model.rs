@@ -263,6 +263,25 @@ impl Model {
     /// then costs little more than one. After an error the caches are not to be used again (some
     /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
+        let lasts: Vec<Vec<usize>> = runs.iter().map(|(tokens, _)| vec![tokens.len().saturating_sub(1)]).collect();
+        let logits = self.pass(runs, &lasts)?;
+        Ok(logits.into_iter().flatten().collect())
+    }
+
+    /// Runs `tokens` after the ones in `cache` (which grows by them) and returns the logits
+    /// after each of `rows` (indices into `tokens`, in order): one pass both judges a message
+    /// where its words end and computes what follows them.
+    pub fn forward_rows(&self, tokens: &[u32], cache: &mut KvCache, rows: &[usize]) -> Result<Vec<Tensor>> {
+        if rows.is_empty() || rows.windows(2).any(|w| w[0] >= w[1]) || rows.iter().any(|&r| r >= tokens.len()) {
+            candle_core::bail!("rows {rows:?} are not increasing indices into {} tokens", tokens.len());
+        }
+        let mut logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()])?;
+        Ok(logits.remove(0))
+    }
+
+    /// The pass under [`Model::forward_batch`] and [`Model::forward_rows`]: the logits after
+    /// the `rows` of each run (indices into its tokens).
+    fn pass(&self, runs: &mut [(&[u32], &mut KvCache)], rows: &[Vec<usize>]) -> Result<Vec<Vec<Tensor>>> {
         if runs.is_empty() || runs.iter().any(|(tokens, _)| tokens.is_empty()) {
             candle_core::bail!("no tokens to run");
         }
@@ -344,10 +363,22 @@ impl Model {
         for (span, (_, cache)) in spans.iter().zip(runs.iter_mut()) {
             cache.len = span.past + span.t;
         }
-        let lasts: Vec<Tensor> = spans.iter().map(|s| x.narrow(1, s.offset + s.t - 1, 1)).collect::<Result<_>>()?;
-        let last = if lasts.len() == 1 { lasts[0].clone() } else { Tensor::cat(&lasts, 1)? };
-        let logits = one(&self.output, &self.norm.forward(&last)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
-        (0..spans.len()).map(|i| logits.get(i)).collect()
+        let x = &x;
+        let picked: Vec<Tensor> = spans
+            .iter()
+            .zip(rows)
+            .flat_map(|(s, rows)| rows.iter().map(move |r| x.narrow(1, s.offset + r, 1)))
+            .collect::<Result<_>>()?;
+        let picked = if picked.len() == 1 { picked[0].clone() } else { Tensor::cat(&picked, 1)? };
+        let logits = one(&self.output, &self.norm.forward(&picked)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let mut at = 0;
+        rows.iter()
+            .map(|rows| {
+                let run = (at..at + rows.len()).map(|i| logits.get(i)).collect();
+                at += rows.len();
+                run
+            })
+            .collect()
     }
 }
 

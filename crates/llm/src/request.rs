@@ -1,10 +1,12 @@
 //! From the engine's [`LlmRequest`] (session instructions, conversation items, tools, tool
 //! choice) to a [`Turn`] for the local model.
 //!
-//! The conversation is rendered the way the model answers: every assistant message becomes a
-//! call to `respond` with its text, function calls become calls, their outputs tool results.
-//! So the history reads exactly like the model's own output, and the KV cache of one turn is
-//! the prefix of the next.
+//! The conversation is rendered the way the model answers. When the client offers tools,
+//! every assistant message becomes a call to `respond` with its text, function calls become
+//! calls, their outputs tool results. When it offers none, the reply is plain text
+//! ([`Turn::plain`]: no tool list, no call around the words) and so are the assistant's
+//! messages. Either way the history reads exactly like the model's own output, and the KV
+//! cache of one turn is the prefix of the next.
 //!
 //! Which calls the reply may make follows `tool_choice`: `auto` allows every tool and
 //! `respond`, except right after a tool result, when the model answers from it (`respond`
@@ -78,6 +80,18 @@ pub fn turn_for(
 ) -> Result<Turn, RequestError> {
     let cancelled = |i: usize| i.is_multiple_of(STOP_EVERY) && stop();
     let system = if request.instructions.trim().is_empty() { DEFAULT_INSTRUCTIONS } else { &request.instructions };
+    let client: Vec<ToolSpec> = request
+        .tools
+        .iter()
+        .map(|t| ToolSpec {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        })
+        .filter(|t| t.name != RESPOND)
+        .collect();
+    // Without the client's tools the reply is plain text, and so are the assistant's messages.
+    let plain = client.is_empty();
     let mut messages = vec![Message::text(Role::System, system)];
     for (i, item) in request.items.iter().enumerate() {
         if cancelled(i) {
@@ -92,6 +106,7 @@ pub fn turn_for(
                 messages.push(match role {
                     brazen_protocol::Role::System => Message::text(Role::System, text),
                     brazen_protocol::Role::User => Message::text(Role::User, crate::spoken::normalize(text.trim())),
+                    brazen_protocol::Role::Assistant if plain => Message::text(Role::Assistant, text),
                     brazen_protocol::Role::Assistant => respond_call(&text),
                 });
             }
@@ -110,30 +125,22 @@ pub fn turn_for(
         }
     }
     let after_tool_result = messages.last().is_some_and(|m| m.role == Role::Tool);
-    let client: Vec<ToolSpec> = request
-        .tools
-        .iter()
-        .map(|t| ToolSpec {
-            name: t.name.clone(),
-            description: t.description.clone(),
-            parameters: t.parameters.clone(),
-        })
-        .filter(|t| t.name != RESPOND)
-        .collect();
     let allowed: Vec<String> = match &request.tool_choice {
-        ToolChoice::Auto if after_tool_result || client.is_empty() => vec![RESPOND.into()],
+        ToolChoice::Required if plain => return Err(RequestError::NoTools),
+        ToolChoice::Function(name) if !client.iter().any(|t| &t.name == name) => {
+            return Err(RequestError::UnknownTool(name.clone()));
+        }
+        _ if plain => Vec::new(),
+        ToolChoice::Auto if after_tool_result => vec![RESPOND.into()],
         ToolChoice::Auto => client.iter().map(|t| t.name.clone()).chain([RESPOND.into()]).collect(),
         ToolChoice::None => vec![RESPOND.into()],
-        ToolChoice::Required if client.is_empty() => return Err(RequestError::NoTools),
         ToolChoice::Required => client.iter().map(|t| t.name.clone()).collect(),
-        ToolChoice::Function(name) if client.iter().any(|t| &t.name == name) => vec![name.clone()],
-        ToolChoice::Function(name) => return Err(RequestError::UnknownTool(name.clone())),
+        ToolChoice::Function(name) => vec![name.clone()],
     };
     // `respond` is listed first: with it last, the 1.5B model sent general questions ("what's
     // the capital of France") to a store tool more often (`brazen eval`: no-tool cases 19/21 →
     // 20/21 with it first; bench/README.md).
-    let mut tools = vec![ToolSpec::respond()];
-    tools.extend(client);
+    let tools = if plain { Vec::new() } else { [ToolSpec::respond()].into_iter().chain(client).collect() };
     let max_tokens = request.max_output_tokens.map_or(crate::MAX_TURN_TOKENS, |m| m as usize);
     // The agent's routing hint for what the user just said (only when there is a choice).
     let prior = match (&request.routing, messages.last()) {
@@ -329,6 +336,29 @@ mod tests {
         assert_eq!(allowed(ToolChoice::Required).unwrap(), ["get_order_status"]);
         assert_eq!(allowed(ToolChoice::Function("get_order_status".into())).unwrap(), ["get_order_status"]);
         assert_eq!(allowed(ToolChoice::Function("nope".into())).unwrap_err(), RequestError::UnknownTool("nope".into()));
+    }
+
+    #[test]
+    fn without_the_clients_tools_the_reply_and_the_history_are_plain_text() {
+        let said = Item::message(
+            "a",
+            brazen_protocol::Role::Assistant,
+            vec![Content::Audio { transcript: "Hello!".into() }],
+            ItemStatus::Completed,
+        );
+        let mut no_tools = request(vec![user("hi"), said, user("and you?")], ToolChoice::Auto);
+        no_tools.tools.clear();
+        let turn = turn_for(&no_tools, 10_000, &Messages, &never).unwrap();
+        assert!(turn.plain() && turn.tools.is_empty() && turn.allowed.is_empty());
+        assert_eq!(turn.messages[2].content, "Hello!");
+        assert!(turn.messages[2].tool_calls.is_empty(), "no call to respond around it");
+        no_tools.tool_choice = ToolChoice::None;
+        assert!(turn_for(&no_tools, 10_000, &Messages, &never).unwrap().plain());
+        no_tools.tool_choice = ToolChoice::Required;
+        assert_eq!(turn_for(&no_tools, 10_000, &Messages, &never).unwrap_err(), RequestError::NoTools);
+        // With a tool offered, even one `tool_choice` rules out, the reply is a call.
+        let none = turn_for(&request(vec![user("hi")], ToolChoice::None), 10_000, &Messages, &never).unwrap();
+        assert!(!none.plain());
     }
 
     #[test]

@@ -90,6 +90,41 @@ fn small_talk_is_spoken_in_pieces_and_the_next_turn_reuses_the_cache() {
 }
 
 #[test]
+fn without_tools_the_reply_is_plain_text_computed_ahead_and_reused() {
+    let plain = |items: Vec<Item>| {
+        let request = LlmRequest {
+            instructions: String::new(),
+            items,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            temperature: 0.0,
+            max_output_tokens: None,
+            routing: None,
+        };
+        turn_for(&request, model().context_budget(), model(), &|| false).unwrap()
+    };
+    let first = plain(vec![user("hi there how are you doing today")]);
+    assert!(first.plain());
+    assert!(!model().prompt(&first).unwrap().contains("<tools>"), "no tool list in the prompt");
+    model().prefill(&first, &|| false).unwrap();
+    let (said, calls, finish) = run(&first);
+    assert!(calls.is_empty(), "{calls:?}");
+    assert!(said.len() >= 3, "streamed in pieces: {said:?}");
+    let text = said.concat();
+    assert!(text.len() > 5 && !text.contains('{') && !text.contains("tool_call") && !text.contains("<|"), "{text}");
+    assert!(!finish.hit_token_cap && finish.output_tokens < 100, "it ended by itself: {finish:?}");
+    assert_eq!(finish.cached_tokens, finish.prompt_tokens, "computed ahead: {finish:?}");
+    assert_eq!(finish.passes, finish.output_tokens, "one pass per token after the first: {finish:?}");
+
+    // The next turn: the conversation so far, the plain reply included, is in the cache.
+    let reply = Item::message("a", Role::Assistant, vec![Content::Audio { transcript: text }], ItemStatus::Completed);
+    let second = plain(vec![user("hi there how are you doing today"), reply, user("what can you help me with")]);
+    let (said, calls, finish) = run(&second);
+    assert!(calls.is_empty() && !said.concat().trim().is_empty(), "{said:?} {calls:?}");
+    assert!(finish.prompt_tokens - finish.cached_tokens <= 16, "only the new message was computed: {finish:?}");
+}
+
+#[test]
 fn an_answer_after_a_tool_result_uses_it() {
     let mut items = vec![user("where is my order 4 4 1 9")];
     items.push(Item {
@@ -225,6 +260,24 @@ fn the_model_tells_a_finished_message_from_one_that_goes_on() {
     assert!(m.end_of_turn(&turn(vec![user("Hi"), assistant], ToolChoice::Auto), &|| false).is_err());
 }
 
+#[test]
+fn a_judged_pause_leaves_its_reply_ready_to_start() {
+    let m = model();
+    for (tools, text) in [(false, "What time do you open on Saturday?"), (true, "Do you ship to Canada?")] {
+        let mut request = request(vec![user(text)]);
+        if !tools {
+            request.tools.clear();
+        }
+        let turn = turn_for(&request, m.context_budget(), m, &|| false).unwrap();
+        assert!(m.end_of_turn(&turn, &|| false).unwrap().unwrap() > 0.3, "{text}");
+        let (said, calls, finish) = run(&turn);
+        assert!(!said.is_empty() || !calls.is_empty(), "{text}");
+        assert_eq!(finish.cached_tokens, finish.prompt_tokens, "{text}: {finish:?}");
+        // No pass for the prompt: each pass computes tokens the reply chose.
+        assert!(finish.passes <= finish.output_tokens, "{text}: {finish:?}");
+    }
+}
+
 /// The retail request for a conversation of `items`, greedy.
 fn request(items: Vec<Item>) -> LlmRequest {
     LlmRequest {
@@ -285,6 +338,20 @@ fn a_batched_pass_gives_each_conversation_the_logits_of_its_own_pass() {
     let own = logits(&m.forward(&[42], &mut alone[0]).unwrap());
     assert!(differ(&next, &own) < 1.0 && argmax(&next) == argmax(&own));
     assert!(m.forward_batch(&mut []).is_err(), "nothing to run is an error, not a panic");
+
+    // Logits after inner rows of a pass are those of a pass that stops there.
+    let mut whole = context[0].clone();
+    let rows = m.forward_rows(&new[0], &mut whole, &[1, 4]).unwrap();
+    assert_eq!(whole.len(), a.len() + 5);
+    for (row, got) in [1, 4].into_iter().zip(&rows) {
+        let mut cache = context[0].clone();
+        let own = logits(&m.forward(&new[0][..=row], &mut cache).unwrap());
+        let got = logits(got);
+        assert!(differ(&got, &own) < 1.0 && argmax(&got) == argmax(&own), "row {row}");
+    }
+    for bad in [&[][..], &[4, 1], &[5]] {
+        assert!(m.forward_rows(&new[0], &mut context[0].clone(), bad).is_err(), "rows {bad:?}");
+    }
 }
 
 #[test]

@@ -46,7 +46,7 @@ struct Decoding {
     tokens: Vec<u32>,
     /// Where the prompt ends in `tokens`.
     start: usize,
-    /// The call's bytes so far.
+    /// The call's bytes so far (the reply's, when plain text).
     call: Vec<u8>,
     finish: Finish,
     cache: KvCache,
@@ -92,9 +92,9 @@ impl Generation {
         Ok(generation)
     }
 
-    /// Begins a decoding with the tools still allowed.
+    /// Begins a decoding with the tools still allowed (none for a plain-text reply).
     fn begin(&mut self, model: &LocalModel) -> Result<(), LlmError> {
-        if self.allowed.is_empty() {
+        if self.allowed.is_empty() && !self.turn.plain() {
             return Err(LlmError::Prompt("no tool (not even respond) is allowed for this turn".into()));
         }
         let allowed = grammars(self.allowed.iter());
@@ -257,27 +257,41 @@ impl Decoding {
                 self.finish.hit_token_cap = true;
                 return Ok(Phase::Over);
             }
-            let temperature = if self.stream.speaking() { turn.temperature } else { 0.0 };
-            let Some(next) =
-                model.choose(&self.logits, &self.allowed, &self.call, &turn.prior, temperature, &mut self.rng)
-            else {
-                return Err(LlmError::Generation("no token continues the call (grammar dead end)".into()));
+            let step = if turn.plain() {
+                let Some(next) = model.choose_text(&self.logits, turn.temperature, &mut self.rng) else {
+                    return Err(LlmError::Generation("no token can follow the reply".into()));
+                };
+                if model.ends_reply(next) {
+                    return Ok(Phase::Over);
+                }
+                self.call.extend_from_slice(model.vocab.bytes(next));
+                self.tokens.push(next);
+                self.stream.advance_text(&self.call, sink);
+                vec![next]
+            } else {
+                let temperature = if self.stream.speaking() { turn.temperature } else { 0.0 };
+                let Some(next) =
+                    model.choose(&self.logits, &self.allowed, &self.call, &turn.prior, temperature, &mut self.rng)
+                else {
+                    return Err(LlmError::Generation("no token continues the call (grammar dead end)".into()));
+                };
+                self.call.extend_from_slice(model.vocab.bytes(next));
+                self.tokens.push(next);
+                let mut step = vec![next];
+                // What the grammar allows only one way is not left to the model: its tokens are
+                // computed in the same pass.
+                if let Some((more, bytes)) = model.forced(&self.allowed, &self.call, &self.tokens[self.start..]) {
+                    step.extend_from_slice(&more);
+                    self.tokens.extend(more);
+                    self.call.extend(bytes);
+                }
+                let complete = check(&self.allowed, &self.call) == Check::Complete;
+                self.made = self.stream.advance(&self.call, complete, sink);
+                if complete {
+                    return Ok(Phase::Over);
+                }
+                step
             };
-            self.call.extend_from_slice(model.vocab.bytes(next));
-            self.tokens.push(next);
-            let mut step = vec![next];
-            // What the grammar allows only one way is not left to the model: its tokens are
-            // computed in the same pass.
-            if let Some((more, bytes)) = model.forced(&self.allowed, &self.call, &self.tokens[self.start..]) {
-                step.extend_from_slice(&more);
-                self.tokens.extend(more);
-                self.call.extend(bytes);
-            }
-            let complete = check(&self.allowed, &self.call) == Check::Complete;
-            self.made = self.stream.advance(&self.call, complete, sink);
-            if complete {
-                return Ok(Phase::Over);
-            }
             self.computed = self.tokens.len();
             match model.memo(&self.tokens) {
                 Some((ready, logits)) => (self.cache, self.logits) = (ready, logits),
