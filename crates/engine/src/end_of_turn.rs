@@ -14,6 +14,10 @@
 //!   conversation and gives the probability that the message ends there — "I would like to
 //!   order", "Can you tell me", "My number is" go on; "Where is my order" does not.
 //!
+//! The words come first: the end-of-turn model is asked only when they do not settle the pause
+//! (the language model does not find the message finished, or cannot judge, or there are no
+//! words), so the recogniser has the cores to itself while someone waits on it.
+//!
 //! From them, the silence needed ([`Waits::silence_ms`]) is short when the turn is **finished**
 //! (~200 ms), longer when the witnesses are **unsure** or still answering, and up to the timeout
 //! when it is **unfinished**. A pause that ends in speech is forgotten; the next is judged afresh.

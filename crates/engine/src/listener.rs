@@ -24,8 +24,10 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 /// end of the turn, still being confirmed), in ms.
 const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// With semantic detection a pause is judged (and previewed) sooner: the finished turn it
-/// may end is answered after ~200 ms, so its words must be in by then.
-const SEMANTIC_PAUSE_MS: f64 = 100.0;
+/// may end is answered after ~200 ms, so its words must be in by then (they take ~0.3 s).
+const SEMANTIC_PAUSE_MS: f64 = 60.0;
+/// The end-of-turn model hears the turn up to this far into the pause, in ms.
+const TURN_MODEL_PAUSE_MS: f64 = 100.0;
 /// The end of the turn the end-of-turn model hears, in ms (it uses the last 8 s).
 const TURN_MODEL_MS: f64 = 8_100.0;
 /// With semantic detection, a preview started this far into a pause holds all the words
@@ -66,7 +68,7 @@ struct SpeechTurn {
     /// The preview asked for during the current pause: it holds every word of the turn if
     /// the turn ends without more speech, and then serves as its final transcript.
     covering: Option<Covering>,
-    /// The pause being judged by the end-of-turn model (semantic detection).
+    /// The pause being judged (semantic detection).
     pause: Option<Pause>,
     /// The last preview's words.
     words: Vec<String>,
@@ -95,9 +97,17 @@ struct Pause {
     /// The end-of-turn model's verdict on the audio, and its job while it is coming.
     audio: Verdict,
     audio_job: Option<JobId>,
+    /// The end-of-turn model was asked ([`Listener::hear_pause`]: once per pause).
+    audio_asked: bool,
     /// The language model's verdict on the words, and its job while it is coming.
     text: Verdict,
     text_job: Option<JobId>,
+}
+
+/// The words of the preview that holds all of `turn`'s speech up to `speech_end_ms`, once
+/// decoded (empty when it heard nothing or failed).
+fn covered(turn: &SpeechTurn, speech_end_ms: f64) -> Option<&str> {
+    turn.covering.as_ref().filter(|c| c.speech_end_ms == speech_end_ms).and_then(|c| c.text.as_deref())
 }
 
 impl Pause {
@@ -132,6 +142,9 @@ pub(crate) struct Listener {
     echo: Option<Echo>,
     /// The noise suppressor of the appended audio (`input_audio_noise_reduction`).
     denoiser: Option<Denoiser>,
+    /// The language model failed to judge a pause (an engine that does not judge turns): the
+    /// end-of-turn model is then asked at each pause at once, not after the words.
+    words_unjudged: bool,
 }
 
 impl Listener {
@@ -144,6 +157,7 @@ impl Listener {
             confirmed: false,
             echo: None,
             denoiser: None,
+            words_unjudged: false,
         }
     }
 
@@ -441,9 +455,10 @@ impl Listener {
         out.push(Output::StartAsr(job, request));
     }
 
-    /// Semantic turn detection: at each pause of [`SEMANTIC_PAUSE_MS`] the turn's audio goes to
-    /// the end-of-turn model (once per pause; a pause that ends in speech is forgotten), and
-    /// the silence that ends the turn is set from what is known of this pause
+    /// Semantic turn detection: each pause of [`SEMANTIC_PAUSE_MS`] is judged (once; a pause
+    /// that ends in speech is forgotten) from its words and, when they do not settle it, the
+    /// end-of-turn model ([`Listener::hear_pause`]), and the silence that ends the turn is set
+    /// from what is known of this pause
     /// ([`Waits::silence_ms`]). Returns the pause's words when they were already transcribed
     /// as it began: the language model may judge them ([`Heard::PauseWords`]).
     pub(crate) fn judge(&mut self, config: &SessionConfig, out: &mut Out) -> Option<String> {
@@ -463,28 +478,52 @@ impl Listener {
             }
         }
         if turn.pause.is_none() && pause_ms >= SEMANTIC_PAUSE_MS {
-            words = turn
-                .covering
-                .as_ref()
-                .filter(|c| c.speech_end_ms == speech_end_ms)
-                .and_then(|c| c.text.clone())
-                .filter(|t| !t.trim().is_empty());
-            let audio = self.input.speech_audio(detection.prefix_padding_ms as f64).unwrap_or_default();
-            // The audio model hears the last 8 s.
-            let keep = (TURN_MODEL_MS * self.input.rate() as f64 / 1000.0) as usize;
-            let samples = audio[audio.len().saturating_sub(keep)..].to_vec();
-            let job = out.next_job();
+            words = covered(turn, speech_end_ms).filter(|t| !t.trim().is_empty()).map(str::to_owned);
             turn.pause = Some(Pause {
                 speech_end_ms,
-                audio: Verdict::Pending,
-                audio_job: Some(job),
+                audio: Verdict::Unknown,
+                audio_job: None,
+                audio_asked: false,
                 text: Verdict::Unknown,
                 text_job: None,
             });
-            out.push(Output::StartTurnCheck(job, TurnRequest { samples, sample_rate: self.input.rate() }));
+            // No words will come for a turn past the previews' limit.
+            let longest = (PREVIEW_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
+            let wordless =
+                self.input.speech_audio(detection.prefix_padding_ms as f64).is_some_and(|a| a.len() > longest);
+            if self.words_unjudged || wordless || self.pause_unheard() {
+                self.hear_pause(config, out);
+            }
         }
         self.set_end_silence(config);
         words
+    }
+
+    /// Asks the end-of-turn model about the pause being judged, once: it hears the turn's
+    /// audio up to [`TURN_MODEL_PAUSE_MS`] into the pause (its last 8 s).
+    ///
+    /// It is asked only when the words do not settle the pause: when the language model's
+    /// verdict is not a finished message (and the words do not go on whatever the audio), when
+    /// the pause has no words, or when the language model does not judge. The pause's words (Whisper) then have the cores to themselves,
+    /// and a finished question costs no call of the audio model.
+    fn hear_pause(&mut self, config: &SessionConfig, out: &mut Out) {
+        let Some(detection) = config.turn_detection.as_ref() else { return };
+        let Some(pause_ms) = self.input.pause_ms() else { return };
+        let Some(audio) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
+        let rate = self.input.rate();
+        let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()) else { return };
+        if pause.audio_asked {
+            return;
+        }
+        pause.audio_asked = true;
+        let later = (((pause_ms - TURN_MODEL_PAUSE_MS).max(0.0) * rate as f64 / 1000.0) as usize).min(audio.len());
+        let audio = &audio[..audio.len() - later];
+        let keep = (TURN_MODEL_MS * rate as f64 / 1000.0) as usize;
+        let samples = audio[audio.len().saturating_sub(keep)..].to_vec();
+        let job = out.next_job();
+        pause.audio = Verdict::Pending;
+        pause.audio_job = Some(job);
+        out.push(Output::StartTurnCheck(job, TurnRequest { samples, sample_rate: rate }));
     }
 
     /// The language model is judging the pause's words, as job `job`: the turn waits for it.
@@ -497,8 +536,9 @@ impl Listener {
     }
 
     /// A verdict on a pause, from the end-of-turn model or the language model (others are
-    /// ignored); true when it was one of this listener's.
-    pub(crate) fn on_turn(&mut self, job: JobId, verdict: TurnVerdict, config: &SessionConfig) -> bool {
+    /// ignored); true when it was one of this listener's. A language model's verdict that is
+    /// not a finished message asks the end-of-turn model ([`Listener::hear_pause`]).
+    pub(crate) fn on_turn(&mut self, job: JobId, verdict: TurnVerdict, config: &SessionConfig, out: &mut Out) -> bool {
         let Some(pause) = self.speech.as_mut().and_then(|t| t.pause.as_mut()) else { return false };
         let said = match verdict {
             TurnVerdict::Probability(p) => Verdict::Finished(p),
@@ -510,6 +550,10 @@ impl Listener {
         } else if pause.text_job == Some(job) {
             pause.text_job = None;
             pause.text = said;
+            self.words_unjudged = said == Verdict::Unknown;
+            if self.audio_matters(config) {
+                self.hear_pause(config, out);
+            }
         } else {
             return false;
         }
@@ -523,9 +567,7 @@ impl Listener {
     fn set_end_silence(&mut self, config: &SessionConfig) {
         let Some(detection) = config.turn_detection.as_ref() else { return };
         let Some(turn) = self.speech.as_ref() else { return };
-        let words_of = |speech_end_ms: Option<f64>| {
-            turn.covering.as_ref().filter(|c| Some(c.speech_end_ms) == speech_end_ms).and_then(|c| c.text.as_deref())
-        };
+        let words_of = |speech_end_ms: Option<f64>| speech_end_ms.and_then(|end| covered(turn, end));
         let silence = Waits::of(detection).map(|waits| match turn.pause.as_ref() {
             None => waits.unsure_ms,
             Some(pause) => {
@@ -545,6 +587,25 @@ impl Listener {
     /// the pause's words arrived between two pieces of audio).
     pub(crate) fn end_if_due(&mut self, config: &SessionConfig) -> Option<TurnEvent> {
         self.input.end_if_due(config.turn_detection.as_ref()?)
+    }
+
+    /// Whether the pause being judged has words, and they are none (silence, or a failed
+    /// preview): the language model has nothing to judge.
+    fn pause_unheard(&self) -> bool {
+        let Some(turn) = self.speech.as_ref() else { return false };
+        let Some(pause) = turn.pause.as_ref() else { return false };
+        covered(turn, pause.speech_end_ms).is_some_and(|t| t.trim().is_empty())
+    }
+
+    /// Whether the end-of-turn model's verdict could change the silence that ends the pause
+    /// being judged, given its words and the language model's verdict on them.
+    fn audio_matters(&self, config: &SessionConfig) -> bool {
+        let Some(waits) = config.turn_detection.as_ref().and_then(Waits::of) else { return false };
+        let Some(turn) = self.speech.as_ref() else { return false };
+        let Some(pause) = turn.pause.as_ref() else { return false };
+        let words = covered(turn, pause.speech_end_ms).filter(|w| !w.trim().is_empty());
+        let silence = |audio: f32| waits.silence_ms(Verdict::Finished(audio), pause.text, words);
+        silence(0.0) != silence(1.0)
     }
 
     /// A preview came back: sends the words it shares with the previous one as a delta.
@@ -688,6 +749,9 @@ impl Listener {
             // Words go out while the user speaks only for a model that streams them.
             let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
             let heard = self.on_preview(event, streams, speaking, out);
+            if self.pause_unheard() {
+                self.hear_pause(config, out);
+            }
             self.set_end_silence(config);
             return heard;
         }

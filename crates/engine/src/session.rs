@@ -170,7 +170,7 @@ impl Session {
                 }
             }
             Input::Turn(job, verdict) => {
-                if self.listener.on_turn(job, verdict, &self.config)
+                if self.listener.on_turn(job, verdict, &self.config, &mut self.out)
                     && let Err(e) = self.end_turn_if_due(now, false)
                 {
                     self.out.error(e);

@@ -2099,25 +2099,42 @@ fn still_then_stopped(h: &mut Harness, still_ms: usize, then_ms: usize) {
 }
 
 /// A semantic session that heard one second of speech and then `pause_ms` of silence; returns
-/// the pause's end-of-turn check and transcript preview jobs.
-fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> (JobId, JobId) {
+/// the pause's transcript preview job (the end-of-turn model is not asked yet: the words may
+/// settle it).
+fn paused(h: &mut Harness, detection: Value, pause_ms: usize) -> JobId {
     h.send(json!({"type": "session.update", "session": {"turn_detection": detection}}));
     h.audio(1_000, 1.0);
     let out = h.audio(pause_ms, 0.0);
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
-    let checks = turn_checks(&out);
     let previews = previews(&out);
-    assert_eq!((checks.len(), previews.len()), (1, 1), "one check and one preview for the pause: {out:?}");
+    assert_eq!((turn_checks(&out).len(), previews.len()), (0, 1), "one preview for the pause: {out:?}");
     assert!(urgent(&out), "the pause's words decide whether the turn ends: someone waits on them");
-    // The turn's audio so far (24 kHz), the pause included.
-    assert!(checks[0].1 >= 24 * 1_100, "{checks:?}");
-    (checks[0].0, previews[0].0)
+    previews[0].0
+}
+
+/// The pause's words, `said`, go to the language model, which finds the message finished with
+/// probability `p`; returns what followed its verdict.
+fn judged(h: &mut Harness, preview: JobId, said: &str, p: f32) -> Vec<Output> {
+    let out = h.input(Input::Asr(preview, AsrEvent::Done(said.into())));
+    let text = llm_checks(&out);
+    assert_eq!(text.len(), 1, "{out:?}");
+    h.input(Input::Turn(text[0].0, TurnVerdict::Probability(p)))
+}
+
+/// The one end-of-turn check in `out`: it hears the turn's audio up to 100 ms into the pause,
+/// however long the pause has lasted (the second of speech began the buffer: no padding before
+/// it), at 24 kHz, to a detector frame.
+fn the_check(out: &[Output]) -> JobId {
+    let checks = turn_checks(out);
+    assert_eq!(checks.len(), 1, "{out:?}");
+    assert!(checks[0].1.abs_diff(24 * 1_100) <= 24 * 20, "{checks:?}");
+    checks[0].0
 }
 
 #[test]
 fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
     let mut h = Harness::new();
-    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
     // The pause's words go to the language model to judge (and its prompt is computed ahead).
     let out = h.input(Input::Asr(preview, AsrEvent::Done("What time do you open?".into())));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
@@ -2129,13 +2146,12 @@ fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
     assert_eq!(text.len(), 1, "{out:?}");
     assert!(text[0].1.contains("What time do you open?"), "{text:?}");
     assert!(out.iter().any(|o| matches!(o, Output::PrepareLlm(_))));
-    // The audio sounds finished; the words are still being judged.
-    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.6)));
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
-    // Finished, by the words: 300 ms of silence is enough (200 ms are needed).
+    // Finished, by the words: 300 ms of silence is enough (200 ms are needed), and the
+    // end-of-turn model was never asked.
     let out = h.input(Input::Turn(text[0].0, TurnVerdict::Probability(0.92)));
     let t = types(&out);
     assert!(t.contains(&"input_audio_buffer.speech_stopped") && t.contains(&"response.created"), "{t:?}");
+    assert!(turn_checks(&h.out).is_empty(), "the words settled it");
     let llm = llm_job(&out).1;
     let said = format!("{:?}", llm.items);
     assert!(said.contains("What time do you open?"), "the pause's words are the transcript: {said}");
@@ -2144,33 +2160,96 @@ fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
 #[test]
 fn semantic_vad_waits_when_the_words_go_on() {
     let mut h = Harness::new();
-    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
-    let out = h.input(Input::Asr(preview, AsrEvent::Done("I would like to order.".into())));
-    let text = llm_checks(&out)[0].0;
-    h.input(Input::Turn(check, TurnVerdict::Probability(0.7)));
-    let out = h.input(Input::Turn(text, TurnVerdict::Probability(0.001)));
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    // The words go on: the end-of-turn model is asked, and its verdict does not overrule them.
+    let out = judged(&mut h, preview, "I would like to order.", 0.001);
+    let out = h.input(Input::Turn(the_check(&out), TurnVerdict::Probability(0.7)));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
     // Unfinished: 2 s of silence.
     still_then_stopped(&mut h, 1_500, 300);
 }
 
 #[test]
+fn semantic_vad_asks_the_audio_when_the_words_are_unsure() {
+    let mut h = Harness::new();
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    // The words are judged 700 ms into the pause (the verdict is slow): unsure from them (0.1 <
+    // 0.3); the audio sounds done: 200 ms were enough.
+    let out = h.audio(400, 0.0);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "still judging: 900 ms");
+    let out = judged(&mut h, preview, "Two, please.", 0.1);
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    let out = h.input(Input::Turn(the_check(&out), TurnVerdict::Probability(0.95)));
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+}
+
+#[test]
 fn semantic_vad_waits_when_the_words_trail_off() {
     let mut h = Harness::new();
-    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
     let out = h.input(Input::Asr(preview, AsrEvent::Done("I would like to order two pairs of".into())));
-    // The language model cannot judge; whatever the audio says, a trailing "of" waits for the
-    // timeout (2 s).
-    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("no judge".into())));
-    let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.95)));
-    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    // The language model cannot judge; whatever the audio would say (it is not asked), a
+    // trailing "of" waits for the timeout (2 s).
+    let out = h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("no judge".into())));
+    assert!(turn_checks(&out).is_empty(), "{out:?}");
     still_then_stopped(&mut h, 1_500, 300);
+    // The language model does not judge: the next pause asks the end-of-turn model at once.
+    h.audio(1_000, 1.0);
+    let out = h.audio(300, 0.0);
+    assert_eq!(turn_checks(&out).len(), 1, "{out:?}");
+}
+
+#[test]
+fn semantic_vad_asks_the_audio_when_a_pause_has_no_words() {
+    for heard in [AsrEvent::Done(" ".into()), AsrEvent::Failed("the recogniser failed".into())] {
+        let mut h = Harness::new();
+        let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+        let out = h.input(Input::Asr(preview, heard.clone()));
+        assert!(llm_checks(&out).is_empty(), "nothing to judge: {out:?}");
+        let check = the_check(&out);
+        let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.9)));
+        assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"), "no words: unsure (900 ms)");
+        still_then_stopped(&mut h, 500, 200);
+    }
+}
+
+#[test]
+fn semantic_vad_asks_the_audio_when_the_words_are_settled_either_way() {
+    // Words that trail off wait for the timeout whatever the audio: it is not asked.
+    let mut h = Harness::new();
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let out = judged(&mut h, preview, "I would like two pairs of", 0.9);
+    assert!(turn_checks(&out).is_empty(), "{out:?}");
+    // A turn past the previews' limit (30 s) has no words: the audio is asked at its pauses.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    h.audio(31_000, 1.0);
+    let out = h.audio(200, 0.0);
+    assert!(previews(&out).is_empty() && turn_checks(&out).len() == 1, "{out:?}");
+}
+
+#[test]
+fn a_language_model_that_once_failed_to_judge_is_asked_again() {
+    let mut h = Harness::new();
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("Two, please.".into())));
+    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("stopped for a turn".into())));
+    // The next pause asks the audio at once; a verdict from the words clears that.
+    h.audio(1_000, 1.0);
+    let out = h.audio(300, 0.0);
+    assert_eq!(turn_checks(&out).len(), 1, "{out:?}");
+    let out = judged(&mut h, previews(&out)[0].0, "Two, please.", 0.9);
+    assert!(types(&out).contains(&"input_audio_buffer.speech_stopped"), "{:?}", types(&out));
+    h.audio(1_000, 1.0);
+    let out = h.audio(300, 0.0);
+    assert!(turn_checks(&out).is_empty(), "{out:?}");
 }
 
 #[test]
 fn semantic_vad_forgets_a_pause_that_ends_in_speech() {
     let mut h = Harness::new();
-    let (check, _) = paused(&mut h, json!({"type": "semantic_vad", "eagerness": "high"}), 300);
+    let preview = paused(&mut h, json!({"type": "semantic_vad", "eagerness": "high"}), 300);
+    let check = the_check(&judged(&mut h, preview, "I would like to order.", 0.001));
     let out = h.audio(600, 1.0);
     assert!(out.contains(&Output::Cancel(check)), "the pause's check is dropped: {out:?}");
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
@@ -2178,17 +2257,26 @@ fn semantic_vad_forgets_a_pause_that_ends_in_speech() {
     let out = h.input(Input::Turn(check, TurnVerdict::Probability(0.99)));
     assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
     let out = h.audio(200, 0.0);
-    assert_eq!(turn_checks(&out).len(), 1);
+    assert_eq!(previews(&out).len(), 1, "{out:?}");
 }
 
 #[test]
 fn semantic_vad_without_a_model_decides_on_the_words_and_silence() {
     let mut h = Harness::new();
-    let (check, preview) = paused(&mut h, json!({"type": "semantic_vad"}), 300);
-    h.input(Input::Turn(check, TurnVerdict::Failed("no end-of-turn model is loaded".into())));
-    let out = h.input(Input::Asr(preview, AsrEvent::Done("I want to, um".into())));
-    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("this language model does not judge turns".into())));
-    // Trailing words and no verdict: up to the timeout (2 s).
+    let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+    let out = h.input(Input::Asr(preview, AsrEvent::Done("I want to go home".into())));
+    let out = h.input(Input::Turn(
+        llm_checks(&out)[0].0,
+        TurnVerdict::Failed("this language model does not judge turns".into()),
+    ));
+    h.input(Input::Turn(the_check(&out), TurnVerdict::Failed("no end-of-turn model is loaded".into())));
+    // Whole words and no verdict: unsure (900 ms).
+    still_then_stopped(&mut h, 500, 200);
+    // Trailing words: up to the timeout (2 s).
+    h.audio(1_000, 1.0);
+    let out = h.audio(300, 0.0);
+    let out = h.input(Input::Asr(previews(&out)[0].0, AsrEvent::Done("I want to, um".into())));
+    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Failed("no judge".into())));
     still_then_stopped(&mut h, 1_500, 300);
 }
 
@@ -2197,10 +2285,9 @@ fn azure_semantic_vad_holds_an_unfinished_turn_past_its_silence() {
     let mut h = Harness::new();
     let detection = json!({"type": "azure_semantic_vad", "silence_duration_ms": 400,
         "end_of_utterance_detection": {"model": "semantic_detection_v1", "timeout_ms": 800}});
-    let (check, preview) = paused(&mut h, detection, 300);
-    let out = h.input(Input::Asr(preview, AsrEvent::Done("My number is five five five".into())));
-    h.input(Input::Turn(llm_checks(&out)[0].0, TurnVerdict::Probability(0.0)));
-    h.input(Input::Turn(check, TurnVerdict::Probability(0.1)));
+    let preview = paused(&mut h, detection, 300);
+    let out = judged(&mut h, preview, "I would like to order", 0.0);
+    h.input(Input::Turn(the_check(&out), TurnVerdict::Probability(0.1)));
     // Unfinished: the silence (400 ms) plus the timeout (800 ms).
     still_then_stopped(&mut h, 800, 200);
 }

@@ -1,12 +1,13 @@
 //! The local model at work: prompt → KV-cache reuse → grammar-constrained decoding → a spoken
 //! reply or a tool call, streamed.
 //!
-//! Every assistant turn is a call (Qwen's `<tool_call>` format): to a real tool, or to the
-//! `respond` pseudo-tool whose `text` is what the assistant says. The turn starts with a forced
-//! `<tool_call>` token and each next token is the best-scoring one that keeps the call valid
-//! under the tools' schemas ([`crate::grammar`]), so small models always produce a well-formed
-//! call with type-correct arguments, and choose between answering and calling a tool by the
-//! same mechanism. The text of `respond` streams out as it is generated.
+//! With tools, every assistant turn is a call (Qwen's `<tool_call>` format): to a real tool, or
+//! to the `respond` pseudo-tool whose `text` is what the assistant says. The turn starts with a
+//! forced `<tool_call>` token and each next token is the best-scoring one that keeps the call
+//! valid under the tools' schemas ([`crate::grammar`]), so small models always produce a
+//! well-formed call with type-correct arguments, and choose between answering and calling a
+//! tool by the same mechanism. The text of `respond` streams out as it is generated. Without
+//! tools the reply is plain text ([`Turn::plain`]), streamed the same way.
 //!
 //! KV cache: the last few prompts' caches are kept with their tokens; a new prompt starts from
 //! the one it shares the longest prefix with (another session with the same system prompt and
@@ -233,7 +234,8 @@ impl LocalModel {
 
     /// A turn's prompt length in tokens (`usize::MAX` when it cannot be rendered).
     pub fn prompt_len(&self, turn: &Turn) -> usize {
-        self.prompt(turn).ok().and_then(|p| self.vocab.encode(&p).ok()).map_or(usize::MAX, |t| t.len() + 1)
+        let call = usize::from(!turn.plain());
+        self.prompt(turn).ok().and_then(|p| self.vocab.encode(&p).ok()).map_or(usize::MAX, |t| t.len() + call)
     }
 
     /// Tokens of `text` on its own.
@@ -287,12 +289,12 @@ impl LocalModel {
                     Some(l) if at == tokens.len() => Arc::new(l.to_vec1::<f32>().map_err(generation_error)?),
                     _ => {
                         if at > reused {
-                            self.keep(tokens[..at].to_vec(), cache, None);
+                            self.keep(tokens[..at].to_vec(), cache, None, false);
                         }
                         return Ok(computed);
                     }
                 };
-                self.keep(tokens.clone(), cache.clone(), Some(logits.clone()));
+                self.keep(tokens.clone(), cache.clone(), Some(logits.clone()), false);
                 (cache, logits)
             }
         };
@@ -321,7 +323,7 @@ impl LocalModel {
             .map_err(generation_error)?
             .to_vec1::<f32>()
             .map_err(generation_error)?;
-        self.keep(tokens, cache, Some(Arc::new(logits)));
+        self.keep(tokens, cache, Some(Arc::new(logits)), false);
         Ok(computed + step.len())
     }
 
@@ -350,7 +352,9 @@ impl LocalModel {
         }
         last.content = words.clone();
         let prompt = self.prompt(&judged)?;
-        let Some(cut) = prompt.rfind(&words).map(|at| at + words.len()) else {
+        // Where the message ends (not inside `<|im_start|>assistant` for a message "is").
+        let ended = prompt.rfind(&format!("{words}<|im_end|>")).or_else(|| prompt.rfind(&words));
+        let Some(cut) = ended.map(|at| at + words.len()) else {
             return Err(LlmError::Prompt("the user's words are not in the prompt".into()));
         };
         let tokens = self.vocab.encode(&prompt[..cut]).map_err(LlmError::Prompt)?;
@@ -368,7 +372,7 @@ impl LocalModel {
         loop {
             if stop() {
                 if at > reused {
-                    self.keep(all[..at].to_vec(), cache, None);
+                    self.keep(all[..at].to_vec(), cache, None, true);
                 }
                 return Ok(None);
             }
@@ -386,10 +390,10 @@ impl LocalModel {
             match (reply.is_some(), logits.get(1)) {
                 (true, Some(after)) => {
                     let after = after.to_vec1::<f32>().map_err(generation_error)?;
-                    self.keep(all.to_vec(), cache, Some(Arc::new(after)));
+                    self.keep(all.to_vec(), cache, Some(Arc::new(after)), true);
                 }
                 // Kept as a prefix for the reply's prompt.
-                _ => self.keep(tokens, cache, None),
+                _ => self.keep(tokens, cache, None, true),
             }
             return Ok(Some(self.ending_probability(&judged)));
         }
@@ -576,11 +580,12 @@ impl LocalModel {
 
     /// Remembers a cache holding `tokens` (with the logits after them when computed ahead),
     /// replacing the caches it extends, dropping the oldest. Of the ones computed ahead, only
-    /// those the new one extends stay (the prompt under its speculative first step); a turn's
-    /// cache replaces them all.
-    fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>) {
+    /// those a new one computed ahead extends stay (the prompt under its speculative first
+    /// step) — unless it is a pause's judgement (`judged`), which may come from any
+    /// conversation while others' prompts wait ready: then they stay.
+    fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>, judged: bool) {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        let ahead = logits.is_some();
+        let ahead = logits.is_some() && !judged;
         caches.retain(|c| {
             let extended = tokens.starts_with(&c.tokens);
             if ahead && c.logits.is_some() { extended } else { !extended }
@@ -620,10 +625,22 @@ impl LocalModel {
         sample(logits, &|id| self.viable(tools, call, id), temperature, rng)
     }
 
-    /// The next token of a plain-text reply: any ordinary token, or one that ends the message
-    /// ([`LocalModel::ends_reply`]); never the opening of a tool call, since no tool is offered.
-    fn choose_text(&self, logits: &[f32], temperature: f64, rng: &mut Rng) -> Option<u32> {
-        let allowed = |id: u32| (id != self.tool_call && !self.vocab.is_special(id)) || self.ends_reply(id);
+    /// The next token of a plain-text reply `text` (so far): an ordinary token after which the
+    /// text is still UTF-8 (or on its way to a character), or one that ends the message
+    /// ([`LocalModel::ends_reply`]); never a special token such as `<tool_call>`.
+    fn choose_text(&self, logits: &[f32], text: &[u8], temperature: f64, rng: &mut Rng) -> Option<u32> {
+        let allowed = |id: u32| {
+            let bytes = self.vocab.bytes(id);
+            if bytes.is_empty() {
+                return self.ends_reply(id);
+            }
+            let mut next = text.to_vec();
+            next.extend_from_slice(bytes);
+            match std::str::from_utf8(&next) {
+                Ok(_) => true,
+                Err(e) => e.error_len().is_none(),
+            }
+        };
         sample(logits, &allowed, temperature, rng)
     }
 

@@ -90,8 +90,10 @@ pub fn turn_for(
         })
         .filter(|t| t.name != RESPOND)
         .collect();
-    // Without the client's tools the reply is plain text, and so are the assistant's messages.
-    let plain = client.is_empty();
+    // Without the client's tools (and calls in the history) the reply is plain text, and so
+    // are the assistant's messages.
+    let calls = request.items.iter().any(|i| !matches!(i.body, ItemBody::Message { .. }));
+    let plain = client.is_empty() && !calls;
     let mut messages = vec![Message::text(Role::System, system)];
     for (i, item) in request.items.iter().enumerate() {
         if cancelled(i) {
@@ -126,7 +128,7 @@ pub fn turn_for(
     }
     let after_tool_result = messages.last().is_some_and(|m| m.role == Role::Tool);
     let allowed: Vec<String> = match &request.tool_choice {
-        ToolChoice::Required if plain => return Err(RequestError::NoTools),
+        ToolChoice::Required if client.is_empty() => return Err(RequestError::NoTools),
         ToolChoice::Function(name) if !client.iter().any(|t| &t.name == name) => {
             return Err(RequestError::UnknownTool(name.clone()));
         }
@@ -356,6 +358,12 @@ mod tests {
         assert!(turn_for(&no_tools, 10_000, &Messages, &never).unwrap().plain());
         no_tools.tool_choice = ToolChoice::Required;
         assert_eq!(turn_for(&no_tools, 10_000, &Messages, &never).unwrap_err(), RequestError::NoTools);
+        // Calls in the history keep the call format, listing `respond` alone.
+        let mut with_calls = request(vec![user("hi")], ToolChoice::Auto);
+        with_calls.tools.clear();
+        with_calls.items.extend(call_and_output());
+        let turn = turn_for(&with_calls, 10_000, &Messages, &never).unwrap();
+        assert!(!turn.plain() && turn.allowed == ["respond"], "{turn:?}");
         // With a tool offered, even one `tool_choice` rules out, the reply is a call.
         let none = turn_for(&request(vec![user("hi")], ToolChoice::None), 10_000, &Messages, &never).unwrap();
         assert!(!none.plain());

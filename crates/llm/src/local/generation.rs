@@ -201,7 +201,7 @@ impl Generation {
         d.step.clear();
         if d.prompting && d.computed == d.tokens.len() {
             d.prompting = false;
-            model.keep(d.tokens.clone(), d.cache.clone(), None);
+            model.keep(d.tokens.clone(), d.cache.clone(), None, false);
         }
         Ok(())
     }
@@ -258,7 +258,7 @@ impl Decoding {
                 return Ok(Phase::Over);
             }
             let step = if turn.plain() {
-                let Some(next) = model.choose_text(&self.logits, turn.temperature, &mut self.rng) else {
+                let Some(next) = model.choose_text(&self.logits, &self.call, turn.temperature, &mut self.rng) else {
                     return Err(LlmError::Generation("no token can follow the reply".into()));
                 };
                 if model.ends_reply(next) {
@@ -310,7 +310,7 @@ impl Decoding {
         let computed = self.cache.len();
         if computed > self.began_with {
             self.tokens.truncate(computed);
-            model.keep(self.tokens, self.cache, None);
+            model.keep(self.tokens, self.cache, None, false);
         }
         (self.finish, self.made)
     }
