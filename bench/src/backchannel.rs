@@ -8,8 +8,9 @@
 //! (40 ms chunks at real-time pace). It interrupted if `speech_started` came or the answer was
 //! cancelled; the time is from the clip's first voiced sample to `speech_started`.
 //!
-//! Run: `bench/backchannel.sh [--modes ignore_fillers,plain]` (release build). `plain` is the
-//! same without `remove_filler_words`: every sound interrupts.
+//! Run: `bench/backchannel.sh [--modes ignore_fillers,plain]` (release build); with `BRAZEN_LOG`
+//! set, the server's log goes to stderr. `plain` is the same without `remove_filler_words`:
+//! every sound interrupts.
 
 #[path = "served.rs"]
 mod served;
@@ -122,7 +123,7 @@ async fn main() {
         &brazen,
         &["--vad", "silero", "--asr", "whisper-tiny-en", "--turn", "smart-turn", "--llm", "echo", "--tts", "tone"],
         &[],
-        false,
+        std::env::var_os("BRAZEN_LOG").is_some(),
     );
     println!(
         "| mode | backchannels that interrupted | questions that interrupted | question onset → speech_started, p50 / p95 |"

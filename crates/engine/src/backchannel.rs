@@ -29,15 +29,21 @@ const FILLERS: &[&str] = &[
     "um", "umm", "wow", "yeah", "yep", "yes", "you", "yup",
 ];
 
-/// Words that take the turn however short the speech: objections, requests to stop or repeat,
-/// the words questions begin with, and the verbs requests begin with ("Name the days…",
-/// "Tell me…").
+/// Words that take the turn however short the speech, wherever they are: objections, requests
+/// to stop or repeat, and the words questions begin with.
 const TAKES_TURN: &[&str] = &[
     "no", "nope", "not", "don't", "stop", "wait", "hold", "hang", "sorry", "pardon", "excuse", "hey", "hello", "but",
     "actually", "cancel", "repeat", "again", "help", "agent", "human", "person", "operator", "what", "what's", "when",
     "where", "which", "who", "why", "how", "can", "could", "would", "will", "should", "is", "are", "do", "does", "did",
-    "may", "tell", "give", "show", "list", "name", "say", "explain", "describe", "find", "check", "book", "send",
-    "read", "skip", "next", "louder", "slower", "speak",
+    "may", "next", "louder", "slower",
+];
+
+/// The verbs requests begin with ("Name the days…", "Tell me…", "Say that again"): they take
+/// the turn as the first word only. After another word they are more often the recogniser's
+/// guess at a backchannel cut short ("I say" for the first 0.6 s of "I see").
+const REQUESTS: &[&str] = &[
+    "tell", "give", "show", "list", "name", "say", "explain", "describe", "find", "check", "book", "send", "read",
+    "skip", "speak",
 ];
 
 /// What the words of speech held back while the assistant speaks make of it.
@@ -56,7 +62,8 @@ pub fn judge(text: &str, spoken_ms: f64) -> Held {
     if words.iter().all(|w| FILLERS.contains(&w.as_str())) {
         return Held::Backchannel;
     }
-    if words.iter().any(|w| TAKES_TURN.contains(&w.as_str())) || spoken_ms >= SHORT_MS {
+    let request = words.first().is_some_and(|w| REQUESTS.contains(&w.as_str()));
+    if request || words.iter().any(|w| TAKES_TURN.contains(&w.as_str())) || spoken_ms >= SHORT_MS {
         return Held::Turn;
     }
     Held::Backchannel
@@ -118,6 +125,8 @@ mod tests {
             "Hold on.",
             "Name the days",
             "Tell me more.",
+            "Say that again.",
+            "Okay, what's next?",
         ] {
             assert_eq!(judge(question, 400.0), Held::Turn, "{question:?} interrupts");
         }
@@ -126,5 +135,7 @@ mod tests {
         assert_eq!(judge("in a month,", 500.0), Held::Backchannel);
         assert_eq!(judge("I meant the blue ones.", 500.0), Held::Backchannel);
         assert_eq!(judge("I meant the blue ones.", 900.0), Held::Turn);
+        // A request's verb after another word: the start of "I see", heard as "I say".
+        assert_eq!(judge("I say", 600.0), Held::Backchannel);
     }
 }
