@@ -142,8 +142,9 @@ pub(crate) struct Listener {
     echo: Option<Echo>,
     /// The noise suppressor of the appended audio (`input_audio_noise_reduction`).
     denoiser: Option<Denoiser>,
-    /// The language model failed to judge a pause (an engine that does not judge turns): the
-    /// end-of-turn model is then asked at each pause at once, not after the words.
+    /// The language model's last verdict on a pause failed (an engine that does not judge
+    /// turns, or one stopped for a turn): the end-of-turn model is then asked at each pause at
+    /// once, not after the words, until a verdict comes again.
     words_unjudged: bool,
 }
 
@@ -504,8 +505,9 @@ impl Listener {
     ///
     /// It is asked only when the words do not settle the pause: when the language model's
     /// verdict is not a finished message (and the words do not go on whatever the audio), when
-    /// the pause has no words, or when the language model does not judge. The pause's words (Whisper) then have the cores to themselves,
-    /// and a finished question costs no call of the audio model.
+    /// the pause has no words, or when the language model does not judge. The pause's words
+    /// (Whisper) then have the cores to themselves, and a finished question costs no call of
+    /// the audio model.
     fn hear_pause(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = config.turn_detection.as_ref() else { return };
         let Some(pause_ms) = self.input.pause_ms() else { return };
