@@ -492,7 +492,14 @@ test("with the retail agent the page keeps the agent's session, shows its tools'
     const beanie = page.locator('.card.product[data-product=P021]');
     assert.match(await beanie.innerText(), /Red Knit Beanie[\s\S]*\$19\.99/);
     assert.equal(await beanie.locator('img').getAttribute('alt'), 'Red Knit Beanie');
-    assert.ok(await beanie.locator('img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the product picture loads');
+    // The card may show before its picture has arrived: wait for it to load or fail.
+    const loaded = await beanie.locator('img').evaluate((img) => img.complete
+      ? img.naturalWidth > 0
+      : new Promise((done) => {
+        img.addEventListener('load', () => done(img.naturalWidth > 0), { once: true });
+        img.addEventListener('error', () => done(false), { once: true });
+      }));
+    assert.ok(loaded, 'the product picture loads');
     await say('order_products {"product_id":"P021","quantity":2}', '.card.order');
     const orderId = await page.locator('.card.order').last().getAttribute('data-order');
     assert.match(await page.locator('.card.order').last().innerText(), /\$39\.98/);
