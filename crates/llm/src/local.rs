@@ -383,9 +383,9 @@ impl LocalModel {
                 at += PREFILL_CHUNK;
                 continue;
             }
-            let rows: Vec<usize> = [tokens.len() - 1 - at, all.len() - 1 - at].into_iter().collect();
-            let rows = if rows[0] == rows[1] { &rows[..1] } else { &rows[..] };
-            let logits = self.model.forward_rows(&all[at..], &mut cache, rows).map_err(generation_error)?;
+            let (words_end, end) = (tokens.len() - 1 - at, all.len() - 1 - at);
+            let rows = if words_end == end { vec![end] } else { vec![words_end, end] };
+            let logits = self.model.forward_rows(&all[at..], &mut cache, &rows).map_err(generation_error)?;
             let judged = logits[0].to_vec1::<f32>().map_err(generation_error)?;
             match (reply.is_some(), logits.get(1)) {
                 (true, Some(after)) => {
@@ -629,12 +629,15 @@ impl LocalModel {
     /// text is still UTF-8 (or on its way to a character), or one that ends the message
     /// ([`LocalModel::ends_reply`]); never a special token such as `<tool_call>`.
     fn choose_text(&self, logits: &[f32], text: &[u8], temperature: f64, rng: &mut Rng) -> Option<u32> {
+        // The text so far is whole characters but for an unfinished last one: only that tail
+        // and the token's bytes need checking.
+        let tail = std::str::from_utf8(text).map_or_else(|e| &text[e.valid_up_to()..], |_| &[][..]);
         let allowed = |id: u32| {
             let bytes = self.vocab.bytes(id);
             if bytes.is_empty() {
                 return self.ends_reply(id);
             }
-            let mut next = text.to_vec();
+            let mut next = tail.to_vec();
             next.extend_from_slice(bytes);
             match std::str::from_utf8(&next) {
                 Ok(_) => true,

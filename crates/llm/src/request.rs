@@ -286,6 +286,15 @@ mod tests {
         Item::message("u", brazen_protocol::Role::User, vec![Content::InputText(text.into())], ItemStatus::Completed)
     }
 
+    fn assistant(text: &str) -> Item {
+        Item::message(
+            "a",
+            brazen_protocol::Role::Assistant,
+            vec![Content::Audio { transcript: text.into() }],
+            ItemStatus::Completed,
+        )
+    }
+
     fn call_and_output() -> Vec<Item> {
         vec![
             Item {
@@ -310,12 +319,7 @@ mod tests {
 
     #[test]
     fn items_become_the_models_own_format() {
-        let said = Item::message(
-            "a",
-            brazen_protocol::Role::Assistant,
-            vec![Content::Audio { transcript: "Hello!".into() }],
-            ItemStatus::Completed,
-        );
+        let said = assistant("Hello!");
         let mut items = vec![user("hi"), said, user("where is 7731")];
         items.extend(call_and_output());
         let turn = turn_for(&request(items, ToolChoice::Auto), 10_000, &Messages, &never).unwrap();
@@ -342,12 +346,7 @@ mod tests {
 
     #[test]
     fn without_the_clients_tools_the_reply_and_the_history_are_plain_text() {
-        let said = Item::message(
-            "a",
-            brazen_protocol::Role::Assistant,
-            vec![Content::Audio { transcript: "Hello!".into() }],
-            ItemStatus::Completed,
-        );
+        let said = assistant("Hello!");
         let mut no_tools = request(vec![user("hi"), said, user("and you?")], ToolChoice::Auto);
         no_tools.tools.clear();
         let turn = turn_for(&no_tools, 10_000, &Messages, &never).unwrap();
