@@ -93,6 +93,8 @@ pub(crate) struct Speech {
     text: String,
     /// Text not yet cut into a phrase.
     pending: String,
+    /// Bytes of text cut into phrases so far (the first ones are cut early).
+    phrased: usize,
     queue: VecDeque<String>,
     tts: Option<TtsJob>,
     resampler: Option<(u32, Resampler)>,
@@ -114,6 +116,7 @@ impl Speech {
             voicing,
             text: String::new(),
             pending: String::new(),
+            phrased: 0,
             queue: VecDeque::new(),
             tts: None,
             resampler: None,
@@ -139,9 +142,8 @@ impl Speech {
     /// More of the message's text.
     pub(crate) fn push_text(&mut self, delta: &str, limits: &Limits, out: &mut Out) {
         self.pending.push_str(delta);
-        loop {
-            let first = self.nothing_spoken_yet();
-            let Some(phrase) = take_phrase(&mut self.pending, first) else { break };
+        while let Some(phrase) = take_phrase(&mut self.pending, self.phrased) {
+            self.phrased += phrase.len();
             self.queue.push_back(phrase);
         }
         self.pump(limits, out);
@@ -149,8 +151,7 @@ impl Speech {
 
     /// The message's text is complete: its rest becomes the last phrases.
     pub(crate) fn end_text(&mut self, limits: &Limits, out: &mut Out) {
-        let first = self.nothing_spoken_yet();
-        self.queue.extend(take_rest(&mut self.pending, first));
+        self.queue.extend(take_rest(&mut self.pending, self.phrased));
         self.pump(limits, out);
     }
 

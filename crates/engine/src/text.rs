@@ -5,15 +5,33 @@
 const ABBREVIATIONS: &[&str] =
     &["dr", "mr", "mrs", "ms", "st", "jr", "sr", "prof", "vs", "no", "e.g", "i.e", "approx", "apt", "ave", "mt", "ft"];
 
-/// Characters of text a phrase needs before a clause (`,` `;` `:`) may end it: the first phrase
-/// of a reply is cut early so the voice starts soon; later ones wait for a fuller clause.
-const FIRST_CLAUSE: usize = 24;
+/// Characters of text a phrase needs before a clause (`,` `;` `:`) may end it, once a reply
+/// has its first words queued ([`EARLY_CHARS`]): later phrases wait for a fuller clause.
 const LATER_CLAUSE: usize = 80;
+
+/// While a reply's phrases so far hold fewer characters than this (about three seconds of
+/// speech), its phrases are cut early, so the voice starts as soon as it has a few words and
+/// the next phrase is ready before the first has played: at any clause (`,` `;` `:`, "Sure,"),
+/// and before a linking word ([`LINKS`]) once [`EARLY_WORDS`] words came before it ("The
+/// warmest jackets | for winter…"). The model writes far faster than the voice speaks, so
+/// after that later phrases can wait for whole sentences and clauses.
+pub const EARLY_CHARS: usize = 40;
+/// Words an early phrase holds before a linking word may end it.
+const EARLY_WORDS: usize = 3;
+/// Words an early phrase holds at most: without a clause or linking word it is cut after them.
+const EARLY_LONGEST_WORDS: usize = 10;
+/// Words a phrase may be cut before (early phrases only): conjunctions, prepositions and
+/// relative words, where a speaker would pause for breath. Not those that often close a
+/// phrasal verb or a pronoun's place ("check on", "log in", "check that").
+const LINKS: &[&str] = &[
+    "and", "but", "or", "so", "because", "for", "with", "to", "at", "from", "by", "of", "which", "who", "where",
+    "when", "if", "while", "until", "about", "after", "before", "into", "than", "like",
+];
 
 /// The longest phrase, in characters, before it is cut at a word boundary whatever its
 /// punctuation: the synthesiser's memory and time grow with a phrase's length, and text that
 /// never punctuates (a rambling model, a pasted wall of words) must still be spoken in bounded
-/// steps. The first phrase of a reply is cut sooner, so its voice starts soon.
+/// steps. Early phrases are cut sooner, so the voice starts soon.
 pub const FIRST_LONGEST: usize = 120;
 /// See [`FIRST_LONGEST`]: the cap for every later phrase.
 pub const LATER_LONGEST: usize = 240;
@@ -33,19 +51,21 @@ fn ends_sentence(word: &str, at_line_start: bool) -> bool {
 
 /// Takes the longest prefix of `pending` that ends a sentence (`.`, `!`, `?`, `…`, or a line
 /// break, followed by whitespace; not after an abbreviation like "Dr." or "e.g."), or a
-/// clause (`,` `;` `:`) once the phrase is long enough that waiting would delay speech (sooner
-/// for the `first` phrase of a reply). Text that runs past [`FIRST_LONGEST`] / [`LATER_LONGEST`]
-/// characters without such a boundary is cut at its last word boundary before the cap (or at
-/// the cap inside one overlong word). Returns it [`speakable`], or `None` while no boundary is
-/// there yet; a phrase with nothing to say is skipped. Looks at no more than the cap's worth of
-/// `pending`, so streaming text into it costs time linear in its length.
-pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
+/// clause (`,` `;` `:`) once the phrase is long enough that waiting would delay speech. While
+/// the reply's phrases so far (`phrased` characters) are under [`EARLY_CHARS`], phrases are
+/// cut early: at any clause, and at a word boundary before a linking word. Text that runs
+/// past [`FIRST_LONGEST`] / [`LATER_LONGEST`] characters without such a boundary is cut at its
+/// last word boundary before the cap (or at the cap inside one overlong word). Returns it
+/// [`speakable`], or `None` while no boundary is there yet; a phrase with nothing to say is
+/// skipped. Looks at no more than the cap's worth of `pending`, so streaming text into it
+/// costs time linear in its length.
+pub fn take_phrase(pending: &mut String, phrased: usize) -> Option<String> {
     // A loop over an offset, drained once: text of many empty phrases ("#\n" a hundred
     // thousand times) must cost neither stack nor a copy of the rest per phrase.
     let mut start = 0;
     let phrase = loop {
         let rest = &pending[start..];
-        let Some(cut) = phrase_end(rest, first) else { break None };
+        let Some(cut) = phrase_end(rest, phrased < EARLY_CHARS) else { break None };
         let phrase = speakable(&rest[..cut]);
         let after = &rest[cut..];
         start += cut + (after.len() - after.trim_start().len());
@@ -58,14 +78,15 @@ pub fn take_phrase(pending: &mut String, first: bool) -> Option<String> {
 }
 
 /// Where the first phrase of `pending` ends (a byte offset), if it is complete (see
-/// [`take_phrase`]).
-fn phrase_end(pending: &str, first: bool) -> Option<usize> {
-    let clause = if first { FIRST_CLAUSE } else { LATER_CLAUSE };
-    let longest = if first { FIRST_LONGEST } else { LATER_LONGEST };
+/// [`take_phrase`]); `early` cuts it early.
+fn phrase_end(pending: &str, early: bool) -> Option<usize> {
+    let clause = if early { 1 } else { LATER_CLAUSE };
+    let longest = if early { FIRST_LONGEST } else { LATER_LONGEST };
     let mut word_start = 0;
     let mut line_start = true;
     // Where the last whitespace after a word was: an overlong phrase is cut there.
     let mut last_gap = None;
+    let mut words = 0;
     let mut chars = pending.char_indices().enumerate().peekable();
     while let Some((n, (i, c))) = chars.next() {
         if n == longest {
@@ -77,7 +98,17 @@ fn phrase_end(pending: &str, first: bool) -> Option<usize> {
             return Some(end);
         }
         if c.is_whitespace() {
-            if !pending[word_start..i].trim().is_empty() {
+            let word = pending[word_start..i].trim();
+            if !word.is_empty() {
+                // An early phrase ends before a linking word that follows enough words, or
+                // after its longest.
+                if early && words >= EARLY_WORDS && LINKS.contains(&word.to_lowercase().as_str()) {
+                    return last_gap;
+                }
+                words += 1;
+                if early && words == EARLY_LONGEST_WORDS {
+                    return Some(i);
+                }
                 line_start = false;
                 last_gap = Some(i);
             }
@@ -94,15 +125,15 @@ fn phrase_end(pending: &str, first: bool) -> Option<usize> {
     None
 }
 
-/// Splits the rest of a reply (`pending` once the text is complete) into phrases of at most
-/// [`LATER_LONGEST`] characters (or [`FIRST_LONGEST`] for the `first` phrase), cut at sentence
-/// and clause ends where there are some and at word boundaries where there are not; phrases with
-/// nothing to say are skipped.
-pub fn take_rest(pending: &mut String, mut first: bool) -> Vec<String> {
+/// Splits the rest of a reply (`pending` once the text is complete, after `phrased`
+/// characters of phrases) into phrases of at most [`LATER_LONGEST`] characters (or
+/// [`FIRST_LONGEST`] while early), cut at sentence and clause ends where there are some and at
+/// word boundaries where there are not; phrases with nothing to say are skipped.
+pub fn take_rest(pending: &mut String, mut phrased: usize) -> Vec<String> {
     let mut phrases = Vec::new();
-    while let Some(phrase) = take_phrase(pending, first) {
+    while let Some(phrase) = take_phrase(pending, phrased) {
+        phrased += phrase.len();
         phrases.push(phrase);
-        first = false;
     }
     let rest = speakable(&std::mem::take(pending));
     if !rest.is_empty() {
@@ -180,9 +211,9 @@ mod tests {
     #[test]
     fn splits_on_sentence_ends_only_when_followed_by_space() {
         let mut s = String::from("It costs $59.99 today. Want it? Yes");
-        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("It costs $59.99 today."));
-        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Want it?"));
-        assert_eq!(take_phrase(&mut s, false), None);
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS).as_deref(), Some("It costs $59.99 today."));
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS).as_deref(), Some("Want it?"));
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS), None);
         assert_eq!(s, "Yes");
     }
 
@@ -192,57 +223,85 @@ mod tests {
             "Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter. Order No. 5 ships to 12 Main St. Boston. Next",
         );
         assert_eq!(
-            take_phrase(&mut s, false).as_deref(),
+            take_phrase(&mut s, EARLY_CHARS).as_deref(),
             Some("Dr. Lee and Mr. J. Smith use e.g. tents, i.e. shelter.")
         );
-        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("Order No. 5 ships to 12 Main St. Boston."));
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS).as_deref(), Some("Order No. 5 ships to 12 Main St. Boston."));
         let mut id = String::from("Your order ORD.5589 is ready. ");
-        assert_eq!(take_phrase(&mut id, false).as_deref(), Some("Your order ORD.5589 is ready."));
+        assert_eq!(take_phrase(&mut id, EARLY_CHARS).as_deref(), Some("Your order ORD.5589 is ready."));
     }
 
     #[test]
-    fn the_first_phrase_is_cut_at_an_early_clause_later_ones_wait() {
+    fn early_phrases_are_cut_at_any_clause_later_ones_wait() {
         let mut first = String::from("Sure, I can help you with that order, it ships today");
-        assert_eq!(take_phrase(&mut first, true).as_deref(), Some("Sure, I can help you with that order,"));
-        let mut short = String::from("Well, ");
-        assert_eq!(take_phrase(&mut short, true), None, "too short even for a first phrase");
+        assert_eq!(take_phrase(&mut first, 0).as_deref(), Some("Sure,"));
         let mut later = String::from("Sure, I can help you with that order, it ships today");
-        assert_eq!(take_phrase(&mut later, false), None);
+        assert_eq!(take_phrase(&mut later, EARLY_CHARS), None);
         let mut long = "word ".repeat(20) + ", and more";
-        let phrase = take_phrase(&mut long, false).unwrap();
+        let phrase = take_phrase(&mut long, EARLY_CHARS).unwrap();
         assert!(phrase.ends_with(','));
         assert_eq!(long, "and more");
     }
 
     #[test]
+    fn early_phrases_end_before_a_linking_word_after_a_few_words() {
+        let mut s = String::from("The warmest jackets for winter are typically made of wool or fleece. ");
+        assert_eq!(take_phrase(&mut s, 0).as_deref(), Some("The warmest jackets"));
+        assert_eq!(take_phrase(&mut s, 19).as_deref(), Some("for winter are typically made"));
+        assert_eq!(take_phrase(&mut s, 48).as_deref(), Some("of wool or fleece."));
+        // Too few words before the linking word: it stays; a word that only starts like one
+        // ("forty") is no link; a link is only known once its word is complete.
+        let mut few = String::from("We open at nine. ");
+        assert_eq!(take_phrase(&mut few, 0).as_deref(), Some("We open at nine."));
+        let mut forty = String::from("It costs forty dollars ");
+        assert_eq!(take_phrase(&mut forty, 0), None);
+        let mut streaming = String::from("Your parcel arrives to");
+        assert_eq!(take_phrase(&mut streaming, 0), None, "'to' may be 'today'");
+        streaming.push_str("day at");
+        assert_eq!(take_phrase(&mut streaming, 0), None, "'at' may be 'atrium'");
+        streaming.push_str(" noon");
+        assert_eq!(take_phrase(&mut streaming, 0).as_deref(), Some("Your parcel arrives today"));
+        assert_eq!(streaming, "at noon");
+        // Without clause or link, an early phrase ends after its longest.
+        let mut plain = "one two three four five six seven eight nine ten eleven twelve".to_owned();
+        assert_eq!(take_phrase(&mut plain, 0).as_deref(), Some("one two three four five six seven eight nine ten"));
+        // take_rest cuts early only while the reply is young.
+        let mut rest = String::from("Yes, the jackets with hoods are very warm, and the coats with fur are warmer");
+        assert_eq!(
+            take_rest(&mut rest, 0),
+            ["Yes,", "the jackets with hoods are very warm,", "and the coats with fur are warmer"]
+        );
+    }
+
+    #[test]
     fn text_without_punctuation_is_cut_at_word_boundaries_under_the_cap() {
         let mut s = "hello ".repeat(1_000);
-        let first = take_phrase(&mut s, true).unwrap();
-        assert!(first.chars().count() <= FIRST_LONGEST && first.ends_with("hello"), "{first:?}");
-        let later = take_phrase(&mut s, false).unwrap();
+        let first = take_phrase(&mut s, 0).unwrap();
+        assert_eq!(first.split(' ').count(), EARLY_LONGEST_WORDS, "{first:?}");
+        let later = take_phrase(&mut s, EARLY_CHARS).unwrap();
         assert!(later.chars().count() <= LATER_LONGEST && later.chars().count() > LATER_LONGEST - 10, "{later:?}");
-        let rest = take_rest(&mut s, false);
+        let rest = take_rest(&mut s, EARLY_CHARS);
         assert!(rest.iter().all(|p| p.chars().count() <= LATER_LONGEST && p.split(' ').all(|w| w == "hello")));
         let words: usize = [&first, &later].into_iter().chain(&rest).map(|p| p.split(' ').count()).sum();
         assert_eq!(words, 1_000, "no word lost or split");
         // One endless word is cut at the cap; multi-byte characters stay whole.
         let mut word = "é".repeat(1_000);
-        let phrase = take_phrase(&mut word, false).unwrap();
+        let phrase = take_phrase(&mut word, EARLY_CHARS).unwrap();
         assert_eq!(phrase.chars().count(), LATER_LONGEST);
         assert_eq!(word.chars().count(), 1_000 - LATER_LONGEST);
         // A hundred thousand empty phrases are skipped without recursion.
         let mut empty = "#\n".repeat(100_000) + "Hello there. ";
-        assert_eq!(take_phrase(&mut empty, false).as_deref(), Some("Hello there."));
+        assert_eq!(take_phrase(&mut empty, EARLY_CHARS).as_deref(), Some("Hello there."));
         // Short unfinished text still waits for more.
         let mut short = String::from("hello there my friend");
-        assert_eq!(take_phrase(&mut short, false), None);
+        assert_eq!(take_phrase(&mut short, EARLY_CHARS), None);
     }
 
     #[test]
     fn newlines_end_phrases_and_blank_lines_are_skipped() {
         let mut s = String::from("First line\n\nSecond");
-        assert_eq!(take_phrase(&mut s, false).as_deref(), Some("First line"));
-        assert_eq!(take_phrase(&mut s, false), None);
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS).as_deref(), Some("First line"));
+        assert_eq!(take_phrase(&mut s, EARLY_CHARS), None);
         assert_eq!(s, "Second");
     }
 
@@ -258,9 +317,9 @@ mod tests {
             "Options The Trailblazer jacket See our site"
         );
         let mut list = String::from("1. First item\n2. Second item\n");
-        assert_eq!(take_phrase(&mut list, false).as_deref(), Some("First item"));
-        assert_eq!(take_phrase(&mut list, false).as_deref(), Some("Second item"));
+        assert_eq!(take_phrase(&mut list, EARLY_CHARS).as_deref(), Some("First item"));
+        assert_eq!(take_phrase(&mut list, EARLY_CHARS).as_deref(), Some("Second item"));
         let mut only_emoji = String::from("🎉🎉\nHello there. ");
-        assert_eq!(take_phrase(&mut only_emoji, true).as_deref(), Some("Hello there."));
+        assert_eq!(take_phrase(&mut only_emoji, 0).as_deref(), Some("Hello there."));
     }
 }

@@ -1995,7 +1995,10 @@ mod interim_lines {
         let out = h.advance(20);
         let lines: Vec<String> = tts_jobs(&out).into_iter().map(|(_, t)| t).collect();
         assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(brazen_protocol::interim::DEFAULT_TEXTS.contains(&lines[0].as_str()), "a default text: {lines:?}");
+        assert!(
+            brazen_protocol::interim::DEFAULT_TEXTS.iter().any(|t| t.starts_with(lines[0].as_str())),
+            "a default text's first phrase: {lines:?}"
+        );
         assert!(types(&out).contains(&"response.output_item.added"), "the message opens with the line");
         // The tool trigger is not set, and the line was spent: a tool call says nothing more.
         let out = call_tool(&mut h, job);

@@ -368,6 +368,7 @@ impl LocalModel {
             .filter(|reply| reply.len() > tokens.len() && reply.starts_with(&tokens) && self.memo(reply).is_none());
         let all = reply.as_deref().unwrap_or(&tokens);
         let (mut cache, reused) = self.cache_for(&tokens)?;
+        let started = std::time::Instant::now();
         let mut at = reused;
         loop {
             if stop() {
@@ -395,6 +396,12 @@ impl LocalModel {
                 // Kept as a prefix for the reply's prompt.
                 _ => self.keep(tokens, cache, None, true),
             }
+            tracing::debug!(
+                "judging a pause: {} of {} tokens computed in {} ms",
+                all.len() - reused,
+                all.len(),
+                started.elapsed().as_millis()
+            );
             return Ok(Some(self.ending_probability(&judged)));
         }
     }

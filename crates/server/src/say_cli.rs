@@ -34,18 +34,9 @@ struct Spoken {
     phones: Vec<Phone>,
 }
 
-/// The phrases `text` is spoken in.
+/// The phrases `text` is spoken in (as a reply that came whole).
 fn phrases(text: &str) -> Vec<String> {
-    let mut pending = text.to_owned();
-    let mut out = Vec::new();
-    while let Some(p) = brazen_engine::text::take_phrase(&mut pending, out.is_empty()) {
-        out.push(p);
-    }
-    let rest = brazen_engine::text::speakable(&pending);
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
+    brazen_engine::text::take_rest(&mut text.to_owned(), 0)
 }
 
 /// Speaks `args.text` with `cfg`'s voice engine and writes the WAV and its timings.

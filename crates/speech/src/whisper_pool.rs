@@ -11,6 +11,7 @@ use brazen_audio::Resampler;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 /// What a job's answer is handed to.
 pub type Reply = Box<dyn FnOnce(Result<Transcript, SpeechError>) + Send>;
@@ -36,8 +37,9 @@ pub struct Job {
 
 #[derive(Default)]
 struct Queue {
-    finals: VecDeque<Job>,
-    previews: VecDeque<Job>,
+    /// Jobs and when they were queued (the wait is logged).
+    finals: VecDeque<(Job, Instant)>,
+    previews: VecDeque<(Job, Instant)>,
     closed: bool,
 }
 
@@ -101,12 +103,13 @@ impl WhisperPool {
             self.shared.urgent.fetch_add(1, Ordering::Relaxed);
         }
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
         if job.urgent {
-            q.finals.push_front(job);
+            q.finals.push_front((job, now));
         } else if job.preview {
-            q.previews.push_back(job);
+            q.previews.push_back((job, now));
         } else {
-            q.finals.push_back(job);
+            q.finals.push_back((job, now));
         }
         drop(q);
         self.shared.ready.notify_one();
@@ -130,7 +133,7 @@ impl Shared {
     }
 }
 
-fn next_job(shared: &Shared) -> Option<Job> {
+fn next_job(shared: &Shared) -> Option<(Job, Instant)> {
     let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         if q.closed {
@@ -148,7 +151,7 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         Ok(r) => r,
         Err(e) => {
             // Answer every job with the reason rather than leave callers waiting.
-            while let Some(job) = next_job(shared) {
+            while let Some((job, _)) = next_job(shared) {
                 let urgent = job.urgent;
                 (job.reply)(Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
                 shared.done(urgent);
@@ -156,12 +159,21 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             return;
         }
     };
-    while let Some(job) = next_job(shared) {
+    while let Some((job, queued)) = next_job(shared) {
         let urgent = job.urgent;
         if !job.cancel.load(Ordering::Relaxed) {
             let audio = to_whisper_rate(&job.samples, job.sample_rate);
             let decode = Decode { threads, ..job.decode };
+            let started = Instant::now();
             let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
+            tracing::debug!(
+                "whisper: {:.2} s of audio (preview: {}, urgent: {urgent}) waited {} ms, decoded in {} ms: {:?}",
+                audio.len() as f64 / f64::from(SAMPLE_RATE),
+                job.preview,
+                started.duration_since(queued).as_millis(),
+                started.elapsed().as_millis(),
+                result.as_ref().map(|t| t.ending)
+            );
             (job.reply)(result);
         }
         shared.done(urgent);
