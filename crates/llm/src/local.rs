@@ -388,6 +388,7 @@ impl LocalModel {
             let rows = if words_end == end { vec![end] } else { vec![words_end, end] };
             let logits = self.model.forward_rows(&all[at..], &mut cache, &rows).map_err(generation_error)?;
             let judged = logits[0].to_vec1::<f32>().map_err(generation_error)?;
+            let (computed, total) = (all.len() - reused, all.len());
             match (reply.is_some(), logits.get(1)) {
                 (true, Some(after)) => {
                     let after = after.to_vec1::<f32>().map_err(generation_error)?;
@@ -397,9 +398,7 @@ impl LocalModel {
                 _ => self.keep(tokens, cache, None, true),
             }
             tracing::debug!(
-                "judging a pause: {} of {} tokens computed in {} ms",
-                all.len() - reused,
-                all.len(),
+                "judging a pause: {computed} of {total} tokens computed in {} ms",
                 started.elapsed().as_millis()
             );
             return Ok(Some(self.ending_probability(&judged)));
