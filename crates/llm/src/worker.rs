@@ -65,6 +65,9 @@ pub struct LocalLlm {
     turn_waiting: Arc<AtomicBool>,
     /// Set when a pause is queued to be judged: a prompt being computed ahead stops for it.
     check_waiting: Arc<AtomicBool>,
+    /// Set when a newer prompt to compute ahead is queued: the one being computed is stale (a
+    /// session changed its instructions again) and stops for it.
+    prepare_waiting: Arc<AtomicBool>,
 }
 
 impl LocalLlm {
@@ -77,6 +80,8 @@ impl LocalLlm {
         let waiting = turn_waiting.clone();
         let check_waiting = Arc::new(AtomicBool::new(false));
         let checking = check_waiting.clone();
+        let prepare_waiting = Arc::new(AtomicBool::new(false));
+        let newer = prepare_waiting.clone();
         std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
@@ -88,6 +93,7 @@ impl LocalLlm {
                     // a turn queued after the look still stops the prefill.
                     waiting.store(false, Ordering::Relaxed);
                     checking.store(false, Ordering::Relaxed);
+                    newer.store(false, Ordering::Relaxed);
                     let work = match queue.try_recv() {
                         Ok(w) => w,
                         // Turns in progress: their next step.
@@ -108,11 +114,14 @@ impl LocalLlm {
                                 let busy = || {
                                     waiting.load(Ordering::Relaxed)
                                         || checking.load(Ordering::Relaxed)
+                                        || newer.load(Ordering::Relaxed)
                                         || preparing_waits()
                                 };
                                 prefill(&model, &request, &busy);
-                                // Stopped to give way: resumed later from where it got to.
+                                // Stopped to give way: resumed later from where it got to
+                                // (unless a newer one replaces it).
                                 if !waiting.load(Ordering::Relaxed)
+                                    && !newer.load(Ordering::Relaxed)
                                     && (preparing_waits() || checking.load(Ordering::Relaxed))
                                 {
                                     prepare = Some(request);
@@ -155,7 +164,7 @@ impl LocalLlm {
                 }
             })
             .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
-        Ok(LocalLlm { jobs, turn_waiting, check_waiting })
+        Ok(LocalLlm { jobs, turn_waiting, check_waiting, prepare_waiting })
     }
 }
 
@@ -355,6 +364,7 @@ impl Llm for LocalLlm {
     }
 
     fn prepare(&self, request: LlmRequest) {
+        self.prepare_waiting.store(true, Ordering::Relaxed);
         let _ = self.jobs.send(Work::Prepare(request));
     }
 }

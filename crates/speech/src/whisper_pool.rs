@@ -159,6 +159,15 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             return;
         }
     };
+    // The first decode of a recogniser sets up its buffers (≈0.4 s more than the next): done
+    // now, not on a user's first turn. A short hum: it is neither trimmed away as silence nor
+    // long enough for the padded retry.
+    let hum: Vec<f32> = (0..SAMPLE_RATE as usize * 2 / 5)
+        .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 180.0 / SAMPLE_RATE as f32).sin() * 0.1)
+        .collect();
+    let started = Instant::now();
+    let _ = recognizer.transcribe(&hum, &Decode { threads, ..Decode::default() });
+    tracing::debug!("whisper: a worker warmed up in {} ms", started.elapsed().as_millis());
     while let Some((job, queued)) = next_job(shared) {
         let urgent = job.urgent;
         if !job.cancel.load(Ordering::Relaxed) {
