@@ -120,9 +120,8 @@ impl Waits {
         match words.and_then(trail) {
             Some(Trail::Word) => return self.unfinished_ms,
             Some(Trail::ClosedWord) if !matches!(text, Finished(_)) => return self.unfinished_ms,
-            Some(Trail::Mark | Trail::Number) if !matches!(text, Finished(t) if t >= SURE_TEXT) => {
-                return self.unfinished_ms;
-            }
+            Some(Trail::Mark) if !matches!(text, Finished(t) if t >= SURE_AFTER_MARK) => return self.unfinished_ms,
+            Some(Trail::Number) if !matches!(text, Finished(t) if t >= SURE_TEXT) => return self.unfinished_ms,
             _ => {}
         }
         // The audio sounds finished, and sure of it.
@@ -174,9 +173,13 @@ const NUMBER: &[&str] = &[
     "triple", "point", "dash",
 ];
 
-/// The language model's probability of a finished message that overrules trailing punctuation
-/// or a number being read out.
+/// The language model's probability of a finished message that overrules a number being read
+/// out.
 const SURE_TEXT: f32 = 0.8;
+/// ... and trailing punctuation: the recogniser heard the voice stay up ("I bought a coffee
+/// machine last week and…" heard as "…last weekend," is a finished sentence to the model, at
+/// 0.79–0.82).
+const SURE_AFTER_MARK: f32 = 0.9;
 
 /// How a transcript stops where a sentence cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,8 +307,10 @@ mod tests {
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.95), Some("Can you check my order and")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("That's what it's for.")), w.finished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("That's what it's for.")), w.unfinished_ms);
-        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("two pairs of hiking boots,")), w.finished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.92), Some("two pairs of hiking boots,")), w.finished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.48), Some("it was last weekend,")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.82), Some("I bought it last weekend,")), w.unfinished_ms);
+        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.82), Some("My number is 555 0142")), w.finished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.5), Some("My number is five five")), w.unfinished_ms);
         // Without a language model: the audio and the words.
         assert_eq!(w.silence_ms(Finished(0.9), Unknown, done), w.finished_ms);
