@@ -88,7 +88,7 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
                     timing.first_text.get_or_insert(now);
                     timing.text.push_str(&piece);
                     pending.push_str(&piece);
-                    if timing.first_phrase.is_none() && take_phrase(&mut pending, true).is_some() {
+                    if timing.first_phrase.is_none() && take_phrase(&mut pending, 0).is_some() {
                         timing.first_phrase = Some(now);
                     }
                 }
@@ -210,7 +210,12 @@ fn gemv(gguf: &std::path::Path) {
             let t = Instant::now();
             let ours: Vec<Vec<f32>> = ws
                 .iter()
-                .map(|w| brazen_llm::gemv::products(&[w], &x, 1).expect("ours").expect("applies").remove(0))
+                .map(|w| {
+                    brazen_llm::gemv::products(&[w], &x, 1, brazen_llm::gemv::MAX_ROWS)
+                        .expect("ours")
+                        .expect("applies")
+                        .remove(0)
+                })
                 .collect();
             b.push(t.elapsed().as_secs_f64() * 1e3);
             for (r, o) in reference.iter().zip(&ours) {

@@ -13,8 +13,13 @@ use candle_core::Result;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, GgmlType, QK_K};
 use candle_core::quantized::{GgmlDType, QTensor};
 
-/// Rows of activations up to which [`products`] applies.
+/// Rows of activations up to which [`products`] applies to the blocks' weights.
 pub const MAX_ROWS: usize = 1;
+/// ... and to the output head (the token-embedding table, tied): its logits are wanted for a
+/// few rows at a time (a judged pause and the reply after it, one row per conversation decoded
+/// together), and candle's kernels would first repack its 151,936 rows for them, holding a
+/// second copy (~250 MB for Qwen2.5 1.5B) for as long as the model lives.
+pub const MAX_HEAD_ROWS: usize = 8;
 
 /// The compact blocks of one weight matrix (`[n, k]`).
 enum Blocks<'a> {
@@ -45,13 +50,14 @@ fn blocks<B>(data: &[u8], len: usize) -> Option<&[B]> {
 }
 
 /// `x` (`m` rows of `k` values) times the transpose of each weight (`[n_i, k]`, q4_K or q6_K),
-/// one `m × n_i` product (rows of `n_i`) per weight, in one parallel region. `None` when this
-/// path does not apply: more than [`MAX_ROWS`] rows, another quantization, weights of different
-/// widths, or a width that is not a whole number of blocks.
-pub fn products(weights: &[&QTensor], x: &[f32], m: usize) -> Result<Option<Vec<Vec<f32>>>> {
+/// one `m × n_i` product (rows of `n_i`) per weight, in one parallel region; each weight row
+/// is read once for all `m` rows. `None` when this path does not apply: more than `max_rows`
+/// rows ([`MAX_ROWS`], [`MAX_HEAD_ROWS`]), another quantization, weights of different widths,
+/// or a width that is not a whole number of blocks.
+pub fn products(weights: &[&QTensor], x: &[f32], m: usize, max_rows: usize) -> Result<Option<Vec<Vec<f32>>>> {
     let Some(first) = weights.first() else { return Ok(Some(Vec::new())) };
     let (_, k) = first.shape().dims2()?;
-    if m == 0 || m > MAX_ROWS || !k.is_multiple_of(QK_K) || x.len() != m * k {
+    if m == 0 || m > max_rows || !k.is_multiple_of(QK_K) || x.len() != m * k {
         return Ok(None);
     }
     let kb = k / QK_K;
@@ -131,7 +137,7 @@ mod tests {
         let specs = [(GgmlDType::Q4K, 48), (GgmlDType::Q6K, 32), (GgmlDType::Q4K, 16)];
         let weights: Vec<QTensor> = specs.iter().enumerate().map(|(s, &(d, n))| weight(n, k, d, s)).collect();
         let refs: Vec<&QTensor> = weights.iter().collect();
-        let ours = products(&refs, &x, 1).expect("runs").expect("applies");
+        let ours = products(&refs, &x, 1, MAX_ROWS).expect("runs").expect("applies");
         assert_eq!(ours.len(), 3);
         for (s, (&(dtype, n), got)) in specs.iter().zip(&ours).enumerate() {
             assert_eq!(got.len(), n);
@@ -149,12 +155,27 @@ mod tests {
         let k = 256;
         let x = vec![0.5f32; 2 * k];
         let q4 = weight(16, k, GgmlDType::Q4K, 0);
-        assert!(products(&[&q4], &x, 2).expect("runs").is_none(), "two rows");
-        assert!(products(&[&q4], &x[..k - 1], 1).expect("runs").is_none(), "a short row");
+        assert!(products(&[&q4], &x, 2, MAX_ROWS).expect("runs").is_none(), "two rows");
+        assert!(products(&[&q4], &x[..k - 1], 1, MAX_ROWS).expect("runs").is_none(), "a short row");
         let q8 = weight(16, k, GgmlDType::Q8_0, 0);
-        assert!(products(&[&q8], &x[..k], 1).expect("runs").is_none(), "q8_0");
+        assert!(products(&[&q8], &x[..k], 1, MAX_ROWS).expect("runs").is_none(), "q8_0");
         let wide = weight(16, 2 * k, GgmlDType::Q4K, 0);
-        assert!(products(&[&q4, &wide], &x[..k], 1).expect("runs").is_none(), "different widths");
-        assert_eq!(products(&[], &x[..k], 1).expect("runs"), Some(Vec::new()));
+        assert!(products(&[&q4, &wide], &x[..k], 1, MAX_ROWS).expect("runs").is_none(), "different widths");
+        assert_eq!(products(&[], &x[..k], 1, MAX_ROWS).expect("runs"), Some(Vec::new()));
+    }
+
+    #[test]
+    fn several_rows_are_each_rows_product() {
+        let k = 512;
+        let rows = 3;
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 17 % 89) as f32 - 44.0) / 22.0).collect();
+        let head = weight(32, k, GgmlDType::Q6K, 7);
+        let together = products(&[&head], &x, rows, MAX_HEAD_ROWS).expect("runs").expect("applies").remove(0);
+        assert_eq!(together.len(), rows * 32);
+        for (r, row) in x.chunks_exact(k).enumerate() {
+            let alone = products(&[&head], row, 1, MAX_ROWS).expect("runs").expect("applies").remove(0);
+            assert_eq!(&together[r * 32..(r + 1) * 32], alone.as_slice(), "row {r}");
+        }
+        assert!(products(&[&head], &x, rows, MAX_ROWS).expect("runs").is_none(), "over the limit");
     }
 }

@@ -132,6 +132,11 @@ impl KvCache {
 /// several conversations), and weights that path does not take, go through candle's kernels,
 /// which reuse each weight across rows.
 fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
+    project_rows(weights, x, crate::gemv::MAX_ROWS)
+}
+
+/// [`project`], from the compact blocks for up to `max_rows` rows.
+fn project_rows(weights: &[&QMatMul], x: &Tensor, max_rows: usize) -> Result<Vec<Tensor>> {
     let (_, m, _) = x.dims3()?;
     let tensors: Option<Vec<&QTensor>> = weights
         .iter()
@@ -140,9 +145,9 @@ fn project(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
             _ => None,
         })
         .collect();
-    if let Some(tensors) = tensors.filter(|_| m <= crate::gemv::MAX_ROWS) {
+    if let Some(tensors) = tensors.filter(|_| m <= max_rows) {
         let rows = x.flatten_all()?.to_vec1::<f32>()?;
-        if let Some(products) = crate::gemv::products(&tensors, &rows, m)? {
+        if let Some(products) = crate::gemv::products(&tensors, &rows, m, max_rows)? {
             return products
                 .into_iter()
                 .map(|p| {
@@ -370,7 +375,12 @@ impl Model {
             .flat_map(|(s, rows)| rows.iter().map(move |r| x.narrow(1, s.offset + r, 1)))
             .collect::<Result<_>>()?;
         let picked = if picked.len() == 1 { picked[0].clone() } else { Tensor::cat(&picked, 1)? };
-        let logits = one(&self.output, &self.norm.forward(&picked)?.contiguous()?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let normed = self.norm.forward(&picked)?.contiguous()?;
+        let logits = project_rows(&[&self.output], &normed, crate::gemv::MAX_HEAD_ROWS)?
+            .pop()
+            .ok_or_else(|| candle_core::Error::Msg("one product expected".into()))?
+            .squeeze(0)?
+            .to_dtype(DType::F32)?;
         let mut at = 0;
         rows.iter()
             .map(|rows| {

@@ -216,11 +216,18 @@ mod tests {
                 samples: Vec::new(),
                 sample_rate: 1_000,
                 ipa: "a b".into(),
-                phonemes: vec![span('^', 0, 70), span('a', 70, 50), span(' ', 120, 10), span('b', 130, 50), span('$', 180, 40)],
+                phonemes: vec![
+                    span('^', 0, 70),
+                    span('a', 70, 50),
+                    span(' ', 120, 10),
+                    span('b', 130, 50),
+                    span('$', 180, 40),
+                ],
             };
             sink(SpeechPart::Timing(&timing));
-            let audio: Vec<i16> =
-                (0..220).map(|i| if (60..180).contains(&i) { if i % 2 == 0 { 4_000 } else { -4_000 } } else { 0 }).collect();
+            let audio: Vec<i16> = (0..220)
+                .map(|i| if (60..180).contains(&i) { if i % 2 == 0 { 4_000 } else { -4_000 } } else { 0 })
+                .collect();
             for chunk in audio.chunks(25) {
                 if !sink(SpeechPart::Audio(chunk)) {
                     break;
@@ -257,7 +264,10 @@ mod tests {
         let phones = events.iter().find_map(|e| if let TtsEvent::Phones(p) = e { Some(p.clone()) } else { None });
         let phones = phones.expect("phones before the audio");
         let spans: Vec<(char, f64, f64)> = phones.iter().map(|p| (p.symbol, p.start_ms, p.duration_ms)).collect();
-        assert_eq!(spans, [('^', 0.0, 30.0), ('a', 30.0, 50.0), (' ', 80.0, 10.0), ('b', 90.0, 50.0), ('$', 140.0, 40.0)]);
+        assert_eq!(
+            spans,
+            [('^', 0.0, 30.0), ('a', 30.0, 50.0), (' ', 80.0, 10.0), ('b', 90.0, 50.0), ('$', 140.0, 40.0)]
+        );
         let words = events.iter().find_map(|e| if let TtsEvent::Words(w) = e { Some(w.clone()) } else { None });
         let starts: Vec<f64> = words.expect("words").iter().map(|w| w.start_ms).collect();
         assert_eq!(starts.first(), Some(&30.0), "the first word starts with its phoneme");
