@@ -556,6 +556,12 @@ impl Response {
         })
     }
 
+    /// Whether it answers the user in the conversation: a message of its own there, and no call
+    /// the client is to answer (the user speaks next).
+    pub(crate) fn answers_in_conversation(&self) -> bool {
+        self.in_conversation && self.message.is_some() && self.calls.is_empty()
+    }
+
     /// Ends it with `status`: stops its jobs, closes its items and sends `response.done`.
     pub(crate) fn close(mut self, status: ResponseStatus, conversation_id: &str, ctx: &mut Ctx) {
         if let Some(job) = self.llm_job.take() {

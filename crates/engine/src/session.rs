@@ -630,8 +630,14 @@ impl Session {
     /// synthesis, tools) are cancelled through.
     fn close_response(&mut self, status: ResponseStatus) {
         let Some(response) = self.active.take() else { return };
+        // An answer given: the user speaks next, so the model computes the conversation so far
+        // as the answer ends, and judges their first pause from their words alone.
+        let answered = status == ResponseStatus::Completed && response.answers_in_conversation();
         let mut ctx = Ctx { conversation: &mut self.conversation, out: &mut self.out, limits: &self.limits };
         (*response).close(status, &self.conversation_id, &mut ctx);
+        if answered {
+            self.prepare_llm(None);
+        }
     }
 }
 

@@ -93,7 +93,8 @@ pub(crate) struct Speech {
     text: String,
     /// Text not yet cut into a phrase.
     pending: String,
-    /// Bytes of text cut into phrases so far (the first ones are cut early).
+    /// Characters of text cut into phrases so far (the first ones are cut early,
+    /// [`crate::text::EARLY_CHARS`]).
     phrased: usize,
     queue: VecDeque<String>,
     tts: Option<TtsJob>,
@@ -128,8 +129,7 @@ impl Speech {
         }
     }
 
-    /// Whether no phrase has been sent, queued or started: the next one is the first (cut
-    /// early, so the voice starts soon).
+    /// Whether no phrase has been sent, queued or started (the message has said nothing yet).
     pub(crate) fn nothing_spoken_yet(&self) -> bool {
         self.text.is_empty() && self.queue.is_empty() && self.tts.is_none() && self.paced.is_empty()
     }
@@ -143,7 +143,7 @@ impl Speech {
     pub(crate) fn push_text(&mut self, delta: &str, limits: &Limits, out: &mut Out) {
         self.pending.push_str(delta);
         while let Some(phrase) = take_phrase(&mut self.pending, self.phrased) {
-            self.phrased += phrase.len();
+            self.phrased += phrase.chars().count();
             self.queue.push_back(phrase);
         }
         self.pump(limits, out);

@@ -12,28 +12,28 @@ const LATER_CLAUSE: usize = 80;
 /// While a reply's phrases so far hold fewer characters than this (about three seconds of
 /// speech), its phrases are cut early, so the voice starts as soon as it has a few words and
 /// the next phrase is ready before the first has played: at any clause (`,` `;` `:`, "Sure,"),
-/// and before a linking word ([`LINKS`]) once [`EARLY_WORDS`] words came before it ("The
-/// warmest jackets | for winter…"). The model writes far faster than the voice speaks, so
-/// after that later phrases can wait for whole sentences and clauses.
+/// before a conjunction that opens a clause ([`LINKS`]) once [`EARLY_WORDS`] words came before
+/// it ("Your order shipped on Monday | and arrives…"), and after [`EARLY_LONGEST_WORDS`] words.
+/// The model writes far faster than the voice speaks, so after that phrases can wait for whole
+/// sentences and clauses.
 pub const EARLY_CHARS: usize = 40;
-/// Words an early phrase holds before a linking word may end it.
+/// Words an early phrase holds before a conjunction may end it.
 const EARLY_WORDS: usize = 3;
-/// Words an early phrase holds at most: without a clause or linking word it is cut after them.
-const EARLY_LONGEST_WORDS: usize = 10;
-/// Words a phrase may be cut before (early phrases only): conjunctions, prepositions and
-/// relative words, where a speaker would pause for breath. Not those that often close a
-/// phrasal verb or a pronoun's place ("check on", "log in", "check that").
-const LINKS: &[&str] = &[
-    "and", "but", "or", "so", "because", "for", "with", "to", "at", "from", "by", "of", "which", "who", "where",
-    "when", "if", "while", "until", "about", "after", "before", "into", "than", "like",
-];
+/// Words an early phrase holds at most: without a clause or conjunction it is cut after them.
+const EARLY_LONGEST_WORDS: usize = 8;
+/// Words an early phrase may be cut before: English conjunctions that open a clause, where a
+/// speaker pauses anyway. Not prepositions ("look | for", "one | of the best", "help | with"),
+/// "to" ("like | to order") or "or" ("one | or two"): cut there, the first words would end with
+/// a sentence's fall.
+const LINKS: &[&str] =
+    &["and", "but", "because", "which", "who", "where", "when", "if", "while", "until", "although", "unless"];
 
 /// The longest phrase, in characters, before it is cut at a word boundary whatever its
 /// punctuation: the synthesiser's memory and time grow with a phrase's length, and text that
 /// never punctuates (a rambling model, a pasted wall of words) must still be spoken in bounded
 /// steps. Early phrases are cut sooner, so the voice starts soon.
-pub const FIRST_LONGEST: usize = 120;
-/// See [`FIRST_LONGEST`]: the cap for every later phrase.
+pub const EARLY_LONGEST: usize = 120;
+/// See [`EARLY_LONGEST`]: the cap for every later phrase.
 pub const LATER_LONGEST: usize = 240;
 
 /// Whether the full stop ending `word` ends a sentence.
@@ -54,7 +54,7 @@ fn ends_sentence(word: &str, at_line_start: bool) -> bool {
 /// clause (`,` `;` `:`) once the phrase is long enough that waiting would delay speech. While
 /// the reply's phrases so far (`phrased` characters) are under [`EARLY_CHARS`], phrases are
 /// cut early: at any clause, and at a word boundary before a linking word. Text that runs
-/// past [`FIRST_LONGEST`] / [`LATER_LONGEST`] characters without such a boundary is cut at its
+/// past [`EARLY_LONGEST`] / [`LATER_LONGEST`] characters without such a boundary is cut at its
 /// last word boundary before the cap (or at the cap inside one overlong word). Returns it
 /// [`speakable`], or `None` while no boundary is there yet; a phrase with nothing to say is
 /// skipped. Looks at no more than the cap's worth of `pending`, so streaming text into it
@@ -81,7 +81,7 @@ pub fn take_phrase(pending: &mut String, phrased: usize) -> Option<String> {
 /// [`take_phrase`]); `early` cuts it early.
 fn phrase_end(pending: &str, early: bool) -> Option<usize> {
     let clause = if early { 1 } else { LATER_CLAUSE };
-    let longest = if early { FIRST_LONGEST } else { LATER_LONGEST };
+    let longest = if early { EARLY_LONGEST } else { LATER_LONGEST };
     let mut word_start = 0;
     let mut line_start = true;
     // Where the last whitespace after a word was: an overlong phrase is cut there.
@@ -100,12 +100,14 @@ fn phrase_end(pending: &str, early: bool) -> Option<usize> {
         if c.is_whitespace() {
             let word = pending[word_start..i].trim();
             if !word.is_empty() {
-                // An early phrase ends before a linking word that follows enough words, or
-                // after its longest.
+                // An early phrase ends before a conjunction that follows enough words, or after
+                // its longest (markdown and emoji are no words).
                 if early && words >= EARLY_WORDS && LINKS.contains(&word.to_lowercase().as_str()) {
                     return last_gap;
                 }
-                words += 1;
+                if word.chars().any(char::is_alphanumeric) {
+                    words += 1;
+                }
                 if early && words == EARLY_LONGEST_WORDS {
                     return Some(i);
                 }
@@ -115,9 +117,12 @@ fn phrase_end(pending: &str, early: bool) -> Option<usize> {
             word_start = end;
             continue;
         }
+        // Full-width marks (Chinese, Japanese) end a sentence or clause with no space after.
         let ends_here = (matches!(c, '!' | '?' | '…') && next_is_space)
+            || matches!(c, '。' | '！' | '？')
             || (c == '.' && next_is_space && ends_sentence(&pending[word_start..end], line_start))
-            || (matches!(c, ',' | ';' | ':') && next_is_space && end >= clause);
+            || (matches!(c, ',' | ';' | ':') && next_is_space && n + 1 >= clause)
+            || (matches!(c, '，' | '；' | '：' | '、') && n + 1 >= clause);
         if ends_here {
             return Some(end);
         }
@@ -127,12 +132,12 @@ fn phrase_end(pending: &str, early: bool) -> Option<usize> {
 
 /// Splits the rest of a reply (`pending` once the text is complete, after `phrased`
 /// characters of phrases) into phrases of at most [`LATER_LONGEST`] characters (or
-/// [`FIRST_LONGEST`] while early), cut at sentence and clause ends where there are some and at
+/// [`EARLY_LONGEST`] while early), cut at sentence and clause ends where there are some and at
 /// word boundaries where there are not; phrases with nothing to say are skipped.
 pub fn take_rest(pending: &mut String, mut phrased: usize) -> Vec<String> {
     let mut phrases = Vec::new();
     while let Some(phrase) = take_phrase(pending, phrased) {
-        phrased += phrase.len();
+        phrased += phrase.chars().count();
         phrases.push(phrase);
     }
     let rest = speakable(&std::mem::take(pending));
@@ -244,33 +249,46 @@ mod tests {
     }
 
     #[test]
-    fn early_phrases_end_before_a_linking_word_after_a_few_words() {
-        let mut s = String::from("The warmest jackets for winter are typically made of wool or fleece. ");
-        assert_eq!(take_phrase(&mut s, 0).as_deref(), Some("The warmest jackets"));
-        assert_eq!(take_phrase(&mut s, 19).as_deref(), Some("for winter are typically made"));
-        assert_eq!(take_phrase(&mut s, 48).as_deref(), Some("of wool or fleece."));
-        // Too few words before the linking word: it stays; a word that only starts like one
-        // ("forty") is no link; a link is only known once its word is complete.
-        let mut few = String::from("We open at nine. ");
-        assert_eq!(take_phrase(&mut few, 0).as_deref(), Some("We open at nine."));
-        let mut forty = String::from("It costs forty dollars ");
-        assert_eq!(take_phrase(&mut forty, 0), None);
-        let mut streaming = String::from("Your parcel arrives to");
-        assert_eq!(take_phrase(&mut streaming, 0), None, "'to' may be 'today'");
-        streaming.push_str("day at");
-        assert_eq!(take_phrase(&mut streaming, 0), None, "'at' may be 'atrium'");
-        streaming.push_str(" noon");
-        assert_eq!(take_phrase(&mut streaming, 0).as_deref(), Some("Your parcel arrives today"));
-        assert_eq!(streaming, "at noon");
-        // Without clause or link, an early phrase ends after its longest.
-        let mut plain = "one two three four five six seven eight nine ten eleven twelve".to_owned();
-        assert_eq!(take_phrase(&mut plain, 0).as_deref(), Some("one two three four five six seven eight nine ten"));
-        // take_rest cuts early only while the reply is young.
+    fn early_phrases_end_before_a_conjunction_after_a_few_words() {
+        let mut s = String::from("Your order shipped on Monday and arrives on Friday, if the weather holds. ");
+        assert_eq!(take_phrase(&mut s, 0).as_deref(), Some("Your order shipped on Monday"));
+        assert_eq!(take_phrase(&mut s, 28).as_deref(), Some("and arrives on Friday,"));
+        assert_eq!(take_phrase(&mut s, 50).as_deref(), Some("if the weather holds."));
+        // Too few words before the conjunction: it stays; prepositions and "to" are no cut; a
+        // word that only starts like a conjunction ("whenever") is none; a conjunction is only
+        // known once its word is complete.
+        let mut few = String::from("Black and white, both. ");
+        assert_eq!(take_phrase(&mut few, 0).as_deref(), Some("Black and white,"));
+        let mut verbs = String::from("Let me look for that order ");
+        assert_eq!(take_phrase(&mut verbs, 0), None);
+        let mut streaming = String::from("It will be ready when");
+        assert_eq!(take_phrase(&mut streaming, 0), None, "'when' may be 'whenever'");
+        streaming.push_str("ever you like ");
+        assert_eq!(take_phrase(&mut streaming, 0), None);
+        let mut streaming = String::from("I will call you back when");
+        assert_eq!(take_phrase(&mut streaming, 0), None);
+        streaming.push_str(" it");
+        assert_eq!(take_phrase(&mut streaming, 0).as_deref(), Some("I will call you back"));
+        assert_eq!(streaming, "when it");
+        // Without clause or conjunction, an early phrase ends after its longest; markdown and
+        // emoji are no words.
+        let mut plain = "one two three four five six seven eight nine ten".to_owned();
+        assert_eq!(take_phrase(&mut plain, 0).as_deref(), Some("one two three four five six seven eight"));
+        let mut marked = "- **Alpine** 🎉 jacket - warm and light for hiking".to_owned();
+        assert_eq!(take_phrase(&mut marked, 0).as_deref(), Some("Alpine jacket - warm"));
+        // take_rest cuts early only while the reply is young (characters, not bytes).
         let mut rest = String::from("Yes, the jackets with hoods are very warm, and the coats with fur are warmer");
         assert_eq!(
             take_rest(&mut rest, 0),
             ["Yes,", "the jackets with hoods are very warm,", "and the coats with fur are warmer"]
         );
+        let mut cyrillic = String::from("Да, это очень тёплая куртка, и она лёгкая, правда");
+        assert_eq!(take_rest(&mut cyrillic, 0), ["Да,", "это очень тёплая куртка,", "и она лёгкая,", "правда"]);
+        // Full-width marks end phrases without a space after them.
+        let mut chinese = String::from("好的，我们周六九点开门。欢迎");
+        assert_eq!(take_phrase(&mut chinese, 0).as_deref(), Some("好的，"));
+        assert_eq!(take_phrase(&mut chinese, 3).as_deref(), Some("我们周六九点开门。"));
+        assert_eq!(chinese, "欢迎");
     }
 
     #[test]

@@ -1229,6 +1229,25 @@ fn the_model_is_asked_to_compute_prompts_ahead() {
     // An empty preview asks for nothing.
     let job = preview(&h.audio(800, 0.9));
     assert!(prepared(&h.input(Input::Asr(job, AsrEvent::Done(" ".into())))).is_empty());
+
+    // An answer given: the conversation with it is computed while it plays (the user speaks
+    // next); a cancelled one is not.
+    let (job, _) = llm_job(&h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}})));
+    let out = say(&mut h, job, "It ships today.");
+    assert!(types(&out).contains(&"response.done"), "{:?}", types(&out));
+    let requests = prepared(&out);
+    assert_eq!(requests.len(), 1, "{:?}", types(&out));
+    let last = requests[0].items.last().unwrap();
+    assert_eq!((last.role(), last.text()), (Some(brazen_protocol::Role::Assistant), "It ships today.".to_owned()));
+    let (job, _) = llm_job(&h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}})));
+    h.input(Input::Llm(job, LlmEvent::TextDelta("And".into())));
+    assert!(prepared(&h.send(json!({"type": "response.cancel"}))).is_empty());
+    // An answer outside the conversation leaves it as it was: nothing new to compute.
+    let out = h.send(json!({"type": "response.create", "response": {"conversation": "none", "modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    let out = say(&mut h, job, "Out of band.");
+    assert!(types(&out).contains(&"response.done"), "{:?}", types(&out));
+    assert!(prepared(&out).is_empty());
 }
 
 #[test]

@@ -270,6 +270,15 @@ impl LocalModel {
     /// (for `respond`, `", "arguments": {"text": "`) are computed, with the logits at both
     /// points kept, so a turn whose prompt matches starts speaking without a forward pass.
     pub fn prefill(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<usize, LlmError> {
+        // An answer said (as text, or as a call of `respond` when the session has tools): the user
+        // speaks next.
+        let answered = turn
+            .messages
+            .last()
+            .is_some_and(|m| m.role == crate::chat::Role::Assistant && m.tool_calls.iter().all(|c| c.name == RESPOND));
+        if answered {
+            return self.prefill_user_opening(turn, stop);
+        }
         let allowed = grammars(turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)));
         let (mut tokens, start, mut call) = self.opening(turn, &allowed)?;
         let mut computed = 0;
@@ -403,6 +412,36 @@ impl LocalModel {
             );
             return Ok(Some(self.ending_probability(&judged)));
         }
+    }
+
+    /// [`LocalModel::prefill`] of a conversation that ends with the assistant's answer: the user
+    /// speaks next, so what is computed is the prompt up to their message's first word
+    /// (`…<|im_end|>\n<|im_start|>user\n`), and the first pause judged in it
+    /// ([`LocalModel::end_of_turn`]) computes only the words.
+    fn prefill_user_opening(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<usize, LlmError> {
+        // A character no transcript or instruction holds, where the user's words will be.
+        const WORDS: &str = "\u{2063}";
+        let mut next = turn.clone();
+        next.messages.push(Message::text(crate::chat::Role::User, WORDS));
+        let prompt = self.prompt(&next)?;
+        let Some(cut) = prompt.rfind(WORDS) else {
+            return Err(LlmError::Prompt("the template dropped the user's message".into()));
+        };
+        let tokens = self.vocab.encode(&prompt[..cut]).map_err(LlmError::Prompt)?;
+        if tokens.len() >= self.model.config().context {
+            return Err(LlmError::Prompt(format!("the prompt is {} tokens, past the model's context", tokens.len())));
+        }
+        let (mut cache, reused) = self.cache_for(&tokens)?;
+        let mut at = reused;
+        while at < tokens.len() && !stop() {
+            let next = (at + PREPARE_CHUNK).min(tokens.len());
+            self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?;
+            at = next;
+        }
+        if at > reused {
+            self.keep(tokens[..at].to_vec(), cache, None, false);
+        }
+        Ok(at - reused)
     }
 
     /// The share of the next-token probability in `logits` that ends the message there.

@@ -191,7 +191,12 @@ fn candle_products(weights: &[&QMatMul], x: &Tensor) -> Result<Vec<Tensor>> {
 
 /// The product of one input with one weight ([`project`]).
 fn one(weight: &QMatMul, x: &Tensor) -> Result<Tensor> {
-    project(&[weight], x)?.pop().ok_or_else(|| candle_core::Error::Msg("one product expected".into()))
+    one_rows(weight, x, crate::gemv::MAX_ROWS)
+}
+
+/// [`one`], from the compact blocks for up to `max_rows` rows ([`project_rows`]).
+fn one_rows(weight: &QMatMul, x: &Tensor, max_rows: usize) -> Result<Tensor> {
+    project_rows(&[weight], x, max_rows)?.pop().ok_or_else(|| candle_core::Error::Msg("one product expected".into()))
 }
 
 /// A loaded Qwen2 model.
@@ -375,12 +380,7 @@ impl Model {
             .flat_map(|(s, rows)| rows.iter().map(move |r| x.narrow(1, s.offset + r, 1)))
             .collect::<Result<_>>()?;
         let picked = if picked.len() == 1 { picked[0].clone() } else { Tensor::cat(&picked, 1)? };
-        let normed = self.norm.forward(&picked)?.contiguous()?;
-        let logits = project_rows(&[&self.output], &normed, crate::gemv::MAX_HEAD_ROWS)?
-            .pop()
-            .ok_or_else(|| candle_core::Error::Msg("one product expected".into()))?
-            .squeeze(0)?
-            .to_dtype(DType::F32)?;
+        let logits = self.logits(&self.norm.forward(&picked)?)?.squeeze(0)?.to_dtype(DType::F32)?;
         let mut at = 0;
         rows.iter()
             .map(|rows| {
@@ -389,6 +389,18 @@ impl Model {
                 run
             })
             .collect()
+    }
+
+    /// The output head's logits for the rows of `x` (`[1, m, hidden]`), from its compact blocks
+    /// in groups of [`crate::gemv::MAX_HEAD_ROWS`] rows, however many there are.
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, m, _) = x.dims3()?;
+        let step = crate::gemv::MAX_HEAD_ROWS;
+        let mut parts = (0..m)
+            .step_by(step)
+            .map(|start| one_rows(&self.output, &x.narrow(1, start, step.min(m - start))?.contiguous()?, step))
+            .collect::<Result<Vec<_>>>()?;
+        if parts.len() == 1 { Ok(parts.remove(0)) } else { Tensor::cat(&parts, 1) }
     }
 }
 

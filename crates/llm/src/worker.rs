@@ -65,8 +65,8 @@ pub struct LocalLlm {
     turn_waiting: Arc<AtomicBool>,
     /// Set when a pause is queued to be judged: a prompt being computed ahead stops for it.
     check_waiting: Arc<AtomicBool>,
-    /// Set when a newer prompt to compute ahead is queued: the one being computed is stale (a
-    /// session changed its instructions again) and stops for it.
+    /// Set when a newer prompt to compute ahead is queued: the one being computed is stale (only
+    /// the latest is kept) and stops for it, keeping what it computed.
     prepare_waiting: Arc<AtomicBool>,
 }
 

@@ -300,6 +300,44 @@ fn request(items: Vec<Item>) -> LlmRequest {
 }
 
 #[test]
+fn after_an_answer_the_users_next_message_opening_is_computed_ahead() {
+    let m = model();
+    let answered = vec![
+        user("Where is parcel P-4471 right now?"),
+        Item::message(
+            "a",
+            Role::Assistant,
+            vec![Content::Audio { transcript: "Parcel P-4471 left our Leeds depot at 7:40 this morning.".into() }],
+            ItemStatus::Completed,
+        ),
+    ];
+    // Plain text, and with tools (where the answer is a call of `respond`).
+    for tools in [false, true] {
+        let mut request = request(answered.clone());
+        if !tools {
+            request.tools.clear();
+        }
+        let after = turn_for(&request, m.context_budget(), m, &|| false).unwrap();
+        let computed = m.prefill(&after, &|| false).unwrap();
+        assert!(computed >= 15, "tools {tools}: the answer and the user's opening: {computed}");
+        // The user's words are all that is left to compute, with the reply's opening after
+        // them (and, with tools, the call's first token).
+        let words = "And when will it get to Manchester?";
+        request.items = [answered.clone(), vec![user(words)]].concat();
+        let next = turn_for(&request, m.context_budget(), m, &|| false).unwrap();
+        let left = m.prefill(&next, &|| false).unwrap();
+        let words_tokens = m.text_len(words);
+        // The reply's opening is 5 tokens; with tools, the call's fixed start and the speculative
+        // first step add up to 16 (the answer's call alone is over 30).
+        let opening = if tools { 5 + 16 } else { 5 };
+        assert!(
+            left <= words_tokens + opening + 1,
+            "tools {tools}: {left} computed for {words_tokens} tokens of words"
+        );
+    }
+}
+
+#[test]
 fn a_batched_pass_gives_each_conversation_the_logits_of_its_own_pass() {
     let m = model().model();
     let tokens = |n: usize, from: u32| -> Vec<u32> { (from..from + n as u32).map(|i| i * 389 % 150_000).collect() };

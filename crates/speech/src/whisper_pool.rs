@@ -166,8 +166,12 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 180.0 / SAMPLE_RATE as f32).sin() * 0.1)
         .collect();
     let started = Instant::now();
-    let _ = recognizer.transcribe(&hum, &Decode { threads, ..Decode::default() });
-    tracing::debug!("whisper: a worker warmed up in {} ms", started.elapsed().as_millis());
+    let warm = recognizer.transcribe(&hum, &Decode { threads, ..Decode::default() });
+    tracing::debug!(
+        "whisper: a worker warmed up in {} ms: {:?}",
+        started.elapsed().as_millis(),
+        warm.map(|t| t.ending)
+    );
     while let Some((job, queued)) = next_job(shared) {
         let urgent = job.urgent;
         if !job.cancel.load(Ordering::Relaxed) {
