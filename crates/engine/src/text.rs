@@ -12,21 +12,45 @@ const LATER_CLAUSE: usize = 80;
 /// While a reply's phrases so far hold fewer characters than this (about three seconds of
 /// speech), its phrases are cut early, so the voice starts as soon as it has a few words and
 /// the next phrase is ready before the first has played: at any clause (`,` `;` `:`, "Sure,"),
-/// before a conjunction that opens a clause ([`LINKS`]) once [`EARLY_WORDS`] words came before
-/// it ("Your order shipped on Monday | and arrives…"), and after [`EARLY_LONGEST_WORDS`] words.
-/// The model writes far faster than the voice speaks, so after that phrases can wait for whole
+/// before a conjunction or preposition ([`LINKS`]) once [`EARLY_WORDS`] words came before it
+/// ("You can return the blue shoes | to any store"). The model writes far faster than the voice speaks, so after that phrases can wait for whole
 /// sentences and clauses.
 pub const EARLY_CHARS: usize = 40;
-/// Words an early phrase holds before a conjunction may end it.
-const EARLY_WORDS: usize = 3;
-/// Words an early phrase holds at most: without a clause or conjunction it is cut after them.
-const EARLY_LONGEST_WORDS: usize = 8;
-/// Words an early phrase may be cut before: English conjunctions that open a clause, where a
-/// speaker pauses anyway. Not prepositions ("look | for", "one | of the best", "help | with"),
-/// "to" ("like | to order") or "or" ("one | or two"): cut there, the first words would end with
-/// a sentence's fall.
-const LINKS: &[&str] =
-    &["and", "but", "because", "which", "who", "where", "when", "if", "while", "until", "although", "unless"];
+/// Words an early phrase holds before a linking word may end it: fewer, and the cut would
+/// split a verb from its particle or infinitive ("Let me look | for it", "I would like | to").
+const EARLY_WORDS: usize = 4;
+/// Words an early phrase may be cut before (English): conjunctions that open a clause and
+/// prepositions that open a phrase, where a speaker may pause. Not "of" ("one | of the best"),
+/// "or" ("one | or two"), "that" ("check | that for you"), "as", "than" or "like", which bind
+/// to the words before them.
+const LINKS: &[&str] = &[
+    "and",
+    "but",
+    "because",
+    "which",
+    "who",
+    "where",
+    "when",
+    "if",
+    "while",
+    "until",
+    "although",
+    "unless",
+    "for",
+    "with",
+    "from",
+    "to",
+    "at",
+    "on",
+    "in",
+    "by",
+    "between",
+    "during",
+    "after",
+    "before",
+    "about",
+    "including",
+];
 
 /// The longest phrase, in characters, before it is cut at a word boundary whatever its
 /// punctuation: the synthesiser's memory and time grow with a phrase's length, and text that
@@ -100,16 +124,13 @@ fn phrase_end(pending: &str, early: bool) -> Option<usize> {
         if c.is_whitespace() {
             let word = pending[word_start..i].trim();
             if !word.is_empty() {
-                // An early phrase ends before a conjunction that follows enough words, or after
-                // its longest (markdown and emoji are no words).
+                // An early phrase ends before a linking word that follows enough words (markdown
+                // and emoji are no words).
                 if early && words >= EARLY_WORDS && LINKS.contains(&word.to_lowercase().as_str()) {
                     return last_gap;
                 }
                 if word.chars().any(char::is_alphanumeric) {
                     words += 1;
-                }
-                if early && words == EARLY_LONGEST_WORDS {
-                    return Some(i);
                 }
                 line_start = false;
                 last_gap = Some(i);
@@ -249,18 +270,22 @@ mod tests {
     }
 
     #[test]
-    fn early_phrases_end_before_a_conjunction_after_a_few_words() {
+    fn early_phrases_end_before_a_linking_word_after_a_few_words() {
         let mut s = String::from("Your order shipped on Monday and arrives on Friday, if the weather holds. ");
         assert_eq!(take_phrase(&mut s, 0).as_deref(), Some("Your order shipped on Monday"));
         assert_eq!(take_phrase(&mut s, 28).as_deref(), Some("and arrives on Friday,"));
         assert_eq!(take_phrase(&mut s, 50).as_deref(), Some("if the weather holds."));
-        // Too few words before the conjunction: it stays; prepositions and "to" are no cut; a
-        // word that only starts like a conjunction ("whenever") is none; a conjunction is only
-        // known once its word is complete.
+        let mut place = String::from("You can return the blue shoes to any store. ");
+        assert_eq!(take_phrase(&mut place, 0).as_deref(), Some("You can return the blue shoes"));
+        // Too few words before the linking word: it stays, with the verb it may belong to ("look
+        // for", "like to"); "of" and "that" are no cut; a word that only starts like a linking
+        // word ("whenever") is none; a linking word is only known once it is complete.
         let mut few = String::from("Black and white, both. ");
         assert_eq!(take_phrase(&mut few, 0).as_deref(), Some("Black and white,"));
         let mut verbs = String::from("Let me look for that order ");
         assert_eq!(take_phrase(&mut verbs, 0), None);
+        let mut infinitive = String::from("I would like to order one of the best coats. ");
+        assert_eq!(take_phrase(&mut infinitive, 0).as_deref(), Some("I would like to order one of the best coats."));
         let mut streaming = String::from("It will be ready when");
         assert_eq!(take_phrase(&mut streaming, 0), None, "'when' may be 'whenever'");
         streaming.push_str("ever you like ");
@@ -270,12 +295,9 @@ mod tests {
         streaming.push_str(" it");
         assert_eq!(take_phrase(&mut streaming, 0).as_deref(), Some("I will call you back"));
         assert_eq!(streaming, "when it");
-        // Without clause or conjunction, an early phrase ends after its longest; markdown and
-        // emoji are no words.
-        let mut plain = "one two three four five six seven eight nine ten".to_owned();
-        assert_eq!(take_phrase(&mut plain, 0).as_deref(), Some("one two three four five six seven eight"));
+        // Markdown and emoji are no words.
         let mut marked = "- **Alpine** 🎉 jacket - warm and light for hiking".to_owned();
-        assert_eq!(take_phrase(&mut marked, 0).as_deref(), Some("Alpine jacket - warm"));
+        assert_eq!(take_phrase(&mut marked, 0).as_deref(), Some("Alpine jacket - warm and light"));
         // take_rest cuts early only while the reply is young (characters, not bytes).
         let mut rest = String::from("Yes, the jackets with hoods are very warm, and the coats with fur are warmer");
         assert_eq!(
@@ -295,7 +317,7 @@ mod tests {
     fn text_without_punctuation_is_cut_at_word_boundaries_under_the_cap() {
         let mut s = "hello ".repeat(1_000);
         let first = take_phrase(&mut s, 0).unwrap();
-        assert_eq!(first.split(' ').count(), EARLY_LONGEST_WORDS, "{first:?}");
+        assert!(first.chars().count() <= EARLY_LONGEST && first.ends_with("hello"), "{first:?}");
         let later = take_phrase(&mut s, EARLY_CHARS).unwrap();
         assert!(later.chars().count() <= LATER_LONGEST && later.chars().count() > LATER_LONGEST - 10, "{later:?}");
         let rest = take_rest(&mut s, EARLY_CHARS);
