@@ -13,11 +13,11 @@ const LATER_CLAUSE: usize = 80;
 /// speech), its phrases are cut early, so the voice starts as soon as it has a few words and
 /// the next phrase is ready before the first has played: at any clause (`,` `;` `:`, "Sure,"),
 /// before a conjunction or preposition ([`LINKS`]) once [`EARLY_WORDS`] words came before it
-/// ("You can return the blue shoes | to any store"). The model writes far faster than the voice speaks, so after that phrases can wait for whole
-/// sentences and clauses.
+/// ("You can return the blue shoes | to any store"). The model writes far faster than the
+/// voice speaks, so after that phrases can wait for whole sentences and clauses.
 pub const EARLY_CHARS: usize = 40;
 /// Words an early phrase holds before a linking word may end it: fewer, and the cut would
-/// split a short verb from its particle ("Let me | look", "Look | for it").
+/// split a short verb from its particle or object ("Please look | for it", "Go | to the desk").
 const EARLY_WORDS: usize = 3;
 /// Words an early phrase may be cut before (English): conjunctions that open a clause and
 /// prepositions that open a phrase, where a speaker may pause. Not "of" ("one | of the best"),
