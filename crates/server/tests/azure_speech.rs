@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 mod common;
 use common::{Server, send};
 
-const REPLY: &str = "Your blue jacket ships from Portland on Thursday morning.";
+/// One phrase (no clause mark or linking word to cut it early), so the stand-in's one answer is
+/// all the audio.
+const REPLY: &str = "Your blue Portland jacket ships Friday morning via express post.";
 
 /// The reply as a cloud voice would return it: 24 kHz PCM, no timings.
 fn cloud_voice_pcm() -> Vec<u8> {
