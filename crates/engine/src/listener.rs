@@ -70,6 +70,8 @@ struct SpeechTurn {
     covering: Option<Covering>,
     /// The pause being judged (semantic detection).
     pause: Option<Pause>,
+    /// The pause the recogniser was last told to get ready for: where its speech ends.
+    warmed_for: Option<f64>,
     /// The last preview's words.
     words: Vec<String>,
     /// How many of them were sent as deltas (the stable prefix), and as what text.
@@ -288,6 +290,7 @@ impl Listener {
             item_id: item_id.clone(),
             preview_job: None,
             previewed_samples: 0,
+            warmed_for: None,
             covering: None,
             pause: None,
             words: Vec::new(),
@@ -418,6 +421,9 @@ impl Listener {
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
+        if (semantic || held) && self.input.heard_pause() && !pausing {
+            self.warm_for_pause(out);
+        }
         if !pausing && (!streamed || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
             return;
         }
@@ -454,6 +460,16 @@ impl Listener {
         // whether a pause ends the turn. Other conversations' replies pause for them.
         request.urgent = held || (semantic && pausing);
         out.push(Output::StartAsr(job, request));
+    }
+
+    /// A pause began whose preview someone will wait on: unless a preview is being decoded,
+    /// the recogniser is told once per pause to get its cores ready ([`Output::WarmAsr`]).
+    fn warm_for_pause(&mut self, out: &mut Out) {
+        let (Some(turn), Some(speech_end_ms)) = (self.speech.as_mut(), self.input.last_speech_ms()) else { return };
+        if turn.preview_job.is_none() && turn.warmed_for != Some(speech_end_ms) {
+            turn.warmed_for = Some(speech_end_ms);
+            out.push(Output::WarmAsr);
+        }
     }
 
     /// Semantic turn detection: each pause of [`SEMANTIC_PAUSE_MS`] is judged (once; a pause

@@ -106,6 +106,14 @@ impl InputAudio {
         self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
 
+    /// Whether the detector has heard silence since the last speech frame of the speech in
+    /// progress (a whole VAD frame of it; audio not yet framed is not counted).
+    pub fn heard_pause(&self) -> bool {
+        // What is not framed yet is shorter than a frame, so a pause of a frame or more holds
+        // at least one frame the detector judged.
+        self.pause_ms().is_some_and(|ms| ms >= self.vad.frame_ms())
+    }
+
     /// Sets the silence that ends the current pause of the speech in progress, in ms (`None`:
     /// the detection's `silence_duration_ms`). It applies to this pause only: once speech
     /// resumes, the next pause ends after `silence_duration_ms` unless set again.

@@ -2179,6 +2179,37 @@ fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
     assert!(said.contains("What time do you open?"), "the pause's words are the transcript: {said}");
 }
 
+/// `ms` of audio at level `p` in 20 ms chunks, as a microphone sends it.
+fn microphone(h: &mut Harness, ms: usize, p: f32) -> Vec<Output> {
+    let value = (p * 32_767.0) as i16;
+    let bytes: Vec<u8> = std::iter::repeat_n(value, 480).flat_map(|s| s.to_le_bytes()).collect();
+    let chunk = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
+    (0..ms / 20).flat_map(|_| h.send(chunk.clone())).collect()
+}
+
+#[test]
+fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
+    let warms = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::WarmAsr)).count();
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    // Speech in microphone-sized chunks (shorter than the detector's frames): no pause.
+    let out = microphone(&mut h, 1_000, 1.0);
+    assert_eq!(warms(&out), 0, "{:?}", types(&out));
+    // The pause: the recogniser is told once, as it begins, before its preview is asked for.
+    let out = microphone(&mut h, 300, 0.0);
+    assert_eq!(warms(&out), 1, "{out:?}");
+    let warm = out.iter().position(|o| matches!(o, Output::WarmAsr));
+    let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent));
+    assert!(warm < preview && preview.is_some(), "{out:?}");
+    // Plain silence detection waits on nobody's words: its previews are a courtesy.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {
+        "turn_detection": {"type": "server_vad"}, "input_audio_transcription": {"model": "whisper-1"}}}));
+    microphone(&mut h, 1_000, 1.0);
+    let out = microphone(&mut h, 300, 0.0);
+    assert!(previews(&out).len() == 1 && warms(&out) == 0, "{out:?}");
+}
+
 #[test]
 fn semantic_vad_waits_when_the_words_go_on() {
     let mut h = Harness::new();

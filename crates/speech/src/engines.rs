@@ -50,6 +50,10 @@ impl Asr for WhisperAsr {
             }
         }))
     }
+
+    fn warm(&self) {
+        self.0.warm();
+    }
 }
 
 /// A sample at least this loud (of 32,768) is sound: a phrase's silence before it is cut.

@@ -4,6 +4,12 @@
 //! `threads` CPU threads. Final transcripts go before previews (a preview is only a courtesy
 //! while the user speaks); a job whose cancel flag is set before it starts is skipped, and one
 //! cancelled while it runs is aborted at whisper.cpp's next check.
+//!
+//! A decode that starts on a thread that slept for seconds runs about twice as slowly as one
+//! on a thread that was just busy (Whisper tiny.en on 2 vCPUs: a 2 s preview in ≈155 ms
+//! instead of ≈80 ms; `bench/README.md`). So when an urgent decode is about to be asked for
+//! ([`WhisperPool::warm`]: the user paused), one idle worker stays on its core, yielding to
+//! any other thread, until the job comes or [`WARM_FOR`] passes.
 
 use crate::SpeechError;
 use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
@@ -11,7 +17,11 @@ use brazen_audio::Resampler;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long [`WhisperPool::warm`] keeps a worker on its core at most (the pause's preview
+/// follows its onset by ~60 ms).
+pub const WARM_FOR: Duration = Duration::from_millis(120);
 
 /// What a job's answer is handed to.
 pub type Reply = Box<dyn FnOnce(Result<Transcript, SpeechError>) + Send>;
@@ -41,6 +51,8 @@ struct Queue {
     finals: VecDeque<(Job, Instant)>,
     previews: VecDeque<(Job, Instant)>,
     closed: bool,
+    /// An urgent job is expected until then: the next idle worker keeps its core busy.
+    warm_until: Option<Instant>,
 }
 
 struct Shared {
@@ -96,6 +108,16 @@ impl WhisperPool {
         self.shared.urgent.clone()
     }
 
+    /// An urgent job will likely come within [`WARM_FOR`]: unless a job is queued or being
+    /// decoded (the cores are busy already), one idle worker keeps its core busy until it comes.
+    pub fn warm(&self) {
+        if self.shared.active.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).warm_until = Some(Instant::now() + WARM_FOR);
+        self.shared.ready.notify_one();
+    }
+
     /// Queues a job.
     pub fn submit(&self, job: Job) {
         self.shared.active.fetch_add(1, Ordering::Relaxed);
@@ -142,7 +164,21 @@ fn next_job(shared: &Shared) -> Option<(Job, Instant)> {
         if let Some(job) = q.finals.pop_front().or_else(|| q.previews.pop_front()) {
             return Some(job);
         }
-        q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+        match q.warm_until.take().filter(|&until| until > Instant::now()) {
+            Some(until) => {
+                drop(q);
+                keep_warm(shared, until);
+                q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            }
+            None => q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+}
+
+/// Keeps this thread on its core, yielding to any other, until a job is queued or `until`.
+fn keep_warm(shared: &Shared, until: Instant) {
+    while shared.active.load(Ordering::Relaxed) == 0 && Instant::now() < until {
+        std::thread::yield_now();
     }
 }
 

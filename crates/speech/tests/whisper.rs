@@ -191,3 +191,53 @@ fn urgent_words_are_recognised_first_and_counted_while_they_wait() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// CPU time of the thread named `name` in this process, in clock ticks (user + system).
+fn thread_ticks(name: &str) -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+            // Fields after the command's closing parenthesis: state is the 3rd field, utime the
+            // 14th, stime the 15th.
+            let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+            return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        }
+    }
+    panic!("no thread named {name}");
+}
+
+#[test]
+fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
+    use brazen_speech::{Job, WHISPER_WARM_FOR, WhisperPool};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    let pool = WhisperPool::start(model(), 1, 2).unwrap();
+    // The worker warms up once at start; then it sleeps while there is nothing to do.
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = thread_ticks("whisper-0");
+    std::thread::sleep(WHISPER_WARM_FOR);
+    let slept = thread_ticks("whisper-0") - idle;
+    assert!(slept <= 2, "an idle worker sleeps: {slept} ticks");
+    // Told a decode is coming, it stays on its core (yielding) for the while.
+    pool.warm();
+    std::thread::sleep(WHISPER_WARM_FOR + Duration::from_millis(50));
+    let warm = thread_ticks("whisper-0") - idle - slept;
+    assert!(warm >= 3, "a worker kept warm uses its core: {warm} ticks of {:?}", WHISPER_WARM_FOR);
+    // ...and when the job comes while it is warm, it decodes it.
+    pool.warm();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::sleep(Duration::from_millis(20));
+    pool.submit(Job {
+        samples: vec![0; 16_000],
+        sample_rate: 16_000,
+        decode: Decode::default(),
+        preview: true,
+        urgent: true,
+        cancel: Arc::new(AtomicBool::new(false)),
+        reply: Box::new(move |result| tx.send(result.map(|t| t.text)).unwrap()),
+    });
+    let text = rx.recv_timeout(Duration::from_secs(30)).expect("the job is answered").unwrap();
+    assert_eq!(text, "", "a second of silence has no words");
+}
