@@ -5,7 +5,8 @@
 //! server_echo_cancellation` (`aec`) and without (`plain`). `brazen serve` runs Silero VAD,
 //! Whisper tiny.en, the local language model (the retail agent's) and Piper's voice.
 //!
-//! Run: `bench/echo.sh [--modes aec,plain]` (release build).
+//! Run: `bench/echo.sh [--modes aec,plain]` (release build); with `BRAZEN_LOG` set, the server's
+//! log goes to stderr.
 
 #[path = "served.rs"]
 mod served;
@@ -120,7 +121,12 @@ async fn main() {
             at_24k(&speech.samples, speech.sample_rate)
         })
         .collect();
-    let served = Served::start(&brazen, &["--vad", "silero", "--asr", "whisper-tiny-en", "--tts", "piper"], &[], false);
+    let served = Served::start(
+        &brazen,
+        &["--vad", "silero", "--asr", "whisper-tiny-en", "--tts", "piper"],
+        &[],
+        std::env::var_os("BRAZEN_LOG").is_some(),
+    );
     println!(
         "| mode | replies that interrupted themselves | questions over a reply that interrupted it | question onset → speech_started, p50 / p95 |"
     );
