@@ -71,7 +71,7 @@ struct SpeechTurn {
     /// The pause being judged (semantic detection).
     pause: Option<Pause>,
     /// The pause the recogniser was last told to get ready for: where its speech ends.
-    warmed_for: Option<f64>,
+    prepared_for: Option<f64>,
     /// The last preview's words.
     words: Vec<String>,
     /// How many of them were sent as deltas (the stable prefix), and as what text.
@@ -290,7 +290,7 @@ impl Listener {
             item_id: item_id.clone(),
             preview_job: None,
             previewed_samples: 0,
-            warmed_for: None,
+            prepared_for: None,
             covering: None,
             pause: None,
             words: Vec::new(),
@@ -422,7 +422,7 @@ impl Listener {
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
         if (semantic || held) && self.input.heard_pause() && !pausing {
-            self.warm_for_pause(out);
+            self.prepare_for_pause(config, out);
         }
         if !pausing && (!streamed || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
             return;
@@ -462,13 +462,18 @@ impl Listener {
         out.push(Output::StartAsr(job, request));
     }
 
-    /// A pause began whose preview someone will wait on: unless a preview is being decoded,
-    /// the recogniser is told once per pause to get its cores ready ([`Output::WarmAsr`]).
-    fn warm_for_pause(&mut self, out: &mut Out) {
+    /// A pause began whose preview someone will wait on: unless a preview is being decoded, or
+    /// the turn is too long for previews, the recogniser is told once per pause to get ready
+    /// ([`Output::PrepareAsr`]). (With audio chunks of 60 ms or more, the pause is heard and
+    /// previewed in the same append: nothing to get ready for.)
+    fn prepare_for_pause(&mut self, config: &SessionConfig, out: &mut Out) {
         let (Some(turn), Some(speech_end_ms)) = (self.speech.as_mut(), self.input.last_speech_ms()) else { return };
-        if turn.preview_job.is_none() && turn.warmed_for != Some(speech_end_ms) {
-            turn.warmed_for = Some(speech_end_ms);
-            out.push(Output::WarmAsr);
+        let prefix_ms = config.turn_detection.as_ref().map_or(0.0, |d| d.prefix_padding_ms as f64);
+        let longest = (PREVIEW_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
+        let previewed = self.input.speech_audio(prefix_ms).is_some_and(|s| s.len() <= longest);
+        if previewed && turn.preview_job.is_none() && turn.prepared_for != Some(speech_end_ms) {
+            turn.prepared_for = Some(speech_end_ms);
+            out.push(Output::PrepareAsr);
         }
     }
 

@@ -109,8 +109,8 @@ impl InputAudio {
     /// Whether the detector has heard silence since the last speech frame of the speech in
     /// progress (a whole VAD frame of it; audio not yet framed is not counted).
     pub fn heard_pause(&self) -> bool {
-        // What is not framed yet is shorter than a frame, so a pause of a frame or more holds
-        // at least one frame the detector judged.
+        // The VAD's resampler is causal, so what is not framed yet is shorter than a frame: a
+        // pause of a frame or more holds at least one frame the detector judged.
         self.pause_ms().is_some_and(|ms| ms >= self.vad.frame_ms())
     }
 

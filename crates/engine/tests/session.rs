@@ -112,13 +112,15 @@ impl Harness {
 
     /// Appends `ms` of 24 kHz audio whose detector probability is `p`, in 100 ms chunks.
     fn audio(&mut self, ms: usize, p: f32) -> Vec<Output> {
+        self.audio_in(ms, 100, p)
+    }
+
+    /// `ms` of 24 kHz audio at level `p`, appended in chunks of `chunk_ms`.
+    fn audio_in(&mut self, ms: usize, chunk_ms: usize, p: f32) -> Vec<Output> {
         let value = (p * 32_767.0) as i16;
-        let mut out = Vec::new();
-        for _ in 0..ms / 100 {
-            let bytes: Vec<u8> = std::iter::repeat_n(value, 2_400).flat_map(|s| s.to_le_bytes()).collect();
-            out.extend(self.send(json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)})));
-        }
-        out
+        let bytes: Vec<u8> = std::iter::repeat_n(value, 24 * chunk_ms).flat_map(|s| s.to_le_bytes()).collect();
+        let chunk = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
+        (0..ms / chunk_ms).flat_map(|_| self.send(chunk.clone())).collect()
     }
 }
 
@@ -2179,35 +2181,30 @@ fn semantic_vad_ends_a_finished_sentence_after_a_short_silence() {
     assert!(said.contains("What time do you open?"), "the pause's words are the transcript: {said}");
 }
 
-/// `ms` of audio at level `p` in 20 ms chunks, as a microphone sends it.
-fn microphone(h: &mut Harness, ms: usize, p: f32) -> Vec<Output> {
-    let value = (p * 32_767.0) as i16;
-    let bytes: Vec<u8> = std::iter::repeat_n(value, 480).flat_map(|s| s.to_le_bytes()).collect();
-    let chunk = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
-    (0..ms / 20).flat_map(|_| h.send(chunk.clone())).collect()
-}
-
 #[test]
 fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
-    let warms = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::WarmAsr)).count();
+    let prepares = |out: &[Output]| out.iter().filter(|o| matches!(o, Output::PrepareAsr)).count();
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
-    // Speech in microphone-sized chunks (shorter than the detector's frames): no pause.
-    let out = microphone(&mut h, 1_000, 1.0);
-    assert_eq!(warms(&out), 0, "{:?}", types(&out));
+    // Speech in chunks shorter than the detector's frames, with a gap shorter than a frame:
+    // audio not yet framed is no pause.
+    let mut out = h.audio_in(500, 10, 1.0);
+    out.extend(h.audio_in(10, 10, 0.0));
+    out.extend(h.audio_in(500, 10, 1.0));
+    assert_eq!(prepares(&out), 0, "{:?}", types(&out));
     // The pause: the recogniser is told once, as it begins, before its preview is asked for.
-    let out = microphone(&mut h, 300, 0.0);
-    assert_eq!(warms(&out), 1, "{out:?}");
-    let warm = out.iter().position(|o| matches!(o, Output::WarmAsr));
+    let out = h.audio_in(300, 10, 0.0);
+    assert_eq!(prepares(&out), 1, "{out:?}");
+    let prepare = out.iter().position(|o| matches!(o, Output::PrepareAsr));
     let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent));
-    assert!(warm < preview && preview.is_some(), "{out:?}");
+    assert!(prepare < preview && preview.is_some(), "{out:?}");
     // Plain silence detection waits on nobody's words: its previews are a courtesy.
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {
         "turn_detection": {"type": "server_vad"}, "input_audio_transcription": {"model": "whisper-1"}}}));
-    microphone(&mut h, 1_000, 1.0);
-    let out = microphone(&mut h, 300, 0.0);
-    assert!(previews(&out).len() == 1 && warms(&out) == 0, "{out:?}");
+    h.audio_in(1_000, 10, 1.0);
+    let out = h.audio_in(300, 10, 0.0);
+    assert!(previews(&out).len() == 1 && prepares(&out) == 0, "{out:?}");
 }
 
 #[test]

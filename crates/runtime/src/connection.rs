@@ -353,7 +353,7 @@ impl Driver {
                     self.spawn(job, stream, Input::Tool);
                 }
                 Output::PrepareLlm(request) => engines.llm.prepare(request),
-                Output::WarmAsr => engines.asr.warm(),
+                Output::PrepareAsr => engines.asr.prepare(),
                 Output::Avatar(command) => self.avatar(command),
                 Output::Cancel(job) => {
                     if let Some(handle) = self.jobs.remove(&job) {

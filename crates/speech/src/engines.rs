@@ -51,8 +51,8 @@ impl Asr for WhisperAsr {
         }))
     }
 
-    fn warm(&self) {
-        self.0.warm();
+    fn prepare(&self) {
+        self.0.stand_by();
     }
 }
 

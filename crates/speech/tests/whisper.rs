@@ -209,35 +209,43 @@ fn thread_ticks(name: &str) -> u64 {
 
 #[test]
 fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
-    use brazen_speech::{Job, WHISPER_WARM_FOR, WhisperPool};
+    use brazen_speech::{Job, WHISPER_STAND_BY_FOR, WhisperPool};
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
     let pool = WhisperPool::start(model(), 1, 2).unwrap();
-    // The worker warms up once at start; then it sleeps while there is nothing to do.
-    std::thread::sleep(Duration::from_secs(2));
-    let idle = thread_ticks("whisper-0");
-    std::thread::sleep(WHISPER_WARM_FOR);
-    let slept = thread_ticks("whisper-0") - idle;
-    assert!(slept <= 2, "an idle worker sleeps: {slept} ticks");
-    // Told a decode is coming, it stays on its core (yielding) for the while.
-    pool.warm();
-    std::thread::sleep(WHISPER_WARM_FOR + Duration::from_millis(50));
-    let warm = thread_ticks("whisper-0") - idle - slept;
-    assert!(warm >= 3, "a worker kept warm uses its core: {warm} ticks of {:?}", WHISPER_WARM_FOR);
-    // ...and when the job comes while it is warm, it decodes it.
-    pool.warm();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::sleep(Duration::from_millis(20));
-    pool.submit(Job {
+    let job = |reply: std::sync::mpsc::Sender<Result<String, String>>| Job {
         samples: vec![0; 16_000],
         sample_rate: 16_000,
         decode: Decode::default(),
         preview: true,
         urgent: true,
         cancel: Arc::new(AtomicBool::new(false)),
-        reply: Box::new(move |result| tx.send(result.map(|t| t.text)).unwrap()),
-    });
-    let text = rx.recv_timeout(Duration::from_secs(30)).expect("the job is answered").unwrap();
-    assert_eq!(text, "", "a second of silence has no words");
+        reply: Box::new(move |result| reply.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap()),
+    };
+    // A job answered: the worker's start-up decode is behind it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    pool.submit(job(tx.clone()));
+    rx.recv_timeout(Duration::from_secs(60)).expect("the job is answered").unwrap();
+    // Idle, it sleeps.
+    let idle = thread_ticks("whisper-0");
+    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
+    let slept = thread_ticks("whisper-0") - idle;
+    assert!(slept <= 2, "an idle worker sleeps: {slept} ticks");
+    // Told a decode is coming, it stays on its core (yielding) for the while...
+    pool.stand_by();
+    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
+    let standing = thread_ticks("whisper-0") - idle - slept;
+    assert!(standing >= 3, "a worker standing by uses its core: {standing} ticks in {:?}", WHISPER_STAND_BY_FOR);
+    // ...and no longer than that.
+    let after = thread_ticks("whisper-0");
+    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
+    assert!(thread_ticks("whisper-0") - after <= 2, "it went back to sleep");
+    // The job it stood by for is taken at once and answered.
+    pool.stand_by();
+    std::thread::sleep(Duration::from_millis(10));
+    let submitted = Instant::now();
+    pool.submit(job(tx));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the job is answered").unwrap(), "");
+    assert!(submitted.elapsed() < Duration::from_secs(5));
 }
