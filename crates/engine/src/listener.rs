@@ -35,6 +35,11 @@ const TURN_MODEL_MS: f64 = 8_100.0;
 const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
+
+/// [`PREVIEW_MAX_MS`] in samples at `rate`.
+fn preview_max_samples(rate: u32) -> usize {
+    (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize
+}
 /// Speech held back as a possible backchannel is previewed this often, in ms.
 const HELD_STEP_MS: f64 = 300.0;
 /// ... and first once this much of it was spoken (the recogniser makes words up from less), or
@@ -429,7 +434,7 @@ impl Listener {
         }
         let Some(turn) = self.speech.as_mut() else { return };
         let step = (if held { HELD_STEP_MS } else { PREVIEW_STEP_MS } * rate as f64 / 1000.0) as usize;
-        let longest = (PREVIEW_MAX_MS * rate as f64 / 1000.0) as usize;
+        let longest = preview_max_samples(rate);
         let Some(samples) = self.input.speech_audio(detection.prefix_padding_ms as f64) else { return };
         // During a pause, once: if the last preview began before its words ended (with semantic
         // detection: unless a preview already holds all its words, wherever it began).
@@ -469,7 +474,7 @@ impl Listener {
     fn prepare_for_pause(&mut self, config: &SessionConfig, out: &mut Out) {
         let (Some(turn), Some(speech_end_ms)) = (self.speech.as_mut(), self.input.last_speech_ms()) else { return };
         let prefix_ms = config.turn_detection.as_ref().map_or(0.0, |d| d.prefix_padding_ms as f64);
-        let longest = (PREVIEW_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
+        let longest = preview_max_samples(self.input.rate());
         let previewed = self.input.speech_audio(prefix_ms).is_some_and(|s| s.len() <= longest);
         if previewed && turn.preview_job.is_none() && turn.prepared_for != Some(speech_end_ms) {
             turn.prepared_for = Some(speech_end_ms);
@@ -510,7 +515,7 @@ impl Listener {
                 text_job: None,
             });
             // No words will come for a turn past the previews' limit.
-            let longest = (PREVIEW_MAX_MS * self.input.rate() as f64 / 1000.0) as usize;
+            let longest = preview_max_samples(self.input.rate());
             let wordless =
                 self.input.speech_audio(detection.prefix_padding_ms as f64).is_some_and(|a| a.len() > longest);
             if self.words_unjudged || wordless || self.pause_unheard() {
