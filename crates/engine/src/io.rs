@@ -31,6 +31,13 @@ pub enum Input {
     Avatar(AvatarEvent),
     /// Time has passed (the driver sends it at [`crate::Session::poll_timeout`]).
     Tick,
+    /// The server is shutting down: the response in progress may finish until `deadline`, no
+    /// other starts, and then the session ends ([`Output::Close`] with
+    /// [`SessionEnd::ShuttingDown`]).
+    Shutdown {
+        /// When the response in progress is cut off if it has not finished.
+        deadline: std::time::Instant,
+    },
 }
 
 /// Something the session asks of its driver.
@@ -66,4 +73,18 @@ pub enum Output {
     PrepareLlm(LlmRequest),
     /// Work for the avatar's connection; news comes back as [`Input::Avatar`].
     Avatar(AvatarCommand),
+    /// The session is over (its `error` event, saying why, came just before): close the
+    /// transport. The session takes no more input.
+    Close(SessionEnd),
+}
+
+/// Why a session ended on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// It reached [`crate::Limits::max_session_ms`].
+    MaxLength,
+    /// Nothing happened in it for [`crate::Limits::idle_timeout_ms`].
+    Idle,
+    /// The server is shutting down ([`Input::Shutdown`]).
+    ShuttingDown,
 }

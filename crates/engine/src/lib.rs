@@ -16,7 +16,9 @@
 //! - [`Output::PrepareLlm`] / [`Output::PrepareAsr`]: hints that an engine will likely be
 //!   asked for work soon (compute a prompt ahead; get the recogniser ready); nothing comes back;
 //! - [`Output::Avatar`]: work for the avatar's media connection (see [`avatar_link`]); news
-//!   from it comes back as [`Input::Avatar`].
+//!   from it comes back as [`Input::Avatar`];
+//! - [`Output::Close`]: the session is over (its maximum length, its idle timeout, or the
+//!   server's shutdown, [`Input::Shutdown`]); close the transport.
 //!
 //! The driver's loop is therefore (str0m's): **after every [`Session::handle`], drain
 //! [`Session::poll_output`] until it returns `None`; then wait for the next input or until
@@ -39,7 +41,7 @@
 //!         avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
 //!         ice_servers: Vec::new(),
 //!         tools: Default::default(),
-//!         defaults: None,
+//!         defaults: Vec::new(),
 //!     },
 //!     now,
 //! );
@@ -69,6 +71,7 @@ pub mod end_of_turn;
 pub mod flood;
 mod interim;
 mod io;
+mod lifetime;
 mod limits;
 mod listener;
 mod out;
@@ -80,7 +83,7 @@ pub mod text;
 mod timers;
 pub mod turn;
 
-pub use io::{Input, JobId, Output};
+pub use io::{Input, JobId, Output, SessionEnd};
 pub use limits::Limits;
 pub use responder::{MAX_TOOL_ROUNDS, offer_tools};
 pub use session::{Session, SessionOptions};

@@ -30,6 +30,13 @@ pub struct Limits {
     /// How much synthesised audio may wait unsent, in ms: past it the next phrase is
     /// synthesised only as the audio goes out, so a reply of any length holds bounded memory.
     pub synthesis_ahead_ms: f64,
+    /// Longest a session lasts, in ms (infinite: no limit). Voice Live and OpenAI end sessions
+    /// after 30 and 60 minutes.
+    pub max_session_ms: f64,
+    /// How long a session may go without anything happening in it (a client event other than
+    /// appended audio, speech, a response, the assistant's audio playing), in ms (infinite: no
+    /// limit). Azure's avatar sessions end after 5 minutes idle.
+    pub idle_timeout_ms: f64,
 }
 
 impl Default for Limits {
@@ -43,6 +50,8 @@ impl Default for Limits {
             audio_delta_ms: 200.0,
             audio_lead_ms: 500.0,
             synthesis_ahead_ms: 8_000.0,
+            max_session_ms: 60.0 * 60_000.0,
+            idle_timeout_ms: 5.0 * 60_000.0,
         }
     }
 }

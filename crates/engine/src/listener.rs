@@ -174,6 +174,11 @@ impl Listener {
         self.input.rate()
     }
 
+    /// Whether the user is speaking (speech started and not yet stopped).
+    pub(crate) fn hears_speech(&self) -> bool {
+        self.input.in_speech()
+    }
+
     /// Whether committed audio is still being transcribed.
     pub(crate) fn is_transcribing(&self) -> bool {
         !self.asr_jobs.is_empty()

@@ -12,6 +12,7 @@
 use crate::avatar_state::AvatarState;
 use crate::conversation::{Conversation, Entry, Position, not_found};
 use crate::flood::{Admit, Flood};
+use crate::lifetime::Lifetime;
 use crate::listener::{Heard, Listener};
 use crate::out::Out;
 use crate::playback::{Playback, transcript_until};
@@ -54,8 +55,9 @@ pub struct SessionOptions {
     /// tool of the same name replaces one); their calls come out as [`Output::StartTool`].
     pub tools: Arc<Vec<ToolSpec>>,
     /// What the configuration starts as before the client changes it (an agent's
-    /// instructions, voice, turn detection, …); `None`: the protocol's defaults.
-    pub defaults: Option<Arc<SessionPatch>>,
+    /// instructions, voice, turn detection, …; a client secret's session), applied in order
+    /// over the protocol's defaults.
+    pub defaults: Vec<Arc<SessionPatch>>,
 }
 
 /// One Realtime session: configuration, conversation, input audio, turn detection, responses.
@@ -73,6 +75,7 @@ pub struct Session {
     playback: Option<Playback>,
     avatar: AvatarState,
     flood: Flood,
+    lifetime: Lifetime,
     timers: Timers,
     out: Out,
 }
@@ -83,8 +86,8 @@ impl Session {
         let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools, defaults } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
         let mut config = SessionConfig::new(session_id, model);
-        if let Some(defaults) = defaults {
-            config.apply((*defaults).clone());
+        for patch in defaults {
+            config.apply((*patch).clone());
         }
         let mut listener = Listener::new(vad, config.input_audio_format.sample_rate());
         listener.follow_input_processing(&config);
@@ -99,12 +102,14 @@ impl Session {
             playback: None,
             avatar: AvatarState::new(avatars, ice_servers),
             flood: Flood::new(&limits, now),
+            lifetime: Lifetime::new(&limits, now),
             timers: Timers::default(),
             out: Out::new(tag),
         };
         session.out.emit(ServerEvent::SessionCreated(Box::new(session.config.clone())));
         let conversation_id = session.conversation_id.clone();
         session.out.emit(ServerEvent::ConversationCreated { conversation_id });
+        session.set_timers();
         session
     }
 
@@ -143,10 +148,17 @@ impl Session {
         self.timers.next()
     }
 
-    /// Handles one input at time `now`.
+    /// Handles one input at time `now`. Once the session has ended ([`Output::Close`]), input
+    /// is ignored.
     pub fn handle(&mut self, input: Input, now: Instant) {
+        if self.lifetime.ended().is_some() {
+            return;
+        }
         match input {
             Input::Client(msg) => {
+                if !matches!(msg.event, ClientEvent::InputAudioAppend { .. }) {
+                    self.lifetime.touch(now);
+                }
                 if self.admit(now) {
                     let event_id = msg.event_id.clone();
                     if let Err(e) = self.on_client(msg.event, now) {
@@ -208,9 +220,24 @@ impl Session {
                     a.on_tick(now, &mut ctx);
                 }
             }
+            Input::Shutdown { deadline } => self.lifetime.drain(deadline),
         }
         self.release_audio(now);
+        self.end_if_due(now);
         self.set_timers();
+    }
+
+    /// Ends the session if its lifetime says so (see [`Lifetime`]): the response in progress
+    /// is cancelled, the client is told why, and the transport is closed.
+    fn end_if_due(&mut self, now: Instant) {
+        if self.assistant_speaking(now) || self.listener.hears_speech() {
+            self.lifetime.touch(now);
+        }
+        let out = &mut self.out;
+        let Some(end) = self.lifetime.poll(now, self.active.is_some(), &mut |event| out.emit(event)) else { return };
+        self.close_response(ResponseStatus::Cancelled { reason: "session_ended" });
+        self.out.error(Lifetime::error(end, &self.limits));
+        self.out.push(Output::Close(end));
     }
 
     /// Flood control: whether to accept one more client event.
@@ -563,6 +590,12 @@ impl Session {
     }
 
     fn create_response(&mut self, options: ResponseOptions, now: Instant) -> Result<(), ProtocolError> {
+        if self.lifetime.draining() {
+            return Err(ProtocolError::server(
+                code::SERVER_SHUTTING_DOWN,
+                "The server is shutting down and starts no new responses; reconnect to continue.",
+            ));
+        }
         if let Some(active) = &self.active {
             return Err(ProtocolError::invalid(
                 code::ACTIVE_RESPONSE,
@@ -624,6 +657,7 @@ impl Session {
         self.timers.set(Timer::PacedAudio, active.and_then(|a| a.audio_due(self.playback.as_ref(), &self.limits)));
         self.timers.set(Timer::ToolDeadline, active.and_then(Response::tool_deadline));
         self.timers.set(Timer::Interim, active.and_then(Response::interim_deadline));
+        self.timers.set(Timer::Lifetime, self.lifetime.deadline());
     }
 
     /// Ends the active response with `status`: the one path every response's jobs (model,

@@ -12,10 +12,13 @@ pub(crate) enum Timer {
     ToolDeadline,
     /// The response has been silent for the interim line's latency threshold.
     Interim,
+    /// The session's length or idleness is to be announced or ends it, or a shutdown's
+    /// deadline comes ([`crate::lifetime`]).
+    Lifetime,
 }
 
 impl Timer {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn index(self) -> usize {
         self as usize

@@ -35,8 +35,10 @@ struct Harness {
 }
 
 impl Harness {
+    /// A session with the default limits, save its length and idle timeout (the tests of
+    /// those set them).
     fn new() -> Self {
-        Self::with_limits(Limits::default())
+        Self::with_limits(unlimited())
     }
 
     fn with_limits(limits: Limits) -> Self {
@@ -45,12 +47,12 @@ impl Harness {
 
     /// A session on a server that gives avatars these ICE servers.
     fn with_ice_servers(ice_servers: Vec<Value>) -> Self {
-        Self::with_options(Limits::default(), ice_servers)
+        Self::with_options(unlimited(), ice_servers)
     }
 
     /// A session on a server with these server-side tools.
     fn with_tools(tools: Vec<brazen_providers::ToolSpec>) -> Self {
-        Self::build(Limits::default(), Vec::new(), tools)
+        Self::build(unlimited(), Vec::new(), tools)
     }
 
     fn with_options(limits: Limits, ice_servers: Vec<Value>) -> Self {
@@ -68,7 +70,7 @@ impl Harness {
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
                 ice_servers,
                 tools: std::sync::Arc::new(tools),
-                defaults: None,
+                defaults: Vec::new(),
             },
             now,
         );
@@ -122,6 +124,11 @@ impl Harness {
         let chunk = json!({"type": "input_audio_buffer.append", "audio": B64.encode(bytes)});
         (0..ms / chunk_ms).flat_map(|_| self.send(chunk.clone())).collect()
     }
+}
+
+/// The default limits with no maximum length or idle timeout.
+fn unlimited() -> Limits {
+    Limits { max_session_ms: f64::INFINITY, idle_timeout_ms: f64::INFINITY, ..Limits::default() }
 }
 
 fn events(outputs: &[Output]) -> Vec<ServerEvent> {
@@ -226,7 +233,7 @@ fn new_session_announces_itself() {
             avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
             ice_servers: Vec::new(),
             tools: Default::default(),
-            defaults: None,
+            defaults: Vec::new(),
         },
         now,
     );
@@ -251,7 +258,7 @@ fn an_agents_defaults_start_the_session_and_the_client_still_overrides_them() {
             avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
             ice_servers: Vec::new(),
             tools: Default::default(),
-            defaults: Some(std::sync::Arc::new(patch)),
+            defaults: vec![std::sync::Arc::new(patch)],
         },
         now,
     );
@@ -2560,4 +2567,121 @@ fn a_request_that_pauses_between_its_words_is_not_dropped() {
     let out = preview_says(&mut h, &out, "Two pairs of the hiking boots");
     assert_eq!(types(&out)[0], "input_audio_buffer.speech_started", "{:?}", types(&out));
     assert!(out.contains(&Output::Cancel(tts)));
+}
+
+/// Jumps to the session's next deadline and ticks there, as a driver that sleeps until
+/// `poll_timeout` would; returns the outputs and how far the clock moved (ms).
+fn next_deadline(h: &mut Harness) -> (Vec<Output>, u128) {
+    let at = h.session.poll_timeout().expect("a deadline");
+    let moved = at.saturating_duration_since(h.now).as_millis();
+    h.now = h.now.max(at);
+    (h.input(Input::Tick), moved)
+}
+
+fn warnings(outputs: &[Output]) -> Vec<&'static str> {
+    events(outputs)
+        .iter()
+        .filter_map(|e| if let ServerEvent::Warning { code, .. } = e { Some(*code) } else { None })
+        .collect()
+}
+
+fn closed(outputs: &[Output]) -> Option<brazen_engine::SessionEnd> {
+    outputs.iter().find_map(|o| if let Output::Close(end) = o { Some(*end) } else { None })
+}
+
+#[test]
+fn a_session_is_told_before_its_maximum_length_then_closed_mid_answer() {
+    let limits = Limits { max_session_ms: 3_000.0, idle_timeout_ms: f64::INFINITY, ..Limits::default() };
+    let mut h = Harness::with_limits(limits);
+    // Announced halfway (a minute ahead for real lengths), in Voice Live's `warning`.
+    let (out, moved) = next_deadline(&mut h);
+    assert_eq!(moved, 1_500);
+    assert_eq!(warnings(&out), ["session_ending"]);
+    assert!(events(&out)[0].encode(Dialect::Ga, "e").is_none(), "OpenAI's dialects have no warning event");
+    // An answer in progress when the length is reached is cut off, then the session ends.
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    h.input(Input::Llm(job, LlmEvent::TextDelta("Half an".into())));
+    let (out, moved) = next_deadline(&mut h);
+    assert_eq!(moved, 1_500);
+    assert!(out.contains(&Output::Cancel(job)), "{out:?}");
+    assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "session_ended" });
+    assert_eq!(errors(&out), [("session_expired".into(), None, None)]);
+    assert_eq!(closed(&out), Some(brazen_engine::SessionEnd::MaxLength));
+    assert!(matches!(out.last(), Some(Output::Close(_))), "the error comes before the close");
+    // Over: nothing more is taken or sent.
+    assert!(h.send(json!({"type": "response.create"})).is_empty());
+    assert_eq!(h.session.poll_timeout(), None);
+}
+
+#[test]
+fn an_idle_session_is_warned_and_closed_unless_something_happens() {
+    let limits = Limits { idle_timeout_ms: 2_000.0, ..Limits::default() };
+    let mut h = Harness::with_limits(limits);
+    let (out, moved) = next_deadline(&mut h);
+    assert_eq!((moved, warnings(&out)), (1_000, vec!["session_idle"]));
+    // Something happens: the clock starts again.
+    h.now += Duration::from_millis(500);
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "create_response": false}}}));
+    let (out, moved) = next_deadline(&mut h);
+    assert_eq!((moved, warnings(&out)), (1_000, vec!["session_idle"]), "warned again, 2 s after the event");
+    assert_eq!(closed(&out), None);
+    // Silence appended is not activity; speech is, for as long as it lasts, and so is an
+    // answer being given.
+    h.audio(500, 0.0);
+    h.audio(1_500, 0.9);
+    h.audio(700, 0.0);
+    assert_eq!(closed(&h.out), None, "speaking keeps the session open");
+    assert!(h.out.iter().any(|o| matches!(o, Output::Event(ServerEvent::SpeechStopped { .. }))));
+    let (asr, _) = asr_job(&h.out);
+    h.input(Input::Asr(asr, AsrEvent::Done("what now".into())));
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    h.now += Duration::from_millis(5_000);
+    let out = h.input(Input::Llm(job, LlmEvent::TextDelta("Thinking hard".into())));
+    assert_eq!(closed(&out), None, "a response in progress is not idleness");
+    let out = say(&mut h, job, ".");
+    assert_eq!(done(&out).status, ResponseStatus::Completed);
+    // Then nothing: warned, and closed 2 s after the answer.
+    let mut waited = 0;
+    let end = loop {
+        let (out, moved) = next_deadline(&mut h);
+        waited += moved;
+        if let Some(end) = closed(&out) {
+            assert_eq!(errors(&out)[0].0, "session_idle_timeout");
+            break end;
+        }
+    };
+    assert_eq!((end, waited), (brazen_engine::SessionEnd::Idle, 2_000));
+}
+
+#[test]
+fn on_shutdown_an_answer_in_progress_finishes_and_no_other_starts() {
+    let mut h = Harness::new();
+    let out = h.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    let out = h.input(Input::Shutdown { deadline: h.now + Duration::from_secs(5) });
+    assert!(out.is_empty(), "{out:?}");
+    h.now += Duration::from_millis(300);
+    let out = say(&mut h, job, "All done.");
+    assert_eq!(done(&out).status, ResponseStatus::Completed, "the answer is finished");
+    assert_eq!(errors(&out), [("server_shutting_down".into(), None, None)]);
+    assert_eq!(closed(&out), Some(brazen_engine::SessionEnd::ShuttingDown));
+
+    // A session with nothing in progress ends at once; one that asks for a response while
+    // draining is refused; an answer past the deadline is cut off.
+    let mut idle = Harness::new();
+    let out = idle.input(Input::Shutdown { deadline: idle.now + Duration::from_secs(5) });
+    assert_eq!(closed(&out), Some(brazen_engine::SessionEnd::ShuttingDown));
+    let mut slow = Harness::new();
+    let out = slow.send(json!({"type": "response.create", "response": {"modalities": ["text"]}}));
+    let (job, _) = llm_job(&out);
+    slow.input(Input::Shutdown { deadline: slow.now + Duration::from_secs(2) });
+    let out = slow.send(json!({"type": "response.create", "event_id": "again"}));
+    assert_eq!(errors(&out)[0].0, "server_shutting_down");
+    let (out, moved) = next_deadline(&mut slow);
+    assert_eq!(moved, 2_000);
+    assert!(out.contains(&Output::Cancel(job)));
+    assert_eq!(done(&out).status, ResponseStatus::Cancelled { reason: "session_ended" });
+    assert_eq!(closed(&out), Some(brazen_engine::SessionEnd::ShuttingDown));
 }

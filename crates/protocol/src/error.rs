@@ -52,6 +52,12 @@ pub mod code {
     /// The session holds as much as one session may (conversation text, audio waiting to be
     /// transcribed); the client must free some (delete items, wait) first.
     pub const SESSION_MEMORY_EXCEEDED: &str = "session_memory_exceeded";
+    /// The session reached its maximum length (OpenAI's code for it); the connection closes.
+    pub const SESSION_EXPIRED: &str = "session_expired";
+    /// Nothing happened in the session for the idle timeout; the connection closes.
+    pub const SESSION_IDLE: &str = "session_idle_timeout";
+    /// The server is shutting down; the connection closes once the response in progress ends.
+    pub const SERVER_SHUTTING_DOWN: &str = "server_shutting_down";
 }
 
 /// One protocol error: what goes into a server `error` event.

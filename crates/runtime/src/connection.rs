@@ -23,7 +23,7 @@
 use crate::avatar_media::AvatarHandle;
 use crate::{Runtime, SessionSlot};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
-use brazen_engine::{Input, JobId, Output, Session, SessionOptions};
+use brazen_engine::{Input, JobId, Output, Session, SessionEnd, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
 use brazen_providers::EngineStream;
@@ -65,6 +65,19 @@ impl Close {
     pub const PROTOCOL: Close = Close { code: 1002, reason: "The frame breaks the WebSocket protocol." };
     /// A text frame that is not UTF-8 (1007).
     pub const NOT_UTF8: Close = Close { code: 1007, reason: "A text frame is not UTF-8." };
+    /// The session reached its maximum length (1000).
+    pub const EXPIRED: Close = Close { code: 1000, reason: "The session reached its maximum length." };
+    /// The session was idle for too long (1000).
+    pub const IDLE: Close = Close { code: 1000, reason: "The session was idle for too long." };
+
+    /// The close frame for a session that ended on its own.
+    pub fn for_end(end: SessionEnd) -> Close {
+        match end {
+            SessionEnd::MaxLength => Close::EXPIRED,
+            SessionEnd::Idle => Close::IDLE,
+            SessionEnd::ShuttingDown => Close::GOING_AWAY,
+        }
+    }
 }
 
 /// A frame from the client. `T` is the transport's text type (a WebSocket library's UTF-8
@@ -102,12 +115,15 @@ pub struct ConnectionOptions {
     pub dialect: Dialect,
     /// The model the client named (`model` / `deployment`), echoed in the session.
     pub model: String,
+    /// What this session's configuration starts as, over the runtime's defaults (a client
+    /// secret's session); the client's `session.update` overrides it.
+    pub session: Option<Arc<brazen_protocol::SessionPatch>>,
 }
 
 impl Default for ConnectionOptions {
-    /// GA, model `brazen`.
+    /// GA, model `brazen`, the runtime's defaults.
     fn default() -> Self {
-        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into() }
+        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into(), session: None }
     }
 }
 
@@ -125,10 +141,15 @@ struct Driver {
     avatar_rx: Option<mpsc::UnboundedReceiver<AvatarEvent>>,
     /// Video bytes a WebSocket avatar sent that the loop has not taken yet.
     video_backlog: Arc<AtomicUsize>,
+    /// The session ended on its own ([`Output::Close`]).
+    ended: Option<SessionEnd>,
 }
 
 /// Serves one connection in the place `slot` holds until the client leaves (its frames end), the
-/// transport fails, or the runtime shuts down (the client is sent [`Close::GOING_AWAY`]).
+/// transport fails, or the session ends on its own: at its maximum length, idle, or when the
+/// runtime shuts down (the response in progress may finish within
+/// [`crate::RuntimeLimits::drain`]). A session that ends says why in an `error` event and is
+/// sent the matching [`Close`].
 pub async fn drive<T, O>(
     frames_in: impl Stream<Item = ClientFrame<T>>,
     frames_out: O,
@@ -140,7 +161,7 @@ pub async fn drive<T, O>(
 {
     let runtime = slot.runtime().clone();
     let _slot = slot;
-    let ConnectionOptions { dialect, model } = options;
+    let ConnectionOptions { dialect, model, session } = options;
     let session_id = runtime.session_id();
     runtime.observer().session_opened(dialect);
     tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
@@ -152,7 +173,7 @@ pub async fn drive<T, O>(
         avatars: runtime.avatars.clone(),
         ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
         tools: Arc::new(runtime.engines.tools.specs()),
-        defaults: runtime.session_defaults().cloned(),
+        defaults: runtime.session_defaults().cloned().into_iter().chain(session).collect(),
     };
     runtime.recorder().opened(&session_id, unix_ms());
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
@@ -167,6 +188,7 @@ pub async fn drive<T, O>(
         avatar: None,
         avatar_rx: None,
         video_backlog: Arc::new(AtomicUsize::new(0)),
+        ended: None,
     };
     let mut stream = std::pin::pin!(frames_in);
     let mut sink = std::pin::pin!(frames_out);
@@ -174,6 +196,7 @@ pub async fn drive<T, O>(
         return;
     }
     let mut closing = std::pin::pin!(driver.runtime.closing());
+    let mut shutting_down = false;
     loop {
         // Client frames first: a response.cancel already on the socket must win over the
         // engine events of the response it cancels.
@@ -198,9 +221,9 @@ pub async fn drive<T, O>(
                     break;
                 }
             },
-            () = &mut closing => {
-                let _ = sink.send(ServerFrame::Close(Close::GOING_AWAY)).await;
-                break;
+            () = &mut closing, if !shutting_down => {
+                shutting_down = true;
+                (Input::Shutdown { deadline: Instant::now() + driver.runtime.limits.drain }, false)
             }
             Some(input) = job_rx.recv() => {
                 if let Input::Asr(job, event) = &input {
@@ -222,6 +245,11 @@ pub async fn drive<T, O>(
         }
         driver.session.handle(input, started);
         if driver.flush(sink.as_mut()).await.is_err() {
+            break;
+        }
+        if let Some(end) = driver.ended {
+            tracing::info!(session = %session_id, "session ended: {end:?}");
+            let _ = sink.send(ServerFrame::Close(Close::for_end(end))).await;
             break;
         }
         if from_client {
@@ -355,6 +383,7 @@ impl Driver {
                 Output::PrepareLlm(request) => engines.llm.prepare(request),
                 Output::PrepareAsr => engines.asr.prepare(),
                 Output::Avatar(command) => self.avatar(command),
+                Output::Close(end) => self.ended = Some(end),
                 Output::Cancel(job) => {
                     if let Some(handle) = self.jobs.remove(&job) {
                         handle.abort();
@@ -488,7 +517,7 @@ mod tests {
         let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
         let slot = runtime.admit_session().expect("room");
-        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into() };
+        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into(), session: None };
         (to_server, from_server, tokio::spawn(drive(frames_in, frames_out, slot, options)))
     }
 
@@ -596,6 +625,8 @@ mod tests {
         tx.send(ClientFrame::Text("x".repeat(SOFT_FRAME_LIMIT + 1))).await.unwrap();
         assert_eq!(event(&mut rx, "error").await["error"]["code"], code::FRAME_TOO_LARGE);
         runtime.begin_closing();
+        // Nothing in progress: told why at once, then closed.
+        assert_eq!(event(&mut rx, "error").await["error"]["code"], code::SERVER_SHUTTING_DOWN);
         assert_eq!(close(&mut rx).await, Close::GOING_AWAY);
         task.await.unwrap();
         assert_eq!(runtime.open_sessions(), 0);

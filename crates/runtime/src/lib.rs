@@ -91,11 +91,14 @@ pub struct RuntimeLimits {
     pub max_sessions: usize,
     /// The limits each session's engine enforces on its client.
     pub session: Limits,
+    /// How long a response in progress may go on when the process shuts down
+    /// ([`Runtime::begin_closing`]) before its session is closed anyway.
+    pub drain: Duration,
 }
 
 impl Default for RuntimeLimits {
     fn default() -> Self {
-        RuntimeLimits { max_sessions: 10_000, session: Limits::default() }
+        RuntimeLimits { max_sessions: 10_000, session: Limits::default(), drain: Duration::from_secs(10) }
     }
 }
 
@@ -162,7 +165,8 @@ impl Runtime {
         format!("sess_{:016x}{:04x}", self.random.hash_one(n), n & 0xffff)
     }
 
-    /// Tells every session the process is shutting down.
+    /// Tells every session the process is shutting down: each ends once its response in
+    /// progress does (within [`RuntimeLimits::drain`]), with an `error` event and a close frame.
     pub fn begin_closing(&self) {
         self.closing.send_replace(true);
     }

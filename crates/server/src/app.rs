@@ -12,12 +12,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use brazen_avatar::character::Catalog;
-use brazen_engine::Limits;
 use brazen_protocol::Dialect;
 use brazen_runtime::avatar_media::AvatarMedia;
 use brazen_runtime::connection::ConnectionOptions;
 use brazen_runtime::engines::Engines;
-use brazen_runtime::{Hooks, Runtime, RuntimeLimits};
+use brazen_runtime::{Hooks, Runtime};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -39,6 +38,10 @@ pub struct AppState {
     pub relay: Option<Arc<crate::relay::Relay>>,
     /// The TTS-avatar REST API's sessions and speech tokens.
     pub avatar_api: crate::avatar_api::AvatarSessions,
+    /// Client secrets minted and not yet used.
+    pub client_secrets: crate::client_secrets::ClientSecrets,
+    /// The limits on new sessions per address and per key.
+    pub admission: crate::admission::Admission,
 }
 
 /// What the server offers besides answering sessions itself.
@@ -65,17 +68,14 @@ impl AppState {
     ) -> Arc<Self> {
         let Services { store, agent, relay } = services;
         let metrics = Arc::new(Metrics::new());
-        let limits = RuntimeLimits {
-            max_sessions: config.max_sessions,
-            session: Limits {
-                events_per_second: config.events_per_second,
-                burst: config.event_burst,
-                ..Limits::default()
-            },
-        };
+        let limits = config.runtime_limits();
         let hooks = Hooks { observer: metrics.clone(), ..hooks };
         let runtime = Runtime::new(engines, avatars, media, limits, hooks);
+        let admission =
+            crate::admission::Admission::new(config.connections_per_minute, config.connections_per_minute_per_key);
         Arc::new(AppState {
+            admission,
+            client_secrets: Default::default(),
             config,
             runtime,
             metrics,
@@ -101,9 +101,56 @@ impl AppState {
         self.config.api_keys.is_empty() || self.key_ok(auth::presented_key(headers, query).as_deref())
     }
 
-    /// Whether `key` is one of the server's keys or a speech token still in force.
+    /// Whether `key` is one of the server's keys, a speech token still in force, or a client
+    /// secret not yet used.
     pub fn key_ok(&self, key: Option<&str>) -> bool {
-        auth::key_accepted(&self.config.api_keys, key) || key.is_some_and(|k| self.avatar_api.token_valid(k))
+        auth::key_accepted(&self.config.api_keys, key)
+            || key.is_some_and(|k| self.avatar_api.token_valid(k) || self.client_secrets.valid(k))
+    }
+
+    /// Lets one more session in from `address` with the key the request presents (for a client
+    /// secret, the key it was minted with), or answers HTTP 429.
+    pub fn admit_connection(
+        &self,
+        address: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), Response> {
+        let Some(address) = address else { return Ok(()) };
+        let presented = auth::presented_key(headers, query).filter(|_| !self.config.api_keys.is_empty());
+        let key = match presented {
+            Some(k) if k.starts_with(crate::client_secrets::PREFIX) => self.client_secrets.key_of(&k),
+            other => other,
+        };
+        let refused = match self.admission.admit(address, key.as_deref(), std::time::Instant::now()) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        self.metrics.refused_total.with_label_values(&["rate_limit"]).inc();
+        let whose = if refused.by == "key" { "this API key" } else { "this address" };
+        let retry = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut response = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            &format!(
+                "Too many new sessions from {whose}: at most {} a minute; try again in {retry} s.",
+                refused.per_minute
+            ),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
+        Err(response)
+    }
+}
+
+/// The address of the client that sent a request, when the accept loop recorded it (as
+/// `ConnectInfo`).
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 
@@ -119,7 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/catalog", get(crate::web::catalog))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .merge(retail_routes(state.clone()))
+        .merge(retail_routes())
         .route("/images/products/{file}", get(crate::admin_api::picture))
         // The official avatar sample's backend (its page served from `web_root`).
         .route("/api/config", get(crate::avatar_sample::config))
@@ -131,14 +178,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/avatar/speech-token", get(crate::avatar_api::speech_token))
         .route("/api/avatar/ice-token", get(crate::avatar_api::ice_token))
         .route("/ws/{client_id}", get(crate::avatar_sample::socket))
+        // Client secrets, as OpenAI's and Azure OpenAI's GA paths name them.
+        .route("/v1/realtime/client_secrets", post(crate::client_secrets::create))
+        .route("/openai/v1/realtime/client_secrets", post(crate::client_secrets::create))
         .fallback(realtime)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
         .with_state(state)
 }
 
-/// The retail sample's backend API (`crate::retail_api`), with CORS for a frontend served from
-/// another origin.
-fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+/// The retail sample's backend API (`crate::retail_api`).
+fn retail_routes() -> Router<Arc<AppState>> {
     use crate::retail_api as r;
     Router::new()
         .route("/sessions", post(r::create))
@@ -154,7 +204,6 @@ fn retail_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/shipments", get(crate::admin_api::shipments))
         .route("/api/conversations", get(crate::admin_api::conversations))
         .route("/api/conversations/{id}", get(crate::admin_api::conversation))
-        .layer(axum::middleware::from_fn_with_state(state, cors))
 }
 
 /// `GET /api/agent`: the agent sessions start as (name, description, its tools, whether it
@@ -168,9 +217,10 @@ pub async fn agent(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// CORS for the REST routes: a preflight from an origin the server admits (its own, loopback
-/// pages on a key-less server, `allowed_origins`) is answered; responses to such origins carry
-/// `Access-Control-Allow-Origin`. Other origins are refused (403).
+/// CORS for every route (the REST APIs, client secrets, the app's files): a preflight from an
+/// origin the server admits (its own, loopback pages on a key-less server, `allowed_origins`)
+/// is answered; responses to such origins carry `Access-Control-Allow-Origin`. Other origins'
+/// preflights are refused (403), and their pages cannot read the answers.
 async fn cors(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -271,6 +321,7 @@ pub fn dialect_for(path: &str, headers: &HeaderMap) -> Option<Dialect> {
 async fn realtime(
     State(state): State<Arc<AppState>>,
     OriginalUri(uri): OriginalUri,
+    Peer(peer): Peer,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -294,17 +345,27 @@ async fn realtime(
         state.metrics.refused_total.with_label_values(&["origin"]).inc();
         return json_error(StatusCode::FORBIDDEN, "origin_not_allowed", &message);
     }
-    if !state.config.api_keys.is_empty() {
-        let key = auth::presented_key(&headers, query);
-        if !state.key_ok(key.as_deref()) {
-            state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
-            let message = if key.is_some() {
-                "The API key is not valid."
-            } else {
-                "Missing API key: send it as the api-key header, Authorization: Bearer, the api-key query parameter, or the openai-insecure-api-key.<key> subprotocol."
-            };
-            return json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        }
+    let key = auth::presented_key(&headers, query);
+    // A client secret is taken on any server (it carries its session's configuration).
+    let secret = key.as_deref().filter(|k| k.starts_with(crate::client_secrets::PREFIX));
+    if let Some(secret) = secret
+        && !state.client_secrets.valid(secret)
+    {
+        state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
+        );
+    }
+    if !state.config.api_keys.is_empty() && !state.key_ok(key.as_deref()) {
+        state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+        let message = if key.is_some() {
+            "The API key is not valid."
+        } else {
+            "Missing API key: send it as the api-key header, Authorization: Bearer, the api-key query parameter, or the openai-insecure-api-key.<key> subprotocol."
+        };
+        return json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     }
     let upgrade = match upgrade {
         Ok(u) => u,
@@ -316,6 +377,9 @@ async fn realtime(
             );
         }
     };
+    if let Err(refused) = state.admit_connection(peer, &headers, query) {
+        return refused;
+    }
     let Some(slot) = state.runtime.admit_session() else {
         state.metrics.refused_total.with_label_values(&["capacity"]).inc();
         return json_error(
@@ -323,6 +387,14 @@ async fn realtime(
             "capacity",
             "The server is at its session limit; try again later.",
         );
+    };
+    // Used up only now that the session starts.
+    let session = match secret.map(|s| state.client_secrets.redeem(s)) {
+        Some(Some(redeemed)) => redeemed.session,
+        Some(None) => {
+            return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "The client secret was used meanwhile.");
+        }
+        None => None,
     };
     let model = query
         .and_then(|q| {
@@ -345,7 +417,7 @@ async fn realtime(
             }
         };
     }
-    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model })
+    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session })
 }
 
 #[cfg(test)]

@@ -67,6 +67,12 @@ pub fn check_configured_key(key: &str) -> Result<(), String> {
     if key.trim() != key {
         return Err("an API key starts or ends with whitespace, which clients cannot send; remove it".into());
     }
+    if key.starts_with(crate::client_secrets::PREFIX) {
+        return Err(format!(
+            "an API key starts with {:?}, which marks client secrets; choose another key",
+            crate::client_secrets::PREFIX
+        ));
+    }
     Ok(())
 }
 
@@ -163,6 +169,7 @@ pub(crate) mod tests {
         assert!(!key_accepted(&blank, Some(" ")));
         assert!(check_configured_key("").is_err() && check_configured_key("  ").is_err());
         assert!(check_configured_key(" padded").is_err() && check_configured_key("fine-key").is_ok());
+        assert!(check_configured_key("ek_looks_like_a_secret").is_err());
         assert_eq!(presented_key(&HeaderMap::new(), Some("api-key=+")), None);
         assert_eq!(presented_key(&HeaderMap::new(), Some("api-key=%20%20")), None);
         let h = headers(&[("sec-websocket-protocol", "realtime, openai-insecure-api-key.")]);

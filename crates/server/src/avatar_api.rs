@@ -194,11 +194,15 @@ fn fresh_id(state: &AppState, prefix: &str) -> String {
 /// `POST /api/avatar/connect`.
 pub async fn connect(
     State(state): State<Arc<AppState>>,
+    crate::app::Peer(peer): crate::app::Peer,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(refused) = admit(&state, &headers, &uri) {
+        return refused;
+    }
+    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
         return refused;
     }
     let body = match object(&body) {
@@ -240,7 +244,7 @@ pub async fn connect(
     let (to_pump, mut from_session) = mpsc::channel::<ServerFrame>(1024);
     let frames_in = stream::unfold(from_api, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let frames_out = sink::unfold(to_pump, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
-    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen-avatar".into() };
+    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen-avatar".into(), session: None };
     tokio::spawn(connection::drive(frames_in, frames_out, slot, options));
     let _ = to_session.send(ClientFrame::Text(update.to_string())).await;
     // The configuration first: a bad character or background is the caller's error.

@@ -44,6 +44,7 @@ pub async fn config(headers: HeaderMap) -> Response {
 pub async fn socket(
     State(state): State<Arc<AppState>>,
     Path(client_id): Path<String>,
+    crate::app::Peer(peer): crate::app::Peer,
     uri: axum::http::Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -57,6 +58,9 @@ pub async fn socket(
             "unauthorized",
             "This server has an API key: give it as ?api-key=… on the page's socket URL.",
         );
+    }
+    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
+        return refused;
     }
     upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| serve(socket, state, client_id))
 }
@@ -181,7 +185,7 @@ async fn start(state: &Arc<AppState>, config: &Value) -> Result<(Running, Vec<Va
         frames_in,
         frames_out,
         slot,
-        ConnectionOptions { dialect: Dialect::VoiceLive, model: model.clone() },
+        ConnectionOptions { dialect: Dialect::VoiceLive, model: model.clone(), session: None },
     ));
     to_session.send(ClientFrame::Text(update.to_string())).await.map_err(|_| "The session ended at once.")?;
     let mut from_session = from_session;

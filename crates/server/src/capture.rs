@@ -35,6 +35,8 @@ enum Write {
         at: i64,
         analyse: bool,
     },
+    /// Everything before it is written: answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Per-session numbering: an item keeps its first position and time when it changes later.
@@ -62,6 +64,7 @@ impl StoreRecorder {
         tokio::spawn(async move {
             while let Some(write) = rx.recv().await {
                 let result = match &write {
+                    Write::Flush(_) => Ok(()),
                     Write::Start { session, at } => store.start_conversation(session, session, &agent, *at).await,
                     Write::Entry { session, entry } => store.append_entry(session, entry).await,
                     Write::End { session, at, analyse } => match store.end_conversation(session, *at).await {
@@ -79,9 +82,20 @@ impl StoreRecorder {
                 if let Err(e) = result {
                     tracing::warn!("the conversation could not be stored: {e}");
                 }
+                if let Write::Flush(done) = write {
+                    let _ = done.send(());
+                }
             }
         });
         Arc::new(StoreRecorder { writes: tx, numbering: Mutex::new(HashMap::new()) })
+    }
+
+    /// Waits until every write handed over so far is done (at shutdown).
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.writes.send(Write::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
     }
 }
 

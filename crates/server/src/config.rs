@@ -23,6 +23,20 @@ pub struct Config {
     pub events_per_second: f64,
     /// Burst of client events above the sustained rate.
     pub event_burst: f64,
+    /// Longest a session lasts, in seconds (0: no limit); it is told a minute ahead (Voice
+    /// Live's `warning`) and closed with an `error` event `session_expired`.
+    pub max_session_seconds: f64,
+    /// Longest a session may go without anything happening in it (speech, a client event
+    /// other than appended audio, a response), in seconds (0: no limit); closed with an
+    /// `error` event `session_idle_timeout`.
+    pub idle_timeout_seconds: f64,
+    /// On SIGTERM, how long responses in progress may go on before their sessions are closed.
+    pub drain_seconds: f64,
+    /// New sessions each client address may open per minute (0: no limit); more are refused
+    /// with HTTP 429. Behind a proxy on the same machine every client has the proxy's address.
+    pub connections_per_minute: f64,
+    /// New sessions each API key (or client secret's key) may open per minute (0: no limit).
+    pub connections_per_minute_per_key: f64,
     /// Voice-activity detector: `silero` (the model, installed on first run) or `energy`
     /// (loudness only, no model).
     pub vad: String,
@@ -142,6 +156,11 @@ impl Default for Config {
             max_sessions: 10_000,
             events_per_second: 500.0,
             event_burst: 2_000.0,
+            max_session_seconds: 3_600.0,
+            idle_timeout_seconds: 300.0,
+            drain_seconds: 10.0,
+            connections_per_minute: 600.0,
+            connections_per_minute_per_key: 6_000.0,
             vad: "silero".into(),
             turn: "smart-turn".into(),
             asr: "whisper-tiny-en".into(),
@@ -232,6 +251,11 @@ const ENV_KEYS: &[&str] = &[
     "max_sessions",
     "events_per_second",
     "event_burst",
+    "max_session_seconds",
+    "idle_timeout_seconds",
+    "drain_seconds",
+    "connections_per_minute",
+    "connections_per_minute_per_key",
     "vad",
     "turn",
     "asr",
@@ -341,7 +365,40 @@ pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String>
     for origin in &config.allowed_origins {
         crate::origin::check_configured_origin(origin).map_err(|e| format!("invalid configuration: {e}"))?;
     }
+    for (name, value) in [
+        ("max_session_seconds", config.max_session_seconds),
+        ("idle_timeout_seconds", config.idle_timeout_seconds),
+        ("drain_seconds", config.drain_seconds),
+        ("connections_per_minute", config.connections_per_minute),
+        ("connections_per_minute_per_key", config.connections_per_minute_per_key),
+    ] {
+        if !(value.is_finite() && (0.0..=1e9).contains(&value)) {
+            return Err(format!("invalid configuration: {name} = {value}: give a number of 0 or more (0: no limit)"));
+        }
+    }
     Ok(config)
+}
+
+impl Config {
+    /// A limit in seconds as milliseconds, 0 meaning none (infinite).
+    fn limit_ms(seconds: f64) -> f64 {
+        if seconds > 0.0 { seconds * 1000.0 } else { f64::INFINITY }
+    }
+
+    /// What the runtime enforces: the session count, each session's limits, the drain.
+    pub fn runtime_limits(&self) -> brazen_runtime::RuntimeLimits {
+        brazen_runtime::RuntimeLimits {
+            max_sessions: self.max_sessions,
+            session: brazen_engine::Limits {
+                events_per_second: self.events_per_second,
+                burst: self.event_burst,
+                max_session_ms: Config::limit_ms(self.max_session_seconds),
+                idle_timeout_ms: Config::limit_ms(self.idle_timeout_seconds),
+                ..brazen_engine::Limits::default()
+            },
+            drain: std::time::Duration::from_secs_f64(self.drain_seconds),
+        }
+    }
 }
 
 #[cfg(test)]

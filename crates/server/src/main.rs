@@ -1,6 +1,7 @@
 //! `brazen`: a self-hosted voice agent that speaks the Azure Voice Live / OpenAI Realtime protocol.
 
 mod admin_api;
+mod admission;
 mod agent;
 mod analyse_cli;
 mod app;
@@ -10,6 +11,7 @@ mod avatar_sample;
 mod capture;
 mod characters;
 mod chat_cli;
+mod client_secrets;
 mod config;
 mod eval_cli;
 mod listen;
@@ -493,12 +495,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     // A relay answers nothing itself: no models, no agent.
     let relay = match &cfg.relay {
         Some(url) => {
-            let limits = brazen_engine::Limits {
-                events_per_second: cfg.events_per_second,
-                burst: cfg.event_burst,
-                ..Default::default()
-            };
-            let relay = relay::Relay::new(url, cfg.relay_api_key.clone(), limits)?;
+            let relay = relay::Relay::new(url, cfg.relay_api_key.clone(), cfg.runtime_limits().session)?;
             tracing::info!("relaying every session to {url}");
             cfg.agent = "none".into();
             Some(Arc::new(relay))
@@ -540,6 +537,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     let mut hooks = brazen_runtime::Hooks::default();
     let mut store = None;
     let mut analyst = None;
+    let mut recorder = None;
     if let Some(agent) = &agent {
         tracing::info!("agent: {} ({})", agent.name, agent.description);
         hooks.session_defaults = Some(agent.session.clone());
@@ -560,7 +558,9 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
         let tools = brazen_retail::RetailTools::new(db.clone(), knowledge, Some(engines.llm.clone()));
         engines.tools = agent::select_tools(Arc::new(tools), &agent.tools)?;
         let worker = agent.analyse_calls.then(|| capture::Analyst::start(db.clone(), engines.llm.clone()));
-        hooks.recorder = capture::StoreRecorder::start(db.clone(), agent.name.clone(), worker.clone());
+        let writer = capture::StoreRecorder::start(db.clone(), agent.name.clone(), worker.clone());
+        hooks.recorder = writer.clone();
+        recorder = Some(writer);
         analyst = worker;
         store = Some(db);
     }
@@ -585,6 +585,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
             every.tick().await;
             sweeper.retail.sweep();
             sweeper.avatar_api.sweep();
+            sweeper.client_secrets.sweep();
         }
     });
     println!("brazen listening on http://{addr}");
@@ -597,6 +598,16 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
     std::io::stdout().flush().ok();
     let router = app::router(state.clone());
     listen::serve(listener, router, state.runtime.clone()).await;
+    // The sessions are closed: what they said is written before the process goes.
+    if let Some(recorder) = recorder {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), recorder.flush()).await.is_err() {
+            tracing::warn!("the database did not take the last conversations within 10 s");
+        }
+        if let Some(store) = &state.store {
+            store.close().await;
+        }
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

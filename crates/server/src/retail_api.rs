@@ -179,11 +179,15 @@ pub struct Detail {
     responses((status = 200, body = Created), (status = 422, body = Detail), (status = 503, body = Detail)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    crate::app::Peer(peer): crate::app::Peer,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(refused) = admit(&state, &headers, uri.query()) {
+        return refused;
+    }
+    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
         return refused;
     }
     let asked = match body_of::<CreateBody>(&body) {
@@ -208,7 +212,7 @@ pub async fn create(
     });
     let frames_in = stream::unfold(from_page, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let frames_out = sink::unfold(to_pump, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
-    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen".into() };
+    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen".into(), session: None };
     tokio::spawn(connection::drive(frames_in, frames_out, slot, options));
     tokio::spawn(pump(shared.clone(), from_session, state.clone()));
     // What the sample's backend configures upstream: 24 kHz PCM in, the avatar at 720p (its
