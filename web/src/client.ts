@@ -65,10 +65,13 @@ export class RealtimeClient {
     ws.onclose = (e) => this.onClose(e.code, e.reason);
   }
 
-  /** Opens the socket; rejects if it does not open. */
-  static open(url: string, timeoutMs = 10000): Promise<RealtimeClient> {
+  /**
+   * Opens the socket, presenting `secret` (a client secret or key) as the
+   * `openai-insecure-api-key.` subprotocol browsers use; rejects if it does not open.
+   */
+  static open(url: string, secret: string | null = null, timeoutMs = 10000): Promise<RealtimeClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = secret ? new WebSocket(url, ['realtime', `openai-insecure-api-key.${secret}`]) : new WebSocket(url);
       const timer = setTimeout(() => {
         ws.close();
         reject(new Error('timeout'));

@@ -42,8 +42,18 @@ export interface Scene {
 export interface Settings {
   /** The server's http(s) or ws(s) URL; empty: the origin serving the page. */
   endpoint: string;
-  /** Sent as the `api-key` query parameter (browsers cannot set WebSocket headers). */
+  /**
+   * The server's API key: the page exchanges it for a one-session client secret
+   * (`POST /v1/realtime/client_secrets`) before each call, so the key itself never travels in
+   * a WebSocket URL. Prefer `tokenUrl`, with which the page never holds the key.
+   */
   apiKey: string;
+  /**
+   * A URL of the site's own backend that answers a POST with a client secret
+   * (`{value, expires_at}`, as brazen's and OpenAI's `client_secrets` do); asked before each
+   * call with the page's cookies. Empty: use `apiKey`, or nothing.
+   */
+  tokenUrl: string;
   model: string;
   instructions: string;
   voice: string;
@@ -106,6 +116,7 @@ export interface Settings {
 export const DEFAULTS: Settings = {
   endpoint: '',
   apiKey: '',
+  tokenUrl: '',
   model: 'gpt-4o',
   instructions: firstSession.instructions,
   voice: 'en-US-AvaMultilingualNeural',
@@ -165,6 +176,7 @@ export function sanitize(raw: unknown): Settings {
   return {
     endpoint: same(r.endpoint, d.endpoint).trim(),
     apiKey: same(r.apiKey, d.apiKey),
+    tokenUrl: same(r.tokenUrl, d.tokenUrl).trim(),
     model: same(r.model, d.model),
     instructions: same(r.instructions, d.instructions),
     voice: same(r.voice, d.voice),
@@ -241,8 +253,41 @@ export function realtimeUrl(settings: Settings, origin: string): string {
   }
   url.searchParams.set('api-version', '2025-10-01');
   url.searchParams.set('model', settings.model);
-  if (settings.apiKey) url.searchParams.set('api-key', settings.apiKey);
   return url.toString();
+}
+
+/**
+ * A client secret for one session, from the settings' token URL or minted with their API key;
+ * `null` when they have neither (a server without a key). Throws an `Error` that says what
+ * went wrong.
+ */
+export async function sessionSecret(settings: Settings, origin: string, fetcher: typeof fetch = fetch): Promise<string | null> {
+  let url: string;
+  let init: RequestInit;
+  if (settings.tokenUrl) {
+    url = new URL(settings.tokenUrl, origin).toString();
+    init = { method: 'POST', credentials: 'include' };
+  } else if (settings.apiKey) {
+    url = `${httpBase(settings, origin)}/v1/realtime/client_secrets`;
+    init = { method: 'POST', headers: { 'api-key': settings.apiKey, 'content-type': 'application/json' }, body: '{}' };
+  } else {
+    return null;
+  }
+  let response: Response;
+  try {
+    response = await fetcher(url, init);
+  } catch {
+    throw new Error(`The session token could not be fetched from ${url}: no answer.`);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    if (!settings.tokenUrl && (response.status === 401 || response.status === 403)) throw new Error('The server refused the API key. Check the key in the settings.');
+    const why = body?.error?.message ?? body?.detail ?? '';
+    throw new Error(`The session token could not be fetched from ${url}: HTTP ${response.status}${why ? ` (${why})` : ''}.`);
+  }
+  const value = body?.value ?? body?.client_secret?.value;
+  if (typeof value !== 'string' || !value) throw new Error(`The answer of ${url} holds no client secret (expected {"value": …}).`);
+  return value;
 }
 
 /** The http(s) origin of the server the settings point at. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, longestTurnWaitMs, realtimeUrl, sanitize, saveSettings, sessionConfig } from '../src/settings';
+import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, longestTurnWaitMs, realtimeUrl, sanitize, saveSettings, sessionConfig, sessionSecret } from '../src/settings';
 
 const memory = () => {
   const data = new Map<string, string>();
@@ -40,10 +40,36 @@ describe('settings', () => {
     expect(sanitize(null)).toEqual(DEFAULTS);
   });
 
-  it('point the socket at the serving origin, or at the endpoint given, with the key as a query parameter', () => {
+  it('point the socket at the serving origin, or at the endpoint given, never with the key in the URL', () => {
     expect(realtimeUrl(DEFAULTS, 'http://127.0.0.1:8080')).toBe('ws://127.0.0.1:8080/voice-live/realtime?api-version=2025-10-01&model=gpt-4o');
     const s = { ...DEFAULTS, endpoint: 'https://example.com/brazen/', apiKey: 'k&1' };
-    expect(realtimeUrl(s, 'http://ignored')).toBe('wss://example.com/brazen/voice-live/realtime?api-version=2025-10-01&model=gpt-4o&api-key=k%261');
+    expect(realtimeUrl(s, 'http://ignored')).toBe('wss://example.com/brazen/voice-live/realtime?api-version=2025-10-01&model=gpt-4o');
+  });
+
+  it('get a one-session client secret from the token URL, or by the API key, before a call', async () => {
+    const calls: [string, RequestInit | undefined][] = [];
+    const answer = (status: number, body: unknown) => async (url: RequestInfo | URL, init?: RequestInit) => {
+      calls.push([String(url), init]);
+      return new Response(JSON.stringify(body), { status });
+    };
+    expect(await sessionSecret(DEFAULTS, 'http://127.0.0.1:8080', answer(200, {}) as typeof fetch)).toBeNull();
+    expect(calls).toEqual([]);
+    // With a token URL the page holds no key: the backend answers for it, with the page's cookies.
+    const viaBackend = { ...DEFAULTS, apiKey: 'ignored', tokenUrl: '/token' };
+    expect(await sessionSecret(viaBackend, 'https://shop.example', answer(200, { value: 'ek_1', expires_at: 1 }) as typeof fetch)).toBe('ek_1');
+    expect(calls[0][0]).toBe('https://shop.example/token');
+    expect(calls[0][1]?.credentials).toBe('include');
+    expect(JSON.stringify(calls[0][1]?.headers ?? {})).not.toContain('ignored');
+    // With a key, the server mints it: the key goes in a header, once.
+    const keyed = { ...DEFAULTS, endpoint: 'https://brazen.example', apiKey: 'k1' };
+    expect(await sessionSecret(keyed, 'http://ignored', answer(200, { value: 'ek_2' }) as typeof fetch)).toBe('ek_2');
+    expect(calls[1][0]).toBe('https://brazen.example/v1/realtime/client_secrets');
+    expect((calls[1][1]?.headers as Record<string, string>)['api-key']).toBe('k1');
+    await expect(sessionSecret(keyed, 'http://ignored', answer(401, { error: { message: 'no' } }) as typeof fetch)).rejects.toThrow('refused the API key');
+    await expect(sessionSecret(viaBackend, 'https://shop.example', answer(500, { detail: 'down' }) as typeof fetch)).rejects.toThrow('HTTP 500 (down)');
+    await expect(sessionSecret(viaBackend, 'https://shop.example', answer(200, { nope: 1 }) as typeof fetch)).rejects.toThrow('holds no client secret');
+    const unreachable = (async () => { throw new TypeError('failed'); }) as typeof fetch;
+    await expect(sessionSecret(viaBackend, 'https://shop.example', unreachable)).rejects.toThrow('no answer');
   });
 
   it('make the Voice Live session.update', () => {

@@ -26,9 +26,9 @@ use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
 use brazen_engine::{Input, JobId, Output, Session, SessionEnd, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
-use brazen_providers::EngineStream;
+use brazen_providers::{AsrEvent, EngineStream, LlmEvent, ToolEvent, TtsEvent, TurnVerdict};
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -358,27 +358,27 @@ impl Driver {
                         request.preview
                     );
                     let stream = engines.asr.transcribe(request);
-                    self.spawn(job, stream, Input::Asr);
+                    self.spawn(job, stream, Input::Asr, "speech recogniser");
                 }
                 Output::StartTurnCheck(job, request) => {
                     let stream = engines.turn.judge(request);
-                    self.spawn(job, stream, Input::Turn);
+                    self.spawn(job, stream, Input::Turn, "end-of-turn model");
                 }
                 Output::StartLlmTurnCheck(job, request) => {
                     let stream = engines.llm.end_of_turn(request);
-                    self.spawn(job, stream, Input::Turn);
+                    self.spawn(job, stream, Input::Turn, "language model");
                 }
                 Output::StartLlm(job, request) => {
                     let stream = engines.llm.generate(request);
-                    self.spawn(job, stream, Input::Llm);
+                    self.spawn(job, stream, Input::Llm, "language model");
                 }
                 Output::StartTts(job, request) => {
                     let stream = engines.tts.synthesize(request);
-                    self.spawn(job, stream, Input::Tts);
+                    self.spawn(job, stream, Input::Tts, "speech synthesiser");
                 }
                 Output::StartTool(job, call) => {
                     let stream = engines.tools.call(call);
-                    self.spawn(job, stream, Input::Tool);
+                    self.spawn(job, stream, Input::Tool, "tool");
                 }
                 Output::PrepareLlm(request) => engines.llm.prepare(request),
                 Output::PrepareAsr => engines.asr.prepare(),
@@ -480,16 +480,98 @@ impl Driver {
     }
 
     /// Runs a job's stream on a task of its own; each event comes back as the input `wrap` makes.
-    fn spawn<E: Send + 'static>(&mut self, job: JobId, mut stream: EngineStream<E>, wrap: fn(JobId, E) -> Input) {
+    /// An engine that panics, or whose stream ends before its last event (a worker thread that
+    /// died), is answered for: the job fails with a message naming `engine`, so the response
+    /// (or the transcript, the verdict) fails and the session goes on.
+    fn spawn<E: JobEvent>(
+        &mut self,
+        job: JobId,
+        mut stream: EngineStream<E>,
+        wrap: fn(JobId, E) -> Input,
+        engine: &'static str,
+    ) {
         let tx = self.job_tx.clone();
+        let session = self.session.config().id.clone();
         let handle = tokio::spawn(async move {
-            while let Some(event) = stream.next().await {
-                if tx.send(wrap(job, event)).is_err() {
-                    break;
+            let failure = loop {
+                match std::panic::AssertUnwindSafe(stream.next()).catch_unwind().await {
+                    Ok(Some(event)) => {
+                        let last = event.is_last();
+                        if tx.send(wrap(job, event)).is_err() || last {
+                            return;
+                        }
+                    }
+                    Ok(None) => break format!("the {engine} stopped before finishing its work"),
+                    Err(panic) => break format!("the {engine} failed unexpectedly: {}", panic_message(panic.as_ref())),
                 }
-            }
+            };
+            tracing::error!(%session, "job {job}: {failure}");
+            let _ = tx.send(wrap(job, E::failed(failure)));
         });
         self.jobs.insert(job, handle.abort_handle());
+    }
+}
+
+/// What a panic carried, as text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
+/// An engine job's event, as the driver sees it: whether it ends the job, and the failure to
+/// report for an engine that stopped before its last event.
+trait JobEvent: Send + 'static {
+    /// Whether this is the job's last event (its result or its failure).
+    fn is_last(&self) -> bool;
+    /// The job failed with this message.
+    fn failed(message: String) -> Self;
+}
+
+impl JobEvent for AsrEvent {
+    fn is_last(&self) -> bool {
+        matches!(self, AsrEvent::Done(_) | AsrEvent::Failed(_))
+    }
+    fn failed(message: String) -> Self {
+        AsrEvent::Failed(message)
+    }
+}
+
+impl JobEvent for LlmEvent {
+    fn is_last(&self) -> bool {
+        matches!(self, LlmEvent::Done { .. } | LlmEvent::Failed(_))
+    }
+    fn failed(message: String) -> Self {
+        LlmEvent::Failed(message)
+    }
+}
+
+impl JobEvent for TtsEvent {
+    fn is_last(&self) -> bool {
+        matches!(self, TtsEvent::Done | TtsEvent::Failed(_))
+    }
+    fn failed(message: String) -> Self {
+        TtsEvent::Failed(message)
+    }
+}
+
+impl JobEvent for ToolEvent {
+    fn is_last(&self) -> bool {
+        matches!(self, ToolEvent::Done(_) | ToolEvent::Failed(_))
+    }
+    fn failed(message: String) -> Self {
+        ToolEvent::Failed(message)
+    }
+}
+
+impl JobEvent for TurnVerdict {
+    fn is_last(&self) -> bool {
+        true
+    }
+    fn failed(message: String) -> Self {
+        TurnVerdict::Failed(message)
     }
 }
 
@@ -631,6 +713,47 @@ mod tests {
         task.await.unwrap();
         assert_eq!(runtime.open_sessions(), 0);
         drop(tx);
+    }
+
+    /// A language model that panics when its instructions say "panic", and otherwise stops
+    /// after a word without finishing (as a worker thread that died would).
+    struct Broken;
+
+    impl brazen_providers::Llm for Broken {
+        fn generate(&self, request: brazen_providers::LlmRequest) -> EngineStream<LlmEvent> {
+            if request.instructions == "panic" {
+                Box::pin(stream::poll_fn(|_| panic!("the weights are gone")))
+            } else {
+                Box::pin(stream::iter([LlmEvent::TextDelta("Half".into())]))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_panics_or_stops_fails_its_response_and_the_session_goes_on() {
+        let engines = Engines { llm: Arc::new(Broken), ..Engines::echo() };
+        let runtime =
+            Runtime::new(engines, Catalog::built_in(), None, RuntimeLimits::default(), crate::Hooks::default());
+        let (tx, mut rx, task) = connect(&runtime);
+        event(&mut rx, "session.created").await;
+        for (instructions, message) in [
+            ("panic", "the language model failed unexpectedly: the weights are gone"),
+            ("stop", "stopped before finishing"),
+        ] {
+            let create = serde_json::json!({"type": "response.create", "response": {"modalities": ["text"], "instructions": instructions}});
+            tx.send(ClientFrame::Text(create.to_string())).await.unwrap();
+            let done = event(&mut rx, "response.done").await;
+            assert_eq!(done["response"]["status"], "failed", "{done}");
+            let error = done["response"]["status_details"]["error"].to_string();
+            assert!(error.contains(message), "{error}");
+        }
+        // The session goes on.
+        tx.send(ClientFrame::Text(r#"{"type": "session.update", "session": {"instructions": "still here"}}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(event(&mut rx, "session.updated").await["session"]["instructions"], "still here");
+        drop(tx);
+        task.await.unwrap();
     }
 
     #[tokio::test]

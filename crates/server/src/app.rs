@@ -110,6 +110,7 @@ impl AppState {
 
     /// Lets one more session in from `address` with the key the request presents (for a client
     /// secret, the key it was minted with), or answers HTTP 429.
+    #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
     pub fn admit_connection(
         &self,
         address: Option<std::net::IpAddr>,

@@ -259,6 +259,7 @@ async fn pump(
     relay: Arc<Relay>,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
+    let mut closing = std::pin::pin!(slot.runtime().closing());
     let _slot = slot;
     let started = Instant::now();
     let (mut client_tx, mut client_rx) = client.split();
@@ -270,6 +271,13 @@ async fn pump(
     };
     loop {
         tokio::select! {
+            // The process shuts down: the client is told, both sockets are closed.
+            () = &mut closing => {
+                client_tx.send(relay_error("server_shutting_down", "The relay is shutting down; reconnect to continue.")).await.ok();
+                client_tx.send(Message::Close(Some(CloseFrame { code: 1001, reason: "The server is shutting down.".into() }))).await.ok();
+                up_tx.send(tungstenite::Message::Close(None)).await.ok();
+                break;
+            }
             from_client = client_rx.next() => {
                 let message = match from_client {
                     Some(Ok(m)) => m,

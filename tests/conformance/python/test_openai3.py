@@ -60,3 +60,30 @@ async def test_openai3_wrong_key_rejected(server):
         async with client.realtime.connect(model="gpt-realtime") as conn:
             await conn.recv_bytes()
     assert "401" in str(exc.value), f"expected an HTTP 401 rejection, got {exc.value!r}"
+
+
+async def test_openai3_client_secret_starts_one_session(server):
+    """`client.realtime.client_secrets.create` mints a secret with the server's key; a client
+    holding only the secret starts a session configured as minted, once."""
+    from openai.types.realtime import ClientSecretCreateResponse
+
+    backend = AsyncOpenAI(api_key=API_KEY, base_url=f"{server.base_url}/v1")
+    raw = await backend.realtime.client_secrets.with_raw_response.create(
+        expires_after={"anchor": "created_at", "seconds": 120},
+        session={"type": "realtime", "instructions": "Answer like a ship's captain."},
+    )
+    body = raw.http_response.json()
+    # The answer is what the SDK's own type says (validated, not just constructed).
+    minted = ClientSecretCreateResponse.model_validate(body)
+    assert minted.value.startswith("ek_"), body
+    assert minted.session.instructions == "Answer like a ship's captain.", body
+
+    browser = AsyncOpenAI(api_key=minted.value, base_url=f"{server.base_url}/v1")
+    async with browser.realtime.connect(model="gpt-realtime") as conn:
+        created = await conn.recv()
+        assert created.type == "session.created", created
+        assert created.session.instructions == "Answer like a ship's captain."
+    with pytest.raises(Exception) as exc:
+        async with browser.realtime.connect(model="gpt-realtime") as conn:
+            await conn.recv_bytes()
+    assert "401" in str(exc.value), f"a secret starts one session: {exc.value!r}"

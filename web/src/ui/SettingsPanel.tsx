@@ -82,6 +82,7 @@ export function SettingsPanel({ settings: s, catalog, agent = null, onChange, on
         <legend>Connection</legend>
         <label>Endpoint<input type="url" placeholder="this server" value={s.endpoint} onChange={text((endpoint) => set({ endpoint }))} /></label>
         <label>API key<input type="password" autoComplete="off" value={s.apiKey} placeholder={catalog?.auth ? 'required by this server' : 'not required'} onChange={text((apiKey) => set({ apiKey }))} /></label>
+        <label title="Your backend's URL that answers a POST with a one-session client secret ({value}); the page then needs no key">Session token URL<input type="url" placeholder="none: use the API key" value={s.tokenUrl} onChange={text((tokenUrl) => set({ tokenUrl }))} /></label>
         <label>Model<input value={s.model} onChange={text((model) => set({ model }))} /></label>
         {agent ? (
           <>
