@@ -118,12 +118,15 @@ pub struct ConnectionOptions {
     /// What this session's configuration starts as, over the runtime's defaults (a client
     /// secret's session); the client's `session.update` overrides it.
     pub session: Option<Arc<brazen_protocol::SessionPatch>>,
+    /// The session's id when it was given out before (a client secret's session); `None`: a
+    /// fresh one ([`Runtime::session_id`]).
+    pub session_id: Option<String>,
 }
 
 impl Default for ConnectionOptions {
     /// GA, model `brazen`, the runtime's defaults.
     fn default() -> Self {
-        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into(), session: None }
+        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into(), session: None, session_id: None }
     }
 }
 
@@ -161,8 +164,8 @@ pub async fn drive<T, O>(
 {
     let runtime = slot.runtime().clone();
     let _slot = slot;
-    let ConnectionOptions { dialect, model, session } = options;
-    let session_id = runtime.session_id();
+    let ConnectionOptions { dialect, model, session, session_id } = options;
+    let session_id = session_id.unwrap_or_else(|| runtime.session_id());
     runtime.observer().session_opened(dialect);
     tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
     let options = SessionOptions {
@@ -599,7 +602,7 @@ mod tests {
         let frames_in = stream::unfold(from_client, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         let frames_out = sink::unfold(to_client, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
         let slot = runtime.admit_session().expect("room");
-        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into(), session: None };
+        let options = ConnectionOptions { dialect: Dialect::Beta, model: "m".into(), ..ConnectionOptions::default() };
         (to_server, from_server, tokio::spawn(drive(frames_in, frames_out, slot, options)))
     }
 

@@ -390,12 +390,12 @@ async fn realtime(
         );
     };
     // Used up only now that the session starts.
-    let session = match secret.map(|s| state.client_secrets.redeem(s)) {
-        Some(Some(redeemed)) => redeemed.session,
+    let (session, session_id) = match secret.map(|s| state.client_secrets.redeem(s)) {
+        Some(Some(redeemed)) => (redeemed.session, Some(redeemed.session_id)),
         Some(None) => {
             return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "The client secret was used meanwhile.");
         }
-        None => None,
+        None => (None, None),
     };
     let model = query
         .and_then(|q| {
@@ -418,7 +418,7 @@ async fn realtime(
             }
         };
     }
-    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session })
+    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session, session_id })
 }
 
 #[cfg(test)]

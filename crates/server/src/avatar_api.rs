@@ -244,7 +244,8 @@ pub async fn connect(
     let (to_pump, mut from_session) = mpsc::channel::<ServerFrame>(1024);
     let frames_in = stream::unfold(from_api, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let frames_out = sink::unfold(to_pump, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
-    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen-avatar".into(), session: None };
+    let options =
+        ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen-avatar".into(), ..Default::default() };
     tokio::spawn(connection::drive(frames_in, frames_out, slot, options));
     let _ = to_session.send(ClientFrame::Text(update.to_string())).await;
     // The configuration first: a bad character or background is the caller's error.

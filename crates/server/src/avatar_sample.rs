@@ -185,7 +185,7 @@ async fn start(state: &Arc<AppState>, config: &Value) -> Result<(Running, Vec<Va
         frames_in,
         frames_out,
         slot,
-        ConnectionOptions { dialect: Dialect::VoiceLive, model: model.clone(), session: None },
+        ConnectionOptions { dialect: Dialect::VoiceLive, model: model.clone(), ..Default::default() },
     ));
     to_session.send(ClientFrame::Text(update.to_string())).await.map_err(|_| "The session ended at once.")?;
     let mut from_session = from_session;

@@ -32,6 +32,8 @@ pub const PREFIX: &str = "ek_";
 struct Minted {
     /// Unix seconds after which it starts nothing.
     expires_at: u64,
+    /// The id its session will have (given out with the secret).
+    session_id: String,
     /// The configuration its session starts with.
     session: Option<Arc<SessionPatch>>,
     /// The API key it was minted with (for the per-key session limit), if any.
@@ -41,6 +43,8 @@ struct Minted {
 /// What a used secret gives its session.
 #[derive(Debug, Clone, Default)]
 pub struct Redeemed {
+    /// The id the session was given out with.
+    pub session_id: String,
     /// The configuration the session starts with.
     pub session: Option<Arc<SessionPatch>>,
 }
@@ -57,9 +61,15 @@ fn unix_now() -> u64 {
 }
 
 impl ClientSecrets {
-    /// A new secret living `life`, starting its session with `session`; `None` when too many
-    /// are outstanding.
-    fn mint(&self, life: Duration, session: Option<Arc<SessionPatch>>, key: Option<String>) -> Option<(String, u64)> {
+    /// A new secret living `life`, starting session `session_id` with `session`; `None` when
+    /// too many are outstanding.
+    fn mint(
+        &self,
+        life: Duration,
+        session_id: String,
+        session: Option<Arc<SessionPatch>>,
+        key: Option<String>,
+    ) -> Option<(String, u64)> {
         let bytes: [u8; 24] = rand::random(); // the thread's ChaCha generator, seeded by the OS
         let value =
             format!("{PREFIX}{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes));
@@ -72,7 +82,7 @@ impl ClientSecrets {
                 return None;
             }
         }
-        minted.insert(value.clone(), Minted { expires_at, session, key });
+        minted.insert(value.clone(), Minted { expires_at, session_id, session, key });
         Some((value, expires_at))
     }
 
@@ -91,7 +101,7 @@ impl ClientSecrets {
     /// expired.
     pub fn redeem(&self, value: &str) -> Option<Redeemed> {
         let minted = self.minted.lock().ok()?.remove(value)?;
-        (minted.expires_at > unix_now()).then_some(Redeemed { session: minted.session })
+        (minted.expires_at > unix_now()).then_some(Redeemed { session_id: minted.session_id, session: minted.session })
     }
 
     /// Forgets expired secrets.
@@ -176,19 +186,17 @@ pub async fn create(
         (Err(e), _) | (_, Err(e)) => return json_error(StatusCode::BAD_REQUEST, "invalid_value", &e),
     };
     // The session as it will start: the server's defaults, then the secret's.
-    let mut config = SessionConfig::new("", "brazen");
+    let session_id = state.runtime.session_id();
+    let mut config = SessionConfig::new(session_id.clone(), "brazen");
     if let Some(defaults) = state.runtime.session_defaults() {
         config.apply((**defaults).clone());
     }
     if let Some(patch) = &patch {
         config.apply(patch.clone());
     }
-    let mut effective = config.to_json(Dialect::Ga);
-    if let Some(o) = effective.as_object_mut() {
-        o.remove("id");
-    }
+    let effective = config.to_json(Dialect::Ga);
     let key = key.filter(|_| !state.config.api_keys.is_empty());
-    match state.client_secrets.mint(life, patch.map(Arc::new), key) {
+    match state.client_secrets.mint(life, session_id, patch.map(Arc::new), key) {
         Some((value, expires_at)) => {
             axum::Json(json!({"value": value, "expires_at": expires_at, "session": effective})).into_response()
         }
@@ -207,14 +215,15 @@ mod tests {
     #[test]
     fn a_secret_starts_one_session_within_its_life() {
         let secrets = ClientSecrets::default();
-        let (value, expires_at) = secrets.mint(Duration::from_secs(60), None, Some("k".into())).unwrap();
+        let (value, expires_at) =
+            secrets.mint(Duration::from_secs(60), "sess_1".into(), None, Some("k".into())).unwrap();
         assert!(value.starts_with(PREFIX) && value.len() > 30, "{value}");
         assert!(expires_at >= unix_now() + 59);
         assert!(secrets.valid(&value));
         assert_eq!(secrets.key_of(&value).as_deref(), Some("k"));
-        assert!(secrets.redeem(&value).is_some());
+        assert_eq!(secrets.redeem(&value).unwrap().session_id, "sess_1");
         assert!(!secrets.valid(&value) && secrets.redeem(&value).is_none(), "used up");
-        let (old, _) = secrets.mint(Duration::ZERO, None, None).unwrap();
+        let (old, _) = secrets.mint(Duration::ZERO, "sess_2".into(), None, None).unwrap();
         assert!(!secrets.valid(&old) && secrets.redeem(&old).is_none(), "expired");
         assert!(secrets.redeem("ek_made_up").is_none());
     }

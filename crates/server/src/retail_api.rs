@@ -212,7 +212,7 @@ pub async fn create(
     });
     let frames_in = stream::unfold(from_page, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let frames_out = sink::unfold(to_pump, |tx, frame| async move { tx.send(frame).await.map(|()| tx) });
-    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen".into(), session: None };
+    let options = ConnectionOptions { dialect: Dialect::VoiceLive, model: "brazen".into(), ..Default::default() };
     tokio::spawn(connection::drive(frames_in, frames_out, slot, options));
     tokio::spawn(pump(shared.clone(), from_session, state.clone()));
     // What the sample's backend configures upstream: 24 kHz PCM in, the avatar at 720p (its

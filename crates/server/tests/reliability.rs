@@ -166,6 +166,7 @@ async fn a_client_secret_starts_one_session_with_its_configuration() {
     assert_eq!(chosen.as_deref(), Some("realtime"));
     let created = next_event(&mut ws).await;
     assert_eq!(created["session"]["instructions"], "Talk like a pirate.", "{created}");
+    assert_eq!(created["session"]["id"], minted["session"]["id"], "the session given out with the secret");
     // Once only.
     let again = connect(server.port, "/v1/realtime", &offer).await.unwrap_err();
     assert!(again.starts_with("401 ") && again.contains("used already"), "{again}");

@@ -83,6 +83,7 @@ async def test_openai3_client_secret_starts_one_session(server):
         created = await conn.recv()
         assert created.type == "session.created", created
         assert created.session.instructions == "Answer like a ship's captain."
+        assert created.session.id == minted.session.id
     with pytest.raises(Exception) as exc:
         async with browser.realtime.connect(model="gpt-realtime") as conn:
             await conn.recv_bytes()

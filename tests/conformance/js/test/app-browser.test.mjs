@@ -219,6 +219,51 @@ test('without the avatar a typed message is answered through the page audio play
   }
 });
 
+test('the page connects with a one-session client secret, from the site\'s token URL or minted with its key, never a key in a URL', async () => {
+  // The site's backend, as a page would reach it: it mints a secret with the server's key.
+  const minted = [];
+  const { page, problems } = await openApp({ tokenUrl: '/site/token', avatar: { enabled: false } }, undefined, echoServer);
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  await page.route('**/site/token', async (route) => {
+    const r = await fetch(`${echoServer.baseUrl}/v1/realtime/client_secrets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ expires_after: { anchor: 'created_at', seconds: 60 } }),
+    });
+    minted.push(r.status);
+    await route.fulfill({ status: 200, contentType: 'application/json', body: await r.text() });
+  });
+  try {
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.waitForSelector('.status.connected', { timeout: 15000 });
+    assert.deepEqual(minted, [200], 'one secret per call');
+    await page.getByLabel('Message').fill('A secret got me in.');
+    await page.getByLabel('Message').press('Enter');
+    await page.locator('.entry.assistant', { hasText: 'A secret got me in' }).waitFor({ timeout: 10000 });
+    assert.equal(sockets.length, 1);
+    assert.ok(!sockets[0].includes(API_KEY) && !sockets[0].includes('api-key'), sockets[0]);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+  // With the key in the settings the page mints its own secret: the key goes in one request's
+  // header, never into the socket's URL.
+  const keyed = await openApp({ apiKey: API_KEY, avatar: { enabled: false } }, undefined, echoServer);
+  const posts = [];
+  const keyedSockets = [];
+  keyed.page.on('request', (r) => { if (r.method() === 'POST') posts.push(new URL(r.url()).pathname); });
+  keyed.page.on('websocket', (ws) => keyedSockets.push(ws.url()));
+  try {
+    await keyed.page.getByRole('button', { name: 'Connect' }).click();
+    await keyed.page.waitForSelector('.status.connected', { timeout: 15000 });
+    assert.deepEqual(posts, ['/v1/realtime/client_secrets']);
+    assert.ok(keyedSockets.length === 1 && !keyedSockets[0].includes(API_KEY), String(keyedSockets));
+  } finally {
+    await keyed.page.close();
+  }
+});
+
 test('a denied microphone is explained and typing still works', async () => {
   // A Chromium with a (fake) microphone that asks before handing it out; headless, it is denied.
   const strict = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--use-fake-device-for-media-stream'] });
