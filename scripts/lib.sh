@@ -121,6 +121,8 @@ start_test_postgres() {
   BRAZEN_PG_CTL="$bin/pg_ctl"
   BRAZEN_PG_RUN=("${run[@]}")
   export BRAZEN_TEST_POSTGRES_URL="postgres://$user@127.0.0.1:$port/postgres"
+  # Tests that start (and restart) a cluster of their own find PostgreSQL's programs here.
+  export BRAZEN_TEST_PG_BIN="$bin"
   say "PostgreSQL for the tests at $BRAZEN_TEST_POSTGRES_URL"
 }
 

@@ -7,7 +7,7 @@
 use brazen_protocol::{Item, ItemBody, Role};
 use brazen_providers::Llm;
 use brazen_runtime::{Recorder, Runtime};
-use brazen_store::{Entry, EntryKind, EntryRole, Store};
+use brazen_store::{Entry, EntryKind, EntryRole, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -59,28 +59,42 @@ pub struct StoreRecorder {
 
 impl StoreRecorder {
     /// A recorder writing to `store` as agent `agent`; ended calls go to `analyst` when set.
+    ///
+    /// A write the database refuses for a reason of its own (unreachable, restarting, disk
+    /// full) is retried, in order, until it is taken — every write is idempotent — while the
+    /// sessions go on; later writes wait behind it, in memory.
     pub fn start(store: Store, agent: String, analyst: Option<Arc<Analyst>>) -> Arc<StoreRecorder> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         tokio::spawn(async move {
+            let mut failing_since: Option<std::time::Instant> = None;
             while let Some(write) = rx.recv().await {
-                let result = match &write {
-                    Write::Flush(_) => Ok(()),
-                    Write::Start { session, at } => store.start_conversation(session, session, &agent, *at).await,
-                    Write::Entry { session, entry } => store.append_entry(session, entry).await,
-                    Write::End { session, at, analyse } => match store.end_conversation(session, *at).await {
-                        Ok(()) if *analyse && analyst.is_some() => {
-                            // Pending first, so a crash before the analysis leaves it to the next start.
-                            let pending = store.mark_analysis_pending(session).await;
-                            if let (Ok(()), Some(analyst)) = (&pending, &analyst) {
-                                analyst.enqueue(session.clone()).await;
+                let mut wait = RETRY_FIRST;
+                loop {
+                    match perform(&store, &agent, analyst.as_deref(), &write).await {
+                        Ok(()) => {
+                            if let Some(since) = failing_since.take() {
+                                tracing::info!(
+                                    "the database takes the conversations' writes again (after {} s)",
+                                    since.elapsed().as_secs()
+                                );
                             }
-                            pending
+                            break;
                         }
-                        other => other,
-                    },
-                };
-                if let Err(e) = result {
-                    tracing::warn!("the conversation could not be stored: {e}");
+                        Err(StoreError::Database(e)) => {
+                            if failing_since.is_none() {
+                                tracing::warn!(
+                                    "the database failed ({e}); the conversations' writes wait and are retried"
+                                );
+                                failing_since = Some(std::time::Instant::now());
+                            }
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(RETRY_MAX);
+                        }
+                        Err(e) => {
+                            tracing::warn!("the conversation could not be stored: {e}");
+                            break;
+                        }
+                    }
                 }
                 if let Write::Flush(done) = write {
                     let _ = done.send(());
@@ -120,6 +134,28 @@ impl Recorder for StoreRecorder {
     fn closed(&self, session: &str, at_ms: i64) {
         let analyse = self.numbering.lock().ok().and_then(|mut n| n.remove(session)).is_some_and(|n| n.heard_user);
         let _ = self.writes.send(Write::End { session: session.to_owned(), at: at_ms, analyse });
+    }
+}
+
+/// The first wait before a failed write is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Carries out one write.
+async fn perform(store: &Store, agent: &str, analyst: Option<&Analyst>, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Flush(_) => Ok(()),
+        Write::Start { session, at } => store.start_conversation(session, session, agent, *at).await,
+        Write::Entry { session, entry } => store.append_entry(session, entry).await,
+        Write::End { session, at, analyse } => {
+            store.end_conversation(session, *at).await?;
+            if let (true, Some(analyst)) = (*analyse, analyst) {
+                // Pending first, so a crash before the analysis leaves it to the next start.
+                store.mark_analysis_pending(session).await?;
+                analyst.enqueue(session.clone()).await;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -194,7 +230,9 @@ impl Analyst {
                     Ok(a) => tracing::info!(conversation = %id, rating = a.rating, "call analysed"),
                     Err(e) => {
                         tracing::warn!(conversation = %id, "call analysis failed: {e}");
-                        let again = store.pending_analyses().await.map(|p| p.contains(&id)).unwrap_or(false);
+                        // Retried while it is pending — and while the database cannot say (it is
+                        // marked pending there, so a restart would find it too).
+                        let again = store.pending_analyses().await.map(|p| p.contains(&id)).unwrap_or(true);
                         if again {
                             let retry = retry.clone();
                             tokio::spawn(async move {
