@@ -42,6 +42,7 @@
 //!         ice_servers: Vec::new(),
 //!         tools: Default::default(),
 //!         defaults: Vec::new(),
+//!         history: Vec::new(),
 //!     },
 //!     now,
 //! );

@@ -58,6 +58,10 @@ pub struct SessionOptions {
     /// instructions, voice, turn detection, …; a client secret's session), applied in order
     /// over the protocol's defaults.
     pub defaults: Vec<Arc<SessionPatch>>,
+    /// The conversation so far, when the session continues a stored one (Voice Live's
+    /// `conversation-id`): its items are added first, each announced as the client's own would
+    /// be (`conversation.item.created`).
+    pub history: Vec<Item>,
 }
 
 /// One Realtime session: configuration, conversation, input audio, turn detection, responses.
@@ -83,7 +87,7 @@ pub struct Session {
 impl Session {
     /// A new session; `session.created` (and `conversation.created`) are ready to poll.
     pub fn new(options: SessionOptions, now: Instant) -> Self {
-        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools, defaults } = options;
+        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools, defaults, history } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
         let mut config = SessionConfig::new(session_id, model);
         for patch in defaults {
@@ -109,6 +113,11 @@ impl Session {
         session.out.emit(ServerEvent::SessionCreated(Box::new(session.config.clone())));
         let conversation_id = session.conversation_id.clone();
         session.out.emit(ServerEvent::ConversationCreated { conversation_id });
+        for item in history {
+            if let Err(e) = session.create_item(None, Some(item.id), item.body) {
+                session.out.error(e);
+            }
+        }
         session.set_timers();
         session
     }

@@ -71,6 +71,7 @@ impl Harness {
                 ice_servers,
                 tools: std::sync::Arc::new(tools),
                 defaults: Vec::new(),
+                history: Vec::new(),
             },
             now,
         );
@@ -234,6 +235,7 @@ fn new_session_announces_itself() {
             ice_servers: Vec::new(),
             tools: Default::default(),
             defaults: Vec::new(),
+            history: Vec::new(),
         },
         now,
     );
@@ -259,6 +261,7 @@ fn an_agents_defaults_start_the_session_and_the_client_still_overrides_them() {
             ice_servers: Vec::new(),
             tools: Default::default(),
             defaults: vec![std::sync::Arc::new(patch)],
+            history: Vec::new(),
         },
         now,
     );

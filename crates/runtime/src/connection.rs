@@ -121,12 +121,30 @@ pub struct ConnectionOptions {
     /// The session's id when it was given out before (a client secret's session); `None`: a
     /// fresh one ([`Runtime::session_id`]).
     pub session_id: Option<String>,
+    /// The stored conversation this session continues, if any.
+    pub resume: Option<Resume>,
+}
+
+/// A stored conversation a new session continues (Voice Live's `conversation-id`): another
+/// connection's, perhaps on another node that went away.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    /// The conversation's id in the store.
+    pub conversation_id: String,
+    /// Its items, oldest first, each with its position in the store.
+    pub items: Vec<(brazen_protocol::Item, i64)>,
 }
 
 impl Default for ConnectionOptions {
     /// GA, model `brazen`, the runtime's defaults.
     fn default() -> Self {
-        ConnectionOptions { dialect: Dialect::Ga, model: "brazen".into(), session: None, session_id: None }
+        ConnectionOptions {
+            dialect: Dialect::Ga,
+            model: "brazen".into(),
+            session: None,
+            session_id: None,
+            resume: None,
+        }
     }
 }
 
@@ -164,7 +182,7 @@ pub async fn drive<T, O>(
 {
     let runtime = slot.runtime().clone();
     let _slot = slot;
-    let ConnectionOptions { dialect, model, session, session_id } = options;
+    let ConnectionOptions { dialect, model, session, session_id, resume } = options;
     let session_id = session_id.unwrap_or_else(|| runtime.session_id());
     runtime.observer().session_opened(dialect);
     tracing::info!(session = %session_id, dialect = dialect.name(), %model, "session opened");
@@ -177,8 +195,16 @@ pub async fn drive<T, O>(
         ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
         tools: Arc::new(runtime.engines.tools.specs()),
         defaults: runtime.session_defaults().cloned().into_iter().chain(session).collect(),
+        history: resume.as_ref().map(|r| r.items.iter().map(|(item, _)| item.clone()).collect()).unwrap_or_default(),
     };
-    runtime.recorder().opened(&session_id, unix_ms());
+    match &resume {
+        Some(r) => {
+            let positions: Vec<(String, i64)> = r.items.iter().map(|(item, seq)| (item.id.clone(), *seq)).collect();
+            tracing::info!(session = %session_id, conversation = %r.conversation_id, items = positions.len(), "session continues a stored conversation");
+            runtime.recorder().resumed(&session_id, &r.conversation_id, &positions, unix_ms());
+        }
+        None => runtime.recorder().opened(&session_id, unix_ms()),
+    }
     let (job_tx, mut job_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         session: Session::new(options, Instant::now()),

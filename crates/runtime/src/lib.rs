@@ -54,6 +54,10 @@ impl Observer for Unobserved {}
 pub trait Recorder: Send + Sync {
     /// Session `session` opened at `at_ms` (Unix milliseconds).
     fn opened(&self, _session: &str, _at_ms: i64) {}
+    /// Session `session` opened at `at_ms` to continue the stored conversation `conversation`,
+    /// whose items it starts with: their ids and their positions in the store. What it says
+    /// from now on belongs to that conversation.
+    fn resumed(&self, _session: &str, _conversation: &str, _items: &[(String, i64)], _at_ms: i64) {}
     /// An item of the session's conversation was added or changed: its latest version.
     fn item(&self, _session: &str, _item: &brazen_protocol::Item, _at_ms: i64) {}
     /// The session ended at `at_ms`.

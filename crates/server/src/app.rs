@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use brazen_avatar::character::Catalog;
 use brazen_protocol::Dialect;
 use brazen_runtime::avatar_media::AvatarMedia;
-use brazen_runtime::connection::ConnectionOptions;
+use brazen_runtime::connection::{ConnectionOptions, Resume};
 use brazen_runtime::engines::Engines;
 use brazen_runtime::{Hooks, Runtime};
 use serde_json::json;
@@ -389,6 +389,10 @@ async fn realtime(
             "The server is at its session limit; try again later.",
         );
     };
+    let resume = match resume_of(&state, query).await {
+        Ok(resume) => resume,
+        Err(refused) => return refused,
+    };
     // Used up only now that the session starts.
     let (session, session_id) = match secret.map(|s| state.client_secrets.redeem(s)) {
         Some(Some(redeemed)) => (redeemed.session, Some(redeemed.session_id)),
@@ -397,13 +401,8 @@ async fn realtime(
         }
         None => (None, None),
     };
-    let model = query
-        .and_then(|q| {
-            q.split('&').find_map(|p| match p.split_once('=') {
-                Some(("model" | "deployment", v)) if !v.is_empty() => Some(auth::percent_decode(v)),
-                _ => None,
-            })
-        })
+    let model = auth::query_value(query, "model")
+        .or_else(|| auth::query_value(query, "deployment"))
         .unwrap_or_else(|| "brazen".to_owned());
     let upgrade = match auth::chosen_protocol(&headers) {
         Some(p) => upgrade.protocols([p]),
@@ -418,7 +417,44 @@ async fn realtime(
             }
         };
     }
-    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session, session_id })
+    ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session, session_id, resume })
+}
+
+/// The stored conversation a connection asks to continue (Voice Live's `conversation-id`: the
+/// id of the session that began it), or why it cannot.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, made once
+async fn resume_of(state: &AppState, query: Option<&str>) -> Result<Option<Resume>, Response> {
+    let Some(id) = auth::query_value(query, "conversation-id") else { return Ok(None) };
+    let Some(store) = &state.store else {
+        return Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "conversation_not_stored",
+            "This server keeps no conversations (it runs no agent), so there is none to continue; leave out conversation-id.",
+        ));
+    };
+    match store.conversation(&id).await {
+        Ok(Some(stored)) => {
+            let items = stored
+                .entries
+                .iter()
+                .map(|e| (crate::capture::item_of(e, format!("item_stored_{:04}", e.seq)), e.seq))
+                .collect();
+            Ok(Some(Resume { conversation_id: id, items }))
+        }
+        Ok(None) => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+            &format!("There is no stored conversation {:?} to continue.", id.chars().take(100).collect::<String>()),
+        )),
+        Err(e) => {
+            tracing::warn!("cannot read conversation {id} to continue it: {e}");
+            Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "The stored conversation cannot be read now (the database is unavailable); try again.",
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,14 @@ pub fn chosen_protocol(headers: &HeaderMap) -> Option<String> {
     offered.into_iter().find(|p| !p.starts_with(KEY_PROTOCOL)).map(str::to_owned)
 }
 
+/// The value of the query parameter `name` (decoded), if it is there and not empty.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| match pair.split_once('=') {
+        Some((k, v)) if k == name && !v.is_empty() => Some(percent_decode(v)),
+        _ => None,
+    })
+}
+
 /// Decodes `%XX` escapes and `+` in a query value.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

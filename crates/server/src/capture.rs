@@ -4,7 +4,7 @@
 //! ([`Analyst`]) — after the sessions that are talking, never before them — and a failure is
 //! recorded and retried, never lost.
 
-use brazen_protocol::{Item, ItemBody, Role};
+use brazen_protocol::{Content, Item, ItemBody, Role};
 use brazen_providers::Llm;
 use brazen_runtime::{Recorder, Runtime};
 use brazen_store::{Entry, EntryKind, EntryRole, Store, StoreError};
@@ -42,8 +42,12 @@ enum Write {
 /// Per-session numbering: an item keeps its first position and time when it changes later.
 #[derive(Default)]
 struct Numbering {
+    /// The stored conversation the session writes to (its own id, or the one it continues).
+    conversation: String,
     /// Item id → (position, when it was first seen).
     seq: HashMap<String, (i64, i64)>,
+    /// The next position.
+    next: i64,
     /// Tool names by call id (an output item carries only the id).
     calls: HashMap<String, String>,
     /// The user said or wrote something.
@@ -116,25 +120,74 @@ impl StoreRecorder {
 impl Recorder for StoreRecorder {
     fn opened(&self, session: &str, at_ms: i64) {
         if let Ok(mut n) = self.numbering.lock() {
-            n.insert(session.to_owned(), Numbering::default());
+            n.insert(session.to_owned(), Numbering { conversation: session.to_owned(), ..Numbering::default() });
         }
         let _ = self.writes.send(Write::Start { session: session.to_owned(), at: at_ms });
+    }
+
+    fn resumed(&self, session: &str, conversation: &str, items: &[(String, i64)], at_ms: i64) {
+        if let Ok(mut n) = self.numbering.lock() {
+            let numbering = Numbering {
+                conversation: conversation.to_owned(),
+                seq: items.iter().map(|(id, seq)| (id.clone(), (*seq, at_ms))).collect(),
+                next: items.iter().map(|(_, seq)| seq + 1).max().unwrap_or(0),
+                // A conversation resumed is analysed again when it ends, with what was said before.
+                heard_user: !items.is_empty(),
+                ..Numbering::default()
+            };
+            n.insert(session.to_owned(), numbering);
+        }
+        // In case it was never written (ignored when it was).
+        let _ = self.writes.send(Write::Start { session: conversation.to_owned(), at: at_ms });
     }
 
     fn item(&self, session: &str, item: &Item, at_ms: i64) {
         let Ok(mut all) = self.numbering.lock() else { return };
         let Some(numbering) = all.get_mut(session) else { return };
-        let next = numbering.seq.len() as i64;
-        let (seq, first_at) = *numbering.seq.entry(item.id.clone()).or_insert((next, at_ms));
+        let (seq, first_at) = match numbering.seq.get(&item.id) {
+            Some(known) => *known,
+            None => {
+                let known = (numbering.next, at_ms);
+                numbering.next += 1;
+                numbering.seq.insert(item.id.clone(), known);
+                known
+            }
+        };
         let Some(entry) = entry_of(item, seq, first_at, &mut numbering.calls) else { return };
         numbering.heard_user |= entry.role == EntryRole::User;
-        let _ = self.writes.send(Write::Entry { session: session.to_owned(), entry });
+        let _ = self.writes.send(Write::Entry { session: numbering.conversation.clone(), entry });
     }
 
     fn closed(&self, session: &str, at_ms: i64) {
-        let analyse = self.numbering.lock().ok().and_then(|mut n| n.remove(session)).is_some_and(|n| n.heard_user);
-        let _ = self.writes.send(Write::End { session: session.to_owned(), at: at_ms, analyse });
+        let Some(numbering) = self.numbering.lock().ok().and_then(|mut n| n.remove(session)) else { return };
+        let write = Write::End { session: numbering.conversation, at: at_ms, analyse: numbering.heard_user };
+        let _ = self.writes.send(write);
     }
+}
+
+/// The item a stored entry was made from, as a resumed session starts with it (`id` names it
+/// in the session): a message with its text, a function call, or a call's output.
+pub fn item_of(entry: &Entry, id: String) -> Item {
+    let body = match entry.kind {
+        EntryKind::Message => {
+            let (role, content) = match entry.role {
+                EntryRole::User => (Role::User, Content::InputText(entry.text.clone())),
+                EntryRole::System => (Role::System, Content::InputText(entry.text.clone())),
+                EntryRole::Assistant | EntryRole::Tool => (Role::Assistant, Content::Text(entry.text.clone())),
+            };
+            ItemBody::Message { role, content: vec![content] }
+        }
+        EntryKind::FunctionCall => ItemBody::FunctionCall {
+            call_id: entry.call_id.clone().unwrap_or_default(),
+            name: entry.name.clone().unwrap_or_default(),
+            arguments: entry.text.clone(),
+        },
+        EntryKind::FunctionCallOutput => ItemBody::FunctionCallOutput {
+            call_id: entry.call_id.clone().unwrap_or_default(),
+            output: entry.text.clone(),
+        },
+    };
+    Item { id, status: brazen_protocol::ItemStatus::Completed, body }
 }
 
 /// The first wait before a failed write is tried again, and the longest.

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
+pub mod llama;
+pub mod postgres;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
