@@ -422,6 +422,41 @@ mod tests {
         });
     }
 
+    /// The container image and the Kubernetes manifests name settings that exist, and the
+    /// manifests' configuration file loads.
+    #[test]
+    fn the_deployment_files_speak_this_configuration() {
+        // Variables read elsewhere than the configuration (the log filter, the installer's).
+        const OTHERS: &[&str] = &["log", "config"];
+        let files = [
+            include_str!("../../../Dockerfile"),
+            include_str!("../../../deploy/kubernetes/brazen.yaml"),
+            include_str!("../../../deploy/kubernetes/vllm.yaml"),
+        ];
+        for text in files {
+            for (at, _) in text.match_indices("BRAZEN_") {
+                let name: String = text[at + 7..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                let key = name.to_ascii_lowercase();
+                assert!(ENV_KEYS.contains(&key.as_str()) || OTHERS.contains(&key.as_str()), "BRAZEN_{name} is no setting");
+            }
+        }
+        let manifest = include_str!("../../../deploy/kubernetes/brazen.yaml");
+        let block = manifest.split("config.toml: |\n").nth(1).unwrap();
+        let toml: String = block
+            .lines()
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .map(|l| l.trim_start_matches("    "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(toml.contains("llm = \"openai\""), "{toml}");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k8s.toml", &toml)?;
+            let cfg = load(Some(Path::new("k8s.toml")), Overrides::default()).unwrap();
+            assert_eq!((cfg.llm.as_str(), cfg.drain_seconds, cfg.connections_per_minute), ("openai", 20.0, 0.0));
+            Ok(())
+        });
+    }
+
     #[test]
     fn blank_keys_and_bad_allow_lists_are_refused() {
         let keys = |k: &str| Overrides { api_keys: vec![k.into()], ..Default::default() };
