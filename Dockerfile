@@ -34,7 +34,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends espeak-ng ca-certificates libgomp1 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /home/brazen brazen \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /home/brazen brazen \
  && mkdir -p /models /data && chown brazen: /models /data
 COPY --from=build /usr/local/bin/brazen /usr/local/bin/brazen
 USER brazen

@@ -50,6 +50,10 @@ struct Args {
     /// port, to line them up with a packet capture (`tcpdump -i lo -tt port N`).
     #[arg(long)]
     trace_one: Option<usize>,
+    /// For a soak: sample the server's memory, open files and threads every this many seconds
+    /// while streaming, and print the series (0: only the peak).
+    #[arg(long, default_value_t = 0)]
+    sample_every: u64,
     /// Run every session's speech/silence cycle in step (all turns end within the same 100 ms),
     /// instead of starting each session at its own point of the cycle: a worst case in which
     /// every turn's response work arrives at once.
@@ -63,6 +67,14 @@ struct Stats {
     events: u64,
     errors: Vec<String>,
     chunks: u64,
+}
+
+/// Open file descriptors and threads of process `pid`.
+fn fds_and_threads(pid: u32) -> (usize, usize) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|t| t.trim().parse().ok());
+    (fds, threads.unwrap_or(0))
 }
 
 fn cpu_seconds(pid: u32) -> f64 {
@@ -275,16 +287,29 @@ async fn main() {
     connected.wait().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = rss_kib(pid);
+    let (fds_idle, threads_idle) = fds_and_threads(pid);
     let cpu_before = cpu_seconds(pid);
     let client_cpu_before = cpu_seconds(std::process::id());
     let wall = Instant::now();
     measured.wait().await;
     let mut rss_peak = 0;
+    // (seconds into the run, RSS KiB, open files, threads)
+    let mut series: Vec<(u64, u64, usize, usize)> = Vec::new();
     let mut all = Stats { latencies_us: Vec::new(), events: 0, errors: Vec::new(), chunks: 0 };
+    let sample_every = args.sample_every;
     let sampler = async {
+        let mut next = sample_every;
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            rss_peak = rss_peak.max(rss_kib(pid));
+            let rss = rss_kib(pid);
+            rss_peak = rss_peak.max(rss);
+            let at = wall.elapsed().as_secs();
+            if sample_every > 0 && at >= next {
+                let (fds, threads) = fds_and_threads(pid);
+                eprintln!("soak: {at:>5} s  RSS {rss} KiB  open files {fds}  threads {threads}");
+                series.push((at, rss, fds, threads));
+                next += sample_every;
+            }
         }
     };
     let joined = async {
@@ -301,6 +326,10 @@ async fn main() {
     let cpu = cpu_seconds(pid) - cpu_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
     let handled = server_histogram(&addr).await;
+    // Every session closed: what the server holds now, against what it held with them idle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_after = rss_kib(pid);
+    let (fds_after, threads_after) = fds_and_threads(pid);
     drop(server);
 
     let mut l: Vec<u64> = all.latencies_us.iter().map(|(us, _)| *us).collect();
@@ -335,6 +364,26 @@ async fn main() {
         "server RSS               empty {rss_empty} KiB, {n} idle sessions {rss_idle} KiB, peak under load {rss_peak} KiB"
     );
     println!("RSS per idle session     {:.1} KiB", (rss_idle.saturating_sub(rss_empty)) as f64 / n as f64);
+    if series.len() >= 2 {
+        // Flat memory: the samples after the first minute, against the first of them.
+        let settled: Vec<&(u64, u64, usize, usize)> = series.iter().filter(|(at, ..)| *at >= 60).collect();
+        let settled = if settled.len() >= 2 { settled } else { series.iter().collect() };
+        let (first, last) = (settled[0], settled[settled.len() - 1]);
+        let max = settled.iter().map(|s| s.1).max().unwrap_or(0);
+        println!(
+            "RSS while streaming      {} KiB at {} s, {} KiB at {} s ({:+.1} %), highest {} KiB; {} samples",
+            first.1,
+            first.0,
+            last.1,
+            last.0,
+            (last.1 as f64 / first.1.max(1) as f64 - 1.0) * 100.0,
+            max,
+            series.len()
+        );
+    }
+    println!(
+        "open files, threads      {fds_idle}, {threads_idle} with {n} idle sessions; {fds_after}, {threads_after} after they closed; server RSS then {rss_after} KiB"
+    );
     println!(
         "server CPU under load    {:.2} cores; load generator {:.2} cores (2 in all)",
         cpu / elapsed,

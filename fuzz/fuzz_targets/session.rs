@@ -2,8 +2,8 @@
 //! frame (parsed as the server would, errors included), the byte before it says how far the clock
 //! moves, and every engine job the session starts is answered at once (a transcript, a short
 //! reply, a phrase of audio, a tool's refusal, a verdict), so responses, turns and their
-//! cancellations all run. Also a shutdown at the end. The session may refuse anything, but must
-//! never panic, and must always say when it next needs the time.
+//! cancellations all run. Also a shutdown at the end, which must close it. The session may refuse
+//! anything, but must never panic, and must always say when it next needs the time.
 #![no_main]
 
 use brazen_engine::{Input, Limits, Output, Session, SessionOptions};
@@ -11,7 +11,9 @@ use brazen_providers::{AsrEvent, LlmEvent, LlmUsage, ToolEvent, TtsEvent, TurnVe
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 
-fn answer(session: &mut Session, now: Instant) {
+/// Answers every job the session started; whether it closed.
+fn answer(session: &mut Session, now: Instant) -> bool {
+    let mut closed = false;
     let mut rounds = 0;
     while let Some(output) = session.poll_output() {
         rounds += 1;
@@ -32,12 +34,17 @@ fn answer(session: &mut Session, now: Instant) {
                 Input::Tts(job, TtsEvent::Done),
             ],
             Output::StartTool(job, _) => vec![Input::Tool(job, ToolEvent::Failed("no tools here".into()))],
+            Output::Close(_) => {
+                closed = true;
+                Vec::new()
+            }
             _ => Vec::new(),
         };
         for input in reply {
             session.handle(input, now);
         }
     }
+    closed
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -54,8 +61,11 @@ fuzz_target!(|data: &[u8]| {
         history: Vec::new(),
     };
     let mut session = Session::new(options, now);
-    answer(&mut session, now);
+    let mut closed = answer(&mut session, now);
     for line in data.split(|&b| b == b'\n') {
+        if closed {
+            break;
+        }
         let (step, frame) = line.split_first().unwrap_or((&0, &[]));
         now += Duration::from_millis(u64::from(*step) * 20);
         let input = match brazen_protocol::client::parse(&String::from_utf8_lossy(frame)) {
@@ -63,14 +73,26 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => Input::Invalid(e),
         };
         session.handle(input, now);
-        answer(&mut session, now);
+        closed |= answer(&mut session, now);
+        // A live session always has a next deadline (its idle timeout at least).
+        let Some(at) = session.poll_timeout() else {
+            assert!(closed, "a live session with no deadline");
+            break;
+        };
         // Time passes as a driver would let it: to the session's next deadline.
-        if let Some(at) = session.poll_timeout().filter(|at| *at <= now + Duration::from_secs(2)) {
+        if at <= now + Duration::from_secs(2) {
             now = now.max(at);
             session.handle(Input::Tick, now);
-            answer(&mut session, now);
+            closed |= answer(&mut session, now);
         }
     }
-    session.handle(Input::Shutdown { deadline: now + Duration::from_secs(1) }, now);
-    answer(&mut session, now);
+    if !closed {
+        // A shutdown ends the session by its deadline at the latest.
+        let deadline = now + Duration::from_secs(1);
+        session.handle(Input::Shutdown { deadline }, now);
+        if !answer(&mut session, now) {
+            session.handle(Input::Tick, deadline);
+            assert!(answer(&mut session, deadline), "a shutdown past its deadline closes the session");
+        }
+    }
 });

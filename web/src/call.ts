@@ -10,7 +10,7 @@ import { AvatarPeer } from './avatar/webrtc';
 import { MsePlayer } from './avatar/mse';
 import { CanvasAvatar } from './avatar/canvas';
 import type { Transparency } from './avatar/compositor';
-import { avatarConfig, httpBase, longestTurnWaitMs, realtimeUrl, sessionConfig, sessionSecret, type OutputMode, type Settings } from './settings';
+import { avatarConfig, httpBase, longestTurnWaitMs, realtimeUrl, sessionConfig, sessionCredential, type Credential, type OutputMode, type Settings } from './settings';
 
 /** The moments of the start-up, client clock (ms). */
 export interface Startup {
@@ -136,18 +136,18 @@ export class Call {
     const avatar = this.settings.avatar.enabled ? this.settings.avatar.output : null;
     // The microphone and the socket open side by side; audio is sent once the session is set up.
     const mic = this.openMicrophone();
-    const url = realtimeUrl(this.settings, this.origin);
-    let secret: string | null;
+    let credential: Credential;
     try {
-      secret = await sessionSecret(this.settings, this.origin);
+      credential = await sessionCredential(this.settings, this.origin);
     } catch (e) {
       await mic;
       if (!this.closed) this.fail((e as Error).message);
       return;
     }
+    const url = realtimeUrl(this.settings, this.origin, credential?.kind === 'key' ? credential.value : null);
     let client: RealtimeClient;
     try {
-      client = await RealtimeClient.open(url, secret);
+      client = await RealtimeClient.open(url, credential?.kind === 'secret' ? credential.value : null);
     } catch {
       await mic;
       if (this.closed) return;

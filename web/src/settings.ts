@@ -244,8 +244,12 @@ export function saveSettings(settings: Settings, storage: Pick<Storage, 'setItem
   }
 }
 
-/** The Voice Live WebSocket URL the settings point at (`origin`: the page's, for an empty endpoint). */
-export function realtimeUrl(settings: Settings, origin: string): string {
+/**
+ * The Voice Live WebSocket URL the settings point at (`origin`: the page's, for an empty
+ * endpoint); `key` goes in it as the `api-key` query parameter only for a service that mints no
+ * client secrets (see `sessionCredential`).
+ */
+export function realtimeUrl(settings: Settings, origin: string, key: string | null = null): string {
   const url = new URL(settings.endpoint || origin);
   url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
   if (!url.pathname.endsWith('/voice-live/realtime')) {
@@ -253,15 +257,20 @@ export function realtimeUrl(settings: Settings, origin: string): string {
   }
   url.searchParams.set('api-version', '2025-10-01');
   url.searchParams.set('model', settings.model);
+  if (key) url.searchParams.set('api-key', key);
   return url.toString();
 }
 
+/** How a call proves it may connect: a one-session client secret, or (a service that mints none) the key. */
+export type Credential = { kind: 'secret'; value: string } | { kind: 'key'; value: string } | null;
+
 /**
  * A client secret for one session, from the settings' token URL or minted with their API key;
- * `null` when they have neither (a server without a key). Throws an `Error` that says what
- * went wrong.
+ * the key itself when the endpoint mints none (an Azure Voice Live resource answers 404);
+ * `null` when the settings have neither (a server without a key). Throws an `Error` that says
+ * what went wrong. Gives up after 10 s.
  */
-export async function sessionSecret(settings: Settings, origin: string, fetcher: typeof fetch = fetch): Promise<string | null> {
+export async function sessionCredential(settings: Settings, origin: string, fetcher: typeof fetch = fetch): Promise<Credential> {
   let url: string;
   let init: RequestInit;
   if (settings.tokenUrl) {
@@ -273,12 +282,14 @@ export async function sessionSecret(settings: Settings, origin: string, fetcher:
   } else {
     return null;
   }
+  init.signal = AbortSignal.timeout(10000);
   let response: Response;
   try {
     response = await fetcher(url, init);
   } catch {
     throw new Error(`The session token could not be fetched from ${url}: no answer.`);
   }
+  if (!settings.tokenUrl && (response.status === 404 || response.status === 405)) return { kind: 'key', value: settings.apiKey };
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     if (!settings.tokenUrl && (response.status === 401 || response.status === 403)) throw new Error('The server refused the API key. Check the key in the settings.');
@@ -287,7 +298,7 @@ export async function sessionSecret(settings: Settings, origin: string, fetcher:
   }
   const value = body?.value ?? body?.client_secret?.value;
   if (typeof value !== 'string' || !value) throw new Error(`The answer of ${url} holds no client secret (expected {"value": …}).`);
-  return value;
+  return { kind: 'secret', value };
 }
 
 /** The http(s) origin of the server the settings point at. */

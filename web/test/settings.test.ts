@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, longestTurnWaitMs, realtimeUrl, sanitize, saveSettings, sessionConfig, sessionSecret } from '../src/settings';
+import { DEFAULTS, STORAGE_KEY, avatarConfig, loadSettings, longestTurnWaitMs, realtimeUrl, sanitize, saveSettings, sessionConfig, sessionCredential } from '../src/settings';
 
 const memory = () => {
   const data = new Map<string, string>();
@@ -52,24 +52,27 @@ describe('settings', () => {
       calls.push([String(url), init]);
       return new Response(JSON.stringify(body), { status });
     };
-    expect(await sessionSecret(DEFAULTS, 'http://127.0.0.1:8080', answer(200, {}) as typeof fetch)).toBeNull();
+    expect(await sessionCredential(DEFAULTS, 'http://127.0.0.1:8080', answer(200, {}) as typeof fetch)).toBeNull();
     expect(calls).toEqual([]);
     // With a token URL the page holds no key: the backend answers for it, with the page's cookies.
     const viaBackend = { ...DEFAULTS, apiKey: 'ignored', tokenUrl: '/token' };
-    expect(await sessionSecret(viaBackend, 'https://shop.example', answer(200, { value: 'ek_1', expires_at: 1 }) as typeof fetch)).toBe('ek_1');
+    expect(await sessionCredential(viaBackend, 'https://shop.example', answer(200, { value: 'ek_1', expires_at: 1 }) as typeof fetch)).toEqual({ kind: 'secret', value: 'ek_1' });
     expect(calls[0][0]).toBe('https://shop.example/token');
     expect(calls[0][1]?.credentials).toBe('include');
     expect(JSON.stringify(calls[0][1]?.headers ?? {})).not.toContain('ignored');
     // With a key, the server mints it: the key goes in a header, once.
     const keyed = { ...DEFAULTS, endpoint: 'https://brazen.example', apiKey: 'k1' };
-    expect(await sessionSecret(keyed, 'http://ignored', answer(200, { value: 'ek_2' }) as typeof fetch)).toBe('ek_2');
+    expect(await sessionCredential(keyed, 'http://ignored', answer(200, { value: 'ek_2' }) as typeof fetch)).toEqual({ kind: 'secret', value: 'ek_2' });
     expect(calls[1][0]).toBe('https://brazen.example/v1/realtime/client_secrets');
     expect((calls[1][1]?.headers as Record<string, string>)['api-key']).toBe('k1');
-    await expect(sessionSecret(keyed, 'http://ignored', answer(401, { error: { message: 'no' } }) as typeof fetch)).rejects.toThrow('refused the API key');
-    await expect(sessionSecret(viaBackend, 'https://shop.example', answer(500, { detail: 'down' }) as typeof fetch)).rejects.toThrow('HTTP 500 (down)');
-    await expect(sessionSecret(viaBackend, 'https://shop.example', answer(200, { nope: 1 }) as typeof fetch)).rejects.toThrow('holds no client secret');
+    await expect(sessionCredential(keyed, 'http://ignored', answer(401, { error: { message: 'no' } }) as typeof fetch)).rejects.toThrow('refused the API key');
+    // A Voice Live service that mints no secrets: the key goes in the URL, as before.
+    expect(await sessionCredential(keyed, 'http://ignored', answer(404, {}) as typeof fetch)).toEqual({ kind: 'key', value: 'k1' });
+    expect(realtimeUrl(keyed, 'http://ignored', 'k1')).toContain('api-key=k1');
+    await expect(sessionCredential(viaBackend, 'https://shop.example', answer(500, { detail: 'down' }) as typeof fetch)).rejects.toThrow('HTTP 500 (down)');
+    await expect(sessionCredential(viaBackend, 'https://shop.example', answer(200, { nope: 1 }) as typeof fetch)).rejects.toThrow('holds no client secret');
     const unreachable = (async () => { throw new TypeError('failed'); }) as typeof fetch;
-    await expect(sessionSecret(viaBackend, 'https://shop.example', unreachable)).rejects.toThrow('no answer');
+    await expect(sessionCredential(viaBackend, 'https://shop.example', unreachable)).rejects.toThrow('no answer');
   });
 
   it('make the Voice Live session.update', () => {

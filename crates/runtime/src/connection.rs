@@ -131,8 +131,8 @@ pub struct ConnectionOptions {
 pub struct Resume {
     /// The conversation's id in the store.
     pub conversation_id: String,
-    /// Its items, oldest first, each with its position in the store.
-    pub items: Vec<(brazen_protocol::Item, i64)>,
+    /// Its items, oldest first.
+    pub items: Vec<crate::Restored>,
 }
 
 impl Default for ConnectionOptions {
@@ -195,13 +195,12 @@ pub async fn drive<T, O>(
         ice_servers: runtime.media.as_ref().map(|m| m.ice_servers()).unwrap_or_default(),
         tools: Arc::new(runtime.engines.tools.specs()),
         defaults: runtime.session_defaults().cloned().into_iter().chain(session).collect(),
-        history: resume.as_ref().map(|r| r.items.iter().map(|(item, _)| item.clone()).collect()).unwrap_or_default(),
+        history: resume.as_ref().map(|r| r.items.iter().map(|i| i.item.clone()).collect()).unwrap_or_default(),
     };
     match &resume {
         Some(r) => {
-            let positions: Vec<(String, i64)> = r.items.iter().map(|(item, seq)| (item.id.clone(), *seq)).collect();
-            tracing::info!(session = %session_id, conversation = %r.conversation_id, items = positions.len(), "session continues a stored conversation");
-            runtime.recorder().resumed(&session_id, &r.conversation_id, &positions, unix_ms());
+            tracing::info!(session = %session_id, conversation = %r.conversation_id, items = r.items.len(), "session continues a stored conversation");
+            runtime.recorder().resumed(&session_id, &r.conversation_id, &r.items, unix_ms());
         }
         None => runtime.recorder().opened(&session_id, unix_ms()),
     }
@@ -386,31 +385,32 @@ impl Driver {
                         request.samples.len() as f64 / f64::from(request.sample_rate),
                         request.preview
                     );
-                    let stream = engines.asr.transcribe(request);
+                    let stream = guarded("speech recogniser", || engines.asr.transcribe(request));
                     self.spawn(job, stream, Input::Asr, "speech recogniser");
                 }
                 Output::StartTurnCheck(job, request) => {
-                    let stream = engines.turn.judge(request);
+                    let stream = guarded("end-of-turn model", || engines.turn.judge(request));
                     self.spawn(job, stream, Input::Turn, "end-of-turn model");
                 }
                 Output::StartLlmTurnCheck(job, request) => {
-                    let stream = engines.llm.end_of_turn(request);
+                    let stream = guarded("language model", || engines.llm.end_of_turn(request));
                     self.spawn(job, stream, Input::Turn, "language model");
                 }
                 Output::StartLlm(job, request) => {
-                    let stream = engines.llm.generate(request);
+                    let stream = guarded("language model", || engines.llm.generate(request));
                     self.spawn(job, stream, Input::Llm, "language model");
                 }
                 Output::StartTts(job, request) => {
-                    let stream = engines.tts.synthesize(request);
+                    let stream = guarded("speech synthesiser", || engines.tts.synthesize(request));
                     self.spawn(job, stream, Input::Tts, "speech synthesiser");
                 }
                 Output::StartTool(job, call) => {
-                    let stream = engines.tools.call(call);
+                    let stream = guarded("tool", || engines.tools.call(call));
                     self.spawn(job, stream, Input::Tool, "tool");
                 }
-                Output::PrepareLlm(request) => engines.llm.prepare(request),
-                Output::PrepareAsr => engines.asr.prepare(),
+                // Hints: an engine that panics on one is logged and ignored.
+                Output::PrepareLlm(request) => hint("language model", || engines.llm.prepare(request)),
+                Output::PrepareAsr => hint("speech recogniser", || engines.asr.prepare()),
                 Output::Avatar(command) => self.avatar(command),
                 Output::Close(end) => self.ended = Some(end),
                 Output::Cancel(job) => {
@@ -538,6 +538,26 @@ impl Driver {
             let _ = tx.send(wrap(job, E::failed(failure)));
         });
         self.jobs.insert(job, handle.abort_handle());
+    }
+}
+
+/// The stream `start` makes, or, when it panics instead, a stream of one failure naming
+/// `engine`: a job that cannot even start fails alone.
+fn guarded<E: JobEvent>(engine: &'static str, start: impl FnOnce() -> EngineStream<E>) -> EngineStream<E> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)) {
+        Ok(stream) => stream,
+        Err(panic) => {
+            let failure = format!("the {engine} failed unexpectedly: {}", panic_message(panic.as_ref()));
+            tracing::error!("{failure}");
+            Box::pin(futures_util::stream::iter([E::failed(failure)]))
+        }
+    }
+}
+
+/// Runs a hint to an engine (nothing comes back); a panic in it is logged, not the session's end.
+fn hint(engine: &'static str, give: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(give)) {
+        tracing::error!("the {engine} failed unexpectedly on a hint: {}", panic_message(panic.as_ref()));
     }
 }
 
@@ -744,14 +764,17 @@ mod tests {
         drop(tx);
     }
 
-    /// A language model that panics when its instructions say "panic", and otherwise stops
-    /// after a word without finishing (as a worker thread that died would).
+    /// A language model whose stream panics when its instructions say "panic", which panics
+    /// instead of making one for "refuse", and otherwise stops after a word without finishing
+    /// (as a worker thread that died would).
     struct Broken;
 
     impl brazen_providers::Llm for Broken {
         fn generate(&self, request: brazen_providers::LlmRequest) -> EngineStream<LlmEvent> {
             if request.instructions == "panic" {
                 Box::pin(stream::poll_fn(|_| panic!("the weights are gone")))
+            } else if request.instructions == "refuse" {
+                panic!("no stream today")
             } else {
                 Box::pin(stream::iter([LlmEvent::TextDelta("Half".into())]))
             }
@@ -767,6 +790,7 @@ mod tests {
         event(&mut rx, "session.created").await;
         for (instructions, message) in [
             ("panic", "the language model failed unexpectedly: the weights are gone"),
+            ("refuse", "the language model failed unexpectedly: no stream today"),
             ("stop", "stopped before finishing"),
         ] {
             let create = serde_json::json!({"type": "response.create", "response": {"modalities": ["text"], "instructions": instructions}});

@@ -55,13 +55,24 @@ pub trait Recorder: Send + Sync {
     /// Session `session` opened at `at_ms` (Unix milliseconds).
     fn opened(&self, _session: &str, _at_ms: i64) {}
     /// Session `session` opened at `at_ms` to continue the stored conversation `conversation`,
-    /// whose items it starts with: their ids and their positions in the store. What it says
-    /// from now on belongs to that conversation.
-    fn resumed(&self, _session: &str, _conversation: &str, _items: &[(String, i64)], _at_ms: i64) {}
+    /// whose items it starts with. What it says from now on belongs to that conversation.
+    fn resumed(&self, _session: &str, _conversation: &str, _items: &[Restored], _at_ms: i64) {}
     /// An item of the session's conversation was added or changed: its latest version.
     fn item(&self, _session: &str, _item: &brazen_protocol::Item, _at_ms: i64) {}
     /// The session ended at `at_ms`.
     fn closed(&self, _session: &str, _at_ms: i64) {}
+}
+
+/// An item of a stored conversation a session continues: as the session holds it, where the
+/// store keeps it, and when it first happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    /// The item (its id is the session's).
+    pub item: brazen_protocol::Item,
+    /// Its position in the stored conversation.
+    pub seq: i64,
+    /// When it first happened (Unix milliseconds).
+    pub at_ms: i64,
 }
 
 /// A [`Recorder`] that keeps nothing.

@@ -38,22 +38,30 @@ struct Bucket {
 struct Buckets<K> {
     per_minute: f64,
     table: HashMap<K, Bucket>,
+    /// The table's size below which it is not swept (twice what the last sweep kept), so a
+    /// sweep's cost is spread over as many admissions as it looked at.
+    sweep_at: usize,
 }
 
 impl<K: Hash + Eq> Buckets<K> {
     fn new(per_minute: f64) -> Self {
-        Buckets { per_minute, table: HashMap::new() }
+        Buckets { per_minute, table: HashMap::new(), sweep_at: SWEEP_ABOVE }
     }
 
     fn limited(&self) -> bool {
         self.per_minute > 0.0
     }
 
+    /// What a bucket holds when full: a minute's worth, and at least one session.
+    fn capacity(&self) -> f64 {
+        self.per_minute.max(1.0)
+    }
+
     /// The tokens `key` has at `now`.
     fn tokens(&self, key: &K, now: Instant) -> f64 {
-        self.table.get(key).map_or(self.per_minute, |b| {
+        self.table.get(key).map_or(self.capacity(), |b| {
             let refill = now.saturating_duration_since(b.at).as_secs_f64() * self.per_minute / 60.0;
-            (b.tokens + refill).min(self.per_minute)
+            (b.tokens + refill).min(self.capacity())
         })
     }
 
@@ -69,11 +77,12 @@ impl<K: Hash + Eq> Buckets<K> {
         }
         let tokens = self.tokens(&key, now) - 1.0;
         self.table.insert(key, Bucket { tokens, at: now });
-        if self.table.len() > SWEEP_ABOVE {
-            let per_minute = self.per_minute;
+        if self.table.len() > self.sweep_at {
+            let (per_minute, capacity) = (self.per_minute, self.capacity());
             self.table.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_minute / 60.0 < per_minute
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_minute / 60.0 < capacity
             });
+            self.sweep_at = (self.table.len() * 2).max(SWEEP_ABOVE);
         }
     }
 }
@@ -99,6 +108,7 @@ impl Admission {
         let Ok(mut state) = self.state.lock() else { return Ok(()) };
         let (addresses, keys) = &mut *state;
         let key = key.map(|k| self.hasher.hash_one(k));
+        let address = client_of(address);
         if let Some(retry_after) = addresses.wait(&address, now) {
             return Err(Refused { by: "address", per_minute: addresses.per_minute, retry_after });
         }
@@ -112,6 +122,18 @@ impl Admission {
             keys.take(key, now);
         }
         Ok(())
+    }
+}
+
+/// Whom an address stands for: itself for IPv4, its /64 network for IPv6 (one machine is
+/// routinely given a whole /64).
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
     }
 }
 
@@ -151,6 +173,21 @@ mod tests {
         assert!(both.admit(address(1), Some("k"), t0).is_ok());
         assert_eq!(both.admit(address(1), Some("k"), t0).unwrap_err().by, "address");
         assert!(both.admit(address(2), Some("k"), t0).is_ok(), "the key still had one left");
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_client_and_a_slow_rate_still_admits() {
+        let limits = Admission::new(2.0, 0.0);
+        let t0 = Instant::now();
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_net: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(limits.admit(one, None, t0).is_ok() && limits.admit(same_net, None, t0).is_ok());
+        assert!(limits.admit(same_net, None, t0).is_err(), "the /64 shares a bucket");
+        assert!(limits.admit("2001:db8:1:3::1".parse().unwrap(), None, t0).is_ok());
+        let slow = Admission::new(0.5, 0.0);
+        assert!(slow.admit(one, None, t0).is_ok(), "a rate under one a minute still lets one in");
+        assert!(slow.admit(one, None, t0 + Duration::from_secs(60)).is_err());
+        assert!(slow.admit(one, None, t0 + Duration::from_secs(121)).is_ok());
     }
 
     #[test]

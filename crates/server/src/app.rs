@@ -75,7 +75,7 @@ impl AppState {
             crate::admission::Admission::new(config.connections_per_minute, config.connections_per_minute_per_key);
         Arc::new(AppState {
             admission,
-            client_secrets: Default::default(),
+            client_secrets: crate::client_secrets::ClientSecrets::new(store.clone()),
             config,
             runtime,
             metrics,
@@ -101,29 +101,25 @@ impl AppState {
         self.config.api_keys.is_empty() || self.key_ok(auth::presented_key(headers, query).as_deref())
     }
 
-    /// Whether `key` is one of the server's keys, a speech token still in force, or a client
-    /// secret not yet used.
+    /// Whether `key` is one of the server's keys or a speech token still in force. (A client
+    /// secret is taken by the Realtime endpoint alone, which uses it up.)
     pub fn key_ok(&self, key: Option<&str>) -> bool {
-        auth::key_accepted(&self.config.api_keys, key)
-            || key.is_some_and(|k| self.avatar_api.token_valid(k) || self.client_secrets.valid(k))
+        auth::key_accepted(&self.config.api_keys, key) || key.is_some_and(|k| self.avatar_api.token_valid(k))
     }
 
-    /// Lets one more session in from `address` with the key the request presents (for a client
-    /// secret, the key it was minted with), or answers HTTP 429.
+    /// The tag ([`crate::client_secrets::key_tag`]) of the key a request presents, when the
+    /// server has keys: what its new sessions count against.
+    pub fn key_tag_of(&self, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+        let key = auth::presented_key(headers, query).filter(|_| !self.config.api_keys.is_empty())?;
+        Some(crate::client_secrets::key_tag(&key))
+    }
+
+    /// Lets one more session in from `address` counted against the key tagged `key`, or
+    /// answers HTTP 429.
     #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
-    pub fn admit_connection(
-        &self,
-        address: Option<std::net::IpAddr>,
-        headers: &HeaderMap,
-        query: Option<&str>,
-    ) -> Result<(), Response> {
+    pub fn admit_connection(&self, address: Option<std::net::IpAddr>, key: Option<&str>) -> Result<(), Response> {
         let Some(address) = address else { return Ok(()) };
-        let presented = auth::presented_key(headers, query).filter(|_| !self.config.api_keys.is_empty());
-        let key = match presented {
-            Some(k) if k.starts_with(crate::client_secrets::PREFIX) => self.client_secrets.key_of(&k),
-            other => other,
-        };
-        let refused = match self.admission.admit(address, key.as_deref(), std::time::Instant::now()) {
+        let refused = match self.admission.admit(address, key, std::time::Instant::now()) {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
         };
@@ -167,10 +163,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/catalog", get(crate::web::catalog))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .merge(retail_routes())
         .route("/images/products/{file}", get(crate::admin_api::picture))
         // The official avatar sample's backend (its page served from `web_root`).
         .route("/api/config", get(crate::avatar_sample::config))
+        .route("/ws/{client_id}", get(crate::avatar_sample::socket))
+        .merge(rest_routes(state.clone()))
+        .fallback(realtime)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
+        .with_state(state)
+}
+
+/// The REST APIs pages of other origins call, with CORS from `allowed_origins`: the retail
+/// sample's backend (`crate::retail_api`), the admin reads, the TTS-avatar REST API and client
+/// secrets.
+fn rest_routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    use crate::retail_api as r;
+    let secrets_limit = axum::extract::DefaultBodyLimit::max(crate::client_secrets::MAX_REQUEST_BYTES);
+    Router::new()
+        // Client secrets, as OpenAI's and Azure OpenAI's GA paths name them.
+        .route("/v1/realtime/client_secrets", post(crate::client_secrets::create).layer(secrets_limit))
+        .route("/openai/v1/realtime/client_secrets", post(crate::client_secrets::create).layer(secrets_limit))
         // The TTS-avatar REST API.
         .route("/api/avatar/connect", post(crate::avatar_api::connect))
         .route("/api/avatar/speak", post(crate::avatar_api::speak))
@@ -178,20 +190,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/avatar/disconnect", post(crate::avatar_api::disconnect))
         .route("/api/avatar/speech-token", get(crate::avatar_api::speech_token))
         .route("/api/avatar/ice-token", get(crate::avatar_api::ice_token))
-        .route("/ws/{client_id}", get(crate::avatar_sample::socket))
-        // Client secrets, as OpenAI's and Azure OpenAI's GA paths name them.
-        .route("/v1/realtime/client_secrets", post(crate::client_secrets::create))
-        .route("/openai/v1/realtime/client_secrets", post(crate::client_secrets::create))
-        .fallback(realtime)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), check_host))
-        .with_state(state)
-}
-
-/// The retail sample's backend API (`crate::retail_api`).
-fn retail_routes() -> Router<Arc<AppState>> {
-    use crate::retail_api as r;
-    Router::new()
         .route("/sessions", post(r::create))
         .route("/sessions/{id}/avatar-offer", post(r::avatar_offer))
         .route("/sessions/{id}/text", post(r::text))
@@ -205,6 +203,7 @@ fn retail_routes() -> Router<Arc<AppState>> {
         .route("/api/shipments", get(crate::admin_api::shipments))
         .route("/api/conversations", get(crate::admin_api::conversations))
         .route("/api/conversations/{id}", get(crate::admin_api::conversation))
+        .layer(axum::middleware::from_fn_with_state(state, cors))
 }
 
 /// `GET /api/agent`: the agent sessions start as (name, description, its tools, whether it
@@ -218,10 +217,10 @@ pub async fn agent(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// CORS for every route (the REST APIs, client secrets, the app's files): a preflight from an
-/// origin the server admits (its own, loopback pages on a key-less server, `allowed_origins`)
-/// is answered; responses to such origins carry `Access-Control-Allow-Origin`. Other origins'
-/// preflights are refused (403), and their pages cannot read the answers.
+/// CORS for the REST routes: a preflight from an origin the server admits (its own, loopback
+/// pages on a key-less server, `allowed_origins`) is answered; responses to such origins carry
+/// `Access-Control-Allow-Origin`. Other origins' preflights are refused (403), and their pages
+/// cannot read the answers. Every answer varies by `Origin` (for caches).
 async fn cors(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
@@ -249,9 +248,9 @@ async fn cors(
         return response;
     }
     let mut response = next.run(request).await;
+    response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Origin"));
     if let (Some(origin), Ok(())) = (origin, allowed) {
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Origin"));
     }
     response
 }
@@ -349,17 +348,7 @@ async fn realtime(
     let key = auth::presented_key(&headers, query);
     // A client secret is taken on any server (it carries its session's configuration).
     let secret = key.as_deref().filter(|k| k.starts_with(crate::client_secrets::PREFIX));
-    if let Some(secret) = secret
-        && !state.client_secrets.valid(secret)
-    {
-        state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
-        );
-    }
-    if !state.config.api_keys.is_empty() && !state.key_ok(key.as_deref()) {
+    if secret.is_none() && !state.config.api_keys.is_empty() && !state.key_ok(key.as_deref()) {
         state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
         let message = if key.is_some() {
             "The API key is not valid."
@@ -378,7 +367,34 @@ async fn realtime(
             );
         }
     };
-    if let Err(refused) = state.admit_connection(peer, &headers, query) {
+    // A secret is used up here, by the connection that presents it.
+    let redeemed = match secret {
+        Some(secret) => match state.client_secrets.redeem(secret).await {
+            Ok(Some(redeemed)) => Some(redeemed),
+            Ok(None) => {
+                state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
+                );
+            }
+            Err(e) => {
+                tracing::warn!("cannot check a client secret: {e}");
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "The client secret cannot be checked now (the database is unavailable); try again.",
+                );
+            }
+        },
+        None => None,
+    };
+    let counted = match &redeemed {
+        Some(r) => r.key.clone(),
+        None => state.key_tag_of(&headers, query),
+    };
+    if let Err(refused) = state.admit_connection(peer, counted.as_deref()) {
         return refused;
     }
     let Some(slot) = state.runtime.admit_session() else {
@@ -389,16 +405,8 @@ async fn realtime(
             "The server is at its session limit; try again later.",
         );
     };
-    let resume = match resume_of(&state, query).await {
-        Ok(resume) => resume,
-        Err(refused) => return refused,
-    };
-    // Used up only now that the session starts.
-    let (session, session_id) = match secret.map(|s| state.client_secrets.redeem(s)) {
-        Some(Some(redeemed)) => (redeemed.session, Some(redeemed.session_id)),
-        Some(None) => {
-            return json_error(StatusCode::UNAUTHORIZED, "unauthorized", "The client secret was used meanwhile.");
-        }
+    let (session, session_id) = match redeemed {
+        Some(r) => (r.session, Some(r.session_id)),
         None => (None, None),
     };
     let model = auth::query_value(query, "model")
@@ -409,6 +417,8 @@ async fn realtime(
         None => upgrade,
     };
     if let Some(relay) = &state.relay {
+        // The relay passes the query on (conversation-id included); a secret's session is not
+        // sent upstream (the client's own session.update is).
         return match relay.connect(uri.path(), query).await {
             Ok(upstream) => crate::relay::upgrade(upgrade, slot, upstream, relay.clone(), state.metrics.clone()),
             Err(answer) => {
@@ -417,6 +427,10 @@ async fn realtime(
             }
         };
     }
+    let resume = match resume_of(&state, query).await {
+        Ok(resume) => resume,
+        Err(refused) => return refused,
+    };
     ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session, session_id, resume })
 }
 
@@ -437,7 +451,11 @@ async fn resume_of(state: &AppState, query: Option<&str>) -> Result<Option<Resum
             let items = stored
                 .entries
                 .iter()
-                .map(|e| (crate::capture::item_of(e, format!("item_stored_{:04}", e.seq)), e.seq))
+                .map(|e| brazen_runtime::Restored {
+                    item: crate::capture::item_of(e, format!("item_stored_{:04}", e.seq)),
+                    seq: e.seq,
+                    at_ms: e.at_ms,
+                })
                 .collect();
             Ok(Some(Resume { conversation_id: id, items }))
         }

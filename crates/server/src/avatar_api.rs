@@ -202,7 +202,7 @@ pub async fn connect(
     if let Err(refused) = admit(&state, &headers, &uri) {
         return refused;
     }
-    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
+    if let Err(refused) = state.admit_connection(peer, state.key_tag_of(&headers, uri.query()).as_deref()) {
         return refused;
     }
     let body = match object(&body) {

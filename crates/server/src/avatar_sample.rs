@@ -59,7 +59,7 @@ pub async fn socket(
             "This server has an API key: give it as ?api-key=… on the page's socket URL.",
         );
     }
-    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
+    if let Err(refused) = state.admit_connection(peer, state.key_tag_of(&headers, uri.query()).as_deref()) {
         return refused;
     }
     upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| serve(socket, state, client_id))

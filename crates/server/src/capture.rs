@@ -6,7 +6,7 @@
 
 use brazen_protocol::{Content, Item, ItemBody, Role};
 use brazen_providers::Llm;
-use brazen_runtime::{Recorder, Runtime};
+use brazen_runtime::{Recorder, Restored, Runtime};
 use brazen_store::{Entry, EntryKind, EntryRole, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -64,9 +64,10 @@ pub struct StoreRecorder {
 impl StoreRecorder {
     /// A recorder writing to `store` as agent `agent`; ended calls go to `analyst` when set.
     ///
-    /// A write the database refuses for a reason of its own (unreachable, restarting, disk
-    /// full) is retried, in order, until it is taken — every write is idempotent — while the
-    /// sessions go on; later writes wait behind it, in memory.
+    /// A write the database refuses for being away or full ([`StoreError::Unavailable`]:
+    /// unreachable, restarting, disk full) is retried, in order, until it is taken — every write
+    /// is idempotent — while the sessions go on; later writes wait behind it, in memory. A write
+    /// refused for what it holds is logged and dropped, so it cannot hold up the others.
     pub fn start(store: Store, agent: String, analyst: Option<Arc<Analyst>>) -> Arc<StoreRecorder> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         tokio::spawn(async move {
@@ -84,7 +85,7 @@ impl StoreRecorder {
                             }
                             break;
                         }
-                        Err(StoreError::Database(e)) => {
+                        Err(StoreError::Unavailable(e)) => {
                             if failing_since.is_none() {
                                 tracing::warn!(
                                     "the database failed ({e}); the conversations' writes wait and are retried"
@@ -125,12 +126,13 @@ impl Recorder for StoreRecorder {
         let _ = self.writes.send(Write::Start { session: session.to_owned(), at: at_ms });
     }
 
-    fn resumed(&self, session: &str, conversation: &str, items: &[(String, i64)], at_ms: i64) {
+    fn resumed(&self, session: &str, conversation: &str, items: &[Restored], at_ms: i64) {
         if let Ok(mut n) = self.numbering.lock() {
             let numbering = Numbering {
                 conversation: conversation.to_owned(),
-                seq: items.iter().map(|(id, seq)| (id.clone(), (*seq, at_ms))).collect(),
-                next: items.iter().map(|(_, seq)| seq + 1).max().unwrap_or(0),
+                // Written again as they were: same place, same time.
+                seq: items.iter().map(|i| (i.item.id.clone(), (i.seq, i.at_ms))).collect(),
+                next: items.iter().map(|i| i.seq + 1).max().unwrap_or(0),
                 // A conversation resumed is analysed again when it ends, with what was said before.
                 heard_user: !items.is_empty(),
                 ..Numbering::default()

@@ -1,10 +1,15 @@
 //! Short-lived client secrets, as OpenAI makes them (`POST /v1/realtime/client_secrets`): a
 //! backend that holds the server's API key mints one for a browser or an app, which presents it
 //! where it would present a key (the `openai-insecure-api-key.<secret>` subprotocol, the bearer,
-//! `api-key`) to start **one** session. The session starts with the configuration the secret was
-//! minted with (`session`, over the server's own defaults); the client may still change it with
-//! `session.update`. So a page never holds the key, and a leaked secret is worth one session
-//! within its life (10 s to 2 h, default 10 minutes).
+//! `api-key`) to start **one** Realtime session. The session starts with the configuration the
+//! secret was minted with (`session`, over the server's own defaults) and the id given out with
+//! it; the client may still change the configuration with `session.update`. So a page never
+//! holds the key, and a leaked secret is worth one session within its life (10 s to 2 h,
+//! default 10 minutes). A secret is used up when a connection presents it, even if the session
+//! is then refused (the server full, a limit reached): mint another.
+//!
+//! With a database (an agent runs), secrets are kept there — only their SHA-256 — so a secret
+//! minted through one node starts its session on any other; without one, in this process.
 //!
 //! (OpenAI lets a secret start sessions until it expires; brazen takes it once, so a secret
 //! copied from a page's traffic cannot start a second session.)
@@ -14,7 +19,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use brazen_protocol::{ClientEvent, Dialect, SessionConfig, SessionPatch, client};
+use brazen_store::{ClientSecret, Store};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,90 +32,141 @@ const DEFAULT_LIFE: Duration = Duration::from_secs(600);
 const LIFE_SECONDS: std::ops::RangeInclusive<u64> = 10..=7_200;
 /// Secrets held unused at once; minting more is refused until some are used or expire.
 const MAX_OUTSTANDING: usize = 100_000;
+/// The largest mint request read (its `session` is a session's configuration).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// The prefix of every secret (OpenAI's `ek_`), by which a presented one is told from a key.
 pub const PREFIX: &str = "ek_";
 
-/// A secret not yet used.
-struct Minted {
-    /// Unix seconds after which it starts nothing.
-    expires_at: u64,
-    /// The id its session will have (given out with the secret).
-    session_id: String,
-    /// The configuration its session starts with.
-    session: Option<Arc<SessionPatch>>,
-    /// The API key it was minted with (for the per-key session limit), if any.
-    key: Option<String>,
-}
-
 /// What a used secret gives its session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Redeemed {
     /// The id the session was given out with.
     pub session_id: String,
     /// The configuration the session starts with.
     pub session: Option<Arc<SessionPatch>>,
+    /// The tag ([`key_tag`]) of the API key it was minted with, for the per-key limits.
+    pub key: Option<String>,
 }
 
-/// The server's unused client secrets.
-#[derive(Default)]
+/// The server's unused client secrets: in the shared database when there is one, else here.
 pub struct ClientSecrets {
-    minted: Mutex<HashMap<String, Minted>>,
+    store: Option<Store>,
+    /// Hash → (expiry in unix ms, the secret), when there is no database.
+    minted: Mutex<HashMap<String, (i64, ClientSecret)>>,
 }
 
-/// Unix seconds now.
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Unix milliseconds now.
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// SHA-256 in hex: how secrets are looked up, and how keys are named in tables and limits
+/// ([`key_tag`]) without being kept.
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The name under which an API key is counted (its SHA-256), the same on every node.
+pub fn key_tag(key: &str) -> String {
+    sha256_hex(key)
 }
 
 impl ClientSecrets {
-    /// A new secret living `life`, starting session `session_id` with `session`; `None` when
-    /// too many are outstanding.
-    fn mint(
+    /// Secrets kept in `store` (shared by every node using it), or in this process without one.
+    pub fn new(store: Option<Store>) -> Self {
+        ClientSecrets { store, minted: Mutex::new(HashMap::new()) }
+    }
+
+    /// A new secret living `life`, starting session `session_id` with `session` (JSON, as the
+    /// request gave it); minted with the key tagged `key`. `Err` says why not.
+    async fn mint(
         &self,
         life: Duration,
         session_id: String,
-        session: Option<Arc<SessionPatch>>,
+        session: Option<String>,
         key: Option<String>,
-    ) -> Option<(String, u64)> {
+    ) -> Result<(String, i64), (StatusCode, &'static str, String)> {
         let bytes: [u8; 24] = rand::random(); // the thread's ChaCha generator, seeded by the OS
         let value =
             format!("{PREFIX}{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes));
-        let expires_at = unix_now() + life.as_secs();
-        let mut minted = self.minted.lock().ok()?;
-        if minted.len() >= MAX_OUTSTANDING {
-            let now = unix_now();
-            minted.retain(|_, m| m.expires_at > now);
-            if minted.len() >= MAX_OUTSTANDING {
-                return None;
+        let now = unix_ms();
+        let expires_at = now + life.as_millis() as i64;
+        let secret = ClientSecret { session_id, session, key_hash: key };
+        let full = || {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_secrets",
+                "Too many client secrets are waiting to be used; try again once some are used or expire.".to_owned(),
+            )
+        };
+        match &self.store {
+            Some(store) => {
+                let unavailable = |e: brazen_store::StoreError| {
+                    tracing::warn!("cannot keep a client secret: {e}");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "database_unavailable",
+                        "The secret cannot be kept now (the database is unavailable); try again.".to_owned(),
+                    )
+                };
+                if store.client_secrets_waiting().await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
+                    store.forget_expired_client_secrets(now).await.map_err(unavailable)?;
+                    if store.client_secrets_waiting().await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
+                        return Err(full());
+                    }
+                }
+                store.put_client_secret(&sha256_hex(&value), expires_at, &secret).await.map_err(unavailable)?;
+            }
+            None => {
+                let mut minted = self.minted.lock().map_err(|_| full())?;
+                if minted.len() >= MAX_OUTSTANDING {
+                    minted.retain(|_, (expires, _)| *expires > now);
+                    if minted.len() >= MAX_OUTSTANDING {
+                        return Err(full());
+                    }
+                }
+                minted.insert(sha256_hex(&value), (expires_at, secret));
             }
         }
-        minted.insert(value.clone(), Minted { expires_at, session_id, session, key });
-        Some((value, expires_at))
+        Ok((value, expires_at / 1000))
     }
 
-    /// Whether `value` is a secret that would start a session now.
-    pub fn valid(&self, value: &str) -> bool {
-        let now = unix_now();
-        self.minted.lock().ok().and_then(|m| m.get(value).map(|s| s.expires_at > now)).unwrap_or(false)
-    }
-
-    /// The API key `value` was minted with, if it is a secret and was minted with one.
-    pub fn key_of(&self, value: &str) -> Option<String> {
-        self.minted.lock().ok()?.get(value)?.key.clone()
-    }
-
-    /// Uses `value` up: what its session starts with, or `None` when it is unknown, used or
-    /// expired.
-    pub fn redeem(&self, value: &str) -> Option<Redeemed> {
-        let minted = self.minted.lock().ok()?.remove(value)?;
-        (minted.expires_at > unix_now()).then_some(Redeemed { session_id: minted.session_id, session: minted.session })
+    /// Uses `value` up: what its session starts with; `Ok(None)` when it is unknown, used or
+    /// expired; `Err` when the database cannot say now.
+    pub async fn redeem(&self, value: &str) -> Result<Option<Redeemed>, String> {
+        let hash = sha256_hex(value);
+        let now = unix_ms();
+        let secret = match &self.store {
+            Some(store) => store.take_client_secret(&hash, now).await.map_err(|e| e.to_string())?,
+            None => self
+                .minted
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(&hash))
+                .and_then(|(expires, secret)| (expires > now).then_some(secret)),
+        };
+        let Some(secret) = secret else { return Ok(None) };
+        let session = match secret.session.as_deref().map(serde_json::from_str::<Value>) {
+            Some(Ok(json)) => session(&json!({ "session": json })).ok().flatten().map(Arc::new),
+            _ => None,
+        };
+        Ok(Some(Redeemed { session_id: secret.session_id, session, key: secret.key_hash }))
     }
 
     /// Forgets expired secrets.
-    pub fn sweep(&self) {
-        let now = unix_now();
-        if let Ok(mut minted) = self.minted.lock() {
-            minted.retain(|_, m| m.expires_at > now);
+    pub async fn sweep(&self) {
+        let now = unix_ms();
+        match &self.store {
+            Some(store) => {
+                if let Err(e) = store.forget_expired_client_secrets(now).await {
+                    tracing::debug!("cannot forget expired client secrets now: {e}");
+                }
+            }
+            None => {
+                if let Ok(mut minted) = self.minted.lock() {
+                    minted.retain(|_, (expires, _)| *expires > now);
+                }
+            }
         }
     }
 }
@@ -191,20 +249,17 @@ pub async fn create(
     if let Some(defaults) = state.runtime.session_defaults() {
         config.apply((**defaults).clone());
     }
-    if let Some(patch) = &patch {
-        config.apply(patch.clone());
+    if let Some(patch) = patch {
+        config.apply(patch);
     }
     let effective = config.to_json(Dialect::Ga);
-    let key = key.filter(|_| !state.config.api_keys.is_empty());
-    match state.client_secrets.mint(life, session_id, patch.map(Arc::new), key) {
-        Some((value, expires_at)) => {
+    let key = key.filter(|_| !state.config.api_keys.is_empty()).map(|k| key_tag(&k));
+    let given = request.get("session").filter(|v| !v.is_null()).map(Value::to_string);
+    match state.client_secrets.mint(life, session_id, given, key).await {
+        Ok((value, expires_at)) => {
             axum::Json(json!({"value": value, "expires_at": expires_at, "session": effective})).into_response()
         }
-        None => json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_secrets",
-            "Too many client secrets are waiting to be used; try again once some are used or expire.",
-        ),
+        Err((status, code, message)) => json_error(status, code, &message),
     }
 }
 
@@ -212,20 +267,23 @@ pub async fn create(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_secret_starts_one_session_within_its_life() {
-        let secrets = ClientSecrets::default();
+    #[tokio::test]
+    async fn a_secret_starts_one_session_within_its_life() {
+        let secrets = ClientSecrets::new(None);
+        let session = Some(r#"{"instructions": "Be brief."}"#.to_owned());
+        let tag = Some(key_tag("k"));
         let (value, expires_at) =
-            secrets.mint(Duration::from_secs(60), "sess_1".into(), None, Some("k".into())).unwrap();
+            secrets.mint(Duration::from_secs(60), "sess_1".into(), session, tag.clone()).await.unwrap();
         assert!(value.starts_with(PREFIX) && value.len() > 30, "{value}");
-        assert!(expires_at >= unix_now() + 59);
-        assert!(secrets.valid(&value));
-        assert_eq!(secrets.key_of(&value).as_deref(), Some("k"));
-        assert_eq!(secrets.redeem(&value).unwrap().session_id, "sess_1");
-        assert!(!secrets.valid(&value) && secrets.redeem(&value).is_none(), "used up");
-        let (old, _) = secrets.mint(Duration::ZERO, "sess_2".into(), None, None).unwrap();
-        assert!(!secrets.valid(&old) && secrets.redeem(&old).is_none(), "expired");
-        assert!(secrets.redeem("ek_made_up").is_none());
+        assert!(expires_at >= unix_ms() / 1000 + 59);
+        assert!(!secrets.minted.lock().unwrap().contains_key(&value), "only its hash is kept");
+        let redeemed = secrets.redeem(&value).await.unwrap().unwrap();
+        assert_eq!((redeemed.session_id.as_str(), redeemed.key), ("sess_1", tag));
+        assert_eq!(redeemed.session.unwrap().instructions, brazen_protocol::read::Field::Set("Be brief.".to_owned()));
+        assert!(secrets.redeem(&value).await.unwrap().is_none(), "used up");
+        let (old, _) = secrets.mint(Duration::ZERO, "sess_2".into(), None, None).await.unwrap();
+        assert!(secrets.redeem(&old).await.unwrap().is_none(), "expired");
+        assert!(secrets.redeem("ek_made_up").await.unwrap().is_none());
     }
 
     #[test]

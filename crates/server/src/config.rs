@@ -437,7 +437,10 @@ mod tests {
             for (at, _) in text.match_indices("BRAZEN_") {
                 let name: String = text[at + 7..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
                 let key = name.to_ascii_lowercase();
-                assert!(ENV_KEYS.contains(&key.as_str()) || OTHERS.contains(&key.as_str()), "BRAZEN_{name} is no setting");
+                assert!(
+                    ENV_KEYS.contains(&key.as_str()) || OTHERS.contains(&key.as_str()),
+                    "BRAZEN_{name} is no setting"
+                );
             }
         }
         let manifest = include_str!("../../../deploy/kubernetes/brazen.yaml");

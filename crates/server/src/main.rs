@@ -585,7 +585,7 @@ async fn serve(mut cfg: config::Config) -> Result<(), String> {
             every.tick().await;
             sweeper.retail.sweep();
             sweeper.avatar_api.sweep();
-            sweeper.client_secrets.sweep();
+            sweeper.client_secrets.sweep().await;
         }
     });
     println!("brazen listening on http://{addr}");

@@ -187,7 +187,7 @@ pub async fn create(
     if let Err(refused) = admit(&state, &headers, uri.query()) {
         return refused;
     }
-    if let Err(refused) = state.admit_connection(peer, &headers, uri.query()) {
+    if let Err(refused) = state.admit_connection(peer, state.key_tag_of(&headers, uri.query()).as_deref()) {
         return refused;
     }
     let asked = match body_of::<CreateBody>(&body) {

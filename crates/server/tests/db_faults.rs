@@ -10,7 +10,7 @@
 mod common;
 
 use common::postgres::{Postgres, pg_bin};
-use common::{Server, Ws, connect, send, until};
+use common::{Server, Ws, connect, send, until, user_lines};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,17 +45,6 @@ fn stored_when(server: &Server, id: &str, ready: impl Fn(&Value) -> bool) -> Val
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Every user line said, in order.
-fn user_lines(c: &Value) -> Vec<String> {
-    c["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["role"] == "user")
-        .map(|e| e["text"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

@@ -12,18 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Reads until the server closes the socket: the events before, and the close code.
+/// Reads until the server closes the socket (at most `within`): the events before, and the
+/// close code.
 async fn until_closed(ws: &mut Ws, within: Duration) -> (Vec<Value>, Option<u16>) {
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, ws.next()).await.expect("closed in time") {
-            Some(Ok(Message::Text(t))) => events.push(serde_json::from_str(&t).unwrap()),
-            Some(Ok(Message::Close(frame))) => return (events, frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => return (events, None),
-        }
-    }
+    let (events, close) = until_closed_or(ws, within).await;
+    (events, close.expect("closed in time"))
 }
 
 fn codes(events: &[Value], kind: &str) -> Vec<String> {
@@ -172,10 +165,18 @@ async fn a_client_secret_starts_one_session_with_its_configuration() {
     assert!(again.starts_with("401 ") && again.contains("used already"), "{again}");
     let made_up = connect(server.port, "/v1/realtime", &[("authorization", "Bearer ek_made_up")]).await.unwrap_err();
     assert!(made_up.starts_with("401 "), "{made_up}");
-    // A secret cannot mint another.
+    // A secret cannot mint another, nor open anything but its one Realtime session.
     let (_, _, fresh) = mint(&auth, "");
     let by_secret = format!("Bearer {}", fresh["value"].as_str().unwrap());
     assert_eq!(mint(&[("Authorization", by_secret.as_str())], "{}").0, 401);
+    let (status, _, _) = server.request("POST", "/sessions", &[("Authorization", by_secret.as_str())], "{}");
+    assert_eq!(status, 401, "the retail sample's sessions take keys, not secrets");
+    let (status, _, _) = server.request("POST", "/api/avatar/connect", &[("Authorization", by_secret.as_str())], "{}");
+    assert_eq!(status, 401, "nor does the avatar REST API");
+    let fresh_offer = format!("realtime, openai-insecure-api-key.{}", fresh["value"].as_str().unwrap());
+    connect(server.port, "/v1/realtime", &[("sec-websocket-protocol", fresh_offer.as_str())])
+        .await
+        .expect("the secret still starts its own session");
 
     // CORS: the allowed origin's preflight is answered, another's refused.
     let preflight = |origin: &str| {
@@ -213,7 +214,9 @@ async fn sigterm_lets_the_answer_finish_tells_the_client_and_keeps_the_conversat
     Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     // New sessions are not taken any more.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(connect(server.port, "/v1/realtime", &[]).await.is_err(), "the listener stopped");
+    let refused = connect(server.port, "/v1/realtime", &[]).await.expect_err("the listener stopped");
+    let lower = refused.to_lowercase();
+    assert!(lower.contains("refused") || lower.contains("reset"), "not an HTTP answer: {refused}");
     let (events, close) = until_closed(&mut ws, Duration::from_secs(30)).await;
     let done = events.iter().find(|e| e["type"] == "response.done").expect("the answer ends");
     assert_eq!(done["response"]["status"], "completed", "finished, not cut off: {done}");

@@ -8,7 +8,7 @@ mod common;
 
 use common::llama::LlamaServer;
 use common::postgres::{Postgres, pg_bin};
-use common::{Server, Ws, connect, next_within, send, until};
+use common::{Server, Ws, connect, next_within, send, until, user_lines};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -65,11 +65,6 @@ fn eventually(server: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Va
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-fn user_lines(c: &Value) -> Vec<String> {
-    let entries = c["entries"].as_array().unwrap();
-    entries.iter().filter(|e| e["role"] == "user").map(|e| e["text"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +159,12 @@ async fn two_nodes_share_the_store_and_a_killed_nodes_call_continues_on_the_othe
     // seen from B and from A started again.
     let done = eventually(&b, &path, |c| !c["ended_at"].is_null() && c["analysis"]["attempts"].as_i64() >= Some(1));
     assert_eq!(user_lines(&done).len(), 3, "{done}");
+    let kept = before["entries"].as_array().unwrap();
+    assert_eq!(
+        done["entries"].as_array().unwrap()[..kept.len()],
+        kept[..],
+        "what A wrote is kept as it was, times included"
+    );
     let a = node(&database, &llm);
     let seen_from_a = get(&a, &path);
     assert_eq!(seen_from_a["entries"], done["entries"]);

@@ -279,9 +279,9 @@ impl Store {
         .bind(entry.at_ms)
         .bind(entry.role.name())
         .bind(entry.kind.name())
-        .bind(entry.name.clone())
-        .bind(entry.call_id.clone())
-        .bind(&entry.text)
+        .bind(entry.name.as_deref().map(storable))
+        .bind(entry.call_id.as_deref().map(storable))
+        .bind(storable(&entry.text))
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 0 {
@@ -468,4 +468,11 @@ impl Store {
             .await?;
         Ok(row.as_ref().map(AnalysisRecord::from_row).transpose()?)
     }
+}
+
+/// Text as every backend stores it: PostgreSQL refuses NUL characters in text, which a client
+/// may well send, so they become U+FFFD (a write that could never succeed would be retried
+/// forever).
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }

@@ -15,6 +15,7 @@
 mod catalog;
 mod conversations;
 mod migrate;
+mod secrets;
 mod shipping;
 pub mod testing;
 
@@ -23,6 +24,7 @@ pub use conversations::{
     AnalysisRecord, AnalysisStatus, CallAnalysis, Conversation, ConversationDetail, ConversationSummary, Entry,
     EntryKind, EntryRole, MAX_ANALYSIS_ATTEMPTS,
 };
+pub use secrets::ClientSecret;
 pub use shipping::{Shipment, ShipmentError, normalize_destination};
 
 use serde::Serialize;
@@ -50,6 +52,10 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database could not be reached or could not take the write now (connection lost,
+    /// restarting, pool exhausted, disk full, locked): worth trying again.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A row referred to something that does not exist (a conversation id, …).
     #[error("{0}")]
     NotFound(String),
@@ -60,7 +66,32 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e.to_string())
+        if transient(&e) { StoreError::Unavailable(e.to_string()) } else { StoreError::Database(e.to_string()) }
+    }
+}
+
+/// Whether an error is the database being away or full for now rather than the query being
+/// wrong: connection and pool failures; PostgreSQL's connection exceptions (SQLSTATE class 08),
+/// insufficient resources (53: disk full, out of memory, too many connections) and operator
+/// interventions (57P: shutting down, cannot connect now); SQLite's busy, locked, I/O error,
+/// full and cannot-open.
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite's codes are numbers (extended codes keep the primary one in the low byte).
+            match code.parse::<u32>() {
+                Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13 | 14),
+                Err(_) => code.starts_with("08") || code.starts_with("53") || code.starts_with("57P"),
+            }
+        }
+        _ => false,
     }
 }
 

@@ -5,7 +5,10 @@ use crate::{Backend, Store, StoreError, now_ms};
 use sqlx::Row;
 
 /// The migrations, oldest first: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "client secrets", include_str!("../migrations/0002_client_secrets.sql")),
+];
 
 /// Applies every migration the database has not seen yet.
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -4,8 +4,8 @@ mod common;
 
 use brazen_store::testing::TestDb;
 use brazen_store::{
-    AnalysisStatus, CallAnalysis, Entry, EntryKind, EntryRole, MAX_ANALYSIS_ATTEMPTS, OrderError, ProductFilter,
-    ShipmentError, Store, StoreError,
+    AnalysisStatus, CallAnalysis, ClientSecret, Entry, EntryKind, EntryRole, MAX_ANALYSIS_ATTEMPTS, OrderError,
+    ProductFilter, ShipmentError, Store, StoreError,
 };
 use common::{product, stock};
 
@@ -19,15 +19,16 @@ backends!(
     conversation_entries_upsert_in_order,
     analyses_go_pending_failed_done,
     lists_are_paged_and_filtered,
+    client_secrets_are_taken_once_before_they_expire,
 );
 
 async fn migrations_are_idempotent_on_reopen(db: &TestDb, store: &Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     store.upsert_products(&[product("P001", "Apparel", 1000, 5)]).await.unwrap();
     for _ in 0..3 {
         let again = db.open().await.expect("reopen");
-        assert_eq!(again.schema_version().await.unwrap(), 1);
-        assert_eq!(again.migrations_applied().await.unwrap(), 1);
+        assert_eq!(again.schema_version().await.unwrap(), 2);
+        assert_eq!(again.migrations_applied().await.unwrap(), 2);
         assert_eq!(stock(&again, "P001").await, 5, "reopening keeps the data");
         again.close().await;
     }
@@ -159,12 +160,15 @@ async fn conversation_entries_upsert_in_order(_: &TestDb, store: &Store) {
     store.append_entry("c1", &call).await.unwrap();
     call.text = "{\"category\":\"Apparel\"}".into();
     store.append_entry("c1", &call).await.unwrap();
+    // A NUL a client sent is stored (PostgreSQL refuses it in text) as U+FFFD.
+    store.append_entry("c1", &entry(3, EntryRole::User, EntryKind::Message, "nul\0here")).await.unwrap();
     store.end_conversation("c1", 9000).await.unwrap();
 
     let detail = store.conversation("c1").await.unwrap().unwrap();
     assert_eq!(detail.conversation.session_id, "sess_1");
     assert_eq!(detail.conversation.ended_at, Some(9000));
-    assert_eq!(detail.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(detail.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(detail.entries[3].text, "nul\u{FFFD}here");
     assert_eq!(detail.entries[1], call, "the rewritten entry replaced the first");
     assert_eq!(detail.entries[0].role, EntryRole::User);
     assert_eq!(detail.analysis, None);
@@ -176,7 +180,7 @@ async fn conversation_entries_upsert_in_order(_: &TestDb, store: &Store) {
     assert!(matches!(store.end_conversation("nope", 1).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.conversation("nope").await.unwrap(), None);
     let list = store.conversations(10, 0).await.unwrap();
-    assert_eq!((list.total, list.items[0].entries, list.items[0].analysis_status), (1, 3, None));
+    assert_eq!((list.total, list.items[0].entries, list.items[0].analysis_status), (1, 4, None));
     let json = serde_json::to_value(&detail).unwrap();
     assert_eq!(json["session_id"], "sess_1");
     assert_eq!(json["entries"][1]["kind"], "function_call");
@@ -331,4 +335,23 @@ async fn sqlite_runs_in_wal_mode_with_the_default_url() {
     assert!(dir.join("brazen.db-wal").exists(), "WAL journal in use");
     store.close().await;
     db.finish().await.unwrap();
+}
+
+async fn client_secrets_are_taken_once_before_they_expire(_: &TestDb, store: &Store) {
+    let secret =
+        ClientSecret { session_id: "sess_1".into(), session: Some("{\"instructions\":\"Hi\"}".into()), key_hash: None };
+    store.put_client_secret("h1", 10_000, &secret).await.unwrap();
+    store
+        .put_client_secret("h2", 2_000, &ClientSecret { session_id: "sess_2".into(), ..secret.clone() })
+        .await
+        .unwrap();
+    assert!(store.put_client_secret("h1", 10_000, &secret).await.is_err(), "a hash is minted once");
+    assert_eq!(store.client_secrets_waiting().await.unwrap(), 2);
+    assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), Some(secret.clone()));
+    assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), None, "used up");
+    assert_eq!(store.take_client_secret("h2", 5_000).await.unwrap(), None, "expired");
+    assert_eq!(store.take_client_secret("nope", 5_000).await.unwrap(), None);
+    store.put_client_secret("h3", 3_000, &secret).await.unwrap();
+    assert_eq!(store.forget_expired_client_secrets(5_000).await.unwrap(), 1);
+    assert_eq!(store.client_secrets_waiting().await.unwrap(), 0);
 }

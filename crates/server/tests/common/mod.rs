@@ -58,7 +58,7 @@ impl Server {
             .env("BRAZEN_DATA_DIR", &data_dir)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("BRAZEN_TEST_SERVER_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .expect("brazen starts");
         let mut line = String::new();
@@ -260,4 +260,10 @@ pub fn at_24k(samples: &[i16], rate: u32) -> Vec<i16> {
     r.process_i16(samples, &mut out);
     r.flush_i16(&mut out);
     out
+}
+
+/// The user's lines of a stored conversation (`/api/conversations/{id}`), in order.
+pub fn user_lines(conversation: &Value) -> Vec<String> {
+    let entries = conversation["entries"].as_array().map(Vec::as_slice).unwrap_or_default();
+    entries.iter().filter(|e| e["role"] == "user").filter_map(|e| e["text"].as_str().map(str::to_owned)).collect()
 }
