@@ -2,7 +2,8 @@
 //! OpenAI-compatible server), as a deployment of N stateless nodes would run: conversations on
 //! both, what either stores visible from both, and one node killed mid-conversation — nothing
 //! stored is lost, and its client reconnects to the other node with Voice Live's
-//! `conversation-id` and carries on where it was.
+//! `conversation-id` and carries on where it was. A client secret minted through one node starts
+//! its session on the other.
 
 mod common;
 
@@ -79,6 +80,23 @@ async fn two_nodes_share_the_store_and_a_killed_nodes_call_continues_on_the_othe
     let (database, llm) = (pg.url(), llama.url());
     let mut a = node(&database, &llm);
     let b = node(&database, &llm);
+
+    // A client secret minted through node A starts its one session on node B.
+    let (status, _, minted) = a.request(
+        "POST",
+        "/v1/realtime/client_secrets",
+        &[("Content-Type", "application/json")],
+        r#"{"session": {"type": "realtime", "instructions": "Minted on node A."}}"#,
+    );
+    assert_eq!(status, 200, "{minted}");
+    let secret = serde_json::from_str::<Value>(&minted).unwrap()["value"].as_str().unwrap().to_owned();
+    let offer = format!("realtime, openai-insecure-api-key.{secret}");
+    let (mut on_b, _) = connect(b.port, "/v1/realtime", &[("sec-websocket-protocol", offer.as_str())]).await.unwrap();
+    let created = until(&mut on_b, "session.created").await.pop().unwrap();
+    assert_eq!(created["session"]["instructions"], "Minted on node A.");
+    drop(on_b);
+    let again = connect(a.port, "/v1/realtime", &[("sec-websocket-protocol", offer.as_str())]).await.unwrap_err();
+    assert!(again.starts_with("401 "), "used once, whichever node: {again}");
 
     // A call on node A orders something (its tool runs on A, against the shared database).
     let (mut ws, _) = connect(a.port, "/voice-live/realtime", &[]).await.unwrap();
