@@ -95,10 +95,16 @@ impl Peer {
         let candidate = Candidate::host(local, "udp")
             .map_err(|e| OfferError::Malformed(format!("The media address {local} cannot be offered: {e}.")))?;
         rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| OfferError::Malformed(format!("The SDP offer cannot be answered: {e}.")))?;
+        // str0m asserts on some offers it reads (a payload type claimed by two media sections,
+        // found by fuzzing): a refusal, not a panic in the session.
+        let accepted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rtc.sdp_api().accept_offer(offer)))
+            .map_err(|_| {
+                OfferError::Malformed(
+                    "The SDP offer cannot be answered: its media sections contradict each other (a payload type used twice?)."
+                        .into(),
+                )
+            })?;
+        let answer = accepted.map_err(|e| OfferError::Malformed(format!("The SDP offer cannot be answered: {e}.")))?;
         let answer = answer.to_sdp_string();
         let deadline = loop {
             match rtc.poll_output() {

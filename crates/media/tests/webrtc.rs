@@ -181,3 +181,16 @@ fn offers_without_h264_or_not_sdp_are_refused() {
     let (offer, _) = change.apply().unwrap();
     assert!(matches!(Peer::answer(&offer.to_sdp_string(), addr, Instant::now()), Err(OfferError::Codecs(_))));
 }
+
+/// Found by fuzzing (`scripts/fuzz sdp`): an offer whose two media sections both claim payload
+/// type 102 made str0m panic inside the answer; it is refused like any offer it cannot use.
+#[test]
+fn an_offer_that_trips_the_webrtc_library_is_refused_not_a_panic() {
+    // The fuzzer's input as it was, a stray non-UTF-8 byte and all (read as the server reads text).
+    let offer = String::from_utf8_lossy(include_bytes!("data/payload_type_twice.sdp")).into_owned();
+    let addr: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    match Peer::answer(&offer, addr, Instant::now()) {
+        Err(OfferError::Malformed(m)) => assert!(m.contains("cannot be answered"), "{m}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|(_, answer)| answer)),
+    }
+}
