@@ -20,7 +20,7 @@ use base64::Engine as _;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use served::{Served, rss_kib};
+use served::{Served, fds_and_threads, rss_kib};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -67,14 +67,6 @@ struct Stats {
     events: u64,
     errors: Vec<String>,
     chunks: u64,
-}
-
-/// Open file descriptors and threads of process `pid`.
-fn fds_and_threads(pid: u32) -> (usize, usize) {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|t| t.trim().parse().ok());
-    (fds, threads.unwrap_or(0))
 }
 
 fn cpu_seconds(pid: u32) -> f64 {

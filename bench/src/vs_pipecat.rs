@@ -20,10 +20,13 @@
 //! conversations) and their peak RSS (summed).
 //!
 //! Modes: `compare` (a conversation of warm questions per voice, then the paused utterances),
-//! and `concurrent` (N conversations at once, `--conversations N`).
+//! `concurrent` (N conversations at once, `--conversations N`), and `soak` (brazen only: N
+//! conversations at once, each with the avatar streaming over its socket, one after another
+//! for `--minutes M`; latency per five minutes, and the server's memory, open files and threads
+//! every minute, before and after).
 //!
-//! Run: `bench/vs-pipecat.sh [--modes compare,concurrent] [--conversations 3] [--only brazen|pipecat]
-//! [--voices 1-5] [--brazen-turn semantic_vad|server_vad]`.
+//! Run: `bench/vs-pipecat.sh [--modes compare,concurrent,soak] [--conversations 3] [--only brazen|pipecat]
+//! [--voices 1-5] [--brazen-turn semantic_vad|server_vad] [--minutes 30] [--avatar-size 512x512]`.
 
 #[path = "served.rs"]
 mod served;
@@ -39,11 +42,12 @@ use brazen_speech::Voice;
 use brazen_speech::wer::word_error_rate;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use served::Served;
+use served::{Served, fds_and_threads, rss_kib};
 use spoken::{PAUSED, spoken};
 use stats::percentile;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use voices::Voices;
@@ -60,6 +64,9 @@ const INSTRUCTIONS: &str = "You are the voice assistant of Contoso Fashion, a cl
 /// Sampling, the same on both.
 const TEMPERATURE: f64 = 0.8;
 const MAX_TOKENS: u64 = 100;
+
+/// `error` events the servers sent (counted by the soak).
+static ERRORS: AtomicUsize = AtomicUsize::new(0);
 
 /// The questions of a conversation (warm turns after the first).
 const QUESTIONS: [&str; 6] = [
@@ -96,6 +103,8 @@ enum Heard {
     Transcript(String),
     /// Reply audio, 24 kHz.
     Audio(Vec<i16>),
+    /// Bytes of the avatar's video (brazen's `response.video.delta`).
+    Video(usize),
     /// The reply is over: generated (brazen's `response.done`; its audio then plays out) or
     /// played (Pipecat's `bot_stopped_speaking`).
     ReplyDone,
@@ -128,7 +137,8 @@ struct Conversation {
 }
 
 impl Conversation {
-    async fn open(system: System, addr: &str, turn_detection: &Value) -> Conversation {
+    /// Opens a conversation; with `avatar` (brazen only) the session streams it.
+    async fn open(system: System, addr: &str, turn_detection: &Value, avatar: Option<&Value>) -> Conversation {
         let url = match system {
             System::Brazen => format!("ws://{addr}/voice-live/realtime"),
             System::Pipecat => format!("ws://{addr}/"),
@@ -136,14 +146,17 @@ impl Conversation {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
         let mut c = Conversation { system, ws };
         if system == System::Brazen {
-            c.send_json(json!({"type": "session.update", "session": {
+            let mut session = json!({
                 "instructions": INSTRUCTIONS,
                 "temperature": TEMPERATURE,
                 "max_response_output_tokens": MAX_TOKENS,
                 "turn_detection": turn_detection,
                 "input_audio_transcription": {"model": "whisper-1"},
-            }}))
-            .await;
+            });
+            if let Some(avatar) = avatar {
+                session["avatar"] = avatar.clone();
+            }
+            c.send_json(json!({"type": "session.update", "session": session})).await;
             loop {
                 let Some(Ok(Message::Text(t))) = c.ws.next().await else { panic!("no session.updated") };
                 let e: Value = serde_json::from_str(&t).unwrap_or_default();
@@ -188,7 +201,11 @@ impl Conversation {
                 match (self.system, kind) {
                     (_, "error") => {
                         eprintln!("{} error: {e}", self.system.name());
+                        ERRORS.fetch_add(1, Ordering::Relaxed);
                         Heard::Other
+                    }
+                    (System::Brazen, "response.video.delta") => {
+                        Heard::Video(e["delta"].as_str().map_or(0, |d| d.len() / 4 * 3))
                     }
                     (System::Brazen, "input_audio_buffer.speech_stopped") => Heard::TurnEnded,
                     (System::Brazen, "conversation.item.input_audio_transcription.completed") => {
@@ -224,11 +241,22 @@ struct Turn {
     wer: f64,
     paused: bool,
     first: bool,
+    /// When the question's sound ended.
+    when: Option<Instant>,
+    /// Bytes of avatar video received while it was asked and answered.
+    video_bytes: usize,
 }
 
 /// Plays `utterances` into one conversation, each after the previous reply has played out.
-async fn converse(system: System, addr: &str, turn: &Value, utterances: &[&Utterance], tag: &str) -> Vec<Turn> {
-    let mut c = Conversation::open(system, addr, turn).await;
+async fn converse(
+    system: System,
+    addr: &str,
+    turn: &Value,
+    avatar: Option<&Value>,
+    utterances: &[&Utterance],
+    tag: &str,
+) -> Vec<Turn> {
+    let mut c = Conversation::open(system, addr, turn, avatar).await;
     let silence = vec![0i16; CHUNK];
     let started = Instant::now();
     let mut sent = 0u64; // chunks sent: the microphone's clock
@@ -274,6 +302,7 @@ async fn converse(system: System, addr: &str, turn: &Value, utterances: &[&Utter
                         }
                         audio_samples += samples.len();
                     }
+                    Heard::Video(bytes) => turn.video_bytes += bytes,
                     Heard::ReplyDone => done = sound_end.is_some(),
                     Heard::Other => {}
                 }
@@ -291,6 +320,7 @@ async fn converse(system: System, addr: &str, turn: &Value, utterances: &[&Utter
         } else {
             turn.voice_to_voice_ms = f64::NAN;
         }
+        turn.when = sound_end;
         turn.wer = word_error_rate(&u.text, transcript.trim());
         eprintln!(
             "{tag} {}: v2v {:.0} ms, end of turn {:.0} ms, {} turn end(s), WER {:.0} %: {} → {:?}",
@@ -395,6 +425,10 @@ struct Args {
     voices: usize,
     /// brazen's turn detection: `semantic_vad` (default) or `server_vad` (500 ms of silence).
     brazen_turn: Value,
+    /// How long the soak runs.
+    minutes: u64,
+    /// The soak's avatar video size.
+    avatar_size: (u32, u32),
 }
 
 fn args() -> Args {
@@ -416,6 +450,14 @@ fn args() -> Args {
             None | Some("semantic_vad") => json!({"type": "semantic_vad", "eagerness": "auto"}),
             Some(other) => panic!("--brazen-turn {other:?}: semantic_vad or server_vad"),
         },
+        minutes: after("--minutes").and_then(|n| n.parse().ok()).unwrap_or(30),
+        avatar_size: after("--avatar-size")
+            .map(|s| {
+                s.split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .unwrap_or_else(|| panic!("--avatar-size {s:?}: WIDTHxHEIGHT"))
+            })
+            .unwrap_or((512, 512)),
     }
 }
 
@@ -547,6 +589,10 @@ async fn main() {
         .filter(|s| a.only.as_deref().is_none_or(|o| o.eq_ignore_ascii_case(s.name())))
         .collect();
     for mode in &a.modes {
+        if mode == "soak" {
+            soak(&a, &conversations).await;
+            continue;
+        }
         let mut rows = Vec::new();
         for &system in &systems {
             let server = start(system, &a);
@@ -556,7 +602,7 @@ async fn main() {
                     let mut all = Vec::new();
                     for (k, c) in conversations.iter().enumerate() {
                         let c: Vec<&Utterance> = c.iter().collect();
-                        all.push(converse(system, &server.addr, &a.brazen_turn, &c, &format!("[{k}]")).await);
+                        all.push(converse(system, &server.addr, &a.brazen_turn, None, &c, &format!("[{k}]")).await);
                     }
                     all
                 }
@@ -569,13 +615,13 @@ async fn main() {
                             // Start a little apart, as callers do.
                             async move {
                                 tokio::time::sleep(Duration::from_millis(700 * k as u64)).await;
-                                converse(system, &addr, &turn, &c, &format!("[c{k}]")).await
+                                converse(system, &addr, &turn, None, &c, &format!("[c{k}]")).await
                             }
                         })
                         .collect();
                     futures_util::future::join_all(tasks).await
                 }
-                other => panic!("unknown mode {other:?}: compare or concurrent"),
+                other => panic!("unknown mode {other:?}: compare, concurrent or soak"),
             };
             let cpu = server.processes.cpu_seconds() - cpu0;
             rows.push((system, figures(&turns, cpu, server.processes.peak_gib())));
@@ -614,4 +660,118 @@ async fn main() {
             );
         }
     }
+}
+
+/// The soak: `--conversations` spoken conversations at once with brazen, each with the avatar
+/// streaming over its socket, one after another for `--minutes`; then the latency of each five
+/// minutes, the server's memory, open files and threads every minute and before and after, the
+/// errors and the video received.
+async fn soak(a: &Args, conversations: &[Vec<Utterance>]) {
+    let server = start(System::Brazen, a);
+    let pid = server.processes.0[0];
+    let (width, height) = a.avatar_size;
+    let avatar = json!({"character": "lisa", "output_protocol": "websocket", "output_audit_audio": true,
+        "video": {"resolution": {"width": width, "height": height}}});
+    // Before: the models loaded, a conversation held and closed (so the engines' lazy state,
+    // the first avatar's tables and the worker threads exist), then idle.
+    let warm: Vec<&Utterance> = conversations[0].iter().filter(|u| !u.paused).take(2).collect();
+    converse(System::Brazen, &server.addr, &a.brazen_turn, Some(&avatar), &warm, "[warm]").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let sample = || {
+        let (fds, threads) = fds_and_threads(pid);
+        (rss_kib(pid), fds, threads)
+    };
+    let before = sample();
+    let errors_before = ERRORS.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(a.minutes * 60);
+    let talks = (0..a.conversations).map(|k| {
+        let (addr, turn, avatar) = (server.addr.clone(), a.brazen_turn.clone(), avatar.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(700 * k as u64)).await;
+            let mut turns = Vec::new();
+            let mut round = 0;
+            while Instant::now() < until {
+                let c: Vec<&Utterance> =
+                    conversations[(k + round) % conversations.len()].iter().filter(|u| !u.paused).collect();
+                turns.extend(
+                    converse(System::Brazen, &addr, &turn, Some(&avatar), &c, &format!("[s{k}.{round}]")).await,
+                );
+                round += 1;
+            }
+            (turns, round)
+        }
+    });
+    let talking = futures_util::future::join_all(talks);
+    tokio::pin!(talking);
+    // (minute, RSS KiB, open files, threads)
+    let mut series = Vec::new();
+    let results = loop {
+        tokio::select! {
+            results = &mut talking => break results,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                let (rss, fds, threads) = sample();
+                let minute = started.elapsed().as_secs_f64() / 60.0;
+                eprintln!("soak: {minute:>5.1} min  RSS {rss} KiB  open files {fds}  threads {threads}");
+                series.push((minute, rss, fds, threads));
+            }
+        }
+    };
+    let ran = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = sample();
+    let turns: Vec<&Turn> = results.iter().flat_map(|(t, _)| t).collect();
+    let sessions: usize = results.iter().map(|(_, rounds)| rounds).sum();
+    println!(
+        "\n### soak: {} conversations at once for {:.1} min, avatar {width}×{height} over each socket\n",
+        a.conversations,
+        ran.as_secs_f64() / 60.0
+    );
+    println!(
+        "| minutes | turns | voice-to-voice p50 / p95 (s) | no reply | end of turn p50 (ms) | video received (MB) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let window = 5.0;
+    let windows = (ran.as_secs_f64() / 60.0 / window).ceil().max(1.0) as usize;
+    let mut p95s = Vec::new();
+    for w in 0..windows {
+        let within: Vec<&&Turn> = turns
+            .iter()
+            .filter(|t| {
+                t.when.is_some_and(|at| {
+                    let minute = at.saturating_duration_since(started).as_secs_f64() / 60.0;
+                    minute >= w as f64 * window && minute < (w + 1) as f64 * window
+                })
+            })
+            .collect();
+        let v2v: Vec<f64> = within.iter().map(|t| t.voice_to_voice_ms).filter(|x| x.is_finite()).collect();
+        let ends: Vec<f64> = within.iter().map(|t| t.end_of_turn_ms).filter(|x| x.is_finite()).collect();
+        p95s.push(percentile(v2v.clone(), 0.95));
+        println!(
+            "| {}–{} | {} | {} / {} | {} | {:.0} | {:.1} |",
+            w as f64 * window,
+            (w + 1) as f64 * window,
+            within.len(),
+            ms(&v2v, 0.5),
+            ms(&v2v, 0.95),
+            within.len() - v2v.len(),
+            percentile(ends, 0.5),
+            within.iter().map(|t| t.video_bytes).sum::<usize>() as f64 / 1e6
+        );
+    }
+    let all: Vec<f64> = turns.iter().map(|t| t.voice_to_voice_ms).filter(|x| x.is_finite()).collect();
+    println!(
+        "\nall: {} turns in {sessions} sessions, voice-to-voice p50 {} s, p95 {} s; last five minutes' p95 / first's: {:.2}; error events: {}",
+        turns.len(),
+        ms(&all, 0.5),
+        ms(&all, 0.95),
+        p95s.last().unwrap_or(&f64::NAN) / p95s.first().unwrap_or(&f64::NAN),
+        ERRORS.load(Ordering::Relaxed) - errors_before
+    );
+    println!("\n| minute | RSS (MiB) | open files | threads |\n| --- | --- | --- | --- |");
+    println!("| before (idle) | {:.0} | {} | {} |", before.0 as f64 / 1024.0, before.1, before.2);
+    for (minute, rss, fds, threads) in &series {
+        println!("| {minute:.1} | {:.0} | {fds} | {threads} |", *rss as f64 / 1024.0);
+    }
+    println!("| after (idle, 5 s) | {:.0} | {} | {} |", after.0 as f64 / 1024.0, after.1, after.2);
 }

@@ -17,7 +17,7 @@
 use crate::local::{GIVE_WAY_MAX, GIVE_WAY_POLL, PREFILL_CHUNK};
 use crate::model::KvCache;
 use crate::{Finish, Generation, LlmError, LocalModel, Output, Step};
-use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict};
+use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict, catch_panic};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -74,97 +74,138 @@ impl LocalLlm {
     /// Starts the worker thread for `model`, giving way to speech recognition as `give_way`
     /// says.
     pub fn start(model: Arc<LocalModel>, give_way: GiveWay) -> Result<LocalLlm, String> {
-        let GiveWay { prepare: preparing_waits, turn: turn_waits } = give_way;
         let (jobs, queue) = mpsc::channel::<Work>();
         let turn_waiting = Arc::new(AtomicBool::new(false));
-        let waiting = turn_waiting.clone();
         let check_waiting = Arc::new(AtomicBool::new(false));
-        let checking = check_waiting.clone();
         let prepare_waiting = Arc::new(AtomicBool::new(false));
-        let newer = prepare_waiting.clone();
+        let mut worker = Worker {
+            model,
+            queue,
+            give_way,
+            waiting: turn_waiting.clone(),
+            checking: check_waiting.clone(),
+            newer: prepare_waiting.clone(),
+            prepare: None,
+            active: Vec::new(),
+        };
         std::thread::Builder::new()
             .name("llm".into())
             .spawn(move || {
-                let mut prepare: Option<LlmRequest> = None;
-                let mut active: Vec<Active> = Vec::new();
-                loop {
-                    // Turns first; of the prompts to compute ahead, only the latest matters. The
-                    // flag is cleared before looking, and a turn sets it before it is queued, so
-                    // a turn queued after the look still stops the prefill.
-                    waiting.store(false, Ordering::Relaxed);
-                    checking.store(false, Ordering::Relaxed);
-                    newer.store(false, Ordering::Relaxed);
-                    let work = match queue.try_recv() {
-                        Ok(w) => w,
-                        // Turns in progress: their next step.
-                        Err(mpsc::TryRecvError::Empty) if !active.is_empty() => {
-                            step(&model, &mut active, &turn_waits);
-                            continue;
-                        }
-                        Err(mpsc::TryRecvError::Empty) => match prepare.take() {
-                            Some(request) if preparing_waits() => {
-                                prepare = Some(request);
-                                match queue.recv_timeout(GIVE_WAY_POLL) {
-                                    Ok(w) => w,
-                                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                                }
-                            }
-                            Some(request) => {
-                                let busy = || {
-                                    waiting.load(Ordering::Relaxed)
-                                        || checking.load(Ordering::Relaxed)
-                                        || newer.load(Ordering::Relaxed)
-                                        || preparing_waits()
-                                };
-                                prefill(&model, &request, &busy);
-                                // Stopped to give way: resumed later from where it got to
-                                // (unless a newer one replaces it).
-                                if !waiting.load(Ordering::Relaxed)
-                                    && !newer.load(Ordering::Relaxed)
-                                    && (preparing_waits() || checking.load(Ordering::Relaxed))
-                                {
-                                    prepare = Some(request);
-                                }
-                                continue;
-                            }
-                            None => match queue.recv() {
-                                Ok(w) => w,
-                                Err(_) => return,
-                            },
-                        },
-                        Err(mpsc::TryRecvError::Disconnected) => return,
-                    };
-                    match work {
-                        Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => {
-                            if let Some(turn) = begin(&model, job) {
-                                active.push(turn);
-                            }
-                        }
-                        Work::Turn(_) => {}
-                        Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
-                            let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
-                            let verdict = match model.turn(&judge.request, &stop) {
-                                Ok(turn) => match model.end_of_turn(&turn, &stop) {
-                                    Ok(Some(p)) => TurnVerdict::Probability(p),
-                                    Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
-                                    Err(e) => {
-                                        tracing::debug!("judging a pause from its words failed: {e}");
-                                        TurnVerdict::Failed(e.to_string())
-                                    }
-                                },
-                                Err(e) => TurnVerdict::Failed(e.to_string()),
-                            };
-                            tracing::debug!("judged a pause from its words: {verdict:?}");
-                            let _ = judge.verdict.send(verdict);
-                        }
-                        Work::EndOfTurn(_) => {}
-                        Work::Prepare(request) => prepare = Some(request),
+                // A panic in the model's code fails the turns it was working on, not the
+                // thread: every later turn of every session still has a worker.
+                while let Err(panic) = catch_panic(|| worker.run()) {
+                    tracing::error!("the local LLM failed unexpectedly: {panic}; its turns in progress fail");
+                    worker.prepare = None;
+                    for turn in worker.active.drain(..) {
+                        turn.outlet
+                            .end(Err(LlmError::Generation(format!("the local LLM failed unexpectedly: {panic}"))));
                     }
                 }
             })
             .map_err(|e| format!("cannot start the LLM worker: {e}"))?;
         Ok(LocalLlm { jobs, turn_waiting, check_waiting, prepare_waiting })
+    }
+}
+
+/// The worker thread's state: the model, its queue, and what it is working on.
+struct Worker {
+    model: Arc<LocalModel>,
+    queue: mpsc::Receiver<Work>,
+    give_way: GiveWay,
+    /// [`LocalLlm::turn_waiting`]: a turn is queued.
+    waiting: Arc<AtomicBool>,
+    /// [`LocalLlm::check_waiting`]: a pause is queued to be judged.
+    checking: Arc<AtomicBool>,
+    /// [`LocalLlm::prepare_waiting`]: a newer prompt to compute ahead is queued.
+    newer: Arc<AtomicBool>,
+    /// The latest prompt to compute ahead.
+    prepare: Option<LlmRequest>,
+    /// Turns in progress.
+    active: Vec<Active>,
+}
+
+impl Worker {
+    /// Works until the queue closes (the [`LocalLlm`] is dropped).
+    fn run(&mut self) {
+        let model = &*self.model;
+        loop {
+            // Turns first; of the prompts to compute ahead, only the latest matters. The flag is
+            // cleared before looking, and a turn sets it before it is queued, so a turn queued
+            // after the look still stops the prefill.
+            self.waiting.store(false, Ordering::Relaxed);
+            self.checking.store(false, Ordering::Relaxed);
+            self.newer.store(false, Ordering::Relaxed);
+            let work = match self.queue.try_recv() {
+                Ok(w) => w,
+                // Turns in progress: their next step.
+                Err(mpsc::TryRecvError::Empty) if !self.active.is_empty() => {
+                    step(model, &mut self.active, &self.give_way.turn);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Empty) => match self.prepare.take() {
+                    Some(request) if (self.give_way.prepare)() => {
+                        self.prepare = Some(request);
+                        match self.queue.recv_timeout(GIVE_WAY_POLL) {
+                            Ok(w) => w,
+                            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                    Some(request) => {
+                        let (waiting, checking, newer) = (&self.waiting, &self.checking, &self.newer);
+                        let preparing_waits = &self.give_way.prepare;
+                        let busy = || {
+                            waiting.load(Ordering::Relaxed)
+                                || checking.load(Ordering::Relaxed)
+                                || newer.load(Ordering::Relaxed)
+                                || preparing_waits()
+                        };
+                        prefill(model, &request, &busy);
+                        // Stopped to give way: resumed later from where it got to (unless a
+                        // newer one replaces it).
+                        if !waiting.load(Ordering::Relaxed)
+                            && !newer.load(Ordering::Relaxed)
+                            && (preparing_waits() || checking.load(Ordering::Relaxed))
+                        {
+                            self.prepare = Some(request);
+                        }
+                        continue;
+                    }
+                    None => match self.queue.recv() {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    },
+                },
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            };
+            match work {
+                Work::Turn(job) if !job.cancel.load(Ordering::Relaxed) => {
+                    if let Some(turn) = begin(model, job) {
+                        self.active.push(turn);
+                    }
+                }
+                Work::Turn(_) => {}
+                Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
+                    let waiting = &self.waiting;
+                    let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
+                    let verdict = match model.turn(&judge.request, &stop) {
+                        Ok(turn) => match model.end_of_turn(&turn, &stop) {
+                            Ok(Some(p)) => TurnVerdict::Probability(p),
+                            Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
+                            Err(e) => {
+                                tracing::debug!("judging a pause from its words failed: {e}");
+                                TurnVerdict::Failed(e.to_string())
+                            }
+                        },
+                        Err(e) => TurnVerdict::Failed(e.to_string()),
+                    };
+                    tracing::debug!("judged a pause from its words: {verdict:?}");
+                    let _ = judge.verdict.send(verdict);
+                }
+                Work::EndOfTurn(_) => {}
+                Work::Prepare(request) => self.prepare = Some(request),
+            }
+        }
     }
 }
 
@@ -359,7 +400,7 @@ impl Llm for LocalLlm {
         let guard = CancelOnDrop(cancel);
         Box::pin(futures_util::stream::once(async move {
             let _keep = guard;
-            rx.await.unwrap_or_else(|_| TurnVerdict::Failed("the LLM worker stopped".into()))
+            rx.await.unwrap_or_else(|_| TurnVerdict::Failed("the local LLM gave no verdict".into()))
         }))
     }
 

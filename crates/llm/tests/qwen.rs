@@ -445,3 +445,45 @@ fn the_worker_decodes_several_conversations_at_once() {
     let last_begins = order.iter().position(|&i| i == 2).unwrap();
     assert!(last_begins < first_done, "interleaved, not one after the other: {order:?}");
 }
+
+#[test]
+fn a_panic_in_the_worker_fails_its_turn_and_the_next_turn_is_answered() {
+    use brazen_llm::worker::{GiveWay, LocalLlm};
+    use brazen_providers::{Llm, LlmEvent};
+    use futures_util::StreamExt;
+    let store = Store::new(Store::default_root());
+    let dir = store.install(Manifest::builtin().get("qwen2.5-coder-1.5b").unwrap(), &progress()).unwrap();
+    let loaded = std::sync::Arc::new(LocalModel::load(&dir.join("model.gguf")).unwrap());
+    // The worker asks this before each decoding step: the first time, it panics on the
+    // worker's thread, in the middle of a turn.
+    let panicked = std::sync::Arc::new(AtomicBool::new(false));
+    let once = panicked.clone();
+    let turn = Box::new(move || {
+        if !once.swap(true, Ordering::Relaxed) {
+            panic!("a fault in the middle of decoding");
+        }
+        false
+    });
+    let worker = LocalLlm::start(loaded, GiveWay { prepare: Box::new(|| false), turn }).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let events = |text: &str| runtime.block_on(worker.generate(request(vec![user(text)])).collect::<Vec<_>>());
+    let first = events("hello, can you hear me okay");
+    assert!(panicked.load(Ordering::Relaxed));
+    match &first[..] {
+        [LlmEvent::Failed(why)] => {
+            assert!(why.contains("failed unexpectedly: a fault in the middle of decoding"), "{why}")
+        }
+        other => panic!("the turn the panic hit fails with its message: {other:?}"),
+    }
+    // The same worker answers the next turn.
+    let second = events("what can you help me with today");
+    let said: String = second
+        .iter()
+        .filter_map(|e| match e {
+            LlmEvent::TextDelta(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(second.last(), Some(LlmEvent::Done { .. })), "{second:?}");
+    assert!(said.split_whitespace().count() >= 2, "{said:?}");
+}

@@ -343,3 +343,32 @@ impl Drop for CancelOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+/// Runs `work`, turning a panic in it into its message: an engine's worker thread survives a
+/// job that panics (it answers that job with the failure and takes the next), and a driver
+/// fails one job instead of a session.
+pub fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|panic| panic_message(panic.as_ref()).to_owned())
+}
+
+/// What a caught panic carried, as text.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_is_its_message_and_a_value_passes_through() {
+        assert_eq!(catch_panic(|| 7), Ok(7));
+        assert_eq!(catch_panic(|| -> u8 { panic!("bad {}", "input") }), Err("bad input".to_owned()));
+        assert_eq!(catch_panic(|| -> u8 { std::panic::panic_any(3_u32) }), Err("a panic".to_owned()));
+    }
+}

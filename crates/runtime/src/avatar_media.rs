@@ -21,6 +21,7 @@ use brazen_media::{
     AudioCodec, AvatarLink, AvatarStream, Face, LinkOutput, OfferError, Peer, StreamSettings, VideoSettings,
 };
 use brazen_protocol::avatar::{AvatarVideo, Background};
+use brazen_providers::catch_panic;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -204,7 +205,12 @@ impl AvatarMedia {
         std::thread::Builder::new()
             .name("avatar-peer".into())
             .spawn(move || {
-                run_peer(link, &rx, &socket, local, &events);
+                // What browsers send reaches str0m on this thread: a panic in it ends this
+                // avatar's connection alone, as if the browser had left.
+                if let Err(panic) = catch_panic(|| run_peer(link, &rx, &socket, local, &events)) {
+                    tracing::error!("an avatar connection failed unexpectedly: {panic}");
+                    let _ = events.send(AvatarEvent::Closed);
+                }
                 routes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
             })
             .map_err(|e| cannot_start(e.to_string()))?;

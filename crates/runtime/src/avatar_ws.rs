@@ -11,6 +11,7 @@ use crate::avatar_media::{AvatarHandle, ToPeer, apply, cannot_start, stream_sett
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
 use brazen_media::{AudioCodec, WsAvatar, WsOutput};
 use brazen_protocol::avatar::AvatarVideo;
+use brazen_providers::catch_panic;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -38,7 +39,10 @@ pub fn start(
     std::thread::Builder::new()
         .name("avatar-ws".into())
         .spawn(move || {
-            run(avatar, &rx, &events, &backlog);
+            // A panic in drawing or encoding ends this avatar alone.
+            if let Err(panic) = catch_panic(|| run(avatar, &rx, &events, &backlog)) {
+                tracing::error!("an avatar failed unexpectedly: {panic}");
+            }
             let _ = events.send(AvatarEvent::Closed);
         })
         .map_err(|e| cannot_start(e.to_string()))?;

@@ -26,7 +26,9 @@ use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarTransport};
 use brazen_engine::{Input, JobId, Output, Session, SessionEnd, SessionOptions};
 use brazen_protocol::error::code;
 use brazen_protocol::{ClientEvent, Dialect, ProtocolError, ServerEvent, client};
-use brazen_providers::{AsrEvent, EngineStream, LlmEvent, ToolEvent, TtsEvent, TurnVerdict};
+use brazen_providers::{
+    AsrEvent, EngineStream, LlmEvent, ToolEvent, TtsEvent, TurnVerdict, catch_panic, panic_message,
+};
 use bytes::Bytes;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
@@ -544,10 +546,10 @@ impl Driver {
 /// The stream `start` makes, or, when it panics instead, a stream of one failure naming
 /// `engine`: a job that cannot even start fails alone.
 fn guarded<E: JobEvent>(engine: &'static str, start: impl FnOnce() -> EngineStream<E>) -> EngineStream<E> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(start)) {
+    match catch_panic(start) {
         Ok(stream) => stream,
         Err(panic) => {
-            let failure = format!("the {engine} failed unexpectedly: {}", panic_message(panic.as_ref()));
+            let failure = format!("the {engine} failed unexpectedly: {panic}");
             tracing::error!("{failure}");
             Box::pin(futures_util::stream::iter([E::failed(failure)]))
         }
@@ -556,18 +558,9 @@ fn guarded<E: JobEvent>(engine: &'static str, start: impl FnOnce() -> EngineStre
 
 /// Runs a hint to an engine (nothing comes back); a panic in it is logged, not the session's end.
 fn hint(engine: &'static str, give: impl FnOnce()) {
-    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(give)) {
-        tracing::error!("the {engine} failed unexpectedly on a hint: {}", panic_message(panic.as_ref()));
+    if let Err(panic) = catch_panic(give) {
+        tracing::error!("the {engine} failed unexpectedly on a hint: {panic}");
     }
-}
-
-/// What a panic carried, as text.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic")
 }
 
 /// An engine job's event, as the driver sees it: whether it ends the job, and the failure to

@@ -2,6 +2,7 @@
 //! health and metrics.
 
 use crate::auth;
+use crate::client_secrets::Redeemed;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ws;
@@ -119,10 +120,18 @@ impl AppState {
     #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
     pub fn admit_connection(&self, address: Option<std::net::IpAddr>, key: Option<&str>) -> Result<(), Response> {
         let Some(address) = address else { return Ok(()) };
-        let refused = match self.admission.admit(address, key, std::time::Instant::now()) {
-            Ok(()) => return Ok(()),
-            Err(refused) => refused,
-        };
+        self.admission.admit(address, key, std::time::Instant::now()).map_err(|refused| self.too_many(refused))
+    }
+
+    /// Counts the session a client secret minted with the key tagged `key` will start, or
+    /// answers HTTP 429.
+    #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
+    pub fn admit_minted(&self, key: &str) -> Result<(), Response> {
+        self.admission.admit_key(key, std::time::Instant::now()).map_err(|refused| self.too_many(refused))
+    }
+
+    /// HTTP 429 for a new session refused by a limit, with `Retry-After`.
+    fn too_many(&self, refused: crate::admission::Refused) -> Response {
         self.metrics.refused_total.with_label_values(&["rate_limit"]).inc();
         let whose = if refused.by == "key" { "this API key" } else { "this address" };
         let retry = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -135,7 +144,7 @@ impl AppState {
             ),
         );
         response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry));
-        Err(response)
+        response
     }
 }
 
@@ -367,33 +376,9 @@ async fn realtime(
             );
         }
     };
-    // A secret is used up here, by the connection that presents it.
-    let redeemed = match secret {
-        Some(secret) => match state.client_secrets.redeem(secret).await {
-            Ok(Some(redeemed)) => Some(redeemed),
-            Ok(None) => {
-                state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
-                return json_error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
-                );
-            }
-            Err(e) => {
-                tracing::warn!("cannot check a client secret: {e}");
-                return json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "The client secret cannot be checked now (the database is unavailable); try again.",
-                );
-            }
-        },
-        None => None,
-    };
-    let counted = match &redeemed {
-        Some(r) => r.key.clone(),
-        None => state.key_tag_of(&headers, query),
-    };
+    // New sessions count against the address and the key; a client secret's session was
+    // counted against its key when it was minted.
+    let counted = if secret.is_some() { None } else { state.key_tag_of(&headers, query) };
     if let Err(refused) = state.admit_connection(peer, counted.as_deref()) {
         return refused;
     }
@@ -405,10 +390,6 @@ async fn realtime(
             "The server is at its session limit; try again later.",
         );
     };
-    let (session, session_id) = match redeemed {
-        Some(r) => (r.session, Some(r.session_id)),
-        None => (None, None),
-    };
     let model = auth::query_value(query, "model")
         .or_else(|| auth::query_value(query, "deployment"))
         .unwrap_or_else(|| "brazen".to_owned());
@@ -416,22 +397,58 @@ async fn realtime(
         Some(p) => upgrade.protocols([p]),
         None => upgrade,
     };
+    // A secret is used up last, once nothing else can refuse the connection.
     if let Some(relay) = &state.relay {
         // The relay passes the query on (conversation-id included); a secret's session is not
         // sent upstream (the client's own session.update is).
-        return match relay.connect(uri.path(), query).await {
-            Ok(upstream) => crate::relay::upgrade(upgrade, slot, upstream, relay.clone(), state.metrics.clone()),
+        let upstream = match relay.connect(uri.path(), query).await {
+            Ok(upstream) => upstream,
             Err(answer) => {
                 state.metrics.refused_total.with_label_values(&["relay_upstream"]).inc();
-                answer
+                return answer;
             }
         };
+        if let Err(refused) = redeem(&state, secret).await {
+            return refused;
+        }
+        return crate::relay::upgrade(upgrade, slot, upstream, relay.clone(), state.metrics.clone());
     }
     let resume = match resume_of(&state, query).await {
         Ok(resume) => resume,
         Err(refused) => return refused,
     };
+    let (session, session_id) = match redeem(&state, secret).await {
+        Ok(Some(r)) => (r.session, Some(r.session_id)),
+        Ok(None) => (None, None),
+        Err(refused) => return refused,
+    };
     ws::upgrade(upgrade, slot, ConnectionOptions { dialect, model, session, session_id, resume })
+}
+
+/// Uses up the client secret a connection presents (each starts one session), or answers why
+/// it cannot be.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, made once
+async fn redeem(state: &AppState, secret: Option<&str>) -> Result<Option<Redeemed>, Response> {
+    let Some(secret) = secret else { return Ok(None) };
+    match state.client_secrets.redeem(secret).await {
+        Ok(Some(redeemed)) => Ok(Some(redeemed)),
+        Ok(None) => {
+            state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+            Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
+            ))
+        }
+        Err(e) => {
+            tracing::warn!("cannot check a client secret: {e}");
+            Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "The client secret cannot be checked now (the database is unavailable); try again.",
+            ))
+        }
+    }
 }
 
 /// The stored conversation a connection asks to continue (Voice Live's `conversation-id`: the

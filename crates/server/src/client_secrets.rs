@@ -30,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const DEFAULT_LIFE: Duration = Duration::from_secs(600);
 /// The shortest and longest life a request may ask for, in seconds (OpenAI's bounds).
 const LIFE_SECONDS: std::ops::RangeInclusive<u64> = 10..=7_200;
-/// Secrets held unused at once; minting more is refused until some are used or expire.
+/// Secrets minted with one key (or with none) held unused at once; minting more with it is
+/// refused until some are used or expire (another key is not held up).
 const MAX_OUTSTANDING: usize = 100_000;
 /// The largest mint request read (its `session` is a session's configuration).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -44,8 +45,6 @@ pub struct Redeemed {
     pub session_id: String,
     /// The configuration the session starts with.
     pub session: Option<Arc<SessionPatch>>,
-    /// The tag ([`key_tag`]) of the API key it was minted with, for the per-key limits.
-    pub key: Option<String>,
 }
 
 /// The server's unused client secrets: in the shared database when there is one, else here.
@@ -109,9 +108,10 @@ impl ClientSecrets {
                         "The secret cannot be kept now (the database is unavailable); try again.".to_owned(),
                     )
                 };
-                if store.client_secrets_waiting().await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
+                let key = secret.key_hash.as_deref();
+                if store.client_secrets_waiting(key).await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
                     store.forget_expired_client_secrets(now).await.map_err(unavailable)?;
-                    if store.client_secrets_waiting().await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
+                    if store.client_secrets_waiting(key).await.map_err(unavailable)? >= MAX_OUTSTANDING as i64 {
                         return Err(full());
                     }
                 }
@@ -119,9 +119,12 @@ impl ClientSecrets {
             }
             None => {
                 let mut minted = self.minted.lock().map_err(|_| full())?;
-                if minted.len() >= MAX_OUTSTANDING {
+                let waiting = |m: &HashMap<String, (i64, ClientSecret)>| {
+                    m.values().filter(|(_, s)| s.key_hash == secret.key_hash).count()
+                };
+                if waiting(&minted) >= MAX_OUTSTANDING {
                     minted.retain(|_, (expires, _)| *expires > now);
-                    if minted.len() >= MAX_OUTSTANDING {
+                    if waiting(&minted) >= MAX_OUTSTANDING {
                         return Err(full());
                     }
                 }
@@ -150,7 +153,7 @@ impl ClientSecrets {
             Some(Ok(json)) => session(&json!({ "session": json })).ok().flatten().map(Arc::new),
             _ => None,
         };
-        Ok(Some(Redeemed { session_id: secret.session_id, session, key: secret.key_hash }))
+        Ok(Some(Redeemed { session_id: secret.session_id, session }))
     }
 
     /// Forgets expired secrets.
@@ -254,6 +257,12 @@ pub async fn create(
     }
     let effective = config.to_json(Dialect::Ga);
     let key = key.filter(|_| !state.config.api_keys.is_empty()).map(|k| key_tag(&k));
+    // The session the secret starts counts against the key now.
+    if let Some(key) = &key
+        && let Err(refused) = state.admit_minted(key)
+    {
+        return refused;
+    }
     let given = request.get("session").filter(|v| !v.is_null()).map(Value::to_string);
     match state.client_secrets.mint(life, session_id, given, key).await {
         Ok((value, expires_at)) => {
@@ -278,7 +287,7 @@ mod tests {
         assert!(expires_at >= unix_ms() / 1000 + 59);
         assert!(!secrets.minted.lock().unwrap().contains_key(&value), "only its hash is kept");
         let redeemed = secrets.redeem(&value).await.unwrap().unwrap();
-        assert_eq!((redeemed.session_id.as_str(), redeemed.key), ("sess_1", tag));
+        assert_eq!(redeemed.session_id, "sess_1");
         assert_eq!(redeemed.session.unwrap().instructions, brazen_protocol::read::Field::Set("Be brief.".to_owned()));
         assert!(secrets.redeem(&value).await.unwrap().is_none(), "used up");
         let (old, _) = secrets.mint(Duration::ZERO, "sess_2".into(), None, None).await.unwrap();

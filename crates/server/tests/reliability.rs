@@ -117,7 +117,19 @@ async fn new_sessions_are_limited_per_address_and_per_key() {
     }
     let refused = connect(keyed.port, "/v1/realtime", &one).await.unwrap_err();
     assert!(refused.starts_with("429 ") && refused.contains("this API key"), "{refused}");
-    connect(keyed.port, "/v1/realtime", &[("api-key", "key-two-0123456789")]).await.expect("another key");
+    let two = [("api-key", "key-two-0123456789")];
+    open.push(connect(keyed.port, "/v1/realtime", &two).await.expect("another key"));
+    // A client secret's session counts against its key when it is minted, not again when it
+    // starts.
+    let (status, _, body) = keyed.request("POST", "/v1/realtime/client_secrets", &two, "");
+    assert_eq!(status, 200, "{body}");
+    let minted: Value = serde_json::from_str(&body).unwrap();
+    let (status, _, body) = keyed.request("POST", "/v1/realtime/client_secrets", &two, "");
+    assert!(status == 429 && body.contains("this API key"), "the key's two sessions are spoken for: {status} {body}");
+    let offer = format!("realtime, openai-insecure-api-key.{}", minted["value"].as_str().unwrap());
+    connect(keyed.port, "/v1/realtime", &[("sec-websocket-protocol", offer.as_str())])
+        .await
+        .expect("the minted session starts");
 }
 
 #[tokio::test]
@@ -174,6 +186,13 @@ async fn a_client_secret_starts_one_session_with_its_configuration() {
     let (status, _, _) = server.request("POST", "/api/avatar/connect", &[("Authorization", by_secret.as_str())], "{}");
     assert_eq!(status, 401, "nor does the avatar REST API");
     let fresh_offer = format!("realtime, openai-insecure-api-key.{}", fresh["value"].as_str().unwrap());
+    // A connection refused for another reason (no stored conversation to continue here) leaves
+    // the secret unused.
+    let refused =
+        connect(server.port, "/v1/realtime?conversation-id=c1", &[("sec-websocket-protocol", fresh_offer.as_str())])
+            .await
+            .unwrap_err();
+    assert!(refused.starts_with("400 ") && refused.contains("conversation"), "{refused}");
     connect(server.port, "/v1/realtime", &[("sec-websocket-protocol", fresh_offer.as_str())])
         .await
         .expect("the secret still starts its own session");

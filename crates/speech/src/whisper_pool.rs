@@ -15,6 +15,7 @@
 use crate::SpeechError;
 use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
 use brazen_audio::Resampler;
+use brazen_providers::catch_panic;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -227,7 +228,16 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             let audio = to_whisper_rate(&job.samples, job.sample_rate);
             let decode = Decode { threads, ..job.decode };
             let started = Instant::now();
-            let result = recognizer.transcribe_cancellable(&audio, &decode, &job.cancel);
+            // A panic in the decoder fails this job, not the worker (every later job of every
+            // session still has it); its recogniser, perhaps left half-way, is made again.
+            let result = catch_panic(|| recognizer.transcribe_cancellable(&audio, &decode, &job.cancel))
+                .unwrap_or_else(|panic| {
+                    tracing::error!("whisper: a decode failed unexpectedly: {panic}");
+                    if let Ok(fresh) = model.recognizer() {
+                        recognizer = fresh;
+                    }
+                    Err(SpeechError::Engine(format!("Whisper failed unexpectedly: {panic}")))
+                });
             tracing::debug!(
                 "whisper: {:.2} s of audio (preview: {}, urgent: {urgent}) waited {} ms, decoded in {} ms: {:?}",
                 audio.len() as f64 / f64::from(SAMPLE_RATE),
@@ -236,7 +246,10 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
                 started.elapsed().as_millis(),
                 result.as_ref().map(|t| t.ending)
             );
-            (job.reply)(result);
+            let reply = job.reply;
+            if let Err(panic) = catch_panic(move || reply(result)) {
+                tracing::error!("whisper: a transcript's receiver failed: {panic}");
+            }
         }
         shared.done(urgent);
     }

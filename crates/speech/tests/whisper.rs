@@ -249,3 +249,27 @@ fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the job is answered").unwrap(), "");
     assert!(submitted.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_job_that_panics_on_a_worker_does_not_stop_it() {
+    use brazen_speech::{Job, WhisperPool};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    let pool = WhisperPool::start(model(), 1, 2).unwrap();
+    let job = |reply: brazen_speech::Reply| Job {
+        samples: vec![0; 16_000],
+        sample_rate: 16_000,
+        decode: Decode::default(),
+        preview: false,
+        urgent: false,
+        cancel: Arc::new(AtomicBool::new(false)),
+        reply,
+    };
+    // The one worker's job panics on its thread (in the code it hands the transcript to)...
+    pool.submit(job(Box::new(|_| panic!("a fault on the worker"))));
+    // ...and the next job is still answered, by the same single worker.
+    let (tx, rx) = std::sync::mpsc::channel();
+    pool.submit(job(Box::new(move |result| tx.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap())));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).expect("the next job is answered").unwrap(), "");
+}

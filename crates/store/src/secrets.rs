@@ -11,7 +11,8 @@ pub struct ClientSecret {
     pub session_id: String,
     /// The session's configuration as the request gave it (JSON), if any.
     pub session: Option<String>,
-    /// A hash of the API key it was minted with (for the per-key limits), if any.
+    /// A hash of the API key it was minted with (each key has its own cap on waiting secrets),
+    /// if any.
     pub key_hash: Option<String>,
 }
 
@@ -63,9 +64,13 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// How many secrets wait to be used (expired ones included until forgotten).
-    pub async fn client_secrets_waiting(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM client_secrets").fetch_one(&self.pool).await?;
+    /// How many secrets minted with the key hashed `key_hash` (or with none) wait to be used
+    /// (expired ones included until forgotten).
+    pub async fn client_secrets_waiting(&self, key_hash: Option<&str>) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM client_secrets WHERE COALESCE(key_hash, '') = $1")
+            .bind(key_hash.unwrap_or_default())
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("n")?)
     }
 }

@@ -346,12 +346,17 @@ async fn client_secrets_are_taken_once_before_they_expire(_: &TestDb, store: &St
         .await
         .unwrap();
     assert!(store.put_client_secret("h1", 10_000, &secret).await.is_err(), "a hash is minted once");
-    assert_eq!(store.client_secrets_waiting().await.unwrap(), 2);
+    let keyed = ClientSecret { key_hash: Some("k1".into()), ..secret.clone() };
+    store.put_client_secret("h4", 10_000, &keyed).await.unwrap();
+    assert_eq!(store.client_secrets_waiting(None).await.unwrap(), 2, "counted per key");
+    assert_eq!(store.client_secrets_waiting(Some("k1")).await.unwrap(), 1);
+    assert_eq!(store.client_secrets_waiting(Some("k2")).await.unwrap(), 0);
+    assert_eq!(store.take_client_secret("h4", 5_000).await.unwrap(), Some(keyed));
     assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), Some(secret.clone()));
     assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), None, "used up");
     assert_eq!(store.take_client_secret("h2", 5_000).await.unwrap(), None, "expired");
     assert_eq!(store.take_client_secret("nope", 5_000).await.unwrap(), None);
     store.put_client_secret("h3", 3_000, &secret).await.unwrap();
     assert_eq!(store.forget_expired_client_secrets(5_000).await.unwrap(), 1);
-    assert_eq!(store.client_secrets_waiting().await.unwrap(), 0);
+    assert_eq!(store.client_secrets_waiting(None).await.unwrap(), 0);
 }
