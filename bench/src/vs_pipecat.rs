@@ -105,6 +105,8 @@ enum Heard {
     Audio(Vec<i16>),
     /// Bytes of the avatar's video (brazen's `response.video.delta`).
     Video(usize),
+    /// The avatar's speech started playing (`session.avatar.switch_to_speaking`).
+    AvatarSpeaking,
     /// The reply is over: generated (brazen's `response.done`; its audio then plays out) or
     /// played (Pipecat's `bot_stopped_speaking`).
     ReplyDone,
@@ -207,6 +209,7 @@ impl Conversation {
                     (System::Brazen, "response.video.delta") => {
                         Heard::Video(e["delta"].as_str().map_or(0, |d| d.len() / 4 * 3))
                     }
+                    (System::Brazen, "session.avatar.switch_to_speaking") => Heard::AvatarSpeaking,
                     (System::Brazen, "input_audio_buffer.speech_stopped") => Heard::TurnEnded,
                     (System::Brazen, "conversation.item.input_audio_transcription.completed") => {
                         Heard::Transcript(e["transcript"].as_str().unwrap_or_default().to_owned())
@@ -245,6 +248,9 @@ struct Turn {
     when: Option<Instant>,
     /// Bytes of avatar video received while it was asked and answered.
     video_bytes: usize,
+    /// End of the question's sound → the avatar began speaking the reply, ms (NaN: no avatar,
+    /// or it did not).
+    avatar_ms: f64,
 }
 
 /// Plays `utterances` into one conversation, each after the previous reply has played out.
@@ -262,7 +268,8 @@ async fn converse(
     let mut sent = 0u64; // chunks sent: the microphone's clock
     let mut turns = Vec::new();
     for (n, u) in utterances.iter().enumerate() {
-        let mut turn = Turn { paused: u.paused, first: n == 0, end_of_turn_ms: f64::NAN, ..Turn::default() };
+        let mut turn =
+            Turn { paused: u.paused, first: n == 0, end_of_turn_ms: f64::NAN, avatar_ms: f64::NAN, ..Turn::default() };
         let (mut sound_end, mut transcript) = (None::<Instant>, String::new());
         let (mut first_audio, mut audio_samples, mut audible_at) = (None::<Instant>, 0usize, None::<Instant>);
         let mut done = false;
@@ -303,6 +310,13 @@ async fn converse(
                         audio_samples += samples.len();
                     }
                     Heard::Video(bytes) => turn.video_bytes += bytes,
+                    Heard::AvatarSpeaking => {
+                        if let Some(end) = sound_end
+                            && turn.avatar_ms.is_nan()
+                        {
+                            turn.avatar_ms = end.elapsed().as_secs_f64() * 1_000.0;
+                        }
+                    }
                     Heard::ReplyDone => done = sound_end.is_some(),
                     Heard::Other => {}
                 }
@@ -691,15 +705,24 @@ async fn soak(a: &Args, conversations: &[Vec<Utterance>]) {
             tokio::time::sleep(Duration::from_millis(700 * k as u64)).await;
             let mut turns = Vec::new();
             let mut round = 0;
+            let mut failed = 0;
             while Instant::now() < until {
                 let c: Vec<&Utterance> =
                     conversations[(k + round) % conversations.len()].iter().filter(|u| !u.paused).collect();
-                turns.extend(
-                    converse(System::Brazen, &addr, &turn, Some(&avatar), &c, &format!("[s{k}.{round}]")).await,
-                );
+                let tag = format!("[s{k}.{round}]");
+                // A conversation that fails (its connection lost, say) is counted, and the next
+                // one starts: the soak goes on.
+                let talk = converse(System::Brazen, &addr, &turn, Some(&avatar), &c, &tag);
+                match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(talk)).await {
+                    Ok(done) => turns.extend(done),
+                    Err(_) => {
+                        failed += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
                 round += 1;
             }
-            (turns, round)
+            (turns, round, failed)
         }
     });
     let talking = futures_util::future::join_all(talks);
@@ -720,19 +743,22 @@ async fn soak(a: &Args, conversations: &[Vec<Utterance>]) {
     let ran = started.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = sample();
-    let turns: Vec<&Turn> = results.iter().flat_map(|(t, _)| t).collect();
-    let sessions: usize = results.iter().map(|(_, rounds)| rounds).sum();
+    // Turns asked before the end (the conversations in progress then finish, fewer at once).
+    let turns: Vec<&Turn> =
+        results.iter().flat_map(|(t, _, _)| t).filter(|t| t.when.is_some_and(|at| at < until)).collect();
+    let sessions: usize = results.iter().map(|(_, rounds, _)| rounds).sum();
+    let failed: usize = results.iter().map(|(_, _, failed)| failed).sum();
     println!(
         "\n### soak: {} conversations at once for {:.1} min, avatar {width}×{height} over each socket\n",
         a.conversations,
         ran.as_secs_f64() / 60.0
     );
     println!(
-        "| minutes | turns | voice-to-voice p50 / p95 (s) | no reply | end of turn p50 (ms) | video received (MB) |"
+        "| minutes | turns | voice-to-voice p50 / p95 (s) | avatar speaks p50 / p95 (s) | no reply | end of turn p50 (ms) | video received (MB) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    let window = 5.0;
-    let windows = (ran.as_secs_f64() / 60.0 / window).ceil().max(1.0) as usize;
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let window = 5.0_f64.min(a.minutes as f64);
+    let windows = (a.minutes as f64 / window).floor().max(1.0) as usize;
     let mut p95s = Vec::new();
     for w in 0..windows {
         let within: Vec<&&Turn> = turns
@@ -746,25 +772,31 @@ async fn soak(a: &Args, conversations: &[Vec<Utterance>]) {
             .collect();
         let v2v: Vec<f64> = within.iter().map(|t| t.voice_to_voice_ms).filter(|x| x.is_finite()).collect();
         let ends: Vec<f64> = within.iter().map(|t| t.end_of_turn_ms).filter(|x| x.is_finite()).collect();
+        let avatar: Vec<f64> = within.iter().map(|t| t.avatar_ms).filter(|x| x.is_finite()).collect();
         p95s.push(percentile(v2v.clone(), 0.95));
         println!(
-            "| {}–{} | {} | {} / {} | {} | {:.0} | {:.1} |",
+            "| {}–{} | {} | {} / {} | {} / {} | {} | {:.0} | {:.1} |",
             w as f64 * window,
             (w + 1) as f64 * window,
             within.len(),
             ms(&v2v, 0.5),
             ms(&v2v, 0.95),
+            ms(&avatar, 0.5),
+            ms(&avatar, 0.95),
             within.len() - v2v.len(),
             percentile(ends, 0.5),
             within.iter().map(|t| t.video_bytes).sum::<usize>() as f64 / 1e6
         );
     }
     let all: Vec<f64> = turns.iter().map(|t| t.voice_to_voice_ms).filter(|x| x.is_finite()).collect();
+    let avatar: Vec<f64> = turns.iter().map(|t| t.avatar_ms).filter(|x| x.is_finite()).collect();
     println!(
-        "\nall: {} turns in {sessions} sessions, voice-to-voice p50 {} s, p95 {} s; last five minutes' p95 / first's: {:.2}; error events: {}",
+        "\nall: {} turns in {sessions} sessions ({failed} failed), voice-to-voice p50 {} s, p95 {} s, avatar speaks p50 {} s, p95 {} s; last window's voice-to-voice p95 / first's: {:.2}; error events: {}",
         turns.len(),
         ms(&all, 0.5),
         ms(&all, 0.95),
+        ms(&avatar, 0.5),
+        ms(&avatar, 0.95),
         p95s.last().unwrap_or(&f64::NAN) / p95s.first().unwrap_or(&f64::NAN),
         ERRORS.load(Ordering::Relaxed) - errors_before
     );

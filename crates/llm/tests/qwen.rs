@@ -454,13 +454,13 @@ fn a_panic_in_the_worker_fails_its_turn_and_the_next_turn_is_answered() {
     let store = Store::new(Store::default_root());
     let dir = store.install(Manifest::builtin().get("qwen2.5-coder-1.5b").unwrap(), &progress()).unwrap();
     let loaded = std::sync::Arc::new(LocalModel::load(&dir.join("model.gguf")).unwrap());
-    // The worker asks this before each decoding step: the first time, it panics on the
-    // worker's thread, in the middle of a turn.
+    // The worker asks this before each decoding step of the turns in progress: the first
+    // time, it panics on the worker's thread, with a turn begun (its prompt looked up).
     let panicked = std::sync::Arc::new(AtomicBool::new(false));
     let once = panicked.clone();
     let turn = Box::new(move || {
         if !once.swap(true, Ordering::Relaxed) {
-            panic!("a fault in the middle of decoding");
+            panic!("a fault during a turn");
         }
         false
     });
@@ -471,7 +471,7 @@ fn a_panic_in_the_worker_fails_its_turn_and_the_next_turn_is_answered() {
     assert!(panicked.load(Ordering::Relaxed));
     match &first[..] {
         [LlmEvent::Failed(why)] => {
-            assert!(why.contains("failed unexpectedly: a fault in the middle of decoding"), "{why}")
+            assert!(why.contains("failed unexpectedly: a fault during a turn"), "{why}")
         }
         other => panic!("the turn the panic hit fails with its message: {other:?}"),
     }

@@ -125,21 +125,6 @@ impl Admission {
     }
 }
 
-impl Admission {
-    /// Counts one more session against `key` alone at `now` (a client secret minted with it:
-    /// the session it starts is not counted again), or says why not.
-    pub fn admit_key(&self, key: &str, now: Instant) -> Result<(), Refused> {
-        let Ok(mut state) = self.state.lock() else { return Ok(()) };
-        let keys = &mut state.1;
-        let key = self.hasher.hash_one(key);
-        if let Some(retry_after) = keys.wait(&key, now) {
-            return Err(Refused { by: "key", per_minute: keys.per_minute, retry_after });
-        }
-        keys.take(key, now);
-        Ok(())
-    }
-}
-
 /// Whom an address stands for: itself for IPv4, its /64 network for IPv6 (one machine is
 /// routinely given a whole /64).
 fn client_of(address: IpAddr) -> IpAddr {
@@ -188,18 +173,6 @@ mod tests {
         assert!(both.admit(address(1), Some("k"), t0).is_ok());
         assert_eq!(both.admit(address(1), Some("k"), t0).unwrap_err().by, "address");
         assert!(both.admit(address(2), Some("k"), t0).is_ok(), "the key still had one left");
-    }
-
-    #[test]
-    fn a_minted_secret_counts_against_its_key_alone() {
-        let t0 = Instant::now();
-        let limits = Admission::new(1.0, 2.0);
-        let address = |n: u8| IpAddr::from([10, 0, 0, n]);
-        assert!(limits.admit_key("k", t0).is_ok());
-        assert!(limits.admit(address(1), Some("k"), t0).is_ok());
-        assert_eq!(limits.admit_key("k", t0).unwrap_err().by, "key", "the key's two are used");
-        assert!(limits.admit_key("other", t0).is_ok());
-        assert!(limits.admit(address(2), None, t0).is_ok(), "minting took nothing from any address");
     }
 
     #[test]

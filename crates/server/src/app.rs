@@ -123,13 +123,6 @@ impl AppState {
         self.admission.admit(address, key, std::time::Instant::now()).map_err(|refused| self.too_many(refused))
     }
 
-    /// Counts the session a client secret minted with the key tagged `key` will start, or
-    /// answers HTTP 429.
-    #[allow(clippy::result_large_err)] // the refusal is the response itself, made once
-    pub fn admit_minted(&self, key: &str) -> Result<(), Response> {
-        self.admission.admit_key(key, std::time::Instant::now()).map_err(|refused| self.too_many(refused))
-    }
-
     /// HTTP 429 for a new session refused by a limit, with `Retry-After`.
     fn too_many(&self, refused: crate::admission::Refused) -> Response {
         self.metrics.refused_total.with_label_values(&["rate_limit"]).inc();
@@ -376,9 +369,18 @@ async fn realtime(
             );
         }
     };
-    // New sessions count against the address and the key; a client secret's session was
-    // counted against its key when it was minted.
-    let counted = if secret.is_some() { None } else { state.key_tag_of(&headers, query) };
+    // A secret is looked at now (one that would not start a session is refused before anything
+    // else is done for it) and used up last, once nothing else can refuse the connection.
+    let counted = match secret {
+        Some(secret) => match state.client_secrets.peek(secret).await {
+            Ok(Some(minted_with)) => minted_with,
+            Ok(None) => return secret_refused(&state),
+            Err(e) => return secret_unchecked(&e),
+        },
+        None => state.key_tag_of(&headers, query),
+    };
+    // New sessions count against the address and the key (a secret's: the one it was minted
+    // with).
     if let Err(refused) = state.admit_connection(peer, counted.as_deref()) {
         return refused;
     }
@@ -397,7 +399,6 @@ async fn realtime(
         Some(p) => upgrade.protocols([p]),
         None => upgrade,
     };
-    // A secret is used up last, once nothing else can refuse the connection.
     if let Some(relay) = &state.relay {
         // The relay passes the query on (conversation-id included); a secret's session is not
         // sent upstream (the client's own session.update is).
@@ -432,23 +433,30 @@ async fn redeem(state: &AppState, secret: Option<&str>) -> Result<Option<Redeeme
     let Some(secret) = secret else { return Ok(None) };
     match state.client_secrets.redeem(secret).await {
         Ok(Some(redeemed)) => Ok(Some(redeemed)),
-        Ok(None) => {
-            state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
-            Err(json_error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
-            ))
-        }
-        Err(e) => {
-            tracing::warn!("cannot check a client secret: {e}");
-            Err(json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "The client secret cannot be checked now (the database is unavailable); try again.",
-            ))
-        }
+        // Used by another connection since it was looked at.
+        Ok(None) => Err(secret_refused(state)),
+        Err(e) => Err(secret_unchecked(&e)),
     }
+}
+
+/// HTTP 401 for a client secret that starts no session.
+fn secret_refused(state: &AppState) -> Response {
+    state.metrics.refused_total.with_label_values(&["unauthorized"]).inc();
+    json_error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "The client secret is not valid: it was used already (each starts one session), it expired, or this server did not mint it. Mint a new one (POST /v1/realtime/client_secrets).",
+    )
+}
+
+/// HTTP 503 for a client secret the database cannot check now.
+fn secret_unchecked(error: &str) -> Response {
+    tracing::warn!("cannot check a client secret: {error}");
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "The client secret cannot be checked now (the database is unavailable); try again.",
+    )
 }
 
 /// The stored conversation a connection asks to continue (Voice Live's `conversation-id`: the

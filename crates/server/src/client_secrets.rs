@@ -122,7 +122,7 @@ impl ClientSecrets {
                 let waiting = |m: &HashMap<String, (i64, ClientSecret)>| {
                     m.values().filter(|(_, s)| s.key_hash == secret.key_hash).count()
                 };
-                if waiting(&minted) >= MAX_OUTSTANDING {
+                if minted.len() >= MAX_OUTSTANDING && waiting(&minted) >= MAX_OUTSTANDING {
                     minted.retain(|_, (expires, _)| *expires > now);
                     if waiting(&minted) >= MAX_OUTSTANDING {
                         return Err(full());
@@ -132,6 +132,22 @@ impl ClientSecrets {
             }
         }
         Ok((value, expires_at / 1000))
+    }
+
+    /// Whether `value` would start a session now, without using it up: `Ok(Some(key))` with
+    /// the tag of the key it was minted with (`None` on a server without keys), `Ok(None)`
+    /// when it is unknown, used or expired; `Err` when the database cannot say now.
+    pub async fn peek(&self, value: &str) -> Result<Option<Option<String>>, String> {
+        let hash = sha256_hex(value);
+        let now = unix_ms();
+        match &self.store {
+            Some(store) => {
+                Ok(store.peek_client_secret(&hash, now).await.map_err(|e| e.to_string())?.map(|secret| secret.key_hash))
+            }
+            None => Ok(self.minted.lock().ok().and_then(|m| {
+                m.get(&hash).filter(|(expires, _)| *expires > now).map(|(_, secret)| secret.key_hash.clone())
+            })),
+        }
     }
 
     /// Uses `value` up: what its session starts with; `Ok(None)` when it is unknown, used or
@@ -257,12 +273,6 @@ pub async fn create(
     }
     let effective = config.to_json(Dialect::Ga);
     let key = key.filter(|_| !state.config.api_keys.is_empty()).map(|k| key_tag(&k));
-    // The session the secret starts counts against the key now.
-    if let Some(key) = &key
-        && let Err(refused) = state.admit_minted(key)
-    {
-        return refused;
-    }
     let given = request.get("session").filter(|v| !v.is_null()).map(Value::to_string);
     match state.client_secrets.mint(life, session_id, given, key).await {
         Ok((value, expires_at)) => {
@@ -286,10 +296,12 @@ mod tests {
         assert!(value.starts_with(PREFIX) && value.len() > 30, "{value}");
         assert!(expires_at >= unix_ms() / 1000 + 59);
         assert!(!secrets.minted.lock().unwrap().contains_key(&value), "only its hash is kept");
+        assert_eq!(secrets.peek(&value).await.unwrap(), Some(tag.clone()), "looked at, with its key");
         let redeemed = secrets.redeem(&value).await.unwrap().unwrap();
         assert_eq!(redeemed.session_id, "sess_1");
         assert_eq!(redeemed.session.unwrap().instructions, brazen_protocol::read::Field::Set("Be brief.".to_owned()));
         assert!(secrets.redeem(&value).await.unwrap().is_none(), "used up");
+        assert_eq!(secrets.peek(&value).await.unwrap(), None);
         let (old, _) = secrets.mint(Duration::ZERO, "sess_2".into(), None, None).await.unwrap();
         assert!(secrets.redeem(&old).await.unwrap().is_none(), "expired");
         assert!(secrets.redeem("ek_made_up").await.unwrap().is_none());

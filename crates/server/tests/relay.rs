@@ -210,6 +210,10 @@ async fn brazens_own_key_guards_the_relay_and_never_travels_upstream() {
     let server = relay(&url, &["--api-key", "browser-key-1"]);
     let refused = common::connect(server.port, "/voice-live/realtime?model=m", &[]).await.unwrap_err();
     assert!(refused.contains("401"), "{refused}");
+    // Nor does a made-up client secret open anything upstream.
+    let refused =
+        common::connect(server.port, "/voice-live/realtime?model=m&api-key=ek_made_up", &[]).await.unwrap_err();
+    assert!(refused.contains("401"), "{refused}");
     assert!(az.upstream_queries.lock().unwrap().is_empty(), "nothing reached Voice Live");
     let mut ws = open(server.port, "model=m&api-key=browser-key-1", &[]).await;
     round_trip(&mut ws).await;

@@ -119,17 +119,22 @@ async fn new_sessions_are_limited_per_address_and_per_key() {
     assert!(refused.starts_with("429 ") && refused.contains("this API key"), "{refused}");
     let two = [("api-key", "key-two-0123456789")];
     open.push(connect(keyed.port, "/v1/realtime", &two).await.expect("another key"));
-    // A client secret's session counts against its key when it is minted, not again when it
-    // starts.
-    let (status, _, body) = keyed.request("POST", "/v1/realtime/client_secrets", &two, "");
-    assert_eq!(status, 200, "{body}");
-    let minted: Value = serde_json::from_str(&body).unwrap();
-    let (status, _, body) = keyed.request("POST", "/v1/realtime/client_secrets", &two, "");
-    assert!(status == 429 && body.contains("this API key"), "the key's two sessions are spoken for: {status} {body}");
-    let offer = format!("realtime, openai-insecure-api-key.{}", minted["value"].as_str().unwrap());
-    connect(keyed.port, "/v1/realtime", &[("sec-websocket-protocol", offer.as_str())])
-        .await
-        .expect("the minted session starts");
+    // A client secret's session counts against the key it was minted with; one refused by the
+    // limit is not used up.
+    let mint = || {
+        let (status, _, body) = keyed.request("POST", "/v1/realtime/client_secrets", &two, "");
+        assert_eq!(status, 200, "minting starts nothing: {body}");
+        let minted: Value = serde_json::from_str(&body).unwrap();
+        format!("realtime, openai-insecure-api-key.{}", minted["value"].as_str().unwrap())
+    };
+    let (first, second) = (mint(), mint());
+    open.push(connect(keyed.port, "/v1/realtime", &[("sec-websocket-protocol", first.as_str())]).await.unwrap());
+    let refused =
+        connect(keyed.port, "/v1/realtime", &[("sec-websocket-protocol", second.as_str())]).await.unwrap_err();
+    assert!(refused.starts_with("429 ") && refused.contains("this API key"), "{refused}");
+    let refused =
+        connect(keyed.port, "/v1/realtime", &[("sec-websocket-protocol", second.as_str())]).await.unwrap_err();
+    assert!(refused.starts_with("429 "), "still unused, still over the key's limit: {refused}");
 }
 
 #[tokio::test]
@@ -175,7 +180,10 @@ async fn a_client_secret_starts_one_session_with_its_configuration() {
     // Once only.
     let again = connect(server.port, "/v1/realtime", &offer).await.unwrap_err();
     assert!(again.starts_with("401 ") && again.contains("used already"), "{again}");
-    let made_up = connect(server.port, "/v1/realtime", &[("authorization", "Bearer ek_made_up")]).await.unwrap_err();
+    // A made-up secret is refused before anything is looked up for it.
+    let made_up = connect(server.port, "/v1/realtime?conversation-id=c1", &[("authorization", "Bearer ek_made_up")])
+        .await
+        .unwrap_err();
     assert!(made_up.starts_with("401 "), "{made_up}");
     // A secret cannot mint another, nor open anything but its one Realtime session.
     let (_, _, fresh) = mint(&auth, "");

@@ -202,9 +202,8 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         Err(e) => {
             // Answer every job with the reason rather than leave callers waiting.
             while let Some((job, _)) = next_job(shared) {
-                let urgent = job.urgent;
-                (job.reply)(Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
-                shared.done(urgent);
+                let _done = Done { shared, urgent: job.urgent };
+                answer(job.reply, Err(SpeechError::Engine(format!("the Whisper worker could not start: {e}"))));
             }
             return;
         }
@@ -223,35 +222,56 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         warm.map(|t| t.ending)
     );
     while let Some((job, queued)) = next_job(shared) {
-        let urgent = job.urgent;
-        if !job.cancel.load(Ordering::Relaxed) {
-            let audio = to_whisper_rate(&job.samples, job.sample_rate);
-            let decode = Decode { threads, ..job.decode };
-            let started = Instant::now();
-            // A panic in the decoder fails this job, not the worker (every later job of every
-            // session still has it); its recogniser, perhaps left half-way, is made again.
-            let result = catch_panic(|| recognizer.transcribe_cancellable(&audio, &decode, &job.cancel))
-                .unwrap_or_else(|panic| {
-                    tracing::error!("whisper: a decode failed unexpectedly: {panic}");
-                    if let Ok(fresh) = model.recognizer() {
-                        recognizer = fresh;
-                    }
-                    Err(SpeechError::Engine(format!("Whisper failed unexpectedly: {panic}")))
-                });
-            tracing::debug!(
-                "whisper: {:.2} s of audio (preview: {}, urgent: {urgent}) waited {} ms, decoded in {} ms: {:?}",
-                audio.len() as f64 / f64::from(SAMPLE_RATE),
-                job.preview,
-                started.duration_since(queued).as_millis(),
-                started.elapsed().as_millis(),
-                result.as_ref().map(|t| t.ending)
-            );
-            let reply = job.reply;
-            if let Err(panic) = catch_panic(move || reply(result)) {
-                tracing::error!("whisper: a transcript's receiver failed: {panic}");
-            }
+        // Counted as done however the job ends, a panic included.
+        let _done = Done { shared, urgent: job.urgent };
+        if job.cancel.load(Ordering::Relaxed) {
+            continue;
         }
-        shared.done(urgent);
+        let decode = Decode { threads, ..job.decode };
+        let started = Instant::now();
+        // A panic in the decoder fails this job, not the worker (every later job of every
+        // session still has it); its recogniser, perhaps left half-way, is made again.
+        let result = catch_panic(|| {
+            let audio = to_whisper_rate(&job.samples, job.sample_rate);
+            recognizer.transcribe_cancellable(&audio, &decode, &job.cancel)
+        })
+        .unwrap_or_else(|panic| {
+            tracing::error!("whisper: a decode failed unexpectedly: {panic}");
+            match model.recognizer() {
+                Ok(fresh) => recognizer = fresh,
+                Err(e) => tracing::error!("whisper: the worker's recogniser cannot be made again: {e}"),
+            }
+            Err(SpeechError::Engine(format!("Whisper failed unexpectedly: {panic}")))
+        });
+        tracing::debug!(
+            "whisper: {:.2} s of audio (preview: {}, urgent: {}) waited {} ms, decoded in {} ms: {:?}",
+            job.samples.len() as f64 / f64::from(job.sample_rate.max(1)),
+            job.preview,
+            job.urgent,
+            started.duration_since(queued).as_millis(),
+            started.elapsed().as_millis(),
+            result.as_ref().map(|t| t.ending)
+        );
+        answer(job.reply, result);
+    }
+}
+
+/// Hands a job its answer; a panic in the code it hands it to is logged, not the worker's end.
+fn answer(reply: Reply, result: Result<Transcript, SpeechError>) {
+    if let Err(panic) = catch_panic(move || reply(result)) {
+        tracing::error!("whisper: a transcript's receiver failed: {panic}");
+    }
+}
+
+/// Counts a job as done ([`Shared::done`]) when dropped.
+struct Done<'a> {
+    shared: &'a Shared,
+    urgent: bool,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.shared.done(self.urgent);
     }
 }
 

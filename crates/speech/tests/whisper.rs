@@ -266,10 +266,24 @@ fn a_job_that_panics_on_a_worker_does_not_stop_it() {
         cancel: Arc::new(AtomicBool::new(false)),
         reply,
     };
-    // The one worker's job panics on its thread (in the code it hands the transcript to)...
-    pool.submit(job(Box::new(|_| panic!("a fault on the worker"))));
-    // ...and the next job is still answered, by the same single worker.
     let (tx, rx) = std::sync::mpsc::channel();
-    pool.submit(job(Box::new(move |result| tx.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap())));
+    let answered = |tx: std::sync::mpsc::Sender<Result<String, String>>| -> brazen_speech::Reply {
+        Box::new(move |result| tx.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap())
+    };
+    // A job panics on the one worker's thread in the code it hands the transcript to...
+    pool.submit(job(Box::new(|_| panic!("a fault on the worker"))));
+    // ...another while it is being decoded (audio at 0 Hz cannot be resampled): that one is
+    // answered with the failure...
+    pool.submit(Job { sample_rate: 0, ..job(answered(tx.clone())) });
+    let failed = rx.recv_timeout(Duration::from_secs(60)).expect("the failed job is answered").unwrap_err();
+    assert!(failed.contains("Whisper failed unexpectedly"), "{failed}");
+    // ...and the next job is still answered, by the same single worker.
+    pool.submit(job(answered(tx)));
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).expect("the next job is answered").unwrap(), "");
+    // Every job is counted as done (other engines give way while any is counted).
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while pool.activity().load(std::sync::atomic::Ordering::Relaxed) > 0 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pool.activity().load(std::sync::atomic::Ordering::Relaxed), 0);
 }

@@ -57,6 +57,23 @@ impl Store {
         }))
     }
 
+    /// The secret whose hash is `hash`, without using it up: `None` when it is unknown, used
+    /// already or past `now` (unix ms).
+    pub async fn peek_client_secret(&self, hash: &str, now: i64) -> Result<Option<ClientSecret>, StoreError> {
+        let row =
+            sqlx::query("SELECT session_id, session, key_hash FROM client_secrets WHERE hash = $1 AND expires_at > $2")
+                .bind(hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ClientSecret {
+            session_id: row.try_get("session_id")?,
+            session: row.try_get("session")?,
+            key_hash: row.try_get("key_hash")?,
+        }))
+    }
+
     /// Forgets the secrets that expired before `now` (unix ms); how many.
     pub async fn forget_expired_client_secrets(&self, now: i64) -> Result<u64, StoreError> {
         let done =

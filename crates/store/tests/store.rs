@@ -351,7 +351,10 @@ async fn client_secrets_are_taken_once_before_they_expire(_: &TestDb, store: &St
     assert_eq!(store.client_secrets_waiting(None).await.unwrap(), 2, "counted per key");
     assert_eq!(store.client_secrets_waiting(Some("k1")).await.unwrap(), 1);
     assert_eq!(store.client_secrets_waiting(Some("k2")).await.unwrap(), 0);
-    assert_eq!(store.take_client_secret("h4", 5_000).await.unwrap(), Some(keyed));
+    assert_eq!(store.peek_client_secret("h4", 5_000).await.unwrap(), Some(keyed.clone()), "looked at");
+    assert_eq!(store.peek_client_secret("h2", 5_000).await.unwrap(), None, "expired");
+    assert_eq!(store.take_client_secret("h4", 5_000).await.unwrap(), Some(keyed), "not used up by a look");
+    assert_eq!(store.peek_client_secret("h4", 5_000).await.unwrap(), None, "used up");
     assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), Some(secret.clone()));
     assert_eq!(store.take_client_secret("h1", 5_000).await.unwrap(), None, "used up");
     assert_eq!(store.take_client_secret("h2", 5_000).await.unwrap(), None, "expired");
