@@ -5,8 +5,10 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Instant;
 use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
 use str0m::channel::{ChannelConfig, ChannelId};
 use str0m::format::Codec;
 use str0m::media::{MediaKind, MediaTime, Mid, Pt};
@@ -66,6 +68,15 @@ pub struct Peer {
     closed: bool,
 }
 
+/// The DTLS certificate every peer of this process presents, made on first use (as mediasoup's
+/// workers do: each answer's fingerprint names it, so nothing is lost by sharing it, and no
+/// browser waits for a key pair to be made). `None` if it cannot be made: str0m then makes one
+/// per peer.
+fn certificate() -> Option<DtlsCert> {
+    static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
+    CERT.get_or_init(|| str0m::crypto::from_feature_flags().dtls_provider.generate_certificate()).clone()
+}
+
 /// How well an H.264 profile-level-id fits what the encoder makes (Constrained Baseline):
 /// higher is better, `None` unusable.
 fn h264_rank(profile_level_id: Option<u32>) -> u8 {
@@ -85,7 +96,11 @@ impl Peer {
             .map_err(|e| OfferError::Malformed(format!("The SDP offer cannot be read: {e}.")))?;
         let creds = IceCreds::new();
         let ufrag = creds.ufrag.clone();
-        let mut rtc = RtcConfig::new()
+        let mut config = RtcConfig::new();
+        if let Some(cert) = certificate() {
+            config = config.set_dtls_cert(cert);
+        }
+        let mut rtc = config
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
