@@ -209,20 +209,10 @@ fn thread_ticks(name: &str) -> u64 {
 
 #[test]
 fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
-    use brazen_speech::{Job, WHISPER_STAND_BY_FOR, WhisperPool};
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use brazen_speech::{WHISPER_STAND_BY_FOR, WhisperPool};
     use std::time::{Duration, Instant};
     let pool = WhisperPool::start(model(), 1, 2).unwrap();
-    let job = |reply: std::sync::mpsc::Sender<Result<String, String>>| Job {
-        samples: vec![0; 16_000],
-        sample_rate: 16_000,
-        decode: Decode::default(),
-        preview: true,
-        urgent: true,
-        cancel: Arc::new(AtomicBool::new(false)),
-        reply: Box::new(move |result| reply.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap()),
-    };
+    let job = |reply: std::sync::mpsc::Sender<Result<String, String>>| silent_second(true, sent_to(reply));
     // A job answered: the worker's start-up decode is behind it.
     let (tx, rx) = std::sync::mpsc::channel();
     pool.submit(job(tx.clone()));
@@ -253,32 +243,19 @@ fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
 #[test]
 fn a_job_that_panics_on_a_worker_does_not_stop_it() {
     use brazen_speech::{Job, WhisperPool};
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
     use std::time::Duration;
     let pool = WhisperPool::start(model(), 1, 2).unwrap();
-    let job = |reply: brazen_speech::Reply| Job {
-        samples: vec![0; 16_000],
-        sample_rate: 16_000,
-        decode: Decode::default(),
-        preview: false,
-        urgent: false,
-        cancel: Arc::new(AtomicBool::new(false)),
-        reply,
-    };
+    let job = |reply: brazen_speech::Reply| silent_second(false, reply);
     let (tx, rx) = std::sync::mpsc::channel();
-    let answered = |tx: std::sync::mpsc::Sender<Result<String, String>>| -> brazen_speech::Reply {
-        Box::new(move |result| tx.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap())
-    };
     // A job panics on the one worker's thread in the code it hands the transcript to...
     pool.submit(job(Box::new(|_| panic!("a fault on the worker"))));
     // ...another while it is being decoded (audio at 0 Hz cannot be resampled): that one is
     // answered with the failure...
-    pool.submit(Job { sample_rate: 0, ..job(answered(tx.clone())) });
+    pool.submit(Job { sample_rate: 0, ..job(sent_to(tx.clone())) });
     let failed = rx.recv_timeout(Duration::from_secs(60)).expect("the failed job is answered").unwrap_err();
     assert!(failed.contains("Whisper failed unexpectedly"), "{failed}");
     // ...and the next job is still answered, by the same single worker.
-    pool.submit(job(answered(tx)));
+    pool.submit(job(sent_to(tx)));
     assert_eq!(rx.recv_timeout(Duration::from_secs(60)).expect("the next job is answered").unwrap(), "");
     // Every job is counted as done (other engines give way while any is counted).
     let until = std::time::Instant::now() + Duration::from_secs(5);
@@ -286,4 +263,22 @@ fn a_job_that_panics_on_a_worker_does_not_stop_it() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(pool.activity().load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// A job of a second of silence at 16 kHz; `urgent` ones are previews someone waits on.
+fn silent_second(urgent: bool, reply: brazen_speech::Reply) -> brazen_speech::Job {
+    brazen_speech::Job {
+        samples: vec![0; 16_000],
+        sample_rate: 16_000,
+        decode: Decode::default(),
+        preview: urgent,
+        urgent,
+        cancel: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        reply,
+    }
+}
+
+/// A reply that sends the transcript's text (or the error's) to `tx`.
+fn sent_to(tx: std::sync::mpsc::Sender<Result<String, String>>) -> brazen_speech::Reply {
+    Box::new(move |result| tx.send(result.map(|t| t.text).map_err(|e| e.to_string())).unwrap())
 }
