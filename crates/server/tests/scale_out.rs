@@ -52,7 +52,8 @@ fn get(server: &Server, path: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// `path` on `server` once `ready` holds (polls for 3 minutes: an analysis waits for quiet).
+/// `path` on `server` once `ready` holds (polls for 10 minutes: an analysis waits for quiet, and
+/// the model server answers at a few tokens a second on two busy cores).
 fn eventually(server: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
@@ -62,7 +63,7 @@ fn eventually(server: &Server, path: &str, ready: impl Fn(&Value) -> bool) -> Va
             if ready(&v) {
                 return v;
             }
-            assert!(started.elapsed() < Duration::from_secs(180), "{path} never became ready: {v}");
+            assert!(started.elapsed() < Duration::from_secs(600), "{path} never became ready: {v}");
         }
         std::thread::sleep(Duration::from_millis(500));
     }
