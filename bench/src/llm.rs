@@ -6,7 +6,9 @@
 //! Run: `bench/llm.sh [--rounds N]` (release build). Instead of that, `bench/llm.sh --passes`
 //! prints the cost of one forward pass by its number of new tokens (what sets the prefill
 //! chunk); `--decode` the steady cost of a decoding step; `--gemv` one row times each block's
-//! weights, candle's product against `brazen_llm::gemv`. The default model is installed first.
+//! weights, candle's product against `brazen_llm::gemv`; `--judge` a pause's verdict from its
+//! words by the conversational model itself against the small turn judge (SmolLM2-135M). The
+//! models are installed first.
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
 //! candle's default unless the variable is given (as `bench/llm.sh` does).
 
@@ -231,30 +233,86 @@ fn gemv(gguf: &std::path::Path) {
     }
 }
 
+/// The directory of the installed model `name` (installed first when missing).
+fn installed(name: &str) -> std::path::PathBuf {
+    Store::new(Store::default_root())
+        .install(Manifest::builtin().get(name).expect("in the manifest"), &progress())
+        .expect("installed")
+}
+
+/// What callers say up to a pause: sentences that go on, then finished ones.
+const PAUSES: [(&str, bool); 16] = [
+    ("I would like to order", false),
+    ("Can you tell me", false),
+    ("I am looking for", false),
+    ("My phone number is", false),
+    ("I was wondering if", false),
+    ("What I need is", false),
+    ("I'd like to know", false),
+    ("Is it possible to", false),
+    ("What time do you open on Saturday?", true),
+    ("Do you ship to Canada?", true),
+    ("I want to return the blue running shoes.", true),
+    ("Which jackets are warm enough for winter?", true),
+    ("How long does delivery take?", true),
+    ("Can I pay with a gift card?", true),
+    ("I bought a coffee machine last week and it stopped working.", true),
+    ("Two pairs of hiking boots, please.", true),
+];
+
+/// `--judge`: each pause of [`PAUSES`] judged from its words, after a conversation whose prompt
+/// up to the user's message was computed ahead (as after an answer): by the conversational
+/// model (its words and the reply's opening in one pass, as the worker did before the judge)
+/// and by the small judge. Prints each verdict and time, and the medians.
+fn judge(gguf: &std::path::Path) {
+    let local = LocalModel::load(gguf).expect("loads");
+    let small = brazen_llm::judge::TextJudge::load(&installed("smollm2-135m").join("model.gguf")).expect("loads");
+    let instructions = format!("{} {STORE_FACTS}", RETAIL_INSTRUCTIONS.trim());
+    let history = vec![message(Role::User, "Hi there."), message(Role::Assistant, "Hello! How can I help you today?")];
+    let answered = local.turn(&request(&instructions, &history, ToolChoice::Auto), &|| false).expect("turn");
+    local.prefill(&answered, &|| false).expect("the conversation computed ahead");
+    let (mut big_ms, mut small_ms) = (Vec::new(), Vec::new());
+    println!("| words | finished | 1.5B: p, ms | 135M judge: p, ms |");
+    println!("| --- | --- | --- | --- |");
+    for (words, finished) in PAUSES {
+        let mut items = history.clone();
+        items.push(message(Role::User, words));
+        let req = request(&instructions, &items, ToolChoice::Auto);
+        let t = Instant::now();
+        let turn = local.turn(&req, &|| false).expect("turn");
+        let big = local.end_of_turn(&turn, &|| false).expect("judged").expect("not stopped");
+        big_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let p = small.judge(&req, &|| false).expect("judged").expect("not stopped");
+        small_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        println!(
+            "| {words} | {finished} | {big:.3}, {:.0} | {p:.3}, {:.0} |",
+            big_ms.last().unwrap(),
+            small_ms.last().unwrap()
+        );
+    }
+    let (big, small) = (percentile(big_ms, 0.5), percentile(small_ms, 0.5));
+    println!("median time: 1.5B {big:.0} ms, 135M judge {small:.0} ms ({:.2}×)", small / big);
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--gemv") {
-        let dir = Store::new(Store::default_root())
-            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
-            .expect("installed");
-        return gemv(&dir.join("model.gguf"));
+    let arg = |name: &str| std::env::args().any(|a| a == name);
+    let gguf = || installed("qwen2.5-coder-1.5b").join("model.gguf");
+    if arg("--gemv") {
+        return gemv(&gguf());
     }
-    if std::env::args().any(|a| a == "--decode") {
-        let dir = Store::new(Store::default_root())
-            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
-            .expect("installed");
-        return decode(&dir.join("model.gguf"));
+    if arg("--decode") {
+        return decode(&gguf());
     }
-    if std::env::args().any(|a| a == "--passes") {
-        let dir = Store::new(Store::default_root())
-            .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
-            .expect("installed");
-        return passes(&dir.join("model.gguf"));
+    if arg("--passes") {
+        return passes(&gguf());
+    }
+    if arg("--judge") {
+        return judge(&gguf());
     }
     let rounds: usize =
         std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
-    let dir = Store::new(Store::default_root())
-        .install(Manifest::builtin().get("qwen2.5-coder-1.5b").expect("in the manifest"), &progress())
-        .expect("installed");
+    let dir = installed("qwen2.5-coder-1.5b");
     let t = Instant::now();
     let model = LocalModel::load(&dir.join("model.gguf")).expect("loads");
     let load = t.elapsed().as_secs_f64();

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod eval;
 pub mod gemv;
 pub mod grammar;
+pub mod judge;
 mod local;
 pub mod model;
 pub mod openai;

@@ -446,31 +446,7 @@ impl LocalModel {
 
     /// The share of the next-token probability in `logits` that ends the message there.
     fn ending_probability(&self, logits: &[f32]) -> f32 {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-        let ends = self.ending_tokens();
-        let ending: f64 =
-            ends.iter().filter_map(|&id| logits.get(id as usize)).map(|&l| ((l - max) as f64).exp()).sum();
-        (ending / total) as f32
-    }
-
-    /// The tokens that end a message: the end-of-message token, and those made of `.`, `?` or
-    /// `!` (not `..`) followed by nothing but more of them, quotes, closing brackets or
-    /// whitespace — not `.com` or `.5`, which go on (found once).
-    fn ending_tokens(&self) -> &[u32] {
-        self.ending.get_or_init(|| {
-            let mut ends: Vec<u32> = self.vocab.special("<|im_end|>").into_iter().collect();
-            for id in 0..self.vocab.len() as u32 {
-                let b = self.vocab.bytes(id);
-                let ends_here = matches!(b.first(), Some(b'.' | b'?' | b'!'))
-                    && !b.starts_with(b"..")
-                    && b.iter().all(|c| b".?!\"')] \n\t\r".contains(c));
-                if ends_here {
-                    ends.push(id);
-                }
-            }
-            ends
-        })
+        crate::vocab::share(logits, self.ending.get_or_init(|| self.vocab.ending_tokens()))
     }
 
     /// Generates one turn, streaming its outputs to `sink`; stops early when `cancel` is set.

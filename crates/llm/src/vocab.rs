@@ -69,8 +69,33 @@ impl Vocab {
         self.special.get(text).copied()
     }
 
+    /// The tokens that end a message: the end-of-message token (`<|im_end|>`), and those made
+    /// of `.`, `?` or `!` (not `..`) followed by nothing but more of them, quotes, closing
+    /// brackets or whitespace — not `.com` or `.5`, which go on.
+    pub fn ending_tokens(&self) -> Vec<u32> {
+        let mut ends: Vec<u32> = self.special("<|im_end|>").into_iter().collect();
+        for id in 0..self.len() as u32 {
+            let b = self.bytes(id);
+            let ends_here = matches!(b.first(), Some(b'.' | b'?' | b'!'))
+                && !b.starts_with(b"..")
+                && b.iter().all(|c| b".?!\"')] \n\t\r".contains(c));
+            if ends_here {
+                ends.push(id);
+            }
+        }
+        ends
+    }
+
     /// Whether `id` is a special token.
     pub fn is_special(&self, id: u32) -> bool {
         self.bytes.get(id as usize).is_some_and(Vec::is_empty)
     }
+}
+
+/// The share of the next-token probability in `logits` that goes to the tokens `ids`.
+pub fn share(logits: &[f32], ids: &[u32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let part: f64 = ids.iter().filter_map(|&id| logits.get(id as usize)).map(|&l| ((l - max) as f64).exp()).sum();
+    (part / total) as f32
 }

@@ -9,11 +9,13 @@
 //! the reply is heard first: whether they take the turn is decided from those words), at most
 //! 0.8 s at a time. Judging whether a pausing user has finished ([`Llm::end_of_turn`]) comes
 //! before prompts computed ahead (the user is waiting for it) and between two decoding steps of
-//! the turns in progress. When no turn is in progress the worker computes prompts ahead
+//! the turns in progress; with a [`TextJudge`] the small model judges (in a fraction of the
+//! time), else the conversational model itself. When no turn is in progress the worker computes prompts ahead
 //! ([`Llm::prepare`]): only the latest such request is kept, a turn that arrives stops it after
 //! its current short pass, and it waits while speech is being recognised (on the same cores, the
 //! transcript comes first: the turn cannot start without it).
 
+use crate::judge::TextJudge;
 use crate::local::{GIVE_WAY_MAX, GIVE_WAY_POLL, PREFILL_CHUNK};
 use crate::model::KvCache;
 use crate::{Finish, Generation, LlmError, LocalModel, Output, Step};
@@ -71,15 +73,16 @@ pub struct LocalLlm {
 }
 
 impl LocalLlm {
-    /// Starts the worker thread for `model`, giving way to speech recognition as `give_way`
-    /// says.
-    pub fn start(model: Arc<LocalModel>, give_way: GiveWay) -> Result<LocalLlm, String> {
+    /// Starts the worker thread for `model` (and `judge`, which then judges pauses), giving way
+    /// to speech recognition as `give_way` says.
+    pub fn start(model: Arc<LocalModel>, judge: Option<TextJudge>, give_way: GiveWay) -> Result<LocalLlm, String> {
         let (jobs, queue) = mpsc::channel::<Work>();
         let turn_waiting = Arc::new(AtomicBool::new(false));
         let check_waiting = Arc::new(AtomicBool::new(false));
         let prepare_waiting = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             model,
+            judge,
             queue,
             give_way,
             waiting: turn_waiting.clone(),
@@ -110,6 +113,8 @@ impl LocalLlm {
 /// The worker thread's state: the model, its queue, and what it is working on.
 struct Worker {
     model: Arc<LocalModel>,
+    /// The small model that judges pauses, when there is one.
+    judge: Option<TextJudge>,
     queue: mpsc::Receiver<Work>,
     give_way: GiveWay,
     /// [`LocalLlm::turn_waiting`]: a turn is queued.
@@ -188,18 +193,27 @@ impl Worker {
                 Work::EndOfTurn(judge) if !judge.cancel.load(Ordering::Relaxed) => {
                     let waiting = &self.waiting;
                     let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
-                    let verdict = match model.turn(&judge.request, &stop) {
-                        Ok(turn) => match model.end_of_turn(&turn, &stop) {
-                            Ok(Some(p)) => TurnVerdict::Probability(p),
-                            Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
-                            Err(e) => {
-                                tracing::debug!("judging a pause from its words failed: {e}");
-                                TurnVerdict::Failed(e.to_string())
-                            }
-                        },
-                        Err(e) => TurnVerdict::Failed(e.to_string()),
+                    let started = std::time::Instant::now();
+                    let judged = match &self.judge {
+                        Some(small) => small.judge(&judge.request, &stop),
+                        None => model
+                            .turn(&judge.request, &stop)
+                            .map_err(|e| LlmError::Prompt(e.to_string()))
+                            .and_then(|turn| model.end_of_turn(&turn, &stop)),
                     };
-                    tracing::debug!("judged a pause from its words: {verdict:?}");
+                    let verdict = match judged {
+                        Ok(Some(p)) => TurnVerdict::Probability(p),
+                        Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
+                        Err(e) => {
+                            tracing::debug!("judging a pause from its words failed: {e}");
+                            TurnVerdict::Failed(e.to_string())
+                        }
+                    };
+                    tracing::debug!(
+                        "judged a pause from its words in {:.0} ms{}: {verdict:?}",
+                        started.elapsed().as_secs_f64() * 1000.0,
+                        if self.judge.is_some() { " (the small judge)" } else { "" }
+                    );
                     let _ = judge.verdict.send(verdict);
                 }
                 Work::EndOfTurn(_) => {}

@@ -110,6 +110,9 @@ pub struct EngineChoice {
     pub vad: String,
     /// The end-of-turn model of semantic turn detection: `smart-turn` or `none`.
     pub turn: String,
+    /// What judges a pause from its words with a local language model: [`DEFAULT_JUDGE`],
+    /// `llm` (the language model itself) or the path of a ChatML GGUF file.
+    pub turn_judge: String,
     /// Speech recognition: `whisper-tiny-en`, `whisper-base` or `echo`.
     pub asr: String,
     /// Parallel Whisper decodes.
@@ -375,6 +378,22 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
             ));
         }
     };
+    let judge = match cfg.turn_judge.as_str() {
+        "llm" => None,
+        DEFAULT_JUDGE => Some(
+            ensure_models(cfg, &[DEFAULT_JUDGE], &format!("--turn-judge {DEFAULT_JUDGE}"), "--turn-judge llm")?[0]
+                .join("model.gguf"),
+        ),
+        other if other.ends_with(".gguf") => Some(PathBuf::from(other)),
+        other => {
+            return Err(format!(
+                "turn_judge = {other:?} is not an option: use \"{DEFAULT_JUDGE}\", \"llm\" or the path of a .gguf file"
+            ));
+        }
+    };
+    let judge = judge
+        .map(|path| brazen_llm::judge::TextJudge::load(&path).map_err(|e| format!("cannot load the turn judge: {e}")))
+        .transpose()?;
     let started = std::time::Instant::now();
     let model = brazen_llm::LocalModel::load(&path).map_err(|e| format!("cannot load the LLM: {e}"))?;
     model.warm_up().map_err(|e| format!("the LLM failed its warm-up: {e}"))?;
@@ -387,7 +406,7 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
         prepare: busy(recognising.as_ref().map(|r| r.active.clone())),
         turn: busy(recognising.map(|r| r.urgent)),
     };
-    Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), give_way)?)))
+    Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), judge, give_way)?)))
 }
 
 /// The OpenAI-compatible engine `remote` describes (Azure's shape when `azure`). The
@@ -459,6 +478,9 @@ pub fn default_llm_path(models_dir: Option<PathBuf>) -> Result<PathBuf, String> 
 
 /// The local LLM installed by default.
 pub const DEFAULT_LLM: &str = "qwen2.5-coder-1.5b";
+/// The model that judges a pause from its words beside a local language model, unless
+/// configured otherwise (installed on first run).
+pub const DEFAULT_JUDGE: &str = "smollm2-135m";
 
 /// Installs what is missing of `names` (models of the manifest), saying when it fails who needed
 /// them (`needed_by`) and how to start without them (`without`); returns their directories in order.

@@ -44,6 +44,11 @@ pub struct Config {
     /// `azure_semantic_vad`, `end_of_utterance_detection`): `smart-turn` (Smart Turn v3.2,
     /// installed on first run) or `none` (the pause's words and silence alone).
     pub turn: String,
+    /// What judges a pause from its words with the local language model: `smollm2-135m`
+    /// (default; SmolLM2-135M-Instruct, installed on first run, in a fraction of the
+    /// conversational model's time), `llm` (the conversational model itself), or the path of a
+    /// ChatML GGUF file.
+    pub turn_judge: String,
     /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base` (multilingual,
     /// honours the session's transcription `language`), both installed on first run, `azure`
     /// (Azure AI Speech's REST API for short audio), or `echo`
@@ -163,6 +168,7 @@ impl Default for Config {
             connections_per_minute_per_key: 6_000.0,
             vad: "silero".into(),
             turn: "smart-turn".into(),
+            turn_judge: "smollm2-135m".into(),
             asr: "whisper-tiny-en".into(),
             asr_workers: 1,
             asr_threads: 0,
@@ -204,6 +210,7 @@ impl Config {
         EngineChoice {
             vad: self.vad.clone(),
             turn: self.turn.clone(),
+            turn_judge: self.turn_judge.clone(),
             asr: self.asr.clone(),
             asr_workers: self.asr_workers,
             asr_threads: self.asr_threads,
@@ -258,6 +265,7 @@ const ENV_KEYS: &[&str] = &[
     "connections_per_minute_per_key",
     "vad",
     "turn",
+    "turn_judge",
     "asr",
     "asr_workers",
     "asr_threads",
@@ -308,6 +316,9 @@ pub struct Overrides {
     /// `--turn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turn: Option<String>,
+    /// `--turn-judge`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_judge: Option<String>,
     /// `--asr`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asr: Option<String>,

@@ -68,6 +68,10 @@ enum Command {
         /// v3.2, installed on first run) or `none` (a pause's words and its silence alone).
         #[arg(long)]
         turn: Option<String>,
+        /// What judges a pause from its words with the local LLM: `smollm2-135m` (default;
+        /// installed on first run), `llm` (the LLM itself) or the path of a ChatML GGUF file.
+        #[arg(long)]
+        turn_judge: Option<String>,
         /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base`
         /// (multilingual) — models installed on first run —, `azure` (Azure AI Speech), or `echo` (a labelled stand-in that
         /// transcribes audio as its length).
@@ -417,6 +421,7 @@ fn main() -> ExitCode {
             api_keys,
             vad,
             turn,
+            turn_judge,
             asr,
             llm,
             tts,
@@ -435,6 +440,7 @@ fn main() -> ExitCode {
                 api_keys,
                 vad,
                 turn,
+                turn_judge,
                 asr,
                 tts,
                 models_dir,
