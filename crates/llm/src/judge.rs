@@ -68,25 +68,8 @@ impl TextJudge {
         if words.is_empty() {
             return Err(LlmError::Prompt("no words to judge".into()));
         }
-        let mut context = format!("<|im_start|>system\n{INSTRUCTION}<|im_end|>\n");
-        if let Some(previous) = previous.map(str::trim).filter(|p| !p.is_empty()) {
-            let start = previous.char_indices().rev().nth(CONTEXT_CHARS).map_or(0, |(at, _)| at);
-            context.push_str(&format!("<|im_start|>assistant\n{}<|im_end|>\n", &previous[start..]));
-        }
-        context.push_str("<|im_start|>user\n");
-        let context = self.vocab.encode(&context).map_err(LlmError::Prompt)?;
         let said = self.vocab.encode(words).map_err(LlmError::Prompt)?;
-        let mut kept = self.context.lock().unwrap_or_else(|e| e.into_inner());
-        let mut cache = match kept.as_ref() {
-            Some((tokens, cache)) if *tokens == context => cache.clone(),
-            _ => {
-                let mut cache = self.model.new_cache();
-                self.model.forward(&context, &mut cache).map_err(generation_error)?;
-                *kept = Some((context, cache.clone()));
-                cache
-            }
-        };
-        drop(kept);
+        let mut cache = self.context(previous)?;
         if stop() {
             return Ok(None);
         }
@@ -94,14 +77,51 @@ impl TextJudge {
         let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
         Ok(Some(crate::vocab::share(&logits, &self.ending)))
     }
+
+    /// Computes ahead what judging the user's next words in `request` will start from, when
+    /// the conversation ends with the assistant's answer (as it does while its last audio goes
+    /// out): the first pause of the user's next turn then computes only their words.
+    pub fn prepare(&self, request: &LlmRequest) -> Result<(), LlmError> {
+        match messages(request).next_back() {
+            Some((Role::Assistant, answer)) => self.context(Some(&answer)).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// The computed prompt up to the user's words, after the assistant's `previous` words: the
+    /// one kept when it is the same, else computed (and kept).
+    fn context(&self, previous: Option<&str>) -> Result<KvCache, LlmError> {
+        let mut context = format!("<|im_start|>system\n{INSTRUCTION}<|im_end|>\n");
+        if let Some(previous) = previous.map(str::trim).filter(|p| !p.is_empty()) {
+            let start = previous.char_indices().rev().nth(CONTEXT_CHARS).map_or(0, |(at, _)| at);
+            context.push_str(&format!("<|im_start|>assistant\n{}<|im_end|>\n", &previous[start..]));
+        }
+        context.push_str("<|im_start|>user\n");
+        let context = self.vocab.encode(&context).map_err(LlmError::Prompt)?;
+        let mut kept = self.context.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.as_ref() {
+            Some((tokens, cache)) if *tokens == context => Ok(cache.clone()),
+            _ => {
+                let mut cache = self.model.new_cache();
+                self.model.forward(&context, &mut cache).map_err(generation_error)?;
+                *kept = Some((context, cache.clone()));
+                Ok(cache)
+            }
+        }
+    }
+}
+
+/// The conversation's messages (role and text), oldest first.
+fn messages(request: &LlmRequest) -> impl DoubleEndedIterator<Item = (&Role, String)> {
+    request.items.iter().filter_map(|item| match &item.body {
+        ItemBody::Message { role, .. } => Some((role, item.text())),
+        _ => None,
+    })
 }
 
 /// The assistant's last words before the user's last message, and that message's words.
 fn last_words(request: &LlmRequest) -> Result<(Option<String>, String), LlmError> {
-    let mut messages = request.items.iter().filter_map(|item| match &item.body {
-        ItemBody::Message { role, .. } => Some((role, item.text())),
-        _ => None,
-    });
+    let mut messages = messages(request);
     let Some((Role::User, words)) = messages.next_back() else {
         return Err(LlmError::Prompt("the conversation does not end with the user's words".into()));
     };

@@ -165,6 +165,12 @@ impl Worker {
                                 || newer.load(Ordering::Relaxed)
                                 || preparing_waits()
                         };
+                        if let Some(judge) = &self.judge {
+                            // The user speaks next: their first pause is judged from this.
+                            if let Err(e) = judge.prepare(&request) {
+                                tracing::debug!("preparing the turn judge failed: {e}");
+                            }
+                        }
                         prefill(model, &request, &busy);
                         // Stopped to give way: resumed later from where it got to (unless a
                         // newer one replaces it).

@@ -105,6 +105,16 @@ fn the_request_gives_the_words_and_the_assistants_last_answer() {
     ];
     let judged = judge().judge(&request(asked), &|| false).unwrap().unwrap();
     assert!((judged - p(Some("We do. Which size do you need?"), "Medium please")).abs() < 1e-4, "{judged}");
+    // Computed ahead from the answer, the same verdict.
+    let answered = vec![item("q", Role::User, "Do you have it in blue?"), item("a", Role::Assistant, "Which size?")];
+    judge().prepare(&request(answered)).unwrap();
+    let mut next = vec![item("a", Role::Assistant, "Which size?"), item("b", Role::User, "Medium please.")];
+    assert_eq!(
+        judge().judge(&request(next.clone()), &|| false).unwrap(),
+        Some(p(Some("Which size?"), "Medium please"))
+    );
+    next.pop();
+    judge().prepare(&request(next)).unwrap();
     // Stopped before its pass: no verdict.
     let asked = vec![item("b", Role::User, "Where is my order?")];
     assert_eq!(judge().judge(&request(asked), &|| true).unwrap(), None);

@@ -41,6 +41,9 @@ pub struct EngineNames {
     pub vad: &'static str,
     /// The end-of-turn model (`none`: silence and words alone).
     pub turn: &'static str,
+    /// What judges a pause from its words: `llm` (the local language model itself), the small
+    /// model's name, `gguf` (a file), or `none` (a remote or stand-in language model).
+    pub turn_judge: &'static str,
     /// Speech recognition.
     pub asr: &'static str,
     /// The language model.
@@ -54,7 +57,14 @@ impl Engines {
     pub fn echo() -> Self {
         use brazen_providers::echo::{EchoAsr, EchoLlm, ToneTts};
         Engines {
-            names: EngineNames { vad: "energy", turn: "none", asr: "echo", llm: "echo", tts: "tone" },
+            names: EngineNames {
+                vad: "energy",
+                turn: "none",
+                turn_judge: "none",
+                asr: "echo",
+                llm: "echo",
+                tts: "tone",
+            },
             asr: Arc::new(EchoAsr),
             llm: Arc::new(EchoLlm),
             tts: Arc::new(ToneTts),
@@ -110,8 +120,8 @@ pub struct EngineChoice {
     pub vad: String,
     /// The end-of-turn model of semantic turn detection: `smart-turn` or `none`.
     pub turn: String,
-    /// What judges a pause from its words with a local language model: [`DEFAULT_JUDGE`],
-    /// `llm` (the language model itself) or the path of a ChatML GGUF file.
+    /// What judges a pause from its words with a local language model: `llm` (the language
+    /// model itself), [`SMALL_JUDGE`] or the path of a ChatML GGUF file.
     pub turn_judge: String,
     /// Speech recognition: `whisper-tiny-en`, `whisper-base` or `echo`.
     pub asr: String,
@@ -355,7 +365,14 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
 
 fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {
     let (name, llm) = language_model(cfg, recognising)?;
-    Ok(engines.with_llm(name, llm))
+    let mut engines = engines.with_llm(name, llm);
+    engines.names.turn_judge = match (name, cfg.turn_judge.as_str()) {
+        (DEFAULT_LLM | "gguf", "llm") => "llm",
+        (DEFAULT_LLM | "gguf", SMALL_JUDGE) => SMALL_JUDGE,
+        (DEFAULT_LLM | "gguf", _) => "gguf",
+        _ => "none",
+    };
+    Ok(engines)
 }
 
 /// The language model `cfg.llm` names, with its name for `/health`: the echo stand-in, a remote
@@ -380,14 +397,14 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
     };
     let judge = match cfg.turn_judge.as_str() {
         "llm" => None,
-        DEFAULT_JUDGE => Some(
-            ensure_models(cfg, &[DEFAULT_JUDGE], &format!("--turn-judge {DEFAULT_JUDGE}"), "--turn-judge llm")?[0]
+        SMALL_JUDGE => Some(
+            ensure_models(cfg, &[SMALL_JUDGE], &format!("--turn-judge {SMALL_JUDGE}"), "--turn-judge llm")?[0]
                 .join("model.gguf"),
         ),
         other if other.ends_with(".gguf") => Some(PathBuf::from(other)),
         other => {
             return Err(format!(
-                "turn_judge = {other:?} is not an option: use \"{DEFAULT_JUDGE}\", \"llm\" or the path of a .gguf file"
+                "turn_judge = {other:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
             ));
         }
     };
@@ -478,9 +495,9 @@ pub fn default_llm_path(models_dir: Option<PathBuf>) -> Result<PathBuf, String> 
 
 /// The local LLM installed by default.
 pub const DEFAULT_LLM: &str = "qwen2.5-coder-1.5b";
-/// The model that judges a pause from its words beside a local language model, unless
-/// configured otherwise (installed on first run).
-pub const DEFAULT_JUDGE: &str = "smollm2-135m";
+/// The small model that judges a pause from its words beside a local language model
+/// (`turn_judge`; installed on first use).
+pub const SMALL_JUDGE: &str = "smollm2-135m";
 
 /// Installs what is missing of `names` (models of the manifest), saying when it fails who needed
 /// them (`needed_by`) and how to start without them (`without`); returns their directories in order.

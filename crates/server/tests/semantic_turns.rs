@@ -147,3 +147,34 @@ async fn a_caller_who_pauses_mid_sentence_is_waited_for_and_a_finished_question_
     assert!(words(&heard.transcripts[0]).contains("saturday"), "{heard:?}");
     assert!(heard.stopped_after_ms[0] < 1_800.0, "{heard:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_small_turn_judge_waits_for_a_paused_caller_and_ends_a_finished_question() {
+    // No audio model: the words and the small judge decide alone.
+    let server = Server::start(&[
+        "--vad",
+        "silero",
+        "--asr",
+        "whisper-tiny-en",
+        "--turn",
+        "none",
+        "--turn-judge",
+        "smollm2-135m",
+        "--llm",
+        "qwen2.5-coder-1.5b",
+    ]);
+    assert_eq!(server.engines()["turn_judge"], "smollm2-135m");
+    let voice = voice();
+    let semantic = json!({"type": "semantic_vad", "eagerness": "auto"});
+    let text = "I would like to order... two pairs of hiking boots.";
+    let heard = hear(server.port, semantic.clone(), &utterance(&voice, text, "order...", 600, 2_500)).await;
+    eprintln!("small judge: {text:?} -> {heard:?}");
+    assert_eq!(heard.transcripts.len(), 1, "one turn: {heard:?}");
+    let said = words(&heard.transcripts[0]);
+    assert!(said.contains("order") && said.contains("boots"), "{said:?}");
+    let heard =
+        hear(server.port, semantic, &utterance(&voice, "What time do you open on Saturday?", "", 0, 2_500)).await;
+    eprintln!("small judge, finished: {heard:?}");
+    assert_eq!(heard.transcripts.len(), 1, "{heard:?}");
+    assert!(heard.stopped_after_ms[0] < 1_800.0, "{heard:?}");
+}

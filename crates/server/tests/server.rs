@@ -36,7 +36,7 @@ fn health_metrics_and_unknown_paths() {
     assert_eq!(health["status"], "ok");
     assert_eq!(
         health["engines"],
-        json!({"vad": "energy", "turn": "none", "asr": "echo", "llm": "echo", "tts": "tone"})
+        json!({"vad": "energy", "turn": "none", "turn_judge": "none", "asr": "echo", "llm": "echo", "tts": "tone"})
     );
     let (status, body) = server.get("/metrics");
     assert_eq!(status, 200);
@@ -345,6 +345,20 @@ fn without_models_or_registries_serve_says_what_to_run() {
     assert!(out.stdout.is_empty(), "it never said it was listening");
     assert!(!dir.join("silero-vad").exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_turn_judge_is_refused_with_the_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_brazen"))
+        .args(["serve", "--port", "0", "--vad", "energy", "--asr", "echo", "--tts", "tone"])
+        .args(["--llm", "qwen2.5-coder-1.5b", "--turn-judge", "fastest"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#"turn_judge = "fastest" is not an option"#), "{stderr}");
+    assert!(stderr.contains("smollm2-135m") && stderr.contains(".gguf"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never said it was listening");
 }
 
 #[tokio::test]
