@@ -262,8 +262,9 @@ const PAUSES: [(&str, bool); 16] = [
 
 /// `--judge`: each pause of [`PAUSES`] judged from its words, after a conversation whose prompt
 /// up to the user's message was computed ahead (as after an answer): by the conversational
-/// model (its words and the reply's opening in one pass, as the worker did before the judge)
-/// and by the small judge. Prints each verdict and time, and the medians.
+/// model (its words and the reply's opening in one pass, as the worker does with
+/// `turn_judge = "llm"`) and by the small judge (its context computed ahead too, as the worker
+/// does when the answer goes out). Prints each verdict and time, and the medians.
 fn judge(gguf: &std::path::Path) {
     let local = LocalModel::load(gguf).expect("loads");
     let small = brazen_llm::judge::TextJudge::load(&installed("smollm2-135m").join("model.gguf")).expect("loads");
@@ -271,6 +272,7 @@ fn judge(gguf: &std::path::Path) {
     let history = vec![message(Role::User, "Hi there."), message(Role::Assistant, "Hello! How can I help you today?")];
     let answered = local.turn(&request(&instructions, &history, ToolChoice::Auto), &|| false).expect("turn");
     local.prefill(&answered, &|| false).expect("the conversation computed ahead");
+    small.prepare(&request(&instructions, &history, ToolChoice::Auto)).expect("the judge's context computed ahead");
     let (mut big_ms, mut small_ms) = (Vec::new(), Vec::new());
     println!("| words | finished | 1.5B: p, ms | 135M judge: p, ms |");
     println!("| --- | --- | --- | --- |");

@@ -185,7 +185,8 @@ fn grammars<'a>(tools: impl Iterator<Item = &'a ToolSpec>) -> Vec<ToolGrammar> {
     tools.map(|t| ToolGrammar { name: t.name.clone(), arguments: Schema::from_json(&t.parameters) }).collect()
 }
 
-fn generation_error(e: candle_core::Error) -> LlmError {
+/// A failed forward pass, as the model's error.
+pub(crate) fn generation_error(e: candle_core::Error) -> LlmError {
     LlmError::Generation(e.to_string())
 }
 

@@ -46,6 +46,12 @@ impl Config {
             Some(v) => Ok(v),
             None => candle_core::bail!("no {arch}.{key} in the GGUF metadata"),
         };
+        // Llama 3.1 and later scale their rotary embeddings, which this code would read wrong.
+        let scaled =
+            ct.metadata.contains_key("llama.rope.scaling.type") || ct.tensor_infos.contains_key("rope_freqs.weight");
+        if arch == "llama" && scaled {
+            candle_core::bail!("scaled rotary embeddings (rope scaling) are not supported");
+        }
         Ok(Config {
             heads: get("attention.head_count")?.to_u32()? as usize,
             kv_heads: get("attention.head_count_kv")?.to_u32()? as usize,
@@ -234,7 +240,8 @@ impl Model {
                 q: QMatMul::from_qtensor(t("attn_q.weight")?)?,
                 k: QMatMul::from_qtensor(t("attn_k.weight")?)?,
                 v: QMatMul::from_qtensor(t("attn_v.weight")?)?,
-                biases: if ct.tensor_infos.contains_key(&format!("blk.{i}.attn_q.bias")) {
+                // Qwen2 has them (a file without is refused); Llama has none.
+                biases: if !config.rope_interleaved || ct.tensor_infos.contains_key(&format!("blk.{i}.attn_q.bias")) {
                     let mut bias = |name: &str| t(name)?.dequantize(dev);
                     Some([bias("attn_q.bias")?, bias("attn_k.bias")?, bias("attn_v.bias")?])
                 } else {

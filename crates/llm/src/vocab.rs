@@ -18,7 +18,14 @@ pub struct Vocab {
 impl Vocab {
     /// The vocabulary of a GGUF model (`gpt2`-style byte-level BPE).
     pub fn from_gguf(ct: &gguf_file::Content) -> Result<Vocab, String> {
-        let tokenizer = Tokenizer::from_gguf(ct).map_err(|e| format!("cannot build the tokenizer: {e}"))?;
+        let mut tokenizer = Tokenizer::from_gguf(ct).map_err(|e| format!("cannot build the tokenizer: {e}"))?;
+        // candle knows no `smollm` pre-tokenizer and falls back to GPT-2's, which puts a space
+        // before every piece: SmolLM's own splits digits one by one and adds no space.
+        if ct.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).is_some_and(|p| p == "smollm") {
+            use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence};
+            let pre = Sequence::new(vec![Digits::new(true).into(), ByteLevel::new(false, true, true).into()]);
+            tokenizer.with_pre_tokenizer(Some(pre));
+        }
         let alphabet = brazen_models::whisper_ggml::byte_decoder();
         let special: HashMap<String, u32> = tokenizer
             .get_added_tokens_decoder()

@@ -201,19 +201,22 @@ impl Worker {
                     let stop = || judge.cancel.load(Ordering::Relaxed) || waiting.load(Ordering::Relaxed);
                     let started = std::time::Instant::now();
                     let judged = match &self.judge {
-                        Some(small) => small.judge(&judge.request, &stop),
-                        None => model
-                            .turn(&judge.request, &stop)
-                            .map_err(|e| LlmError::Prompt(e.to_string()))
-                            .and_then(|turn| model.end_of_turn(&turn, &stop)),
+                        Some(small) => small.judge(&judge.request, &stop).map_err(|e| {
+                            tracing::debug!("the turn judge failed: {e}");
+                            e.to_string()
+                        }),
+                        None => match model.turn(&judge.request, &stop) {
+                            Ok(turn) => model.end_of_turn(&turn, &stop).map_err(|e| {
+                                tracing::debug!("judging a pause from its words failed: {e}");
+                                e.to_string()
+                            }),
+                            Err(e) => Err(e.to_string()),
+                        },
                     };
                     let verdict = match judged {
                         Ok(Some(p)) => TurnVerdict::Probability(p),
                         Ok(None) => TurnVerdict::Failed("stopped for a turn".into()),
-                        Err(e) => {
-                            tracing::debug!("judging a pause from its words failed: {e}");
-                            TurnVerdict::Failed(e.to_string())
-                        }
+                        Err(e) => TurnVerdict::Failed(e),
                     };
                     tracing::debug!(
                         "judged a pause from its words in {:.0} ms{}: {verdict:?}",

@@ -75,8 +75,10 @@ fn sentences_that_go_on_are_told_from_finished_ones() {
 #[test]
 fn a_short_answer_to_the_assistants_question_is_finished() {
     let asked = Some("Sure! Which size do you need?");
-    assert!(p(asked, "Size ten please") > p(None, "Size ten please") * 0.5);
-    assert!(p(asked, "Size ten please") >= 0.05, "{}", p(asked, "Size ten please"));
+    let (answered, alone) = (p(asked, "Medium please"), p(None, "Medium please"));
+    eprintln!("after the question {answered}, alone {alone}");
+    // The question makes the short answer a finished message, more than it is on its own.
+    assert!(answered >= 0.05 && answered > alone, "after the question {answered}, alone {alone}");
     assert!(p(asked, "I think I need size") < 0.05);
 }
 
@@ -113,7 +115,9 @@ fn the_request_gives_the_words_and_the_assistants_last_answer() {
         judge().judge(&request(next.clone()), &|| false).unwrap(),
         Some(p(Some("Which size?"), "Medium please"))
     );
+    // A conversation that does not end with an answer: nothing to compute ahead, no error.
     next.pop();
+    next.push(item("c", Role::User, "And in red?"));
     judge().prepare(&request(next)).unwrap();
     // Stopped before its pass: no verdict.
     let asked = vec![item("b", Role::User, "Where is my order?")];
@@ -133,4 +137,17 @@ fn a_file_that_is_not_a_chat_model_is_refused_with_its_path() {
     let Err(LlmError::Model { path: named, message }) = TextJudge::load(&path) else { panic!("loaded garbage") };
     assert!(named.ends_with("not.gguf") && message.contains("GGUF"), "{named}: {message}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_judges_words_are_split_as_smollm_splits_them() {
+    let dir = Store::new(Store::default_root()).install(Manifest::builtin().get("smollm2-135m").unwrap(), &progress());
+    let mut file = std::fs::File::open(dir.unwrap().join("model.gguf")).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let vocab = brazen_llm::vocab::Vocab::from_gguf(&content).unwrap();
+    // The ids llama.cpp's tokenizer gives (its `smollm` pre-tokenizer: no space added before a
+    // piece, digits one by one).
+    let ids = vocab.encode("<|im_start|>user\nI would like 25 pairs, please.<|im_end|>").unwrap();
+    assert_eq!(ids, [1, 4093, 198, 57, 736, 702, 216, 34, 37, 9180, 28, 5361, 30, 2]);
+    assert_eq!(vocab.encode("What time do you open on Saturday").unwrap(), [1780, 655, 536, 346, 1440, 335, 14986]);
 }

@@ -240,6 +240,38 @@ impl AzureSpeech {
     }
 }
 
+/// The GGUF file of the small model that judges a pause's words (`turn_judge`), installed first
+/// when it is the built-in one; `None` when the language model judges itself (`llm`). An
+/// unknown value is refused whatever the language model, before anything is loaded.
+fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
+    let judge = cfg.turn_judge.as_str();
+    if judge != "llm" && judge != SMALL_JUDGE && !judge.ends_with(".gguf") {
+        return Err(format!(
+            "turn_judge = {judge:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
+        ));
+    }
+    if judge == "llm" {
+        return Ok(None);
+    }
+    if !is_local_llm(&cfg.llm) {
+        tracing::warn!(
+            "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
+            cfg.llm
+        );
+        return Ok(None);
+    }
+    if judge == SMALL_JUDGE {
+        let dir = ensure_models(cfg, &[SMALL_JUDGE], &format!("--turn-judge {SMALL_JUDGE}"), "--turn-judge llm")?;
+        return Ok(Some(dir[0].join("model.gguf")));
+    }
+    Ok(Some(PathBuf::from(judge)))
+}
+
+/// Whether `llm` names a language model that runs in this process (the default or a file).
+fn is_local_llm(llm: &str) -> bool {
+    llm == DEFAULT_LLM || llm.ends_with(".gguf")
+}
+
 /// The language models served by another process, named as `llm` names them.
 pub const REMOTE_LLMS: [&str; 2] = ["openai", "azure-openai"];
 
@@ -247,6 +279,7 @@ pub const REMOTE_LLMS: [&str; 2] = ["openai", "azure-openai"];
 /// first (with progress bars); when that fails, the error says which command to run and how to
 /// start without the model.
 pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
+    judge_path(cfg)?;
     let (engines, recognising) = with_asr(cfg, with_turn(cfg, with_vad(cfg, Engines::echo())?)?)?;
     let engines = with_llm(cfg, engines, recognising)?;
     match cfg.tts.as_str() {
@@ -395,19 +428,7 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
             ));
         }
     };
-    let judge = match cfg.turn_judge.as_str() {
-        "llm" => None,
-        SMALL_JUDGE => Some(
-            ensure_models(cfg, &[SMALL_JUDGE], &format!("--turn-judge {SMALL_JUDGE}"), "--turn-judge llm")?[0]
-                .join("model.gguf"),
-        ),
-        other if other.ends_with(".gguf") => Some(PathBuf::from(other)),
-        other => {
-            return Err(format!(
-                "turn_judge = {other:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
-            ));
-        }
-    };
+    let judge = judge_path(cfg)?;
     let judge = judge
         .map(|path| brazen_llm::judge::TextJudge::load(&path).map_err(|e| format!("cannot load the turn judge: {e}")))
         .transpose()?;

@@ -176,5 +176,7 @@ async fn the_small_turn_judge_waits_for_a_paused_caller_and_ends_a_finished_ques
         hear(server.port, semantic, &utterance(&voice, "What time do you open on Saturday?", "", 0, 2_500)).await;
     eprintln!("small judge, finished: {heard:?}");
     assert_eq!(heard.transcripts.len(), 1, "{heard:?}");
-    assert!(heard.stopped_after_ms[0] < 1_800.0, "{heard:?}");
+    // Judged finished: the turn ends after 200 ms of silence once the verdict is in. Without a
+    // verdict (a judge that fails) it would wait the unsure 900 ms.
+    assert!(heard.stopped_after_ms[0] < 850.0, "{heard:?}");
 }
