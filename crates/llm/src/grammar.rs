@@ -238,10 +238,8 @@ impl Parser<'_> {
                 self.at += 1;
                 return Ok(());
             }
-            if !first {
-                self.literal(b", ")?;
-            }
-            // Allowed keys: the next ones, up to and including the first required one.
+            // Allowed keys: the next ones, up to and including the first required one. With
+            // none left only the closing brace may come (not a comma that nothing can follow).
             let mut allowed = Vec::new();
             for (i, p) in props.iter().enumerate().skip(next) {
                 allowed.push(i);
@@ -251,6 +249,9 @@ impl Parser<'_> {
             }
             if allowed.is_empty() {
                 return Err(Stop::Bad);
+            }
+            if !first {
+                self.literal(b", ")?;
             }
             let keys: Vec<Vec<u8>> =
                 allowed.iter().map(|i| format!("{}: ", quoted(&props[*i].name)).into_bytes()).collect();
@@ -517,6 +518,7 @@ mod tests {
             "\n{\"name\": \"respond\", \"arguments\": {\"text\": \"a\\q\"}}",      // bad escape
             "\n{\"name\": \"ping\", \"arguments\": {}}\nmore",                     // trailing bytes
             "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 0123", // leading zero
+            "\n{\"name\": \"create_order\", \"arguments\": {\"product_id\": 1, \"quantity\": 2,", // no key left
         ] {
             assert_eq!(c(bad), Check::Invalid, "{bad:?}");
         }
@@ -558,5 +560,50 @@ mod tests {
         assert_eq!(s, Schema::Array(Box::new(Schema::String(None))));
         assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 80})), Schema::Text(80));
         assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 100_000})), Schema::String(None));
+    }
+    /// Random walks through the analysis-like schema: every beginning the checker accepts has
+    /// at least one byte that continues it (a decoder never reaches a dead end).
+    #[test]
+    fn every_partial_call_can_go_on() {
+        let schema = json!({"type": "object", "properties": {
+            "reason": {"type": "string", "maxLength": 12},
+            "mood": {"type": "string", "enum": ["satisfied", "neutral", "dissatisfied"]},
+            "tone": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+            "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+            "price": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}},
+            "extra": {}
+        }, "required": ["reason", "mood", "tone", "rating"]});
+        let tools = vec![ToolGrammar { name: "record".into(), arguments: Schema::from_json(&schema) }];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for walk in 0..250 {
+            let mut call: Vec<u8> = Vec::new();
+            for _ in 0..300 {
+                let mut options = Vec::new();
+                let mut probe = call.clone();
+                probe.push(0);
+                for b in 0..=255u8 {
+                    *probe.last_mut().unwrap() = b;
+                    if check(&tools, &probe) != Check::Invalid {
+                        options.push(b);
+                    }
+                }
+                if check(&tools, &call) == Check::Complete {
+                    break;
+                }
+                assert!(!options.is_empty(), "walk {walk}: a dead end after {:?}", String::from_utf8_lossy(&call));
+                // Mostly the bytes a model writes: structure first, then text.
+                let structural: Vec<u8> =
+                    options.iter().copied().filter(|b| b"\"}],:{[ \n\\0123456789.-eEu".contains(b)).collect();
+                let pool = if !structural.is_empty() && next() % 3 != 0 { &structural } else { &options };
+                call.push(pool[(next() % pool.len() as u64) as usize]);
+            }
+        }
     }
 }
