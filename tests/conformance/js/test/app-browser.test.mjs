@@ -64,10 +64,17 @@ async function openApp(settings, viewport = { width: 1280, height: 800 }, on = s
   return { page, problems };
 }
 
-/** `error` with the server's log appended, after a screenshot `app-failed-NAME.png` of `page`. */
-async function failed(page, name, error) {
+/**
+ * `error` with the page's event log and the server's log appended, after a screenshot
+ * `app-failed-NAME.png` of `page` (`on`: the server the page talked to).
+ */
+async function failed(page, name, error, on = server) {
   await shot(page, `failed-${name}`).catch(() => {});
-  return new Error(`${error.message}\n--- server log ---\n${server.logTail(60)}`, { cause: error });
+  const events = await page.locator('.log li summary').allInnerTexts().catch(() => []);
+  return new Error(
+    `${error.message}\n--- the page's last events ---\n${events.slice(-30).join('\n')}\n--- server log ---\n${on.logTail(60)}`,
+    { cause: error },
+  );
 }
 
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `app-${name}.png`), fullPage: true });
@@ -500,6 +507,8 @@ test('a tool call is shown inline and answered by the page', async () => {
     // The page sent the output and asked for the follow-up, which speaks it.
     await page.locator('.entry.assistant', { hasText: 'get_local_time tool returned' }).waitFor({ timeout: 10000 });
     assert.deepEqual(problems, []);
+  } catch (e) {
+    throw await failed(page, 'tool', e, echoServer);
   } finally {
     await page.close();
   }
