@@ -241,7 +241,7 @@ fn installed(name: &str) -> std::path::PathBuf {
 }
 
 /// What callers say up to a pause: sentences that go on, then finished ones.
-const PAUSES: [(&str, bool); 16] = [
+const PAUSES: [(&str, bool); 36] = [
     ("I would like to order", false),
     ("Can you tell me", false),
     ("I am looking for", false),
@@ -250,6 +250,14 @@ const PAUSES: [(&str, bool); 16] = [
     ("What I need is", false),
     ("I'd like to know", false),
     ("Is it possible to", false),
+    ("Could you check whether", false),
+    ("So the problem is that", false),
+    ("Do you have any", false),
+    ("I want to buy a", false),
+    ("My name is", false),
+    ("I'm calling about", false),
+    ("My phone number is five five five", false),
+    ("I bought it last weekend", false),
     ("What time do you open on Saturday?", true),
     ("Do you ship to Canada?", true),
     ("I want to return the blue running shoes.", true),
@@ -258,6 +266,18 @@ const PAUSES: [(&str, bool); 16] = [
     ("Can I pay with a gift card?", true),
     ("I bought a coffee machine last week and it stopped working.", true),
     ("Two pairs of hiking boots, please.", true),
+    ("I would like to order two pairs of hiking boots.", true),
+    ("Can you tell me when my package will arrive?", true),
+    ("I am looking for a warm jacket for my daughter.", true),
+    ("My phone number is five five five, two one two, three four.", true),
+    ("Where is my package?", true),
+    ("Do you have these boots in size ten?", true),
+    ("What's your return policy?", true),
+    ("Is the store open on Sunday?", true),
+    ("Tell me about your tents.", true),
+    ("I need a refund for my order.", true),
+    ("Yes, please.", true),
+    ("Thank you, that's all.", true),
 ];
 
 /// `--judge`: each pause of [`PAUSES`] judged from its words, after a conversation whose prompt

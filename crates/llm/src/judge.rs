@@ -5,10 +5,12 @@
 //! SmolLM2-135M-Instruct (GGUF Q4_1, 98 MB) reads "I would like to order" or "Can you tell me" as
 //! going on (under 0.01) and "Do you ship to Canada" as finished, in a sixth of the 1.5B
 //! conversational model's time — a pause's verdict is what the user waits on before their turn
-//! can end — though it gives finished sentences lower probabilities than the 1.5B model does
-//! (0.05–0.8 against 0.2–0.98). It reads a short fixed instruction, the assistant's last words (a short answer — "Ten",
-//! "Yes please" — is finished after a question) and the user's words; the instruction and the
-//! assistant's words are computed once per turn and kept.
+//! can end. It gives finished sentences lower probabilities than the 1.5B model does (0.05–0.8
+//! against 0.2–0.98), so its verdicts are mapped onto the 1.5B's scale, on which the end-of-turn
+//! thresholds are set (a monotone fit; another model's file is used as it is). It reads a short
+//! fixed instruction, the assistant's last words (a short answer — "Ten", "Yes please" — is
+//! finished after a question) and the user's words; the instruction and the assistant's words
+//! are computed once per turn and kept.
 
 use crate::LlmError;
 use crate::local::generation_error;
@@ -24,6 +26,41 @@ use std::sync::Mutex;
 const INSTRUCTION: &str = "You are a helpful voice assistant. Answer briefly.";
 /// The assistant's last words read before the user's, at most (characters, their end kept).
 const CONTEXT_CHARS: usize = 300;
+/// How a judge's probabilities map onto the conversational model's scale, the one the
+/// end-of-turn thresholds are set on: `logit(p) · slope + shift`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scale {
+    slope: f32,
+    shift: f32,
+}
+
+impl Scale {
+    /// SmolLM2-135M-Instruct's: a least-squares fit of the 1.5B model's log-odds on the small
+    /// model's over 36 pauses (`bench/llm.sh --judge`; 20 finished sentences, 16 that go on).
+    /// Monotone, so it keeps the judge's order: what goes on (under 0.01) stays under 0.01, and
+    /// finished questions at 0.5–0.8 come out at 0.85–0.97, as the 1.5B's do.
+    const SMOLLM2_135M: Scale = Scale { slope: 1.39, shift: 1.83 };
+    /// Any other model's probabilities are used as they are.
+    const AS_IS: Scale = Scale { slope: 1.0, shift: 0.0 };
+
+    /// The scale of the model `ct` describes.
+    fn of(ct: &gguf_file::Content) -> Scale {
+        let meta = |key: &str| ct.metadata.get(key).and_then(|v| v.to_string().ok()).map(|v| v.to_lowercase());
+        let smollm2_135m = meta("general.basename").as_deref() == Some("smollm2")
+            && meta("general.size_label").as_deref() == Some("135m");
+        if smollm2_135m { Scale::SMOLLM2_135M } else { Scale::AS_IS }
+    }
+
+    /// `p` on the conversational model's scale.
+    fn apply(self, p: f32) -> f32 {
+        if self == Scale::AS_IS {
+            return p;
+        }
+        let p = p.clamp(1e-6, 1.0 - 1e-6);
+        let logit = (p / (1.0 - p)).ln() * self.slope + self.shift;
+        1.0 / (1.0 + (-logit).exp())
+    }
+}
 
 /// The judge: a small ChatML model and the prompt it computed last.
 pub struct TextJudge {
@@ -31,6 +68,8 @@ pub struct TextJudge {
     vocab: Vocab,
     /// The tokens that end a message.
     ending: Vec<u32>,
+    /// Its probabilities on the conversational model's scale.
+    scale: Scale,
     /// The last prompt up to the user's words, computed.
     context: Mutex<Option<(Vec<u32>, KvCache)>>,
 }
@@ -48,7 +87,7 @@ impl TextJudge {
         }
         let model = Model::load(&ct, &mut file).map_err(|e| bad(e.to_string()))?;
         let ending = vocab.ending_tokens();
-        Ok(TextJudge { model, vocab, ending, context: Mutex::new(None) })
+        Ok(TextJudge { model, vocab, ending, scale: Scale::of(&ct), context: Mutex::new(None) })
     }
 
     /// The probability that the user's last message in `request` (what they said up to a
@@ -59,7 +98,7 @@ impl TextJudge {
     }
 
     /// The probability that `words`, the user's answer to the assistant's `previous` words,
-    /// end their message; `None` when `stop` said so before the words' pass (their context may
+    /// end their message (SmolLM2-135M's on the conversational model's scale); `None` when `stop` said so before the words' pass (their context may
     /// have been computed and kept); an error when there are no words.
     pub fn probability(
         &self,
@@ -78,7 +117,7 @@ impl TextJudge {
         }
         let logits = self.model.forward(&said, &mut cache).map_err(generation_error)?;
         let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
-        Ok(Some(crate::vocab::share(&logits, &self.ending)))
+        Ok(Some(self.scale.apply(crate::vocab::share(&logits, &self.ending))))
     }
 
     /// Computes ahead what judging the user's next words in `request` will start from, when
