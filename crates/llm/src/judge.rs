@@ -26,6 +26,7 @@ use std::sync::Mutex;
 const INSTRUCTION: &str = "You are a helpful voice assistant. Answer briefly.";
 /// The assistant's last words read before the user's, at most (characters, their end kept).
 const CONTEXT_CHARS: usize = 300;
+
 /// How a judge's probabilities map onto the conversational model's scale, the one the
 /// end-of-turn thresholds are set on: `logit(p) · slope + shift`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,8 +99,9 @@ impl TextJudge {
     }
 
     /// The probability that `words`, the user's answer to the assistant's `previous` words,
-    /// end their message (SmolLM2-135M's on the conversational model's scale); `None` when `stop` said so before the words' pass (their context may
-    /// have been computed and kept); an error when there are no words.
+    /// end their message (SmolLM2-135M's on the conversational model's scale); `None` when
+    /// `stop` said so before the words' pass (their context may have been computed and kept);
+    /// an error when there are no words.
     pub fn probability(
         &self,
         previous: Option<&str>,
@@ -169,4 +171,21 @@ fn last_words(request: &LlmRequest) -> Result<(Option<String>, String), LlmError
     };
     let previous = messages.rev().find(|(role, _)| **role == Role::Assistant).map(|(_, text)| text.to_string());
     Ok((previous, crate::spoken::normalize(words.trim())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scale;
+
+    #[test]
+    fn the_small_judges_scale_keeps_its_order_and_moves_finished_sentences_up() {
+        let small = Scale::SMOLLM2_135M;
+        let raw = [1e-7, 0.001, 0.009, 0.057, 0.135, 0.2, 0.35, 0.58, 0.71, 0.83, 0.999];
+        let mapped: Vec<f32> = raw.iter().map(|&p| small.apply(p)).collect();
+        assert!(mapped.windows(2).all(|w| w[0] < w[1]), "monotone: {mapped:?}");
+        // What goes on stays under the unsure band; finished questions reach the 1.5B's range.
+        assert!(small.apply(0.009) < 0.02 && small.apply(0.135) > 0.3 && small.apply(0.71) > 0.9, "{mapped:?}");
+        assert!(mapped.iter().all(|p| (0.0..=1.0).contains(p)));
+        assert_eq!(Scale::AS_IS.apply(0.42), 0.42);
+    }
 }
