@@ -74,7 +74,11 @@ async fn reply(ws: &mut Ws, room: &mut Room, ask: &str, question: Option<&[i16]>
     // Until the reply has played out (the first waits for the model to load), at most 3 min.
     for tick in 0u64..25 * 180 {
         let due = started + Duration::from_millis(40 * (tick + 1));
-        while let Some(e) = next(ws, due.saturating_duration_since(Instant::now())).await {
+        // The microphone records on while this process waits for the cores: a chunk whose time
+        // has passed is recorded before audio that arrived since is played (no audio plays
+        // before it arrives, as on a real device).
+        while Instant::now() < due {
+            let Some(e) = next(ws, due.saturating_duration_since(Instant::now())).await else { break };
             match e["type"].as_str().unwrap_or_default() {
                 "response.audio.delta" => {
                     let bytes = B64.decode(e["delta"].as_str().unwrap_or_default()).unwrap_or_default();

@@ -46,7 +46,15 @@ impl Client {
         let mut quiet_ticks = 0;
         for tick in 0u64.. {
             let due = started + Duration::from_millis(40 * (tick + 1));
-            while let Some(e) = common::next_within(&mut self.ws, due.saturating_duration_since(Instant::now())).await {
+            // The microphone records on while the test waits for the cores: a chunk whose time
+            // has passed is recorded before audio that arrived since is played (no audio plays
+            // before it arrives, as on a real device; a busy machine otherwise makes the echo
+            // come before the voice the server sent).
+            while Instant::now() < due {
+                let Some(e) = common::next_within(&mut self.ws, due.saturating_duration_since(Instant::now())).await
+                else {
+                    break;
+                };
                 match e["type"].as_str().unwrap_or_default() {
                     "response.audio.delta" => {
                         let bytes = B64.decode(e["delta"].as_str().unwrap()).unwrap();
