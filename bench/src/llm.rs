@@ -294,7 +294,8 @@ fn judge(gguf: &std::path::Path) {
     local.prefill(&answered, &|| false).expect("the conversation computed ahead");
     small.prepare(&request(&instructions, &history, ToolChoice::Auto)).expect("the judge's context computed ahead");
     let (mut big_ms, mut small_ms) = (Vec::new(), Vec::new());
-    println!("| words | finished | 1.5B: p, ms | 135M judge: p, ms |");
+    let greeting = history.last().map(|m| m.text()).unwrap_or_default();
+    println!("| words | finished | 1.5B: p, ms | 135M judge: raw p (what its scale is fitted on), p, ms |");
     println!("| --- | --- | --- | --- |");
     for (words, finished) in PAUSES {
         let mut items = history.clone();
@@ -307,8 +308,9 @@ fn judge(gguf: &std::path::Path) {
         let t = Instant::now();
         let p = small.judge(&req, &|| false).expect("judged").expect("not stopped");
         small_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let raw = small.raw_probability(Some(&greeting), words, &|| false).expect("judged").expect("not stopped");
         println!(
-            "| {words} | {finished} | {big:.3}, {:.0} | {p:.3}, {:.0} |",
+            "| {words} | {finished} | {big:.3}, {:.0} | {raw:.3}, {p:.3}, {:.0} |",
             big_ms.last().unwrap(),
             small_ms.last().unwrap()
         );

@@ -65,7 +65,8 @@ impl Schema {
     /// The schema of a JSON Schema document (the subset tools use: `type`, `properties`,
     /// `required`, `enum`, `items`; anything else is accepted as any value).
     pub fn from_json(v: &Value) -> Schema {
-        if let Some(options) = v.get("enum").and_then(Value::as_array) {
+        // An empty `enum` allows nothing; read as any value rather than a key no value can follow.
+        if let Some(options) = v.get("enum").and_then(Value::as_array).filter(|o| !o.is_empty()) {
             if options.iter().all(Value::is_string) {
                 return Schema::String(Some(options.iter().filter_map(|o| o.as_str().map(str::to_owned)).collect()));
             }
@@ -560,6 +561,7 @@ mod tests {
         assert_eq!(s, Schema::Array(Box::new(Schema::String(None))));
         assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 80})), Schema::Text(80));
         assert_eq!(Schema::from_json(&json!({"type": "string", "maxLength": 100_000})), Schema::String(None));
+        assert_eq!(Schema::from_json(&json!({"enum": []})), Schema::Any);
     }
     /// Random walks through the analysis-like schema: every beginning the checker accepts has
     /// at least one byte that continues it (a decoder never reaches a dead end).
@@ -582,9 +584,14 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
+        let mut complete = 0;
         for walk in 0..250 {
             let mut call: Vec<u8> = Vec::new();
             for _ in 0..300 {
+                if check(&tools, &call) == Check::Complete {
+                    complete += 1;
+                    break;
+                }
                 let mut options = Vec::new();
                 let mut probe = call.clone();
                 probe.push(0);
@@ -594,9 +601,6 @@ mod tests {
                         options.push(b);
                     }
                 }
-                if check(&tools, &call) == Check::Complete {
-                    break;
-                }
                 assert!(!options.is_empty(), "walk {walk}: a dead end after {:?}", String::from_utf8_lossy(&call));
                 // Mostly the bytes a model writes: structure first, then text.
                 let structural: Vec<u8> =
@@ -605,5 +609,6 @@ mod tests {
                 call.push(pool[(next() % pool.len() as u64) as usize]);
             }
         }
+        assert!(complete > 0, "some walks reach a whole call");
     }
 }

@@ -38,8 +38,9 @@ struct Scale {
 impl Scale {
     /// SmolLM2-135M-Instruct's: a least-squares fit of the 1.5B model's log-odds on the small
     /// model's over 36 pauses (`bench/llm.sh --judge`; 20 finished sentences, 16 that go on).
-    /// Monotone, so it keeps the judge's order: what goes on (under 0.01) stays under 0.01, and
-    /// finished questions at 0.5–0.8 come out at 0.85–0.97, as the 1.5B's do.
+    /// Monotone, so it keeps the judge's order; the line crosses the diagonal near 0.009, so
+    /// sentences that go on (0.000–0.009 in that set) stay where they were, and finished
+    /// questions at 0.5–0.8 come out at 0.86–0.98, as the 1.5B's do.
     const SMOLLM2_135M: Scale = Scale { slope: 1.39, shift: 1.83 };
     /// Any other model's probabilities are used as they are.
     const AS_IS: Scale = Scale { slope: 1.0, shift: 0.0 };
@@ -99,10 +100,22 @@ impl TextJudge {
     }
 
     /// The probability that `words`, the user's answer to the assistant's `previous` words,
-    /// end their message (SmolLM2-135M's on the conversational model's scale); `None` when
-    /// `stop` said so before the words' pass (their context may have been computed and kept);
-    /// an error when there are no words.
+    /// end their message — for SmolLM2-135M mapped onto the conversational model's scale, for
+    /// another model as it gives it ([`TextJudge::raw_probability`] is the unmapped figure);
+    /// `None` when `stop` said so before the words' pass (their context may have been computed
+    /// and kept); an error when there are no words.
     pub fn probability(
+        &self,
+        previous: Option<&str>,
+        words: &str,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<f32>, LlmError> {
+        Ok(self.raw_probability(previous, words, stop)?.map(|p| self.scale.apply(p)))
+    }
+
+    /// [`TextJudge::probability`] as the model gives it, before any mapping (what the mapping
+    /// is fitted on: `bench/llm.sh --judge`).
+    pub fn raw_probability(
         &self,
         previous: Option<&str>,
         words: &str,
@@ -119,7 +132,7 @@ impl TextJudge {
         }
         let logits = self.model.forward(&said, &mut cache).map_err(generation_error)?;
         let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
-        Ok(Some(self.scale.apply(crate::vocab::share(&logits, &self.ending))))
+        Ok(Some(crate::vocab::share(&logits, &self.ending)))
     }
 
     /// Computes ahead what judging the user's next words in `request` will start from, when
