@@ -411,20 +411,25 @@ impl Listener {
     /// each pause of [`PAUSE_PREVIEW_MS`] and, for a transcription model that streams its words
     /// ([`Transcription::streams`](brazen_protocol::Transcription::streams): not `whisper-1`),
     /// every [`PREVIEW_STEP_MS`] of speech, one preview at a time; what successive previews agree
-    /// on is sent as transcription deltas. A pause's
+    /// on is sent as transcription deltas (only for such a model). A pause's
     /// preview holds all the words of a turn that is about to end, so the language model can
     /// compute its prompt while the silence is still being confirmed.
     ///
-    /// With semantic detection the pause's preview is asked for even when no transcripts are:
-    /// its words help decide whether the turn is over.
+    /// With semantic detection the turn is previewed even when no transcripts are: every
+    /// [`PREVIEW_STEP_MS`] (the language model computes the words so far ahead, so judging a
+    /// pause computes only the last ones) and at each pause of [`SEMANTIC_PAUSE_MS`], whose
+    /// words decide whether the turn is over: a preview still decoding older speech is
+    /// cancelled for it.
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = &config.turn_detection else { return };
         let semantic = Waits::of(detection).is_some();
         // A turn held back as a possible backchannel is previewed often: its words decide.
         let held = self.speech.as_ref().is_some_and(|t| t.held.is_some());
         let reported = config.input_audio_transcription.is_some() || held;
-        // Words while the user speaks: for a model that streams them (not `whisper-1`).
-        let streamed = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams()) || held;
+        // Words while the user speaks: for a model that streams them (not `whisper-1`), and with
+        // semantic detection (the language model computes them ahead; no deltas unless the
+        // model streams).
+        let streamed = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams()) || held || semantic;
         if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
@@ -452,8 +457,16 @@ impl Listener {
         } else {
             samples.len() >= turn.previewed_samples + step
         };
-        if turn.preview_job.is_some() || !due || samples.len() > longest {
+        if !due || samples.len() > longest {
             return;
+        }
+        if let Some(job) = turn.preview_job {
+            // Someone waits on this pause's words: a preview that does not hold them (it began
+            // before the pause) gives way.
+            if !(pausing && (semantic || held)) {
+                return;
+            }
+            out.push(Output::Cancel(job));
         }
         turn.previewed_samples = samples.len();
         let samples = samples.to_vec();

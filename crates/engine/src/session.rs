@@ -374,9 +374,10 @@ impl Session {
     fn on_heard(&mut self, heard: Heard) {
         match heard {
             Heard::Nothing => {}
-            // The model's head start on what the user is saying (with semantic detection, at
-            // the pauses only: the cores go to hearing while the user speaks).
-            Heard::Preview(text) if self.active.is_none() && !self.semantic() => self.prepare_llm(Some(text)),
+            // The model's head start on what the user is saying: a pause's judgement, and the
+            // reply after it, then compute only the words since (the model stops between two
+            // blocks of a pass when speech is being recognised).
+            Heard::Preview(text) if self.active.is_none() => self.prepare_llm(Some(text)),
             Heard::Preview(_) => {}
             // The words of a pause being judged: the language model judges them first (it
             // computes the same prefix the prompt ahead then reuses).

@@ -2202,12 +2202,29 @@ fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
     out.extend(h.audio_in(10, 10, 0.0));
     out.extend(h.audio_in(500, 10, 1.0));
     assert_eq!(prepares(&out), 0, "{:?}", types(&out));
+    // The words so far are previewed as the user speaks (for the language model to compute
+    // ahead), not urgently; that preview is done before the pause.
+    let step = previews(&out);
+    assert_eq!(step.len(), 1, "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.preview && !r.urgent)));
+    let done = h.input(Input::Asr(step[0].0, AsrEvent::Done("What time".into())));
+    assert!(done.iter().any(|o| matches!(o, Output::PrepareLlm(_))), "the words so far are computed ahead: {done:?}");
     // The pause: the recogniser is told once, as it begins, before its preview is asked for.
     let out = h.audio_in(300, 10, 0.0);
     assert_eq!(prepares(&out), 1, "{out:?}");
     let prepare = out.iter().position(|o| matches!(o, Output::PrepareAsr));
     let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent));
     assert!(prepare < preview && preview.is_some(), "{out:?}");
+    // A preview of the speech so far still being decoded as a pause begins gives way to the
+    // pause's own (which holds every word): it is cancelled, and the pause's preview starts.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    let step = previews(&h.audio_in(1_000, 10, 1.0));
+    assert_eq!(step.len(), 1);
+    let out = h.audio_in(300, 10, 0.0);
+    let cancel = out.iter().position(|o| matches!(o, Output::Cancel(j) if *j == step[0].0));
+    let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent));
+    assert!(cancel.is_some() && cancel < preview && preview.is_some(), "{out:?}");
     // Plain silence detection waits on nobody's words: its previews are a courtesy.
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {

@@ -45,8 +45,9 @@ pub(crate) const GIVE_WAY_MAX: std::time::Duration = std::time::Duration::from_m
 /// How often a paused decoding, or a prompt waiting to be computed ahead, looks whether it may
 /// go on.
 pub(crate) const GIVE_WAY_POLL: std::time::Duration = std::time::Duration::from_millis(5);
-/// Prompt tokens per pass when computing ahead: small, so a turn (or speech recognition) that
-/// arrives meanwhile waits at most one short pass.
+/// Prompt tokens per pass when computing ahead. A pass computed ahead stops between two blocks
+/// when a turn (or speech recognition) arrives ([`crate::model::Model::forward_unless`]), losing
+/// what that pass computed: small passes lose little.
 const PREPARE_CHUNK: usize = 16;
 /// Candidate tokens checked against the grammar before falling back to the whole vocabulary.
 const TOP_K: usize = 48;
@@ -263,8 +264,9 @@ impl LocalModel {
 
     /// Computes the prompt of `turn` into the cache without generating: done ahead (at start-up
     /// for the system prompt, when a session sets its instructions and tools, or while the user
-    /// is still speaking) so the turn itself only computes what is new. Stops between small
-    /// chunks once `stop` says so, keeping what it computed. Returns the tokens computed.
+    /// is still speaking) so the turn itself only computes what is new. Stops once `stop` says
+    /// so, between two blocks of a pass, keeping the passes it finished. Returns the tokens
+    /// computed.
     ///
     /// Once the whole prompt is in, the reply's first step is taken speculatively too: the tool
     /// the model chooses first (greedily, as the turn will) and the call's fixed text after it
@@ -289,9 +291,14 @@ impl LocalModel {
                 let (mut cache, reused) = self.cache_for(&tokens)?;
                 let mut at = reused;
                 let mut logits = None;
-                while at < tokens.len() && !stop() {
+                while at < tokens.len() {
                     let next = (at + PREPARE_CHUNK).min(tokens.len());
-                    logits = Some(self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?);
+                    let Some(l) =
+                        self.model.forward_unless(&tokens[at..next], &mut cache, stop).map_err(generation_error)?
+                    else {
+                        break;
+                    };
+                    logits = Some(l);
                     at = next;
                 }
                 computed = at - reused;
@@ -327,12 +334,10 @@ impl LocalModel {
         if self.memo(&tokens).is_some() || check(&allowed, &call) == Check::Complete {
             return Ok(computed);
         }
-        let logits = self
-            .model
-            .forward(&step, &mut cache)
-            .map_err(generation_error)?
-            .to_vec1::<f32>()
-            .map_err(generation_error)?;
+        let Some(logits) = self.model.forward_unless(&step, &mut cache, stop).map_err(generation_error)? else {
+            return Ok(computed);
+        };
+        let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
         self.keep(tokens, cache, Some(Arc::new(logits)), false);
         Ok(computed + step.len())
     }
@@ -434,9 +439,11 @@ impl LocalModel {
         }
         let (mut cache, reused) = self.cache_for(&tokens)?;
         let mut at = reused;
-        while at < tokens.len() && !stop() {
+        while at < tokens.len() {
             let next = (at + PREPARE_CHUNK).min(tokens.len());
-            self.model.forward(&tokens[at..next], &mut cache).map_err(generation_error)?;
+            if self.model.forward_unless(&tokens[at..next], &mut cache, stop).map_err(generation_error)?.is_none() {
+                break;
+            }
             at = next;
         }
         if at > reused {

@@ -133,6 +133,19 @@ impl KvCache {
         self.len = len;
         Ok(())
     }
+
+    /// Forgets what a pass stopped halfway put in the first `blocks` layers: they hold
+    /// [`KvCache::len`] tokens again, as the others still do.
+    fn roll_back(&mut self, blocks: usize) -> Result<()> {
+        let len = self.len;
+        for layer in self.layers.iter_mut().take(blocks) {
+            *layer = match layer.take() {
+                Some((k, v)) if len > 0 => Some((k.narrow(2, 0, len)?, v.narrow(2, 0, len)?)),
+                _ => None,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// The products of one input (`[1, m, k]`) with several weights (`[1, m, n_i]` each). One row
@@ -287,8 +300,21 @@ impl Model {
     /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
         let lasts: Vec<Vec<usize>> = runs.iter().map(|(tokens, _)| vec![tokens.len().saturating_sub(1)]).collect();
-        let logits = self.pass(runs, &lasts)?;
+        let logits = self.pass(runs, &lasts, &|| false)?.unwrap_or_default();
         Ok(logits.into_iter().flatten().collect())
+    }
+
+    /// [`Model::forward`] for work that can wait: it looks at `stop` before each block and,
+    /// once it says so, returns `None` with `cache` as it was — someone waiting on the cores
+    /// waits at most one block (~1/28 of the pass), not the whole pass.
+    pub fn forward_unless(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Tensor>> {
+        let last = vec![vec![tokens.len().saturating_sub(1)]];
+        Ok(self.pass(&mut [(tokens, cache)], &last, stop)?.and_then(|mut l| l.pop()?.pop()))
     }
 
     /// Runs `tokens` after the ones in `cache` (which grows by them) and returns the logits
@@ -298,13 +324,19 @@ impl Model {
         if rows.is_empty() || rows.windows(2).any(|w| w[0] >= w[1]) || rows.iter().any(|&r| r >= tokens.len()) {
             candle_core::bail!("rows {rows:?} are not increasing indices into {} tokens", tokens.len());
         }
-        let mut logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()])?;
+        let mut logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()], &|| false)?.unwrap_or_default();
         Ok(logits.remove(0))
     }
 
-    /// The pass under [`Model::forward_batch`] and [`Model::forward_rows`]: the logits after
-    /// the `rows` of each run (indices into its tokens).
-    fn pass(&self, runs: &mut [(&[u32], &mut KvCache)], rows: &[Vec<usize>]) -> Result<Vec<Vec<Tensor>>> {
+    /// The pass under [`Model::forward_batch`], [`Model::forward_unless`] and
+    /// [`Model::forward_rows`]: the logits after the `rows` of each run (indices into its
+    /// tokens); `None` when `stop` said so before a block (the caches then as they were).
+    fn pass(
+        &self,
+        runs: &mut [(&[u32], &mut KvCache)],
+        rows: &[Vec<usize>],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<Vec<Tensor>>>> {
         if runs.is_empty() || runs.iter().any(|(tokens, _)| tokens.is_empty()) {
             candle_core::bail!("no tokens to run");
         }
@@ -335,6 +367,12 @@ impl Model {
         let ids: Vec<u32> = runs.iter().flat_map(|(tokens, _)| tokens.iter().copied()).collect();
         let mut x = self.embeddings.embedding(&Tensor::new(ids.as_slice(), dev)?)?.unsqueeze(0)?;
         for (b, block) in self.blocks.iter().enumerate() {
+            if stop() {
+                for (_, cache) in runs.iter_mut() {
+                    cache.roll_back(b)?;
+                }
+                return Ok(None);
+            }
             let residual = x.clone();
             let y = block.attn_norm.forward(&x)?;
             let [q, k, v]: [Tensor; 3] = project(&[&block.q, &block.k, &block.v], &y)?
@@ -405,7 +443,8 @@ impl Model {
                 at += rows.len();
                 run
             })
-            .collect()
+            .collect::<Result<_>>()
+            .map(Some)
     }
 
     /// The output head's logits for the rows of `x` (`[1, m, hidden]`), from its compact blocks

@@ -401,6 +401,39 @@ fn a_batched_pass_gives_each_conversation_the_logits_of_its_own_pass() {
 }
 
 #[test]
+fn a_pass_that_can_wait_stops_between_blocks_and_leaves_its_cache_as_it_was() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let m = model().model();
+    let context: Vec<u32> = (1..30u32).map(|i| i * 389 % 150_000).collect();
+    let new: Vec<u32> = (40..48u32).map(|i| i * 389 % 150_000).collect();
+    let mut cache = m.new_cache();
+    m.forward(&context, &mut cache).unwrap();
+    let logits = |t: &candle_core::Tensor| -> Vec<f32> { t.to_vec1().unwrap() };
+    let differ = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let own = logits(&m.forward(&new, &mut cache.clone()).unwrap());
+    // Asked to stop before its fifth block: nothing comes back and the cache holds what it held.
+    let looks = AtomicUsize::new(0);
+    let stop = || looks.fetch_add(1, Ordering::Relaxed) >= 4;
+    let mut stopped = cache.clone();
+    assert!(m.forward_unless(&new, &mut stopped, &stop).unwrap().is_none());
+    assert_eq!(looks.load(Ordering::Relaxed), 5, "it looked before each block until told to stop");
+    assert_eq!(stopped.len(), context.len());
+    // ... and goes on as if the stopped pass had never run.
+    let after = logits(&m.forward(&new, &mut stopped).unwrap());
+    assert!(differ(&after, &own) < 1e-3, "{}", differ(&after, &own));
+    assert_eq!(stopped.len(), context.len() + new.len());
+    // Never told to stop, it is a plain pass; stopped before its first block, it changes nothing
+    // even on an empty cache.
+    let whole = logits(&m.forward_unless(&new, &mut cache.clone(), &|| false).unwrap().unwrap());
+    assert!(differ(&whole, &own) < 1e-3);
+    let mut empty = m.new_cache();
+    assert!(m.forward_unless(&new, &mut empty, &|| true).unwrap().is_none());
+    assert!(empty.is_empty());
+    m.forward(&context, &mut empty).unwrap();
+    assert_eq!(empty.len(), context.len());
+}
+
+#[test]
 fn the_worker_decodes_several_conversations_at_once() {
     use brazen_llm::worker::{GiveWay, LocalLlm};
     use brazen_providers::{Llm, LlmEvent};
