@@ -374,9 +374,9 @@ impl Session {
     fn on_heard(&mut self, heard: Heard) {
         match heard {
             Heard::Nothing => {}
-            // The model's head start on what the user is saying: a pause's judgement, and the
-            // reply after it, then compute only the words since (the model stops between two
-            // blocks of a pass when speech is being recognised).
+            // The model's head start on what the user is saying: the reply (and, with semantic
+            // detection, a pause's judgement) then computes only the words since (the model
+            // stops between two blocks of a pass when speech is being recognised).
             Heard::Preview(text) if self.active.is_none() => self.prepare_llm(Some(text)),
             Heard::Preview(_) => {}
             // The words of a pause being judged: the language model judges them first (it

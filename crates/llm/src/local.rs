@@ -179,6 +179,9 @@ struct Cached {
     /// The logits after the last token, when it was computed ahead ([`LocalModel::prefill`]):
     /// a turn that reaches exactly these tokens needs no forward pass.
     logits: Option<Arc<Vec<f32>>>,
+    /// Computed by a pause's judgement: that conversation's reply, ready while its silence is
+    /// being confirmed.
+    judged: bool,
 }
 
 /// The grammars of the tools a reply may call.
@@ -610,16 +613,17 @@ impl LocalModel {
     /// Remembers a cache holding `tokens` (with the logits after them when computed ahead),
     /// replacing the caches it extends, dropping the oldest. Of the ones computed ahead, only
     /// those a new one computed ahead extends stay (the prompt under its speculative first
-    /// step) — unless it is a pause's judgement (`judged`), which may come from any
-    /// conversation while others' prompts wait ready: then they stay.
+    /// step), and those of pauses' judgements (`judged`): a judgement may come from any
+    /// conversation, and a prompt computed ahead from any speaker's words (every 700 ms while
+    /// they speak), while another conversation's reply waits ready for its silence to end.
     fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>, judged: bool) {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         let ahead = logits.is_some() && !judged;
         caches.retain(|c| {
             let extended = tokens.starts_with(&c.tokens);
-            if ahead && c.logits.is_some() { extended } else { !extended }
+            if ahead && c.logits.is_some() && !c.judged { extended } else { !extended }
         });
-        caches.push(Cached { tokens, cache, logits });
+        caches.push(Cached { tokens, cache, logits, judged });
         if caches.len() > CACHED_PROMPTS {
             caches.remove(0);
         }

@@ -300,13 +300,15 @@ impl Model {
     /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
         let lasts: Vec<Vec<usize>> = runs.iter().map(|(tokens, _)| vec![tokens.len().saturating_sub(1)]).collect();
-        let logits = self.pass(runs, &lasts, &|| false)?.unwrap_or_default();
+        let logits =
+            self.pass(runs, &lasts, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))?;
         Ok(logits.into_iter().flatten().collect())
     }
 
     /// [`Model::forward`] for work that can wait: it looks at `stop` before each block and,
     /// once it says so, returns `None` with `cache` as it was — someone waiting on the cores
-    /// waits at most one block (~1/28 of the pass), not the whole pass.
+    /// waits about one block (~1/28 of the pass; the output head after the last one is not
+    /// stopped), not the whole pass.
     pub fn forward_unless(
         &self,
         tokens: &[u32],
@@ -324,8 +326,8 @@ impl Model {
         if rows.is_empty() || rows.windows(2).any(|w| w[0] >= w[1]) || rows.iter().any(|&r| r >= tokens.len()) {
             candle_core::bail!("rows {rows:?} are not increasing indices into {} tokens", tokens.len());
         }
-        let mut logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()], &|| false)?.unwrap_or_default();
-        Ok(logits.remove(0))
+        let logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()], &|| false)?;
+        logits.and_then(|mut l| l.pop()).ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
     }
 
     /// The pass under [`Model::forward_batch`], [`Model::forward_unless`] and

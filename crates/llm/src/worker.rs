@@ -11,9 +11,10 @@
 //! before prompts computed ahead (the user is waiting for it) and between two decoding steps of
 //! the turns in progress; with a [`TextJudge`] the small model judges (in a fraction of the
 //! time), else the conversational model itself. When no turn is in progress the worker computes prompts ahead
-//! ([`Llm::prepare`]): only the latest such request is kept, a turn that arrives stops it after
-//! its current short pass, and it waits while speech is being recognised (on the same cores, the
-//! transcript comes first: the turn cannot start without it).
+//! ([`Llm::prepare`]): only the latest such request is kept, a turn that arrives (or speech to
+//! recognise) stops it between two blocks of its current pass, keeping the passes it finished,
+//! and it waits while speech is being recognised (on the same cores, the transcript comes first:
+//! the turn cannot start without it).
 
 use crate::judge::TextJudge;
 use crate::local::{GIVE_WAY_MAX, GIVE_WAY_POLL, PREFILL_CHUNK};
@@ -68,7 +69,7 @@ pub struct LocalLlm {
     /// Set when a pause is queued to be judged: a prompt being computed ahead stops for it.
     check_waiting: Arc<AtomicBool>,
     /// Set when a newer prompt to compute ahead is queued: the one being computed is stale (only
-    /// the latest is kept) and stops for it, keeping what it computed.
+    /// the latest is kept) and stops for it, keeping the passes it finished.
     prepare_waiting: Arc<AtomicBool>,
 }
 
