@@ -146,6 +146,7 @@ async fn utterances_are_posted_as_16_khz_wav_and_previews_are_not() {
         prompt: None,
         preview,
         urgent: false,
+        optional: false,
     };
     let preview: Vec<AsrEvent> = asr.transcribe(request(true, samples.clone(), None)).collect().await;
     assert_eq!(preview, [AsrEvent::Done(String::new())]);

@@ -482,6 +482,10 @@ impl Listener {
         // Someone waits on these words: whether held speech interrupts, or (semantic detection)
         // whether a pause ends the turn. Other conversations' replies pause for them.
         request.urgent = held || (semantic && pausing);
+        // Words so far that only the language model's head start needs (no deltas go out):
+        // not worth delaying anyone's pause for.
+        let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
+        request.optional = semantic && !held && !pausing && !streams;
         out.push(Output::StartAsr(job, request));
     }
 
@@ -871,6 +875,7 @@ fn asr_request(
         prompt: t.and_then(|t| t.prompt.clone()),
         preview,
         urgent: false,
+        optional: false,
     }
 }
 

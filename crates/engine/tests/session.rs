@@ -2206,7 +2206,7 @@ fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
     // ahead), not urgently; that preview is done before the pause.
     let step = previews(&out);
     assert_eq!(step.len(), 1, "{out:?}");
-    assert!(out.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.preview && !r.urgent)));
+    assert!(out.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.preview && !r.urgent && r.optional)));
     let done = h.input(Input::Asr(step[0].0, AsrEvent::Done("What time".into())));
     assert!(done.iter().any(|o| matches!(o, Output::PrepareLlm(_))), "the words so far are computed ahead: {done:?}");
     // The pause: the recogniser is told once, as it begins, before its preview is asked for.
@@ -2223,7 +2223,7 @@ fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
     assert_eq!(step.len(), 1);
     let out = h.audio_in(300, 10, 0.0);
     let cancel = out.iter().position(|o| matches!(o, Output::Cancel(j) if *j == step[0].0));
-    let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent));
+    let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent && !r.optional));
     assert!(cancel.is_some() && cancel < preview && preview.is_some(), "{out:?}");
     // Plain silence detection waits on nobody's words: its previews are a courtesy.
     let mut h = Harness::new();

@@ -22,7 +22,7 @@ use crate::model::KvCache;
 use crate::{Finish, Generation, LlmError, LocalModel, Output, Step};
 use brazen_providers::{CancelOnDrop, EngineStream, Llm, LlmEvent, LlmRequest, LlmUsage, TurnVerdict, catch_panic};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// One turn waiting for the worker.
@@ -58,6 +58,9 @@ pub struct GiveWay {
     /// A turn's decoding pauses between tokens while this holds (words someone waits on now:
     /// whether a user speaking over the reply takes the turn).
     pub turn: Box<dyn Fn() -> bool + Send>,
+    /// Set to the number of turns being generated: optional work on the same cores (a speech
+    /// recogniser's previews for computing ahead) waits for none to be.
+    pub generating: Arc<AtomicUsize>,
 }
 
 /// The local model behind a job queue.
@@ -138,6 +141,7 @@ impl Worker {
             // Turns first; of the prompts to compute ahead, only the latest matters. The flag is
             // cleared before looking, and a turn sets it before it is queued, so a turn queued
             // after the look still stops the prefill.
+            self.give_way.generating.store(self.active.len(), Ordering::Relaxed);
             self.waiting.store(false, Ordering::Relaxed);
             self.checking.store(false, Ordering::Relaxed);
             self.newer.store(false, Ordering::Relaxed);

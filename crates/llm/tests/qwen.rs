@@ -446,8 +446,12 @@ fn the_worker_decodes_several_conversations_at_once() {
     let store = Store::new(Store::default_root());
     let dir = store.install(Manifest::builtin().get("qwen2.5-coder-1.5b").unwrap(), &progress()).unwrap();
     let loaded = std::sync::Arc::new(LocalModel::load(&dir.join("model.gguf")).unwrap());
-    let worker =
-        LocalLlm::start(loaded, None, GiveWay { prepare: Box::new(|| false), turn: Box::new(|| false) }).unwrap();
+    let worker = LocalLlm::start(
+        loaded,
+        None,
+        GiveWay { prepare: Box::new(|| false), turn: Box::new(|| false), generating: Default::default() },
+    )
+    .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // All three at once: each stream's events, in the order they came across all three.
     let (said, order) = runtime.block_on(async {
@@ -498,7 +502,9 @@ fn a_panic_in_the_worker_fails_its_turn_and_the_next_turn_is_answered() {
         }
         false
     });
-    let worker = LocalLlm::start(loaded, None, GiveWay { prepare: Box::new(|| false), turn }).unwrap();
+    let worker =
+        LocalLlm::start(loaded, None, GiveWay { prepare: Box::new(|| false), turn, generating: Default::default() })
+            .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let events = |text: &str| runtime.block_on(worker.generate(request(vec![user(text)])).collect::<Vec<_>>());
     let first = events("hello, can you hear me okay");

@@ -47,6 +47,10 @@ pub struct AsrRequest {
     /// decide whether the turn ends. Recognised before other work; replies being generated on
     /// the same cores pause for it.
     pub urgent: bool,
+    /// Worth doing only on a recogniser with nothing else to do (a turn's words so far, for the
+    /// language model to compute ahead): an engine may answer `Failed` at once when it is busy,
+    /// and give it up halfway for urgent work.
+    pub optional: bool,
 }
 
 /// What a speech recogniser streams back.

@@ -367,6 +367,9 @@ pub struct AsrLoad {
     pub active: Arc<std::sync::atomic::AtomicUsize>,
     /// Jobs someone waits on now ([`brazen_providers::AsrRequest::urgent`]).
     pub urgent: Arc<std::sync::atomic::AtomicUsize>,
+    /// The local language model's turns being generated, kept by its worker: the recogniser's
+    /// optional previews wait for none to be.
+    pub generating: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognising), String> {
@@ -392,7 +395,7 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
-    let load = AsrLoad { active: pool.activity(), urgent: pool.urgency() };
+    let load = AsrLoad { active: pool.activity(), urgent: pool.urgency(), generating: pool.generating() };
     Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(load)))
 }
 
@@ -442,6 +445,7 @@ pub fn language_model(cfg: &EngineChoice, recognising: Recognising) -> Result<(&
     };
     let give_way = brazen_llm::worker::GiveWay {
         prepare: busy(recognising.as_ref().map(|r| r.active.clone())),
+        generating: recognising.as_ref().map(|r| r.generating.clone()).unwrap_or_default(),
         turn: busy(recognising.map(|r| r.urgent)),
     };
     Ok((name, Arc::new(brazen_llm::worker::LocalLlm::start(Arc::new(model), judge, give_way)?)))

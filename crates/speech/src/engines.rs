@@ -35,6 +35,7 @@ impl Asr for WhisperAsr {
             decode: Decode { language: request.language, prompt: request.prompt, threads: 0, beam_size: ASR_BEAM },
             preview: request.preview,
             urgent: request.urgent,
+            optional: request.optional,
             cancel: cancel.clone(),
             reply: Box::new(move |result| {
                 let _ = tx.send(result);

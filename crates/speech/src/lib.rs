@@ -43,6 +43,9 @@ pub enum SpeechError {
     /// The engine failed on this input (the message says why).
     #[error("{0}")]
     Engine(String),
+    /// An optional job was not done: the engine had other work.
+    #[error("the recogniser is busy: an optional preview was not decoded")]
+    Busy,
     /// The model file is not what the engine expects.
     #[error("model {path}: {message}")]
     Model {

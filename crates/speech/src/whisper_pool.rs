@@ -41,6 +41,10 @@ pub struct Job {
     /// Someone waits on it now ([`brazen_providers::AsrRequest::urgent`]): it runs first, and
     /// is counted in [`WhisperPool::urgency`].
     pub urgent: bool,
+    /// Worth doing only when the pool has nothing else to do
+    /// ([`brazen_providers::AsrRequest::optional`]): answered with [`SpeechError::Busy`] at once
+    /// when other work is queued or running, and aborted (answered so) when urgent work comes.
+    pub optional: bool,
     /// Set it to drop the job (before it starts) or abort it (while it runs).
     pub cancel: Arc<AtomicBool>,
     /// Receives the transcript or the error.
@@ -66,6 +70,10 @@ struct Shared {
     active: Arc<AtomicUsize>,
     /// Urgent jobs queued or being decoded.
     urgent: Arc<AtomicUsize>,
+    /// The abort flags of optional jobs being decoded: urgent work sets them.
+    optional: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Turns a language model is generating on the same cores ([`WhisperPool::generating`]).
+    generating: Arc<AtomicUsize>,
 }
 
 /// Whisper workers sharing one model.
@@ -84,6 +92,8 @@ impl WhisperPool {
             ready: Condvar::new(),
             active: Arc::new(AtomicUsize::new(0)),
             urgent: Arc::new(AtomicUsize::new(0)),
+            optional: Mutex::new(Vec::new()),
+            generating: Arc::new(AtomicUsize::new(0)),
         });
         for i in 0..workers.max(1) {
             let (model, shared) = (model.clone(), shared.clone());
@@ -128,8 +138,26 @@ impl WhisperPool {
         }
     }
 
-    /// Queues a job.
+    /// Work outside the pool on the same cores, to be kept up to date by whoever does it (turns
+    /// a language model is generating): optional jobs are refused while it is above zero.
+    pub fn generating(&self) -> Arc<AtomicUsize> {
+        self.shared.generating.clone()
+    }
+
+    /// Queues a job (an optional one only when the pool, and the work of
+    /// [`WhisperPool::generating`], are idle).
     pub fn submit(&self, job: Job) {
+        let busy = self.shared.active.load(Ordering::Relaxed) > 0 || self.shared.generating.load(Ordering::Relaxed) > 0;
+        if job.optional && busy {
+            answer(job.reply, Err(SpeechError::Busy));
+            return;
+        }
+        if job.urgent {
+            // Optional decodes give their cores up to it.
+            for abort in self.shared.optional.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                abort.store(true, Ordering::Relaxed);
+            }
+        }
         self.shared.active.fetch_add(1, Ordering::Relaxed);
         if job.urgent {
             self.shared.urgent.fetch_add(1, Ordering::Relaxed);
@@ -229,6 +257,9 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
         }
         let decode = Decode { threads, ..job.decode };
         let started = Instant::now();
+        if job.optional {
+            shared.optional.lock().unwrap_or_else(|p| p.into_inner()).push(job.cancel.clone());
+        }
         // A panic in the decoder fails this job, not the worker (every later job of every
         // session still has it); its recogniser, perhaps left half-way, is made again.
         let result = catch_panic(|| {
@@ -243,6 +274,15 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             }
             Err(SpeechError::Engine(format!("Whisper failed unexpectedly: {panic}")))
         });
+        if job.optional {
+            shared.optional.lock().unwrap_or_else(|p| p.into_inner()).retain(|a| !Arc::ptr_eq(a, &job.cancel));
+        }
+        // Given up for urgent work (its caller never reads the result of one it cancelled).
+        let result = if job.optional && result.is_err() && job.cancel.load(Ordering::Relaxed) {
+            Err(SpeechError::Busy)
+        } else {
+            result
+        };
         tracing::debug!(
             "whisper: {:.2} s of audio (preview: {}, urgent: {}) waited {} ms, decoded in {} ms: {:?}",
             job.samples.len() as f64 / f64::from(job.sample_rate.max(1)),
@@ -299,6 +339,8 @@ mod tests {
             ready: Condvar::new(),
             active: Arc::new(AtomicUsize::new(0)),
             urgent: Arc::new(AtomicUsize::new(0)),
+            optional: Mutex::new(Vec::new()),
+            generating: Arc::new(AtomicUsize::new(0)),
         });
         let standing = shared.clone();
         let started = Instant::now();
@@ -308,6 +350,72 @@ mod tests {
         shared.active.fetch_add(1, Ordering::Relaxed);
         worker.join().unwrap();
         assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn an_optional_job_is_refused_by_a_busy_pool_and_gives_way_to_urgent_work() {
+        // A pool without workers: what is queued stays queued.
+        let pool = WhisperPool {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                ready: Condvar::new(),
+                active: Arc::new(AtomicUsize::new(0)),
+                urgent: Arc::new(AtomicUsize::new(0)),
+                optional: Mutex::new(Vec::new()),
+                generating: Arc::new(AtomicUsize::new(0)),
+            }),
+            multilingual: false,
+        };
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let job = |optional: bool, urgent: bool| {
+            let answers = answers.clone();
+            Job {
+                samples: vec![0; 160],
+                sample_rate: 16_000,
+                decode: Decode::default(),
+                preview: true,
+                urgent,
+                optional,
+                cancel: Arc::new(AtomicBool::new(false)),
+                reply: Box::new(move |r: Result<Transcript, SpeechError>| {
+                    answers.lock().unwrap().push(r.map(|t| t.text))
+                }),
+            }
+        };
+        // Idle: an optional job is queued like any other.
+        pool.submit(job(true, false));
+        assert_eq!(pool.activity().load(Ordering::Relaxed), 1);
+        assert!(answers.lock().unwrap().is_empty());
+        // Busy: the next is answered at once, and not counted.
+        pool.submit(job(true, false));
+        assert_eq!(pool.activity().load(Ordering::Relaxed), 1);
+        assert!(matches!(answers.lock().unwrap().as_slice(), [Err(SpeechError::Busy)]), "{answers:?}");
+        // So is one while a language model generates a turn on the same cores.
+        let idle = WhisperPool {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                ready: Condvar::new(),
+                active: Arc::new(AtomicUsize::new(0)),
+                urgent: Arc::new(AtomicUsize::new(0)),
+                optional: Mutex::new(Vec::new()),
+                generating: Arc::new(AtomicUsize::new(0)),
+            }),
+            multilingual: false,
+        };
+        idle.generating().store(1, Ordering::Relaxed);
+        idle.submit(job(true, false));
+        assert_eq!(idle.activity().load(Ordering::Relaxed), 0);
+        assert_eq!(answers.lock().unwrap().len(), 2);
+        // An optional decode in progress is told to stop when urgent work comes; other work
+        // does not stop it.
+        let running = Arc::new(AtomicBool::new(false));
+        pool.shared.optional.lock().unwrap().push(running.clone());
+        pool.submit(job(false, false));
+        assert!(!running.load(Ordering::Relaxed));
+        pool.submit(job(false, true));
+        assert!(running.load(Ordering::Relaxed));
+        assert_eq!(pool.activity().load(Ordering::Relaxed), 3);
+        assert_eq!(pool.urgency().load(Ordering::Relaxed), 1);
     }
 
     #[test]

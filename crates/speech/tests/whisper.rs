@@ -165,6 +165,7 @@ fn urgent_words_are_recognised_first_and_counted_while_they_wait() {
             decode: Decode::default(),
             preview,
             urgent,
+            optional: false,
             cancel: Arc::new(AtomicBool::new(false)),
             reply: Box::new(move |result| {
                 assert!(result.is_ok(), "{name}: {:?}", result.err());
@@ -273,6 +274,7 @@ fn silent_second(urgent: bool, reply: brazen_speech::Reply) -> brazen_speech::Jo
         decode: Decode::default(),
         preview: urgent,
         urgent,
+        optional: false,
         cancel: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         reply,
     }
