@@ -87,14 +87,7 @@ impl WhisperPool {
     pub fn start(model: WhisperModel, workers: usize, threads: usize) -> Result<WhisperPool, SpeechError> {
         let model = Arc::new(model);
         let multilingual = model.is_multilingual();
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            ready: Condvar::new(),
-            active: Arc::new(AtomicUsize::new(0)),
-            urgent: Arc::new(AtomicUsize::new(0)),
-            optional: Mutex::new(Vec::new()),
-            generating: Arc::new(AtomicUsize::new(0)),
-        });
+        let shared = Arc::new(Shared::new());
         for i in 0..workers.max(1) {
             let (model, shared) = (model.clone(), shared.clone());
             std::thread::Builder::new()
@@ -186,6 +179,18 @@ impl Drop for WhisperPool {
 }
 
 impl Shared {
+    /// An empty queue, nothing active.
+    fn new() -> Shared {
+        Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            active: Arc::new(AtomicUsize::new(0)),
+            urgent: Arc::new(AtomicUsize::new(0)),
+            optional: Mutex::new(Vec::new()),
+            generating: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// A job was answered or dropped.
     fn done(&self, urgent: bool) {
         if urgent {
@@ -334,14 +339,7 @@ mod tests {
 
     #[test]
     fn a_worker_standing_by_stops_when_a_job_is_queued() {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            ready: Condvar::new(),
-            active: Arc::new(AtomicUsize::new(0)),
-            urgent: Arc::new(AtomicUsize::new(0)),
-            optional: Mutex::new(Vec::new()),
-            generating: Arc::new(AtomicUsize::new(0)),
-        });
+        let shared = Arc::new(Shared::new());
         let standing = shared.clone();
         let started = Instant::now();
         let worker = std::thread::spawn(move || stand_by(&standing, Instant::now() + Duration::from_secs(30)));
@@ -355,17 +353,8 @@ mod tests {
     #[test]
     fn an_optional_job_is_refused_by_a_busy_pool_and_gives_way_to_urgent_work() {
         // A pool without workers: what is queued stays queued.
-        let pool = WhisperPool {
-            shared: Arc::new(Shared {
-                queue: Mutex::new(Queue::default()),
-                ready: Condvar::new(),
-                active: Arc::new(AtomicUsize::new(0)),
-                urgent: Arc::new(AtomicUsize::new(0)),
-                optional: Mutex::new(Vec::new()),
-                generating: Arc::new(AtomicUsize::new(0)),
-            }),
-            multilingual: false,
-        };
+        let without_workers = || WhisperPool { shared: Arc::new(Shared::new()), multilingual: false };
+        let pool = without_workers();
         let answers = Arc::new(Mutex::new(Vec::new()));
         let job = |optional: bool, urgent: bool| {
             let answers = answers.clone();
@@ -391,17 +380,7 @@ mod tests {
         assert_eq!(pool.activity().load(Ordering::Relaxed), 1);
         assert!(matches!(answers.lock().unwrap().as_slice(), [Err(SpeechError::Busy)]), "{answers:?}");
         // So is one while a language model generates a turn on the same cores.
-        let idle = WhisperPool {
-            shared: Arc::new(Shared {
-                queue: Mutex::new(Queue::default()),
-                ready: Condvar::new(),
-                active: Arc::new(AtomicUsize::new(0)),
-                urgent: Arc::new(AtomicUsize::new(0)),
-                optional: Mutex::new(Vec::new()),
-                generating: Arc::new(AtomicUsize::new(0)),
-            }),
-            multilingual: false,
-        };
+        let idle = without_workers();
         idle.generating().store(1, Ordering::Relaxed);
         idle.submit(job(true, false));
         assert_eq!(idle.activity().load(Ordering::Relaxed), 0);
