@@ -429,7 +429,8 @@ impl Listener {
         // Words while the user speaks: for a model that streams them (not `whisper-1`), and with
         // semantic detection (the language model computes them ahead; no deltas unless the
         // model streams).
-        let streamed = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams()) || held || semantic;
+        let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
+        let streamed = streams || held || semantic;
         if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
@@ -484,7 +485,6 @@ impl Listener {
         request.urgent = held || (semantic && pausing);
         // Words so far that only the language model's head start needs (no deltas go out):
         // not worth delaying anyone's pause for.
-        let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
         request.optional = semantic && !held && !pausing && !streams;
         out.push(Output::StartAsr(job, request));
     }

@@ -300,9 +300,7 @@ impl Model {
     /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
         let lasts: Vec<Vec<usize>> = runs.iter().map(|(tokens, _)| vec![tokens.len().saturating_sub(1)]).collect();
-        let logits =
-            self.pass(runs, &lasts, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))?;
-        Ok(logits.into_iter().flatten().collect())
+        Ok(self.whole_pass(runs, &lasts)?.into_iter().flatten().collect())
     }
 
     /// [`Model::forward`] for work that can wait: it looks at `stop` before each block and,
@@ -326,8 +324,13 @@ impl Model {
         if rows.is_empty() || rows.windows(2).any(|w| w[0] >= w[1]) || rows.iter().any(|&r| r >= tokens.len()) {
             candle_core::bail!("rows {rows:?} are not increasing indices into {} tokens", tokens.len());
         }
-        let logits = self.pass(&mut [(tokens, cache)], &[rows.to_vec()], &|| false)?;
-        logits.and_then(|mut l| l.pop()).ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
+        let mut logits = self.whole_pass(&mut [(tokens, cache)], &[rows.to_vec()])?;
+        logits.pop().ok_or_else(|| candle_core::Error::Msg("a pass without runs".into()))
+    }
+
+    /// [`Model::pass`] that nothing stops.
+    fn whole_pass(&self, runs: &mut [(&[u32], &mut KvCache)], rows: &[Vec<usize>]) -> Result<Vec<Vec<Tensor>>> {
+        self.pass(runs, rows, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
     }
 
     /// The pass under [`Model::forward_batch`], [`Model::forward_unless`] and
