@@ -8,7 +8,10 @@
 //! - **tight trim**: leading and trailing silence are cut (keeping a short margin);
 //! - **token cap**: at most [`TOKENS_PER_SECOND`] per second of audio (+ [`EXTRA_TOKENS`]);
 //! - **repeat stop**: once the newest tokens repeat the opening ones, or repeat the span right
-//!   before them, decoding is stopped (end-of-text forced) and the repeat dropped;
+//!   before them, decoding is stopped (end-of-text forced) and the repeat dropped; the text is
+//!   checked once more word by word, blind to punctuation and to a word the loop cut short or
+//!   inflected ("My phone number is my phone numbers"), which the tokens miss
+//!   ([`repeated_words`]);
 //! - **padded fallback**: when the cap is hit anyway, or nothing was recognised in audio that
 //!   has speech energy, the turn is decoded once more the standard way (30 s context).
 
@@ -156,6 +159,40 @@ pub fn repeated_tail(tokens: &[i32]) -> Option<usize> {
     (2..=n / 3).find(|&m| copy(m, 2) && copy(m, 3)).map(|m| 2 * m)
 }
 
+/// Where the text a decoding loop added begins, in bytes of `text`, found word by word (blind
+/// to case and punctuation, which the token check [`repeated_tail`] is not): the opening's
+/// first 3 or more words coming round again at the end, the last of them perhaps cut short or
+/// inflected ("My phone number is my phone numbers"), or a span of 4 or more words repeated
+/// right after itself ("…for my daughter, a warm jacket for my daughter."). `None` when there
+/// is no loop. Whisper makes these up when the audio stops mid-sentence, and the words' end
+/// decides whether the turn is over.
+pub fn repeated_words(text: &str) -> Option<usize> {
+    let words: Vec<(usize, String)> = text
+        .split_whitespace()
+        .map(|w| {
+            let start = w.as_ptr() as usize - text.as_ptr() as usize;
+            (start, w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>())
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    let n = words.len();
+    let same = |a: &[(usize, String)], b: &[(usize, String)]| a.iter().zip(b).all(|(x, y)| x.1 == y.1);
+    // The opening again: every word alike but the last, which may be cut or inflected.
+    let opening = (WORDS_OPENING_REPEAT..=n / 2).rev().find(|&k| {
+        let (tail, head) = (&words[n - k..], &words[..k]);
+        let (last, first) = (&tail[k - 1].1, &head[k - 1].1);
+        same(&tail[..k - 1], &head[..k - 1]) && (last.starts_with(first.as_str()) || first.starts_with(last.as_str()))
+    });
+    let span = || (WORDS_SPAN_REPEAT..=n / 2).find(|&m| same(&words[n - 2 * m..n - m], &words[n - m..]));
+    let k = opening.or_else(span)?;
+    Some(words[n - k].0)
+}
+
+/// Words of the opening that must come round again to count as a loop ([`repeated_words`]).
+const WORDS_OPENING_REPEAT: usize = 3;
+/// Words of a span repeated right after itself that count as a loop ([`repeated_words`]).
+const WORDS_SPAN_REPEAT: usize = 4;
+
 /// Tokens of the opening that must come round again to count as a loop.
 /// (Checked at every token: a loop whose copy drifts after a few tokens — "My order number is
 /// 5423-198. My order number is 5423-98" — is caught while its opening still matches.)
@@ -206,8 +243,8 @@ unsafe extern "C" fn guard_logits(
 /// How a guarded decode came out.
 struct Decoded {
     text: String,
-    /// Text tokens dropped as a loop.
-    dropped: Option<usize>,
+    /// A loop was dropped.
+    looped: bool,
     /// The token cap ended it.
     capped: bool,
 }
@@ -289,7 +326,7 @@ impl Recognizer<'_> {
             let padded = self.run(audio, decode, lang, None, cap, cancel)?;
             return Ok((padded.text, Ending::PaddedFallback));
         }
-        let ending = if short.dropped.is_some() { Ending::RepeatStopped } else { Ending::Natural };
+        let ending = if short.looped { Ending::RepeatStopped } else { Ending::Natural };
         Ok((short.text, ending))
     }
 
@@ -360,8 +397,14 @@ impl Recognizer<'_> {
         if let Some(k) = dropped {
             pieces.truncate(pieces.len().saturating_sub(k));
         }
-        let text = String::from_utf8_lossy(&pieces.concat()).trim().to_owned();
-        Ok(Decoded { text, dropped, capped })
+        let mut text = String::from_utf8_lossy(&pieces.concat()).trim().to_owned();
+        let words_loop = repeated_words(&text);
+        if let Some(at) = words_loop {
+            // The mark before the loop led into it ("…daughter, a warm jacket…"): not the
+            // speaker's.
+            text.truncate(text[..at].trim_end_matches([' ', ',', ';', ':', '-']).len());
+        }
+        Ok(Decoded { text, looped: dropped.is_some() || words_loop.is_some(), capped })
     }
 }
 
@@ -390,6 +433,28 @@ fn split_windows(audio: &[f32], window: usize) -> Vec<&[f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loops_the_tokens_miss_are_found_word_by_word() {
+        fn kept(t: &str) -> Option<&str> {
+            repeated_words(t).map(|at| &t[..at])
+        }
+        // The opening again, its last word inflected or cut short.
+        assert_eq!(kept("My phone number is my phone numbers"), Some("My phone number is "));
+        assert_eq!(kept("My phone number is... My phone num"), Some("My phone number is... "));
+        // A span right after itself, told apart only by punctuation.
+        assert_eq!(
+            kept("I am looking for a warm jacket for my daughter, a warm jacket for my daughter."),
+            Some("I am looking for a warm jacket for my daughter, ")
+        );
+        // Speech that reuses a few words is not a loop.
+        assert_eq!(kept("It was the best of times, it was the worst of times."), None);
+        assert_eq!(kept("Thank you, thank you."), None);
+        assert_eq!(kept("My phone number is 555-1234."), None);
+        assert_eq!(kept("What time do you open on Saturday?"), None);
+        assert_eq!(kept(""), None);
+        assert_eq!(kept("... -- ,"), None);
+    }
 
     #[test]
     fn repeats_are_found_at_the_opening_or_right_behind() {
