@@ -43,6 +43,7 @@
 //!         tools: Default::default(),
 //!         defaults: Vec::new(),
 //!         history: Vec::new(),
+//!         llm_computes_ahead: false,
 //!     },
 //!     now,
 //! );

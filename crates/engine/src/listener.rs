@@ -30,9 +30,6 @@ const SEMANTIC_PAUSE_MS: f64 = 60.0;
 const TURN_MODEL_PAUSE_MS: f64 = 100.0;
 /// The end of the turn the end-of-turn model hears, in ms (it uses the last 8 s).
 const TURN_MODEL_MS: f64 = 8_100.0;
-/// With semantic detection, a preview started this far into a pause holds all the words
-/// before it.
-const COVERS_AFTER_MS: f64 = 60.0;
 /// Turns longer than this get no more previews (the final transcript still comes), in ms.
 const PREVIEW_MAX_MS: f64 = 30_000.0;
 
@@ -153,11 +150,15 @@ pub(crate) struct Listener {
     /// turns, or one stopped for a turn): the end-of-turn model is then asked at each pause at
     /// once, not after the words, until a verdict comes again.
     words_unjudged: bool,
+    /// The language model computes a prompt ahead: with semantic detection the words are
+    /// previewed while the user speaks, for it.
+    words_ahead: bool,
 }
 
 impl Listener {
     /// An empty buffer at `rate` Hz, with `vad` for server turn detection.
-    pub(crate) fn new(vad: Box<dyn Vad>, rate: u32) -> Self {
+    /// A listener at `rate`; `words_ahead`: the language model computes a prompt ahead.
+    pub(crate) fn new(vad: Box<dyn Vad>, rate: u32, words_ahead: bool) -> Self {
         Listener {
             input: InputAudio::new(vad, rate),
             speech: None,
@@ -166,6 +167,7 @@ impl Listener {
             echo: None,
             denoiser: None,
             words_unjudged: false,
+            words_ahead,
         }
     }
 
@@ -416,8 +418,8 @@ impl Listener {
     /// compute its prompt while the silence is still being confirmed.
     ///
     /// With semantic detection the turn is previewed even when no transcripts are: every
-    /// [`PREVIEW_STEP_MS`] (the language model computes the words so far ahead, so judging a
-    /// pause computes only the last ones) and at each pause of [`SEMANTIC_PAUSE_MS`], whose
+    /// [`PREVIEW_STEP_MS`] when the language model computes the words so far ahead (judging a
+    /// pause then computes only the last ones), and at each pause of [`SEMANTIC_PAUSE_MS`], whose
     /// words decide whether the turn is over: a preview still decoding older speech is
     /// cancelled for it.
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
@@ -427,10 +429,10 @@ impl Listener {
         let held = self.speech.as_ref().is_some_and(|t| t.held.is_some());
         let reported = config.input_audio_transcription.is_some() || held;
         // Words while the user speaks: for a model that streams them (not `whisper-1`), and with
-        // semantic detection (the language model computes them ahead; no deltas unless the
-        // model streams).
+        // semantic detection for a language model that computes them ahead (no deltas unless
+        // the transcription model streams).
         let streams = config.input_audio_transcription.as_ref().is_some_and(|t| t.streams());
-        let streamed = streams || held || semantic;
+        let streamed = streams || held || (semantic && self.words_ahead);
         if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
@@ -474,18 +476,19 @@ impl Listener {
         let job = out.next_job();
         turn.preview_job = Some(job);
         // Started in a pause, it holds every word so far (with semantic detection a step
-        // preview too, when it happens to start a little into one).
-        let covers = pausing || (semantic && pause_ms >= COVERS_AFTER_MS);
+        // preview too, when it happens to start after the pause's first silent frame: it
+        // stands in for the pause's own, which is then not asked for).
+        let covers = pausing || (semantic && self.input.heard_pause());
         if let (true, Some(speech_end_ms)) = (covers, self.input.last_speech_ms()) {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
         let mut request = asr_request(config, turn.item_id.clone(), samples, rate, true);
         // Someone waits on these words: whether held speech interrupts, or (semantic detection)
         // whether a pause ends the turn. Other conversations' replies pause for them.
-        request.urgent = held || (semantic && pausing);
+        request.urgent = held || (semantic && covers);
         // Words so far that only the language model's head start needs (no deltas go out):
         // not worth delaying anyone's pause for.
-        request.optional = semantic && !held && !pausing && !streams;
+        request.optional = semantic && !held && !covers && !streams;
         out.push(Output::StartAsr(job, request));
     }
 
@@ -925,7 +928,7 @@ mod tests {
             prompt: None,
             extra: Default::default(),
         });
-        (Listener::new(Box::new(Loud), 24_000), config, Conversation::default(), Out::new("t".into()))
+        (Listener::new(Box::new(Loud), 24_000, true), config, Conversation::default(), Out::new("t".into()))
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct SessionOptions {
     /// `conversation-id`): its items are added first, each announced as the client's own would
     /// be (`conversation.item.created`).
     pub history: Vec<Item>,
+    /// The language model computes a prompt ahead ([`brazen_providers::Llm::computes_ahead`]):
+    /// with semantic turn detection the user's words are previewed while they speak for it
+    /// ([`Output::PrepareLlm`]), not only at pauses.
+    pub llm_computes_ahead: bool,
 }
 
 /// One Realtime session: configuration, conversation, input audio, turn detection, responses.
@@ -87,13 +91,24 @@ pub struct Session {
 impl Session {
     /// A new session; `session.created` (and `conversation.created`) are ready to poll.
     pub fn new(options: SessionOptions, now: Instant) -> Self {
-        let SessionOptions { session_id, model, vad, limits, avatars, ice_servers, tools, defaults, history } = options;
+        let SessionOptions {
+            session_id,
+            model,
+            vad,
+            limits,
+            avatars,
+            ice_servers,
+            tools,
+            defaults,
+            history,
+            llm_computes_ahead,
+        } = options;
         let tag: String = session_id.trim_start_matches("sess_").chars().take(12).collect();
         let mut config = SessionConfig::new(session_id, model);
         for patch in defaults {
             config.apply((*patch).clone());
         }
-        let mut listener = Listener::new(vad, config.input_audio_format.sample_rate());
+        let mut listener = Listener::new(vad, config.input_audio_format.sample_rate(), llm_computes_ahead);
         listener.follow_input_processing(&config);
         let mut session = Session {
             conversation_id: format!("conv_{tag}"),

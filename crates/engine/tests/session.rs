@@ -52,14 +52,24 @@ impl Harness {
 
     /// A session on a server with these server-side tools.
     fn with_tools(tools: Vec<brazen_providers::ToolSpec>) -> Self {
-        Self::build(unlimited(), Vec::new(), tools)
+        Self::build(unlimited(), Vec::new(), tools, true)
+    }
+
+    /// A session whose language model computes nothing ahead (a remote one).
+    fn with_a_remote_llm() -> Self {
+        Self::build(unlimited(), Vec::new(), Vec::new(), false)
     }
 
     fn with_options(limits: Limits, ice_servers: Vec<Value>) -> Self {
-        Self::build(limits, ice_servers, Vec::new())
+        Self::build(limits, ice_servers, Vec::new(), true)
     }
 
-    fn build(limits: Limits, ice_servers: Vec<Value>, tools: Vec<brazen_providers::ToolSpec>) -> Self {
+    fn build(
+        limits: Limits,
+        ice_servers: Vec<Value>,
+        tools: Vec<brazen_providers::ToolSpec>,
+        llm_computes_ahead: bool,
+    ) -> Self {
         let now = Instant::now();
         let session = Session::new(
             SessionOptions {
@@ -72,6 +82,7 @@ impl Harness {
                 tools: std::sync::Arc::new(tools),
                 defaults: Vec::new(),
                 history: Vec::new(),
+                llm_computes_ahead,
             },
             now,
         );
@@ -236,6 +247,7 @@ fn new_session_announces_itself() {
             tools: Default::default(),
             defaults: Vec::new(),
             history: Vec::new(),
+            llm_computes_ahead: true,
         },
         now,
     );
@@ -262,6 +274,7 @@ fn an_agents_defaults_start_the_session_and_the_client_still_overrides_them() {
             tools: Default::default(),
             defaults: vec![std::sync::Arc::new(patch)],
             history: Vec::new(),
+            llm_computes_ahead: true,
         },
         now,
     );
@@ -2225,6 +2238,25 @@ fn a_pause_whose_words_someone_waits_on_gets_the_recogniser_ready_first() {
     let cancel = out.iter().position(|o| matches!(o, Output::Cancel(j) if *j == step[0].0));
     let preview = out.iter().position(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent && !r.optional));
     assert!(cancel.is_some() && cancel < preview && preview.is_some(), "{out:?}");
+    // A step preview that falls due just after the pause's first silent frame holds every word:
+    // it is the pause's preview (urgent), and none other is asked for.
+    let mut h = Harness::new();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    let step = previews(&h.audio_in(1_380, 10, 1.0));
+    assert_eq!(step.len(), 1);
+    h.input(Input::Asr(step[0].0, AsrEvent::Done("What time".into())));
+    let out = h.audio_in(300, 10, 0.0);
+    let started: Vec<_> = out.iter().filter(|o| matches!(o, Output::StartAsr(..))).collect();
+    assert!(matches!(started[..], [Output::StartAsr(_, r)] if r.urgent && !r.optional), "{out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::Cancel(_))), "{out:?}");
+    // A language model that computes nothing ahead gets no words while the user speaks: only
+    // the pause is previewed.
+    let mut h = Harness::with_a_remote_llm();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    let out = h.audio_in(1_500, 10, 1.0);
+    assert!(previews(&out).is_empty(), "{out:?}");
+    let out = h.audio_in(300, 10, 0.0);
+    assert!(out.iter().any(|o| matches!(o, Output::StartAsr(_, r) if r.preview && r.urgent)), "{out:?}");
     // Plain silence detection waits on nobody's words: its previews are a courtesy.
     let mut h = Harness::new();
     h.send(json!({"type": "session.update", "session": {

@@ -436,4 +436,8 @@ impl Llm for LocalLlm {
         self.prepare_waiting.store(true, Ordering::Relaxed);
         let _ = self.jobs.send(Work::Prepare(request));
     }
+
+    fn computes_ahead(&self) -> bool {
+        true
+    }
 }

@@ -194,6 +194,13 @@ pub trait Llm: Send + Sync {
     /// that helps (a local model fills its KV cache). Does nothing by default.
     fn prepare(&self, _request: LlmRequest) {}
 
+    /// Whether [`Llm::prepare`] does anything (a local model computes the prompt ahead): a
+    /// session then hands it the user's words while they speak, previewed for it. False by
+    /// default.
+    fn computes_ahead(&self) -> bool {
+        false
+    }
+
     /// Judges, from the words, whether the user's last message (the conversation's last item,
     /// what they said up to a pause) is finished: the probability that it ends there. A model
     /// that cannot say answers [`TurnVerdict::Failed`] (the default).

@@ -64,6 +64,10 @@ impl Llm for Routed {
         self.inner.prepare(self.route(request))
     }
 
+    fn computes_ahead(&self) -> bool {
+        self.inner.computes_ahead()
+    }
+
     fn end_of_turn(&self, request: LlmRequest) -> EngineStream<crate::TurnVerdict> {
         self.inner.end_of_turn(self.route(request))
     }

@@ -198,6 +198,7 @@ pub async fn drive<T, O>(
         tools: Arc::new(runtime.engines.tools.specs()),
         defaults: runtime.session_defaults().cloned().into_iter().chain(session).collect(),
         history: resume.as_ref().map(|r| r.items.iter().map(|i| i.item.clone()).collect()).unwrap_or_default(),
+        llm_computes_ahead: runtime.engines.llm.computes_ahead(),
     };
     match &resume {
         Some(r) => {
