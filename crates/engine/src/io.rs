@@ -47,10 +47,6 @@ pub enum Output {
     Event(ServerEvent),
     /// Start transcribing; feed the events back as [`Input::Asr`] with this job id.
     StartAsr(JobId, AsrRequest),
-    /// An urgent transcription will likely follow within ~70 ms (the user paused and someone
-    /// waits on the pause's words): the recogniser may get ready
-    /// ([`brazen_providers::Asr::prepare`]). Nothing comes back; an engine may ignore it.
-    PrepareAsr,
     /// Judge from the audio whether the user finished their turn (semantic turn detection,
     /// the end-of-turn model); feed the verdict back as [`Input::Turn`].
     StartTurnCheck(JobId, TurnRequest),

@@ -13,8 +13,8 @@
 //!   feeds each streamed result back as [`Input::Asr`] / [`Input::Llm`] / [`Input::Tts`] /
 //!   [`Input::Tool`] with the same job id;
 //! - [`Output::Cancel`]: stop a job (drop its stream); late results for it are ignored;
-//! - [`Output::PrepareLlm`] / [`Output::PrepareAsr`]: hints that an engine will likely be
-//!   asked for work soon (compute a prompt ahead; get the recogniser ready); nothing comes back;
+//! - [`Output::PrepareLlm`]: a hint that the language model will likely be asked for this
+//!   conversation soon (it may compute the prompt ahead); nothing comes back;
 //! - [`Output::Avatar`]: work for the avatar's media connection (see [`avatar_link`]); news
 //!   from it comes back as [`Input::Avatar`];
 //! - [`Output::Close`]: the session is over (its maximum length, its idle timeout, or the

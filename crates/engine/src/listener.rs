@@ -23,8 +23,9 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 /// A pause in the speech this long gets a preview of the whole turn so far (it is likely the
 /// end of the turn, still being confirmed), in ms.
 const PAUSE_PREVIEW_MS: f64 = 150.0;
-/// With semantic detection a pause is judged (and previewed) sooner: the finished turn it
-/// may end is answered after ~200 ms, so its words must be in by then (they take ~0.3 s).
+/// With semantic detection a pause is judged this soon (its words are asked for sooner
+/// still, at its first silent frame): the finished turn it may end is answered after ~200 ms,
+/// so its words and their verdict must be in by then (they take ~0.25 s).
 const SEMANTIC_PAUSE_MS: f64 = 60.0;
 /// The end-of-turn model hears the turn up to this far into the pause, in ms.
 const TURN_MODEL_PAUSE_MS: f64 = 100.0;
@@ -72,8 +73,6 @@ struct SpeechTurn {
     covering: Option<Covering>,
     /// The pause being judged (semantic detection).
     pause: Option<Pause>,
-    /// The pause the recogniser was last told to get ready for: where its speech ends.
-    prepared_for: Option<f64>,
     /// The last preview's words.
     words: Vec<String>,
     /// How many of them were sent as deltas (the stable prefix), and as what text.
@@ -302,7 +301,6 @@ impl Listener {
             item_id: item_id.clone(),
             preview_job: None,
             previewed_samples: 0,
-            prepared_for: None,
             covering: None,
             pause: None,
             words: Vec::new(),
@@ -419,9 +417,9 @@ impl Listener {
     ///
     /// With semantic detection the turn is previewed even when no transcripts are: every
     /// [`PREVIEW_STEP_MS`] when the language model computes the words so far ahead (judging a
-    /// pause then computes only the last ones), and at each pause of [`SEMANTIC_PAUSE_MS`], whose
-    /// words decide whether the turn is over: a preview still decoding older speech is
-    /// cancelled for it.
+    /// pause then computes only the last ones), and as each pause begins (the detector's first
+    /// silent frame), whose words decide whether the turn is over: a preview still decoding
+    /// older speech is cancelled for it.
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = &config.turn_detection else { return };
         let semantic = Waits::of(detection).is_some();
@@ -438,10 +436,9 @@ impl Listener {
         }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
-        let pausing = pause_ms >= if semantic || held { SEMANTIC_PAUSE_MS } else { PAUSE_PREVIEW_MS };
-        if (semantic || held) && self.input.heard_pause() && !pausing {
-            self.prepare_for_pause(config, out);
-        }
+        // Someone waits on a pause's words (with semantic detection, or held speech): they are
+        // asked for at its first silent frame.
+        let pausing = if semantic || held { self.input.heard_pause() } else { pause_ms >= PAUSE_PREVIEW_MS };
         if !pausing && (!streamed || (held && self.input.spoken_ms().is_some_and(|ms| ms < HELD_FIRST_MS))) {
             return;
         }
@@ -475,36 +472,18 @@ impl Listener {
         let samples = samples.to_vec();
         let job = out.next_job();
         turn.preview_job = Some(job);
-        // Started in a pause, it holds every word so far (with semantic detection a step
-        // preview too, when it happens to start after the pause's first silent frame: it
-        // stands in for the pause's own, which is then not asked for).
-        let covers = pausing || (semantic && self.input.heard_pause());
-        if let (true, Some(speech_end_ms)) = (covers, self.input.last_speech_ms()) {
+        // Started in a pause, it holds every word so far.
+        if let (true, Some(speech_end_ms)) = (pausing, self.input.last_speech_ms()) {
             turn.covering = Some(Covering { job, speech_end_ms, text: None });
         }
         let mut request = asr_request(config, turn.item_id.clone(), samples, rate, true);
         // Someone waits on these words: whether held speech interrupts, or (semantic detection)
         // whether a pause ends the turn. Other conversations' replies pause for them.
-        request.urgent = held || (semantic && covers);
+        request.urgent = held || (semantic && pausing);
         // Words so far that only the language model's head start needs (no deltas go out):
         // not worth delaying anyone's pause for.
-        request.optional = semantic && !held && !covers && !streams;
+        request.optional = semantic && !held && !pausing && !streams;
         out.push(Output::StartAsr(job, request));
-    }
-
-    /// A pause began whose preview someone will wait on: unless a preview is being decoded, or
-    /// the turn is too long for previews, the recogniser is told once per pause to get ready
-    /// ([`Output::PrepareAsr`]). (With audio chunks of 60 ms or more, the pause is heard and
-    /// previewed in the same append: nothing to get ready for.)
-    fn prepare_for_pause(&mut self, config: &SessionConfig, out: &mut Out) {
-        let (Some(turn), Some(speech_end_ms)) = (self.speech.as_mut(), self.input.last_speech_ms()) else { return };
-        let prefix_ms = config.turn_detection.as_ref().map_or(0.0, |d| d.prefix_padding_ms as f64);
-        let longest = preview_max_samples(self.input.rate());
-        let previewed = self.input.speech_audio(prefix_ms).is_some_and(|s| s.len() <= longest);
-        if previewed && turn.preview_job.is_none() && turn.prepared_for != Some(speech_end_ms) {
-            turn.prepared_for = Some(speech_end_ms);
-            out.push(Output::PrepareAsr);
-        }
     }
 
     /// Semantic turn detection: each pause of [`SEMANTIC_PAUSE_MS`] is judged (once; a pause

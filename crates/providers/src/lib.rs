@@ -68,11 +68,6 @@ pub enum AsrEvent {
 pub trait Asr: Send + Sync {
     /// Transcribes one utterance.
     fn transcribe(&self, request: AsrRequest) -> EngineStream<AsrEvent>;
-
-    /// An urgent transcription will likely be asked for within ~70 ms (the user paused): a
-    /// recogniser on this machine's cores may get ready, so the decode someone waits on does
-    /// not start on a thread that slept. Nothing comes back. Does nothing by default.
-    fn prepare(&self) {}
 }
 
 /// Judge whether the speaker has finished their turn, from its audio up to a pause.

@@ -413,7 +413,6 @@ impl Driver {
                 }
                 // Hints: an engine that panics on one is logged and ignored.
                 Output::PrepareLlm(request) => hint("language model", || engines.llm.prepare(request)),
-                Output::PrepareAsr => hint("speech recogniser", || engines.asr.prepare()),
                 Output::Avatar(command) => self.avatar(command),
                 Output::Close(end) => self.ended = Some(end),
                 Output::Cancel(job) => {

@@ -51,10 +51,6 @@ impl Asr for WhisperAsr {
             }
         }))
     }
-
-    fn prepare(&self) {
-        self.0.stand_by();
-    }
 }
 
 /// A sample at least this loud (of 32,768) is sound: a phrase's silence before it is cut.

@@ -4,13 +4,6 @@
 //! `threads` CPU threads. Final transcripts go before previews (a preview is only a courtesy
 //! while the user speaks); a job whose cancel flag is set before it starts is skipped, and one
 //! cancelled while it runs is aborted at whisper.cpp's next check.
-//!
-//! A decode that starts on a thread that slept for seconds runs about twice as slowly as one
-//! on a thread that was just busy (Whisper tiny.en on the 2-vCPU benchmark machine: a 2 s
-//! preview in ≈155 ms instead of ≈80 ms; bench/README.md, "Issue 19, session 11"). So when an
-//! urgent decode is about to be asked for ([`WhisperPool::stand_by`]: the user paused), one idle
-//! worker stays on its core, yielding to any other thread, until a job is queued or
-//! [`STAND_BY_FOR`] passes.
 
 use crate::SpeechError;
 use crate::whisper::{Decode, SAMPLE_RATE, Transcript, WhisperModel};
@@ -19,11 +12,7 @@ use brazen_providers::catch_panic;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long [`WhisperPool::stand_by`] keeps a worker on its core at most (the pause's preview
-/// follows its first silent frame by 30–70 ms).
-pub const STAND_BY_FOR: Duration = Duration::from_millis(80);
+use std::time::Instant;
 
 /// What a job's answer is handed to.
 pub type Reply = Box<dyn FnOnce(Result<Transcript, SpeechError>) + Send>;
@@ -57,10 +46,6 @@ struct Queue {
     finals: VecDeque<(Job, Instant)>,
     previews: VecDeque<(Job, Instant)>,
     closed: bool,
-    /// An urgent job is expected until then: the next idle worker stays on its core.
-    stand_by_until: Option<Instant>,
-    /// A worker is standing by (it picks up a later deadline).
-    standing_by: bool,
 }
 
 struct Shared {
@@ -115,22 +100,6 @@ impl WhisperPool {
         self.shared.urgent.clone()
     }
 
-    /// An urgent job will likely come within [`STAND_BY_FOR`]: unless a job is queued or being
-    /// decoded (the cores are busy already), one idle worker stays on its core until a job is
-    /// queued or that time passes.
-    pub fn stand_by(&self) {
-        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if self.shared.active.load(Ordering::Relaxed) > 0 {
-            return;
-        }
-        q.stand_by_until = Some(Instant::now() + STAND_BY_FOR);
-        let standing_by = q.standing_by;
-        drop(q);
-        if !standing_by {
-            self.shared.ready.notify_one();
-        }
-    }
-
     /// Work outside the pool on the same cores, to be kept up to date by whoever does it (turns
     /// a language model is generating): optional jobs are refused while it is above zero.
     pub fn generating(&self) -> Arc<AtomicUsize> {
@@ -156,8 +125,6 @@ impl WhisperPool {
             self.shared.urgent.fetch_add(1, Ordering::Relaxed);
         }
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        // The job it stood by for has come.
-        q.stand_by_until = None;
         let now = Instant::now();
         if job.urgent {
             q.finals.push_front((job, now));
@@ -209,23 +176,7 @@ fn next_job(shared: &Shared) -> Option<(Job, Instant)> {
         if let Some(job) = q.finals.pop_front().or_else(|| q.previews.pop_front()) {
             return Some(job);
         }
-        match q.stand_by_until.take().filter(|&until| until > Instant::now()) {
-            Some(until) => {
-                q.standing_by = true;
-                drop(q);
-                stand_by(shared, until);
-                q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-                q.standing_by = false;
-            }
-            None => q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner()),
-        }
-    }
-}
-
-/// Keeps this thread on its core, yielding to any other, until a job is queued or `until`.
-fn stand_by(shared: &Shared, until: Instant) {
-    while shared.active.load(Ordering::Relaxed) == 0 && Instant::now() < until {
-        std::thread::yield_now();
+        q = shared.ready.wait(q).unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -336,19 +287,6 @@ pub fn to_whisper_rate(samples: &[i16], rate: u32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_worker_standing_by_stops_when_a_job_is_queued() {
-        let shared = Arc::new(Shared::new());
-        let standing = shared.clone();
-        let started = Instant::now();
-        let worker = std::thread::spawn(move || stand_by(&standing, Instant::now() + Duration::from_secs(30)));
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(!worker.is_finished(), "it stands by until then");
-        shared.active.fetch_add(1, Ordering::Relaxed);
-        worker.join().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    }
 
     #[test]
     fn an_optional_job_is_refused_by_a_busy_pool_and_gives_way_to_urgent_work() {

@@ -193,60 +193,12 @@ fn urgent_words_are_recognised_first_and_counted_while_they_wait() {
     }
 }
 
-/// CPU time of the thread named `name` in this process, in clock ticks (user + system).
-fn thread_ticks(name: &str) -> u64 {
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() == name {
-            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
-            // Fields after the command's closing parenthesis: state is the 3rd field, utime the
-            // 14th, stime the 15th.
-            let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-            return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        }
-    }
-    panic!("no thread named {name}");
-}
-
-#[test]
-fn a_pool_told_a_decode_is_coming_keeps_a_worker_on_its_core_until_it_comes() {
-    use brazen_speech::{WHISPER_STAND_BY_FOR, WhisperPool};
-    use std::time::{Duration, Instant};
-    let pool = WhisperPool::start(model(), 1, 2).unwrap();
-    let job = |reply: std::sync::mpsc::Sender<Result<String, String>>| silent_second(true, sent_to(reply));
-    // A job answered: the worker's start-up decode is behind it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    pool.submit(job(tx.clone()));
-    rx.recv_timeout(Duration::from_secs(60)).expect("the job is answered").unwrap();
-    // Idle, it sleeps.
-    let idle = thread_ticks("whisper-0");
-    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
-    let slept = thread_ticks("whisper-0") - idle;
-    assert!(slept <= 2, "an idle worker sleeps: {slept} ticks");
-    // Told a decode is coming, it stays on its core (yielding) for the while...
-    pool.stand_by();
-    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
-    let standing = thread_ticks("whisper-0") - idle - slept;
-    assert!(standing >= 3, "a worker standing by uses its core: {standing} ticks in {:?}", WHISPER_STAND_BY_FOR);
-    // ...and no longer than that.
-    let after = thread_ticks("whisper-0");
-    std::thread::sleep(WHISPER_STAND_BY_FOR * 2);
-    assert!(thread_ticks("whisper-0") - after <= 2, "it went back to sleep");
-    // The job it stood by for is taken at once and answered.
-    pool.stand_by();
-    std::thread::sleep(Duration::from_millis(10));
-    let submitted = Instant::now();
-    pool.submit(job(tx));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the job is answered").unwrap(), "");
-    assert!(submitted.elapsed() < Duration::from_secs(5));
-}
-
 #[test]
 fn a_job_that_panics_on_a_worker_does_not_stop_it() {
     use brazen_speech::{Job, WhisperPool};
     use std::time::Duration;
     let pool = WhisperPool::start(model(), 1, 2).unwrap();
-    let job = |reply: brazen_speech::Reply| silent_second(false, reply);
+    let job = |reply: brazen_speech::Reply| silent_second(reply);
     let (tx, rx) = std::sync::mpsc::channel();
     // A job panics on the one worker's thread in the code it hands the transcript to...
     pool.submit(job(Box::new(|_| panic!("a fault on the worker"))));
@@ -266,14 +218,14 @@ fn a_job_that_panics_on_a_worker_does_not_stop_it() {
     assert_eq!(pool.activity().load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
-/// A job of a second of silence at 16 kHz; `urgent` ones are previews someone waits on.
-fn silent_second(urgent: bool, reply: brazen_speech::Reply) -> brazen_speech::Job {
+/// A job of a second of silence at 16 kHz (a final transcript).
+fn silent_second(reply: brazen_speech::Reply) -> brazen_speech::Job {
     brazen_speech::Job {
         samples: vec![0; 16_000],
         sample_rate: 16_000,
         decode: Decode::default(),
-        preview: urgent,
-        urgent,
+        preview: false,
+        urgent: false,
         optional: false,
         cancel: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         reply,
