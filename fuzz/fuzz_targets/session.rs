@@ -59,6 +59,7 @@ fuzz_target!(|data: &[u8]| {
         tools: Default::default(),
         defaults: Vec::new(),
         history: Vec::new(),
+        llm_computes_ahead: true,
     };
     let mut session = Session::new(options, now);
     let mut closed = answer(&mut session, now);

@@ -117,13 +117,19 @@ impl Waits {
         // digits being read out, yield only to a language model sure the message ended there
         // (it reads the words without the recogniser's punctuation, the acoustic cue of a
         // hesitation); after a mark, a message the model finds finished but not surely so waits
-        // the unsure silence (the recogniser also ends finished sentences on a comma: "…two
-        // pairs of hiking boots," at 0.82–0.89).
+        // the unsure silence unless the audio sounds unfinished (the recogniser also ends
+        // finished sentences on a comma: "…two pairs of hiking boots," at 0.82–0.90, where an
+        // unfinished "…last weekend," is at 0.74–0.87).
         match (words.and_then(trail), text) {
             (Some(Trail::Word), _) => return self.unfinished_ms,
             (Some(Trail::ClosedWord), Unknown | Pending) => return self.unfinished_ms,
             (Some(Trail::Mark), Finished(t)) if t >= SURE_AFTER_MARK => {}
-            (Some(Trail::Mark), Finished(t)) if t >= self.text_threshold => return self.unsure_ms,
+            (Some(Trail::Mark), Finished(t)) if t >= self.text_threshold => {
+                return match audio {
+                    Finished(a) if a < self.threshold => self.unfinished_ms,
+                    _ => self.unsure_ms,
+                };
+            }
             (Some(Trail::Mark), _) => return self.unfinished_ms,
             (Some(Trail::Number), _) if !matches!(text, Finished(t) if t >= SURE_TEXT) => return self.unfinished_ms,
             _ => {}
@@ -312,9 +318,11 @@ mod tests {
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.9), Some("That's what it's for.")), w.finished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("That's what it's for.")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.92), Some("two pairs of hiking boots,")), w.finished_ms);
-        // ... and waits the unsure silence for one that finds it finished but not surely so.
+        // ... and waits the unsure silence for one that finds it finished but not surely so,
+        // unless the audio sounds unfinished (the audio model is then asked).
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.48), Some("it was last weekend,")), w.unsure_ms);
-        assert_eq!(w.silence_ms(Finished(0.9), Finished(0.82), Some("I bought it last weekend,")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Pending, Finished(0.82), Some("I bought it last weekend,")), w.unsure_ms);
+        assert_eq!(w.silence_ms(Finished(0.2), Finished(0.82), Some("I bought it last weekend,")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.1), Some("I bought it last weekend,")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Pending, Some("I bought it last weekend,")), w.unfinished_ms);
         assert_eq!(w.silence_ms(Finished(0.9), Finished(0.82), Some("My number is 555 0142")), w.finished_ms);

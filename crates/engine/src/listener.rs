@@ -24,8 +24,9 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 /// end of the turn, still being confirmed), in ms.
 const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// With semantic detection a pause is judged this soon (its words are asked for sooner
-/// still, at its first silent frame): the finished turn it may end is answered after ~200 ms,
-/// so its words and their verdict must be in by then (they take ~0.25 s).
+/// still, at its first silent frame, unless an older preview is still decoding: that one is
+/// cancelled for them only now): the finished turn it may end is answered after ~200 ms, so its
+/// words and their verdict must be in by then (they take ~0.25 s).
 const SEMANTIC_PAUSE_MS: f64 = 60.0;
 /// The end-of-turn model hears the turn up to this far into the pause, in ms.
 const TURN_MODEL_PAUSE_MS: f64 = 100.0;
@@ -462,8 +463,9 @@ impl Listener {
         }
         if let Some(job) = turn.preview_job {
             // Someone waits on this pause's words: a preview that does not hold them (it began
-            // before the pause) gives way.
-            if !(pausing && (semantic || held)) {
+            // before the pause) gives way, once the pause is long enough to be judged (a pause
+            // of a frame or two is often a word's own stop).
+            if !(pausing && (semantic || held)) || pause_ms < SEMANTIC_PAUSE_MS {
                 return;
             }
             out.push(Output::Cancel(job));

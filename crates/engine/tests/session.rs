@@ -2276,6 +2276,22 @@ fn semantic_vad_waits_when_the_words_go_on() {
 }
 
 #[test]
+fn semantic_vad_asks_the_audio_when_the_words_stop_on_a_comma() {
+    // Finished to the language model, but not surely so after a comma (the recogniser's mark
+    // of a voice that stayed up): the audio decides between the unsure silence and the timeout.
+    for (sounds, still_ms) in [(0.1, 1_500), (0.9, 300)] {
+        let mut h = Harness::new();
+        let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);
+        let out = judged(&mut h, preview, "I bought a coffee machine last weekend,", 0.8);
+        assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+        let out = h.input(Input::Turn(the_check(&out), TurnVerdict::Probability(sounds)));
+        assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+        // Unfinished: 2 s of silence; unsure: 900 ms.
+        still_then_stopped(&mut h, still_ms, 300);
+    }
+}
+
+#[test]
 fn semantic_vad_asks_the_audio_when_the_words_are_unsure() {
     let mut h = Harness::new();
     let preview = paused(&mut h, json!({"type": "semantic_vad"}), 300);

@@ -106,4 +106,19 @@ mod tests {
         routed.prepare(request);
         assert_eq!(*seen.0.lock().unwrap(), [true, true]);
     }
+
+    #[test]
+    fn whether_it_computes_ahead_is_the_wrapped_models_answer() {
+        struct Ahead;
+        impl Llm for Ahead {
+            fn generate(&self, _: LlmRequest) -> EngineStream<LlmEvent> {
+                Box::pin(futures_util::stream::empty())
+            }
+            fn computes_ahead(&self) -> bool {
+                true
+            }
+        }
+        assert!(Routed::new(Arc::new(Ahead), Arc::new(Always)).computes_ahead());
+        assert!(!Routed::new(Arc::new(Seen(Mutex::new(Vec::new()))), Arc::new(Always)).computes_ahead());
+    }
 }

@@ -180,12 +180,31 @@ pub fn repeated_words(text: &str) -> Option<usize> {
     // The opening again: every word alike but the last, which may be cut or inflected.
     let opening = (WORDS_OPENING_REPEAT..=n / 2).rev().find(|&k| {
         let (tail, head) = (&words[n - k..], &words[..k]);
-        let (last, first) = (&tail[k - 1].1, &head[k - 1].1);
-        same(&tail[..k - 1], &head[..k - 1]) && (last.starts_with(first.as_str()) || first.starts_with(last.as_str()))
+        same(&tail[..k - 1], &head[..k - 1]) && cut_or_inflected(&head[k - 1].1, &tail[k - 1].1)
     });
     let span = || (WORDS_SPAN_REPEAT..=n / 2).find(|&m| same(&words[n - 2 * m..n - m], &words[n - m..]));
     let k = opening.or_else(span)?;
     Some(words[n - k].0)
+}
+
+/// Whether `later`, a loop's copy of the word `word`, is that word, cut short (its first 3 or
+/// more letters) or inflected ("number", "numbers"): not another word that begins alike ("a",
+/// "any"; "six", "sixty").
+fn cut_or_inflected(word: &str, later: &str) -> bool {
+    later == word
+        || (later.len() >= 3 && word.starts_with(later))
+        || later.strip_prefix(word).is_some_and(|rest| ["s", "es", "ed", "ing"].contains(&rest))
+}
+
+/// `text` without the decoding loops [`repeated_words`] finds (all of them, a loop that came
+/// round more than once too), nor the mark that led into them ("…daughter, a warm jacket…": not
+/// the speaker's); `None` when it has none.
+pub fn drop_word_loops(text: &str) -> Option<String> {
+    let mut kept = text;
+    while let Some(at) = repeated_words(kept) {
+        kept = kept[..at].trim_end_matches([' ', ',', ';', ':', '-']);
+    }
+    (kept.len() < text.len()).then(|| kept.to_owned())
 }
 
 /// Words of the opening that must come round again to count as a loop ([`repeated_words`]).
@@ -397,14 +416,14 @@ impl Recognizer<'_> {
         if let Some(k) = dropped {
             pieces.truncate(pieces.len().saturating_sub(k));
         }
-        let mut text = String::from_utf8_lossy(&pieces.concat()).trim().to_owned();
-        let words_loop = repeated_words(&text);
-        if let Some(at) = words_loop {
-            // The mark before the loop led into it ("…daughter, a warm jacket…"): not the
-            // speaker's.
-            text.truncate(text[..at].trim_end_matches([' ', ',', ';', ':', '-']).len());
-        }
-        Ok(Decoded { text, looped: dropped.is_some() || words_loop.is_some(), capped })
+        let text = String::from_utf8_lossy(&pieces.concat()).trim().to_owned();
+        let (text, words_looped) = match drop_word_loops(&text) {
+            Some(kept) => (kept, true),
+            None => (text, false),
+        };
+        // A loop hit the cap: it is dropped, no padded decode needed.
+        let capped = capped && !words_looped;
+        Ok(Decoded { text, looped: dropped.is_some() || words_looped, capped })
     }
 }
 
@@ -436,24 +455,35 @@ mod tests {
 
     #[test]
     fn loops_the_tokens_miss_are_found_word_by_word() {
-        fn kept(t: &str) -> Option<&str> {
-            repeated_words(t).map(|at| &t[..at])
-        }
+        let kept = |t: &str| drop_word_loops(t);
         // The opening again, its last word inflected or cut short.
-        assert_eq!(kept("My phone number is my phone numbers"), Some("My phone number is "));
-        assert_eq!(kept("My phone number is... My phone num"), Some("My phone number is... "));
-        // A span right after itself, told apart only by punctuation.
+        assert_eq!(kept("My phone number is my phone numbers").as_deref(), Some("My phone number is"));
+        assert_eq!(kept("My phone number is... My phone num").as_deref(), Some("My phone number is..."));
+        // A span right after itself, told apart only by punctuation; the comma that led into
+        // it goes with it.
         assert_eq!(
-            kept("I am looking for a warm jacket for my daughter, a warm jacket for my daughter."),
-            Some("I am looking for a warm jacket for my daughter, ")
+            kept("I am looking for a warm jacket for my daughter, a warm jacket for my daughter.").as_deref(),
+            Some("I am looking for a warm jacket for my daughter")
         );
-        // Speech that reuses a few words is not a loop.
-        assert_eq!(kept("It was the best of times, it was the worst of times."), None);
-        assert_eq!(kept("Thank you, thank you."), None);
-        assert_eq!(kept("My phone number is 555-1234."), None);
-        assert_eq!(kept("What time do you open on Saturday?"), None);
-        assert_eq!(kept(""), None);
-        assert_eq!(kept("... -- ,"), None);
+        // A loop that came round twice.
+        assert_eq!(
+            kept("I want to check my order. I want to check my order. I want to check my order.").as_deref(),
+            Some("I want to check my order.")
+        );
+        // Speech that reuses a few words is not a loop, nor a word that begins like another.
+        for speech in [
+            "It was the best of times, it was the worst of times.",
+            "Thank you, thank you.",
+            "My phone number is 555-1234.",
+            "What time do you open on Saturday?",
+            "Do you have a table? Do you have any?",
+            "Can I have a coke and can I have another?",
+            "Is it six or is it sixty?",
+            "",
+            "... -- ,",
+        ] {
+            assert_eq!(kept(speech), None, "{speech:?}");
+        }
     }
 
     #[test]
