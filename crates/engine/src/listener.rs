@@ -156,8 +156,8 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    /// An empty buffer at `rate` Hz, with `vad` for server turn detection.
-    /// A listener at `rate`; `words_ahead`: the language model computes a prompt ahead.
+    /// An empty buffer at `rate` Hz, with `vad` for server turn detection; `words_ahead`: the
+    /// language model computes a prompt ahead.
     pub(crate) fn new(vad: Box<dyn Vad>, rate: u32, words_ahead: bool) -> Self {
         Listener {
             input: InputAudio::new(vad, rate),
@@ -420,7 +420,7 @@ impl Listener {
     /// [`PREVIEW_STEP_MS`] when the language model computes the words so far ahead (judging a
     /// pause then computes only the last ones), and as each pause begins (the detector's first
     /// silent frame), whose words decide whether the turn is over: a preview still decoding
-    /// older speech is cancelled for it.
+    /// older speech is cancelled for it once the pause is [`SEMANTIC_PAUSE_MS`] long.
     pub(crate) fn preview(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = &config.turn_detection else { return };
         let semantic = Waits::of(detection).is_some();
