@@ -2485,10 +2485,13 @@ fn a_backchannel_over_the_answer_neither_interrupts_nor_becomes_a_turn() {
     assert!(urgent(&out), "a reply being generated pauses for them");
     let out = preview_says(&mut h, &out, "Mm-hmm.");
     assert!(types(&out).is_empty(), "{:?}", types(&out));
-    // It stops; the preview of the whole of it says it was a backchannel: dropped.
-    let out = h.audio(200, 0.0);
-    let pause = previews(&out);
-    assert_eq!(pause.len(), 1, "the pause is previewed: {out:?}");
+    // It stops; the pause is previewed at its first silent frame (not 60 ms into it), and the
+    // preview of the whole of it says it was a backchannel: dropped.
+    let out = h.audio_in(30, 10, 0.0);
+    assert_eq!(previews(&out).len(), 1, "the pause is previewed at once: {out:?}");
+    let mut out = out;
+    out.extend(h.audio_in(170, 10, 0.0));
+    assert_eq!(previews(&out).len(), 1, "once: {out:?}");
     let out = preview_says(&mut h, &out, "Mm-hmm.");
     assert!(types(&out).is_empty(), "{:?}", types(&out));
     let out = h.audio(2_000, 0.0);
