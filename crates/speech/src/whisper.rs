@@ -455,19 +455,19 @@ mod tests {
 
     #[test]
     fn loops_the_tokens_miss_are_found_word_by_word() {
-        let kept = |t: &str| drop_word_loops(t);
         // The opening again, its last word inflected or cut short.
-        assert_eq!(kept("My phone number is my phone numbers").as_deref(), Some("My phone number is"));
-        assert_eq!(kept("My phone number is... My phone num").as_deref(), Some("My phone number is..."));
+        assert_eq!(drop_word_loops("My phone number is my phone numbers").as_deref(), Some("My phone number is"));
+        assert_eq!(drop_word_loops("My phone number is... My phone num").as_deref(), Some("My phone number is..."));
         // A span right after itself, told apart only by punctuation; the comma that led into
         // it goes with it.
         assert_eq!(
-            kept("I am looking for a warm jacket for my daughter, a warm jacket for my daughter.").as_deref(),
+            drop_word_loops("I am looking for a warm jacket for my daughter, a warm jacket for my daughter.")
+                .as_deref(),
             Some("I am looking for a warm jacket for my daughter")
         );
         // A loop that came round twice.
         assert_eq!(
-            kept("I want to check my order. I want to check my order. I want to check my order.").as_deref(),
+            drop_word_loops("I want to check my order. I want to check my order. I want to check my order.").as_deref(),
             Some("I want to check my order.")
         );
         // Speech that reuses a few words is not a loop, nor a word that begins like another.
@@ -482,7 +482,7 @@ mod tests {
             "",
             "... -- ,",
         ] {
-            assert_eq!(kept(speech), None, "{speech:?}");
+            assert_eq!(drop_word_loops(speech), None, "{speech:?}");
         }
     }
 
