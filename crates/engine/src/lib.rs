@@ -80,6 +80,7 @@ mod out;
 pub mod playback;
 mod responder;
 mod session;
+mod sound_end;
 mod speaker;
 pub mod text;
 mod timers;

@@ -90,6 +90,8 @@ struct Covering {
     job: JobId,
     /// Where the speech it holds ends (audio clock, ms).
     speech_end_ms: f64,
+    /// [`SpeechTurn::previewed_samples`] before it was asked for.
+    previewed_before: usize,
     /// Its transcript, once decoded.
     text: Option<String>,
 }
@@ -435,6 +437,9 @@ impl Listener {
         if !self.input.in_speech() || (!reported && !semantic) {
             return;
         }
+        if semantic && !held && !streams {
+            self.drop_interrupted_preview(out);
+        }
         let rate = self.input.rate();
         let pause_ms = self.input.pause_ms().unwrap_or(0.0);
         // Someone waits on a pause's words (with semantic detection, or held speech): they are
@@ -470,13 +475,13 @@ impl Listener {
             }
             out.push(Output::Cancel(job));
         }
-        turn.previewed_samples = samples.len();
+        let previewed_before = std::mem::replace(&mut turn.previewed_samples, samples.len());
         let samples = samples.to_vec();
         let job = out.next_job();
         turn.preview_job = Some(job);
         // Started in a pause, it holds every word so far.
         if let (true, Some(speech_end_ms)) = (pausing, self.input.last_speech_ms()) {
-            turn.covering = Some(Covering { job, speech_end_ms, text: None });
+            turn.covering = Some(Covering { job, speech_end_ms, previewed_before, text: None });
         }
         let mut request = asr_request(config, turn.item_id.clone(), samples, rate, true);
         // Someone waits on these words: whether held speech interrupts, or (semantic detection)
@@ -486,6 +491,23 @@ impl Listener {
         // not worth delaying anyone's pause for.
         request.optional = semantic && !held && !pausing && !streams;
         out.push(Output::StartAsr(job, request));
+    }
+
+    /// Stops the preview of a pause that ended in speech before it was decoded: no one waits
+    /// on its words (a pause heard from the sound alone is often a stop inside a word), and the
+    /// cores are the speaker's next pause's. The next step preview comes as if it was never
+    /// asked for.
+    fn drop_interrupted_preview(&mut self, out: &mut Out) {
+        let speech_end_ms = self.input.last_speech_ms();
+        let Some(turn) = self.speech.as_mut() else { return };
+        let Some(c) = turn.covering.as_ref() else { return };
+        if c.text.is_some() || turn.preview_job != Some(c.job) || speech_end_ms == Some(c.speech_end_ms) {
+            return;
+        }
+        out.push(Output::Cancel(c.job));
+        turn.preview_job = None;
+        turn.previewed_samples = c.previewed_before;
+        turn.covering = None;
     }
 
     /// Semantic turn detection: each pause of [`SEMANTIC_PAUSE_MS`] is judged (once; a pause

@@ -12,12 +12,24 @@
 //!   detector set for the current pause, [`InputAudio::set_end_silence`]) it reports `SpeechStopped` at
 //!   the end of the last speech frame, and the turn's audio runs from `prefix_padding_ms` before
 //!   the start to the present.
+//!
+//! With semantic detection the speech ends where its sound stops ([`SoundEnd`]), not where the
+//! VAD stops hearing it (60–110 ms later with Silero): the silence that ends the turn is
+//! counted from there, and a pause is heard once the sound has stopped for
+//! [`QUIET_PAUSE_MS`], before the VAD's first silent frame. The turn still ends only after the
+//! VAD has heard silence.
 
+use crate::end_of_turn::Waits;
+use crate::sound_end::SoundEnd;
 use brazen_audio::{Vad, VadStream};
 use brazen_protocol::TurnDetection;
 
 /// Longest pause inside an onset before it is abandoned, in ms.
 const ONSET_GAP_MS: f64 = 100.0;
+/// With semantic detection, a pause is heard once the sound has stopped this long, in ms
+/// (before the VAD's first silent frame, ~110 ms after the sound with Silero). Stops inside
+/// words are often as long; a pause heard there ends when the sound comes back.
+pub const QUIET_PAUSE_MS: f64 = 40.0;
 
 /// What the detector saw in the audio just appended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +73,12 @@ pub struct InputAudio {
     /// The silence that ends the pause after the speech that ends at `.0` (audio clock, ms),
     /// when not `silence_duration_ms`.
     end_silence_ms: Option<(f64, f64)>,
+    /// Where the sound stops, for semantic detection.
+    sound: SoundEnd,
+    /// The detection is semantic: the speech ends where its sound stops.
+    by_sound: bool,
+    /// The VAD judged its latest frame silent (during speech).
+    heard_silence: bool,
 }
 
 impl InputAudio {
@@ -75,6 +93,9 @@ impl InputAudio {
             vad_origin_ms: 0.0,
             state: State::Silence,
             end_silence_ms: None,
+            sound: SoundEnd::new(rate),
+            by_sound: false,
+            heard_silence: false,
         }
     }
 
@@ -93,8 +114,8 @@ impl InputAudio {
         matches!(self.state, State::Speech { .. })
     }
 
-    /// Where the last speech frame of the speech in progress ended (audio clock, ms); `None`
-    /// outside speech.
+    /// Where the speech in progress last ended (audio clock, ms): its last speech frame's end,
+    /// or with semantic detection where its sound stopped ([`SoundEnd`]); `None` outside speech.
     pub fn last_speech_ms(&self) -> Option<f64> {
         let State::Speech { last_speech_ms, .. } = self.state else { return None };
         Some(last_speech_ms)
@@ -106,12 +127,19 @@ impl InputAudio {
         self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
 
-    /// Whether the detector has heard silence since the last speech frame of the speech in
-    /// progress (a whole VAD frame of it; audio not yet framed is not counted).
+    /// Whether the detector has heard a pause in the speech in progress: a silent VAD frame
+    /// since its last speech frame, or with semantic detection the sound stopped for
+    /// [`QUIET_PAUSE_MS`].
     pub fn heard_pause(&self) -> bool {
+        let Some(pause_ms) = self.pause_ms() else { return false };
+        if self.by_sound {
+            let quiet =
+                pause_ms >= QUIET_PAUSE_MS && self.last_speech_ms().is_some_and(|end| self.sound.quiet_since(end));
+            return self.heard_silence || quiet;
+        }
         // The VAD's resampler is causal, so what is not framed yet is shorter than a frame: a
         // pause of a frame or more holds at least one frame the detector judged.
-        self.pause_ms().is_some_and(|ms| ms >= self.vad.frame_ms())
+        pause_ms >= self.vad.frame_ms()
     }
 
     /// Sets the silence that ends the current pause of the speech in progress, in ms (`None`:
@@ -133,7 +161,8 @@ impl InputAudio {
     /// it: the `SpeechStopped` that [`InputAudio::append`] would have reported.
     pub fn end_if_due(&mut self, td: &TurnDetection) -> Option<TurnEvent> {
         let State::Speech { start_ms, last_speech_ms } = self.state else { return None };
-        if self.clock_ms - last_speech_ms < self.end_silence(last_speech_ms, td) {
+        // Not before the VAD heard silence (the sound may stop before it does).
+        if !self.heard_silence || self.clock_ms - last_speech_ms < self.end_silence(last_speech_ms, td) {
             return None;
         }
         self.state = State::Silence;
@@ -149,6 +178,7 @@ impl InputAudio {
     pub fn set_rate(&mut self, rate: u32) {
         self.rate = rate;
         self.vad.set_input_rate(rate);
+        self.sound.clear(rate);
         self.clear();
     }
 
@@ -170,6 +200,10 @@ impl InputAudio {
         let Some(td) = detection else {
             return Vec::new();
         };
+        self.by_sound = Waits::of(td).is_some();
+        if self.by_sound {
+            self.sound.push(samples, self.rate, self.clock_ms);
+        }
         let frame_ms = self.vad.frame_ms();
         let mut events = Vec::new();
         for frame in self.vad.push(samples) {
@@ -184,8 +218,13 @@ impl InputAudio {
                 }
                 (State::Onset { last_speech_ms, .. }, false) if end - last_speech_ms > ONSET_GAP_MS => State::Silence,
                 (onset @ State::Onset { .. }, false) => onset,
-                (State::Speech { start_ms, .. }, true) => State::Speech { start_ms, last_speech_ms: end },
+                (State::Speech { start_ms, last_speech_ms }, true) => {
+                    self.heard_silence = false;
+                    let end = if self.by_sound { self.sound.speech_end(end).max(last_speech_ms) } else { end };
+                    State::Speech { start_ms, last_speech_ms: end }
+                }
                 (State::Speech { start_ms, last_speech_ms }, false) => {
+                    self.heard_silence = true;
                     if end - last_speech_ms >= self.end_silence(last_speech_ms, td) {
                         self.end_silence_ms = None;
                         events.push(TurnEvent::SpeechStopped {
@@ -204,6 +243,7 @@ impl InputAudio {
             {
                 events.push(TurnEvent::SpeechStarted { audio_start_ms: start_ms.round() as u64 });
                 self.state = State::Speech { start_ms, last_speech_ms };
+                self.heard_silence = false;
             }
         }
         if self.state == State::Silence && events.is_empty() {

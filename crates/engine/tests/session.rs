@@ -28,6 +28,32 @@ impl Vad for ProbeVad {
     fn reset(&mut self) {}
 }
 
+/// [`ProbeVad`] that goes on hearing speech for [`LAG_FRAMES`] frames (100 ms) after it stops,
+/// as Silero does (60–110 ms).
+struct LaggingVad {
+    /// Frames since the last one the probe called speech.
+    since_speech: usize,
+}
+
+/// Frames [`LaggingVad`] hears after the speech.
+const LAG_FRAMES: usize = 5;
+
+impl Vad for LaggingVad {
+    fn sample_rate(&self) -> u32 {
+        16_000
+    }
+    fn frame_len(&self) -> usize {
+        320
+    }
+    fn process(&mut self, frame: &[f32]) -> f32 {
+        self.since_speech = if frame[frame.len() - 1] >= 0.5 { 0 } else { self.since_speech + 1 };
+        if self.since_speech <= LAG_FRAMES { 1.0 } else { 0.0 }
+    }
+    fn reset(&mut self) {
+        self.since_speech = LAG_FRAMES + 1;
+    }
+}
+
 struct Harness {
     session: Session,
     now: Instant,
@@ -60,6 +86,17 @@ impl Harness {
         Self::build(unlimited(), Vec::new(), Vec::new(), false)
     }
 
+    /// A session whose detector hears speech 100 ms after it stops ([`LaggingVad`]).
+    fn with_a_lagging_vad() -> Self {
+        Self::build_with(
+            unlimited(),
+            Vec::new(),
+            Vec::new(),
+            true,
+            Box::new(LaggingVad { since_speech: LAG_FRAMES + 1 }),
+        )
+    }
+
     fn with_options(limits: Limits, ice_servers: Vec<Value>) -> Self {
         Self::build(limits, ice_servers, Vec::new(), true)
     }
@@ -70,12 +107,22 @@ impl Harness {
         tools: Vec<brazen_providers::ToolSpec>,
         llm_computes_ahead: bool,
     ) -> Self {
+        Self::build_with(limits, ice_servers, tools, llm_computes_ahead, Box::new(ProbeVad))
+    }
+
+    fn build_with(
+        limits: Limits,
+        ice_servers: Vec<Value>,
+        tools: Vec<brazen_providers::ToolSpec>,
+        llm_computes_ahead: bool,
+        vad: Box<dyn Vad>,
+    ) -> Self {
         let now = Instant::now();
         let session = Session::new(
             SessionOptions {
                 session_id: "sess_test".into(),
                 model: "m".into(),
-                vad: Box::new(ProbeVad),
+                vad,
                 limits,
                 avatars: std::sync::Arc::new(brazen_avatar::character::Catalog::built_in()),
                 ice_servers,
@@ -2261,6 +2308,71 @@ fn a_pause_whose_words_someone_waits_on_is_previewed_at_its_first_silent_frame()
     h.audio_in(1_000, 10, 1.0);
     let out = h.audio_in(300, 10, 0.0);
     assert!(previews(&out).len() == 1 && urgent(&out) == 0, "{out:?}");
+}
+
+#[test]
+fn semantic_vad_counts_the_pause_from_where_the_sound_stops_not_from_where_the_vad_stops_hearing_it() {
+    let urgent_previews = |out: &[Output]| -> Vec<JobId> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::StartAsr(j, r) if r.preview && r.urgent => Some(*j),
+                _ => None,
+            })
+            .collect()
+    };
+    let stopped_at = |out: &[Output]| {
+        events(out).iter().find_map(|e| match e {
+            ServerEvent::SpeechStopped { audio_end_ms, .. } => Some(*audio_end_ms),
+            _ => None,
+        })
+    };
+    let mut h = Harness::with_a_lagging_vad();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    for step in previews(&h.audio_in(1_000, 10, 1.0)) {
+        h.input(Input::Asr(step.0, AsrEvent::Done("What time".into())));
+    }
+    // The sound stops at 1 s; the detector hears speech until 1.1 s. The pause's words are
+    // asked for once the sound has been gone 40 ms, before the detector's first silent frame.
+    let (mut asked, mut stopped) = (Vec::new(), None);
+    for ms in (10..=400).step_by(10) {
+        let mut out = h.audio_in(10, 10, 0.0);
+        if urgent_previews(&out).len() == 1 && asked.is_empty() {
+            asked.push((ms, urgent_previews(&out)[0]));
+            out.extend(h.input(Input::Asr(asked[0].1, AsrEvent::Done("What time do you open?".into()))));
+        }
+        // Judged from 60 ms into the pause: finished.
+        if let [(check, _)] = llm_checks(&out)[..] {
+            out.extend(h.input(Input::Turn(check, TurnVerdict::Probability(0.97))));
+        }
+        if let Some(end) = stopped_at(&out) {
+            stopped = Some((ms, end));
+            break;
+        }
+    }
+    assert!(asked.first().is_some_and(|(ms, _)| *ms <= 50), "asked for {asked:?} ms into the pause");
+    // The turn ends 200 ms after the sound, not after the detector (300 ms).
+    assert_eq!(stopped, Some((200, 1_000)), "speech_stopped (ms into the pause, audio_end_ms)");
+
+    // A stop inside a word: the pause's words are asked for, and the request is withdrawn
+    // when the sound comes back; the next pause asks again.
+    let mut h = Harness::with_a_lagging_vad();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "semantic_vad"}}}));
+    for step in previews(&h.audio_in(1_000, 10, 1.0)) {
+        h.input(Input::Asr(step.0, AsrEvent::Done("What time".into())));
+    }
+    let asked = urgent_previews(&h.audio_in(60, 10, 0.0));
+    assert_eq!(asked.len(), 1);
+    let out = h.audio_in(300, 10, 1.0);
+    assert!(out.iter().any(|o| matches!(o, Output::Cancel(j) if *j == asked[0])), "{out:?}");
+    assert!(!types(&out).contains(&"input_audio_buffer.speech_stopped"));
+    assert_eq!(urgent_previews(&h.audio_in(60, 10, 0.0)).len(), 1);
+
+    // Plain silence detection keeps the detector's end: 200 ms after its last speech frame.
+    let mut h = Harness::with_a_lagging_vad();
+    h.send(json!({"type": "session.update", "session": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 200}}}));
+    h.audio_in(1_000, 10, 1.0);
+    let out = h.audio_in(400, 10, 0.0);
+    assert_eq!(stopped_at(&out), Some(1_100));
 }
 
 #[test]
