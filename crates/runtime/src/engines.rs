@@ -254,10 +254,15 @@ fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
         return Ok(None);
     }
     if !is_local_llm(&cfg.llm) {
-        tracing::warn!(
-            "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
-            cfg.llm
-        );
+        // The built-in judge is the default: only a judge asked for by path is worth a warning.
+        if judge == SMALL_JUDGE {
+            tracing::info!("the words' judge {judge:?} runs only beside a local language model (llm = {:?})", cfg.llm);
+        } else {
+            tracing::warn!(
+                "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
+                cfg.llm
+            );
+        }
         return Ok(None);
     }
     if judge == SMALL_JUDGE {
