@@ -244,12 +244,8 @@ impl AzureSpeech {
 /// when it is the built-in one; `None` when the language model judges itself (`llm`). An
 /// unknown value is refused whatever the language model, before anything is loaded.
 fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
+    check_judge(cfg)?;
     let judge = cfg.turn_judge.as_str();
-    if judge != "llm" && judge != SMALL_JUDGE && !judge.ends_with(".gguf") {
-        return Err(format!(
-            "turn_judge = {judge:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
-        ));
-    }
     if judge == "llm" {
         return Ok(None);
     }
@@ -272,6 +268,17 @@ fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
     Ok(Some(PathBuf::from(judge)))
 }
 
+/// Refuses a `turn_judge` that is not an option.
+fn check_judge(cfg: &EngineChoice) -> Result<(), String> {
+    let judge = cfg.turn_judge.as_str();
+    if judge != "llm" && judge != SMALL_JUDGE && !judge.ends_with(".gguf") {
+        return Err(format!(
+            "turn_judge = {judge:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `llm` names a language model that runs in this process (the default or a file).
 fn is_local_llm(llm: &str) -> bool {
     llm == DEFAULT_LLM || llm.ends_with(".gguf")
@@ -284,7 +291,7 @@ pub const REMOTE_LLMS: [&str; 2] = ["openai", "azure-openai"];
 /// first (with progress bars); when that fails, the error says which command to run and how to
 /// start without the model.
 pub fn from_choice(cfg: &EngineChoice) -> Result<Engines, String> {
-    judge_path(cfg)?;
+    check_judge(cfg)?;
     let (engines, recognising) = with_asr(cfg, with_turn(cfg, with_vad(cfg, Engines::echo())?)?)?;
     let engines = with_llm(cfg, engines, recognising)?;
     match cfg.tts.as_str() {
