@@ -24,8 +24,8 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 /// end of the turn, still being confirmed), in ms.
 const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// With semantic detection a pause is judged this soon (its words are asked for sooner
-/// still, as it is heard ([`InputAudio::heard_pause`](crate::turn::InputAudio::heard_pause)),
-/// unless an older preview is still decoding: that one is cancelled for them only now): the finished turn it may end is answered after ~200 ms, so its
+/// still, as it is heard ([`crate::turn::InputAudio::heard_pause`]), unless an older preview
+/// is still decoding: that one is cancelled for them only now): the finished turn it may end is answered after ~200 ms, so its
 /// words and their verdict must be in by then (they take ~0.25 s).
 const SEMANTIC_PAUSE_MS: f64 = 60.0;
 /// The end-of-turn model hears the turn up to this far into the pause, in ms.
@@ -421,7 +421,7 @@ impl Listener {
     /// With semantic detection the turn is previewed even when no transcripts are: every
     /// [`PREVIEW_STEP_MS`] when the language model computes the words so far ahead (judging a
     /// pause then computes only the last ones), and as each pause is heard (the sound stopped
-    /// for 40 ms, [`InputAudio::heard_pause`](crate::turn::InputAudio::heard_pause)), whose
+    /// for [`crate::turn::QUIET_PAUSE_MS`], [`crate::turn::InputAudio::heard_pause`]), whose
     /// words decide whether the turn is over: a preview still decoding older speech is
     /// cancelled for it once the pause is [`SEMANTIC_PAUSE_MS`] long, and it is cancelled
     /// itself if the sound comes back before it is decoded.

@@ -11,12 +11,18 @@
 //! decides what is speech; the loudness only moves the end of speech it heard back to where the
 //! sound stopped, by at most [`MAX_LAG_MS`] — where no sound ends that close, the model's own
 //! end stands (quiet speech, or noise as loud as the voice).
+//!
+//! Whether the sound has *stopped* (a pause worth transcribing before the model hears it) asks
+//! more: no piece within [`QUIET_DB`] of the peak. A word's last consonant ("both", "with") can
+//! be 30–40 dB under its vowel; a pause heard inside it would be transcribed without it.
 
 use std::collections::VecDeque;
 
 /// A piece this much quieter than the recent peak is not sound: −30 dB (as the recogniser's
 /// trim, which then leaves out the same silence).
 const RELATIVE_DB: f32 = -30.0;
+/// A piece this much quieter than the recent peak is silence: −45 dB (below a soft fricative).
+const QUIET_DB: f32 = -45.0;
 /// A piece quieter than this RMS (of full scale) is not sound, however quiet the speech.
 const FLOOR_RMS: f32 = 0.003;
 /// Length of a piece, in ms.
@@ -39,6 +45,8 @@ pub(crate) struct SoundEnd {
     peak: f32,
     /// Where the loud pieces of the last [`HISTORY_MS`] end (audio clock, ms), oldest first.
     loud: VecDeque<f64>,
+    /// Where the last piece that was not silence ([`QUIET_DB`]) ends (audio clock, ms).
+    audible: Option<f64>,
 }
 
 impl SoundEnd {
@@ -50,6 +58,7 @@ impl SoundEnd {
             filled: 0,
             peak: 0.0,
             loud: VecDeque::new(),
+            audible: None,
         }
     }
 
@@ -61,7 +70,7 @@ impl SoundEnd {
     /// Hears `samples` at `rate` Hz, which end at `clock_ms` on the audio clock.
     pub(crate) fn push(&mut self, samples: &[i16], rate: u32, clock_ms: f64) {
         let decay = 0.5f32.powf((PIECE_MS / PEAK_HALF_LIFE_MS) as f32);
-        let relative = 10f32.powf(RELATIVE_DB / 20.0);
+        let (relative, quiet) = (10f32.powf(RELATIVE_DB / 20.0), 10f32.powf(QUIET_DB / 20.0));
         let ms_per_sample = 1000.0 / rate as f64;
         for (i, &s) in samples.iter().enumerate() {
             let x = s as f64 / 32_768.0;
@@ -73,12 +82,17 @@ impl SoundEnd {
             let rms = (self.sum / self.filled as f64).sqrt() as f32;
             (self.sum, self.filled) = (0.0, 0);
             self.peak = rms.max(self.peak * decay);
+            let end = clock_ms - (samples.len() - 1 - i) as f64 * ms_per_sample;
             if rms >= (self.peak * relative).max(FLOOR_RMS) {
-                let end = clock_ms - (samples.len() - 1 - i) as f64 * ms_per_sample;
                 self.loud.push_back(end);
             }
+            if rms >= (self.peak * quiet).max(FLOOR_RMS) {
+                self.audible = Some(end);
+            }
         }
-        while self.loud.front().is_some_and(|&end| end < clock_ms - HISTORY_MS) {
+        // Kept from before these samples too: the model judges their frames after this.
+        let first_ms = clock_ms - samples.len() as f64 * ms_per_sample;
+        while self.loud.front().is_some_and(|&end| end < first_ms - HISTORY_MS) {
             self.loud.pop_front();
         }
     }
@@ -97,9 +111,10 @@ impl SoundEnd {
             .map_or(frame_end_ms, |&end| end.min(frame_end_ms))
     }
 
-    /// Whether no piece after `ms` (audio clock) was loud: the sound has stopped since.
+    /// Whether every piece after `ms` (audio clock) was silence ([`QUIET_DB`]): the sound has
+    /// stopped since.
     pub(crate) fn quiet_since(&self, ms: f64) -> bool {
-        self.loud.back().is_none_or(|&end| end <= ms)
+        self.audible.is_none_or(|end| end <= ms)
     }
 }
 
@@ -131,12 +146,15 @@ mod tests {
         let at16 = |ms: usize, amplitude: f32| -> Vec<i16> {
             (0..ms * 16).map(|i| ((i as f32 * 0.1).sin() * amplitude) as i16).collect()
         };
-        // Loud, then 20 dB quieter (sound), then 40 dB quieter (not sound).
-        let audio = [at16(500, 20_000.0), at16(200, 2_000.0), at16(200, 200.0)].concat();
-        sound.push(&audio, 16_000, 900.0);
+        // Loud, then 20 dB quieter (sound), then 40 dB quieter (not sound, nor silence), then
+        // silence.
+        let audio = [at16(500, 20_000.0), at16(200, 2_000.0), at16(200, 200.0), vec![0; 16 * 100]].concat();
+        sound.push(&audio, 16_000, 1_000.0);
         assert!((sound.speech_end(850.0) - 700.0).abs() < 0.1, "{}", sound.speech_end(850.0));
         assert!(!sound.quiet_since(600.0));
-        assert!(sound.quiet_since(700.0));
+        // The soft consonant is no pause yet.
+        assert!(!sound.quiet_since(700.0));
+        assert!(sound.quiet_since(900.0));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   the end of the last speech frame, and the turn's audio runs from `prefix_padding_ms` before
 //!   the start to the present.
 //!
-//! With semantic detection the speech ends where its sound stops ([`SoundEnd`]), not where the
+//! With semantic detection the speech ends where its sound stops (`sound_end`), not where the
 //! VAD stops hearing it (60–110 ms later with Silero): the silence that ends the turn is
 //! counted from there, and a pause is heard once the sound has stopped for
 //! [`QUIET_PAUSE_MS`], before the VAD's first silent frame. The turn still ends only after the
@@ -115,14 +115,15 @@ impl InputAudio {
     }
 
     /// Where the speech in progress last ended (audio clock, ms): its last speech frame's end,
-    /// or with semantic detection where its sound stopped ([`SoundEnd`]); `None` outside speech.
+    /// or with semantic detection where its sound stopped (see the module's doc); `None` outside
+    /// speech.
     pub fn last_speech_ms(&self) -> Option<f64> {
         let State::Speech { last_speech_ms, .. } = self.state else { return None };
         Some(last_speech_ms)
     }
 
-    /// How long the speech in progress has paused: ms since its last speech frame ended;
-    /// `None` outside speech.
+    /// How long the speech in progress has paused: ms since it last ended
+    /// ([`InputAudio::last_speech_ms`]); `None` outside speech.
     pub fn pause_ms(&self) -> Option<f64> {
         self.last_speech_ms().map(|last| (self.clock_ms - last).max(0.0))
     }
@@ -242,6 +243,9 @@ impl InputAudio {
                 && speech_ms >= td.speech_duration_ms as f64
             {
                 events.push(TurnEvent::SpeechStarted { audio_start_ms: start_ms.round() as u64 });
+                // A short word may have ended before the detector was sure of it.
+                let last_speech_ms =
+                    if self.by_sound { self.sound.speech_end(last_speech_ms).max(start_ms) } else { last_speech_ms };
                 self.state = State::Speech { start_ms, last_speech_ms };
                 self.heard_silence = false;
             }
@@ -263,8 +267,9 @@ impl InputAudio {
         self.start_ms += n as f64 * 1000.0 / self.rate as f64;
     }
 
-    /// How long the speech in progress has been spoken: from its start to its last speech frame,
-    /// in ms (the pause it may be in is not counted); `None` outside speech.
+    /// How long the speech in progress has been spoken: from its start to where it last ended
+    /// ([`InputAudio::last_speech_ms`]), in ms (the pause it may be in is not counted); `None`
+    /// outside speech.
     pub fn spoken_ms(&self) -> Option<f64> {
         let State::Speech { start_ms, last_speech_ms } = self.state else { return None };
         Some(last_speech_ms - start_ms)

@@ -240,25 +240,13 @@ impl AzureSpeech {
     }
 }
 
-/// The GGUF file of the small model that judges a pause's words (`turn_judge`), installed first
-/// when it is the built-in one; `None` when the language model judges itself (`llm`). An
-/// unknown value is refused whatever the language model, before anything is loaded.
+/// The GGUF file of the small model that judges a pause's words (`turn_judge`) beside the local
+/// language model, installed first when it is the built-in one; `None` when the language model
+/// judges itself (`llm`).
 fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
     check_judge(cfg)?;
     let judge = cfg.turn_judge.as_str();
     if judge == "llm" {
-        return Ok(None);
-    }
-    if !is_local_llm(&cfg.llm) {
-        // The built-in judge is the default: only a judge asked for by path is worth a warning.
-        if judge == SMALL_JUDGE {
-            tracing::info!("the words' judge {judge:?} runs only beside a local language model (llm = {:?})", cfg.llm);
-        } else {
-            tracing::warn!(
-                "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
-                cfg.llm
-            );
-        }
         return Ok(None);
     }
     if judge == SMALL_JUDGE {
@@ -268,13 +256,21 @@ fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
     Ok(Some(PathBuf::from(judge)))
 }
 
-/// Refuses a `turn_judge` that is not an option.
+/// Refuses a `turn_judge` that is not an option, before anything is loaded, whatever the
+/// language model; says when one asked for by path goes unused (it judges only beside a local
+/// language model; the built-in one is the default, not worth a warning).
 fn check_judge(cfg: &EngineChoice) -> Result<(), String> {
     let judge = cfg.turn_judge.as_str();
     if judge != "llm" && judge != SMALL_JUDGE && !judge.ends_with(".gguf") {
         return Err(format!(
             "turn_judge = {judge:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
         ));
+    }
+    if judge.ends_with(".gguf") && !is_local_llm(&cfg.llm) {
+        tracing::warn!(
+            "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
+            cfg.llm
+        );
     }
     Ok(())
 }

@@ -71,5 +71,7 @@ pub async fn run(cfg: &Config, which: Which) -> Result<(), String> {
 
 /// The configured language model (`echo`: the stand-in, which cannot write an analysis).
 fn language_model(cfg: &Config) -> Result<Arc<dyn Llm>, String> {
-    Ok(brazen_runtime::engines::language_model(&cfg.engine_choice(), None)?.1)
+    // Nothing is judged here: no turn judge to install or load.
+    let choice = brazen_runtime::engines::EngineChoice { turn_judge: "llm".into(), ..cfg.engine_choice() };
+    Ok(brazen_runtime::engines::language_model(&choice, None)?.1)
 }

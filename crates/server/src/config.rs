@@ -44,10 +44,11 @@ pub struct Config {
     /// `azure_semantic_vad`, `end_of_utterance_detection`): `smart-turn` (Smart Turn v3.2,
     /// installed on first run) or `none` (the pause's words and silence alone).
     pub turn: String,
-    /// What judges a pause from its words with the local language model: `smollm2-135m`
-    /// (default; SmolLM2-135M-Instruct, installed on first use: a verdict in a sixth of the
-    /// time, mapped onto the conversational model's scale), `llm` (the conversational model
-    /// itself), or the path of a ChatML GGUF file.
+    /// What judges a pause from its words with the local language model: `llm` (default; the
+    /// conversational model itself, whose verdict's pass also computes the reply's opening),
+    /// `smollm2-135m` (SmolLM2-135M-Instruct, installed on first use: a verdict in a sixth of
+    /// the time, mapped onto the conversational model's scale), or the path of a ChatML GGUF
+    /// file.
     pub turn_judge: String,
     /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base` (multilingual,
     /// honours the session's transcription `language`), both installed on first run, `azure`
@@ -168,7 +169,7 @@ impl Default for Config {
             connections_per_minute_per_key: 6_000.0,
             vad: "silero".into(),
             turn: "smart-turn".into(),
-            turn_judge: "smollm2-135m".into(),
+            turn_judge: "llm".into(),
             asr: "whisper-tiny-en".into(),
             asr_workers: 1,
             asr_threads: 0,

@@ -68,8 +68,8 @@ enum Command {
         /// v3.2, installed on first run) or `none` (a pause's words and its silence alone).
         #[arg(long)]
         turn: Option<String>,
-        /// What judges a pause from its words with the local LLM: `smollm2-135m` (default;
-        /// installed on first use), `llm` (the LLM itself) or the path of a ChatML GGUF file.
+        /// What judges a pause from its words with the local LLM: `llm` (default; the LLM
+        /// itself), `smollm2-135m` (installed on first use) or the path of a ChatML GGUF file.
         #[arg(long)]
         turn_judge: Option<String>,
         /// Speech recognition: `whisper-tiny-en` (default; English), `whisper-base`

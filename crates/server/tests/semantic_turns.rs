@@ -114,8 +114,6 @@ async fn a_caller_who_pauses_mid_sentence_is_waited_for_and_a_finished_question_
         "qwen2.5-coder-1.5b",
     ]);
     assert_eq!(server.engines()["turn"], "smart-turn-v3.2");
-    // The small model reads the words by default, beside the local language model.
-    assert_eq!(server.engines()["turn_judge"], "smollm2-135m");
     let voice = voice();
     let pauses = [
         ("I would like to order... two pairs of hiking boots.", "order...", ["order", "boots"]),
@@ -151,8 +149,8 @@ async fn a_caller_who_pauses_mid_sentence_is_waited_for_and_a_finished_question_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_language_model_itself_can_judge_a_paused_caller_and_a_finished_question() {
-    // No audio model: the words and the language model decide alone (`turn_judge = "llm"`).
+async fn the_small_turn_judge_waits_for_a_paused_caller_and_ends_a_finished_question() {
+    // No audio model: the words and the small judge decide alone.
     let server = Server::start(&[
         "--vad",
         "silero",
@@ -161,16 +159,16 @@ async fn the_language_model_itself_can_judge_a_paused_caller_and_a_finished_ques
         "--turn",
         "none",
         "--turn-judge",
-        "llm",
+        "smollm2-135m",
         "--llm",
         "qwen2.5-coder-1.5b",
     ]);
-    assert_eq!(server.engines()["turn_judge"], "llm");
+    assert_eq!(server.engines()["turn_judge"], "smollm2-135m");
     let voice = voice();
     let semantic = json!({"type": "semantic_vad", "eagerness": "auto"});
     let text = "I would like to order... two pairs of hiking boots.";
     let heard = hear(server.port, semantic, &utterance(&voice, text, "order...", 600, 2_500)).await;
-    eprintln!("the LLM judges: {text:?} -> {heard:?}");
+    eprintln!("small judge: {text:?} -> {heard:?}");
     assert_eq!(heard.transcripts.len(), 1, "one turn: {heard:?}");
     let said = words(&heard.transcripts[0]);
     assert!(said.contains("order") && said.contains("boots"), "{said:?}");
@@ -180,7 +178,7 @@ async fn the_language_model_itself_can_judge_a_paused_caller_and_a_finished_ques
         "end_of_utterance_detection": {"model": "semantic_detection_v1", "timeout_ms": 5000}});
     let heard =
         hear(server.port, detection, &utterance(&voice, "What time do you open on Saturday?", "", 0, 4_000)).await;
-    eprintln!("the LLM judges, finished: {heard:?}");
+    eprintln!("small judge, finished: {heard:?}");
     assert_eq!(heard.transcripts.len(), 1, "{heard:?}");
     // Judged finished: the turn ends once the verdict is in, long before the 2.7 s a missing or
     // unsure verdict waits.
