@@ -25,8 +25,9 @@ const PREVIEW_STEP_MS: f64 = 700.0;
 const PAUSE_PREVIEW_MS: f64 = 150.0;
 /// With semantic detection a pause is judged this soon (its words are asked for sooner
 /// still, as it is heard ([`crate::turn::InputAudio::heard_pause`]), unless an older preview
-/// is still decoding: that one is cancelled for them only now): the finished turn it may end is answered after ~200 ms, so its
-/// words and their verdict must be in by then (they take ~0.25 s).
+/// is still decoding: that one is cancelled for them only now): the finished turn it may end
+/// is answered after ~200 ms, so its words and their verdict must be in by then (they take
+/// ~0.25 s).
 const SEMANTIC_PAUSE_MS: f64 = 60.0;
 /// The end-of-turn model hears the turn up to this far into the pause, in ms.
 const TURN_MODEL_PAUSE_MS: f64 = 100.0;
