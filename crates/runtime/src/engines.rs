@@ -257,8 +257,7 @@ fn judge_path(cfg: &EngineChoice) -> Result<Option<PathBuf>, String> {
 }
 
 /// Refuses a `turn_judge` that is not an option, before anything is loaded, whatever the
-/// language model; says when one asked for by path goes unused (it judges only beside a local
-/// language model; the built-in one is the default, not worth a warning).
+/// language model; warns when a small judge goes unused (it judges only beside a local one).
 fn check_judge(cfg: &EngineChoice) -> Result<(), String> {
     let judge = cfg.turn_judge.as_str();
     if judge != "llm" && judge != SMALL_JUDGE && !judge.ends_with(".gguf") {
@@ -266,7 +265,7 @@ fn check_judge(cfg: &EngineChoice) -> Result<(), String> {
             "turn_judge = {judge:?} is not an option: use \"llm\", \"{SMALL_JUDGE}\" or the path of a .gguf file"
         ));
     }
-    if judge.ends_with(".gguf") && !is_local_llm(&cfg.llm) {
+    if judge != "llm" && !is_local_llm(&cfg.llm) {
         tracing::warn!(
             "turn_judge = {judge:?} is not used: it judges pauses beside a local language model, and llm = {:?}",
             cfg.llm
