@@ -325,12 +325,23 @@ export class Call {
    * when its turn detection hears the user).
    */
   private interrupt(cancel: boolean): void {
-    const stopped = this.player?.flush() ?? this.videoHeard();
+    const stopped = this.player?.flush(this.arrivingReply()) ?? this.videoHeard();
     if (stopped && this.client) {
       this.client.send({ type: 'conversation.item.truncate', item_id: stopped.itemId, content_index: 0, audio_end_ms: stopped.playedMs });
     }
     if (cancel && this.responseActive && this.client) this.client.send({ type: 'response.cancel' });
     this.speakingSince = null;
+  }
+
+  /** Whether some of a reply still being generated was heard (its audio may have run dry). */
+  private heardArriving(): boolean {
+    const item = this.arrivingReply();
+    return item !== null && (this.player?.playedMs(item) ?? 0) > 0;
+  }
+
+  /** The reply item still being generated (its audio may have run dry between phrases), if any. */
+  private arrivingReply(): string | null {
+    return this.responseActive ? this.assistantItem : null;
   }
 
   private videoHeard(): Stopped | null {
@@ -393,7 +404,9 @@ export class Call {
         this.idle();
         break;
       case 'input_audio_buffer.speech_started':
-        if (this.settings.turn.interrupt && (this.player?.playing || this.speakingSince !== null)) this.interrupt(false);
+        if (this.settings.turn.interrupt && (this.player?.playing || this.speakingSince !== null || this.heardArriving())) {
+          this.interrupt(false);
+        }
         break;
       case 'response.function_call_arguments.done':
         this.callTool(ev);

@@ -87,4 +87,18 @@ describe('playback', () => {
     expect(seen).toEqual([true, false]);
     expect(player.flush()).toBeNull();
   });
+
+  it('a reply that ran dry between its phrases is stopped where it was heard to, if named as arriving', () => {
+    const ctx = new FakeContext();
+    const player = new Player(ctx, ctx.destination, 60);
+    player.enqueue('reply', chunk(300));
+    player.enqueue('reply', chunk(200));
+    ctx.currentTime = 11; // both chunks played; the next phrase is still being generated
+    expect(player.playing).toBe(false);
+    expect(player.flush('unheard')).toBeNull();
+    player.enqueue('reply', chunk(100));
+    ctx.currentTime = 12;
+    expect(player.flush('reply')).toEqual({ itemId: 'reply', playedMs: 600 });
+    expect(player.flush('reply')).toBeNull();
+  });
 });

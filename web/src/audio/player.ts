@@ -92,9 +92,13 @@ export class Player {
     return next?.itemId ?? null;
   }
 
-  /** Silences everything now; says where the item being heard stopped (`null`: nothing was). */
-  flush(): Stopped | null {
-    const itemId = this.playing ? this.current() : null;
+  /**
+   * Silences everything now; says where the item being heard stopped: the one playing or about to
+   * be, or else `arriving` (a reply still being generated, run dry between its chunks) when some of
+   * it was heard. `null`: nothing was.
+   */
+  flush(arriving: string | null = null): Stopped | null {
+    const itemId = this.playing ? this.current() : arriving !== null && this.playedMs(arriving) > 0 ? arriving : null;
     const stopped = itemId ? { itemId, playedMs: this.playedMs(itemId) } : null;
     for (const s of this.segments) {
       try {
