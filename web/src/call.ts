@@ -104,6 +104,8 @@ export class Call {
   private micOpens = 0;
   private responseActive = false;
   private assistantItem: string | null = null;
+  /** The reply message whose audio is still arriving (`null` once it is all here, or none). */
+  private arrivingItem: string | null = null;
   private speakingSince: number | null = null;
   private awaitingFrame = false;
   private toolOutputsSent = false;
@@ -325,7 +327,7 @@ export class Call {
    * when its turn detection hears the user).
    */
   private interrupt(cancel: boolean): void {
-    const stopped = this.player?.flush(this.arrivingReply()) ?? this.videoHeard();
+    const stopped = this.player?.flush(this.arrivingItem) ?? this.videoHeard();
     if (stopped && this.client) {
       this.client.send({ type: 'conversation.item.truncate', item_id: stopped.itemId, content_index: 0, audio_end_ms: stopped.playedMs });
     }
@@ -333,15 +335,9 @@ export class Call {
     this.speakingSince = null;
   }
 
-  /** Whether some of a reply still being generated was heard (its audio may have run dry). */
+  /** Whether some of a reply whose audio is still arriving was heard (it may have run dry). */
   private heardArriving(): boolean {
-    const item = this.arrivingReply();
-    return item !== null && (this.player?.playedMs(item) ?? 0) > 0;
-  }
-
-  /** The reply item still being generated (its audio may have run dry between phrases), if any. */
-  private arrivingReply(): string | null {
-    return this.responseActive ? this.assistantItem : null;
+    return this.arrivingItem !== null && (this.player?.playedMs(this.arrivingItem) ?? 0) > 0;
   }
 
   private videoHeard(): Stopped | null {
@@ -376,10 +372,18 @@ export class Call {
         break;
       case 'response.created':
         this.responseActive = true;
+        this.arrivingItem = null;
         this.toolOutputsSent = false;
         break;
       case 'response.output_item.added':
-        if (ev.item?.type === 'message') this.assistantItem = ev.item.id;
+        if (ev.item?.type === 'message') {
+          this.assistantItem = ev.item.id;
+          this.arrivingItem = ev.item.id;
+        }
+        break;
+      case 'response.audio.done':
+      case 'response.output_audio.done':
+        if (ev.item_id === this.arrivingItem) this.arrivingItem = null;
         break;
       case 'response.audio.delta':
       case 'response.output_audio.delta':
@@ -413,6 +417,7 @@ export class Call {
         break;
       case 'response.done':
         this.responseActive = false;
+        this.arrivingItem = null;
         if (this.toolOutputsSent) this.client?.send({ type: 'response.create' });
         this.toolOutputsSent = false;
         break;
