@@ -25,7 +25,7 @@ use brazen_providers::catch_panic;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -89,6 +89,32 @@ pub(crate) enum ToPeer {
     Backdrop(Arc<Backdrop>),
     /// A photo avatar's portrait, loaded.
     Portrait(Arc<Backdrop>),
+}
+
+/// The most messages an avatar's thread applies before its stream catches up with the clock (a
+/// flood of packets never holds the media back for long).
+const MAX_BATCH: usize = 64;
+
+/// What reached an avatar's thread: the first message within `wait`, then every one already
+/// waiting (at most [`MAX_BATCH`]), and whether the sender is gone. The thread applies them all
+/// before its stream catches up with the clock: under load, speech still waiting in the channel
+/// would otherwise be played late, after silence in its place, and the avatar would switch to
+/// idle between two phrases of one speech.
+pub(crate) fn arrived(rx: &mpsc::Receiver<ToPeer>, wait: Duration) -> (Vec<ToPeer>, bool) {
+    let mut messages = Vec::new();
+    match rx.recv_timeout(wait) {
+        Ok(message) => messages.push(message),
+        Err(RecvTimeoutError::Timeout) => return (messages, false),
+        Err(RecvTimeoutError::Disconnected) => return (messages, true),
+    }
+    while messages.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(message) => messages.push(message),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => return (messages, true),
+        }
+    }
+    (messages, false)
 }
 
 /// Where datagrams go: peers by ufrag and by address, each with an id.
@@ -383,20 +409,22 @@ fn run_peer(
     let mut closing = false;
     loop {
         let wait = link.deadline().saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
-        match rx.recv_timeout(wait) {
-            Ok(ToPeer::Packet { at, source, data }) => link.receive(at, source, local, &data),
-            Ok(ToPeer::Command(AvatarCommand::Close)) => {
-                link.close(Instant::now());
-                closing = true;
+        let (messages, gone) = arrived(rx, wait);
+        for message in messages {
+            match message {
+                ToPeer::Packet { at, source, data } => link.receive(at, source, local, &data),
+                ToPeer::Command(AvatarCommand::Close) => closing = true,
+                ToPeer::Command(command) => apply(link.stream(), command),
+                ToPeer::Backdrop(backdrop) => link.stream().set_backdrop(&backdrop),
+                ToPeer::Portrait(portrait) => link.stream().set_portrait(&portrait),
             }
-            Ok(ToPeer::Command(command)) => apply(link.stream(), command),
-            Ok(ToPeer::Backdrop(backdrop)) => link.stream().set_backdrop(&backdrop),
-            Ok(ToPeer::Portrait(portrait)) => link.stream().set_portrait(&portrait),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                link.close(Instant::now());
-                closing = true;
+            if closing {
+                break;
             }
+        }
+        if closing || gone {
+            link.close(Instant::now());
+            closing = true;
         }
         link.timeout(Instant::now());
         let mut closed = closing;
@@ -456,5 +484,37 @@ mod turn_tests {
         assert!(json.get("secret").is_none(), "the secret is never sent: {json}");
         let fixed = IceServer { secret: None, username: Some("u".into()), credential: Some("p".into()), ..server };
         assert_eq!(fixed.for_clients(now), fixed, "fixed credentials are given as they are");
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::*;
+
+    #[test]
+    fn every_waiting_message_is_taken_at_once_and_a_gone_sender_after_them() {
+        let (tx, rx) = mpsc::channel();
+        assert!(matches!(arrived(&rx, Duration::from_millis(1)), (m, false) if m.is_empty()));
+        // Speech queued while the thread was busy: all of it, in order, in one go.
+        for n in 0..3 {
+            tx.send(ToPeer::Command(AvatarCommand::Audio { samples: vec![n], sample_rate: 24_000 })).unwrap();
+        }
+        let (messages, gone) = arrived(&rx, Duration::from_millis(1));
+        let samples: Vec<i16> = messages
+            .iter()
+            .map(|m| match m {
+                ToPeer::Command(AvatarCommand::Audio { samples, .. }) => samples[0],
+                _ => -1,
+            })
+            .collect();
+        assert_eq!((samples, gone), (vec![0, 1, 2], false));
+        // A flood is taken in batches, so the stream keeps up with the clock meanwhile.
+        for _ in 0..MAX_BATCH + 5 {
+            tx.send(ToPeer::Command(AvatarCommand::Clear)).unwrap();
+        }
+        drop(tx);
+        assert!(matches!(arrived(&rx, Duration::from_millis(1)), (m, false) if m.len() == MAX_BATCH));
+        assert!(matches!(arrived(&rx, Duration::from_millis(1)), (m, true) if m.len() == 5));
+        assert!(matches!(arrived(&rx, Duration::from_millis(1)), (m, true) if m.is_empty()));
     }
 }

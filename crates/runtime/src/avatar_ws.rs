@@ -7,14 +7,14 @@
 //! the server's memory: while more than [`MAX_BACKLOG_BYTES`] of video wait for its socket, the
 //! avatar makes nothing, then carries on from where it was (later, losing nothing).
 
-use crate::avatar_media::{AvatarHandle, ToPeer, apply, cannot_start, stream_settings};
+use crate::avatar_media::{AvatarHandle, ToPeer, apply, arrived, cannot_start, stream_settings};
 use brazen_engine::avatar_link::{AvatarCommand, AvatarEvent, AvatarFace};
 use brazen_media::{AudioCodec, WsAvatar, WsOutput};
 use brazen_protocol::avatar::AvatarVideo;
 use brazen_providers::catch_panic;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Video bytes handed to the session but not yet taken by it (its socket is slow) past which
@@ -64,12 +64,18 @@ fn run(
             Some(_) => Duration::from_millis(20),
             None => avatar.deadline().saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
         };
-        match rx.recv_timeout(wait) {
-            Ok(ToPeer::Command(AvatarCommand::Close)) | Err(RecvTimeoutError::Disconnected) => return,
-            Ok(ToPeer::Command(command)) => apply(avatar.stream(), command),
-            Ok(ToPeer::Backdrop(backdrop)) => avatar.stream().set_backdrop(&backdrop),
-            Ok(ToPeer::Portrait(portrait)) => avatar.stream().set_portrait(&portrait),
-            Ok(ToPeer::Packet { .. }) | Err(RecvTimeoutError::Timeout) => {}
+        let (messages, gone) = arrived(rx, wait);
+        for message in messages {
+            match message {
+                ToPeer::Command(AvatarCommand::Close) => return,
+                ToPeer::Command(command) => apply(avatar.stream(), command),
+                ToPeer::Backdrop(backdrop) => avatar.stream().set_backdrop(&backdrop),
+                ToPeer::Portrait(portrait) => avatar.stream().set_portrait(&portrait),
+                ToPeer::Packet { .. } => {}
+            }
+        }
+        if gone {
+            return;
         }
         match make(&mut avatar, &mut held_since, backlog.load(Ordering::Relaxed), Instant::now(), &mut out) {
             Ok(true) => continue,
