@@ -96,10 +96,10 @@ pub(crate) enum ToPeer {
 const MAX_BATCH: usize = 64;
 
 /// What reached an avatar's thread: the first message within `wait`, then every one already
-/// waiting (at most [`MAX_BATCH`]), and whether the sender is gone. The thread applies them all
-/// before its stream catches up with the clock: under load, speech still waiting in the channel
-/// would otherwise be played late, after silence in its place, and the avatar would switch to
-/// idle between two phrases of one speech.
+/// waiting (at most [`MAX_BATCH`]), and whether the sender is gone. The thread applies them (up
+/// to a close) before its stream catches up with the clock: under load, speech still waiting in
+/// the channel would otherwise be played late, after silence in its place, and the avatar would
+/// switch to idle between two queued speeches, or inside one.
 pub(crate) fn arrived(rx: &mpsc::Receiver<ToPeer>, wait: Duration) -> (Vec<ToPeer>, bool) {
     let mut messages = Vec::new();
     match rx.recv_timeout(wait) {
