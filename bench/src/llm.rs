@@ -5,7 +5,7 @@
 //!
 //! Run: `bench/llm.sh [--rounds N]` (release build). Instead of that, `bench/llm.sh --passes`
 //! prints the cost of one forward pass by its number of new tokens (what sets the prefill
-//! chunk); `--decode` the steady cost of a decoding step; `--gemv` one row times each block's
+//! chunk); `--pass N` only a pass of N, 60 times; `--decode` the steady cost of a decoding step; `--gemv` one row times each block's
 //! weights, candle's product against `brazen_llm::gemv`; `--judge` a pause's verdict from its
 //! words by the conversational model itself against the small turn judge (SmolLM2-135M). The
 //! models are installed first.
@@ -110,8 +110,9 @@ fn turn(model: &LocalModel, instructions: &str, items: &[Item], choice: ToolChoi
 }
 
 /// `--passes`: the time of one forward pass of 1 to 256 new tokens after a 600-token context
-/// (the cost curve that sets the prefill chunk), and decoding's pass of 1.
-fn passes(gguf: &std::path::Path) {
+/// (the cost curve that sets the prefill chunk), and decoding's pass of 1. `--pass N` times
+/// only a pass of N tokens, 60 times (for a profiler).
+fn passes(gguf: &std::path::Path, only: Option<usize>) {
     let t = Instant::now();
     let local = LocalModel::load(gguf).expect("loads");
     let model = local.model();
@@ -122,9 +123,13 @@ fn passes(gguf: &std::path::Path) {
     for chunk in ids(600, 0).chunks(16) {
         model.forward(chunk, &mut context).expect("context");
     }
-    for size in [1usize, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256] {
+    let (sizes, reps) = match only {
+        Some(size) => (vec![size], 60),
+        None => (vec![1usize, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128, 256], 3),
+    };
+    for size in sizes {
         let mut times = Vec::new();
-        for rep in 0..3 {
+        for rep in 0..reps {
             let mut cache = context.clone();
             let t = Instant::now();
             model.forward(&ids(size, 1000 + rep), &mut cache).expect("pass");
@@ -136,6 +141,9 @@ fn passes(gguf: &std::path::Path) {
             percentile(times, 0.5),
             size as f64 / best * 1000.0
         );
+    }
+    if only.is_some() {
+        return;
     }
     // Decoding steps of several conversations at once: one token each, one pass.
     for conversations in [1usize, 2, 3, 4] {
@@ -329,7 +337,10 @@ fn main() {
         return decode(&gguf());
     }
     if arg("--passes") {
-        return passes(&gguf());
+        return passes(&gguf(), None);
+    }
+    if let Some(size) = std::env::args().skip_while(|a| a != "--pass").nth(1).and_then(|n| n.parse().ok()) {
+        return passes(&gguf(), Some(size));
     }
     if arg("--judge") {
         return judge(&gguf());

@@ -3,6 +3,8 @@
 //! peak memory of the loaded speech stack.
 //!
 //! Run: `bench/speech.sh` (release build). Models are installed into the default store first.
+//! `bench/speech.sh --whisper-files A.bin B.bin …` instead times Whisper alone from each ggml
+//! file on the same turns, the files taking turns round by round (a conversion's A/B).
 
 #[path = "stats.rs"]
 mod stats;
@@ -28,6 +30,61 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whisper's test turns: about 3 s each as the server commits them (300 ms of prefix padding
+/// before the speech, 500 ms of silence after it), at 24 kHz, with their text.
+const TURNS: [&str; 5] = [
+    "Where is my order from last Tuesday?",
+    "Can I change the delivery address, please?",
+    "I would like to return the blue shoes.",
+    "Do you have these headphones in black?",
+    "How much is the express shipping to Leeds?",
+];
+
+/// [`TURNS`] spoken by `voice`.
+fn framed_turns(voice: &PiperVoice) -> Vec<(String, Vec<i16>)> {
+    TURNS
+        .iter()
+        .map(|text| {
+            let speech = voice.synthesize(text, 1.0).expect("synthesis");
+            let mut at24 = Vec::new();
+            Resampler::new(speech.sample_rate, 24_000).process_i16(&speech.samples, &mut at24);
+            (text.to_string(), [vec![0; 7_200], at24, vec![0; 12_000]].concat())
+        })
+        .collect()
+}
+
+/// `--whisper-files`: each file's transcript time (2 threads, greedy) and WER on [`TURNS`], ten
+/// rounds, every file once per round.
+fn whisper_files(voice: &PiperVoice, files: &[String]) {
+    let framed = framed_turns(voice);
+    let models: Vec<WhisperModel> =
+        files.iter().map(|f| WhisperModel::load(std::path::Path::new(f)).expect("Whisper loads")).collect();
+    let mut recognizers: Vec<_> = models.iter().map(|m| m.recognizer().expect("state")).collect();
+    let decode = Decode { threads: 2, beam_size: 1, ..Decode::default() };
+    let mut took = vec![Vec::new(); files.len()];
+    let mut wer = vec![0.0; files.len()];
+    for round in 0..11 {
+        for (i, recognizer) in recognizers.iter_mut().enumerate() {
+            for (text, samples) in &framed {
+                let t = Instant::now();
+                let transcript = recognizer.transcribe(&to_whisper_rate(samples, 24_000), &decode).expect("transcript");
+                if round > 0 {
+                    took[i].push(t.elapsed().as_secs_f64() * 1000.0);
+                    wer[i] += word_error_rate(text, &transcript.text) / (10 * framed.len()) as f64;
+                }
+            }
+        }
+    }
+    for (i, file) in files.iter().enumerate() {
+        println!(
+            "{file}: transcript p50 {:.0} ms, p95 {:.0} ms (WER {:.1}%)",
+            percentile(took[i].clone(), 0.5),
+            percentile(took[i].clone(), 0.95),
+            wer[i] * 100.0
+        );
+    }
+}
+
 fn main() {
     let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let piper_dir = install("piper-en-us-joe-medium");
@@ -39,6 +96,10 @@ fn main() {
         PiperVoice::load(&piper_dir.join("en_US-joe-medium.onnx"), &piper_dir.join("en_US-joe-medium.onnx.json"), &ort)
             .expect("Piper loads");
     let piper_load = t.elapsed().as_secs_f64();
+    let files: Vec<String> = std::env::args().skip_while(|a| a != "--whisper-files").skip(1).collect();
+    if !files.is_empty() {
+        return whisper_files(&voice, &files);
+    }
     let sentences = [
         "Your order of two blue running shoes shipped this morning from Leeds.",
         "The refund for order number five four two will arrive within three days.",
@@ -103,28 +164,12 @@ fn main() {
     }
     let mean_frame = per_frame.iter().sum::<f64>() / per_frame.len() as f64;
 
-    // Whisper tiny.en: turns of about 3 s as the server commits them (300 ms of prefix padding
-    // before the speech, 500 ms of silence after it), from 24 kHz samples to the transcript.
+    // Whisper tiny.en: [`TURNS`], from 24 kHz samples to the transcript.
     let t = Instant::now();
     let whisper = WhisperModel::load(&install("whisper-tiny-en").join("ggml-model.bin")).expect("Whisper loads");
     let whisper_load = t.elapsed().as_secs_f64();
     let mut recognizer = whisper.recognizer().expect("state");
-    let turns = [
-        "Where is my order from last Tuesday?",
-        "Can I change the delivery address, please?",
-        "I would like to return the blue shoes.",
-        "Do you have these headphones in black?",
-        "How much is the express shipping to Leeds?",
-    ];
-    let framed: Vec<(String, Vec<i16>)> = turns
-        .iter()
-        .map(|text| {
-            let speech = voice.synthesize(text, 1.0).expect("synthesis");
-            let mut at24 = Vec::new();
-            Resampler::new(speech.sample_rate, 24_000).process_i16(&speech.samples, &mut at24);
-            (text.to_string(), [vec![0; 7_200], at24, vec![0; 12_000]].concat())
-        })
-        .collect();
+    let framed = framed_turns(&voice);
     let mut asr = std::collections::BTreeMap::new();
     for (threads, beam_size) in [(2, 1), (2, 3), (1, 1)] {
         let decode = Decode { threads, beam_size, ..Decode::default() };

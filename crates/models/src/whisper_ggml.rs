@@ -6,8 +6,11 @@
 //! the mel filterbank (`i32` bins, `i32` FFT bins, f32 values), the vocabulary (`i32` count,
 //! then `u32` length + bytes per token, ordinary tokens only: whisper.cpp names the special ones
 //! itself), then the tensors under OpenAI's names, each as `i32` rank, `i32` name length, `i32`
-//! type (0 f32, 1 f16), the dimensions innermost first, the name and the data. Matrices are f16;
-//! biases, norms, positional embeddings and the conv biases (stored as `[n, 1]`) are f32.
+//! type (0 f32, 1 f16, 8 q8_0), the dimensions innermost first, the name and the data. The
+//! matrices (projections and the token embedding) are q8_0, as whisper.cpp's own `quantize`
+//! writes them: a recogniser's decoding step reads the whole token embedding for its logits,
+//! and at 8 bits instead of 16 that is half the memory to read per token. The convolutions are
+//! f16; biases, norms, positional embeddings and the conv biases (stored as `[n, 1]`) are f32.
 //!
 //! CTranslate2 fuses some projections: self-attention's query/key/value are one `[3d, d]`
 //! matrix and cross-attention's key/value one `[2d, d]`; they are split here. Whisper's key
@@ -22,6 +25,45 @@ use std::path::Path;
 const GGML_MAGIC: u32 = 0x6767_6d6c;
 const SAMPLE_RATE: f64 = 16_000.0;
 const N_FFT: usize = 400;
+/// The header's weight type: ggml's `GGML_FTYPE_MOSTLY_Q8_0` (7) with its quantization version
+/// (2) in the thousands, as whisper.cpp's `quantize` writes it.
+const FTYPE_Q8_0: usize = 2 * 1000 + 7;
+/// Values per q8_0 block (one f16 scale, then that many `i8`s).
+const QK8_0: usize = 32;
+
+/// How a tensor's values are stored.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    F32,
+    F16,
+    /// Blocks of 32 values along the innermost dimension: `d = max|v| / 127` as f16, then
+    /// `round(v / d)` as `i8` (ggml's `quantize_row_q8_0_ref`).
+    Q8_0,
+}
+
+impl Kind {
+    /// The type number in a ggml tensor header.
+    fn ggml_type(self) -> usize {
+        match self {
+            Kind::F32 => 0,
+            Kind::F16 => 1,
+            Kind::Q8_0 => 8,
+        }
+    }
+}
+
+/// `values` (rows of a multiple of [`QK8_0`]) as q8_0 blocks.
+fn q8_0(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() / QK8_0 * (2 + QK8_0));
+    for block in values.chunks_exact(QK8_0) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        out.extend(block.iter().map(|&v| (v * id).round() as i8 as u8));
+    }
+    out
+}
 
 /// Converts the CTranslate2 Whisper model in `dir` (`model.bin`, `tokenizer.json`) into a ggml
 /// file written to `out`.
@@ -169,22 +211,25 @@ impl<W: Write> Ggml<'_, W> {
         self.out.write_all(&v.to_le_bytes()).map_err(|e| e.to_string())
     }
 
-    /// Writes a tensor; `dims` outermost first (PyTorch order), as f16 or f32.
-    fn tensor(&mut self, name: &str, dims: &[usize], values: &[f32], f16: bool) -> Result<(), String> {
+    /// Writes a tensor; `dims` outermost first (PyTorch order).
+    fn tensor(&mut self, name: &str, dims: &[usize], values: &[f32], kind: Kind) -> Result<(), String> {
         if dims.iter().product::<usize>() != values.len() {
             return Err(format!("tensor {name}: {} values do not fill {dims:?}", values.len()));
         }
+        if kind == Kind::Q8_0 && !dims.last().is_some_and(|d| d.is_multiple_of(QK8_0)) {
+            return Err(format!("tensor {name}: rows of {dims:?} are not whole blocks of {QK8_0}"));
+        }
         self.i32(dims.len())?;
         self.i32(name.len())?;
-        self.i32(usize::from(f16))?;
+        self.i32(kind.ggml_type())?;
         for &d in dims.iter().rev() {
             self.i32(d)?;
         }
         self.out.write_all(name.as_bytes()).map_err(|e| e.to_string())?;
-        let data: Vec<u8> = if f16 {
-            values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect()
-        } else {
-            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        let data: Vec<u8> = match kind {
+            Kind::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Kind::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            Kind::Q8_0 => q8_0(values),
         };
         self.out.write_all(&data).map_err(|e| e.to_string())?;
         Ok(())
@@ -198,18 +243,18 @@ fn dims(model: &Ct2Model, name: &str) -> Result<Vec<usize>, String> {
 /// Copies a CT2 linear layer (`weight` and, unless `bias` is false, `bias`) under `to`.
 fn linear(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str, bias: bool) -> Result<(), String> {
     let w = format!("{from}/weight");
-    g.tensor(&format!("{to}.weight"), &dims(model, &w)?, &model.f32(&w)?, true)?;
+    g.tensor(&format!("{to}.weight"), &dims(model, &w)?, &model.f32(&w)?, Kind::Q8_0)?;
     if bias {
         let b = format!("{from}/bias");
-        g.tensor(&format!("{to}.bias"), &dims(model, &b)?, &model.f32(&b)?, false)?;
+        g.tensor(&format!("{to}.bias"), &dims(model, &b)?, &model.f32(&b)?, Kind::F32)?;
     }
     Ok(())
 }
 
 fn norm(g: &mut Ggml<impl Write>, model: &Ct2Model, from: &str, to: &str) -> Result<(), String> {
     let (gamma, beta) = (format!("{from}/gamma"), format!("{from}/beta"));
-    g.tensor(&format!("{to}.weight"), &dims(model, &gamma)?, &model.f32(&gamma)?, false)?;
-    g.tensor(&format!("{to}.bias"), &dims(model, &beta)?, &model.f32(&beta)?, false)
+    g.tensor(&format!("{to}.weight"), &dims(model, &gamma)?, &model.f32(&gamma)?, Kind::F32)?;
+    g.tensor(&format!("{to}.bias"), &dims(model, &beta)?, &model.f32(&beta)?, Kind::F32)
 }
 
 /// Splits a fused `[k·d, d]` projection (and its `[k·d]` bias) into `k` linear layers named
@@ -228,9 +273,9 @@ fn split(
         return Err(format!("{from} is not {} fused {d}×{d} projections", names.len()));
     }
     for (i, &(name, has_bias)) in names.iter().enumerate() {
-        g.tensor(&format!("{to}.{name}.weight"), &[d, d], &w[i * d * d..(i + 1) * d * d], true)?;
+        g.tensor(&format!("{to}.{name}.weight"), &[d, d], &w[i * d * d..(i + 1) * d * d], Kind::Q8_0)?;
         if has_bias {
-            g.tensor(&format!("{to}.{name}.bias"), &[d], &b[i * d..(i + 1) * d], false)?;
+            g.tensor(&format!("{to}.{name}.bias"), &[d], &b[i * d..(i + 1) * d], Kind::F32)?;
         }
     }
     Ok(())
@@ -267,7 +312,7 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
         s.text_heads,
         s.text_layers,
         s.mels,
-        1, // f16 weights
+        FTYPE_Q8_0,
     ] {
         g.i32(v)?;
     }
@@ -284,12 +329,12 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
 
     // Encoder.
     let pos = "encoder/position_encodings/encodings";
-    g.tensor("encoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, false)?;
+    g.tensor("encoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, Kind::F32)?;
     for conv in ["conv1", "conv2"] {
         let w = format!("encoder/{conv}/weight");
-        g.tensor(&format!("encoder.{conv}.weight"), &dims(model, &w)?, &model.f32(&w)?, true)?;
+        g.tensor(&format!("encoder.{conv}.weight"), &dims(model, &w)?, &model.f32(&w)?, Kind::F16)?;
         let b = format!("encoder/{conv}/bias");
-        g.tensor(&format!("encoder.{conv}.bias"), &[d, 1], &model.f32(&b)?, false)?;
+        g.tensor(&format!("encoder.{conv}.bias"), &[d, 1], &model.f32(&b)?, Kind::F32)?;
     }
     for i in 0..s.audio_layers {
         let (from, to) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
@@ -300,9 +345,9 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
 
     // Decoder.
     let pos = "decoder/position_encodings/encodings";
-    g.tensor("decoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, false)?;
+    g.tensor("decoder.positional_embedding", &dims(model, pos)?, &model.f32(pos)?, Kind::F32)?;
     let emb = "decoder/embeddings/weight";
-    g.tensor("decoder.token_embedding.weight", &dims(model, emb)?, &model.f32(emb)?, true)?;
+    g.tensor("decoder.token_embedding.weight", &dims(model, emb)?, &model.f32(emb)?, Kind::Q8_0)?;
     for i in 0..s.text_layers {
         let (from, to) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
         self_attention(&mut g, model, &from, &to, d)?;
@@ -321,6 +366,24 @@ fn write_ggml(model: &Ct2Model, vocab: &[Vec<u8>], out: &mut impl Write) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn q8_0_blocks_hold_each_value_within_half_a_step_of_its_scale() {
+        let values: Vec<f32> = (0..64).map(|i| ((i * 37 % 61) as f32 - 30.0) / 7.0).collect();
+        let blocks = q8_0(&values);
+        assert_eq!(blocks.len(), 2 * (2 + QK8_0));
+        for (block, original) in blocks.chunks_exact(2 + QK8_0).zip(values.chunks_exact(QK8_0)) {
+            let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            let amax = original.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!((d - amax / 127.0).abs() <= amax / 127.0 * 1e-3, "the scale: {d}");
+            for (&q, &v) in block[2..].iter().zip(original) {
+                // Half a step, and the scale's own rounding to f16 times up to 127 steps.
+                assert!((q as i8 as f32 * d - v).abs() <= d * 0.5 + amax * 1e-3, "{v} stored as {}", q as i8);
+            }
+        }
+        // A block of zeros is stored with a zero scale, not a division by it.
+        assert!(q8_0(&[0.0; QK8_0]).iter().all(|&b| b == 0));
+    }
 
     #[test]
     fn byte_level_alphabet_round_trips_every_byte() {
