@@ -10,7 +10,8 @@
 //! words by the conversational model itself against the small turn judge (SmolLM2-135M). The
 //! models are installed first.
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
-//! candle's default unless the variable is given (as `bench/llm.sh` does).
+//! candle's default unless the variable is given (as `bench/llm.sh` does). Both keep the memory a
+//! pass frees (`brazen_llm::allocator`).
 
 #[path = "stats.rs"]
 mod stats;
@@ -328,6 +329,8 @@ fn judge(gguf: &std::path::Path) {
 }
 
 fn main() {
+    // As `serve` does.
+    brazen_llm::allocator::keep_freed_memory();
     let arg = |name: &str| std::env::args().any(|a| a == name);
     let gguf = || installed("qwen2.5-coder-1.5b").join("model.gguf");
     if arg("--gemv") {

@@ -4,6 +4,7 @@
 //! call or a spoken reply. Beside it, [`openai`]: any model behind an OpenAI-compatible Chat
 //! Completions API (OpenAI, Azure OpenAI, vLLM, TGI, llama.cpp, Ollama).
 
+pub mod allocator;
 mod arguments;
 pub mod chat;
 pub mod eval;

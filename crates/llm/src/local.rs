@@ -354,11 +354,12 @@ impl LocalModel {
     /// is") puts its mass on the next word instead. `None` when `stop` said so first; an error
     /// when there are no words to judge.
     ///
-    /// The same pass computes the rest of the reply's prompt after the words (their
-    /// punctuation, the assistant's opening, a call's fixed start), with the logits after it
-    /// kept as a prompt computed ahead ([`LocalModel::prefill`]): when the turn ends on this
-    /// verdict its reply starts without a forward pass. (A pass of a few more rows costs little
-    /// more; a second pass for them would cost a whole one.)
+    /// The pass computes the words alone, not the reply's opening after them (the assistant's
+    /// header, a call's fixed start): the user waits on the verdict, and a pass costs about a
+    /// row's share more per row here (2 rows ≈ 1.2 passes of one, 8 ≈ 2; `bench/llm.sh
+    /// --passes`), so the opening's 5–11 rows would nearly double it. The words' computed prompt
+    /// is kept: a reply that follows computes only its opening, and a pause judged unfinished
+    /// costs nothing more.
     pub fn end_of_turn(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<Option<f32>, LlmError> {
         let mut judged = turn.clone();
         let Some(last) = judged.messages.last_mut().filter(|m| m.role == crate::chat::Role::User) else {
@@ -376,51 +377,32 @@ impl LocalModel {
             return Err(LlmError::Prompt("the user's words are not in the prompt".into()));
         };
         let tokens = self.vocab.encode(&prompt[..cut]).map_err(LlmError::Prompt)?;
-        // The reply's prompt, when the words' tokens are its start (they are unless the
-        // tokenizer merges the words with what follows them).
-        let allowed = grammars(turn.tools.iter().filter(|t| turn.allowed.contains(&t.name)));
-        let reply = self
-            .opening(turn, &allowed)
-            .ok()
-            .map(|(reply, ..)| reply)
-            .filter(|reply| reply.len() > tokens.len() && reply.starts_with(&tokens) && self.memo(reply).is_none());
-        let all = reply.as_deref().unwrap_or(&tokens);
         let (mut cache, reused) = self.cache_for(&tokens)?;
         let started = std::time::Instant::now();
         let mut at = reused;
         loop {
             if stop() {
                 if at > reused {
-                    self.keep(all[..at].to_vec(), cache, None, true);
+                    self.keep(tokens[..at].to_vec(), cache, None, true);
                 }
                 return Ok(None);
             }
-            // The last pass takes the words' end and the reply's opening together.
-            let last = all.len() - at <= PREFILL_CHUNK + (all.len() - tokens.len());
-            if !last {
-                self.model.forward(&all[at..at + PREFILL_CHUNK], &mut cache).map_err(generation_error)?;
-                at += PREFILL_CHUNK;
-                continue;
+            if tokens.len() - at <= PREFILL_CHUNK {
+                break;
             }
-            let (words_end, end) = (tokens.len() - 1 - at, all.len() - 1 - at);
-            let rows = if words_end == end { vec![end] } else { vec![words_end, end] };
-            let logits = self.model.forward_rows(&all[at..], &mut cache, &rows).map_err(generation_error)?;
-            let judged = logits[0].to_vec1::<f32>().map_err(generation_error)?;
-            let (computed, total) = (all.len() - reused, all.len());
-            match (reply.is_some(), logits.get(1)) {
-                (true, Some(after)) => {
-                    let after = after.to_vec1::<f32>().map_err(generation_error)?;
-                    self.keep(all.to_vec(), cache, Some(Arc::new(after)), true);
-                }
-                // Kept as a prefix for the reply's prompt.
-                _ => self.keep(tokens, cache, None, true),
-            }
-            tracing::debug!(
-                "judging a pause: {computed} of {total} tokens computed in {} ms",
-                started.elapsed().as_millis()
-            );
-            return Ok(Some(self.ending_probability(&judged)));
+            self.model.forward(&tokens[at..at + PREFILL_CHUNK], &mut cache).map_err(generation_error)?;
+            at += PREFILL_CHUNK;
         }
+        let logits = self.model.forward(&tokens[at..], &mut cache).map_err(generation_error)?;
+        let judged = logits.to_vec1::<f32>().map_err(generation_error)?;
+        let (computed, total) = (tokens.len() - reused, tokens.len());
+        // Kept as a prefix for the reply's prompt.
+        self.keep(tokens, cache, None, true);
+        tracing::debug!(
+            "judging a pause: {computed} of {total} tokens computed in {} ms",
+            started.elapsed().as_millis()
+        );
+        Ok(Some(self.ending_probability(&judged)))
     }
 
     /// [`LocalModel::prefill`] of a conversation that ends with the assistant's answer: the user

@@ -317,25 +317,13 @@ impl Model {
         Ok(self.pass(&mut [(tokens, cache)], &last, stop)?.and_then(|mut l| l.pop()?.pop()))
     }
 
-    /// Runs `tokens` after the ones in `cache` (which grows by them) and returns the logits
-    /// after each of `rows` (indices into `tokens`, in order): one pass both judges a message
-    /// where its words end and computes what follows them.
-    pub fn forward_rows(&self, tokens: &[u32], cache: &mut KvCache, rows: &[usize]) -> Result<Vec<Tensor>> {
-        if rows.is_empty() || rows.windows(2).any(|w| w[0] >= w[1]) || rows.iter().any(|&r| r >= tokens.len()) {
-            candle_core::bail!("rows {rows:?} are not increasing indices into {} tokens", tokens.len());
-        }
-        let mut logits = self.whole_pass(&mut [(tokens, cache)], &[rows.to_vec()])?;
-        logits.pop().ok_or_else(|| candle_core::Error::Msg("a pass without runs".into()))
-    }
-
     /// [`Model::pass`] that nothing stops.
     fn whole_pass(&self, runs: &mut [(&[u32], &mut KvCache)], rows: &[Vec<usize>]) -> Result<Vec<Vec<Tensor>>> {
         self.pass(runs, rows, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
     }
 
-    /// The pass under [`Model::forward_batch`], [`Model::forward_unless`] and
-    /// [`Model::forward_rows`]: the logits after the `rows` of each run (indices into its
-    /// tokens); `None` when `stop` said so before a block (the caches then as they were).
+    /// The pass under [`Model::forward_batch`] and [`Model::forward_unless`]: the logits after
+    /// the `rows` of each run (indices into its tokens); `None` when `stop` said so before a block (the caches then as they were).
     fn pass(
         &self,
         runs: &mut [(&[u32], &mut KvCache)],

@@ -261,8 +261,13 @@ fn the_model_tells_a_finished_message_from_one_that_goes_on() {
 }
 
 #[test]
-fn a_judged_pause_leaves_its_reply_ready_to_start() {
+fn a_judged_pause_leaves_the_words_computed_for_its_reply() {
     let m = model();
+    // What a plain reply's prompt has after the user's words: the end of their message and the
+    // assistant's header. A call's fixed start (`<tool_call>` and its name's opening) follows
+    // it when the turn has tools.
+    let header = m.text_len("<|im_end|>\n<|im_start|>assistant\n");
+    assert_eq!(header, 5);
     for (tools, text) in [(false, "What time do you open on Saturday?"), (true, "Do you ship to Canada?")] {
         let mut request = request(vec![user(text)]);
         if !tools {
@@ -272,16 +277,14 @@ fn a_judged_pause_leaves_its_reply_ready_to_start() {
         assert!(m.end_of_turn(&turn, &|| false).unwrap().unwrap() > 0.3, "{text}");
         let (said, calls, judged) = run(&turn);
         assert!(!said.is_empty() || !calls.is_empty(), "{text}");
-        assert_eq!(judged.cached_tokens, judged.prompt_tokens, "{text}: {judged:?}");
-        // The same reply again: its prompt is cached (by the first), but not its logits, so it
-        // takes one pass more — the one the judgement saved.
-        // (Greedy both times; a near-tie may still go the other way, the judgement's logits
-        // coming from a pass of several rows: then the two replies differ and are not compared.)
-        let (again_said, again_calls, again) = run(&turn);
-        if (again_said.concat(), &again_calls) == (said.concat(), &calls) {
-            assert_eq!(judged.passes + 1, again.passes, "{text}: {judged:?} {again:?}");
+        // The reply computed what follows the words, not the words again: the recogniser's
+        // question mark (taken off for the verdict), the header, and a call's fixed start
+        // (`<tool_call>\n{"name": "`, a few tokens).
+        let computed = judged.prompt_tokens - judged.cached_tokens;
+        if tools {
+            assert!(computed > 1 + header && computed <= 1 + header + 8, "{text}: {judged:?}");
         } else {
-            eprintln!("{text}: the replies differ, {said:?} {calls:?} / {again_said:?} {again_calls:?}");
+            assert_eq!(computed, 1 + header, "{text}: {judged:?}");
         }
     }
 }
@@ -384,20 +387,6 @@ fn a_batched_pass_gives_each_conversation_the_logits_of_its_own_pass() {
     let own = logits(&m.forward(&[42], &mut alone[0]).unwrap());
     assert!(differ(&next, &own) < 1.0 && argmax(&next) == argmax(&own));
     assert!(m.forward_batch(&mut []).is_err(), "nothing to run is an error, not a panic");
-
-    // Logits after inner rows of a pass are those of a pass that stops there.
-    let mut whole = context[0].clone();
-    let rows = m.forward_rows(&new[0], &mut whole, &[1, 4]).unwrap();
-    assert_eq!(whole.len(), a.len() + 5);
-    for (row, got) in [1, 4].into_iter().zip(&rows) {
-        let mut cache = context[0].clone();
-        let own = logits(&m.forward(&new[0][..=row], &mut cache).unwrap());
-        let got = logits(got);
-        assert!(differ(&got, &own) < 1.0 && argmax(&got) == argmax(&own), "row {row}");
-    }
-    for bad in [&[][..], &[4, 1], &[5]] {
-        assert!(m.forward_rows(&new[0], &mut context[0].clone(), bad).is_err(), "rows {bad:?}");
-    }
 }
 
 #[test]

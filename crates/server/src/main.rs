@@ -296,6 +296,8 @@ enum ModelsCommand {
 }
 
 fn main() -> ExitCode {
+    // Before any thread: what a forward pass of the local LLM frees is kept for the next one.
+    brazen_llm::allocator::keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BRAZEN_LOG").unwrap_or_else(|_| "info".into()))
