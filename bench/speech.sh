@@ -5,5 +5,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 cargo build --release --locked -p brazen-bench --bin speech
 uptime
-"$CARGO_TARGET_DIR/release/speech"
+"$CARGO_TARGET_DIR/release/speech" "$@"
 uptime

@@ -5,10 +5,10 @@
 //!
 //! Run: `bench/llm.sh [--rounds N]` (release build). Instead of that, `bench/llm.sh --passes`
 //! prints the cost of one forward pass by its number of new tokens (what sets the prefill
-//! chunk); `--pass N` only a pass of N, 60 times; `--decode` the steady cost of a decoding step; `--gemv` one row times each block's
-//! weights, candle's product against `brazen_llm::gemv`; `--judge` a pause's verdict from its
-//! words by the conversational model itself against the small turn judge (SmolLM2-135M). The
-//! models are installed first.
+//! chunk); `--pass N` only a pass of N, 60 times; `--decode` the steady cost of a decoding
+//! step; `--gemv` one row times each block's weights, candle's product against
+//! `brazen_llm::gemv`; `--judge` a pause's verdict from its words by the conversational model
+//! itself against the small turn judge (SmolLM2-135M). The models are installed first.
 //! `serve` sets `CANDLE_BARRIER_POOL_SPIN_LIMIT=1000` unless it is set; the bench leaves
 //! candle's default unless the variable is given (as `bench/llm.sh` does). Both keep the memory a
 //! pass frees (`brazen_llm::allocator`).
@@ -291,8 +291,7 @@ const PAUSES: [(&str, bool); 36] = [
 
 /// `--judge`: each pause of [`PAUSES`] judged from its words, after a conversation whose prompt
 /// up to the user's message was computed ahead (as after an answer): by the conversational
-/// model (its words and the reply's opening in one pass, as the worker does with
-/// `turn_judge = "llm"`) and by the small judge (its context computed ahead too, as the worker
+/// model (a pass of its words, as the worker does with `turn_judge = "llm"`) and by the small judge (its context computed ahead too, as the worker
 /// does when the answer goes out). Prints each verdict and time, and the medians.
 fn judge(gguf: &std::path::Path) {
     let local = LocalModel::load(gguf).expect("loads");
@@ -342,7 +341,12 @@ fn main() {
     if arg("--passes") {
         return passes(&gguf(), None);
     }
-    if let Some(size) = std::env::args().skip_while(|a| a != "--pass").nth(1).and_then(|n| n.parse().ok()) {
+    if arg("--pass") {
+        let size = std::env::args().skip_while(|a| a != "--pass").nth(1).and_then(|n| n.parse().ok());
+        let Some(size) = size.filter(|&n: &usize| n > 0) else {
+            eprintln!("--pass needs a number of tokens (1 or more)");
+            std::process::exit(2);
+        };
         return passes(&gguf(), Some(size));
     }
     if arg("--judge") {

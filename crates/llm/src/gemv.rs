@@ -16,8 +16,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 /// Rows of activations up to which [`products`] applies to the blocks' weights.
 pub const MAX_ROWS: usize = 1;
 /// ... and to the output head (the token-embedding table, tied): its logits are wanted for a
-/// few rows at a time (a judged pause and the reply after it, one row per conversation decoded
-/// together), and candle's kernels would first repack its 151,936 rows for them, holding a
+/// few rows at a time (one row per conversation decoded together), and candle's kernels would first repack its 151,936 rows for them, holding a
 /// second copy (~250 MB for Qwen2.5 1.5B) for as long as the model lives.
 pub const MAX_HEAD_ROWS: usize = 8;
 

@@ -179,9 +179,6 @@ struct Cached {
     /// The logits after the last token, when it was computed ahead ([`LocalModel::prefill`]):
     /// a turn that reaches exactly these tokens needs no forward pass.
     logits: Option<Arc<Vec<f32>>>,
-    /// Computed by a pause's judgement: that conversation's reply, ready while its silence is
-    /// being confirmed.
-    judged: bool,
 }
 
 /// The grammars of the tools a reply may call.
@@ -309,12 +306,12 @@ impl LocalModel {
                     Some(l) if at == tokens.len() => Arc::new(l.to_vec1::<f32>().map_err(generation_error)?),
                     _ => {
                         if at > reused {
-                            self.keep(tokens[..at].to_vec(), cache, None, false);
+                            self.keep(tokens[..at].to_vec(), cache, None);
                         }
                         return Ok(computed);
                     }
                 };
-                self.keep(tokens.clone(), cache.clone(), Some(logits.clone()), false);
+                self.keep(tokens.clone(), cache.clone(), Some(logits.clone()));
                 (cache, logits)
             }
         };
@@ -341,7 +338,7 @@ impl LocalModel {
             return Ok(computed);
         };
         let logits = logits.to_vec1::<f32>().map_err(generation_error)?;
-        self.keep(tokens, cache, Some(Arc::new(logits)), false);
+        self.keep(tokens, cache, Some(Arc::new(logits)));
         Ok(computed + step.len())
     }
 
@@ -355,9 +352,9 @@ impl LocalModel {
     /// when there are no words to judge.
     ///
     /// The pass computes the words alone, not the reply's opening after them (the assistant's
-    /// header, a call's fixed start): the user waits on the verdict, and a pass costs about a
-    /// row's share more per row here (2 rows ≈ 1.2 passes of one, 8 ≈ 2; `bench/llm.sh
-    /// --passes`), so the opening's 5–11 rows would nearly double it. The words' computed prompt
+    /// header, a call's fixed start): the user waits on the verdict, and each row costs a large
+    /// share of a pass here (a pass of 2 rows ≈ 1.7 of one, 8 rows ≈ 2.8; `bench/llm.sh
+    /// --passes`), so the opening's 5–7 rows would nearly double it. The words' computed prompt
     /// is kept: a reply that follows computes only its opening, and a pause judged unfinished
     /// costs nothing more.
     pub fn end_of_turn(&self, turn: &Turn, stop: &dyn Fn() -> bool) -> Result<Option<f32>, LlmError> {
@@ -383,7 +380,7 @@ impl LocalModel {
         loop {
             if stop() {
                 if at > reused {
-                    self.keep(tokens[..at].to_vec(), cache, None, true);
+                    self.keep(tokens[..at].to_vec(), cache, None);
                 }
                 return Ok(None);
             }
@@ -397,7 +394,7 @@ impl LocalModel {
         let judged = logits.to_vec1::<f32>().map_err(generation_error)?;
         let (computed, total) = (tokens.len() - reused, tokens.len());
         // Kept as a prefix for the reply's prompt.
-        self.keep(tokens, cache, None, true);
+        self.keep(tokens, cache, None);
         tracing::debug!(
             "judging a pause: {computed} of {total} tokens computed in {} ms",
             started.elapsed().as_millis()
@@ -432,7 +429,7 @@ impl LocalModel {
             at = next;
         }
         if at > reused {
-            self.keep(tokens[..at].to_vec(), cache, None, false);
+            self.keep(tokens[..at].to_vec(), cache, None);
         }
         Ok(at - reused)
     }
@@ -595,17 +592,16 @@ impl LocalModel {
     /// Remembers a cache holding `tokens` (with the logits after them when computed ahead),
     /// replacing the caches it extends, dropping the oldest. Of the ones computed ahead, only
     /// those a new one computed ahead extends stay (the prompt under its speculative first
-    /// step), and those of pauses' judgements (`judged`): a judgement may come from any
-    /// conversation, and a prompt computed ahead from any speaker's words (every 700 ms while
-    /// they speak), while another conversation's reply waits ready for its silence to end.
-    fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>, judged: bool) {
+    /// step): a prompt computed ahead may come from any speaker's words (every 700 ms while they
+    /// speak), and only the latest is worth its memory.
+    fn keep(&self, tokens: Vec<u32>, cache: KvCache, logits: Option<Arc<Vec<f32>>>) {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        let ahead = logits.is_some() && !judged;
+        let ahead = logits.is_some();
         caches.retain(|c| {
             let extended = tokens.starts_with(&c.tokens);
-            if ahead && c.logits.is_some() && !c.judged { extended } else { !extended }
+            if ahead && c.logits.is_some() { extended } else { !extended }
         });
-        caches.push(Cached { tokens, cache, logits, judged });
+        caches.push(Cached { tokens, cache, logits });
         if caches.len() > CACHED_PROMPTS {
             caches.remove(0);
         }

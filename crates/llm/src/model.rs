@@ -299,8 +299,7 @@ impl Model {
     /// then costs little more than one. After an error the caches are not to be used again (some
     /// layers may hold the new tokens).
     pub fn forward_batch(&self, runs: &mut [(&[u32], &mut KvCache)]) -> Result<Vec<Tensor>> {
-        let lasts: Vec<Vec<usize>> = runs.iter().map(|(tokens, _)| vec![tokens.len().saturating_sub(1)]).collect();
-        Ok(self.whole_pass(runs, &lasts)?.into_iter().flatten().collect())
+        self.pass(runs, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
     }
 
     /// [`Model::forward`] for work that can wait: it looks at `stop` before each block and,
@@ -313,23 +312,13 @@ impl Model {
         cache: &mut KvCache,
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<Tensor>> {
-        let last = vec![vec![tokens.len().saturating_sub(1)]];
-        Ok(self.pass(&mut [(tokens, cache)], &last, stop)?.and_then(|mut l| l.pop()?.pop()))
-    }
-
-    /// [`Model::pass`] that nothing stops.
-    fn whole_pass(&self, runs: &mut [(&[u32], &mut KvCache)], rows: &[Vec<usize>]) -> Result<Vec<Vec<Tensor>>> {
-        self.pass(runs, rows, &|| false)?.ok_or_else(|| candle_core::Error::Msg("a pass stopped".into()))
+        Ok(self.pass(&mut [(tokens, cache)], stop)?.and_then(|mut l| l.pop()))
     }
 
     /// The pass under [`Model::forward_batch`] and [`Model::forward_unless`]: the logits after
-    /// the `rows` of each run (indices into its tokens); `None` when `stop` said so before a block (the caches then as they were).
-    fn pass(
-        &self,
-        runs: &mut [(&[u32], &mut KvCache)],
-        rows: &[Vec<usize>],
-        stop: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<Vec<Tensor>>>> {
+    /// each run's last token; `None` when `stop` said so before a block (the caches then as
+    /// they were).
+    fn pass(&self, runs: &mut [(&[u32], &mut KvCache)], stop: &dyn Fn() -> bool) -> Result<Option<Vec<Tensor>>> {
         if runs.is_empty() || runs.iter().any(|(tokens, _)| tokens.is_empty()) {
             candle_core::bail!("no tokens to run");
         }
@@ -422,22 +411,10 @@ impl Model {
             cache.len = span.past + span.t;
         }
         let x = &x;
-        let picked: Vec<Tensor> = spans
-            .iter()
-            .zip(rows)
-            .flat_map(|(s, rows)| rows.iter().map(move |r| x.narrow(1, s.offset + r, 1)))
-            .collect::<Result<_>>()?;
+        let picked: Vec<Tensor> = spans.iter().map(|s| x.narrow(1, s.offset + s.t - 1, 1)).collect::<Result<_>>()?;
         let picked = if picked.len() == 1 { picked[0].clone() } else { Tensor::cat(&picked, 1)? };
         let logits = self.logits(&self.norm.forward(&picked)?)?.squeeze(0)?.to_dtype(DType::F32)?;
-        let mut at = 0;
-        rows.iter()
-            .map(|rows| {
-                let run = (at..at + rows.len()).map(|i| logits.get(i)).collect();
-                at += rows.len();
-                run
-            })
-            .collect::<Result<_>>()
-            .map(Some)
+        (0..spans.len()).map(|i| logits.get(i)).collect::<Result<_>>().map(Some)
     }
 
     /// The output head's logits for the rows of `x` (`[1, m, hidden]`), from its compact blocks

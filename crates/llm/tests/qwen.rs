@@ -264,8 +264,7 @@ fn the_model_tells_a_finished_message_from_one_that_goes_on() {
 fn a_judged_pause_leaves_the_words_computed_for_its_reply() {
     let m = model();
     // What a plain reply's prompt has after the user's words: the end of their message and the
-    // assistant's header. A call's fixed start (`<tool_call>` and its name's opening) follows
-    // it when the turn has tools.
+    // assistant's header.
     let header = m.text_len("<|im_end|>\n<|im_start|>assistant\n");
     assert_eq!(header, 5);
     for (tools, text) in [(false, "What time do you open on Saturday?"), (true, "Do you ship to Canada?")] {
@@ -278,14 +277,10 @@ fn a_judged_pause_leaves_the_words_computed_for_its_reply() {
         let (said, calls, judged) = run(&turn);
         assert!(!said.is_empty() || !calls.is_empty(), "{text}");
         // The reply computed what follows the words, not the words again: the recogniser's
-        // question mark (taken off for the verdict), the header, and a call's fixed start
-        // (`<tool_call>\n{"name": "`, a few tokens).
+        // question mark (taken off for the verdict), the header, and with tools the forced
+        // `<tool_call>` (its `\n{"name": "` after it is not counted in the prompt).
         let computed = judged.prompt_tokens - judged.cached_tokens;
-        if tools {
-            assert!(computed > 1 + header && computed <= 1 + header + 8, "{text}: {judged:?}");
-        } else {
-            assert_eq!(computed, 1 + header, "{text}: {judged:?}");
-        }
+        assert_eq!(computed, 1 + header + usize::from(tools), "{text}: {judged:?}");
     }
 }
 

@@ -9,7 +9,8 @@
 //! type (0 f32, 1 f16, 8 q8_0), the dimensions innermost first, the name and the data. The
 //! matrices (projections and the token embedding) are q8_0, as whisper.cpp's own `quantize`
 //! writes them: a recogniser's decoding step reads the whole token embedding for its logits,
-//! and at 8 bits instead of 16 that is half the memory to read per token. The convolutions are
+//! and at 8 bits instead of 16 (34 bytes per 32 values, not 64) that is about half the
+//! memory to read per token. The convolutions are
 //! f16; biases, norms, positional embeddings and the conv biases (stored as `[n, 1]`) are f32.
 //!
 //! CTranslate2 fuses some projections: self-attention's query/key/value are one `[3d, d]`

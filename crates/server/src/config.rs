@@ -45,7 +45,7 @@ pub struct Config {
     /// installed on first run) or `none` (the pause's words and silence alone).
     pub turn: String,
     /// What judges a pause from its words with the local language model: `llm` (default; the
-    /// conversational model itself, whose verdict's pass also computes the reply's opening),
+    /// conversational model itself, whose verdict's pass computes the words the reply starts from),
     /// `smollm2-135m` (SmolLM2-135M-Instruct, installed on first use: a verdict in a sixth of
     /// the time, mapped onto the conversational model's scale), or the path of a ChatML GGUF
     /// file.

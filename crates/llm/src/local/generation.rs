@@ -201,7 +201,7 @@ impl Generation {
         d.step.clear();
         if d.prompting && d.computed == d.tokens.len() {
             d.prompting = false;
-            model.keep(d.tokens.clone(), d.cache.clone(), None, false);
+            model.keep(d.tokens.clone(), d.cache.clone(), None);
         }
         Ok(())
     }
@@ -310,7 +310,7 @@ impl Decoding {
         let computed = self.cache.len();
         if computed > self.began_with {
             self.tokens.truncate(computed);
-            model.keep(self.tokens, self.cache, None, false);
+            model.keep(self.tokens, self.cache, None);
         }
         (self.finish, self.made)
     }
