@@ -5,13 +5,21 @@
 //! Run: `bench/speech.sh` (release build). Models are installed into the default store first.
 //! `bench/speech.sh --whisper-files A.bin B.bin …` instead times Whisper alone from each ggml
 //! file on the same turns, the files taking turns round by round (a conversion's A/B).
+//! `bench/speech.sh --previews` times Whisper as a pause's preview meets it: the five callers'
+//! questions and paused sentences, cut 70 ms after the sound stops (at the end, and at the pause
+//! inside), with the decoding steps each took and how each decode ended.
 
+mod spoken;
 #[path = "stats.rs"]
 mod stats;
+mod voices;
 use brazen_audio::{Resampler, Vad};
 use brazen_models::{Manifest, Store, progress};
 use brazen_speech::wer::word_error_rate;
-use brazen_speech::{Decode, KokoroVoice, PiperVoice, SileroModel, SpeechPart, Voice, WhisperModel, to_whisper_rate};
+use brazen_speech::{
+    Decode, KokoroVoice, PiperVoice, SMART_TURN_FILE, SileroModel, SmartTurnModel, SpeechPart, Voice, WhisperModel,
+    to_whisper_rate,
+};
 use stats::percentile;
 use std::time::Instant;
 
@@ -85,6 +93,91 @@ fn whisper_files(voice: &PiperVoice, files: &[String]) {
     }
 }
 
+/// Audio heard before a pause is noticed: how long after the sound stops a preview starts.
+const PREVIEW_AFTER_MS: usize = 70;
+
+/// `audio` (24 kHz, 300 ms of silence first) up to [`PREVIEW_AFTER_MS`] after the first stretch
+/// of 300 ms or more of quiet that follows speech, or after its last sound.
+fn heard_until_pause(audio: &[i16]) -> &[i16] {
+    const LOUD: u16 = 300;
+    let quiet_run = 24 * 300;
+    let first = audio.iter().position(|s| s.unsigned_abs() > LOUD).unwrap_or(0);
+    let mut last_loud = first;
+    for (i, s) in audio.iter().enumerate().skip(first) {
+        if s.unsigned_abs() > LOUD {
+            last_loud = i;
+        } else if i - last_loud >= quiet_run {
+            break;
+        }
+    }
+    &audio[..(last_loud + 24 * PREVIEW_AFTER_MS).min(audio.len())]
+}
+
+/// `--previews [--threads N] [--idle-ms MS]`: Whisper on what a pause's preview hears (module
+/// doc), greedy, with `threads` CPU threads (2), each decode after `idle_ms` of idle (0): in
+/// the server, a pause's preview comes after the cores idled.
+fn previews() {
+    let voices = voices::Voices::load();
+    let whisper = WhisperModel::load(&install("whisper-tiny-en").join("ggml-model.bin")).expect("Whisper loads");
+    let mut recognizer = whisper.recognizer().expect("state");
+    let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
+    let turn = SmartTurnModel::load(&install("smart-turn-v3.2").join(SMART_TURN_FILE), &ort).expect("Smart Turn loads");
+    let number = |flag: &str, default: u64| {
+        let args: Vec<String> = std::env::args().collect();
+        let at = args.iter().position(|a| a == flag);
+        at.map_or(default, |i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{flag} N")))
+    };
+    let (threads, idle_ms) = (number("--threads", 2) as usize, number("--idle-ms", 0));
+    let decode = Decode { threads, beam_size: 1, ..Decode::default() };
+    let mut cases: Vec<(String, Vec<i16>)> = Vec::new();
+    for (voice, name) in voices.speakers() {
+        let texts = spoken::QUESTIONS.iter().map(|q| (*q, None));
+        for (text, pause) in texts.chain(spoken::PAUSED.iter().map(|(t, after)| (*t, Some((*after, 500))))) {
+            let (speech, label) = spoken::spoken(voice, name, text, pause);
+            let audio = [vec![0; 24 * 300], speech].concat();
+            if pause.is_some() {
+                cases.push((format!("{label} (to the pause)"), heard_until_pause(&audio).to_vec()));
+            }
+            let end = audio.iter().rposition(|s| s.unsigned_abs() > 300).unwrap_or(0) + 24 * PREVIEW_AFTER_MS;
+            cases.push((label, audio[..end.min(audio.len())].to_vec()));
+        }
+    }
+    let (mut took, mut tokens, mut endings) = (Vec::new(), Vec::new(), std::collections::BTreeMap::new());
+    for round in 0..4 {
+        for (label, audio) in &cases {
+            if idle_ms > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(idle_ms));
+            }
+            let t = Instant::now();
+            let transcript = recognizer.transcribe(&to_whisper_rate(audio, 24_000), &decode).expect("transcript");
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if round == 0 {
+                continue;
+            }
+            took.push(ms);
+            tokens.push(transcript.tokens as f64);
+            *endings.entry(format!("{:?}", transcript.ending)).or_insert(0) += 1;
+            if round == 1 {
+                let finished = turn.probability(audio, 24_000).expect("Smart Turn");
+                println!(
+                    "{ms:4.0} ms {:2} tokens {:?} turn {finished:.2}: {label} → {:?}",
+                    transcript.tokens, transcript.ending, transcript.text
+                );
+            }
+        }
+    }
+    println!(
+        "{} previews × 3 rounds, {threads} thread(s), {idle_ms} ms idle before each: p50 / p75 / p90 / max {:.0} / {:.0} / {:.0} / {:.0} ms; tokens p50 {:.0}, total {:.0}; endings {endings:?}",
+        cases.len(),
+        percentile(took.clone(), 0.5),
+        percentile(took.clone(), 0.75),
+        percentile(took.clone(), 0.9),
+        percentile(took, 1.0),
+        percentile(tokens.clone(), 0.5),
+        tokens.iter().sum::<f64>() / 3.0
+    );
+}
+
 fn main() {
     let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let piper_dir = install("piper-en-us-joe-medium");
@@ -96,6 +189,9 @@ fn main() {
         PiperVoice::load(&piper_dir.join("en_US-joe-medium.onnx"), &piper_dir.join("en_US-joe-medium.onnx.json"), &ort)
             .expect("Piper loads");
     let piper_load = t.elapsed().as_secs_f64();
+    if std::env::args().any(|a| a == "--previews") {
+        return previews();
+    }
     let files: Vec<String> = std::env::args().skip_while(|a| a != "--whisper-files").skip(1).collect();
     if !files.is_empty() {
         return whisper_files(&voice, &files);

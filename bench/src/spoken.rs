@@ -4,6 +4,17 @@
 use crate::voices::at_24k;
 use brazen_speech::Voice;
 
+/// The questions of a conversation.
+#[allow(dead_code)] // not every benchmark asks them
+pub const QUESTIONS: [&str; 6] = [
+    "What time do you open on Saturday?",
+    "Do you ship to Canada?",
+    "I want to return the blue running shoes.",
+    "Which jackets are warm enough for winter?",
+    "How long does delivery take?",
+    "Can I pay with a gift card?",
+];
+
 /// Sentences written with a hesitation ("..."), and the word it follows: the voice pauses there
 /// with the intonation of a sentence going on, and the pause is stretched to the length tested.
 pub const PAUSED: [(&str, &str); 5] = [

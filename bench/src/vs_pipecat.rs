@@ -43,7 +43,7 @@ use brazen_speech::wer::word_error_rate;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use served::{Served, fds_and_threads, rss_kib};
-use spoken::{PAUSED, spoken};
+use spoken::{PAUSED, QUESTIONS, spoken};
 use stats::percentile;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -67,16 +67,6 @@ const MAX_TOKENS: u64 = 100;
 
 /// `error` events the servers sent (counted by the soak).
 static ERRORS: AtomicUsize = AtomicUsize::new(0);
-
-/// The questions of a conversation (warm turns after the first).
-const QUESTIONS: [&str; 6] = [
-    "What time do you open on Saturday?",
-    "Do you ship to Canada?",
-    "I want to return the blue running shoes.",
-    "Which jackets are warm enough for winter?",
-    "How long does delivery take?",
-    "Can I pay with a gift card?",
-];
 
 /// One utterance: its audio at 24 kHz (300 ms of silence first), where its sound ends, what it
 /// says.

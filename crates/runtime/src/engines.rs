@@ -127,7 +127,7 @@ pub struct EngineChoice {
     pub asr: String,
     /// Parallel Whisper decodes.
     pub asr_workers: usize,
-    /// CPU threads per Whisper decode (0: all cores, at most 4).
+    /// CPU threads per Whisper decode (0: half the cores, 1 to 4).
     pub asr_threads: usize,
     /// The language model: [`DEFAULT_LLM`], the path of a GGUF file, `openai`,
     /// `azure-openai` or `echo`.
@@ -399,11 +399,22 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
     let model = WhisperModel::load(&dirs[0].join("ggml-model.bin")).map_err(|e| {
         format!("cannot load Whisper ({name}): {e}; run `brazen models install --only {name}` to reinstall it")
     })?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let threads = if cfg.asr_threads == 0 { cores.min(4) } else { cfg.asr_threads };
+    let threads = if cfg.asr_threads == 0 { default_asr_threads() } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
     let load = AsrLoad { active: pool.activity(), urgent: pool.urgency(), generating: pool.generating() };
     Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(load)))
+}
+
+/// CPU threads per Whisper decode when none are set: half the cores, 1 to 4. whisper.cpp's
+/// threads wait for each other at every step by spinning, so a decode with as many threads as
+/// cores slows down badly when anything else runs, or when its threads start on cores that
+/// were idle: a pause's preview on 2 cores took 150 ms at the median and 282 at p90 with 2
+/// threads, 130 and 212 with 1, after 100 ms of idle; 616 against 107 beside one busy core
+/// (`bench/speech.sh --previews --threads N --idle-ms 100`). The other half is left to the
+/// language model and the voice.
+fn default_asr_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores / 2).clamp(1, 4)
 }
 
 fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {

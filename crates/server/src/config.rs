@@ -57,7 +57,7 @@ pub struct Config {
     pub asr: String,
     /// Parallel Whisper decodes (each with `asr_threads` CPU threads).
     pub asr_workers: usize,
-    /// CPU threads per Whisper decode (0: all cores, at most 4).
+    /// CPU threads per Whisper decode (0: half the cores, 1 to 4).
     pub asr_threads: usize,
     /// The language model: `qwen2.5-coder-1.5b` (default; the local model, installed on first
     /// run), the path of a qwen2 GGUF file, `openai` (any OpenAI-compatible server at

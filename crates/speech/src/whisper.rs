@@ -82,6 +82,9 @@ pub struct Transcript {
     pub ending: Ending,
     /// Seconds of audio decoded after trimming.
     pub speech_seconds: f64,
+    /// Text tokens the decoder produced, a dropped loop's and a fallback's included: the
+    /// decoding steps the transcript cost.
+    pub tokens: usize,
 }
 
 impl WhisperModel {
@@ -266,6 +269,8 @@ struct Decoded {
     looped: bool,
     /// The token cap ended it.
     capped: bool,
+    /// Text tokens decoded, the loop's included.
+    tokens: usize,
 }
 
 /// Whisper's language code for a BCP-47 tag list: `Some("de")` for `de-DE`, `None` (detect) for
@@ -310,14 +315,16 @@ impl Recognizer<'_> {
             }
         }
         let Some(range) = speech_range(audio) else {
-            return Ok(Transcript { text: String::new(), ending: Ending::Natural, speech_seconds: 0.0 });
+            return Ok(Transcript { text: String::new(), ending: Ending::Natural, speech_seconds: 0.0, tokens: 0 });
         };
         let speech = &audio[range];
         let window = (WINDOW_SECONDS * SAMPLE_RATE as f64) as usize;
         let mut texts = Vec::new();
         let mut ending = Ending::Natural;
+        let mut tokens = 0;
         for chunk in split_windows(speech, window) {
-            let (text, e) = self.decode_window(chunk, decode, lang.as_deref(), cancel)?;
+            let (text, e, decoded) = self.decode_window(chunk, decode, lang.as_deref(), cancel)?;
+            tokens += decoded;
             if e != Ending::Natural {
                 ending = e;
             }
@@ -325,7 +332,8 @@ impl Recognizer<'_> {
                 texts.push(text);
             }
         }
-        Ok(Transcript { text: texts.join(" "), ending, speech_seconds: speech.len() as f64 / SAMPLE_RATE as f64 })
+        let speech_seconds = speech.len() as f64 / SAMPLE_RATE as f64;
+        Ok(Transcript { text: texts.join(" "), ending, speech_seconds, tokens })
     }
 
     fn decode_window(
@@ -334,7 +342,7 @@ impl Recognizer<'_> {
         decode: &Decode,
         lang: Option<&str>,
         cancel: &AtomicBool,
-    ) -> Result<(String, Ending), SpeechError> {
+    ) -> Result<(String, Ending, usize), SpeechError> {
         let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
         let cap = (seconds * TOKENS_PER_SECOND).ceil() as usize + EXTRA_TOKENS;
         // One encoder position per 20 ms; whole positions, and a floor for very short clips.
@@ -343,10 +351,10 @@ impl Recognizer<'_> {
         // The caller trimmed silence, so an empty text from half a second or more is a miss.
         if short.capped || (short.text.is_empty() && seconds >= 0.5) {
             let padded = self.run(audio, decode, lang, None, cap, cancel)?;
-            return Ok((padded.text, Ending::PaddedFallback));
+            return Ok((padded.text, Ending::PaddedFallback, short.tokens + padded.tokens));
         }
         let ending = if short.looped { Ending::RepeatStopped } else { Ending::Natural };
-        Ok((short.text, ending))
+        Ok((short.text, ending, short.tokens))
     }
 
     /// One `whisper_full` call; `audio_ctx` `None` is the standard 30 s context.
@@ -411,6 +419,7 @@ impl Recognizer<'_> {
         }
         // The sequence that won ended where the guard stopped it, if it did: find why again.
         let text_ids = guard.text(ids.into_iter());
+        let tokens = text_ids.len();
         let dropped = repeated_tail(&text_ids);
         let capped = dropped.is_none() && text_ids.len() >= cap;
         if let Some(k) = dropped {
@@ -423,7 +432,7 @@ impl Recognizer<'_> {
         };
         // A loop hit the cap: it is dropped, no padded decode needed.
         let capped = capped && !words_looped;
-        Ok(Decoded { text, looped: dropped.is_some() || words_looped, capped })
+        Ok(Decoded { text, looped: dropped.is_some() || words_looped, capped, tokens })
     }
 }
 

@@ -240,13 +240,14 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
             result
         };
         tracing::debug!(
-            "whisper: {:.2} s of audio (preview: {}, urgent: {}) waited {} ms, decoded in {} ms: {:?}",
+            "whisper: {:.2} s of audio (preview: {}, urgent: {}) waited {} ms, decoded in {} ms: {:?}, {} tokens",
             job.samples.len() as f64 / f64::from(job.sample_rate.max(1)),
             job.preview,
             job.urgent,
             started.duration_since(queued).as_millis(),
             started.elapsed().as_millis(),
-            result.as_ref().map(|t| t.ending)
+            result.as_ref().map(|t| t.ending),
+            result.as_ref().map_or(0, |t| t.tokens)
         );
         answer(job.reply, result);
     }
