@@ -206,7 +206,8 @@ enum Trail {
 
 /// Whether `text` (a transcript so far) stops where a sentence cannot: on a word after which
 /// it goes on, on a comma, dash or ellipsis, or inside a number being read out (two or more
-/// digits or number words in a row).
+/// digits or number words in a row, or a group of 3 or more digits without a full stop: the
+/// recogniser fills a number cut by a pause out to a whole one, "My phone number is 555-5555").
 pub fn trails_off(text: &str) -> bool {
     trail(text).is_some()
 }
@@ -226,9 +227,11 @@ fn trail(text: &str) -> Option<Trail> {
     if GOES_ON.contains(&last.as_str()) && !ends_as_question(text) {
         return Some(if text.ends_with(['.', '!']) { Trail::ClosedWord } else { Trail::Word });
     }
-    let numeric = |w: &String| w.chars().all(|c| c.is_ascii_digit()) || NUMBER.contains(&w.as_str());
+    // Digits, or groups of them as the recogniser writes a phone number ("555-212").
+    let figures = |w: &String| w.chars().all(|c| c.is_ascii_digit() || c == '-');
+    let numeric = |w: &String| figures(w) || NUMBER.contains(&w.as_str());
     let run = words.iter().rev().take_while(|w| numeric(w)).count();
-    let digits = last.len() >= 3 && last.chars().all(|c| c.is_ascii_digit());
+    let digits = figures(last) && last.chars().filter(char::is_ascii_digit).count() >= 3;
     (run >= 2 || (digits && !text.ends_with('.'))).then_some(Trail::Number)
 }
 
@@ -259,6 +262,8 @@ mod tests {
             "I want to, um",
             "My number is five five five",
             "It's 555 01",
+            "My phone number is 555-5555",
+            "My phone number is 555-212-1225",
             "Let me think,",
             "So the thing is...",
             "Could you tell me the",
@@ -273,6 +278,8 @@ mod tests {
             "Yes I do.",
             "I'd like that.",
             "What are you looking for?",
+            "My phone number is 555-212-1225.",
+            "Is it the one-off offer?",
             "No",
             "",
         ] {
