@@ -114,8 +114,9 @@ fn heard_until_pause(audio: &[i16]) -> &[i16] {
 }
 
 /// `--previews [--threads N] [--idle-ms MS]`: Whisper on what a pause's preview hears (module
-/// doc), greedy, with `threads` CPU threads (2), each decode after `idle_ms` of idle (0): in
-/// the server, a pause's preview comes after the cores idled.
+/// doc), greedy, with `threads` CPU threads (the server's default: half the cores, 1 to 4), each
+/// decode after `idle_ms` of idle (0): in the server, a pause's preview comes after the cores
+/// idled. Also prints Smart Turn's probability that each is a finished turn (untimed).
 fn previews() {
     let voices = voices::Voices::load();
     let whisper = WhisperModel::load(&install("whisper-tiny-en").join("ggml-model.bin")).expect("Whisper loads");
@@ -127,7 +128,8 @@ fn previews() {
         let at = args.iter().position(|a| a == flag);
         at.map_or(default, |i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{flag} N")))
     };
-    let (threads, idle_ms) = (number("--threads", 2) as usize, number("--idle-ms", 0));
+    let half = std::thread::available_parallelism().map_or(2, |n| n.get()) / 2;
+    let (threads, idle_ms) = (number("--threads", half.clamp(1, 4) as u64) as usize, number("--idle-ms", 0));
     let decode = Decode { threads, beam_size: 1, ..Decode::default() };
     let mut cases: Vec<(String, Vec<i16>)> = Vec::new();
     for (voice, name) in voices.speakers() {
@@ -143,6 +145,7 @@ fn previews() {
         }
     }
     let (mut took, mut tokens, mut endings) = (Vec::new(), Vec::new(), std::collections::BTreeMap::new());
+    let mut finished = Vec::new();
     for round in 0..4 {
         for (label, audio) in &cases {
             if idle_ms > 0 {
@@ -152,22 +155,26 @@ fn previews() {
             let transcript = recognizer.transcribe(&to_whisper_rate(audio, 24_000), &decode).expect("transcript");
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             if round == 0 {
+                // Untimed: the warm-up round also hears the end-of-turn model.
+                finished.push(turn.probability(audio, 24_000).expect("Smart Turn"));
                 continue;
             }
             took.push(ms);
             tokens.push(transcript.tokens as f64);
             *endings.entry(format!("{:?}", transcript.ending)).or_insert(0) += 1;
             if round == 1 {
-                let finished = turn.probability(audio, 24_000).expect("Smart Turn");
                 println!(
-                    "{ms:4.0} ms {:2} tokens {:?} turn {finished:.2}: {label} → {:?}",
-                    transcript.tokens, transcript.ending, transcript.text
+                    "{ms:4.0} ms {:2} tokens {:?} Smart Turn {:.2}: {label} → {:?}",
+                    transcript.tokens,
+                    transcript.ending,
+                    finished[took.len() - 1],
+                    transcript.text
                 );
             }
         }
     }
     println!(
-        "{} previews × 3 rounds, {threads} thread(s), {idle_ms} ms idle before each: p50 / p75 / p90 / max {:.0} / {:.0} / {:.0} / {:.0} ms; tokens p50 {:.0}, total {:.0}; endings {endings:?}",
+        "{} previews × 3 rounds, {threads} thread(s), {idle_ms} ms idle before each: p50 / p75 / p90 / max {:.0} / {:.0} / {:.0} / {:.0} ms; tokens p50 {:.0}, {:.0} a round; endings {endings:?}",
         cases.len(),
         percentile(took.clone(), 0.5),
         percentile(took.clone(), 0.75),
@@ -179,6 +186,9 @@ fn previews() {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--previews") {
+        return previews();
+    }
     let ort = install("onnxruntime").join(brazen_speech::ONNX_RUNTIME_LIBRARY);
     let piper_dir = install("piper-en-us-joe-medium");
     let vad_dir = install("silero-vad");
@@ -189,9 +199,6 @@ fn main() {
         PiperVoice::load(&piper_dir.join("en_US-joe-medium.onnx"), &piper_dir.join("en_US-joe-medium.onnx.json"), &ort)
             .expect("Piper loads");
     let piper_load = t.elapsed().as_secs_f64();
-    if std::env::args().any(|a| a == "--previews") {
-        return previews();
-    }
     let files: Vec<String> = std::env::args().skip_while(|a| a != "--whisper-files").skip(1).collect();
     if !files.is_empty() {
         return whisper_files(&voice, &files);

@@ -16,7 +16,7 @@
 //!
 //! The words come first: the end-of-turn model is asked only when they do not settle the pause
 //! (the language model does not find the message finished, or cannot judge, or there are no
-//! words), so the recogniser has the cores to itself while someone waits on it.
+//! words), so nothing else runs beside the recogniser while someone waits on it.
 //!
 //! From them, the silence needed ([`Waits::silence_ms`]) is short when the turn is **finished**
 //! (~200 ms), longer when the witnesses are **unsure** or still answering, and up to the timeout
@@ -205,9 +205,10 @@ enum Trail {
 }
 
 /// Whether `text` (a transcript so far) stops where a sentence cannot: on a word after which
-/// it goes on, on a comma, dash or ellipsis, or inside a number being read out (two or more
-/// digits or number words in a row, or a group of 3 or more digits without a full stop: the
-/// recogniser fills a number cut by a pause out to a whole one, "My phone number is 555-5555").
+/// it goes on, on a comma, dash or ellipsis, or inside a number being read out: two or more
+/// digits or number words in a row, or a last word of 3 or more digits, perhaps in dashed
+/// groups, not closed by a full stop or a question mark (the recogniser fills a number cut by a
+/// pause out to a whole one: "My phone number is 555-5555").
 pub fn trails_off(text: &str) -> bool {
     trail(text).is_some()
 }
@@ -227,12 +228,12 @@ fn trail(text: &str) -> Option<Trail> {
     if GOES_ON.contains(&last.as_str()) && !ends_as_question(text) {
         return Some(if text.ends_with(['.', '!']) { Trail::ClosedWord } else { Trail::Word });
     }
-    // Digits, or groups of them as the recogniser writes a phone number ("555-212").
-    let figures = |w: &String| w.chars().all(|c| c.is_ascii_digit() || c == '-');
-    let numeric = |w: &String| figures(w) || NUMBER.contains(&w.as_str());
+    let numeric = |w: &String| w.chars().all(|c| c.is_ascii_digit()) || NUMBER.contains(&w.as_str());
     let run = words.iter().rev().take_while(|w| numeric(w)).count();
-    let digits = figures(last) && last.chars().filter(char::is_ascii_digit).count() >= 3;
-    (run >= 2 || (digits && !text.ends_with('.'))).then_some(Trail::Number)
+    // Digits, perhaps in groups as the recogniser writes a phone number ("555-212").
+    let figures = last.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '–');
+    let digits = figures && last.chars().filter(char::is_ascii_digit).count() >= 3;
+    (run >= 2 || (digits && !text.ends_with(['.', '!', '?']))).then_some(Trail::Number)
 }
 
 /// Whether `text` ends as a question does.
@@ -279,7 +280,8 @@ mod tests {
             "I'd like that.",
             "What are you looking for?",
             "My phone number is 555-212-1225.",
-            "Is it the one-off offer?",
+            "Can you call me at 555-5555?",
+            "It ended 1-2",
             "No",
             "",
         ] {

@@ -562,8 +562,8 @@ impl Listener {
     ///
     /// It is asked only when the words do not settle the pause: when the language model's
     /// verdict is not a finished message (and the words do not go on whatever the audio), when
-    /// the pause has no words, or when the language model does not judge. The pause's words
-    /// (Whisper) then have the cores to themselves, and a finished question costs no call of
+    /// the pause has no words, or when the language model does not judge. Nothing else then
+    /// runs beside the pause's words (Whisper), and a finished question costs no call of
     /// the audio model.
     fn hear_pause(&mut self, config: &SessionConfig, out: &mut Out) {
         let Some(detection) = config.turn_detection.as_ref() else { return };

@@ -408,10 +408,11 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
 /// CPU threads per Whisper decode when none are set: half the cores, 1 to 4. whisper.cpp's
 /// threads wait for each other at every step by spinning, so a decode with as many threads as
 /// cores slows down badly when anything else runs, or when its threads start on cores that
-/// were idle: a pause's preview on 2 cores took 150 ms at the median and 282 at p90 with 2
-/// threads, 130 and 212 with 1, after 100 ms of idle; 616 against 107 beside one busy core
-/// (`bench/speech.sh --previews --threads N --idle-ms 100`). The other half is left to the
-/// language model and the voice.
+/// were idle, as a pause's preview does. Measured on 2 cores (`bench/speech.sh --previews
+/// --threads N --idle-ms 100`, bench/README.md "Issue 19, session 21"): after 100 ms of idle, 2
+/// threads took 150–157 ms at the median and 245–282 at p90, 1 thread 124–130 and 191–212;
+/// beside one busy core, 616 against 107 ms at the median. (Idle and alone, 2 threads are
+/// quicker: 67–80 against 108 ms.) Machines with more cores were not measured.
 fn default_asr_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     (cores / 2).clamp(1, 4)
