@@ -128,8 +128,8 @@ fn previews() {
         let at = args.iter().position(|a| a == flag);
         at.map_or(default, |i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{flag} N")))
     };
-    let half = std::thread::available_parallelism().map_or(2, |n| n.get()) / 2;
-    let (threads, idle_ms) = (number("--threads", half.clamp(1, 4) as u64) as usize, number("--idle-ms", 0));
+    let threads = number("--threads", brazen_speech::default_whisper_threads() as u64) as usize;
+    let idle_ms = number("--idle-ms", 0);
     let decode = Decode { threads, beam_size: 1, ..Decode::default() };
     let mut cases: Vec<(String, Vec<i16>)> = Vec::new();
     for (voice, name) in voices.speakers() {

@@ -399,23 +399,10 @@ fn with_asr(cfg: &EngineChoice, engines: Engines) -> Result<(Engines, Recognisin
     let model = WhisperModel::load(&dirs[0].join("ggml-model.bin")).map_err(|e| {
         format!("cannot load Whisper ({name}): {e}; run `brazen models install --only {name}` to reinstall it")
     })?;
-    let threads = if cfg.asr_threads == 0 { default_asr_threads() } else { cfg.asr_threads };
+    let threads = if cfg.asr_threads == 0 { brazen_speech::default_whisper_threads() } else { cfg.asr_threads };
     let pool = WhisperPool::start(model, cfg.asr_workers.max(1), threads).map_err(|e| e.to_string())?;
     let load = AsrLoad { active: pool.activity(), urgent: pool.urgency(), generating: pool.generating() };
     Ok((engines.with_asr(name, Arc::new(WhisperAsr::new(pool))), Some(load)))
-}
-
-/// CPU threads per Whisper decode when none are set: half the cores, 1 to 4. whisper.cpp's
-/// threads wait for each other at every step by spinning, so a decode with as many threads as
-/// cores slows down badly when anything else runs, or when its threads start on cores that
-/// were idle, as a pause's preview does. Measured on 2 cores (`bench/speech.sh --previews
-/// --threads N --idle-ms 100`, bench/README.md "Issue 19, session 21"): after 100 ms of idle, 2
-/// threads took 150–157 ms at the median and 245–282 at p90, 1 thread 124–130 and 191–212;
-/// beside one busy core, 616 against 107 ms at the median. (Idle and alone, 2 threads are
-/// quicker: 67–80 against 108 ms.) Machines with more cores were not measured.
-fn default_asr_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores / 2).clamp(1, 4)
 }
 
 fn with_llm(cfg: &EngineChoice, engines: Engines, recognising: Recognising) -> Result<Engines, String> {

@@ -29,7 +29,7 @@ pub use silero::{SileroModel, SileroVad};
 pub use smart_turn::{SMART_TURN_FILE, SmartTurnModel};
 pub use voice::{SpeechPart, Voice};
 pub use whisper::{Decode, Recognizer, Transcript, WhisperModel};
-pub use whisper_pool::{Job, Reply, WhisperPool, to_whisper_rate};
+pub use whisper_pool::{Job, Reply, WhisperPool, default_whisper_threads, to_whisper_rate};
 
 /// What can go wrong loading or running a speech engine.
 #[derive(Debug, thiserror::Error)]

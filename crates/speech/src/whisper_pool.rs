@@ -253,6 +253,19 @@ fn work(model: &WhisperModel, shared: &Shared, threads: usize) {
     }
 }
 
+/// CPU threads per Whisper decode when none are chosen: half the cores, 1 to 4. whisper.cpp's
+/// threads wait for each other at every step by spinning, so a decode with as many threads as
+/// cores slows down badly when anything else runs, or when its threads start on cores that
+/// were idle, as a pause's preview does. Measured on 2 cores (`bench/speech.sh --previews
+/// --threads N --idle-ms 100`, bench/README.md "Issue 19, session 21"): after 100 ms of idle, 2
+/// threads took 150–157 ms at the median and 245–282 at p90, 1 thread 124–130 and 191–212;
+/// beside one busy core, 616 against 107 ms at the median. (Idle and alone, 2 threads are
+/// quicker: 67–80 against 108 ms.) Machines with more cores were not measured.
+pub fn default_whisper_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores / 2).clamp(1, 4)
+}
+
 /// Hands a job its answer; a panic in the code it hands it to is logged, not the worker's end.
 fn answer(reply: Reply, result: Result<Transcript, SpeechError>) {
     if let Err(panic) = catch_panic(move || reply(result)) {
